@@ -1,0 +1,64 @@
+"""What every CLI command shares: the console, option types, summary tables, recipe printing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = [
+    "ExecutorOpt",
+    "PrintRecipeOpt",
+    "WorkersOpt",
+    "console",
+    "err_console",
+    "print_json",
+    "print_run_result",
+    "stats_table",
+]
+
+console = Console()
+err_console = Console(stderr=True)
+
+ExecutorOpt = Annotated[str, typer.Option("--executor", "-x", help="Where shards run: local (process pool) or ray.")]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", help="Parallel workers (default: CPU count).")]
+PrintRecipeOpt = Annotated[bool, typer.Option("--print-recipe", help="Print the equivalent YAML recipe and exit.")]
+
+
+def print_json(data: Any) -> None:
+    import orjson
+
+    typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=str).decode())
+
+
+def stats_table(steps: Iterable[Any], *, title: str = "Steps") -> Table:
+    """A table of StepStats: seen, kept, dropped and the top drop reasons."""
+    table = Table(title=title, title_justify="left")
+    for col, just in (("step", "left"), ("seen", "right"), ("kept", "right"), ("dropped", "right"),
+                      ("top reasons", "left"), ("s", "right")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for st in steps:
+        reasons = ", ".join(f"{r} {n:,}" for r, n in st.dropped.most_common(3))
+        table.add_row(st.name, f"{st.seen:,}", f"{st.kept:,}", f"{st.dropped_total:,}", reasons, f"{st.seconds:.2f}")
+    return table
+
+
+def print_run_result(result: Any, *, title: str = "Run summary") -> None:
+    """Render a pipeline RunResult: step table, totals, where the output is."""
+    console.print(stats_table(result.steps, title=title))
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("records in", f"{result.records_in:,}")
+    table.add_row("records out", f"{result.records_out:,}")
+    q = sum(result.quarantined.values())
+    table.add_row("quarantined", f"{q:,}" + (f" ({', '.join(f'{k} {v}' for k, v in result.quarantined.items())})"
+                                              if q else ""))
+    if result.skipped_shards:
+        table.add_row("resumed", f"{result.skipped_shards} finished shard task(s) skipped")
+    table.add_row("output", f"{result.output}/data ({len(result.files)} files)")
+    table.add_row("manifest", result.manifest_path)
+    console.print(table)

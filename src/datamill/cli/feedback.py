@@ -1,0 +1,195 @@
+"""`datamill feedback`: Human feedback (RLHF): the annotation web app, agreement, export to DPO/reward data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from datamill.cli._common import console, print_json
+
+app = typer.Typer(help="Human feedback (RLHF): the annotation web app, agreement, export to DPO/reward data.",
+                  no_args_is_help=True)
+
+DbOpt = Annotated[str | None, typer.Option("--db", envvar="DATABASE_URL",
+                                           help="Database URL: sqlite:///file.db (default "
+                                                "datamill-feedback.db) or postgresql://user@host/db.")]
+ProjectArg = Annotated[str, typer.Argument(help="Project name or id.")]
+
+
+def _db(url: str | None):  # noqa: ANN202
+    from datamill.feedback.db import Database
+
+    return Database(url)
+
+
+def _kv(title: str, rows: dict[str, object]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in rows.items():
+        table.add_row(k, str(v))
+    console.print(table)
+
+
+@app.command()
+def serve(
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL only; SQLite uses one).")] = 1,
+) -> None:
+    """Run the annotation web app (first visit creates the admin)."""
+    import os
+
+    import uvicorn
+
+    from datamill.feedback.db import database_url
+
+    url = database_url(db)
+    _db(url).dispose()  # migrate once, before serving
+    console.print(f"datamill feedback on [bold]http://{host}:{port}[/] (database {url.split('@')[-1]})")
+    if workers > 1 and not url.startswith("sqlite"):
+        os.environ["DATABASE_URL"] = url
+        uvicorn.run("datamill.feedback.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning")
+        return
+    from datamill.feedback.app import create_app
+
+    uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def init(
+    db: DbOpt = None,
+    admin: Annotated[str | None, typer.Option(help="Also create this admin user.")] = None,
+    password: Annotated[str | None, typer.Option(help="The admin's password (prompted when omitted).")] = None,
+) -> None:
+    """Create or migrate the database (and optionally the first admin)."""
+    from datamill.feedback.service import create_user
+
+    database = _db(db)
+    created = None
+    if admin:
+        pw = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        created = create_user(database, admin, pw, role="admin")
+    _kv("Database ready", {"url": database.url.split("@")[-1], "admin": created["username"] if created else "-"})
+
+
+@app.command("create-user")
+def create_user_cmd(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="admin, reviewer or annotator.")] = "annotator",
+    password: Annotated[str | None, typer.Option(help="Password (prompted when omitted).")] = None,
+    token: Annotated[bool, typer.Option("--token", help="Also create and print an API token.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Create a user (and an API token for the Python client)."""
+    from datamill.feedback.service import create_api_token, create_user
+
+    database = _db(db)
+    pw = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    user = create_user(database, username, pw, role=role)
+    rows: dict[str, object] = {"id": user["id"], "username": user["username"], "role": user["role"]}
+    if token:
+        rows["api token"] = create_api_token(database, user["id"], name="cli")
+    _kv("User created", rows)
+
+
+@app.command("create-project")
+def create_project_cmd(
+    name: Annotated[str, typer.Argument(help="Unique project name.")],
+    task_type: Annotated[str, typer.Option("--type", help="pairwise, ranking, rubric, rewrite or comment.")]
+    = "pairwise",
+    guidelines: Annotated[Path | None, typer.Option(help="Markdown file with the annotation guidelines.")] = None,
+    overlap: Annotated[int, typer.Option(help="Annotators per task.")] = 1,
+    gold_rate: Annotated[float, typer.Option(help="Share of gold tasks mixed into each queue (0..1).")] = 0.0,
+    criteria: Annotated[str | None, typer.Option(help="Rubric criteria, comma-separated.")] = None,
+    scale: Annotated[int, typer.Option(help="Likert scale points for rubric tasks.")] = 5,
+    db: DbOpt = None,
+) -> None:
+    """Create a project."""
+    from datamill.errors import InputError
+    from datamill.feedback.service import create_project
+
+    text = ""
+    if guidelines is not None:
+        try:
+            text = guidelines.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read guidelines: {exc}", path=str(guidelines)) from None
+    p = create_project(_db(db), name, task_type=task_type, guidelines=text, overlap=overlap, gold_rate=gold_rate,
+                       criteria=[c for c in criteria.split(",")] if criteria else None, scale=scale)
+    _kv("Project created", {k: p[k] for k in ("id", "name", "task_type", "overlap", "gold_rate", "criteria")})
+
+
+@app.command("import")
+def import_cmd(
+    project: ProjectArg,
+    source: Annotated[Path, typer.Argument(help="JSONL(.gz/.zst), Parquet, or an HF datasets save_to_disk folder.")],
+    split: Annotated[str | None, typer.Option(help="Split of an HF DatasetDict.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Import tasks: all rows or none (a bad row is reported with its line number)."""
+    from datamill.feedback.service import import_tasks
+
+    with console.status(f"importing {source}"):
+        n = import_tasks(_db(db), project, source, split=split)
+    _kv("Import", {"project": project, "source": source, "tasks imported": f"{n:,}"})
+
+
+@app.command()
+def export(
+    project: ProjectArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .jsonl(.gz/.zst) or .parquet.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="dpo, reward, kto, sft or raw.")] = "dpo",
+    policy: Annotated[str, typer.Option(help="Vote aggregation: majority or gold-weighted.")] = "majority",
+    min_agreement: Annotated[float, typer.Option(help="Leave out tasks whose winning vote share is lower.")] = 0.0,
+    include_gold: Annotated[bool, typer.Option(help="Also export gold tasks.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Export judgements as training data (DPO/TRL prompt-chosen-rejected, reward pairs, KTO, SFT, raw)."""
+    from datamill.feedback.export import export as run_export
+
+    n = run_export(_db(db), project, format, out, policy=policy, min_agreement=min_agreement,
+                   include_gold=include_gold)
+    _kv("Export", {"project": project, "format": format, "policy": policy, "min agreement": min_agreement,
+                   "rows": f"{n:,}", "output": out})
+
+
+@app.command()
+def stats(
+    project: ProjectArg,
+    db: DbOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+) -> None:
+    """Agreement (Krippendorff's alpha, Fleiss' and Cohen's kappa) and per-annotator statistics."""
+    from rich.table import Table
+
+    from datamill.feedback.quality import agreement_report
+
+    report = agreement_report(_db(db), project)
+    if json_out:
+        print_json(report)
+        return
+    rows: dict[str, object] = {"tasks (+gold)": f"{report['tasks']} (+{report['gold_tasks']})",
+                               "judgements": report["judgements"], "completed tasks": report["completed_tasks"],
+                               "skips": report["skips"]}
+    for level, a in report["alpha"].items():
+        rows[f"Krippendorff alpha ({level})"] = "n/a" if a is None else f"{a:.3f}"
+    if report["fleiss"]:
+        f = report["fleiss"]
+        rows[f"Fleiss kappa ({f['tasks']} tasks x {f['raters_per_task']})"] = (
+            "n/a" if f["kappa"] is None else f"{f['kappa']:.3f}")
+    _kv(f"Project {report['project']} ({report['task_type']})", rows)
+    table = Table(title="Annotators", title_justify="left")
+    for col in ("annotator", "judgements", "skips", "median s", "gold acc.", "agrees w/ majority"):
+        table.add_column(col, justify="left" if col == "annotator" else "right")
+    for a in report["annotators"]:
+        table.add_row(a["annotator"], str(a["judgements"]), str(a["skips"]), str(a["median_seconds"]),
+                      "n/a" if a["gold_accuracy"] is None else f"{a['gold_accuracy']:.2f}",
+                      "n/a" if a["majority_agreement"] is None else f"{a['majority_agreement']:.2f}")
+    console.print(table)

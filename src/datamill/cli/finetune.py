@@ -1,0 +1,282 @@
+"""`datamill finetune`: Fine-tuning sets: formats, validation, token limits, cleaning, splits, dataset cards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from datamill.cli._common import console, print_json
+
+app = typer.Typer(help="Fine-tuning sets: formats, validation, token limits, cleaning, splits, dataset cards.",
+                  no_args_is_help=True)
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Input format, or auto to detect it.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+TokenizerOpt = Annotated[str, typer.Option("--tokenizer", help="tiktoken encoding or tokenizer.json path.")]
+
+
+def _token_table(t) -> Table:  # type: ignore[no-untyped-def]
+    table = Table(title=f"tokens ({t.tokenizer})", title_justify="left", show_header=False)
+    rows = [("examples", f"{t.examples:,}"), ("total", f"{t.total:,}"),
+            ("min / mean / max", f"{t.min:,} / {t.mean:,.0f} / {t.max:,}"),
+            ("p50 / p90 / p99", f"{t.p50:,.0f} / {t.p90:,.0f} / {t.p99:,.0f}"),
+            (f"over {t.max_tokens:,}", f"{t.over_limit:,}"), ("epochs", str(t.epochs)),
+            ("billed tokens", f"{t.billed_tokens:,}")]
+    if t.cost is not None:
+        rows.append(("estimated cost", f"${t.cost:,.2f}"))
+    for k, v in rows:
+        table.add_row(k, v)
+    hist = Table(title="tokens per example", title_justify="left")
+    hist.add_column("range")
+    hist.add_column("examples", justify="right")
+    hist.add_column("")
+    peak = max((n for _, _, n in t.histogram), default=1) or 1
+    for lo, hi, n in t.histogram:
+        hist.add_row(f"{lo:,}–{hi:,}", f"{n:,}", "█" * round(30 * n / peak))
+    grid = Table.grid(padding=(0, 4))
+    grid.add_row(table, hist)
+    return grid
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="A JSONL fine-tuning file.")],
+    format: FormatOpt = "auto",  # noqa: A002
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token limit per example.")] = 16385,
+    tokenizer: TokenizerOpt = "cl100k_base",
+    chat_template: Annotated[str | None, typer.Option("--chat-template", help="HF tokenizer folder whose chat template renders examples.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs for billing (default: OpenAI's choice).")] = None,
+    price: Annotated[float | None, typer.Option("--price", help="Price per 1M training tokens, for a cost estimate.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check a file against OpenAI's data-preparation rules and more; exit 1 if any error is found."""
+    from datamill.finetune import validate as run
+
+    report = run(file, format=format, max_tokens=max_tokens, tokenizer=tokenizer, epochs=epochs,
+                 price_per_million=price, chat_template=chat_template)
+    if json_out:
+        print_json(report.to_dict())
+    else:
+        table = Table(title=f"{report.path}: {report.rows:,} rows, format {report.format}", title_justify="left")
+        for col in ("check", "severity", "count", "lines"):
+            table.add_column(col, justify="right" if col == "count" else "left")
+        for c in report.failed():
+            style = "red" if c.severity == "error" else "yellow"
+            more = "…" if c.count > len(c.lines) else ""
+            table.add_row(c.name, f"[{style}]{c.severity}[/]", f"{c.count:,}", ", ".join(map(str, c.lines)) + more)
+        if report.failed():
+            console.print(table)
+        if report.tokens:
+            console.print(_token_table(report.tokens))
+        verdict = "[green]OK[/]" if report.ok else "[red]FAILED[/]"
+        console.print(f"{verdict}: {report.errors:,} error(s), {report.warnings:,} warning(s)")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def stats(
+    file: Annotated[Path, typer.Argument(help="A fine-tuning file (JSONL, Parquet, or HF dataset folder).")],
+    format: FormatOpt = "auto",  # noqa: A002
+    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 16385,
+    tokenizer: TokenizerOpt = "cl100k_base",
+    chat_template: Annotated[str | None, typer.Option("--chat-template")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs")] = None,
+    price: Annotated[float | None, typer.Option("--price", help="Price per 1M training tokens.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Token statistics: per-example histogram, examples over the limit, billed tokens and cost."""
+    from datamill.finetune import count_example_tokens, read_examples, token_stats
+
+    recs = list(read_examples(file, format=format))
+    t = token_stats(count_example_tokens(recs, tokenizer=tokenizer, chat_template=chat_template),
+                    max_tokens=max_tokens, epochs=epochs, price_per_million=price, tokenizer=chat_template or tokenizer)
+    if json_out:
+        print_json(t.to_dict())
+    else:
+        console.print(_token_table(t))
+
+
+@app.command()
+def convert(
+    src: Annotated[str, typer.Argument(help="Input file, folder, glob or HF dataset folder.")],
+    dst: Annotated[Path, typer.Argument(help="Output: .jsonl(.gz/.zst), .parquet, or a folder for HF datasets.")],
+    to: Annotated[str, typer.Option("--to", help="Target format: openai, openai_dpo, sharegpt, alpaca, trl_text, "
+                                                 "trl_prompt_completion, trl_preference, trl_unpaired_preference.")],
+    format: FormatOpt = "auto",  # noqa: A002
+    keep_ids: Annotated[bool, typer.Option("--keep-ids", help="Add id and provenance columns for lineage.")] = False,
+) -> None:
+    """Convert between fine-tuning formats (the input format is detected)."""
+    from datamill.finetune import convert as run
+
+    n = run(src, dst, to=to, format=format, keep_ids=keep_ids)
+    console.print(f"wrote {n:,} {to} rows to {dst}")
+
+
+def _read_all(src: str, format: str):  # noqa: A002, ANN202
+    from datamill.finetune import read_examples
+
+    return list(read_examples(src, format=format))
+
+
+@app.command()
+def clean(
+    src: Annotated[str, typer.Argument(help="Input fine-tuning file.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Cleaned output file (same format as the input unless --to).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Output format (default: the input's).")] = None,
+    format: FormatOpt = "auto",  # noqa: A002
+    rules: Annotated[str | None, typer.Option("--rules", help="Comma-separated rules (default: all).")] = None,
+    languages: Annotated[str, typer.Option("--languages", help="Wanted languages (ISO 639-1), comma-separated; '' for any.")] = "en",
+    near_dup_threshold: Annotated[float, typer.Option("--near-dup-threshold")] = 0.85,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")] = False,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Write removed examples with their rule here (JSONL).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Remove duplicates, refusals, empty/truncated outputs, hallucinated links/images, wrong arithmetic."""
+    from datamill.finetune import RULES, write_examples
+    from datamill.finetune import clean as run
+    from datamill.io import write_jsonl
+
+    recs = _read_all(src, format)
+    fmt = to or (recs[0].metadata.get("format") if recs else "openai")
+    result = run(recs, rules=rules.split(",") if rules else RULES,
+                 languages=[x for x in languages.split(",") if x] or None,
+                 near_dup_threshold=near_dup_threshold, dry_run=dry_run)
+    if out is not None and not dry_run:
+        write_examples(result.kept, out, format=fmt)
+    if rejects is not None:
+        write_jsonl(({"rule": r, "reason": why, "line": rec.provenance.line, "record": rec.to_dict()}
+                     for rec, r, why in result.dropped), rejects)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    table = Table(title=f"clean {src}" + (" (dry run: nothing removed)" if dry_run else ""), title_justify="left")
+    for col in ("rule", "removed", "example (line: reason)"):
+        table.add_column(col)
+    for rule, n in sorted(result.counts.items(), key=lambda x: -x[1]):
+        ex = result.examples(rule, 1)
+        table.add_row(rule, f"{n:,}", f"{ex[0]['line']}: {ex[0]['reason']}"[:80] if ex else "")
+    console.print(table)
+    console.print(f"seen {result.seen:,}, kept {len(result.kept):,}, "
+                  f"{'would remove' if dry_run else 'removed'} {len(result.dropped):,}"
+                  + (f"; wrote {out}" if out is not None and not dry_run else ""))
+
+
+@app.command()
+def decontaminate(
+    src: Annotated[str, typer.Argument(help="Training file.")],
+    evals: Annotated[list[str], typer.Option("--eval", help="Evaluation file(s) (any fine-tuning format, or JSONL with a text field).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the decontaminated training set here.")] = None,
+    ngram: Annotated[int, typer.Option("--ngram")] = 13,
+    embedding_threshold: Annotated[float | None, typer.Option("--embedding-threshold", help="Also flag cosine >= this (MiniLM).")] = None,
+    format: FormatOpt = "auto",  # noqa: A002
+    json_out: JsonOpt = False,
+) -> None:
+    """Drop training examples that overlap evaluation sets (n-grams, optionally embeddings)."""
+    from datamill.finetune import decontaminate as run
+    from datamill.finetune import write_examples
+    from datamill.finetune.curate import _text
+
+    train = _read_all(src, format)
+    texts: list[str] = []
+    for e in evals:
+        texts.extend(_text(r) for r in _read_all(e, "auto"))
+    result = run(train, texts, ngram=ngram, embedding_threshold=embedding_threshold)
+    if out is not None:
+        write_examples(result.kept, out, format=train[0].metadata.get("format", "openai") if train else "openai")
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console.print(f"{len(result.removed):,} of {len(train):,} training examples overlap {len(texts):,} evaluation "
+                  f"texts" + (f"; wrote {len(result.kept):,} to {out}" if out else ""))
+    for i, why in list(result.flagged.items())[:10]:
+        console.print(f"  line {train[i].provenance.line}: {why}")
+
+
+@app.command()
+def split(
+    src: Annotated[str, typer.Argument(help="Input fine-tuning file.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for <split>.jsonl files.")],
+    fractions: Annotated[str, typer.Option("--fractions", help="name=fraction,... e.g. train=0.8,validation=0.1,test=0.1")] = "train=0.9,test=0.1",
+    stratify: Annotated[str | None, typer.Option("--stratify", help="'label' or a metadata key.")] = None,
+    group: Annotated[str, typer.Option("--group", help="near_duplicate, a metadata key, or none.")] = "near_duplicate",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    format: FormatOpt = "auto",  # noqa: A002
+) -> None:
+    """Split into train/test (stratified; near-duplicates never cross splits)."""
+    from datamill.errors import ConfigError
+    from datamill.finetune import split as run
+    from datamill.finetune import write_examples
+
+    try:
+        fr = {k: float(v) for k, v in (p.split("=") for p in fractions.split(","))}
+    except ValueError:
+        raise ConfigError(f"--fractions must look like train=0.9,test=0.1, got {fractions!r}") from None
+    recs = _read_all(src, format)
+    parts = run(recs, fractions=fr, seed=seed, stratify=stratify, group=None if group == "none" else group)
+    fmt = recs[0].metadata.get("format", "openai") if recs else "openai"
+    for name, items in parts.items():
+        write_examples(items, out_dir / f"{name}.jsonl", format=fmt)
+        console.print(f"{name}: {len(items):,} → {out_dir / f'{name}.jsonl'}")
+
+
+@app.command()
+def mix(
+    sources: Annotated[list[str], typer.Argument(help="name=path[:weight] for each source.")],
+    out: Annotated[Path, typer.Option("--out", "-o")],
+    total: Annotated[int | None, typer.Option("--total", help="Examples in the mixture.")] = None,
+    to: Annotated[str, typer.Option("--to", help="Output format.")] = "openai",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    replace: Annotated[bool, typer.Option("--replace", help="Sample with replacement (upsampling).")] = False,
+) -> None:
+    """Mix several sources with weights into one set (seeded)."""
+    from datamill.errors import ConfigError
+    from datamill.finetune import mix as run
+    from datamill.finetune import write_examples
+
+    data, weights = {}, {}
+    for spec in sources:
+        name, sep, rest = spec.partition("=")
+        if not sep:
+            raise ConfigError(f"a source is name=path[:weight], got {spec!r}")
+        path, _, w = rest.rpartition(":") if rest.count(":") and rest.rsplit(":", 1)[1].replace(".", "").isdigit() else (rest, "", "1")
+        data[name] = _read_all(path, "auto")
+        weights[name] = float(w or 1)
+    mixed = run(data, weights=weights, total=total, seed=seed, replace=replace)
+    write_examples(mixed, out, format=to)
+    console.print(f"wrote {len(mixed):,} examples to {out}")
+
+
+@app.command()
+def card(
+    data_dir: Annotated[Path, typer.Argument(help="Folder of <split>.jsonl files (as written by split).")],
+    name: Annotated[str, typer.Option("--name")] = "",
+    license: Annotated[str, typer.Option("--license")] = "unknown",  # noqa: A002
+    source: Annotated[list[str] | None, typer.Option("--source", help="Where the data came from (repeatable).")] = None,
+    tokenizer: TokenizerOpt = "cl100k_base",
+    out: Annotated[Path | None, typer.Option("--out", help="Card path (default: DATA_DIR/README.md).")] = None,
+) -> None:
+    """Write a Hugging Face dataset card (README.md with YAML header) for a split folder."""
+    from datamill.errors import InputError
+    from datamill.finetune import count_example_tokens, dataset_card, token_stats
+
+    files = sorted(p for p in data_dir.glob("*.jsonl"))
+    if not files:
+        raise InputError("no <split>.jsonl files here", path=str(data_dir))
+    splits, recs, formats = {}, [], set()
+    for f in files:
+        part = _read_all(str(f), "auto")
+        splits[f.stem] = len(part)
+        recs.extend(part)
+        formats |= {r.metadata.get("format", "openai") for r in part}
+    stats_ = token_stats(count_example_tokens(recs, tokenizer=tokenizer), tokenizer=tokenizer)
+    text = dataset_card(name=name or data_dir.name, splits=splits, formats=sorted(formats), token_stats=stats_,
+                        sources=source or [], license=license)
+    target = out or data_dir / "README.md"
+    target.write_text(text, encoding="utf-8")
+    console.print(f"wrote {target} ({sum(splits.values()):,} examples, {stats_.total:,} tokens)")
+
+

@@ -1,0 +1,233 @@
+"""`datamill incontext`: In-context learning and RAG: chunk, index, retrieve, select few-shot examples, pack prompts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from datamill.cli._common import console, print_json
+
+app = typer.Typer(help="In-context learning and RAG: chunk, index, retrieve, select few-shot examples, pack prompts.",
+                  no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+TextFieldOpt = Annotated[str, typer.Option("--text-field", help="Field holding the text in foreign JSONL/Parquet.")]
+OnErrorOpt = Annotated[str, typer.Option("--on-error", help="raise, or quarantine malformed lines (counted).")]
+
+
+def _docs(paths: list[str], text_field: str, on_error: str = "raise"):  # noqa: ANN202
+    from datamill.io import Quarantine, read_records
+    from datamill.records import Document
+
+    q = Quarantine()
+    for rec in read_records(paths, text_field=text_field, on_error=on_error, quarantine=q):  # type: ignore[arg-type]
+        if not isinstance(rec, Document):
+            from datamill.errors import InputError
+
+            raise InputError(f"expected documents, got a {rec.type_name} record", path=rec.provenance.source,
+                             line=rec.provenance.line)
+        yield rec
+    if q.total:
+        console.print(f"[yellow]quarantined {q.total} malformed line(s): {dict(q.counts)}[/]")
+
+
+@app.command()
+def chunk(
+    docs: Annotated[list[str], typer.Argument(help="Document files, folders or globs (JSONL/Parquet).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Chunks file (.jsonl/.jsonl.zst/.parquet).")],
+    method: Annotated[str, typer.Option("--method", help="tokens, sentences, paragraphs, markdown, html or code.")] = "tokens",
+    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 256,
+    overlap: Annotated[int, typer.Option("--overlap")] = 32,
+    text_field: TextFieldOpt = "text",
+    on_error: OnErrorOpt = "raise",
+) -> None:
+    """Split documents into chunks that keep their document id, offsets and heading path."""
+    from datamill.incontext import chunk_documents
+    from datamill.io import write_records
+
+    n = write_records(chunk_documents(_docs(docs, text_field, on_error), method=method, max_tokens=max_tokens, overlap=overlap),
+                      out)
+    console.print(f"wrote {n:,} chunks to {out}")
+
+
+@app.command()
+def index(
+    docs: Annotated[list[str], typer.Argument(help="Documents or chunks (JSONL/Parquet files, folders, globs).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Index folder.")],
+    kind: Annotated[str, typer.Option("--kind", help="bm25, dense or hybrid.")] = "hybrid",
+    bm25: Annotated[bool, typer.Option("--bm25", help="Shortcut for --kind bm25.")] = False,
+    dense: Annotated[bool, typer.Option("--dense", help="Shortcut for --kind dense.")] = False,
+    hybrid: Annotated[bool, typer.Option("--hybrid", help="Shortcut for --kind hybrid.")] = False,
+    chunk_method: Annotated[str | None, typer.Option("--chunk", help="Chunk documents first with this method.")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 256,
+    model: Annotated[str, typer.Option("--model", help="Embedding model: shipped MiniLM or a local folder.")] = "all-MiniLM-L6-v2",
+    text_field: TextFieldOpt = "text",
+    on_error: OnErrorOpt = "raise",
+) -> None:
+    """Build a persisted BM25, dense or hybrid index."""
+    import time
+
+    from datamill.incontext import build_index, chunk_documents
+
+    kind = "bm25" if bm25 else "dense" if dense else "hybrid" if hybrid else kind
+    items = _docs(docs, text_field, on_error)
+    chunks = list(chunk_documents(items, method=chunk_method, max_tokens=max_tokens) if chunk_method else items)
+    params = {} if kind == "bm25" else {"model": model}
+    t0 = time.perf_counter()
+    with console.status(f"indexing {len(chunks):,} chunks ({kind})"):
+        idx = build_index(chunks, out, kind=kind, **params)
+    console.print(f"{kind} index of {len(idx):,} chunks in {out} ({time.perf_counter() - t0:.1f} s)")
+
+
+@app.command()
+def search(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    query: Annotated[str, typer.Argument(help="The query.")],
+    k: Annotated[int, typer.Option("-k", help="How many results.")] = 5,
+    filters: Annotated[list[str] | None, typer.Option("--filter", help="key=value metadata filter (repeatable).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Search an index."""
+    from datamill.errors import ConfigError
+    from datamill.incontext import load_index
+
+    flt = {}
+    for f in filters or []:
+        key, sep, value = f.partition("=")
+        if not sep:
+            raise ConfigError(f"--filter takes key=value, got {f!r}")
+        flt[key] = value
+    hits = load_index(index_dir).search(query, k, filters=flt or None)
+    if json_out:
+        print_json([h.to_dict() for h in hits])
+        return
+    table = Table(title=f"{query!r}", title_justify="left")
+    for col in ("rank", "score", "id", "text"):
+        table.add_column(col)
+    for h in hits:
+        table.add_row(str(h.rank), f"{h.score:.3f}", h.id, h.chunk.text[:120].replace("\n", " "))
+    console.print(table)
+
+
+@app.command()
+def pack(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder to retrieve passages from.")],
+    question: Annotated[str, typer.Argument(help="The question.")],
+    k: Annotated[int, typer.Option("-k", help="Passages to retrieve.")] = 5,
+    budget: Annotated[int, typer.Option("--budget", help="Token budget of the whole prompt.")] = 2048,
+    system: Annotated[str | None, typer.Option("--system")] = None,
+    examples: Annotated[Path | None, typer.Option("--examples", help="Few-shot pool (any fine-tuning format).")] = None,
+    shots: Annotated[int, typer.Option("--shots", help="Few-shot examples to select.")] = 0,
+    strategy: Annotated[str, typer.Option("--strategy", help="random, knn, mmr, balanced or length.")] = "knn",
+    template: Annotated[str, typer.Option("--template", help="plain or chat.")] = "plain",
+    priority: Annotated[str, typer.Option("--priority", help="What fills first: passages or examples.")] = "passages",
+    json_out: JsonOpt = False,
+) -> None:
+    """Retrieve passages (and few-shot examples) and pack them into a prompt within a token budget."""
+    from datamill.incontext import FewShotSelector, load_index, pack_prompt
+
+    hits = load_index(index_dir).search(question, k)
+    chosen = []
+    if examples is not None and shots:
+        from datamill.finetune import read_examples
+        from datamill.records import Example
+
+        pool = [r for r in read_examples(examples) if isinstance(r, Example)]
+        chosen = FewShotSelector(pool).select(question, shots, strategy=strategy, token_budget=budget // 2
+                                              if strategy == "length" else None)
+    packed = pack_prompt(question, system=system, examples=chosen, passages=[h.chunk for h in hits], budget=budget,
+                         template=template, priority=priority)  # type: ignore[arg-type]
+    if json_out:
+        print_json(packed.to_dict())
+        return
+    if packed.text:
+        console.print(packed.text, markup=False, highlight=False)
+    else:
+        print_json(packed.messages)
+    console.print(f"[bold]{packed.tokens:,} / {packed.budget:,} tokens[/]; included {len(packed.included)}, "
+                  f"dropped {len(packed.dropped)}" + "".join(f"\n  dropped {d['kind']} {d['id']}: {d['reason']}"
+                                                            for d in packed.dropped))
+
+
+@app.command("eval")
+def eval_(
+    beir_dir: Annotated[Path, typer.Argument(help="BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/).")],
+    kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated index kinds to compare.")] = "bm25,dense,hybrid",
+    split: Annotated[str, typer.Option("--split")] = "test",
+    per_query: Annotated[Path | None, typer.Option("--per-query", help="Write per-query metrics (JSONL) here.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Evaluate retrieval (recall@k, nDCG@10, MRR@10, MAP@100) and compare index kinds in one table."""
+    from datamill.incontext import evaluate_retrieval
+
+    with console.status("indexing and searching"):
+        result = evaluate_retrieval(beir_dir, kinds=[k.strip() for k in kinds.split(",") if k.strip()], split=split)
+    if per_query is not None:
+        from datamill.io import write_jsonl
+
+        write_jsonl(({"kind": kind, "query_id": q, **m} for kind, rows in result.per_query.items()
+                     for q, m in rows.items()), per_query)
+    if json_out:
+        print_json({k: v for k, v in result.to_dict().items() if k != "per_query"})
+        return
+    metrics = list(next(iter(result.table.values())).keys())
+    table = Table(title=f"{beir_dir}: {result.queries} queries, {result.documents:,} documents", title_justify="left")
+    table.add_column("index")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    table.add_column("index s", justify="right")
+    table.add_column("query s", justify="right")
+    best = {m: max(result.table[k][m] for k in result.table) for m in metrics}
+    for kind, row in result.table.items():
+        cells = [f"[bold green]{row[m]:.4f}[/]" if row[m] == best[m] else f"{row[m]:.4f}" for m in metrics]
+        table.add_row(kind, *cells, f"{result.seconds[kind]['index']:.2f}", f"{result.seconds[kind]['queries']:.2f}")
+    console.print(table)
+
+
+@app.command()
+def select(
+    pool: Annotated[Path, typer.Argument(help="Labelled examples (any fine-tuning format).")],
+    query: Annotated[str, typer.Argument(help="The query to choose examples for.")],
+    k: Annotated[int, typer.Option("-k")] = 4,
+    strategy: Annotated[str, typer.Option("--strategy", help="random, knn, mmr, balanced or length.")] = "knn",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    token_budget: Annotated[int | None, typer.Option("--token-budget")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Choose few-shot examples for a query."""
+    from datamill.finetune import read_examples
+    from datamill.incontext import FewShotSelector, example_io
+    from datamill.records import Example
+
+    examples = [r for r in read_examples(pool) if isinstance(r, Example)]
+    chosen = FewShotSelector(examples).select(query, k, strategy=strategy, seed=seed, token_budget=token_budget)
+    rows = [{"id": e.id, "line": e.provenance.line, "input": example_io(e)[0], "output": example_io(e)[1]}
+            for e in chosen]
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title=f"{strategy}: {len(rows)} example(s)", title_justify="left")
+    for col in ("line", "input", "output"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["line"]), r["input"][:70], r["output"][:50])
+    console.print(table)
+
+
+@app.command()
+def serve(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder to serve.")],
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8001,
+) -> None:
+    """Serve search and prompt packing over HTTP (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from datamill.incontext.serve import create_app
+
+    app_ = create_app(index_dir)
+    console.print(f"serving {index_dir} on http://{host}:{port} (docs: /docs)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")

@@ -1,0 +1,139 @@
+"""The ``datamill`` command: one sub-app per stage, plus run, quickstart and version."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from datamill.cli import diagnose, feedback, finetune, incontext, pretrain, synthetic
+from datamill.cli._common import (
+    ExecutorOpt,
+    PrintRecipeOpt,
+    WorkersOpt,
+    console,
+    err_console,
+    print_run_result,
+)
+
+app = typer.Typer(
+    name="datamill",
+    help="The data behind large language models: pre-training corpora, human feedback, fine-tuning sets, "
+         "in-context/RAG data, synthetic data, and diagnosis of model mistakes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(pretrain.app, name="pretrain")
+app.add_typer(feedback.app, name="feedback")
+app.add_typer(finetune.app, name="finetune")
+app.add_typer(incontext.app, name="incontext")
+app.add_typer(synthetic.app, name="synthetic")
+app.add_typer(diagnose.app, name="diagnose")
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    """datamill: every stage of LLM data in one toolkit."""
+
+
+@app.command()
+def run(
+    recipe: Annotated[Path, typer.Argument(help="A YAML recipe file.", exists=False)],
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Output folder (overrides the recipe).")] = None,
+    executor: Annotated[str | None, typer.Option("--executor", "-x", help="local or ray (overrides the recipe).")] = None,
+    workers: WorkersOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing, different run.")] = False,
+    print_recipe: PrintRecipeOpt = False,
+) -> None:
+    """Run a pipeline recipe (resumes a killed run in the same output folder)."""
+    from datamill.recipes import load_recipe
+
+    rec = load_recipe(recipe)
+    if print_recipe:
+        typer.echo(rec.to_yaml(), nl=False)
+        return
+    result = rec.run(output=output, executor=executor, workers=workers, progress=True, overwrite=overwrite)
+    print_run_result(result)
+
+
+@app.command()
+def quickstart(
+    directory: Annotated[Path, typer.Argument(help="Where to write the demo outputs.")] = Path("datamill-quickstart"),
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = None,
+) -> None:
+    """Run the end-to-end demo on sample data shipped inside datamill (offline, a minute or two)."""
+    from datamill.quickstart import run_quickstart
+
+    run_quickstart(directory, executor=executor, workers=workers, console=console)
+
+
+@app.command()
+def lineage(
+    record_id: Annotated[str, typer.Argument(help="The id of any record written by datamill.")],
+    directory: Annotated[Path, typer.Option("--in", help="Folder holding the records (searched recursively).")] = Path("."),
+    json_out: Annotated[bool, typer.Option("--json", help="Print the chain as JSON.")] = False,
+) -> None:
+    """Show where a record came from: its chain of parents down to the source document."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    from datamill.cli._common import print_json
+    from datamill.lineage import trace
+
+    root = trace(record_id, directory)
+    if json_out:
+        print_json(root.to_dict())
+        return
+
+    def add(tree: Tree, node) -> None:  # type: ignore[no-untyped-def]
+        for parent in node.parents:
+            style = "red" if parent.missing else ("green" if parent.is_root else "")
+            label = escape(parent.label())
+            add(tree.add(f"[{style}]{label}[/]" if style else label), parent)
+
+    tree = Tree(f"[bold]{escape(root.label())}[/]")
+    add(tree, root)
+    console.print(tree)
+    console.print("chain complete" if root.complete() else "[red]chain incomplete: see the red entries[/]")
+
+
+@app.command()
+def version() -> None:
+    """Print datamill's version."""
+    from datamill import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point: runs the app, turning datamill errors into one red line and exit code 1."""
+    from datamill.errors import DatamillError
+
+    debug = "--debug" in sys.argv
+    try:
+        app()
+    except DatamillError as exc:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/]")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become a line
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                          highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""`datamill synthetic`: Synthetic data and distillation: teacher models generate and judge data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from datamill.cli._common import ExecutorOpt, PrintRecipeOpt, WorkersOpt, console, print_json, stats_table
+
+app = typer.Typer(help="Synthetic data and distillation: teacher models generate and judge data.", no_args_is_help=True)
+
+TeacherOpt = Annotated[str, typer.Option("--teacher", "-t", help="OpenAI-compatible base URL (…/v1) or a local "
+                                                                 "transformers model folder.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name sent to the server.")]
+InputOpt = Annotated[list[Path], typer.Option("--input", "-i", help="Input JSONL/Parquet file(s).")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output file (.jsonl, .jsonl.gz, .parquet).")]
+CacheOpt = Annotated[str, typer.Option("--cache", help="SQLite request cache ('default': "
+                                                       "$DATAMILL_SYNTHETIC_CACHE or ~/.cache/datamill/synthetic.sqlite; "
+                                                       "'none' disables).")]
+ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", "-c", help="Requests in flight at once.")]
+ApiKeyOpt = Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key.")]
+MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", help="Max tokens per answer.")]
+TemperatureOpt = Annotated[float, typer.Option("--temperature", help="Sampling temperature.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed sent with each request.")]
+TextFieldOpt = Annotated[str, typer.Option("--text-field", help="Field holding the prompt in plain JSON rows.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")]
+
+
+def _teacher_spec(teacher: str, model: str | None, concurrency: int, api_key_env: str) -> dict[str, Any]:
+    from datamill.errors import ConfigError
+
+    if teacher.startswith(("http://", "https://")):
+        if not model:
+            raise ConfigError("an OpenAI-compatible teacher needs --model")
+        return {"type": "openai", "base_url": teacher, "model": model, "max_concurrency": concurrency,
+                "api_key_env": api_key_env}
+    return {"type": "transformers", "model": teacher}
+
+
+def _common(cache: str, max_tokens: int, temperature: float, seed: int, progress: bool) -> dict[str, Any]:
+    return {"cache": None if cache.lower() == "none" else cache, "max_tokens": max_tokens,
+            "temperature": temperature, "seed": seed, "progress": progress}
+
+
+def _run(step: Any, inputs: list[Path], out: Path, *, text_field: str, json_out: bool, print_recipe: bool) -> None:
+    from datamill.synthetic.run import run_step
+
+    if print_recipe:
+        from datamill.pipeline import JsonlReader, Pipeline, Writer
+        from datamill.recipes import dump_recipe
+
+        fmt = "parquet" if str(out).endswith(".parquet") else "jsonl"
+        pipe = Pipeline([step], reader=JsonlReader(paths=[str(p) for p in inputs], text_field=text_field),
+                        writer=Writer(format=fmt))
+        typer.echo(dump_recipe(pipe, output=str(out.with_suffix("")) + "-run"))
+        return
+    result = run_step(step, [str(p) for p in inputs], out, text_field=text_field)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console.print(stats_table([result.stats], title="Generation"))
+    console.print(result.usage.table())
+    console.print(f"[bold]{result.records_out:,}[/] records from {result.records_in:,} inputs -> {result.output}")
+
+
+@app.command()
+def respond(
+    teacher: TeacherOpt,
+    input: InputOpt,  # noqa: A002
+    out: OutOpt,
+    model: ModelOpt = None,
+    k: Annotated[int, typer.Option("--k", "-k", help="Samples per prompt.")] = 1,
+    system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
+    cache: CacheOpt = "default",
+    concurrency: ConcurrencyOpt = 32,
+    api_key_env: ApiKeyOpt = "OPENAI_API_KEY",
+    max_tokens: MaxTokensOpt = 1024,
+    temperature: TemperatureOpt = 0.7,
+    seed: SeedOpt = 0,
+    text_field: TextFieldOpt = "prompt",
+    json_out: JsonOpt = False,
+    no_progress: NoProgressOpt = False,
+    print_recipe: PrintRecipeOpt = False,
+) -> None:
+    """Distil: the teacher answers every prompt (k samples each). Rerun the same command to resume."""
+    from datamill.synthetic import Respond
+
+    step = Respond(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), k=k, system=system,
+                   **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out)))
+    _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe)
+
+
+@app.command("self-instruct")
+def self_instruct(
+    teacher: TeacherOpt,
+    seeds: Annotated[Path, typer.Option("--seeds", help="Seed tasks JSONL (Self-Instruct seed_tasks.jsonl format).")],
+    out: OutOpt,
+    model: ModelOpt = None,
+    num: Annotated[int, typer.Option("--num", "-n", help="New instructions to generate.")] = 100,
+    rouge_threshold: Annotated[float, typer.Option("--rouge-threshold", help="Drop if ROUGE-L above this.")] = 0.7,
+    cache: CacheOpt = "default",
+    concurrency: ConcurrencyOpt = 32,
+    api_key_env: ApiKeyOpt = "OPENAI_API_KEY",
+    max_tokens: MaxTokensOpt = 1024,
+    temperature: TemperatureOpt = 1.0,
+    seed: SeedOpt = 0,
+    json_out: JsonOpt = False,
+    no_progress: NoProgressOpt = False,
+) -> None:
+    """Bootstrap new instructions from seed tasks with the Self-Instruct paper's filters."""
+    from datamill.io import write_records
+    from datamill.synthetic import SelfInstruct, load_seed_tasks
+
+    step = SelfInstruct(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), num_instructions=num,
+                        rouge_threshold=rouge_threshold,
+                        **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out)))
+    seed_recs = load_seed_tasks(str(seeds))
+    n = write_records(step(seed_recs), str(out))
+    if json_out:
+        print_json({"output": str(out), "seeds": len(seed_recs), "generated": n, "step": step.stats.to_dict(),
+                    "usage": step.usage.to_dict()})
+        return
+    console.print(stats_table([step.stats], title="Self-Instruct (dropped = candidate instructions)"))
+    console.print(step.usage.table())
+    console.print(f"[bold]{n:,}[/] new instructions from {len(seed_recs):,} seeds -> {out}")
+
+
+@app.command()
+def qa(
+    teacher: TeacherOpt,
+    input: InputOpt,  # noqa: A002
+    out: OutOpt,
+    model: ModelOpt = None,
+    n_per_chunk: Annotated[int, typer.Option("--n-per-chunk", help="Question/answer pairs per chunk.")] = 1,
+    min_grounding: Annotated[float, typer.Option("--min-grounding", help="Min share of answer words in the chunk.")
+                             ] = 0.5,
+    cache: CacheOpt = "default",
+    concurrency: ConcurrencyOpt = 32,
+    api_key_env: ApiKeyOpt = "OPENAI_API_KEY",
+    max_tokens: MaxTokensOpt = 1024,
+    temperature: TemperatureOpt = 0.7,
+    seed: SeedOpt = 0,
+    text_field: TextFieldOpt = "text",
+    json_out: JsonOpt = False,
+    no_progress: NoProgressOpt = False,
+    print_recipe: PrintRecipeOpt = False,
+) -> None:
+    """Grounded question/answer pairs from document chunks (e.g. `datamill incontext chunk` output)."""
+    from datamill.synthetic import QAFromDocs
+
+    step = QAFromDocs(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), n_per_chunk=n_per_chunk,
+                      min_grounding=min_grounding,
+                      **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out)))
+    _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe)
+
+
+@app.command()
+def judge(
+    teacher: TeacherOpt,
+    input: InputOpt,  # noqa: A002
+    out: OutOpt,
+    model: ModelOpt = None,
+    mode: Annotated[str, typer.Option("--mode", help="pairwise (Preference out) or rubric (score Examples).")
+                    ] = "pairwise",
+    no_swap: Annotated[bool, typer.Option("--no-swap", help="Judge each pair in one order only.")] = False,
+    cache: CacheOpt = "default",
+    concurrency: ConcurrencyOpt = 32,
+    api_key_env: ApiKeyOpt = "OPENAI_API_KEY",
+    max_tokens: MaxTokensOpt = 1024,
+    seed: SeedOpt = 0,
+    text_field: TextFieldOpt = "prompt",
+    json_out: JsonOpt = False,
+    no_progress: NoProgressOpt = False,
+    print_recipe: PrintRecipeOpt = False,
+) -> None:
+    """LLM-as-judge: pairwise with position swapping (rows: prompt, response_a, response_b) or rubric scores."""
+    from datamill.synthetic import Judge
+
+    step = Judge(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), mode=mode, swap=not no_swap,
+                 **_common(cache, max_tokens, 0.0, seed, not (no_progress or json_out)))
+    _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe)
+
+
+@app.command()
+def generate(
+    recipe: Annotated[Path, typer.Argument(help="A YAML recipe whose steps include synthetic.* steps.")],
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Output folder (overrides the recipe).")
+                      ] = None,
+    executor: ExecutorOpt = "local",
+    workers: WorkersOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over instead of resuming.")] = False,
+    print_recipe: PrintRecipeOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a generation recipe (resumable: finished shards are skipped, finished requests come from the cache)."""
+    from datamill.cli._common import print_run_result
+    from datamill.recipes import load_recipe
+
+    rec = load_recipe(recipe)
+    if print_recipe:
+        typer.echo(rec.to_yaml())
+        return
+    result = rec.run(output=output, executor=executor, workers=workers, progress=not json_out, overwrite=overwrite)
+    if json_out:
+        print_json({"output": result.output, "records_in": result.records_in, "records_out": result.records_out,
+                    "steps": [s.to_dict() for s in result.steps]})
+        return
+    print_run_result(result, title="Generation")
+    from rich.table import Table
+
+    table = Table(title="Teacher usage per step", title_justify="left")
+    for col in ("step", "requests", "cache hits", "prompt tok", "completion tok", "cost $", "invalid"):
+        table.add_column(col, justify="left" if col in ("step", "invalid") else "right")
+    for st in result.steps:
+        c = st.counters
+        if "requests" not in c:
+            continue
+        invalid = ", ".join(f"{k[8:]} {v}" for k, v in c.items() if k.startswith("invalid_"))
+        table.add_row(st.name, f"{c['requests']:,}", f"{c['cache_hits']:,}", f"{c['prompt_tokens']:,}",
+                      f"{c['completion_tokens']:,}", f"{c['cost_microusd'] / 1e6:,.4f}", invalid)
+    if table.row_count:
+        console.print(table)
+
+
+@app.command("fake-server")
+def fake_server(
+    port: Annotated[int, typer.Option("--port", "-p", help="Port (0 = a free one).")] = 8000,
+    latency: Annotated[float, typer.Option("--latency", help="Seconds per answer.")] = 0.0,
+    rate_limit_rate: Annotated[float, typer.Option("--rate-limit-rate", help="Share of 429 answers.")] = 0.0,
+    error_rate: Annotated[float, typer.Option("--error-rate", help="Share of 500 answers.")] = 0.0,
+    malformed_rate: Annotated[float, typer.Option("--malformed-rate", help="Share of broken JSON bodies.")] = 0.0,
+    bad_json_rate: Annotated[float, typer.Option("--bad-json-rate", help="Share of non-JSON content in JSON mode.")
+                             ] = 0.0,
+    truncate_rate: Annotated[float, typer.Option("--truncate-rate", help="Share of finish_reason=length answers.")
+                             ] = 0.0,
+    slow_rate: Annotated[float, typer.Option("--slow-rate", help="Share of slow answers.")] = 0.0,
+    slow_seconds: Annotated[float, typer.Option("--slow-seconds", help="Extra delay of a slow answer.")] = 2.0,
+    seed: SeedOpt = 0,
+) -> None:
+    """Serve the offline fake OpenAI-compatible teacher (for demos and tests) until Ctrl-C."""
+    from datamill.synthetic import FakeServer
+
+    server = FakeServer(port=port, latency=latency, rate_limit_rate=rate_limit_rate, error_rate=error_rate,
+                        malformed_rate=malformed_rate, bad_json_rate=bad_json_rate, truncate_rate=truncate_rate,
+                        slow_rate=slow_rate, slow_seconds=slow_seconds, seed=seed).start()
+    console.print(f"fake teacher at [bold]{server.url}[/] (model 'fake-teacher'); Ctrl-C to stop", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        console.print(f"{server.stats.requests:,} requests served ({dict(server.stats.by_status)})")

@@ -1,0 +1,73 @@
+"""Why did the model get it wrong: trace mistakes to coverage gaps, label noise, inconsistent labels, contradictions.
+
+    from datamill.diagnose import diagnose, write_report
+    d = diagnose("eval.jsonl", "train.jsonl", feedback="judgements.jsonl")
+    print(d.summary())            # how many mistakes each cause explains
+    write_report(d, "report.html")  # one self-contained page (+ report.json beside it)
+"""
+
+from datamill.diagnose.contradictions import Contradiction, find_contradictions, llm_judge
+from datamill.diagnose.core import CAUSES, Diagnosis, Mistake, NoisyTrain, diagnose
+from datamill.diagnose.coverage import Cluster, knn
+from datamill.diagnose.fixture import PlantedFixture, make_planted, write_planted
+from datamill.diagnose.inconsistency import (
+    AnnotatorStats,
+    ConflictGroup,
+    TaskAgreement,
+    annotator_agreement,
+    conflicting_duplicates,
+    overall_agreement,
+)
+from datamill.diagnose.inputs import (
+    EvalItem,
+    FeedbackItem,
+    TrainItem,
+    read_contexts,
+    read_feedback,
+    read_results,
+    read_train,
+)
+from datamill.diagnose.label_noise import (
+    compute_confident_joint,
+    find_label_issues,
+    label_quality_scores,
+    neighbour_disagreement,
+    output_disagreement,
+)
+from datamill.diagnose.report import render_html, write_report
+
+__all__ = [
+    "AnnotatorStats",
+    "CAUSES",
+    "Cluster",
+    "ConflictGroup",
+    "Contradiction",
+    "Diagnosis",
+    "EvalItem",
+    "FeedbackItem",
+    "Mistake",
+    "NoisyTrain",
+    "PlantedFixture",
+    "TaskAgreement",
+    "TrainItem",
+    "annotator_agreement",
+    "compute_confident_joint",
+    "conflicting_duplicates",
+    "diagnose",
+    "find_contradictions",
+    "find_label_issues",
+    "knn",
+    "label_quality_scores",
+    "llm_judge",
+    "make_planted",
+    "neighbour_disagreement",
+    "output_disagreement",
+    "overall_agreement",
+    "read_contexts",
+    "read_feedback",
+    "read_results",
+    "read_train",
+    "render_html",
+    "write_planted",
+    "write_report",
+]

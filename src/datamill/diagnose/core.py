@@ -1,0 +1,411 @@
+"""The diagnosis: attribute each model mistake to data causes, with evidence.
+
+    never_seen             the training set barely covers the input (low neighbour similarity / sparse region)
+    noisy_label            a near training example the model copied is mislabelled, or the expected label itself is wrong
+    inconsistent_label     near-duplicate training inputs carry conflicting targets, or annotators disagreed
+    contradictory_context  the context passages given with the prompt contradict each other
+
+A mistake with several causes is a "combination"; one with none is "unexplained".
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from datamill.diagnose.contradictions import Contradiction, find_contradictions
+from datamill.diagnose.coverage import Cluster, cluster_coverage, coverage_scores, knn, project_2d
+from datamill.diagnose.inconsistency import (
+    AnnotatorStats,
+    ConflictGroup,
+    TaskAgreement,
+    annotator_agreement,
+    conflicting_duplicates,
+    overall_agreement,
+)
+from datamill.diagnose.inputs import (
+    EvalItem,
+    FeedbackItem,
+    TrainItem,
+    merge_contexts,
+    read_contexts,
+    read_feedback,
+    read_results,
+    read_train,
+)
+from datamill.diagnose.label_noise import (
+    find_label_issues,
+    label_quality_scores,
+    neighbour_disagreement,
+    output_disagreement,
+)
+from datamill.errors import ConfigError, InputError
+
+__all__ = ["CAUSES", "Diagnosis", "Mistake", "NoisyTrain", "diagnose"]
+
+CAUSES = ("never_seen", "noisy_label", "inconsistent_label", "contradictory_context")
+
+_FIXES = {
+    "never_seen": "Collect more training data like these inputs (and the under-covered clusters below).",
+    "noisy_label": "Relabel the flagged training examples (and check the flagged expected answers of the eval set).",
+    "inconsistent_label": "Reconcile the conflicting near-duplicate groups and write the rule down in the labelling "
+                          "guide; retrain or re-brief the annotators with low consensus.",
+    "contradictory_context": "Fix retrieval for these queries: drop or date-rank the passages that contradict each "
+                             "other, or tell the model how to resolve conflicts.",
+}
+
+
+@dataclass(slots=True)
+class Mistake:
+    """One wrong answer, its causes and the evidence for each."""
+
+    index: int
+    id: str
+    input: str
+    expected: str | None
+    output: str | None
+    coverage: float
+    cluster: int
+    causes: list[str]
+    neighbours: list[dict[str, Any]]
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def attribution(self) -> str:
+        """The cause, ``combination`` when several apply, ``unexplained`` when none does."""
+        return "combination" if len(self.causes) > 1 else (self.causes[0] if self.causes else "unexplained")
+
+
+@dataclass(slots=True)
+class NoisyTrain:
+    """A training example whose label/output is likely wrong, with how that was found."""
+
+    index: int
+    id: str
+    input: str
+    target: str
+    suggested: str
+    score: float
+    method: str  # confident_learning | neighbours
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    """Everything :func:`diagnose` found; ``to_dict()`` is the JSON report."""
+
+    results: list[EvalItem]
+    train: list[TrainItem]
+    mistakes: list[Mistake]
+    clusters: list[Cluster]
+    noisy_train: list[NoisyTrain]
+    eval_label_issues: list[dict[str, Any]]
+    conflicts: list[ConflictGroup]
+    task_agreement: list[TaskAgreement]
+    annotators: list[AnnotatorStats]
+    contradictions: dict[str, list[Contradiction]]
+    coverage_threshold: float
+    projection: dict[str, list[list[float]]]
+    settings: dict[str, Any]
+    timings: dict[str, float]
+    agreement: dict[str, Any] = field(default_factory=dict)  # alpha over all judgements, kappa per pair
+
+    def summary(self) -> dict[str, int]:
+        """How many mistakes each cause explains (a mistake counts for each of its causes), plus
+        ``combination``, ``unexplained`` and ``mistakes``."""
+        out = dict.fromkeys(CAUSES, 0)
+        for m in self.mistakes:
+            for c in m.causes:
+                out[c] += 1
+        attr = Counter(m.attribution for m in self.mistakes)
+        out["combination"] = attr["combination"]
+        out["unexplained"] = attr["unexplained"]
+        out["mistakes"] = len(self.mistakes)
+        return out
+
+    def fixes(self) -> list[dict[str, Any]]:
+        """Suggested fixes per cause that explains at least one mistake, with the items to act on."""
+        s = self.summary()
+        out = []
+        if s["never_seen"]:
+            unseen = sorted((m for m in self.mistakes if "never_seen" in m.causes), key=lambda m: m.coverage)
+            under = [c for c in self.clusters if c.density_ratio < 0.5][:5]
+            out.append({"cause": "never_seen", "mistakes": s["never_seen"], "fix": _FIXES["never_seen"],
+                        "items": [m.input[:200] for m in unseen] + [self.results[c.eval_items[0]].input[:200]
+                                                                    for c in under]})
+        if s["noisy_label"]:
+            out.append({"cause": "noisy_label", "mistakes": s["noisy_label"], "fix": _FIXES["noisy_label"],
+                        "items": [n.id for n in self.noisy_train] + [e["id"] for e in self.eval_label_issues]})
+        if s["inconsistent_label"]:
+            ann = [a.annotator for a in self.annotators if a.vs_consensus is not None and a.vs_consensus < 0.6]
+            out.append({"cause": "inconsistent_label", "mistakes": s["inconsistent_label"],
+                        "fix": _FIXES["inconsistent_label"],
+                        "items": [[self.train[i].id for i in g.members] for g in self.conflicts] + ann})
+        if s["contradictory_context"]:
+            out.append({"cause": "contradictory_context", "mistakes": s["contradictory_context"],
+                        "fix": _FIXES["contradictory_context"],
+                        "items": [m.id for m in self.mistakes if "contradictory_context" in m.causes]})
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able report (inputs are referenced by id; texts of mistakes and evidence included)."""
+        return {
+            "summary": self.summary(),
+            "fixes": self.fixes(),
+            "settings": self.settings,
+            "timings": self.timings,
+            "coverage_threshold": self.coverage_threshold,
+            "counts": {"results": len(self.results), "train": len(self.train), "mistakes": len(self.mistakes)},
+            "mistakes": [{**asdict(m), "attribution": m.attribution} for m in self.mistakes],
+            "clusters": [{**asdict(c), "examples": [self.results[i].input[:200] for i in c.eval_items[:3]]}
+                         for c in self.clusters],
+            "noisy_train": [asdict(n) for n in self.noisy_train],
+            "eval_label_issues": self.eval_label_issues,
+            "conflicts": [{"members": [self.train[i].id for i in g.members], "targets": {
+                t: [self.train[i].id for i in ms] for t, ms in g.targets.items()}, "similarity": g.similarity}
+                for g in self.conflicts],
+            "task_agreement": [asdict(t) for t in self.task_agreement],
+            "annotators": [asdict(a) for a in self.annotators],
+            "agreement": self.agreement,
+            "contradictions": {k: [asdict(c) for c in v] for k, v in self.contradictions.items()},
+        }
+
+
+def _norm(text: str | None) -> str:
+    return " ".join((text or "").lower().split())
+
+
+def _encode(embedder: Any, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    """Embed unique texts once and scatter back (inputs often repeat)."""
+    uniq: dict[str, int] = {}
+    idx = np.fromiter((uniq.setdefault(t, len(uniq)) for t in texts), dtype=np.int64, count=len(texts))
+    vecs = np.asarray(embedder.encode(list(uniq), batch_size=batch_size), dtype=np.float32)
+    if vecs.ndim != 2 or len(vecs) != len(uniq):
+        raise ConfigError(f"embedder returned shape {vecs.shape} for {len(uniq)} texts")
+    vecs /= np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
+    return vecs[idx]
+
+
+def _class_index(classes: Sequence[str], items: Sequence[Any], probs: list[list[float] | None],
+                 labels: list[str | None], what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(rows, label indices, probs) of the items that have probabilities and a known label."""
+    pos = {c: i for i, c in enumerate(classes)}
+    rows, labs, ps = [], [], []
+    for i, (p, lab) in enumerate(zip(probs, labels, strict=True)):
+        if p is None or lab is None:
+            continue
+        if len(p) != len(classes):
+            where = getattr(items[i], "where", "")
+            raise InputError(f"{what} 'probs' has {len(p)} values but there are {len(classes)} classes "
+                             f"({', '.join(classes[:10])}...); pass classes= in probability order", path=where or None)
+        if lab not in pos:
+            continue
+        rows.append(i)
+        labs.append(pos[lab])
+        ps.append(p)
+    if len(rows) < 2:
+        return None
+    return np.array(rows), np.array(labs), np.array(ps, dtype=float)
+
+
+def diagnose(results: Any, train: Any, *, feedback: Any = None, contexts: Any = None,
+             embedder: Any = "all-MiniLM-L6-v2", classes: Sequence[str] | None = None, k: int = 10,
+             coverage_k: int = 5, coverage_threshold: float | None = None, coverage_quantile: float = 0.01,
+             near_sim: float = 0.8, dup_sim: float = 0.92, majority: float = 0.75, min_neighbours: int = 3,
+             low_agreement: float = 0.6, n_clusters: int | None = None,
+             judge: Callable[[str, str], bool] | None = None, batch_size: int = 64,
+             progress: Callable[[str], None] | None = None) -> Diagnosis:
+    """Trace a model's mistakes to data causes.
+
+    Args:
+        results: evaluation results (path or rows/records; see :func:`~datamill.diagnose.read_results`).
+        train: the training set (path, HF dataset, rows or records; see :func:`~datamill.diagnose.read_train`).
+        feedback: optional judgements (path or rows) whose ``task`` ids are training or result ids.
+        contexts: optional context passages per result id (path, rows, or ``{id: [passages]}``).
+        embedder: a local sentence-transformers model name/folder, or any object with ``encode(texts)``.
+        classes: class names in the column order of ``probs`` (default: sorted training labels).
+        k: neighbours kept per item.
+        coverage_k: neighbours averaged into the coverage score.
+        coverage_threshold: coverage under which a mistake was "never seen"; default: the
+            ``coverage_quantile`` of the training set's own leave-one-out coverage.
+        near_sim: similarity from which a training example is a near neighbour (noise evidence).
+        dup_sim: similarity from which two inputs are near duplicates (inconsistency evidence).
+        majority, min_neighbours: a target disagreeing with at least ``majority`` of at least
+            ``min_neighbours`` near neighbours is label noise.
+        low_agreement: per-item annotator agreement under which labelling was inconsistent.
+        n_clusters: eval-set clusters for the coverage map (default ~sqrt(n/2)).
+        judge: optional ``judge(a, b) -> bool`` for context contradictions the rules do not decide.
+        progress: optional callback told each phase's name.
+    """
+    say = progress or (lambda _s: None)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    items = read_results(results)
+    train_items = read_train(train)
+    if contexts is not None:
+        merge_contexts(items, contexts if isinstance(contexts, dict) else read_contexts(contexts))
+    fb: list[FeedbackItem] = read_feedback(feedback) if feedback is not None else []
+    timings["read"] = time.perf_counter() - t0
+
+    say("embedding")
+    t = time.perf_counter()
+    if isinstance(embedder, str):
+        from datamill.embed import get_embedder
+
+        embedder = get_embedder(embedder)
+    tr_vecs = _encode(embedder, [x.input for x in train_items], batch_size)
+    ev_vecs = _encode(embedder, [x.input for x in items], batch_size)
+    timings["embed"] = time.perf_counter() - t
+
+    say("neighbours")
+    t = time.perf_counter()
+    ev_nb, ev_sim = knn(ev_vecs, tr_vecs, k)
+    tr_nb, tr_sim = knn(tr_vecs, tr_vecs, k, exclude_self=True)
+    cov = coverage_scores(ev_sim[:, :coverage_k])
+    train_cov = coverage_scores(tr_sim[:, :coverage_k])
+    if coverage_threshold is None:
+        coverage_threshold = float(np.quantile(train_cov, coverage_quantile)) if len(train_cov) else 0.0
+    wrong = np.array([not x.correct for x in items])
+    clusters, ev_cluster = cluster_coverage(ev_vecs, tr_vecs, wrong, cov, n_clusters=n_clusters)
+    sparse = {c.id for c in clusters if c.density_ratio < 0.2}
+    timings["coverage"] = time.perf_counter() - t
+
+    say("label noise")
+    t = time.perf_counter()
+    targets = [_norm(x.target) for x in train_items]
+    distinct = len(set(targets))
+    has_probs = any(x.probs is not None for x in items) or any(x.probs is not None for x in train_items)
+    classification = has_probs or (distinct <= max(2, min(200, len(targets) // 5)))
+    out_vecs = np.zeros((0, 0), dtype=np.float32)
+    if not classification:  # free-text outputs are compared by meaning
+        out_vecs = _encode(embedder, targets, batch_size)
+    noisy: dict[int, NoisyTrain] = {}
+    cls = list(classes) if classes is not None else sorted({x.target for x in train_items})
+    if any(x.probs is not None for x in train_items):
+        got = _class_index(cls, train_items, [x.probs for x in train_items], [x.target for x in train_items],
+                           "training")
+        if got is not None:
+            rows, labs, ps = got
+            quality = label_quality_scores(labs, ps)
+            for r in find_label_issues(labs, ps, return_indices_ranked_by="self_confidence"):
+                i = int(rows[r])
+                noisy[i] = NoisyTrain(i, train_items[i].id, train_items[i].input, train_items[i].target,
+                                      cls[int(np.argmax(ps[r]))], float(1 - quality[r]), "confident_learning")
+    if classification:
+        found = neighbour_disagreement(targets, tr_nb, tr_sim, min_sim=near_sim, min_neighbours=min_neighbours,
+                                       majority=majority)
+    else:
+        found = output_disagreement(targets, out_vecs, tr_nb, tr_sim, min_sim=near_sim,
+                                    min_neighbours=min_neighbours, majority=majority)
+    for ne in found:
+        if ne.index not in noisy:
+            ti = train_items[ne.index]
+            noisy[ne.index] = NoisyTrain(ne.index, ti.id, ti.input, ti.target, train_items[ne.neighbours[0]].target,
+                                         ne.score, "neighbours")
+    eval_issues: list[dict[str, Any]] = []
+    flagged_eval: dict[int, str] = {}
+    if any(x.probs is not None for x in items):
+        got = _class_index(cls, items, [x.probs for x in items], [x.expected for x in items], "result")
+        if got is not None:
+            rows, labs, ps = got
+            quality = label_quality_scores(labs, ps)
+            for r in find_label_issues(labs, ps, return_indices_ranked_by="self_confidence"):
+                i = int(rows[r])
+                likely = cls[int(np.argmax(ps[r]))]
+                flagged_eval[i] = likely
+                eval_issues.append({"index": i, "id": items[i].id, "input": items[i].input[:500],
+                                    "expected": items[i].expected, "likely": likely, "score": float(1 - quality[r])})
+    timings["label_noise"] = time.perf_counter() - t
+
+    say("inconsistency")
+    t = time.perf_counter()
+    conflicts = conflicting_duplicates([x.input for x in train_items], targets, tr_vecs, tr_nb, tr_sim,
+                                       dup_sim=dup_sim, majority=majority, min_majority=min_neighbours,
+                                       out_vecs=None if classification else out_vecs)
+    in_conflict = {m: g for g in conflicts for m in g.members}
+    task_agr, annotators = annotator_agreement(fb) if fb else ([], [])
+    low_tasks = {ta.task: ta for ta in task_agr if ta.agreement < low_agreement}
+    train_pos = {x.id: i for i, x in enumerate(train_items)}
+    timings["inconsistency"] = time.perf_counter() - t
+
+    say("contradictions")
+    t = time.perf_counter()
+    contra = {x.id: pairs for x in items if x.contexts and (pairs := find_contradictions(x.contexts, judge=judge))}
+    timings["contradictions"] = time.perf_counter() - t
+
+    say("attribution")
+    mistakes = []
+    for i in np.flatnonzero(wrong).tolist():
+        x = items[i]
+        nbs = [{"index": int(j), "id": train_items[j].id, "input": train_items[j].input[:300],
+                "target": train_items[j].target, "similarity": round(float(s), 4)}
+               for j, s in zip(ev_nb[i], ev_sim[i], strict=True) if j >= 0]
+        causes: list[str] = []
+        ev: dict[str, Any] = {}
+        c = int(ev_cluster[i]) if len(ev_cluster) else -1
+        unseen = cov[i] < coverage_threshold or (c in sparse and cov[i] < float(np.median(train_cov)))
+        if unseen and not (nbs and nbs[0]["similarity"] >= near_sim):  # a near copy was seen
+            causes.append("never_seen")
+            ev["never_seen"] = {"coverage": float(cov[i]), "threshold": coverage_threshold, "cluster": c,
+                                "sparse_cluster": c in sparse}
+        near = [n for n in nbs if n["similarity"] >= near_sim]
+        out_norm = _norm(x.output)
+        noisy_near = [{**n, "suggested": noisy[n["index"]].suggested, "method": noisy[n["index"]].method}
+                      for n in near if n["index"] in noisy and (not out_norm or _norm(n["target"]) == out_norm
+                                                                 or (not classification and n["target"] != x.expected))]
+        if noisy_near or i in flagged_eval:
+            causes.append("noisy_label")
+            ev["noisy_label"] = {"training_examples": noisy_near,
+                                 "expected_label_issue": ({"expected": x.expected, "likely": flagged_eval[i]}
+                                                          if i in flagged_eval else None)}
+        dups = [n for n in nbs if n["similarity"] >= dup_sim]
+        groups = {id(in_conflict[n["index"]]): in_conflict[n["index"]] for n in near if n["index"] in in_conflict}
+        cross = [n for n in dups if n["index"] not in noisy and n["index"] not in in_conflict
+                 and x.expected is not None and _norm(n["target"]) != _norm(x.expected)
+                 and (classification or _norm(n["target"]) == out_norm)]
+        clean_near = [n for n in near if n["index"] not in noisy]
+        split: Counter[str] = Counter(_norm(n["target"]) for n in clean_near) if classification else Counter()
+        mixed = clean_near if len(split) > 1 and split.most_common(1)[0][1] / len(clean_near) < majority else []
+        tasks = [low_tasks[tid] for tid in [x.id] + [n["id"] for n in near] if tid in low_tasks]
+        if groups or cross or mixed or tasks:
+            causes.append("inconsistent_label")
+            ev["inconsistent_label"] = {
+                "conflicting_groups": [{t_: [train_items[j].id for j in ms] for t_, ms in g.targets.items()}
+                                       for g in groups.values()],
+                "train_vs_expected": cross,
+                "conflicting_neighbours": mixed,
+                "low_agreement_tasks": [asdict(ta) for ta in tasks]}
+        if x.id in contra:
+            causes.append("contradictory_context")
+            ev["contradictory_context"] = [asdict(cd) for cd in contra[x.id]]
+        mistakes.append(Mistake(index=i, id=x.id, input=x.input, expected=x.expected, output=x.output,
+                                coverage=float(cov[i]), cluster=c, causes=causes, neighbours=nbs[:5], evidence=ev))
+    unused = [tid for tid in low_tasks if tid not in train_pos and tid not in {x.id for x in items}]
+    proj = _projection(tr_vecs, ev_vecs, wrong)
+    timings["total"] = time.perf_counter() - t0
+    settings = {"embedder": getattr(embedder, "name", type(embedder).__name__), "k": k, "coverage_k": coverage_k,
+                "near_sim": near_sim, "dup_sim": dup_sim, "majority": majority, "min_neighbours": min_neighbours,
+                "low_agreement": low_agreement, "mode": "classification" if classification else "generative",
+                "classes": cls if has_probs else None, "feedback_tasks_not_found": unused[:50]}
+    return Diagnosis(results=items, train=train_items, mistakes=mistakes, clusters=clusters,
+                     noisy_train=sorted(noisy.values(), key=lambda n: -n.score), eval_label_issues=eval_issues,
+                     conflicts=conflicts, task_agreement=task_agr, annotators=annotators, contradictions=contra,
+                     coverage_threshold=float(coverage_threshold), projection=proj, settings=settings,
+                     timings=timings, agreement=overall_agreement(fb) if fb else {})
+
+
+def _projection(tr_vecs: np.ndarray, ev_vecs: np.ndarray, wrong: np.ndarray, *, cap: int = 1500) -> dict[str, Any]:
+    """2-D points for the coverage map: a sample of training inputs, eval correct, eval mistakes."""
+    rng = np.random.default_rng(0)
+    tr_idx = np.sort(rng.choice(len(tr_vecs), size=min(cap, len(tr_vecs)), replace=False))
+    ev_idx = np.sort(rng.choice(len(ev_vecs), size=min(cap, len(ev_vecs)), replace=False))
+    pts = project_2d(np.vstack([tr_vecs[tr_idx], ev_vecs[ev_idx]]))
+    tr_pts, ev_pts = pts[:len(tr_idx)], pts[len(tr_idx):]
+    w = wrong[ev_idx]
+    r = lambda a: np.round(a, 4).tolist()  # noqa: E731
+    return {"train": r(tr_pts), "correct": r(ev_pts[~w]), "mistakes": r(ev_pts[w]),
+            "mistake_index": ev_idx[w].tolist()}

@@ -1,0 +1,70 @@
+"""The one error hierarchy of datamill.
+
+    DatamillError                  anything datamill raises on purpose
+    ├── InputError                 bad input data: names file, line/record and reason
+    ├── ConfigError                bad parameters, recipes or options
+    ├── MissingDependencyError     an optional extra is not installed
+    ├── TeacherError               a teacher model failed past its retries
+    └── StorageError               a database, cache or output folder problem
+
+The CLI prints any of these as one red line and exits 1; the web apps map them to JSON
+``{"error": ..., "status": ...}``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DatamillError",
+    "InputError",
+    "MissingDependencyError",
+    "StorageError",
+    "TeacherError",
+    "require",
+]
+
+
+class DatamillError(Exception):
+    """Base class of every error datamill raises on purpose."""
+
+
+class InputError(DatamillError):
+    """Input data is malformed; the message names where (``file:line``) and why."""
+
+    def __init__(self, reason: str, *, path: str | None = None, line: int | None = None) -> None:
+        self.reason = reason
+        self.path = path
+        self.line = line
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(f"{where}{reason}")
+
+
+class ConfigError(DatamillError, ValueError):
+    """A parameter, option or recipe is invalid; the message names the allowed values."""
+
+
+class MissingDependencyError(DatamillError, ImportError):
+    """An optional dependency is missing; the message says which extra installs it."""
+
+
+class TeacherError(DatamillError):
+    """A teacher model request failed for good (after retries)."""
+
+
+class StorageError(DatamillError):
+    """A database, cache or output folder cannot be used."""
+
+
+def require(module: str, *, extra: str, purpose: str, package: str | None = None):  # noqa: ANN201
+    """Import and return ``module``, or raise :class:`MissingDependencyError` naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        pkg = package or module.split(".")[0]
+        raise MissingDependencyError(
+            f"Install {pkg} to use {purpose}: pip install 'datamill[{extra}]'"
+        ) from exc

@@ -1,0 +1,234 @@
+"""Export judgements as training data: DPO/TRL preference pairs, reward pairs with margins, KTO, SFT, raw.
+
+Votes on a task are aggregated by ``majority`` (one annotator, one vote) or ``gold-weighted``
+(each vote weighs the annotator's smoothed accuracy on gold tasks); an admin resolution overrides
+the votes. Tasks whose winning share is below ``min_agreement`` (or whose winner is a tie) are left out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Any
+
+from datamill.errors import ConfigError
+from datamill.feedback.db import Database
+from datamill.feedback.quality import annotator_weights, load_project, main_label
+
+__all__ = ["FORMATS", "POLICIES", "aggregate", "export", "export_preferences", "export_rows"]
+
+FORMATS = ("dpo", "reward", "kto", "sft", "raw")
+POLICIES = ("majority", "gold-weighted")
+
+
+def _check(fmt: str | None, policy: str, min_agreement: float) -> None:
+    if fmt is not None and fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if policy not in POLICIES:
+        raise ConfigError(f"unknown aggregation policy {policy!r}; allowed: {', '.join(POLICIES)}")
+    if not 0.0 <= min_agreement <= 1.0:
+        raise ConfigError(f"min_agreement must be between 0 and 1, got {min_agreement!r}")
+
+
+def aggregate(db: Database, project: int | str, *, policy: str = "majority", min_agreement: float = 0.0,
+              include_gold: bool = False, data: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One outcome per judged task: responses ordered best first (``ranked``), scores, agreement, who judged.
+
+    ``ranked`` holds canonical response indices, best first; ``scores`` a per-response score (higher is better)
+    used for reward margins; ``agreement`` the weighted share of votes for the winning label.
+    """
+    _check(None, policy, min_agreement)
+    data = data or load_project(db, project)
+    proj, tasks, users = data["project"], data["tasks"], data["users"]
+    tt = proj["task_type"]
+    weights = annotator_weights(data) if policy == "gold-weighted" else defaultdict(lambda: 1.0)
+    by_task: dict[int, list[Any]] = defaultdict(list)
+    for j in data["judgements"]:
+        by_task[j.task_id].append(j)
+    out = []
+    for tid, js in sorted(by_task.items()):
+        task = tasks[tid]
+        if task.is_gold and not include_gold:
+            continue
+        n = len(task.responses)
+        res = data["resolutions"].get(tid)
+        total = sum(weights[j.user_id] for j in js) or 1.0
+        scores = [0.0] * n
+        if tt in ("pairwise", "ranking", "rubric"):
+            votes: dict[Any, float] = defaultdict(float)
+            for j in js:
+                votes[main_label(tt, j.value)] += weights[j.user_id]
+                if tt == "pairwise":
+                    p = j.value.get("preferred")
+                    if p is not None:
+                        strength = j.value.get("strength") or 1
+                        scores[p] += weights[j.user_id] * strength / total
+                        scores[1 - p] -= weights[j.user_id] * strength / total
+                elif tt == "ranking":
+                    for pos, r in enumerate(j.value["ranking"]):
+                        scores[r] += weights[j.user_id] * (n - 1 - pos) / total
+                else:
+                    for i, sc in enumerate(j.value["scores"]):
+                        scores[i] += weights[j.user_id] * sum(sc.values()) / len(sc) / total
+            if res is not None:
+                label, agreement = main_label(tt, res.value), 1.0
+                if tt == "ranking":
+                    scores = [float(n - 1 - res.value["ranking"].index(i)) for i in range(n)]
+                elif tt == "rubric":
+                    scores = [sum(sc.values()) / len(sc) for sc in res.value["scores"]]
+            else:
+                label, w = max(votes.items(), key=lambda kv: kv[1])
+                best = sorted(votes.values(), reverse=True)
+                if len(best) > 1 and best[1] == best[0]:
+                    continue  # no winner: an even split
+                agreement = w / total
+            if tt == "pairwise":
+                if label == 1:
+                    continue  # a tie is no preference
+                winner = 0 if label == 0 else 1
+                ranked = [winner, 1 - winner]
+            else:
+                ranked = sorted(range(n), key=lambda i: -scores[i])
+                if ranked[0] != label and res is None and tt == "ranking":
+                    ranked = [label] + [i for i in ranked if i != label]
+            if agreement < min_agreement:
+                continue
+            rewrites: list[dict[str, Any]] = []
+        else:  # rewrite / comment: every judgement counts, no vote
+            ranked, agreement = list(range(n)), 1.0
+            rewrites = [dict(j.value, judgement_id=j.id) for j in js if "rewrite" in j.value]
+            if res is not None and "rewrite" in res.value:
+                rewrites = [dict(res.value, judgement_id=None)]
+        out.append({"task_id": tid, "external_id": task.external_id, "prompt": task.prompt,
+                    "messages": task.messages, "responses": task.responses, "meta": task.meta,
+                    "ranked": ranked, "scores": [round(s, 4) for s in scores], "agreement": round(agreement, 4),
+                    "resolved": res is not None, "rewrites": rewrites,
+                    "judgement_ids": [j.id for j in js], "annotator_ids": [j.user_id for j in js],
+                    "annotators": [users.get(j.user_id, str(j.user_id)) for j in js]})
+    return out
+
+
+def _prompt(o: dict[str, Any], chat: bool) -> Any:
+    if not chat:
+        return o["prompt"]
+    msgs = [dict(m) for m in o["messages"]]
+    if o["prompt"]:
+        msgs.append({"role": "user", "content": o["prompt"]})
+    return msgs
+
+
+def _answer(text: str, chat: bool) -> Any:
+    return [{"role": "assistant", "content": text}] if chat else text
+
+
+def _common(o: dict[str, Any]) -> dict[str, Any]:
+    return {"task_id": o["external_id"], "agreement": o["agreement"], "n_judgements": len(o["judgement_ids"]),
+            "annotators": o["annotators"], "judgement_ids": [str(i) for i in o["judgement_ids"]]}
+
+
+def _pairs(o: dict[str, Any], all_pairs: bool) -> list[tuple[int, int, float]]:
+    """(chosen, rejected, margin) index pairs of an outcome: best vs worst, or every ordered pair."""
+    r, s = o["ranked"], o["scores"]
+    if len(r) < 2:
+        return []
+    if not all_pairs:
+        return [(r[0], r[-1], round(s[r[0]] - s[r[-1]], 4))]
+    return [(r[i], r[k], round(s[r[i]] - s[r[k]], 4)) for i in range(len(r)) for k in range(i + 1, len(r))]
+
+
+def export_rows(db: Database, project: int | str, fmt: str, *, policy: str = "majority",
+                min_agreement: float = 0.0, include_gold: bool = False) -> list[dict[str, Any]]:
+    """Rows of one export format (plain dicts, the columns TRL expects plus provenance columns)."""
+    _check(fmt, policy, min_agreement)
+    data = load_project(db, project)
+    tt = data["project"]["task_type"]
+    if fmt == "raw":
+        tasks, users = data["tasks"], data["users"]
+        return [{"judgement_id": j.id, "task_id": tasks[j.task_id].external_id, "annotator": users.get(j.user_id),
+                 "annotator_id": j.user_id, "task_type": tt, "value": j.value, "comment": j.comment,
+                 "order": j.order, "seconds": round(j.seconds, 3), "gold_correct": j.gold_correct,
+                 "is_gold": tasks[j.task_id].is_gold, "created_at": j.created_at.isoformat()}
+                for j in data["judgements"] if include_gold or not tasks[j.task_id].is_gold]
+    outcomes = aggregate(db, project, policy=policy, min_agreement=min_agreement, include_gold=include_gold,
+                         data=data)
+    chat = any(o["messages"] for o in outcomes)
+    rows: list[dict[str, Any]] = []
+    for o in outcomes:
+        prompt, resp, common = _prompt(o, chat), o["responses"], _common(o)
+        if tt == "rewrite":
+            seen = set()
+            for rw in o["rewrites"]:
+                if rw["rewrite"] in seen:
+                    continue
+                seen.add(rw["rewrite"])
+                original = resp[rw["source"]]
+                if fmt == "sft":
+                    rows.append({"prompt": prompt, "completion": _answer(rw["rewrite"], chat), **common})
+                elif rw["rewrite"].strip() != original.strip():
+                    if fmt == "kto":
+                        rows.append({"prompt": prompt, "completion": _answer(rw["rewrite"], chat), "label": True,
+                                     **common})
+                        rows.append({"prompt": prompt, "completion": _answer(original, chat), "label": False,
+                                     **common})
+                    else:
+                        row = {"prompt": prompt, "chosen": _answer(rw["rewrite"], chat),
+                               "rejected": _answer(original, chat), **common}
+                        if fmt == "reward":
+                            row["margin"] = 1.0
+                        rows.append(row)
+            continue
+        if tt == "comment":
+            continue
+        if fmt == "sft":
+            rows.append({"prompt": prompt, "completion": _answer(resp[o["ranked"][0]], chat), **common})
+        elif fmt == "kto":
+            best, worst = o["ranked"][0], o["ranked"][-1]
+            if best != worst:
+                rows.append({"prompt": prompt, "completion": _answer(resp[best], chat), "label": True, **common})
+                rows.append({"prompt": prompt, "completion": _answer(resp[worst], chat), "label": False, **common})
+        else:
+            for c, r, margin in _pairs(o, all_pairs=fmt == "reward"):
+                if margin <= 0 and tt == "rubric":
+                    continue  # equal scores: no preference
+                row = {"prompt": prompt, "chosen": _answer(resp[c], chat), "rejected": _answer(resp[r], chat),
+                       **common}
+                if fmt == "reward":
+                    row["margin"] = margin
+                rows.append(row)
+    return rows
+
+
+def export_preferences(db: Database, project: int | str, *, policy: str = "majority", min_agreement: float = 0.0,
+                       include_gold: bool = False) -> list[Any]:
+    """DPO pairs as :class:`datamill.records.Preference` with provenance (task id, annotators, judgements)."""
+    from datamill.records import Preference, Provenance, stable_id
+
+    proj = load_project(db, project)["project"]
+    out = []
+    for row in export_rows(db, project, "dpo", policy=policy, min_agreement=min_agreement,
+                           include_gold=include_gold):
+        out.append(Preference(
+            id=stable_id("feedback", proj["name"], row["task_id"], row["chosen"], row["rejected"]),
+            prompt=row["prompt"], chosen=row["chosen"], rejected=row["rejected"],
+            scores={"agreement": row["agreement"]},
+            metadata={"project": proj["name"], "task": row["task_id"], "n_judgements": row["n_judgements"]},
+            provenance=Provenance(source=f"feedback:{proj['name']}", step="feedback.export",
+                                  parents=[row["task_id"]], annotator=",".join(row["annotators"]),
+                                  extra={"annotators": row["annotators"], "judgements": row["judgement_ids"]})))
+    return out
+
+
+def export(db: Database, project: int | str, fmt: str, out: str | os.PathLike[str], *, policy: str = "majority",
+           min_agreement: float = 0.0, include_gold: bool = False) -> int:
+    """Write an export to ``out`` (``.parquet`` or JSON Lines, optionally .gz/.zst); returns the row count."""
+    from datamill.io import write_jsonl, write_parquet
+
+    rows = export_rows(db, project, fmt, policy=policy, min_agreement=min_agreement, include_gold=include_gold)
+    path = os.fspath(out)
+    if path.endswith(".parquet"):
+        if fmt == "raw":  # free-form values: keep Parquet columns typed by storing them as JSON text
+            import orjson
+
+            rows = [{**r, "value": orjson.dumps(r["value"]).decode()} for r in rows]
+        return write_parquet(rows, path)
+    return write_jsonl(rows, path)

@@ -1,0 +1,38 @@
+"""Safe Markdown: markdown-it-py with raw HTML off, then nh3 (ammonia) as the allow-list sanitiser.
+
+Model outputs, prompts and guidelines are untrusted. No raw HTML survives, links keep only
+http/https/mailto schemes, images are dropped (no remote fetches, no ``onerror`` tricks), and no
+attribute other than ``href``/``title`` on links, ``class`` on code (language) and table alignment is kept.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["render_markdown"]
+
+_TAGS = {"p", "br", "hr", "em", "strong", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li", "a",
+         "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td"}
+_ATTRS = {"a": {"href", "title"}, "code": {"class"}, "th": {"style"}, "td": {"style"}, "ol": {"start"}}
+
+
+@lru_cache(maxsize=1)
+def _md() -> Any:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+    md.enable("strikethrough")
+    return md
+
+
+def render_markdown(text: str | None) -> str:
+    """HTML for untrusted Markdown, safe to insert into a page."""
+    import nh3
+
+    if not text:
+        return ""
+    html = _md().render(text)
+    return nh3.clean(html, tags=_TAGS, attributes=_ATTRS, url_schemes={"http", "https", "mailto"},
+                     link_rel="noopener noreferrer nofollow", strip_comments=True,
+                     filter_style_properties={"text-align"})

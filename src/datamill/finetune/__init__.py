@@ -1,0 +1,51 @@
+"""Fine-tuning sets: formats, validation, token statistics, cleaning, decontamination, splits, mixing, cards.
+
+    from datamill.finetune import read_examples, validate, clean, split, write_examples
+    report = validate("train.jsonl", max_tokens=4096)
+    result = clean(read_examples("train.jsonl"))
+    parts = split(result.kept, fractions={"train": 0.9, "test": 0.1}, stratify="label")
+    write_examples(parts["train"], "clean/train.jsonl", format="openai")
+"""
+
+from datamill.finetune.clean import RULES, CleanResult, clean, find_defects
+from datamill.finetune.curate import Contamination, dataset_card, decontaminate, mix, split
+from datamill.finetune.formats import (
+    FORMATS,
+    convert,
+    detect_format,
+    format_of_row,
+    from_row,
+    read_examples,
+    to_row,
+    write_examples,
+)
+from datamill.finetune.stats import TokenStats, count_example_tokens, default_epochs, token_stats
+from datamill.finetune.validate import CHECKS, CheckResult, ValidationReport, validate
+
+__all__ = [
+    "CHECKS",
+    "CheckResult",
+    "CleanResult",
+    "Contamination",
+    "FORMATS",
+    "RULES",
+    "TokenStats",
+    "ValidationReport",
+    "clean",
+    "convert",
+    "count_example_tokens",
+    "dataset_card",
+    "decontaminate",
+    "default_epochs",
+    "detect_format",
+    "find_defects",
+    "format_of_row",
+    "from_row",
+    "mix",
+    "read_examples",
+    "split",
+    "to_row",
+    "token_stats",
+    "validate",
+    "write_examples",
+]

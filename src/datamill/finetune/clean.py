@@ -1,0 +1,256 @@
+"""Clean a fine-tuning set: duplicates and the defect classes AlpacaDataCleaned fixed in Alpaca.
+
+Each defect is a named rule that looks at an example's instruction (the user turns and the
+system prompt) and its output (the final assistant turn):
+
+| rule | drops an example whose… |
+|---|---|
+| ``empty_output`` | output is empty, whitespace or a placeholder such as ``<nooutput>`` |
+| ``refusal`` | output is a refusal or "As an AI language model" boilerplate |
+| ``merged_instruction`` | instruction already holds the answer (an ``Output:``/``Answer:`` section, or the output itself) |
+| ``truncated_output`` | output stops mid-sentence (a trailing comma, colon, open bracket, ellipsis or function word) |
+| ``hallucinated_url`` | output cites a URL that the instruction does not contain |
+| ``hallucinated_image`` | output shows or refers to an image that was never given |
+| ``wrong_math`` | output states arithmetic (``a op b = c``) that is wrong, or answers an arithmetic question wrongly |
+| ``non_english`` | text is not in the wanted languages (lingua) |
+| ``exact_duplicate`` / ``near_duplicate`` | same (or MinHash-similar) instruction and output as an earlier example |
+
+``dry_run`` reports what each rule would drop, with examples, and keeps everything.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import xxhash
+
+from datamill.errors import ConfigError
+from datamill.records import Example, Message, Record
+
+__all__ = ["RULES", "CleanResult", "clean", "find_defects"]
+
+RULES = ("empty_output", "refusal", "merged_instruction", "truncated_output", "hallucinated_url",
+         "hallucinated_image", "wrong_math", "non_english", "exact_duplicate", "near_duplicate")
+
+_PLACEHOLDER = re.compile(r"^\s*(<\s*no\s*output\s*>|<\s*noinput\s*>|n/?a|none|null|-+|\.+|\?+)\s*$", re.I)
+_REFUSAL = re.compile(
+    r"\b(as an? (ai|artificial intelligence)( language)? model|as a language model|i am an ai\b|i'm an ai\b|"
+    r"i('m| am) (sorry|afraid),? (but )?i (can(no|')t|am unable|'m unable|do not|don't)|"
+    r"i (can(no|')t|am unable to|'m unable to|am not able to) (provide|fulfill|help(?! but)|assist|answer|comply|"
+    r"create|generate|browse|access|perform)|"
+    r"i do(n't| not) have (the ability|personal (opinions|experiences|feelings)|access to)|"
+    r"my (knowledge|training) (cutoff|data))",
+    re.I)
+_MERGED = re.compile(r"(^|\n)\s*(output|answer|response|solution)\s*:\s*\S", re.I)
+_DANGLING = re.compile(r"(\b(the|a|an|and|or|of|to|with|in|for|that|which|is|are|but|because|by|as|from|on|at)"
+                       r"|[,:(\[{\-–]|\.\.\.|…)\s*$", re.I)
+_URL = re.compile(r"\b(?:https?://|www\.)[^\s)>\]\"']+", re.I)
+_QUOTED = re.compile(r"(['\"])(.*?)\1")
+_ASKS_LANGUAGE = re.compile(r"translat|language|dialect|idiom|countr(y|ies)|cuisine|dish", re.I)
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|<img\b|\[image[^\]]*\]|\b(here is|here's|see|below is|attached is) "
+                    r"(the |an? )?(image|picture|photo|drawing|diagram)\b", re.I)
+_IMAGE_IN = re.compile(r"\b(image|picture|photo|drawing|diagram|draw|sketch)\b|<img|!\[", re.I)
+_ARITH = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?(?:\s*[-+*/×x÷]\s*-?\d+(?:\.\d+)?)+)\s*=\s*(-?\d+(?:,\d{3})*(?:\.\d+)?)(?!\w)(?!\.\d)")
+_QUESTION_ARITH = re.compile(r"^\s*(?:what is|what's|calculate|compute|evaluate|solve)?\s*:?\s*"
+                             r"(-?\d+(?:\.\d+)?(?:\s*[-+*/×x÷]\s*-?\d+(?:\.\d+)?)+)\s*[?=.]?\s*$", re.I)
+_NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+        ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+def _eval_arith(expr: str) -> float | None:
+    """Evaluate + - * / arithmetic safely (no names, no calls); None when it is not plain arithmetic."""
+    expr = expr.replace("×", "*").replace("÷", "/").replace("x", "*")
+
+    def ev(node: ast.AST) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return float(node.value)
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            return _OPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
+            return _OPS[type(node.op)](ev(node.operand))
+        raise ValueError("not arithmetic")
+
+    try:
+        return ev(ast.parse(expr, mode="eval").body)
+    except (ValueError, SyntaxError, ZeroDivisionError, RecursionError):
+        return None
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a)) or round(a, 2) == round(b, 2)
+
+
+def _text(m: Message) -> str:
+    if isinstance(m.content, list):
+        return "".join(p.get("text", "") for p in m.content if isinstance(p, dict))
+    return m.content or ""
+
+
+def split_example(rec: Record) -> tuple[str, str]:
+    """(instruction, output) of an example: user/system turns, and the final assistant turn."""
+    if isinstance(rec, Example) and rec.messages:
+        last = max((i for i, m in enumerate(rec.messages) if m.role == "assistant"), default=None)
+        out = _text(rec.messages[last]) if last is not None else (rec.output or "")
+        ins = "\n".join(_text(m) for m in rec.messages[:last] if m.role in ("system", "user", "developer"))
+        return ins, out
+    if isinstance(rec, Example):
+        return rec.input or "", rec.output or ""
+    raise ConfigError(f"cleaning works on examples, got a {rec.type_name} record")
+
+
+def _math_problem(instruction: str, output: str) -> str | None:
+    for m in _ARITH.finditer(output):
+        value = _eval_arith(m.group(1))
+        stated = float(m.group(2).replace(",", ""))
+        if value is not None and not _close(value, stated):
+            return f"{m.group(1)} = {m.group(2)} (should be {value:g})"
+    q = _QUESTION_ARITH.match(instruction.strip().splitlines()[-1] if instruction.strip() else "")
+    if q:
+        value = _eval_arith(q.group(1))
+        nums = _NUMBER.findall(output)
+        if value is not None and nums and not any(_close(value, float(n.replace(",", ""))) for n in nums[-3:]):
+            return f"{q.group(1)} is {value:g}, the answer says {nums[-1]}"
+    return None
+
+
+def find_defects(instruction: str, output: str) -> list[tuple[str, str]]:
+    """The content rules an (instruction, output) pair breaks, with a short reason each."""
+    found: list[tuple[str, str]] = []
+    if not output.strip() or _PLACEHOLDER.match(output):
+        return [("empty_output", f"output is {output.strip()[:20]!r}")]
+    if m := _REFUSAL.search(output):
+        found.append(("refusal", m.group(0)))
+    stripped = output.strip()
+    if _MERGED.search(instruction) or (len(stripped) >= 12 and stripped in instruction):
+        found.append(("merged_instruction", "the instruction already contains the answer"))
+    if len(stripped) >= 40 and not stripped.endswith(("```", "}", "]", ")")) and (m := _DANGLING.search(stripped)):
+        found.append(("truncated_output", f"ends with {m.group(0).strip()!r}"))
+    quoted = {q.group(2) for q in _QUOTED.finditer(output)}  # string literals in code are not citations
+    urls = [u.rstrip(".,;") for u in _URL.findall(output) if not any(u in q for q in quoted)]
+    new_urls = [u for u in urls if u not in instruction]
+    if new_urls:
+        found.append(("hallucinated_url", new_urls[0]))
+    if _IMAGE.search(output) and not _IMAGE_IN.search(instruction):
+        found.append(("hallucinated_image", _IMAGE.search(output).group(0)))  # type: ignore[union-attr]
+    if problem := _math_problem(instruction, output):
+        found.append(("wrong_math", problem))
+    return found
+
+
+@dataclass
+class CleanResult:
+    """What cleaning kept and dropped (by rule, with the reason per example)."""
+
+    kept: list[Record]
+    dropped: list[tuple[Record, str, str]]  # (record, rule, reason)
+    seen: int
+    dry_run: bool = False
+    flagged: Counter[str] = field(default_factory=Counter)  # every rule hit, also on kept examples in dry runs
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(rule for _, rule, _ in self.dropped)
+
+    def examples(self, rule: str, k: int = 3) -> list[dict[str, Any]]:
+        out = []
+        for rec, r, reason in self.dropped:
+            if r == rule:
+                ins, o = split_example(rec)
+                out.append({"id": rec.id, "line": rec.provenance.line, "reason": reason,
+                            "instruction": ins[:200], "output": o[:200]})
+                if len(out) >= k:
+                    break
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seen": self.seen, "kept": len(self.kept), "dropped": len(self.dropped), "dry_run": self.dry_run,
+                "rules": {r: {"count": n, "examples": self.examples(r)} for r, n in sorted(self.counts.items())}}
+
+
+_EN_FUNCTION_WORDS = frozenset(["the", "and", "of", "to", "a", "in", "is", "for", "on", "with", "that", "it", "as", "are", "was", "this", "be", "by", "or", "from", "at"])
+
+
+def _english_words(text: str) -> float:
+    """Share of words that are common English function words (foreign names in an English list keep it high)."""
+    words = re.findall(r"[a-zA-Z']+", text.lower())
+    return sum(w in _EN_FUNCTION_WORDS for w in words) / len(words) if words else 0.0
+
+
+def _languages(wanted: Sequence[str]):  # noqa: ANN202
+    from datamill.errors import require
+
+    lingua = require("lingua", extra="pretrain", purpose="language filtering", package="lingua-language-detector")
+    detector = lingua.LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
+    codes = {c.lower() for c in wanted}
+    return detector, codes
+
+
+def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages: Sequence[str] | None = ("en",),
+          near_dup_threshold: float = 0.85, dry_run: bool = False) -> CleanResult:
+    """Apply the cleaning rules; the first rule an example breaks is the one it is dropped for."""
+    unknown = set(rules) - set(RULES)
+    if unknown:
+        raise ConfigError(f"unknown cleaning rules {sorted(unknown)}; allowed: {', '.join(RULES)}")
+    recs = list(records)
+    pairs = [split_example(r) for r in recs]
+    verdict: list[tuple[str, str] | None] = [None] * len(recs)
+    flagged: Counter[str] = Counter()
+
+    def mark(i: int, rule: str, reason: str) -> None:
+        flagged[rule] += 1
+        if verdict[i] is None:
+            verdict[i] = (rule, reason)
+
+    content_rules = set(rules) - {"non_english", "exact_duplicate", "near_duplicate"}
+    for i, (ins, out) in enumerate(pairs):
+        for rule, reason in find_defects(ins, out):
+            if rule in content_rules:
+                mark(i, rule, reason)
+    if "non_english" in rules and languages:
+        detector, codes = _languages(languages)
+
+        def foreign(text: str, min_conf: float, min_alpha: int):  # noqa: ANN202
+            if sum(c.isalpha() for c in text) < min_alpha:
+                return None
+            top = detector.compute_language_confidence_values(text)
+            if top and top[0].value >= min_conf and top[0].language.iso_code_639_1.name.lower() not in codes:
+                return top[0].language.name.title()
+            return None
+
+        for i, (ins, out) in enumerate(pairs):
+            # the whole example is in another language, or the answer is when nobody asked for it
+            lang = foreign(ins, 0.5, 20) and foreign(out, 0.5, 20)
+            if not lang and not _ASKS_LANGUAGE.search(ins) and not ("en" in codes and _english_words(out) >= 0.05):
+                lang = foreign(out, 0.95, 60)
+            if lang:
+                mark(i, "non_english", f"detected {lang}")
+    if "exact_duplicate" in rules:
+        first: dict[bytes, int] = {}
+        for i, (ins, out) in enumerate(pairs):
+            key = xxhash.xxh3_128_digest(" ".join(f"{ins}\x1f{out}".lower().split()).encode("utf-8", "surrogatepass"))
+            if key in first:
+                mark(i, "exact_duplicate", f"same as line {recs[first[key]].provenance.line or first[key]}")
+            else:
+                first[key] = i
+    if "near_duplicate" in rules and len(recs) > 1:
+        from datamill.minhash import near_duplicate_clusters
+
+        clusters = near_duplicate_clusters([f"{ins}\n{out}" for ins, out in pairs], threshold=near_dup_threshold,
+                                           ngram=3)
+        for i, c in enumerate(clusters):
+            if c != i and verdict[i] is None:
+                mark(i, "near_duplicate", f"near-duplicate of line {recs[c].provenance.line or c}")
+    kept, dropped = [], []
+    for rec, v in zip(recs, verdict, strict=True):
+        if v is None or dry_run:
+            kept.append(rec)
+        if v is not None:
+            dropped.append((rec, v[0], v[1]))
+    return CleanResult(kept=kept, dropped=dropped, seen=len(recs), dry_run=dry_run, flagged=flagged)

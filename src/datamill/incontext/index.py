@@ -1,0 +1,435 @@
+"""Retrieval indexes persisted to a folder: BM25 (bm25s), dense (MiniLM + usearch), hybrid (fusion).
+
+    idx = build_index(chunks, "index/", kind="hybrid")     # or "bm25", "dense"
+    hits = load_index("index/").search("how do I install it?", k=5, filters={"lang": "en"})
+
+A folder holds ``index.json`` (kind, format version, parameters), ``chunks.parquet`` (the chunk
+records) and the kind's files (``bm25/`` and/or ``dense/``). Loading checks the format version and
+says what to do when it differs. ``add`` updates an index in place (BM25 statistics are global, so
+its part is rebuilt; dense vectors are appended).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from datamill.errors import ConfigError, InputError, StorageError, require
+from datamill.records import Document
+
+__all__ = ["INDEX_KINDS", "BM25Index", "DenseIndex", "Hit", "HybridIndex", "Index", "build_index", "load_index"]
+
+INDEX_KINDS = ("bm25", "dense", "hybrid")
+FORMAT_VERSION = 1
+_EXACT_BELOW = 20_000  # dense: exact numpy search below this many vectors, usearch HNSW above
+
+
+@dataclass
+class Hit:
+    """One search result: the chunk, its score and its rank (1-based)."""
+
+    chunk: Document
+    score: float
+    rank: int
+
+    @property
+    def id(self) -> str:
+        return self.chunk.id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "score": round(float(self.score), 6), "id": self.chunk.id,
+                "text": self.chunk.text, "metadata": self.chunk.metadata}
+
+
+def _matches(meta: dict[str, Any], filters: dict[str, Any]) -> bool:
+    for key, want in filters.items():
+        have = meta.get(key)
+        if isinstance(want, (list, tuple, set)):
+            if have not in want:
+                return False
+        elif have != want:
+            return False
+    return True
+
+
+def _search_text(chunk: Document) -> str:
+    heads = chunk.metadata.get("heading_path") or []
+    title = chunk.metadata.get("title")
+    prefix = " > ".join([*([title] if title else []), *heads])
+    return f"{prefix}\n{chunk.text}" if prefix else chunk.text
+
+
+class Index:
+    """Base: chunks in order, search, save/load. Subclasses score."""
+
+    kind: str = ""
+
+    def __init__(self, chunks: Sequence[Document] = (), **params: Any) -> None:
+        self.chunks: list[Document] = list(chunks)
+        self.params = params
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def _scores(self, query: str, k: int) -> list[tuple[int, float]]:
+        raise NotImplementedError
+
+    def search(self, query: str, k: int = 10, *, filters: dict[str, Any] | None = None) -> list[Hit]:
+        """Top ``k`` chunks for ``query`` (after metadata ``filters``: key -> value or list of values)."""
+        if not isinstance(query, str) or not query.strip():
+            raise ConfigError("the query is empty")
+        if k < 1:
+            raise ConfigError(f"k must be >= 1, got {k!r}")
+        if not self.chunks:
+            return []
+        fetch = k if not filters else min(len(self.chunks), max(k * 20, 100))
+        while True:
+            scored = self._scores(query, fetch)
+            if filters:
+                scored = [(i, s) for i, s in scored if _matches(self.chunks[i].metadata, filters)]
+            if len(scored) >= k or fetch >= len(self.chunks):
+                break
+            fetch = min(len(self.chunks), fetch * 4)
+        return [Hit(self.chunks[i], s, r + 1) for r, (i, s) in enumerate(scored[:k])]
+
+    def _scores_batch(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+        return [self._scores(q, k) for q in queries]
+
+    def search_batch(self, queries: Sequence[str], k: int = 10) -> list[list[Hit]]:
+        """``search`` for many queries at once (dense queries are embedded in one batch)."""
+        if any(not isinstance(q, str) or not q.strip() for q in queries):
+            raise ConfigError("a query is empty")
+        if not self.chunks:
+            return [[] for _ in queries]
+        return [[Hit(self.chunks[i], s, r + 1) for r, (i, s) in enumerate(scored[:k])]
+                for scored in self._scores_batch(list(queries), k)]
+
+    def add(self, chunks: Iterable[Document]) -> int:
+        new = list(chunks)
+        self.chunks.extend(new)
+        self._grow(new)
+        return len(new)
+
+    def _grow(self, new: list[Document]) -> None:
+        raise NotImplementedError
+
+    # persistence ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> str:
+        from datamill.io import write_parquet
+
+        out = os.fspath(path)
+        os.makedirs(out, exist_ok=True)
+        write_parquet(self.chunks, os.path.join(out, "chunks.parquet")) if self.chunks else None
+        self._save_parts(out)
+        from datamill import __version__
+
+        with open(os.path.join(out, "index.json"), "w") as fh:
+            json.dump({"datamill_index": FORMAT_VERSION, "kind": self.kind, "datamill_version": __version__,
+                       "chunks": len(self.chunks), "params": self.params}, fh, indent=1)
+        return out
+
+    def _save_parts(self, out: str) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def _load_parts(cls, path: str, chunks: list[Document], params: dict[str, Any]) -> Index:
+        raise NotImplementedError
+
+
+class BM25Index(Index):
+    """Okapi BM25 (Lucene variant) via bm25s, English stop words and Snowball stemming by default."""
+
+    kind = "bm25"
+
+    def __init__(self, chunks: Sequence[Document] = (), *, k1: float = 1.5, b: float = 0.75,
+                 stopwords: str | None = "en", stemmer: str | None = "english", method: str = "lucene") -> None:
+        super().__init__(chunks, k1=k1, b=b, stopwords=stopwords, stemmer=stemmer, method=method)
+        self._retriever = None
+        if self.chunks:
+            self._build()
+
+    def _stem(self):  # noqa: ANN202
+        name = self.params["stemmer"]
+        if not name:
+            return None
+        stemmer_mod = require("Stemmer", extra="incontext", purpose="BM25 stemming", package="PyStemmer")
+        return stemmer_mod.Stemmer(name)
+
+    def _tokenize(self, texts: list[str]):  # noqa: ANN202
+        bm25s = require("bm25s", extra="incontext", purpose="BM25 indexes")
+        return bm25s.tokenize(texts, stopwords=self.params["stopwords"] or [], stemmer=self._stem(),
+                              show_progress=False)
+
+    def _build(self) -> None:
+        bm25s = require("bm25s", extra="incontext", purpose="BM25 indexes")
+        self._retriever = bm25s.BM25(k1=self.params["k1"], b=self.params["b"], method=self.params["method"])
+        self._retriever.index(self._tokenize([_search_text(c) for c in self.chunks]), show_progress=False)
+
+    def _grow(self, new: list[Document]) -> None:
+        self._build()  # BM25's idf and average length are corpus-wide: rebuild
+
+    def _scores(self, query: str, k: int) -> list[tuple[int, float]]:
+        return self._scores_batch([query], k)[0]
+
+    def _scores_batch(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+        assert self._retriever is not None
+        q = self._tokenize(list(queries))
+        nonempty = [i for i, ids in enumerate(q.ids) if ids]
+        out: list[list[tuple[int, float]]] = [[] for _ in queries]
+        if not nonempty:
+            return out
+        sub = type(q)(ids=[q.ids[i] for i in nonempty], vocab=q.vocab)
+        docs, scores = self._retriever.retrieve(sub, k=min(k, len(self.chunks)), show_progress=False)
+        for row, i in enumerate(nonempty):
+            out[i] = [(int(d), float(sc)) for d, sc in zip(docs[row], scores[row], strict=True) if sc > 0]
+        return out
+
+    def score_all(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk for ``query``."""
+        assert self._retriever is not None
+        q = self._tokenize([query])
+        if not q.ids or not q.ids[0]:
+            return np.zeros(len(self.chunks), np.float32)
+        vocab = {v: k for k, v in q.vocab.items()}
+        return np.asarray(self._retriever.get_scores([vocab[i] for i in q.ids[0]]), dtype=np.float32)
+
+    def _save_parts(self, out: str) -> None:
+        if self._retriever is not None:
+            self._retriever.save(os.path.join(out, "bm25"))
+
+    @classmethod
+    def _load_parts(cls, path: str, chunks: list[Document], params: dict[str, Any]) -> BM25Index:
+        bm25s = require("bm25s", extra="incontext", purpose="BM25 indexes")
+        idx = cls(**params)
+        idx.chunks = chunks
+        if chunks:
+            idx._retriever = bm25s.BM25.load(os.path.join(path, "bm25"), mmap=True, show_progress=False)
+        return idx
+
+
+class DenseIndex(Index):
+    """Sentence embeddings (shipped all-MiniLM-L6-v2 by default), cosine similarity; exact search
+    below 20,000 vectors, usearch HNSW above."""
+
+    kind = "dense"
+
+    def __init__(self, chunks: Sequence[Document] = (), *, model: str = "all-MiniLM-L6-v2",
+                 batch_size: int = 64) -> None:
+        super().__init__(chunks, model=model, batch_size=batch_size)
+        self.vectors = np.zeros((0, 0), np.float32)
+        self._ann = None
+        if self.chunks:
+            self.vectors = self._embed(self.chunks)
+
+    def _embedder(self):  # noqa: ANN202
+        from datamill.embed import get_embedder
+
+        return get_embedder(self.params["model"])
+
+    def _embed(self, chunks: Sequence[Document]) -> np.ndarray:
+        return self._embedder().encode([_search_text(c) for c in chunks], batch_size=self.params["batch_size"])
+
+    def _grow(self, new: list[Document]) -> None:
+        vecs = self._embed(new)
+        self.vectors = vecs if self.vectors.size == 0 else np.vstack([self.vectors, vecs])
+        self._ann = None
+
+    def _ann_index(self):  # noqa: ANN202
+        if self._ann is None:
+            usearch = require("usearch.index", extra="incontext", purpose="large dense indexes", package="usearch")
+            ann = usearch.Index(ndim=self.vectors.shape[1], metric="cos", dtype="f32")
+            ann.add(np.arange(len(self.vectors), dtype=np.uint64), self.vectors)
+            self._ann = ann
+        return self._ann
+
+    def query_vector(self, query: str) -> np.ndarray:
+        return self._embedder().encode([query])[0]
+
+    def score_all(self, query: str) -> np.ndarray:
+        return self.vectors @ self.query_vector(query)
+
+    def _scores(self, query: str, k: int) -> list[tuple[int, float]]:
+        return self._scores_batch([query], k)[0]
+
+    def _scores_batch(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+        k = min(k, len(self.chunks))
+        qv = self._embedder().encode(list(queries))
+        if len(self.vectors) < _EXACT_BELOW:
+            out = []
+            for sims in qv @ np.asarray(self.vectors).T:
+                top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
+                top = top[np.argsort(-sims[top], kind="stable")]
+                out.append([(int(i), float(sims[i])) for i in top])
+            return out
+        matches = self._ann_index().search(qv, k)
+        return [[(int(key), 1.0 - float(dist)) for key, dist in zip(m.keys, m.distances, strict=True)]
+                for m in (matches[i] for i in range(len(queries)))]
+
+    def _save_parts(self, out: str) -> None:
+        os.makedirs(os.path.join(out, "dense"), exist_ok=True)
+        np.save(os.path.join(out, "dense", "vectors.npy"), self.vectors)
+
+    @classmethod
+    def _load_parts(cls, path: str, chunks: list[Document], params: dict[str, Any]) -> DenseIndex:
+        idx = cls(**params)
+        idx.chunks = chunks
+        if chunks:
+            idx.vectors = np.load(os.path.join(path, "dense", "vectors.npy"), mmap_mode="r")
+        return idx
+
+
+class HybridIndex(Index):
+    """BM25 and dense together: a convex combination of min-max normalised scores (``fusion="weighted"``,
+    ``alpha`` on the dense side; the default, as Bruch et al. 2023 found it beats RRF), or reciprocal
+    rank fusion (``fusion="rrf"``, ``rrf_k``=60)."""
+
+    kind = "hybrid"
+
+    def __init__(self, chunks: Sequence[Document] = (), *, fusion: Literal["rrf", "weighted"] = "weighted",
+                 alpha: float = 0.7, rrf_k: int = 60, model: str = "all-MiniLM-L6-v2",
+                 bm25: dict[str, Any] | None = None) -> None:
+        if fusion not in ("rrf", "weighted"):
+            raise ConfigError(f"fusion must be 'rrf' or 'weighted', got {fusion!r}")
+        super().__init__(chunks, fusion=fusion, alpha=alpha, rrf_k=rrf_k, model=model, bm25=bm25 or {})
+        self.bm25 = BM25Index(self.chunks, **(bm25 or {}))
+        self.dense = DenseIndex(self.chunks, model=model)
+        self.bm25.chunks = self.dense.chunks = self.chunks  # one list, grown once by add()
+
+    def _grow(self, new: list[Document]) -> None:
+        self.bm25._grow(new)
+        self.dense._grow(new)
+
+    def _scores(self, query: str, k: int) -> list[tuple[int, float]]:
+        return self._scores_batch([query], k)[0]
+
+    def _scores_batch(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+        n = len(self.chunks)
+        depth = min(n, max(k * 4, 100))
+        if self.params["fusion"] == "rrf":
+            out = []
+            for lexical, semantic in zip(self.bm25._scores_batch(queries, depth),
+                                         self.dense._scores_batch(queries, depth), strict=True):
+                fused: dict[int, float] = {}
+                for ranked in (lexical, semantic):
+                    for r, (i, _) in enumerate(ranked):
+                        fused[i] = fused.get(i, 0.0) + 1.0 / (self.params["rrf_k"] + r + 1)
+                out.append(sorted(fused.items(), key=lambda x: (-x[1], x[0]))[:k])
+            return out
+
+        def norm(x: np.ndarray) -> np.ndarray:
+            lo, hi = float(x.min()), float(x.max())
+            return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+
+        qv = self.dense._embedder().encode(list(queries))
+        dense_all = qv @ np.asarray(self.dense.vectors).T
+        out = []
+        for q, d in zip(queries, dense_all, strict=True):
+            s = self.params["alpha"] * norm(d) + (1 - self.params["alpha"]) * norm(self.bm25.score_all(q))
+            top = np.argsort(-s, kind="stable")[:k]
+            out.append([(int(i), float(s[i])) for i in top])
+        return out
+
+    def _save_parts(self, out: str) -> None:
+        self.bm25._save_parts(out)
+        self.dense._save_parts(out)
+
+    @classmethod
+    def _load_parts(cls, path: str, chunks: list[Document], params: dict[str, Any]) -> HybridIndex:
+        idx = cls(**params)
+        idx.chunks = chunks
+        idx.bm25 = BM25Index._load_parts(path, chunks, {**(params.get("bm25") or {})})
+        idx.dense = DenseIndex._load_parts(path, chunks, {"model": params["model"]})
+        idx.bm25.chunks = idx.dense.chunks = idx.chunks
+        return idx
+
+
+_KINDS: dict[str, type[Index]] = {"bm25": BM25Index, "dense": DenseIndex, "hybrid": HybridIndex}
+
+
+def build_index(chunks: Iterable[Document], out_dir: str | os.PathLike[str] | None = None, *,
+                kind: str = "hybrid", **params: Any) -> Index:
+    """Build an index of ``kind`` over ``chunks`` and save it to ``out_dir`` (when given)."""
+    if kind not in _KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
+    chunks = [c for c in chunks if c.text.strip()]
+    idx = _KINDS[kind](chunks, **params)
+    if out_dir is not None:
+        out = os.fspath(out_dir)
+        if os.path.isdir(out) and os.listdir(out) and not os.path.exists(os.path.join(out, "index.json")):
+            raise StorageError(f"{out} is not empty and holds no datamill index; choose another folder")
+        if os.path.exists(os.path.join(out, "index.json")):
+            shutil.rmtree(out)
+        idx.save(out)
+    return idx
+
+
+def load_index(path: str | os.PathLike[str]) -> Index:
+    """Load an index folder; errors say when it is missing, of another format version, or broken."""
+    p = os.fspath(path)
+    meta_path = os.path.join(p, "index.json")
+    if not os.path.exists(meta_path):
+        raise InputError("not a datamill index folder (no index.json); build one with "
+                         "`datamill incontext index`", path=p)
+    try:
+        with open(meta_path) as fh:
+            meta = json.load(fh)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"index.json is unreadable: {exc}", path=p) from None
+    version = meta.get("datamill_index")
+    if version != FORMAT_VERSION:
+        raise InputError(f"index format {version!r} was written by datamill {meta.get('datamill_version', '?')}; "
+                         f"this datamill reads format {FORMAT_VERSION}: rebuild the index", path=p)
+    kind = meta.get("kind")
+    if kind not in _KINDS:
+        raise InputError(f"unknown index kind {kind!r}", path=p)
+    chunks: list[Document] = []
+    cpath = os.path.join(p, "chunks.parquet")
+    if os.path.exists(cpath):
+        chunks = _load_chunks(cpath)
+    if len(chunks) != meta.get("chunks", len(chunks)):
+        raise InputError(f"index.json says {meta.get('chunks')} chunks but chunks.parquet holds {len(chunks)}", path=p)
+    try:
+        return _KINDS[kind]._load_parts(p, chunks, meta.get("params", {}))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"broken {kind} index files: {exc}", path=p) from None
+
+
+
+
+class _ChunkStore(list):  # type: ignore[type-arg]
+    """The chunks of a loaded index: a list whose records are built from the memory-mapped Parquet
+    table the first time each is used, so loading a large index costs almost nothing."""
+
+    def __init__(self, table) -> None:  # type: ignore[no-untyped-def]
+        super().__init__([None] * table.num_rows)
+        self._table = table
+
+    def _make(self, i: int) -> Document:
+        import orjson
+
+        row = {name: self._table.column(name)[i].as_py() for name in ("id", "text", "metadata", "provenance")}
+        doc = Document(id=row["id"], text=row["text"], metadata=orjson.loads(row["metadata"]),
+                       provenance=orjson.loads(row["provenance"]))
+        super().__setitem__(i, doc)
+        return doc
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        doc = super().__getitem__(i)
+        return doc if doc is not None else self._make(i if i >= 0 else len(self) + i)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return (self[i] for i in range(len(self)))
+
+
+def _load_chunks(path: str) -> list[Document]:
+    import pyarrow.parquet as pq
+
+    return _ChunkStore(pq.read_table(path, memory_map=True))

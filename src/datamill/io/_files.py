@@ -1,0 +1,254 @@
+"""Paths, globs and (de)compressing file handles shared by every reader and writer."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from datamill.errors import InputError
+
+__all__ = ["DATA_SUFFIXES", "AtomicFile", "AtomicWriter", "atomic_path", "compression_of", "expand_paths", "open_read", "open_write"]
+
+DATA_SUFFIXES = (
+    ".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson",
+    ".parquet", ".warc", ".warc.gz", ".wet", ".wet.gz", ".html", ".htm", ".html.gz",
+)
+
+
+def compression_of(path: str | os.PathLike[str]) -> str | None:
+    name = str(path)
+    if name.endswith(".gz"):
+        return "gzip"
+    if name.endswith(".zst") or name.endswith(".zstd"):
+        return "zstd"
+    return None
+
+
+def expand_paths(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    *,
+    suffixes: tuple[str, ...] = DATA_SUFFIXES,
+) -> list[str]:
+    """Expand files, folders (recursively, keeping ``suffixes``) and globs into a sorted file list.
+
+    Raises InputError when a pattern or path matches nothing.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[str] = []
+    for p in paths:
+        s = os.fspath(p)
+        if any(ch in s for ch in "*?["):
+            matches = sorted(m for m in glob.glob(s, recursive=True) if os.path.isfile(m))
+            if not matches:
+                raise InputError("no file matches this pattern", path=s)
+            out.extend(matches)
+        elif os.path.isdir(s):
+            found = sorted(
+                str(f) for f in Path(s).rglob("*")
+                if f.is_file() and f.name.endswith(suffixes) and not f.name.startswith(".")
+            )
+            if not found:
+                raise InputError(f"folder holds no data files (looked for {', '.join(suffixes)})", path=s)
+            out.extend(found)
+        elif os.path.isfile(s):
+            out.append(s)
+        else:
+            raise InputError("no such file or folder", path=s)
+    return list(dict.fromkeys(out))
+
+
+class _GzipReader(io.RawIOBase):
+    """Raw gzip decompression (multi-member) that hands over every decodable byte before it reports
+    a truncated or corrupt stream, so readers can keep the good lines before the damage."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        import zlib
+
+        self._zlib = zlib
+        self._fh = fh
+        self._d = zlib.decompressobj(wbits=31)
+        self._pending = b""
+        self._member_started = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        want = len(buffer)
+        while not self._pending:
+            if self._d.unconsumed_tail:
+                chunk = self._d.unconsumed_tail
+            else:
+                chunk = self._fh.read(1 << 16)
+                if not chunk:
+                    if self._member_started and not self._d.eof:
+                        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                    return 0
+            self._member_started = True
+            self._pending = self._d.decompress(chunk, 1 << 20)
+            if self._d.eof:
+                rest = self._d.unused_data
+                self._d = self._zlib.decompressobj(wbits=31)
+                self._member_started = False
+                if rest:
+                    self._pending += self._d.decompress(rest, 1 << 20)
+                    self._member_started = True
+        n = min(want, len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+class _ZstdReader(io.RawIOBase):
+    """A raw, readable view of a zstd stream so io.BufferedReader can do readline()."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        import zstandard
+
+        self._fh = fh
+        self._reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        data = self._reader.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+    def close(self) -> None:
+        self._reader.close()
+        self._fh.close()
+        super().close()
+
+
+def open_read(path: str | os.PathLike[str]) -> IO[bytes]:
+    """A buffered binary handle on ``path``, decompressing .gz and .zst transparently."""
+    comp = compression_of(path)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", path=os.fspath(path)) from None
+    if comp == "gzip":
+        return io.BufferedReader(_GzipReader(fh), buffer_size=1 << 16)
+    if comp == "zstd":
+        return io.BufferedReader(_ZstdReader(fh), buffer_size=1 << 20)
+    return fh
+
+
+class AtomicFile:
+    """A file written under a temporary sibling name and renamed into place by :meth:`commit`.
+
+    A crash (or :meth:`abort`) leaves no partial file at ``path``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        self.tmp = f"{self.path}.tmp-{os.getpid()}"
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+
+class AtomicWriter:
+    """Base of record file writers: rows go to a temporary sibling that :meth:`close` renames into
+    place; :meth:`abort` (or an exception inside ``with``) removes it. Subclasses implement
+    ``write``, ``_finish`` (flush and close the temporary file) and ``_discard``."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._file = AtomicFile(path)
+        self.path = self._file.path
+        self.count = 0
+
+    def write(self, rec) -> None:  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._finish()
+        self._file.commit()
+
+    def abort(self) -> None:
+        self._discard()
+        self._file.abort()
+
+    def __enter__(self):  # noqa: ANN204
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
+    """Yield a temporary sibling path; on success it replaces ``path`` atomically."""
+    af = AtomicFile(path)
+    try:
+        yield af.tmp
+        af.commit()
+    finally:
+        af.abort()
+
+
+class _CompressedWriter(io.RawIOBase):
+    def __init__(self, raw: IO[bytes], comp: str | None) -> None:
+        self._raw = raw
+        if comp == "gzip":
+            # mtime=0 and no file name: the same records always give the same bytes.
+            self._inner: IO[bytes] = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)  # type: ignore[assignment]
+        elif comp == "zstd":
+            import zstandard
+
+            self._inner = zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False)  # type: ignore[assignment]
+        else:
+            self._inner = raw
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[no-untyped-def]
+        return self._inner.write(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            if self._inner is not self._raw:
+                self._inner.close()
+            self._raw.close()
+        super().close()
+
+
+def open_write(path: str | os.PathLike[str], *, compression: str | None = "infer") -> IO[bytes]:
+    """A binary handle writing ``path``, compressing deterministically ("gzip", "zstd", None).
+
+    ``compression="infer"`` picks it from the suffix (.gz, .zst).
+    """
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    if compression == "infer":
+        compression = compression_of(path)
+    raw = open(path, "wb")  # noqa: SIM115
+    return io.BufferedWriter(_CompressedWriter(raw, compression), buffer_size=1 << 20)

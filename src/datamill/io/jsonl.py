@@ -1,0 +1,128 @@
+"""Streaming JSON Lines (plain, .gz, .zst): bounded memory, line numbers in every error."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+
+from datamill.io._files import AtomicWriter, compression_of, open_read, open_write
+from datamill.io.quarantine import ErrorPolicy
+from datamill.records import Record
+
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "JsonlWriter", "iter_jsonl", "write_jsonl"]
+
+DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
+_STREAM_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
+
+
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import zstandard
+
+        return (*_STREAM_ERRORS, zstandard.ZstdError)
+    except ImportError:  # pragma: no cover - zstandard is a core dependency
+        return _STREAM_ERRORS
+
+
+def iter_jsonl(
+    path: str | os.PathLike[str],
+    *,
+    policy: ErrorPolicy | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[tuple[int, int, Any]]:
+    """Yield ``(line_number, byte_offset, value)`` for each non-blank line of a JSONL file.
+
+    Offsets count bytes of the decompressed stream. Bad lines (invalid UTF-8, not JSON, longer than
+    ``max_line_bytes``), a truncated or corrupt compressed stream and an empty file raise
+    :class:`~datamill.errors.InputError` naming ``file:line``, or go to the policy's quarantine.
+    """
+    policy = policy or ErrorPolicy()
+    name = os.fspath(path)
+    errors = _stream_errors()
+    lineno = 0
+    offset = 0
+    seen_any = False
+    fh = open_read(name)
+    try:
+        while True:
+            try:
+                raw = fh.readline(max_line_bytes + 1)
+            except errors as exc:
+                comp = compression_of(name) or "file"
+                policy.bad(path=name, line=lineno + 1, kind="truncated_stream",
+                           reason=f"{comp} stream is truncated or corrupt after line {lineno}: {exc}",
+                           offset=offset)
+                return
+            if not raw:
+                break
+            seen_any = True
+            lineno += 1
+            start = offset
+            if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+                size = len(raw)
+                head = raw[:4096]
+                try:
+                    while True:
+                        chunk = fh.readline(1 << 20)
+                        size += len(chunk)
+                        if not chunk or chunk.endswith(b"\n"):
+                            break
+                except errors:
+                    pass
+                offset += size
+                policy.bad(path=name, line=lineno, kind="line_too_long", raw=head, offset=start, size=size,
+                           reason=f"line is {size:,} bytes, over max_line_bytes={max_line_bytes:,} "
+                                  "(raise max_line_bytes to read it)")
+                continue
+            offset += len(raw)
+            if not raw.strip():
+                continue
+            try:
+                value = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                try:  # orjson also rejects bad UTF-8: say which it was
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as uexc:
+                    policy.bad(path=name, line=lineno, kind="invalid_utf8", raw=raw, offset=start,
+                               reason=f"invalid UTF-8 at byte {uexc.start} of the line")
+                    continue
+                policy.bad(path=name, line=lineno, kind="invalid_json", raw=raw, offset=start,
+                           reason=f"not valid JSON: {exc}")
+                continue
+            yield lineno, start, value
+    finally:
+        fh.close()
+    if not seen_any:
+        policy.bad(path=name, line=0, kind="empty_file", reason="file is empty (no lines)")
+
+
+class JsonlWriter(AtomicWriter):
+    """Write records (or plain dicts) as JSON Lines, atomically: the file appears whole or not at all."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(path)
+        self._fh = open_write(self._file.tmp, compression=compression_of(self.path))
+
+    def write(self, rec: Record | dict[str, Any]) -> None:
+        data = rec.to_json() if isinstance(rec, Record) else orjson.dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY)
+        self._fh.write(data)
+        self._fh.write(b"\n")
+        self.count += 1
+
+    def _finish(self) -> None:
+        self._fh.close()
+
+    _discard = _finish
+
+
+def write_jsonl(records: Iterable[Record | dict[str, Any]], path: str | os.PathLike[str]) -> int:
+    """Write records to ``path`` (compressed by suffix); returns how many were written."""
+    with JsonlWriter(path) as w:
+        for rec in records:
+            w.write(rec)
+    return w.count

@@ -1,0 +1,81 @@
+"""datamill.pretrain: web dumps (WARC, WET, HTML, JSONL/Parquet) to clean, deduplicated, tokenized shards.
+
+Readers, extraction, language ID, Gopher/C4/FineWeb filters, PII, URL/exact/MinHash dedup,
+decontamination, token counts and shards, and an HTML report; ``run_pretrain`` runs the default recipe.
+"""
+
+from __future__ import annotations
+
+import os
+
+from datamill.pretrain.decontam import Decontaminate
+from datamill.pretrain.dedup import MinhashDedup, UrlDedup, normalize_url
+from datamill.pretrain.extract import Extract, extract_text
+from datamill.pretrain.langid import LanguageFilter, detect_language
+from datamill.pretrain.minhash import band_hashes, minhash_signatures, near_duplicate_clusters
+from datamill.pretrain.pii import PiiRedactor, luhn_ok, redact_pii
+from datamill.pretrain.quality import (
+    C4QualityFilter,
+    FineWebQualityFilter,
+    GopherQualityFilter,
+    GopherRepetitionFilter,
+    UrlFilter,
+    split_words,
+)
+from datamill.pretrain.readers import HtmlFolderReader, WarcReader
+from datamill.pretrain.report import write_report
+from datamill.pretrain.run import (
+    decontaminate_pipeline,
+    dedup_pipeline,
+    default_pipeline,
+    extract_pipeline,
+    filter_pipeline,
+    finish_run,
+    make_reader,
+    run_pretrain,
+    tokenize_pipeline,
+)
+from datamill.pretrain.tokenize import TokenCount, shard_corpus
+
+__all__ = [
+    "C4QualityFilter",
+    "Decontaminate",
+    "Extract",
+    "FineWebQualityFilter",
+    "GopherQualityFilter",
+    "GopherRepetitionFilter",
+    "HtmlFolderReader",
+    "LanguageFilter",
+    "MinhashDedup",
+    "PiiRedactor",
+    "TokenCount",
+    "UrlDedup",
+    "UrlFilter",
+    "WarcReader",
+    "band_hashes",
+    "decontaminate_pipeline",
+    "dedup_pipeline",
+    "default_pipeline",
+    "detect_language",
+    "extract_pipeline",
+    "extract_text",
+    "filter_pipeline",
+    "finish_run",
+    "luhn_ok",
+    "make_reader",
+    "minhash_signatures",
+    "near_duplicate_clusters",
+    "normalize_url",
+    "redact_pii",
+    "run_pretrain",
+    "sample_crawl_path",
+    "shard_corpus",
+    "split_words",
+    "tokenize_pipeline",
+    "write_report",
+]
+
+
+def sample_crawl_path() -> str:
+    """The sample crawl shipped with datamill (a small WARC.gz of real and planted pages)."""
+    return os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "crawl", "sample.warc.gz")

@@ -1,0 +1,265 @@
+"""Cross-shard dedup as global steps: URL dedup and MinHash-LSH near-dup dedup.
+
+MinHash runs as explicit stages, like datatrove's:
+
+1. **signatures** (``collect``, per shard, parallel): MinHash signatures and LSH band keys to
+   ``<work>/sig-NNNNN.npy`` / ``bands-NNNNN.npy``.
+2. **buckets** (``reduce``): rows ``(band key, document)`` grouped by key. With the Ray executor this
+   is a Ray Data ``groupby`` (a distributed shuffle); locally a numpy sort. Each bucket with more than
+   one document yields candidate pairs (first member, other member).
+3. **clusters** (``reduce``): candidate pairs verified by estimated Jaccard >= ``threshold`` and
+   merged with union-find; the lowest (shard, position) of a cluster is its representative.
+4. **filter** (``apply``, per shard, parallel): drops non-representatives and writes them to
+   ``<output>/dedup/minhash-NNNNN.jsonl`` with their cluster id and representative, for audit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import orjson
+import xxhash
+
+from datamill.errors import ConfigError
+from datamill.minhash import UnionFind, lsh_params
+from datamill.pipeline.step import GlobalStep
+from datamill.pipeline.steps import ExactDedup
+from datamill.pretrain.minhash import band_hashes, minhash_signatures
+from datamill.records import Document
+
+__all__ = ["MinhashDedup", "UrlDedup", "normalize_url"]
+
+_BATCH = 1024
+_TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|sessionid|sid|phpsessid)$", re.IGNORECASE)
+
+
+def normalize_url(url: str) -> str:
+    """Lowercased scheme and host, no fragment, no default port or ``www.``, tracking parameters dropped."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    if parts.port and parts.port not in (80, 443):
+        host += f":{parts.port}"
+    query = "&".join(q for q in parts.query.split("&") if q and not _TRACKING.match(q.split("=", 1)[0]))
+    path = parts.path or "/"
+    return urlunsplit(("https" if parts.scheme in ("http", "https") else parts.scheme.lower(), host, path, query, ""))
+
+
+def _output_dir(workdir: str) -> str:
+    """The run's output folder (``<output>/.datamill/work/gN`` -> ``<output>``)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(workdir))))
+
+
+class UrlDedup(ExactDedup):
+    """Keep one document per normalised URL across all shards (the first by shard, then position).
+
+    The exact-dedup machinery keyed on the URL instead of the text. Documents without a URL are kept.
+    Drop reason: ``duplicate_url``.
+    """
+
+    name = "pretrain.url_dedup"
+    reason = "duplicate_url"
+
+    def __init__(self, *, normalize: bool = True) -> None:  # noqa: D107 - no text field: the key is the URL
+        self.normalize = normalize
+
+    def _key(self, rec: Document) -> bytes:  # type: ignore[override]
+        url = rec.metadata.get("url")
+        if not url:  # a random 128-bit key: matches no other document
+            return os.urandom(16)
+        return xxhash.xxh3_128_digest((normalize_url(url) if self.normalize else url).encode("utf-8", "replace"))
+
+
+class MinhashDedup(GlobalStep[Document]):
+    """Near-duplicate removal with MinHash LSH across all shards; one representative per cluster.
+
+    Args:
+        threshold: Jaccard similarity above which two documents are duplicates.
+        num_perm: signature length.
+        ngram: shingle size (words, or characters with ``unit="char"``).
+        bands, rows: LSH banding (default: the optimum for ``threshold``; datatrove uses 14 x 8).
+        verify: keep a candidate pair only if its estimated Jaccard reaches ``threshold``.
+        seed: permutation seed.
+        duplicates_file: write dropped documents with their cluster ids under ``<output>/dedup/``.
+
+    Kept representatives of clusters get ``metadata["minhash_cluster"]`` and ``["minhash_cluster_size"]``.
+    Drop reason: ``near_duplicate``.
+    """
+
+    name = "pretrain.minhash_dedup"
+
+    def __init__(self, *, threshold: float = 0.8, num_perm: int = 128, ngram: int = 5,
+                 unit: Literal["word", "char"] = "word", bands: int | None = None, rows: int | None = None,
+                 verify: bool = True, seed: int = 1, duplicates_file: bool = True) -> None:
+        if not 0 < threshold < 1:
+            raise ConfigError(f"threshold must be between 0 and 1, got {threshold!r}")
+        if (bands is None) != (rows is None):
+            raise ConfigError("give both bands and rows, or neither")
+        if bands is not None and rows is not None and bands * rows > num_perm:
+            raise ConfigError(f"bands * rows ({bands} * {rows}) exceeds num_perm ({num_perm})")
+        self.threshold, self.num_perm, self.ngram, self.unit = threshold, num_perm, ngram, unit
+        self.bands, self.rows = (bands, rows) if bands and rows else lsh_params(threshold, num_perm)
+        self.verify, self.seed, self.duplicates_file = verify, seed, duplicates_file
+
+    def _sigs(self, texts: list[str]) -> np.ndarray:
+        return minhash_signatures(texts, num_perm=self.num_perm, ngram=self.ngram, unit=self.unit, seed=self.seed)
+
+    # -- in memory ---------------------------------------------------------------------------
+    def __call__(self, records: Iterable[Document]) -> Iterator[Document]:
+        recs = list(records)
+        sigs = self._sigs([r.text for r in recs])
+        roots = _cluster(_local_pairs(band_hashes(sigs, bands=self.bands, rows=self.rows)), sigs,
+                         self.threshold if self.verify else 0.0)
+        yield from self._filter(recs, roots, np.arange(len(recs)), None)
+
+    # -- across shards -----------------------------------------------------------------------
+    def collect(self, records: Iterable[Document], *, shard: int, workdir: str) -> Iterator[Document]:
+        sigs, ids, batch = [], [], []
+        for rec in records:
+            batch.append(rec.text)
+            ids.append(rec.id)
+            yield rec
+            if len(batch) >= _BATCH:
+                sigs.append(self._sigs(batch))
+                batch = []
+        if batch:
+            sigs.append(self._sigs(batch))
+        sig = np.vstack(sigs) if sigs else np.zeros((0, self.num_perm), np.uint32)
+        np.save(os.path.join(workdir, f"sig-{shard:05d}.npy"), sig)
+        np.save(os.path.join(workdir, f"bands-{shard:05d}.npy"), band_hashes(sig, bands=self.bands, rows=self.rows))
+        with open(os.path.join(workdir, f"ids-{shard:05d}.json"), "wb") as fh:
+            fh.write(orjson.dumps(ids))
+
+    def reduce(self, *, workdir: str, num_shards: int, executor: Any = None) -> dict[str, Any]:
+        sigs = [np.load(os.path.join(workdir, f"sig-{s:05d}.npy")) for s in range(num_shards)]
+        sizes = [len(s) for s in sigs]
+        allsig = np.vstack(sigs) if sigs else np.zeros((0, self.num_perm), np.uint32)
+        bands = np.vstack([np.load(os.path.join(workdir, f"bands-{s:05d}.npy")) for s in range(num_shards)]) \
+            if num_shards else np.zeros((0, self.bands), np.uint64)
+        if getattr(executor, "kind", "local") == "ray":
+            pairs = _ray_pairs(bands, executor)
+            engine = "ray_data_groupby"
+        else:
+            pairs = _local_pairs(bands)
+            engine = "numpy_sort"
+        roots = _cluster(pairs, allsig, self.threshold if self.verify else 0.0)
+        offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+        ids: list[str] = []
+        for s in range(num_shards):
+            with open(os.path.join(workdir, f"ids-{s:05d}.json"), "rb") as fh:
+                ids.extend(orjson.loads(fh.read()))
+        sizes_by_root = np.bincount(roots, minlength=len(roots)) if len(roots) else np.zeros(0, np.int64)
+        for s in range(num_shards):
+            lo, hi = offsets[s], offsets[s + 1]
+            np.save(os.path.join(workdir, f"roots-{s:05d}.npy"), roots[lo:hi])
+        np.save(os.path.join(workdir, "cluster-sizes.npy"), sizes_by_root)
+        with open(os.path.join(workdir, "rep-ids.json"), "wb") as fh:
+            reps = sorted(set(roots[roots != np.arange(len(roots))].tolist()))
+            fh.write(orjson.dumps({str(r): ids[r] for r in reps}))
+        multi = sizes_by_root[sizes_by_root > 1]
+        return {"records": int(len(roots)), "candidate_pairs": int(len(pairs)), "clusters": int(len(multi)),
+                "duplicates": int((multi - 1).sum()), "bands": self.bands, "rows": self.rows, "bucket_engine": engine,
+                "cluster_size_histogram": {str(k): int(v) for k, v in zip(*np.unique(multi, return_counts=True),
+                                                                          strict=True)}}
+
+    def apply(self, records: Iterable[Document], *, shard: int, workdir: str) -> Iterator[Document]:
+        roots = np.load(os.path.join(workdir, f"roots-{shard:05d}.npy"))
+        offset = 0
+        for s in range(shard):
+            offset += len(np.load(os.path.join(workdir, f"roots-{s:05d}.npy"), mmap_mode="r"))
+        sizes = np.load(os.path.join(workdir, "cluster-sizes.npy"), mmap_mode="r")
+        with open(os.path.join(workdir, "rep-ids.json"), "rb") as fh:
+            rep_ids = orjson.loads(fh.read())
+        side = None
+        if self.duplicates_file:
+            path = os.path.join(_output_dir(workdir), "dedup", f"minhash-{shard:05d}.jsonl")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            side = open(path + ".tmp", "wb")  # noqa: SIM115 - closed below, renamed when complete
+        try:
+            yield from self._filter(records, roots, offset + np.arange(len(roots)), side, sizes, rep_ids)
+        finally:
+            if side is not None:
+                side.close()
+                os.replace(side.name, side.name[:-4])
+
+    def _filter(self, records: Iterable[Document], roots: np.ndarray, gids: np.ndarray, side: Any,
+                sizes: np.ndarray | None = None, rep_ids: dict[str, str] | None = None) -> Iterator[Document]:
+        if sizes is None:
+            sizes = np.bincount(roots, minlength=len(roots)) if len(roots) else np.zeros(0, np.int64)
+        st = self.stats
+        for rec, root, gid in zip(records, roots.tolist(), gids.tolist(), strict=True):
+            st.seen += 1
+            size = int(sizes[root])
+            if root == gid:
+                if size > 1:
+                    rec.metadata["minhash_cluster"] = int(root)
+                    rec.metadata["minhash_cluster_size"] = size
+                st.kept += 1
+                yield rec
+                continue
+            st.drop("near_duplicate", rec)
+            if side is not None:
+                side.write(orjson.dumps({"id": rec.id, "cluster": int(root), "cluster_size": size,
+                                         "representative": (rep_ids or {}).get(str(root)),
+                                         "url": rec.metadata.get("url"), "text": rec.text}) + b"\n")
+
+
+def _local_pairs(bands: np.ndarray) -> np.ndarray:
+    """Candidate pairs (first member, member) of every bucket, from a sort of (band key, doc)."""
+    n, nb = bands.shape
+    if n == 0:
+        return np.zeros((0, 2), np.int64)
+    keys = bands.T.ravel()  # band-major: keys of band b are rows b*n .. b*n+n-1
+    docs = np.tile(np.arange(n, dtype=np.int64), nb)
+    order = np.lexsort((docs, keys))
+    sk, sd = keys[order], docs[order]
+    new = np.r_[True, sk[1:] != sk[:-1]]
+    first = sd[np.flatnonzero(new)][np.cumsum(new) - 1]
+    pairs = np.stack([first, sd], axis=1)[~new]
+    return np.unique(pairs, axis=0) if len(pairs) else pairs
+
+
+def _emit_pairs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    docs = np.sort(batch["doc"])
+    return {"a": np.full(len(docs) - 1, docs[0], dtype=np.int64), "b": docs[1:].astype(np.int64)}
+
+
+def _ray_pairs(bands: np.ndarray, executor: Any) -> np.ndarray:
+    """The bucket stage on Ray: a Ray Data groupby on the band key (a distributed shuffle)."""
+    executor._ensure()
+    import pyarrow as pa
+    import ray.data
+
+    n, nb = bands.shape
+    if n == 0:
+        return np.zeros((0, 2), np.int64)
+    table = pa.table({"key": bands.T.ravel(), "doc": np.tile(np.arange(n, dtype=np.int64), nb)})
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ds = ray.data.from_arrow(table).groupby("key").map_groups(_emit_pairs, batch_format="numpy")
+    out = ds.to_arrow_refs()
+    tables = [t for t in ray.get(out) if t.num_rows]
+    if not tables:
+        return np.zeros((0, 2), np.int64)
+    joined = pa.concat_tables(tables)
+    pairs = np.stack([joined["a"].to_numpy(), joined["b"].to_numpy()], axis=1)
+    return np.unique(pairs, axis=0)
+
+
+def _cluster(pairs: np.ndarray, sigs: np.ndarray, threshold: float) -> np.ndarray:
+    """Union-find over verified candidate pairs; each document's root is its cluster's lowest index."""
+    uf = UnionFind(len(sigs))
+    if len(pairs):
+        if threshold > 0:
+            sim = (sigs[pairs[:, 0]] == sigs[pairs[:, 1]]).mean(axis=1)
+            pairs = pairs[sim >= threshold]
+        for a, b in pairs.tolist():
+            uf.union(a, b)
+    return np.fromiter((uf.find(i) for i in range(len(sigs))), dtype=np.int64, count=len(sigs))

@@ -1,0 +1,218 @@
+"""The default pre-training recipe and one pipeline per CLI verb.
+
+``run_pretrain`` = read (WARC/WET/HTML/JSONL/Parquet) -> extract -> langid -> Gopher repetition ->
+Gopher quality -> C4 -> FineWeb -> PII -> URL dedup -> exact dedup -> MinHash dedup -> token counts,
+then fixed-size shards (``<output>/shards``) and the HTML report (``<output>/report.html``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from datamill.errors import ConfigError
+from datamill.io._files import expand_paths
+from datamill.pipeline import (
+    ExactDedup,
+    JsonlReader,
+    ParquetReader,
+    Pipeline,
+    Reader,
+    RunResult,
+    Step,
+    Writer,
+)
+from datamill.pretrain.decontam import Decontaminate
+from datamill.pretrain.dedup import MinhashDedup, UrlDedup
+from datamill.pretrain.extract import Extract
+from datamill.pretrain.langid import LanguageFilter
+from datamill.pretrain.pii import PiiRedactor
+from datamill.pretrain.quality import (
+    C4QualityFilter,
+    FineWebQualityFilter,
+    GopherQualityFilter,
+    GopherRepetitionFilter,
+    UrlFilter,
+)
+from datamill.pretrain.readers import HtmlFolderReader, WarcReader
+from datamill.pretrain.tokenize import TokenCount, shard_corpus
+
+__all__ = [
+    "decontaminate_pipeline",
+    "dedup_pipeline",
+    "default_pipeline",
+    "extract_pipeline",
+    "filter_pipeline",
+    "finish_run",
+    "make_reader",
+    "quality_steps",
+    "run_pretrain",
+    "tokenize_pipeline",
+]
+
+_WEB = WarcReader.suffixes + HtmlFolderReader.suffixes
+_DOCS = JsonlReader.suffixes + ParquetReader.suffixes
+
+
+def make_reader(inputs: str | list[str], *, on_error: str = "quarantine") -> Reader:
+    """The reader for ``inputs`` by file suffix: WARC/WET, HTML files, or JSONL/Parquet documents."""
+    files = expand_paths(inputs, suffixes=_WEB + _DOCS)
+    kinds = set()
+    for f in files:
+        low = f.lower()
+        if low.endswith(WarcReader.suffixes):
+            kinds.add("warc")
+        elif low.endswith(HtmlFolderReader.suffixes):
+            kinds.add("html")
+        elif low.endswith(".parquet"):
+            kinds.add("parquet")
+        else:
+            kinds.add("jsonl")
+    if len(kinds) != 1:
+        raise ConfigError(f"inputs must be all WARC, all HTML, all JSONL or all Parquet; found {sorted(kinds)}")
+    paths = [inputs] if isinstance(inputs, str) else list(inputs)
+    kind = kinds.pop()
+    if kind == "warc":
+        return WarcReader(paths=paths, on_error=on_error)  # type: ignore[arg-type]
+    if kind == "html":
+        return HtmlFolderReader(paths=paths, on_error=on_error)  # type: ignore[arg-type]
+    cls = ParquetReader if kind == "parquet" else JsonlReader
+    return cls(paths=paths, on_error=on_error, record_type="document")  # type: ignore[arg-type]
+
+
+def _is_web(reader: Reader) -> bool:
+    return isinstance(reader, WarcReader | HtmlFolderReader)
+
+
+def quality_steps(*, lang: str | None = "en", min_language_score: float = 0.65,
+                  blocklist: list[str] | None = None) -> list[Step]:
+    """URL blocklist (if given), language ID, Gopher repetition + quality, C4, FineWeb (paper defaults)."""
+    steps: list[Step] = []
+    if blocklist:
+        steps.append(UrlFilter(domains=blocklist))
+    steps.append(LanguageFilter(languages=[lang], min_score=min_language_score) if lang else LanguageFilter())
+    if lang in (None, "en"):  # the heuristics (stop words, punctuation) are English-tuned
+        steps += [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(), FineWebQualityFilter()]
+    else:
+        steps += [GopherRepetitionFilter()]
+    return steps
+
+
+def default_pipeline(inputs: str | list[str], *, lang: str | None = "en", engine: str = "resiliparse",
+                     blocklist: list[str] | None = None, minhash_threshold: float = 0.8,
+                     tokenizer: str = "cl100k_base", eval_sets: list[str] | None = None,
+                     output_format: str = "parquet") -> Pipeline:
+    """The default pre-training recipe as a :class:`~datamill.pipeline.Pipeline`."""
+    reader = make_reader(inputs)
+    steps: list[Step] = []
+    if _is_web(reader):
+        steps.append(Extract(engine=engine))  # type: ignore[arg-type]
+    steps += quality_steps(lang=lang, blocklist=blocklist)
+    steps.append(PiiRedactor())
+    if eval_sets:
+        steps.append(Decontaminate(eval_sets=eval_sets))
+    if _is_web(reader):
+        steps.append(UrlDedup())
+    steps += [ExactDedup(), MinhashDedup(threshold=minhash_threshold), TokenCount(tokenizer=tokenizer)]
+    return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
+
+
+def extract_pipeline(inputs: str | list[str], *, engine: str = "resiliparse", main_content: bool = True,
+                     output_format: str = "parquet") -> Pipeline:
+    """Read web dumps and extract main text (no filtering)."""
+    reader = make_reader(inputs)
+    if not _is_web(reader):
+        raise ConfigError("extract needs WARC, WET or HTML inputs")
+    return Pipeline([Extract(engine=engine, main_content=main_content)],  # type: ignore[arg-type]
+                    reader=reader, writer=Writer(format=output_format))
+
+
+def filter_pipeline(inputs: str | list[str], *, lang: str | None = "en", min_language_score: float = 0.65,
+                    blocklist: list[str] | None = None, pii: bool = True, output_format: str = "parquet") -> Pipeline:
+    """Language ID and the quality filters (plus PII redaction) over documents (extracting web inputs first)."""
+    reader = make_reader(inputs)
+    steps: list[Step] = [Extract()] if _is_web(reader) else []
+    steps += quality_steps(lang=lang, min_language_score=min_language_score, blocklist=blocklist)
+    if pii:
+        steps.append(PiiRedactor())
+    return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
+
+
+def dedup_pipeline(inputs: str | list[str], *, exact: bool = True, url: bool = True, minhash: bool = True,
+                   threshold: float = 0.8, num_perm: int = 128, ngram: int = 5, bands: int | None = None,
+                   rows: int | None = None, output_format: str = "parquet") -> Pipeline:
+    """URL, exact and MinHash near-duplicate removal across every input file."""
+    reader = make_reader(inputs)
+    steps: list[Step] = [Extract()] if _is_web(reader) else []
+    if url:
+        steps.append(UrlDedup())
+    if exact:
+        steps.append(ExactDedup())
+    if minhash:
+        steps.append(MinhashDedup(threshold=threshold, num_perm=num_perm, ngram=ngram, bands=bands, rows=rows))
+    if len(steps) == (1 if _is_web(reader) else 0):
+        raise ConfigError("choose at least one of exact, url, minhash")
+    return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
+
+
+def decontaminate_pipeline(inputs: str | list[str], *, eval_sets: list[str], n: int = 13, action: str = "drop",
+                           output_format: str = "parquet") -> Pipeline:
+    """Drop (or flag) documents sharing an ``n``-gram with the evaluation sets."""
+    reader = make_reader(inputs)
+    steps: list[Step] = [Extract()] if _is_web(reader) else []
+    steps.append(Decontaminate(eval_sets=eval_sets, n=n, action=action))  # type: ignore[arg-type]
+    return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
+
+
+def tokenize_pipeline(inputs: str | list[str], *, tokenizer: str = "cl100k_base",
+                      output_format: str = "parquet") -> Pipeline:
+    """Count tokens of every document (``metadata["n_tokens"]``)."""
+    reader = make_reader(inputs)
+    steps: list[Step] = [Extract()] if _is_web(reader) else []
+    steps.append(TokenCount(tokenizer=tokenizer))
+    return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
+
+
+def finish_run(result: RunResult, *, tokenizer: str = "cl100k_base", tokens_per_shard: int = 100_000_000,
+               token_ids: bool = False, report: bool = True) -> dict[str, Any]:
+    """Shard a finished run's documents into ``<output>/shards`` and write ``<output>/report.html``."""
+    out = result.output
+    summary = shard_corpus([os.path.join(out, f) for f in result.files], os.path.join(out, "shards"),
+                           tokens_per_shard=tokens_per_shard, tokenizer=tokenizer, token_ids=token_ids)
+    info: dict[str, Any] = {"shards": summary}
+    if report:
+        from datamill.pretrain.report import write_report
+
+        info["report"] = write_report(out)
+    return info
+
+
+def run_pretrain(inputs: str | list[str], output: str | os.PathLike[str], *, lang: str = "en",
+                 executor: str = "local", workers: int | None = None, progress: bool = False,
+                 overwrite: bool = False, engine: str = "resiliparse", blocklist: list[str] | None = None,
+                 eval_sets: list[str] | None = None, minhash_threshold: float = 0.8,
+                 tokenizer: str = "cl100k_base", tokens_per_shard: int = 100_000_000,
+                 token_ids: bool = False) -> RunResult:
+    """Run the default pre-training recipe on ``inputs`` into ``output``; resumable.
+
+    Args:
+        inputs: WARC/WET files, HTML files, or JSONL/Parquet documents (paths, folders or globs).
+        output: the run folder; rerunning into it resumes a killed run.
+        lang: keep this language (ISO 639-1); ``""`` keeps all and skips the English-tuned filters.
+        executor, workers: ``"local"`` (process pool) or ``"ray"``, and how many workers.
+        engine: HTML extraction engine, ``"resiliparse"`` or ``"trafilatura"``.
+        blocklist: blocked domains; eval_sets: decontaminate against these (13-gram).
+        token_ids: also write uint32 token-id shards with offset indexes.
+
+    Writes ``data/`` (one file per input), ``shards/`` (fixed-size Parquet shards with ``index.json``
+    and token totals), ``dedup/`` (near-duplicates with cluster ids), ``quarantine/`` (bad input by
+    kind), ``manifest.json`` and ``report.html``. The shard summary is in
+    ``result.manifest["shards"]`` and the report path in ``result.manifest["report"]``.
+    """
+    pipe = default_pipeline(inputs, lang=lang or None, engine=engine, blocklist=blocklist, eval_sets=eval_sets,
+                            minhash_threshold=minhash_threshold, tokenizer=tokenizer)
+    result = pipe.run(output, executor=executor, workers=workers, progress=progress, overwrite=overwrite)
+    info = finish_run(result, tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids)
+    result.manifest["shards"] = {k: v for k, v in info["shards"].items() if k != "shards"}
+    result.manifest["report"] = info.get("report")
+    return result

@@ -1,0 +1,106 @@
+"""YAML recipes: a whole pipeline run (reader, steps, writer, executor, output) as a file.
+
+    output: out/clean
+    executor: local          # or ray
+    workers: 2
+    reader: {type: read.jsonl, paths: "crawl/*.jsonl.gz", on_error: quarantine}
+    steps:
+      - {type: filter.length, min_words: 50}
+      - {type: dedup.exact}
+    writer: {type: write, format: parquet}
+
+Relative paths are taken from the current directory. Every CLI pipeline command prints its
+recipe with ``--print-recipe``; ``datamill run recipe.yaml`` runs one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from datamill.errors import ConfigError
+from datamill.pipeline.executors import EXECUTORS
+from datamill.pipeline.pipeline import Pipeline, RunResult
+
+__all__ = ["Recipe", "dump_recipe", "load_recipe", "run_recipe"]
+
+_KEYS = ("output", "executor", "workers", "reader", "steps", "writer")
+
+
+@dataclass
+class Recipe:
+    """A parsed recipe: the pipeline plus where and how to run it."""
+
+    pipeline: Pipeline
+    output: str | None = None
+    executor: str = "local"
+    workers: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.output is not None:
+            out["output"] = self.output
+        out["executor"] = self.executor
+        if self.workers is not None:
+            out["workers"] = self.workers
+        out.update(self.pipeline.to_config())
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def run(self, *, output: str | None = None, executor: str | None = None, workers: int | None = None,
+            progress: bool = False, overwrite: bool = False) -> RunResult:
+        out = output or self.output
+        if not out:
+            raise ConfigError("the recipe has no 'output'; give one (--output)")
+        return self.pipeline.run(out, executor=executor or self.executor, workers=workers or self.workers,
+                                 progress=progress, overwrite=overwrite)
+
+
+def parse_recipe(data: Any, *, source: str = "recipe") -> Recipe:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a recipe must be a mapping with keys {', '.join(_KEYS)}")
+    unknown = set(data) - set(_KEYS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown recipe keys {sorted(unknown)}; allowed: {', '.join(_KEYS)}")
+    executor = data.get("executor", "local")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"{source}: executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    workers = data.get("workers")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"{source}: workers must be a positive integer, got {workers!r}")
+    try:
+        pipe = Pipeline.from_config({k: data[k] for k in ("reader", "steps", "writer") if k in data})
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return Recipe(pipeline=pipe, output=data.get("output"), executor=executor, workers=workers)
+
+
+def load_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """Read a YAML recipe file; errors name the file and what is wrong."""
+    name = os.fspath(path)
+    try:
+        with open(name, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read recipe: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{name}: not valid YAML: {exc}") from None
+    return parse_recipe(data, source=name)
+
+
+def dump_recipe(pipeline: Pipeline, *, output: str | None = None, executor: str = "local",
+                workers: int | None = None) -> str:
+    """The YAML recipe that reruns ``pipeline``."""
+    return Recipe(pipeline=pipeline, output=output, executor=executor, workers=workers).to_yaml()
+
+
+def run_recipe(path: str | os.PathLike[str], *, output: str | None = None, executor: str | None = None,
+               workers: int | None = None, progress: bool = False, overwrite: bool = False) -> RunResult:
+    """Load and run a recipe file; options override the recipe's own."""
+    return load_recipe(path).run(output=output, executor=executor, workers=workers, progress=progress,
+                                 overwrite=overwrite)

@@ -1,0 +1,342 @@
+"""The request engine every task shares: cache lookups, bounded async requests, validation with
+re-asks, and accounting (tokens, cost, cache hits, invalid output by reason) with a Rich progress bar.
+
+A task turns records into :class:`Job` objects (messages, API params, an optional ``parse`` that
+raises :class:`InvalidOutput`), and :meth:`Runner.run` returns one :class:`Result` per job, in order.
+Invalid output (truncated by ``max_tokens``, empty, not JSON, wrong schema) is counted per reason and
+re-asked; after ``max_reasks`` it is quarantined (``Result.error`` names the reason), never kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from datamill.errors import ConfigError, TeacherError
+from datamill.synthetic.cache import RequestCache, request_key
+from datamill.synthetic.teachers import Completion, Teacher
+
+__all__ = ["PRICES", "InvalidOutput", "Job", "Result", "Runner", "Usage", "parse_json", "price_of"]
+
+#: USD per 1M tokens (input, output) by model-name prefix; unknown and local models cost 0.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1": (2.00, 8.00), "gpt-4-turbo": (10.00, 30.00), "gpt-4": (30.00, 60.00),
+    "gpt-3.5-turbo": (0.50, 1.50), "o3-mini": (1.10, 4.40), "o4-mini": (1.10, 4.40),
+    "claude-3-5-haiku": (0.80, 4.00), "claude-3-5-sonnet": (3.00, 15.00), "claude-3-haiku": (0.25, 1.25),
+}
+
+
+def price_of(model: str, prices: dict[str, Sequence[float]] | None = None) -> tuple[float, float]:
+    """(input, output) USD per 1M tokens for ``model``: the longest matching prefix in ``prices`` or PRICES."""
+    table = {**PRICES, **{k: (float(v[0]), float(v[1])) for k, v in (prices or {}).items()}}
+    name = model.split("/")[-1].lower()
+    best = max((k for k in table if name.startswith(k.lower())), key=len, default=None)
+    return table[best] if best else (0.0, 0.0)
+
+
+class InvalidOutput(Exception):
+    """Raised by a job's ``parse`` when the answer is unusable; ``reason`` is the counter key."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail = reason, detail
+
+
+def parse_json(text: str, *, required: Sequence[str] = ()) -> Any:
+    """Parse a JSON answer (tolerating a ```json fence); InvalidOutput 'not_json' / 'schema' otherwise."""
+    s = text.strip()
+    if s.startswith("```"):
+        s = s.split("\n", 1)[1] if "\n" in s else s[3:]
+        s = s.rsplit("```", 1)[0]
+    try:
+        data = json.loads(s)
+    except ValueError as exc:
+        raise InvalidOutput("not_json", str(exc)) from None
+    missing = [k for k in required if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise InvalidOutput("schema", f"missing keys {missing}")
+    return data
+
+
+@dataclass
+class Job:
+    """One thing to ask: messages, API params, how to parse the answer, and any caller payload."""
+
+    messages: list[dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+    parse: Callable[[str], Any] | None = None
+    tag: Any = None
+
+
+@dataclass
+class Result:
+    """The answer to a job: ``value`` (parsed, or the text), or ``error`` (the reason it was given up)."""
+
+    job: Job
+    value: Any = None
+    completion: Completion | None = None
+    error: str | None = None
+    cached: bool = False
+    attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Usage:
+    """Totals of one or more runs: requests, cache hits, tokens, cost, failures and invalid output by reason."""
+
+    model: str = ""
+    jobs: int = 0
+    done: int = 0
+    requests: int = 0          # answers received (paid)
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    failed: int = 0            # teacher errors past retries (retried on the next run)
+    invalid: Counter[str] = field(default_factory=Counter)      # invalid answers seen, by reason
+    quarantined: Counter[str] = field(default_factory=Counter)  # jobs given up, by reason
+    retries: Counter[str] = field(default_factory=Counter)      # transport retries, by reason
+    seconds: float = 0.0
+
+    @property
+    def throughput(self) -> float:
+        """Finished jobs per second."""
+        return self.done / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "jobs": self.jobs, "done": self.done, "requests": self.requests,
+                "cache_hits": self.cache_hits, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "cost_usd": round(self.cost, 6), "failed": self.failed,
+                "invalid": dict(self.invalid), "quarantined": dict(self.quarantined), "retries": dict(self.retries),
+                "seconds": round(self.seconds, 3), "jobs_per_second": round(self.throughput, 2)}
+
+    def table(self, title: str = "Teacher usage") -> Any:
+        """A Rich summary table."""
+        from rich.table import Table
+
+        t = Table(title=title, title_justify="left", show_header=False)
+        t.add_column(style="bold")
+        t.add_column(justify="right")
+        rows = [("model", self.model), ("jobs done", f"{self.done:,} / {self.jobs:,}"),
+                ("requests answered", f"{self.requests:,}"), ("cache hits", f"{self.cache_hits:,}"),
+                ("prompt tokens", f"{self.prompt_tokens:,}"), ("completion tokens", f"{self.completion_tokens:,}"),
+                ("estimated cost", f"${self.cost:,.4f}"), ("throughput", f"{self.throughput:,.1f} jobs/s"),
+                ("time", f"{self.seconds:,.1f} s")]
+        for label, counter in (("retries", self.retries), ("invalid answers", self.invalid),
+                               ("quarantined", self.quarantined)):
+            if counter:
+                rows.append((label, ", ".join(f"{k} {v:,}" for k, v in counter.most_common())))
+        if self.failed:
+            rows.append(("failed (retried next run)", f"{self.failed:,}"))
+        for k, v in rows:
+            t.add_row(k, v)
+        return t
+
+
+_REASK_JSON = ("Your previous answer could not be used ({reason}). Reply again with only valid JSON, "
+               "no prose and no code fences.")
+
+
+class Runner:
+    """Runs jobs against a teacher through the cache, with re-asks, accounting and an optional progress bar.
+
+    Args:
+        teacher: the model to ask.
+        cache: a :class:`RequestCache`, a path to one, or None for no caching.
+        max_reasks: extra attempts for invalid answers (truncated, empty, not JSON, schema).
+        prices: extra or overriding ``{model_prefix: (input, output)}`` USD per 1M tokens.
+        progress: show a Rich progress bar with throughput, ETA, tokens and cost.
+    """
+
+    def __init__(self, teacher: Teacher, *, cache: RequestCache | str | None = None, max_reasks: int = 2,
+                 prices: dict[str, Sequence[float]] | None = None, progress: bool = False) -> None:
+        if max_reasks < 0:
+            raise ConfigError(f"max_reasks must be >= 0, got {max_reasks!r}")
+        self.teacher = teacher
+        self.cache = RequestCache(cache) if isinstance(cache, str) else cache
+        self.max_reasks = max_reasks
+        self.price = price_of(teacher.model, prices)
+        self.usage = Usage(model=teacher.model)
+        self._progress: Any = None
+        self._task: Any = None
+        self._want_progress = progress
+        self._inflight: dict[str, asyncio.Future[Completion]] = {}
+        self._tokenizer: Any = None
+        self._prefetched: dict[str, Completion] = {}
+
+    # -- public --------------------------------------------------------------------------------
+    def run(self, jobs: Sequence[Job]) -> list[Result]:
+        """Answer every job (cache first); results in job order."""
+        if not jobs:
+            return []
+        self.usage.jobs += len(jobs)
+        self._bar_add(len(jobs))
+        t0 = time.perf_counter()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            results = asyncio.run(self._arun(jobs))
+        else:  # called from inside an event loop (a notebook): run ours in a thread
+            box: list[Any] = []
+            th = threading.Thread(target=lambda: box.append(asyncio.run(self._arun(jobs))))
+            th.start()
+            th.join()
+            results = box[0]
+        self.usage.seconds += time.perf_counter() - t0
+        self.usage.retries = Counter(self.teacher.retries)
+        return results
+
+    def close(self) -> None:
+        """Stop the progress bar (the cache stays open for reuse)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    # -- internals ------------------------------------------------------------------------------
+    def _bar_add(self, n: int) -> None:
+        if not self._want_progress:
+            return
+        if self._progress is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]} jobs/s"), TimeElapsedColumn(), TextColumn("ETA"),
+                TimeRemainingColumn(), TextColumn("{task.fields[tokens]} tok"), TextColumn("${task.fields[cost]}"),
+                TextColumn("{task.fields[hits]} cached"), transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task(self.teacher.model, total=0, rate="0.0", tokens="0", cost="0.0000",
+                                                 hits="0")
+            self._t0 = time.perf_counter()
+        task = self._progress.tasks[0]
+        self._progress.update(self._task, total=(task.total or 0) + n)
+
+    def _bar_step(self) -> None:
+        u = self.usage
+        if self._progress is None:
+            return
+        el = max(time.perf_counter() - self._t0, 1e-9)
+        self._progress.update(self._task, advance=1, rate=f"{u.done / el:,.1f}",
+                              tokens=f"{u.prompt_tokens + u.completion_tokens:,}", cost=f"{u.cost:,.4f}",
+                              hits=f"{u.cache_hits:,}")
+
+    async def _arun(self, jobs: Sequence[Job]) -> list[Result]:
+        if self.cache is not None:  # one query for every first attempt instead of one per job
+            self._prefetched = self.cache.get_many(
+                [request_key(self.teacher.model, j.messages, dict(j.params)) for j in jobs])
+        try:  # the teacher opens its connections on the first request, so a run served from cache opens none
+            return list(await asyncio.gather(*(self._one(j) for j in jobs)))
+        finally:
+            await self.teacher.aclose()
+            self._inflight.clear()
+            self._prefetched = {}
+
+    def _count_tokens(self, messages: list[dict[str, Any]], comp: Completion) -> tuple[int, int]:
+        if comp.prompt_tokens is not None and comp.completion_tokens is not None:
+            return comp.prompt_tokens, comp.completion_tokens
+        if self._tokenizer is None:
+            from datamill.tokens import get_tokenizer
+
+            self._tokenizer = get_tokenizer("cl100k_base")
+        p = comp.prompt_tokens if comp.prompt_tokens is not None else sum(
+            self._tokenizer.count(str(m.get("content") or "")) + 4 for m in messages)
+        c = comp.completion_tokens if comp.completion_tokens is not None else self._tokenizer.count(comp.text)
+        return p, c
+
+    async def _fetch(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> tuple[Completion, bool]:
+        key = request_key(self.teacher.model, messages, params)
+        hit = self._prefetched.get(key)
+        if hit is not None:
+            self.usage.cache_hits += 1
+            return hit, True
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.usage.cache_hits += 1
+                return hit, True
+        if key in self._inflight:  # the same request is already on its way: never pay twice
+            return await asyncio.shield(self._inflight[key]), True
+        fut: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            comp = await self.teacher.complete(messages, params)
+        except TeacherError as exc:
+            if self.cache is not None:
+                self.cache.put_failure(key, self.teacher.model, str(exc))
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved
+            raise
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()
+            raise
+        finally:
+            self._inflight.pop(key, None)
+        if self.cache is not None:
+            self.cache.put(key, self.teacher.model, comp)
+        p, c = self._count_tokens(messages, comp)
+        u = self.usage
+        u.requests += 1
+        u.prompt_tokens += p
+        u.completion_tokens += c
+        u.cost += (p * self.price[0] + c * self.price[1]) / 1e6
+        fut.set_result(comp)
+        return comp, False
+
+    async def _one(self, job: Job) -> Result:
+        messages, params = job.messages, dict(job.params)
+        res = Result(job=job)
+        reason = ""
+        for attempt in range(self.max_reasks + 1):
+            res.attempts = attempt + 1
+            try:
+                comp, cached = await self._fetch(messages, params)
+            except TeacherError as exc:
+                self.usage.failed += 1
+                res.error = "teacher_error"
+                res.value = str(exc)
+                break
+            res.completion, res.cached = comp, cached
+            try:
+                if comp.finish_reason == "length":
+                    raise InvalidOutput("truncated")
+                if not comp.text.strip():
+                    raise InvalidOutput("empty")
+                res.value = job.parse(comp.text) if job.parse else comp.text
+                res.error = None
+                break
+            except InvalidOutput as exc:
+                reason = exc.reason
+                self.usage.invalid[reason] += 1
+                res.error, res.value = reason, None
+            if reason == "truncated":  # ask again with room to finish
+                params = {**params, "max_tokens": int(params.get("max_tokens") or 512) * 2}
+            elif reason == "empty":
+                params = {**params, "seed": int(params.get("seed") or 0) + 1000 + attempt}
+            else:
+                messages = [*messages, {"role": "assistant", "content": comp.text},
+                            {"role": "user", "content": _REASK_JSON.format(reason=reason)}]
+        if res.error is not None and res.error != "teacher_error":
+            self.usage.quarantined[res.error] += 1
+        if res.error is None or res.error != "teacher_error":
+            self.usage.done += 1
+        self._bar_step()
+        return res

@@ -1,0 +1,398 @@
+"""A local fake OpenAI-compatible chat server for tests, demos and the offline quickstart.
+
+It runs in-process on ``127.0.0.1`` (a random free port) in a background thread with its own
+asyncio loop, speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) for httpx, the
+``openai`` SDK and distilabel, and answers ``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /v1/_stats`` (its counters).
+
+Answers are deterministic functions of the prompt, shaped so the synthetic tasks get plausible,
+parseable output: numbered instruction lists for self-instruct, JSON question/answer pairs taken
+from the given passage for qa-from-docs, ``[[A]]``/``[[B]]`` verdicts and ``[[score]]`` ratings
+for judges, a rewritten prompt for evol-instruct, and a short answer otherwise.
+
+Faults are injected at configurable rates (seeded, so runs repeat): 429 with ``Retry-After``,
+500, a malformed JSON body, non-JSON content where JSON was asked, a truncated answer with
+``finish_reason="length"``, slow responses. Every request is counted.
+
+    >>> with FakeServer(latency=0.0) as server:
+    ...     url = server.url          # "http://127.0.0.1:<port>/v1"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import xxhash
+
+__all__ = ["FakeServer", "FakeServerStats", "fake_answer"]
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+_STOP = frozenset(["a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are", "was", "were", "be", "been", "by", "as", "at", "it", "its", "this", "that", "these", "those", "from", "into", "about", "your", "you", "we", "our", "their", "they", "he", "she", "his", "her", "not", "no", "can", "will", "would", "should", "could", "what", "which", "who", "how", "why", "when", "where", "does", "do", "did", "give", "write", "make", "list", "each", "one", "two", "some", "any", "more", "most", "than", "then", "there", "here", "also", "such", "only", "very", "just", "like", "using", "use", "used", "other"])
+_VERBS = ["Explain", "Describe", "Summarize", "Compare", "Classify", "Suggest", "Rewrite", "Translate", "Outline",
+          "Evaluate", "Identify", "Recommend", "Estimate", "Propose", "Criticise", "Convert", "Rank", "Plan"]
+_VERB_SET = frozenset(v.lower() for v in _VERBS)
+_OBJECTS = ["a weekly budget for a student", "the causes of inflation", "a polite email declining a meeting",
+            "three ways to reduce stress at work", "the plot of a famous novel", "a recipe using only five items",
+            "the difference between weather and climate", "a cover letter for a junior developer",
+            "how vaccines train the immune system", "a short poem about autumn rain", "a tweet announcing a sale",
+            "the pros and cons of remote work", "a workout plan for beginners", "how to brew green tea properly",
+            "the rules of chess for a child", "a travel itinerary for two days in Rome",
+            "an argument for public libraries", "the main idea of a news paragraph", "a slogan for a bakery",
+            "a bug report for a crashing app", "the steps to change a flat tyre", "a toast for a wedding",
+            "a lesson plan about fractions", "the sentiment of a product review", "a name for a pet turtle"]
+# Some generations break the paper's filters on purpose, so the filters have something to remove.
+_BAD = ["Draw a picture of a cat.", "Plot a graph of the stock price.", "Write a program to sort numbers.",
+        "Go to the store.", "List it.", "Summarise the attached file for me.", "Décrivez la tour Eiffel en détail.",
+        "1. Answer this."]
+
+
+def _h(*parts: str) -> int:
+    return xxhash.xxh64_intdigest("\x1f".join(parts).encode("utf-8", "surrogatepass"))
+
+
+def _keywords(text: str, n: int = 6) -> list[str]:
+    seen: dict[str, None] = {}
+    for w in _WORD.findall(text):
+        lw = w.lower()
+        if lw not in _STOP and lw not in _VERB_SET and len(lw) > 2:
+            seen.setdefault(lw, None)
+    return list(seen)[:n]
+
+
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
+    return [p for p in parts if len(p.split()) >= 4]
+
+
+def _passage(text: str) -> str:
+    m = re.search(r"<passage>\s*(.*?)\s*</passage>", text, re.S)
+    return m.group(1) if m else text
+
+
+def _answer_text(prompt: str) -> str:
+    kws = _keywords(prompt) or ["this"]
+    h = _h(prompt)
+    topic = ", ".join(kws[:3])
+    lines = [f"Here is a clear answer about {topic}.",
+             f"The key point is that {kws[0]} matters because it shapes the result.",
+             f"In practice, consider {kws[-1]} first, then check the details step by step.",
+             "In short, start simple, measure, and adjust."]
+    return " ".join(lines[: 2 + h % 3])
+
+
+def _self_instruct(prompt: str) -> str:
+    m = re.search(r"(\d+)\s+new tasks", prompt)
+    n = int(m.group(1)) if m else 8
+    h = _h(prompt)
+    out = []
+    for i in range(n):
+        k = (h >> (i % 16)) + i * 7919
+        if k % 9 == 0:
+            text = _BAD[(k // 9) % len(_BAD)]
+        else:
+            text = f"{_VERBS[k % len(_VERBS)]} {_OBJECTS[(k // 7) % len(_OBJECTS)]}"
+            text += "." if k % 4 else f" in about {50 + k % 200} words."
+        out.append(f"{i + 1}. {text}")
+    return "\n".join(out)
+
+
+def _qa(prompt: str) -> str:
+    m = re.search(r"(\d+)\s+question", prompt)
+    n = int(m.group(1)) if m else 1
+    sents = _sentences(_passage(prompt)) or [_passage(prompt).strip() or "The passage is empty."]
+    pairs = []
+    for i in range(n):
+        s = sents[(_h(prompt) + i) % len(sents)]
+        kws = _keywords(s, 3) or ["the passage"]
+        pairs.append({"question": f"According to the passage, what is said about {' and '.join(kws[:2])}?",
+                      "answer": s})
+    return json.dumps({"pairs": pairs})
+
+
+def _pairwise(prompt: str) -> str:
+    a = re.search(r"\[The Start of Assistant A's Answer\]\s*(.*?)\s*\[The End of Assistant A's Answer\]", prompt, re.S)
+    b = re.search(r"\[The Start of Assistant B's Answer\]\s*(.*?)\s*\[The End of Assistant B's Answer\]", prompt, re.S)
+    la, lb = len(a.group(1)) if a else 0, len(b.group(1)) if b else 0
+    # A consistent judge: the longer answer wins, ties are broken by position (which swapping exposes).
+    verdict = "A" if la > lb else "B" if lb > la else "A"
+    return f"Assistant {verdict} gives the more complete and helpful answer. [[{verdict}]]"
+
+
+def _rubric(prompt: str) -> str:
+    m = re.search(r"\[The Start of Answer\]\s*(.*?)\s*\[The End of Answer\]", prompt, re.S)
+    ans = m.group(1) if m else ""
+    score = max(1, min(10, 1 + len(ans.split()) // 6))
+    return f"The answer is {'detailed' if score > 5 else 'brief'}. Rating: [[{score}]]"
+
+
+def _evol(prompt: str) -> str:
+    m = re.search(r"#The Given Prompt#:\s*(.*?)\s*#(?:Rewritten|Created) Prompt#:", prompt, re.S)
+    given = (m.group(1) if m else prompt).strip()
+    h = _h(prompt)
+    if h % 11 == 0:
+        return given  # unchanged: an evolution the elimination rules must catch
+    adds = ["Answer in no more than five sentences.", "Include one concrete example.",
+            "Explain your reasoning step by step.", "Consider the case of a beginner and of an expert.",
+            "Use a table to compare the options."]
+    if "#Created Prompt#" in prompt:
+        kws = _keywords(given, 2) or ["topic"]
+        return f"{_VERBS[h % len(_VERBS)]} how {kws[0]} relates to {_OBJECTS[h % len(_OBJECTS)]}."
+    return f"{given.rstrip('.')}. {adds[h % len(adds)]}"
+
+
+def fake_answer(messages: list[dict[str, Any]], *, json_mode: bool = False) -> str:
+    """The deterministic answer the fake server gives to ``messages``."""
+    prompt = "\n".join(str(m.get("content") or "") for m in messages if m.get("role") in ("system", "user"))
+    last = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), prompt)
+    if "new tasks" in last and "Come up with" in last:
+        return _self_instruct(last)
+    if "question-answer pair" in last:
+        return _qa(last)
+    if "[The Start of Assistant A's Answer]" in last:
+        return _pairwise(last)
+    if "[The Start of Answer]" in last:
+        return _rubric(last)
+    if "#Rewritten Prompt#" in last or "#Created Prompt#" in last:
+        return _evol(last)
+    if "Critique" in last and "<response>" in last:
+        return json.dumps({"critique": "The response is relevant but could be more specific.", "score": 6})
+    if json_mode:
+        return json.dumps({"answer": _answer_text(prompt)})
+    return _answer_text(prompt)
+
+
+@dataclass
+class FakeServerStats:
+    """What the server saw: requests by path and status, and completions by prompt hash."""
+
+    requests: int = 0
+    by_status: Counter[int] = field(default_factory=Counter)
+    completed: Counter[str] = field(default_factory=Counter)  # prompt-hash -> successful (billed) answers
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class FakeServer:
+    """An OpenAI-compatible fake chat server; use as a context manager or ``start()``/``stop()``.
+
+    Args:
+        latency: seconds each answer takes (the event loop is not blocked, so concurrency is real).
+        rate_limit_rate, error_rate, malformed_rate, bad_json_rate, truncate_rate, slow_rate: fractions of
+            requests answered with 429 (``Retry-After: retry_after``), 500, a broken JSON body, non-JSON
+            content in JSON mode, a truncated answer (``finish_reason="length"``), or ``slow_seconds`` delay.
+        seed: seeds the fault injection so runs repeat.
+        model: the model name reported by ``/v1/models``.
+        port: 0 picks a free port.
+    """
+
+    def __init__(self, *, latency: float = 0.0, rate_limit_rate: float = 0.0, retry_after: float = 0.05,
+                 error_rate: float = 0.0, malformed_rate: float = 0.0, bad_json_rate: float = 0.0,
+                 truncate_rate: float = 0.0, slow_rate: float = 0.0, slow_seconds: float = 2.0, seed: int = 0,
+                 model: str = "fake-teacher", host: str = "127.0.0.1", port: int = 0) -> None:
+        rates = dict(rate_limit_rate=rate_limit_rate, error_rate=error_rate, malformed_rate=malformed_rate,
+                     bad_json_rate=bad_json_rate, truncate_rate=truncate_rate, slow_rate=slow_rate)
+        for k, v in rates.items():
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{k} must be within [0, 1], got {v!r}")
+        if latency < 0:
+            raise ValueError(f"latency must be >= 0, got {latency!r}")
+        self.latency, self.retry_after, self.slow_seconds = latency, retry_after, slow_seconds
+        self.rates = rates
+        self.model, self.host, self.port = model, host, port
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.stats = FakeServerStats()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.base_events.Server | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The OpenAI-style base URL, ending in ``/v1``."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def requests(self) -> int:
+        return self.stats.requests
+
+    def start(self) -> FakeServer:
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        error: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                self._server = loop.run_until_complete(
+                    asyncio.start_server(self._handle, self.host, self.port, backlog=1024))
+                self.port = self._server.sockets[0].getsockname()[1]
+            except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+                error.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            self._server.close()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="datamill-fake-server", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if error:
+            self._thread = None
+            raise error[0]
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._thread = None
+
+    def serve_forever(self) -> None:
+        """Start and block until interrupted (for ``datamill synthetic fake-server``)."""
+        self.start()
+        try:
+            while True:
+                time.sleep(3600)
+        finally:
+            self.stop()
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def teacher(self, **kw: Any) -> Any:
+        """An :class:`~datamill.synthetic.OpenAITeacher` pointed at this server (keyword options passed on)."""
+        from datamill.synthetic.teachers import OpenAITeacher
+
+        return OpenAITeacher(base_url=self.url, model=kw.pop("model", self.model), **kw)
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self.stats = FakeServerStats()
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                try:
+                    method, path, _ = line.decode("latin-1").split(" ", 2)
+                except ValueError:
+                    break
+                headers: dict[str, str] = {}
+                while True:
+                    h = await reader.readline()
+                    if h in (b"\r\n", b"\n", b""):
+                        break
+                    k, _, v = h.decode("latin-1").partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
+                try:
+                    status, extra, payload = await self._respond(method, path.split("?")[0], body)
+                except Exception as exc:  # noqa: BLE001 - a bug here must surface as a 500, not a hang
+                    status, extra, payload = self._count(500, {}, {"error": {"message": repr(exc)}})
+                head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}", "Content-Type: application/json",
+                        f"Content-Length: {len(payload)}", "Connection: keep-alive"]
+                head += [f"{k}: {v}" for k, v in extra.items()]
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+                await writer.drain()
+                if headers.get("connection", "").lower() == "close":
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            with contextlib.suppress(RuntimeError):  # loop already closing
+                writer.close()
+
+    def _draw(self) -> str | None:
+        with self._lock:
+            r = self._rng.random()
+        acc = 0.0
+        for fault in ("rate_limit_rate", "error_rate", "malformed_rate", "bad_json_rate", "truncate_rate",
+                      "slow_rate"):
+            acc += self.rates[fault]
+            if r < acc:
+                return fault
+        return None
+
+    async def _respond(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        path = path.rstrip("/")
+        if method == "GET" and path in ("/v1/_stats", "/_stats"):  # counters for a server in another process (not counted)
+            st = self.stats
+            return 200, {}, json.dumps({"requests": st.requests, "by_status": {str(k): v for k, v in st.by_status.items()},
+                                        "completed": sum(st.completed.values()), "prompt_tokens": st.prompt_tokens,
+                                        "completion_tokens": st.completion_tokens}).encode()
+        with self._lock:
+            self.stats.requests += 1
+        if method == "GET" and path in ("/v1/models", "/models"):
+            return self._count(200, {}, {"object": "list", "data": [{"id": self.model, "object": "model"}]})
+        if method != "POST" or path not in ("/v1/chat/completions", "/chat/completions"):
+            return self._count(404, {}, {"error": {"message": f"no route {method} {path}"}})
+        try:
+            req = json.loads(body)
+            messages = req["messages"]
+        except (ValueError, KeyError, TypeError):
+            return self._count(400, {}, {"error": {"message": "body must be JSON with 'messages'"}})
+        fault = self._draw()
+        if fault == "rate_limit_rate":
+            return self._count(429, {"Retry-After": f"{self.retry_after:g}"}, {"error": {"message": "rate limited"}})
+        if fault == "error_rate":
+            return self._count(500, {}, {"error": {"message": "internal error"}})
+        delay = self.latency + (self.slow_seconds if fault == "slow_rate" else 0.0)
+        if delay:
+            await asyncio.sleep(delay)
+        json_mode = (req.get("response_format") or {}).get("type") in ("json_object", "json_schema")
+        text = fake_answer(messages, json_mode=json_mode)
+        finish = "stop"
+        if fault == "bad_json_rate" and json_mode:
+            text = "Sure! Here is the JSON you asked for: {"
+        if fault == "truncate_rate":
+            text, finish = text[: max(1, len(text) // 3)], "length"
+        n = max(1, int(req.get("n") or 1))
+        ptoks = sum(len(str(m.get("content") or "").split()) + 4 for m in messages)
+        ctoks = len(text.split()) * n
+        key = xxhash.xxh64_hexdigest(body)
+        with self._lock:
+            self.stats.completed[key] += 1
+            self.stats.prompt_tokens += ptoks
+            self.stats.completion_tokens += ctoks
+        out = {"id": f"chatcmpl-{key}", "object": "chat.completion", "created": int(time.time()),
+               "model": req.get("model", self.model),
+               "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+                           for i in range(n)],
+               "usage": {"prompt_tokens": ptoks, "completion_tokens": ctoks, "total_tokens": ptoks + ctoks}}
+        if fault == "malformed_rate":
+            return self._count(200, {}, None, raw=json.dumps(out)[:-7].encode())
+        return self._count(200, {}, out)
+
+    def _count(self, status: int, extra: dict[str, str], data: Any, raw: bytes | None = None,
+               ) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            self.stats.by_status[status] += 1
+        return status, extra, raw if raw is not None else json.dumps(data).encode()
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}

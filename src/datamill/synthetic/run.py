@@ -1,0 +1,63 @@
+"""Run one generation step over files: read records, generate, write the output atomically.
+
+This is what the ``datamill synthetic respond|self-instruct|qa|judge`` shortcuts call. The request
+cache is written as answers arrive, so a killed run is resumed by running the same command again:
+finished requests come from the cache, the output file appears whole when the run completes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from datamill.errors import ConfigError
+from datamill.pipeline.stats import StepStats
+from datamill.records import Record
+from datamill.synthetic.engine import Usage
+from datamill.synthetic.tasks import TeacherStep
+
+__all__ = ["TaskRun", "run_step"]
+
+
+@dataclass
+class TaskRun:
+    """What a step run produced: where, how many records in and out, per-step stats, teacher usage."""
+
+    output: str
+    records_in: int
+    records_out: int
+    stats: StepStats
+    usage: Usage
+    quarantined: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"output": self.output, "records_in": self.records_in, "records_out": self.records_out,
+                "step": self.stats.to_dict(), "usage": self.usage.to_dict(), "quarantined": self.quarantined}
+
+
+def run_step(step: TeacherStep, inputs: str | list[str], output: str | os.PathLike[str], *,
+             text_field: str = "prompt", on_error: str = "raise", quarantine: str | None = None) -> TaskRun:
+    """Stream ``inputs`` (JSONL/Parquet; plain rows use ``text_field``) through ``step`` into ``output``."""
+    from datamill.io import read_records, write_records
+    from datamill.io.quarantine import Quarantine
+
+    if not isinstance(step, TeacherStep):
+        raise ConfigError(f"run_step needs a synthetic step, got {step!r}")
+    out = os.fspath(output)
+    q = Quarantine(quarantine)
+    seen = 0
+
+    def counted() -> Iterator[Record]:
+        nonlocal seen
+        for rec in read_records(inputs, text_field=text_field, on_error=on_error, quarantine=q):  # type: ignore[arg-type]
+            seen += 1
+            yield rec
+
+    try:
+        n = write_records(step(counted()), out)
+    finally:
+        q.close()
+    return TaskRun(output=out, records_in=seen, records_out=n, stats=step.stats, usage=step.usage,
+                   quarantined=dict(q.counts))

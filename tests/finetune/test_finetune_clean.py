@@ -1,0 +1,86 @@
+"""The cleaner against a planted-defect set built from the 175 real Self-Instruct seed tasks."""
+
+import json
+import random
+
+import pytest
+
+from datamill.finetune import RULES, clean, from_row
+
+PLANTS = {
+    "empty_output": lambda r, rng: {**r, "output": rng.choice(["", "   ", "<nooutput>", "N/A"])},
+    "refusal": lambda r, rng: {**r, "output": rng.choice([
+        "As an AI language model, I cannot do that.",
+        "I'm sorry, but I cannot help with that request.",
+        "I am unable to provide an answer to this question.",
+        "As an AI, I don't have personal opinions, but " + r["output"]])},
+    "merged_instruction": lambda r, rng: {**r, "instruction": r["instruction"] + "\nOutput: " + r["output"][:80]},
+    "truncated_output": lambda r, rng: {**r, "output": " ".join((r["output"] + " and so it goes on for the rest of "
+                                                                 "the day with").split()[:max(9, len(r["output"].split()) // 2)]
+                                                                + ["the"])},
+    "hallucinated_url": lambda r, rng: {**r, "output": r["output"] + f" More at https://www.{rng.choice(['answers', 'facts', 'wiki-help'])}.com/{rng.randint(1, 999)}."},
+    "hallucinated_image": lambda r, rng: {**r, "output": rng.choice(["Here is the image you asked for: ![result](out.png)",
+                                                                     "<img src='diagram.png'> " + r["output"]])},
+    "non_english": lambda r, rng: rng.choice([
+        {"instruction": "Escribe una frase sobre el clima de hoy en la ciudad.", "input": "",
+         "output": "Hoy hace mucho sol y la temperatura es muy agradable para pasear por el parque."},
+        {"instruction": "Décrivez votre petit-déjeuner préféré en quelques phrases.", "input": "",
+         "output": "Je prends souvent un croissant avec un café au lait et un jus d'orange frais le matin."},
+        {"instruction": "Beschreibe kurz deinen Lieblingsort in der Stadt.", "input": "",
+         "output": "Mein Lieblingsort ist der kleine Park am Fluss, wo ich oft am Wochenende spazieren gehe."}]),
+    "wrong_math": lambda r, rng: (lambda a, b: {"instruction": f"What is {a} * {b}?", "input": "",
+                                                "output": f"{a} * {b} = {a * b + rng.randint(1, 9)}."})(
+        rng.randint(11, 99), rng.randint(11, 99)),
+    "exact_duplicate": lambda r, rng: {**r, "output": "  " + r["output"].upper() + "  "},
+    "near_duplicate": lambda r, rng: {**r, "output": r["output"] + rng.choice([" Thanks.", " Hope this helps!"])},
+}
+
+
+def seed_rows(shared_data):
+    rows = []
+    for line in (shared_data / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines():
+        d = json.loads(line)
+        inst = d["instances"][0]
+        rows.append({"instruction": d["instruction"], "input": inst["input"], "output": inst["output"]})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def planted(shared_data):
+    rng = random.Random(7)
+    base = seed_rows(shared_data)
+    rows, truth = list(base), ["clean"] * len(base)
+    long_enough = [r for r in base if len(r["output"].split()) >= 12 and "\n" not in r["output"]]
+    for rule, plant in PLANTS.items():
+        for r in rng.sample(long_enough, 8):
+            rows.append(plant(r, rng))
+            truth.append(rule)
+    return [from_row(r, "alpaca", line=i + 1) for i, r in enumerate(rows)], truth
+
+
+def test_per_class_precision_and_recall(planted, capsys):
+    recs, truth = planted
+    result = clean(recs, near_dup_threshold=0.7)
+    got = {rec.provenance.line - 1: rule for rec, rule, _ in result.dropped}
+    table = {}
+    for rule in RULES:
+        flagged = {i for i, r in got.items() if r == rule}
+        planted_ = {i for i, t in enumerate(truth) if t == rule}
+        tp = len(flagged & planted_)
+        table[rule] = (tp / len(flagged) if flagged else 1.0, tp / len(planted_))
+    with capsys.disabled():
+        print("\nrule                 precision  recall")
+        for rule, (p, r) in table.items():
+            print(f"{rule:20s} {p:9.2f} {r:7.2f}")
+    for rule, (p, r) in table.items():
+        assert p >= 0.8 and r >= 0.75, (rule, p, r)
+    false_pos = [i for i in got if truth[i] == "clean"]
+    assert len(false_pos) <= 3  # real seed tasks wrongly flagged (one is a genuine refusal)
+
+
+def test_dry_run_keeps_everything_and_reports(planted):
+    recs, _ = planted
+    result = clean(recs, dry_run=True, rules=["refusal", "empty_output"])
+    assert len(result.kept) == len(recs) and result.counts["refusal"] >= 8
+    ex = result.examples("refusal", 2)
+    assert len(ex) == 2 and ex[0]["reason"] and ex[0]["line"]

@@ -1,0 +1,100 @@
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from datamill.finetune import count_example_tokens, dataset_card, decontaminate, mix, split
+from datamill.records import Example, Message
+
+
+def ex(q, a, label=None, **meta):
+    return Example(messages=[Message(role="user", content=q), Message(role="assistant", content=a)], label=label,
+                   metadata=meta)
+
+
+def corpus():
+    recs = [ex(f"Question {i}: explain topic number {i} in simple words please", f"Answer about topic {i}.",
+               label="pos" if i % 3 else "neg") for i in range(90)]
+    # near-duplicates of the first ten: they must land in the same split as their original
+    recs += [ex(f"Question {i}: explain topic number {i} in simple words please!", f"Answer about topic {i}.",
+                label="pos" if i % 3 else "neg") for i in range(10)]
+    return recs
+
+
+def test_split_keeps_near_duplicates_together_and_stratifies():
+    recs = corpus()
+    parts = split(recs, fractions={"train": 0.8, "test": 0.2}, stratify="label", seed=3)
+    assert sum(map(len, parts.values())) == 100
+    where = {r.messages[1].content: r.split for r in recs}
+    for i in range(10):
+        assert recs[i].split == recs[90 + i].split == where[f"Answer about topic {i}."]
+    for name, items in parts.items():
+        share = Counter(r.label for r in items)["neg"] / len(items)
+        assert 0.2 < share < 0.5, (name, share)
+    assert 15 <= len(parts["test"]) <= 25
+    again = split(corpus(), fractions={"train": 0.8, "test": 0.2}, stratify="label", seed=3)
+    assert [r.id for r in again["test"]] == [r.id for r in parts["test"]]
+
+
+def test_decontaminate_by_ngrams_and_embeddings():
+    recs = corpus()[:30]
+    evals = ["Question 4: explain topic number 4 in simple words please", "something else entirely"]
+    res = decontaminate(recs, evals, ngram=8)
+    assert sorted(res.flagged) == [4] and len(res.kept) == 29
+    topics = [ex("How do I bake sourdough bread at home?", "Feed a starter, then mix, proof and bake."),
+              ex("What is the capital of Australia?", "Canberra."),
+              ex("Explain how vaccines train the immune system.", "They show it a harmless piece of the germ.")]
+    res = decontaminate(topics, ["Which city is Australia's capital?"], ngram=13, embedding_threshold=0.8)
+    assert list(res.flagged) == [1] and "embedding similarity" in res.flagged[1]
+
+
+def test_mix_is_seeded_and_proportional():
+    a = [ex(f"a{i}", "x") for i in range(100)]
+    b = [ex(f"b{i}", "y") for i in range(100)]
+    m1 = mix({"a": a, "b": b}, weights={"a": 3, "b": 1}, total=80, seed=1)
+    m2 = mix({"a": [ex(f"a{i}", "x") for i in range(100)], "b": [ex(f"b{i}", "y") for i in range(100)]},
+             weights={"a": 3, "b": 1}, total=80, seed=1)
+    assert [r.id for r in m1] == [r.id for r in m2]
+    assert Counter(r.metadata["source"] for r in m1) == {"a": 60, "b": 20}
+    with pytest.raises(Exception, match="has 100 records, the mixture needs 300"):
+        mix({"a": a}, weights={"a": 1}, total=300)
+
+
+def test_dataset_card_header_loads_as_yaml():
+    import yaml
+
+    text = dataset_card(name="demo", splits={"train": 900, "test": 100}, formats=["openai"], license="apache-2.0",
+                        sources=["self-instruct seed tasks"])
+    header = yaml.safe_load(text.split("---")[1])
+    assert header["license"] == "apache-2.0" and header["size_categories"] == ["1K<n<10K"]
+    assert [f["split"] for f in header["configs"][0]["data_files"]] == ["train", "test"]
+
+
+def test_chat_template_token_counts(tmp_path):
+    from datamill.embed import default_model_path
+
+    folder = tmp_path / "tok"
+    shutil.copytree(default_model_path(), folder, ignore=shutil.ignore_patterns("*.safetensors", "1_Pooling"))
+    cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    cfg["chat_template"] = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}\n{% endfor %}"
+    (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
+    n_tpl = count_example_tokens([ex("hello there", "general kenobi")], chat_template=str(folder))[0]
+    n_oa = count_example_tokens([ex("hello there", "general kenobi")])[0]
+    assert n_tpl > 4 and n_tpl != n_oa
+
+
+def test_split_and_card_cli(tmp_path):
+    src = tmp_path / "all.jsonl"
+    src.write_text("\n".join(json.dumps({"messages": [m.to_dict() for m in r.messages]}) for r in corpus()) + "\n")
+    run = [sys.executable, "-m", "datamill.cli.main", "finetune"]
+    proc = subprocess.run([*run, "split", str(src), "-o", str(tmp_path / "parts"), "--fractions",
+                           "train=0.8,validation=0.1,test=0.1"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([*run, "card", str(tmp_path / "parts"), "--license", "mit"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    card = (tmp_path / "parts" / "README.md").read_text()
+    assert "| train |" in card and "license: mit" in card

@@ -1,0 +1,97 @@
+"""The `datamill synthetic` commands in-process against the fake server; the public API surface."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from datamill.cli.main import app
+
+runner = CliRunner()
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_respond_resume_and_print_recipe(tmp_path, fake_server):
+    src = tmp_path / "p.jsonl"
+    src.write_text("".join(json.dumps({"prompt": f"Explain thing {i}."}) + "\n" for i in range(12)))
+    args = ["synthetic", "respond", "--teacher", fake_server.url, "--model", "fake-teacher", "-i", str(src),
+            "-o", str(tmp_path / "o.jsonl"), "--cache", str(tmp_path / "c.sqlite"), "-k", "2"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "Teacher usage" in res.output and "24 records from 12 inputs" in res.output
+    assert len(_rows(tmp_path / "o.jsonl")) == 24 and fake_server.requests == 24
+    res = runner.invoke(app, [*args, "--json"])
+    data = json.loads(res.output)
+    assert data["usage"]["cache_hits"] == 24 and data["usage"]["requests"] == 0 and fake_server.requests == 24
+    res = runner.invoke(app, [*args, "--print-recipe"])
+    assert "synthetic.respond" in res.output and "read.jsonl" in res.output
+
+
+def test_qa_judge_self_instruct(tmp_path, fake_server, shared_data):
+    chunks = tmp_path / "chunks.jsonl"
+    chunks.write_text(json.dumps({"id": "c1", "text": "Mount Everest is the highest mountain above sea level. "
+                                                      "It lies in the Himalayas on the border of Nepal and China."})
+                      + "\n")
+    res = runner.invoke(app, ["synthetic", "qa", "-t", fake_server.url, "-m", "fake-teacher", "-i", str(chunks),
+                              "-o", str(tmp_path / "qa.jsonl"), "--cache", "none", "--n-per-chunk", "2"])
+    assert res.exit_code == 0, res.output
+    qa = _rows(tmp_path / "qa.jsonl")
+    assert len(qa) == 2 and all(r["provenance"]["parents"] == ["c1"] for r in qa)
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"prompt": "Why is the sky blue?", "response_a": "Because.",
+                                 "response_b": "Air molecules scatter blue light more than red light."}) + "\n")
+    res = runner.invoke(app, ["synthetic", "judge", "-t", fake_server.url, "-m", "fake-teacher", "-i", str(pairs),
+                              "-o", str(tmp_path / "prefs.jsonl"), "--cache", "none"])
+    assert res.exit_code == 0, res.output
+    [pref] = _rows(tmp_path / "prefs.jsonl")
+    assert pref["type"] == "preference" and pref["chosen"].startswith("Air molecules")
+
+    res = runner.invoke(app, ["synthetic", "self-instruct", "-t", fake_server.url, "-m", "fake-teacher",
+                              "--seeds", str(shared_data / "finetune" / "self_instruct_seed_tasks.jsonl"),
+                              "-o", str(tmp_path / "si.jsonl"), "--cache", "none", "-n", "10", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["generated"] == 10 and len(_rows(tmp_path / "si.jsonl")) == 10
+
+
+def test_generate_recipe(tmp_path, fake_server):
+    src = tmp_path / "p.jsonl"
+    src.write_text("".join(json.dumps({"type": "example", "input": f"Explain thing {i}."}) + "\n" for i in range(5)))
+    (tmp_path / "r.yaml").write_text(
+        f"reader: {{type: read.jsonl, paths: {src}}}\n"
+        f"steps:\n  - {{type: synthetic.respond, teacher: {{base_url: '{fake_server.url}', model: fake-teacher}}, "
+        f"cache: {tmp_path / 'c.sqlite'}}}\n  - {{type: synthetic.judge, mode: rubric, teacher: "
+        f"{{base_url: '{fake_server.url}', model: fake-teacher}}, cache: null}}\n"
+        f"  - {{type: synthetic.judge_score, min_score: 1}}\nwriter: {{type: write, format: jsonl}}\n"
+        f"output: {tmp_path / 'out'}\n")
+    res = runner.invoke(app, ["synthetic", "generate", str(tmp_path / "r.yaml"), "-w", "1"])
+    assert res.exit_code == 0, res.output
+    assert "Teacher usage per step" in res.output and fake_server.requests == 10
+
+
+def test_bad_teacher_is_one_red_line(tmp_path):
+    src = tmp_path / "p.jsonl"
+    src.write_text(json.dumps({"prompt": "x"}) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "datamill.cli.main", "synthetic", "respond", "-t", "localhost:1",
+                           "-m", "m", "-i", str(src), "-o", str(tmp_path / "o.jsonl")], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "neither an http(s):// URL nor a local model folder" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_public_api_is_sorted_and_light():
+    import datamill.synthetic as syn
+
+    assert list(syn.__all__) == sorted(syn.__all__)
+    assert all(hasattr(syn, n) for n in syn.__all__)
+    code = ("import sys, datamill.synthetic; print([m for m in ('httpx', 'torch', 'transformers', 'rich') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip()
+    assert out == "[]"
