@@ -42,10 +42,24 @@ def test_local_teacher_generates_and_caches(tiny_lm, tmp_path):
 
 
 def test_local_teacher_text_is_deterministic_for_a_seed(tiny_lm):
+    teacher = TransformersTeacher(model=tiny_lm)
+    msgs = [{"role": "user", "content": "explain tides"}]
+    # complete_sync works whether or not this thread runs a loop (Playwright's sync API leaves one)
+    a = teacher.complete_sync(msgs, {"max_tokens": 6, "temperature": 1.0, "seed": 1})
+    b = teacher.complete_sync(msgs, {"max_tokens": 6, "temperature": 1.0, "seed": 1})
+    assert a.text == b.text and a.completion_tokens <= 6 and a.finish_reason in ("stop", "length")
+
+
+def test_complete_sync_works_inside_a_running_event_loop(tiny_lm):
     import asyncio
 
     teacher = TransformersTeacher(model=tiny_lm)
     msgs = [{"role": "user", "content": "explain tides"}]
-    a = asyncio.run(teacher.complete(msgs, {"max_tokens": 6, "temperature": 1.0, "seed": 1}))
-    b = asyncio.run(teacher.complete(msgs, {"max_tokens": 6, "temperature": 1.0, "seed": 1}))
-    assert a.text == b.text and a.completion_tokens <= 6 and a.finish_reason in ("stop", "length")
+    params = {"max_tokens": 4, "temperature": 1.0, "seed": 3}
+    outside = teacher.complete_sync(msgs, params)
+
+    async def notebook_cell():
+        return teacher.complete_sync(msgs, params)  # as a Jupyter user would call it
+
+    inside = asyncio.run(notebook_cell())
+    assert inside.text == outside.text

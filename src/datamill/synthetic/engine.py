@@ -20,7 +20,7 @@ from typing import Any
 
 from datamill.errors import ConfigError, TeacherError
 from datamill.synthetic.cache import RequestCache, request_key
-from datamill.synthetic.teachers import Completion, Teacher
+from datamill.synthetic.teachers import Completion, Teacher, run_coroutine
 
 __all__ = ["PRICES", "InvalidOutput", "Job", "Result", "Runner", "Usage", "parse_json", "price_of"]
 
@@ -183,16 +183,7 @@ class Runner:
         self.usage.jobs += len(jobs)
         self._bar_add(len(jobs))
         t0 = time.perf_counter()
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            results = asyncio.run(self._arun(jobs))
-        else:  # called from inside an event loop (a notebook): run ours in a thread
-            box: list[Any] = []
-            th = threading.Thread(target=lambda: box.append(asyncio.run(self._arun(jobs))))
-            th.start()
-            th.join()
-            results = box[0]
+        results = run_coroutine(self._arun(jobs))  # a thread of its own inside a running loop
         self.usage.seconds += time.perf_counter() - t0
         self.usage.retries = Counter(self.teacher.retries)
         return results

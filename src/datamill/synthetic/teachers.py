@@ -14,6 +14,7 @@ import functools
 import os
 import random
 import re
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -21,7 +22,33 @@ from typing import Any
 
 from datamill.errors import ConfigError, TeacherError, require
 
-__all__ = ["Completion", "OpenAITeacher", "Teacher", "TransformersTeacher", "make_teacher"]
+__all__ = ["Completion", "OpenAITeacher", "Teacher", "TransformersTeacher", "make_teacher", "run_coroutine"]
+
+
+def run_coroutine(coro: Any) -> Any:
+    """Run ``coro`` to completion from sync code, even when this thread already runs an event loop.
+
+    Inside a running loop (a notebook, or Playwright's sync API) ``asyncio.run`` refuses, so the
+    coroutine gets a fresh loop on a short-lived thread; its exception, if any, is re-raised here.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    th = threading.Thread(target=target, name="datamill-coroutine")
+    th.start()
+    th.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 @dataclass
@@ -63,6 +90,18 @@ class Teacher:
 
     async def complete(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
         raise NotImplementedError
+
+    def complete_sync(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+        """:meth:`complete` from sync code (opens and closes connections around the one request)."""
+
+        async def one() -> Completion:
+            await self.open()
+            try:
+                return await self.complete(messages, params)
+            finally:
+                await self.aclose()
+
+        return run_coroutine(one())
 
 
 _CONNECTIONS_PER_CLIENT = 4
