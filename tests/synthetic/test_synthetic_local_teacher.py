@@ -51,7 +51,7 @@ def test_local_teacher_text_is_deterministic_for_a_seed(tiny_lm):
 
 
 def test_complete_sync_works_inside_a_running_event_loop(tiny_lm):
-    import asyncio
+    from datamill.synthetic.teachers import run_coroutine
 
     teacher = TransformersTeacher(model=tiny_lm)
     msgs = [{"role": "user", "content": "explain tides"}]
@@ -61,5 +61,5 @@ def test_complete_sync_works_inside_a_running_event_loop(tiny_lm):
     async def notebook_cell():
         return teacher.complete_sync(msgs, params)  # as a Jupyter user would call it
 
-    inside = asyncio.run(notebook_cell())
+    inside = run_coroutine(notebook_cell())  # the cell's coroutine runs in a loop, whatever this thread has
     assert inside.text == outside.text
