@@ -33,7 +33,7 @@ import xxhash
 from datamill.errors import ConfigError
 from datamill.records import Example, Message, Record
 
-__all__ = ["RULES", "CleanResult", "clean", "find_defects"]
+__all__ = ["CleanResult", "RULES", "clean", "find_defects"]
 
 RULES = ("empty_output", "refusal", "merged_instruction", "truncated_output", "hallucinated_url",
          "hallucinated_image", "wrong_math", "non_english", "exact_duplicate", "near_duplicate")

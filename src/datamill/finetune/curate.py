@@ -16,7 +16,7 @@ from datamill.errors import ConfigError
 from datamill.finetune.clean import split_example
 from datamill.records import Example, Record
 
-__all__ = ["Contamination", "decontaminate", "dataset_card", "mix", "split"]
+__all__ = ["Contamination", "dataset_card", "decontaminate", "mix", "split"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -23,7 +23,16 @@ import numpy as np
 from datamill.errors import ConfigError, InputError, StorageError, require
 from datamill.records import Document
 
-__all__ = ["INDEX_KINDS", "BM25Index", "DenseIndex", "Hit", "HybridIndex", "Index", "build_index", "load_index"]
+__all__ = [
+    "BM25Index",
+    "DenseIndex",
+    "Hit",
+    "HybridIndex",
+    "INDEX_KINDS",
+    "Index",
+    "build_index",
+    "load_index",
+]
 
 INDEX_KINDS = ("bm25", "dense", "hybrid")
 FORMAT_VERSION = 1

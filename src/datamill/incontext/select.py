@@ -20,7 +20,7 @@ from datamill.errors import ConfigError
 from datamill.records import Example, Message
 from datamill.tokens import get_tokenizer
 
-__all__ = ["STRATEGIES", "FewShotSelector", "evaluate_selection", "example_io"]
+__all__ = ["FewShotSelector", "STRATEGIES", "evaluate_selection", "example_io"]
 
 STRATEGIES = ("random", "knn", "mmr", "balanced", "length")
 

@@ -13,7 +13,16 @@ from typing import IO
 
 from datamill.errors import InputError
 
-__all__ = ["DATA_SUFFIXES", "AtomicFile", "AtomicWriter", "atomic_path", "compression_of", "expand_paths", "open_read", "open_write"]
+__all__ = [
+    "AtomicFile",
+    "AtomicWriter",
+    "DATA_SUFFIXES",
+    "atomic_path",
+    "compression_of",
+    "expand_paths",
+    "open_read",
+    "open_write",
+]
 
 DATA_SUFFIXES = (
     ".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson",
