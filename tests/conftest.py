@@ -11,13 +11,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+# ../shared/data beside the checkout, or wherever DATAMILL_SHARED_DATA points (a clone elsewhere)
+SHARED_DATA = Path(os.environ.get("DATAMILL_SHARED_DATA") or REPO.parent / "shared" / "data")
 POSTGRES_URL = os.environ.get("DATAMILL_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data (read-only real datasets); skipped outside CI when absent, failed in CI."""
+    """../shared/data or $DATAMILL_SHARED_DATA (read-only real datasets); skipped outside CI when absent,
+    failed in CI."""
     if not SHARED_DATA.is_dir():
         if os.environ.get("CI") == "true":
             pytest.fail(f"shared data folder missing: {SHARED_DATA}")

@@ -7,6 +7,7 @@ came from. Records round-trip losslessly through :meth:`Record.to_dict` / :func:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -42,11 +43,24 @@ def stable_id(*parts: Any) -> str:
     return h.hexdigest()[:24]
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The dataclass field names of ``cls``, in order (``dataclasses.fields`` is slow on hot paths)."""
+    return tuple(f.name for f in fields(cls))
+
+
+@functools.cache
+def _field_set(cls: type) -> frozenset[str]:
+    return frozenset(_field_names(cls))
+
+
 def _known_keys(cls: type, data: Any, what: str) -> dict[str, Any]:
     """``data`` if it is a dict holding only fields of dataclass ``cls``; else ValueError saying why."""
     if not isinstance(data, dict):
         raise ValueError(f"{what} must be an object, got {type(data).__name__}")
-    known = {f.name for f in fields(cls)}
+    known = _field_set(cls)
+    if known.issuperset(data):
+        return data
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"unknown {what} keys {sorted(unknown)}; allowed: {sorted(known)}")
@@ -68,10 +82,10 @@ class Provenance:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
             if value is not None and value != [] and value != {}:
-                out[f.name] = value
+                out[name] = value
         return out
 
     @classmethod
@@ -103,10 +117,10 @@ class Message:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"role": self.role}
-        for f in fields(self)[1:]:
-            value = getattr(self, f.name)
+        for name in _field_names(Message)[1:]:
+            value = getattr(self, name)
             if value is not None:
-                out[f.name] = value
+                out[name] = value
         return out
 
     @classmethod
@@ -140,6 +154,11 @@ def _dump(value: Any) -> Any:
 _TYPES: dict[str, type[Record]] = {}
 
 
+@functools.cache
+def _content_field_names(cls: type) -> tuple[str, ...]:
+    return tuple(n for n in _field_names(cls) if n not in ("id", "metadata", "provenance"))
+
+
 @dataclass(slots=True, kw_only=True)
 class Record:
     """Base of all records: ``id``, ``metadata``, ``provenance``.
@@ -167,8 +186,8 @@ class Record:
         """Validate and coerce the subclass fields (raise ValueError with the reason)."""
 
     @classmethod
-    def _content_fields(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.name not in ("id", "metadata", "provenance")]
+    def _content_fields(cls) -> tuple[str, ...]:
+        return _content_field_names(cls)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict tagged with ``"type"``; :func:`from_dict` reverses it exactly."""

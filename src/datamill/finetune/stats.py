@@ -88,7 +88,10 @@ def count_example_tokens(records: Sequence[Record], *, tokenizer: str = "cl100k_
                     texts.append(orjson.dumps(m.function_call).decode())
             fixed.append(extra)
         spans.append((start, len(texts)))
-    counts = tok.count_batch(texts)
+    # roles, system prompts and repeated turns are counted once
+    unique = dict.fromkeys(texts)
+    unique_counts = dict(zip(unique, tok.count_batch(list(unique)), strict=True))
+    counts = [unique_counts[t] for t in texts]
     return [fixed[i] + sum(counts[a:b]) for i, (a, b) in enumerate(spans)]
 
 
