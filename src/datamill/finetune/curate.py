@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import random
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import xxhash
 
 from datamill.errors import ConfigError
 from datamill.finetune.clean import split_example
 from datamill.records import Example, Record
 
 __all__ = ["Contamination", "dataset_card", "decontaminate", "mix", "split"]
-
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def _text(rec: Record) -> str:
@@ -27,15 +23,6 @@ def _text(rec: Record) -> str:
         return f"{ins}\n{out}"
     d = rec.to_dict()
     return "\n".join(str(v) for k, v in d.items() if k not in ("type", "id", "metadata", "provenance"))
-
-
-def _h(tokens: list[str]) -> int:
-    return xxhash.xxh3_64_intdigest(" ".join(tokens).encode("utf-8", "surrogatepass"))
-
-
-def _ngrams(text: str, n: int) -> set[int]:
-    toks = _WORD.findall(text.lower())
-    return {_h(toks[i:i + n]) for i in range(len(toks) - n + 1)}
 
 
 @dataclass
@@ -60,26 +47,14 @@ def decontaminate(train: Sequence[Record], eval_texts: Iterable[str], *, ngram: 
     Short texts (fewer words than ``ngram``) are compared as a whole-text n-gram, so an evaluation
     question copied verbatim is always caught.
     """
-    if ngram < 1:
-        raise ConfigError(f"ngram must be >= 1, got {ngram!r}")
+    from datamill.decontam import NgramIndex
+
     evals = [t for t in eval_texts if t and t.strip()]
-    bank: set[int] = set()
-    short_evals: set[int] = set()
-    for t in evals:
-        toks = _WORD.findall(t.lower())
-        if len(toks) >= ngram:
-            bank |= _ngrams(t, ngram)
-        elif toks:
-            bank.add(_h(toks))
-            short_evals.add(len(toks))
+    bank = NgramIndex(evals, n=ngram, short="whole")
     flagged: dict[int, str] = {}
     texts = [_text(r) for r in train]
     for i, t in enumerate(texts):
-        toks = _WORD.findall(t.lower())
-        grams = _ngrams(t, ngram)
-        if short_evals:  # evaluation texts shorter than ngram: look for them whole inside this text
-            grams |= {_h(toks[j:j + k]) for k in short_evals for j in range(len(toks) - k + 1)}
-        hits = len(grams & bank)
+        hits = bank.overlap(t)
         if hits >= min_overlap:
             flagged[i] = f"{hits} shared {ngram}-gram(s) with the evaluation set"
     if embedding_threshold is not None and evals:

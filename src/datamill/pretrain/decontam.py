@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import Any, Literal
 
 import numpy as np
-import xxhash
 
+from datamill.decontam import NgramIndex
+from datamill.decontam import ngram_hashes as _ngram_set
 from datamill.errors import ConfigError, InputError
 from datamill.pipeline.step import Filter
 from datamill.records import Document
 
 __all__ = ["Decontaminate", "ngram_hashes"]
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
 def ngram_hashes(text: str, n: int) -> np.ndarray:
-    """64-bit hashes of the lowercased word n-grams of ``text`` (empty if it has fewer than n words)."""
-    words = _WORD.findall(text.lower())
-    return np.fromiter((xxhash.xxh3_64_intdigest(" ".join(words[i:i + n]).encode())
-                        for i in range(len(words) - n + 1)), dtype=np.uint64)
+    """64-bit hashes of the distinct lowercased word n-grams of ``text`` (empty below n words)."""
+    grams = _ngram_set(text, n)
+    return np.fromiter(grams, dtype=np.uint64, count=len(grams))
 
 
 def _eval_texts(path: str, fields: list[str] | None) -> list[str]:
@@ -78,23 +74,21 @@ class Decontaminate(Filter[Document]):
         if action not in ("drop", "flag"):
             raise ConfigError(f"action must be 'drop' or 'flag', got {action!r}")
         self.eval_sets, self.n, self.action, self.fields = list(eval_sets), n, action, fields
-        self._grams: set[int] | None = None
+        self._bank: NgramIndex | None = None
 
-    def _load(self) -> set[int]:
-        grams: set[int] = set()
+    def _load(self) -> NgramIndex:
+        bank = NgramIndex(n=self.n, short="ignore")
         for path in self.eval_sets:
             for text in _eval_texts(path, self.fields):
-                h = ngram_hashes(text, self.n)
-                if len(h) == 0:
-                    self.stats.counters["eval_texts_too_short"] += 1
-                grams.update(h.tolist())
-        self.stats.counters["eval_ngrams"] = len(grams)
-        return grams
+                bank.add(text)
+        self.stats.counters["eval_texts_too_short"] += bank.too_short
+        self.stats.counters["eval_ngrams"] = len(bank)
+        return bank
 
     def keep(self, rec: Document) -> bool | str:
-        if self._grams is None:
-            self._grams = self._load()
-        hits = sum(1 for h in ngram_hashes(rec.text, self.n).tolist() if h in self._grams)
+        if self._bank is None:
+            self._bank = self._load()
+        hits = self._bank.overlap(rec.text)
         if not hits:
             return True
         self.stats.counters["contaminated_ngrams"] += hits
