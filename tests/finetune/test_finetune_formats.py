@@ -168,3 +168,19 @@ def test_a_100mb_line_is_reported_not_loaded(tmp_path):
     proc = _cli("validate", str(p), "--json")
     report = json.loads(proc.stdout)
     assert proc.returncode == 1 and {"check": "line_too_long", "lines": [1]}.items() <= report["checks"][0].items()
+
+
+def test_quarantine_sets_malformed_rows_aside_with_line_and_reason(tmp_path):
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    p = tmp_path / "mixed.jsonl"
+    p.write_text("\n".join([json.dumps(good), "not json", json.dumps({"messages": [{"role": "robot", "content": "x"}]}),
+                            json.dumps(good | {"messages": good["messages"] + [{"role": "user", "content": "more"}]})]) + "\n")
+    proc = _cli("convert", str(p), str(tmp_path / "o.jsonl"), "--to", "alpaca")
+    assert proc.returncode == 1 and "mixed.jsonl:2:" in proc.stderr and "--on-error quarantine" in proc.stderr
+    proc = _cli("convert", str(p), str(tmp_path / "o.jsonl"), "--to", "sharegpt", "--on-error", "quarantine")
+    assert proc.returncode == 0, proc.stderr
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 2
+    entries = [json.loads(x) for x in (tmp_path / "o.jsonl.quarantine.jsonl").read_text().splitlines()]
+    assert [(e["line"], e["kind"]) for e in entries] == [(2, "invalid_json"), (3, "bad_example")]
+    assert "robot" in entries[1]["reason"] and entries[0]["raw"].startswith("not json")
+    assert "quarantined 2 malformed line(s)" in proc.stdout

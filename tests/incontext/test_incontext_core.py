@@ -214,3 +214,20 @@ def test_index_load_is_fast(tmp_path):
     idx = load_index(tmp_path / "ix")
     assert len(idx) == 5000 and time.perf_counter() - t0 < 5  # generous: the benchmark measures 100k
     assert os.path.exists(tmp_path / "ix" / "bm25")
+
+
+def test_cli_chunk_quarantines_malformed_lines(tmp_path):
+    import subprocess
+    import sys
+
+    src = tmp_path / "docs.jsonl"
+    src.write_text(json.dumps({"text": "Tides rise twice a day. The moon pulls the sea."}) + "\n{broken\n"
+                   + json.dumps({"text": "Rainbows need sun and rain."}) + "\n")
+    cmd = [sys.executable, "-m", "datamill.cli.main", "incontext", "chunk", str(src), "-o", str(tmp_path / "c.jsonl")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "docs.jsonl:2:" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([*cmd, "--on-error", "quarantine"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len((tmp_path / "c.jsonl").read_text().splitlines()) == 2
+    (entry,) = [json.loads(x) for x in (tmp_path / "c.jsonl.quarantine.jsonl").read_text().splitlines()]
+    assert entry["line"] == 2 and entry["kind"] == "invalid_json"

@@ -11,12 +11,16 @@ from rich.table import Table
 
 __all__ = [
     "ExecutorOpt",
+    "OnErrorOpt",
     "PrintRecipeOpt",
+    "QuarantineOpt",
     "WorkersOpt",
     "console",
     "err_console",
+    "open_quarantine",
     "print_json",
     "print_run_result",
+    "report_quarantine",
     "stats_table",
 ]
 
@@ -26,6 +30,34 @@ err_console = Console(stderr=True)
 ExecutorOpt = Annotated[str, typer.Option("--executor", "-x", help="Where shards run: local (process pool) or ray.")]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", help="Parallel workers (default: CPU count).")]
 PrintRecipeOpt = Annotated[bool, typer.Option("--print-recipe", help="Print the equivalent YAML recipe and exit.")]
+OnErrorOpt = Annotated[str, typer.Option("--on-error", help="raise: stop at the first malformed line, naming it; "
+                                                            "quarantine: set it aside (counted) and go on.")]
+QuarantineOpt = Annotated[str | None, typer.Option("--quarantine", help="Where quarantined lines go (JSONL; default: "
+                                                                         "next to the output, *.quarantine.jsonl).")]
+
+
+def open_quarantine(on_error: str, path: str | None, *, beside: Any = None) -> Any:
+    """The :class:`~datamill.io.Quarantine` for a command: ``path``, or ``<beside>.quarantine.jsonl``
+    (``./quarantine.jsonl`` without an output). Checks ``on_error`` first."""
+    from datamill.errors import ConfigError
+    from datamill.io import Quarantine
+
+    if on_error not in ("raise", "quarantine"):
+        raise ConfigError(f"--on-error must be raise or quarantine, got {on_error!r}")
+    if on_error == "raise":
+        return Quarantine()
+    if path is None:
+        path = f"{str(beside).rstrip('/')}.quarantine.jsonl" if beside is not None else "quarantine.jsonl"
+    return Quarantine(path)
+
+
+def report_quarantine(q: Any) -> None:
+    """One yellow line when anything was quarantined: how many, why, and where they are."""
+    q.close()
+    if q.total:
+        where = f" → {q.path}" if q.path else ""
+        kinds = ", ".join(f"{k} {n:,}" for k, n in q.counts.most_common())
+        console.print(f"[yellow]quarantined {q.total:,} malformed line(s) ({kinds}){where}[/]")
 
 
 def print_json(data: Any) -> None:

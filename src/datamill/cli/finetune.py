@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from datamill.cli._common import console, print_json
+from datamill.cli._common import (
+    OnErrorOpt,
+    QuarantineOpt,
+    console,
+    open_quarantine,
+    print_json,
+    report_quarantine,
+)
 
 app = typer.Typer(help="Fine-tuning sets: formats, validation, token limits, cleaning, splits, dataset cards.",
                   no_args_is_help=True)
@@ -108,18 +115,26 @@ def convert(
                                                  "trl_prompt_completion, trl_preference, trl_unpaired_preference.")],
     format: FormatOpt = "auto",  # noqa: A002
     keep_ids: Annotated[bool, typer.Option("--keep-ids", help="Add id and provenance columns for lineage.")] = False,
+    on_error: OnErrorOpt = "raise",
+    quarantine: QuarantineOpt = None,
 ) -> None:
     """Convert between fine-tuning formats (the input format is detected)."""
     from datamill.finetune import convert as run
 
-    n = run(src, dst, to=to, format=format, keep_ids=keep_ids)
+    q = open_quarantine(on_error, quarantine, beside=dst)
+    n = run(src, dst, to=to, format=format, keep_ids=keep_ids, on_error=on_error, quarantine=q)
     console.print(f"wrote {n:,} {to} rows to {dst}")
+    report_quarantine(q)
 
 
-def _read_all(src: str, format: str):  # noqa: A002, ANN202
+def _read_all(src: str, format: str, on_error: str = "raise", quarantine: str | None = None,  # noqa: A002
+              beside: object = None):  # noqa: ANN202
     from datamill.finetune import read_examples
 
-    return list(read_examples(src, format=format))
+    q = open_quarantine(on_error, quarantine, beside=beside if beside is not None else src)
+    recs = list(read_examples(src, format=format, on_error=on_error, quarantine=q))
+    report_quarantine(q)
+    return recs
 
 
 @app.command()
@@ -134,13 +149,15 @@ def clean(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")] = False,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Write removed examples with their rule here (JSONL).")] = None,
     json_out: JsonOpt = False,
+    on_error: OnErrorOpt = "raise",
+    quarantine: QuarantineOpt = None,
 ) -> None:
     """Remove duplicates, refusals, empty/truncated outputs, hallucinated links/images, wrong arithmetic."""
     from datamill.finetune import RULES, write_examples
     from datamill.finetune import clean as run
     from datamill.io import write_jsonl
 
-    recs = _read_all(src, format)
+    recs = _read_all(src, format, on_error, quarantine, beside=out)
     fmt = to or (recs[0].metadata.get("format") if recs else "openai")
     result = run(recs, rules=rules.split(",") if rules else RULES,
                  languages=[x for x in languages.split(",") if x] or None,
@@ -174,13 +191,15 @@ def decontaminate(
     embedding_threshold: Annotated[float | None, typer.Option("--embedding-threshold", help="Also flag cosine >= this (MiniLM).")] = None,
     format: FormatOpt = "auto",  # noqa: A002
     json_out: JsonOpt = False,
+    on_error: OnErrorOpt = "raise",
+    quarantine: QuarantineOpt = None,
 ) -> None:
     """Drop training examples that overlap evaluation sets (n-grams, optionally embeddings)."""
     from datamill.finetune import decontaminate as run
     from datamill.finetune import write_examples
     from datamill.finetune.curate import _text
 
-    train = _read_all(src, format)
+    train = _read_all(src, format, on_error, quarantine, beside=out)
     texts: list[str] = []
     for e in evals:
         texts.extend(_text(r) for r in _read_all(e, "auto"))
@@ -205,6 +224,8 @@ def split(
     group: Annotated[str, typer.Option("--group", help="near_duplicate, a metadata key, or none.")] = "near_duplicate",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     format: FormatOpt = "auto",  # noqa: A002
+    on_error: OnErrorOpt = "raise",
+    quarantine: QuarantineOpt = None,
 ) -> None:
     """Split into train/test (stratified; near-duplicates never cross splits)."""
     from datamill.errors import ConfigError
@@ -215,7 +236,7 @@ def split(
         fr = {k: float(v) for k, v in (p.split("=") for p in fractions.split(","))}
     except ValueError:
         raise ConfigError(f"--fractions must look like train=0.9,test=0.1, got {fractions!r}") from None
-    recs = _read_all(src, format)
+    recs = _read_all(src, format, on_error, quarantine, beside=out_dir)
     parts = run(recs, fractions=fr, seed=seed, stratify=stratify, group=None if group == "none" else group)
     fmt = recs[0].metadata.get("format", "openai") if recs else "openai"
     for name, items in parts.items():

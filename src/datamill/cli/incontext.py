@@ -8,21 +8,28 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from datamill.cli._common import console, print_json
+from datamill.cli._common import (
+    OnErrorOpt,
+    QuarantineOpt,
+    console,
+    open_quarantine,
+    print_json,
+    report_quarantine,
+)
 
 app = typer.Typer(help="In-context learning and RAG: chunk, index, retrieve, select few-shot examples, pack prompts.",
                   no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 TextFieldOpt = Annotated[str, typer.Option("--text-field", help="Field holding the text in foreign JSONL/Parquet.")]
-OnErrorOpt = Annotated[str, typer.Option("--on-error", help="raise, or quarantine malformed lines (counted).")]
 
 
-def _docs(paths: list[str], text_field: str, on_error: str = "raise"):  # noqa: ANN202
-    from datamill.io import Quarantine, read_records
+def _docs(paths: list[str], text_field: str, on_error: str = "raise", quarantine: str | None = None,
+          beside: object = None):  # noqa: ANN202
+    from datamill.io import read_records
     from datamill.records import Document
 
-    q = Quarantine()
+    q = open_quarantine(on_error, quarantine, beside=beside)
     for rec in read_records(paths, text_field=text_field, on_error=on_error, quarantine=q):  # type: ignore[arg-type]
         if not isinstance(rec, Document):
             from datamill.errors import InputError
@@ -30,8 +37,7 @@ def _docs(paths: list[str], text_field: str, on_error: str = "raise"):  # noqa: 
             raise InputError(f"expected documents, got a {rec.type_name} record", path=rec.provenance.source,
                              line=rec.provenance.line)
         yield rec
-    if q.total:
-        console.print(f"[yellow]quarantined {q.total} malformed line(s): {dict(q.counts)}[/]")
+    report_quarantine(q)
 
 
 @app.command()
@@ -43,12 +49,13 @@ def chunk(
     overlap: Annotated[int, typer.Option("--overlap")] = 32,
     text_field: TextFieldOpt = "text",
     on_error: OnErrorOpt = "raise",
+    quarantine: QuarantineOpt = None,
 ) -> None:
     """Split documents into chunks that keep their document id, offsets and heading path."""
     from datamill.incontext import chunk_documents
     from datamill.io import write_records
 
-    n = write_records(chunk_documents(_docs(docs, text_field, on_error), method=method, max_tokens=max_tokens, overlap=overlap),
+    n = write_records(chunk_documents(_docs(docs, text_field, on_error, quarantine, out), method=method, max_tokens=max_tokens, overlap=overlap),
                       out)
     console.print(f"wrote {n:,} chunks to {out}")
 
@@ -66,6 +73,7 @@ def index(
     model: Annotated[str, typer.Option("--model", help="Embedding model: shipped MiniLM or a local folder.")] = "all-MiniLM-L6-v2",
     text_field: TextFieldOpt = "text",
     on_error: OnErrorOpt = "raise",
+    quarantine: QuarantineOpt = None,
 ) -> None:
     """Build a persisted BM25, dense or hybrid index."""
     import time
@@ -73,7 +81,7 @@ def index(
     from datamill.incontext import build_index, chunk_documents
 
     kind = "bm25" if bm25 else "dense" if dense else "hybrid" if hybrid else kind
-    items = _docs(docs, text_field, on_error)
+    items = _docs(docs, text_field, on_error, quarantine, out)
     chunks = list(chunk_documents(items, method=chunk_method, max_tokens=max_tokens) if chunk_method else items)
     params = {} if kind == "bm25" else {"model": model}
     t0 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -112,9 +112,25 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _options_of_this_command() -> set[str]:
+    """The option names the command on this command line accepts (empty when it cannot tell)."""
+    try:
+        cmd: Any = typer.main.get_command(app)
+        for word in sys.argv[1:]:
+            if not hasattr(cmd, "get_command") or word.startswith("-"):
+                break
+            sub = cmd.get_command(cmd.context_class(cmd), word)
+            if sub is None:
+                break
+            cmd = sub
+        return {o for p in cmd.params for o in getattr(p, "opts", [])}
+    except Exception:  # noqa: BLE001 - only a hint depends on it
+        return set()
+
+
 def main() -> None:
     """Entry point: runs the app, turning datamill errors into one red line and exit code 1."""
-    from datamill.errors import DatamillError
+    from datamill.errors import DatamillError, InputError
 
     debug = "--debug" in sys.argv
     try:
@@ -123,6 +139,9 @@ def main() -> None:
         if debug:
             raise
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        if isinstance(exc, InputError) and exc.line is not None and "--on-error" in _options_of_this_command():
+            err_console.print("  (add --on-error quarantine to set malformed lines aside, counted, and go on)",
+                              style="dim", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/]")

@@ -411,6 +411,11 @@ def write_examples(records: Iterable[Record], path: str | os.PathLike[str], *, f
 
 
 def convert(src: Any, dst: str | os.PathLike[str], *, to: str, format: str = "auto",  # noqa: A002
-            keep_ids: bool = False) -> int:
-    """Read ``src`` in any (or the given) format and write ``dst`` as ``to``; returns rows written."""
-    return write_examples(read_examples(src, format=format), dst, format=to, keep_ids=keep_ids)
+            keep_ids: bool = False, on_error: str = "raise", quarantine: Any = None) -> int:
+    """Read ``src`` in any (or the given) format and write ``dst`` as ``to``; returns rows written.
+
+    ``on_error="quarantine"`` sets malformed rows aside in ``quarantine`` (a path or a
+    :class:`~datamill.io.Quarantine`) instead of stopping at the first.
+    """
+    rows = read_examples(src, format=format, on_error=on_error, quarantine=quarantine)
+    return write_examples(rows, dst, format=to, keep_ids=keep_ids)
