@@ -8,14 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from datamill.cli._common import (
-    OnErrorOpt,
-    QuarantineOpt,
-    console,
-    open_quarantine,
-    print_json,
-    report_quarantine,
-)
+from datamill.cli._common import OnErrorOpt, QuarantineOpt, console, print_json
 
 app = typer.Typer(help="In-context learning and RAG: chunk, index, retrieve, select few-shot examples, pack prompts.",
                   no_args_is_help=True)
@@ -26,6 +19,7 @@ TextFieldOpt = Annotated[str, typer.Option("--text-field", help="Field holding t
 
 def _docs(paths: list[str], text_field: str, on_error: str = "raise", quarantine: str | None = None,
           beside: object = None):  # noqa: ANN202
+    from datamill.cli._common import open_quarantine, report_quarantine
     from datamill.io import read_records
     from datamill.records import Document
 
