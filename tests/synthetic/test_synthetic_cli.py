@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 
 from typer.testing import CliRunner
 
@@ -95,3 +96,51 @@ def test_public_api_is_sorted_and_light():
             "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip()
     assert out == "[]"
+
+
+def test_respond_json_schema_invalid_output_counted_rejected_never_kept(tmp_path, fake_server):
+    """Non-JSON where JSON is required, empty answers and answers truncated by max_tokens are counted per
+    reason and re-asked; what is still invalid goes to the rejects file, never to the output."""
+    fake_server.rates.update(bad_json_rate=0.2, empty_rate=0.15, truncate_rate=0.15)
+    n = 80
+    src = tmp_path / "p.jsonl"
+    src.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Explain thing {i}."}) + "\n" for i in range(n)))
+    schema = {"type": "object", "required": ["answer"], "additionalProperties": False,
+              "properties": {"answer": {"type": "string", "minLength": 1}}}
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    out = tmp_path / "o.jsonl"
+    args = ["synthetic", "respond", "-t", fake_server.url, "-m", "fake-teacher", "-i", str(src), "-o", str(out),
+            "--cache", str(tmp_path / "c.sqlite"), "--json-schema", str(tmp_path / "schema.json"), "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    invalid = data["usage"]["invalid"]
+    assert invalid["not_json"] > 0 and invalid["empty"] > 0 and invalid["truncated"] > 0, invalid
+    rows = _rows(out)
+    rejects = _rows(tmp_path / "o.rejects.jsonl")
+    assert data["rejected"] == len(rejects) > 0 and len(rows) + len(rejects) == n
+    assert data["usage"]["quarantined"] == data["step"]["dropped"] == dict(Counter(r["reason"] for r in rejects))
+    for row in rows:  # every kept answer is JSON that satisfies the schema
+        value = json.loads(row["output"])
+        assert set(value) == {"answer"} and value["answer"]
+    reasked = [r["provenance"]["extra"] for r in rows if "reasks" in r["provenance"]["extra"]]
+    assert reasked  # provenance records the parameters of the answer kept, not of the first request
+    for extra in reasked:
+        doublings = extra["reasks"].count("truncated")
+        assert extra["params"]["max_tokens"] == 1024 * 2 ** doublings
+        assert (extra["seed"] == 0) == ("empty" not in extra["reasks"])
+    kept = {r["provenance"]["parents"][0] for r in rows}
+    for r in rejects:  # given up after 1 + 2 re-asks, with the last bad answer kept for a look
+        assert r["reason"] in ("not_json", "empty", "truncated") and r["attempts"] == 3
+        assert r["record_id"] not in kept and r["answer"] is not None
+    # the rerun is served from the cache, gives the same split and rewrites (does not append to) the rejects
+    sent = fake_server.requests
+    again = json.loads(runner.invoke(app, args).output)
+    assert fake_server.requests == sent and again["usage"]["requests"] == 0
+    assert _rows(out) == rows and len(_rows(tmp_path / "o.rejects.jsonl")) == len(rejects)
+    # a schema the teacher never satisfies: every item is rejected as 'schema', none kept
+    schema["required"] = ["answer", "confidence"]
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    fake_server.rates.update(bad_json_rate=0.0, empty_rate=0.0, truncate_rate=0.0)
+    data = json.loads(runner.invoke(app, [*args[:-1], "-k", "1", "--max-tokens", "99", "--json"]).output)
+    assert data["records_out"] == 0 and data["usage"]["quarantined"] == {"schema": n}

@@ -3,6 +3,8 @@ judge with position swapping, evol-instruct, respond with k samples, rewrite/cri
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from datamill.errors import ConfigError
@@ -67,6 +69,74 @@ def test_self_instruct_on_real_seed_tasks(seeds, teacher, cache_path, fake_serve
     again = list(SelfInstruct(teacher=teacher, num_instructions=25, requests_per_round=6, cache=cache_path,
                               seed=3)(seeds))
     assert [e.input for e in again] == [e.input for e in out] and fake_server.requests == sent
+
+
+def _paper_keep(inst: str) -> bool:
+    """Self-Instruct's post_process_gpt3_response filters (yizhongw/self-instruct, bootstrap_instructions.py),
+    written out independently of datamill: length, blacklist (whole words), "Write a program", first char."""
+    import string as _string
+
+    inst = re.sub(r"\s+", " ", inst).strip()
+    if not inst or len(inst.split()) <= 3 or len(inst.split()) > 150:
+        return False
+    blacklist = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
+                 "draw", "plot", "go to"]
+    if any(re.search(rf"\b({w})\b", inst, flags=re.IGNORECASE) for w in blacklist):
+        return False
+    return not (inst.startswith("Write a program") or inst[0] in _string.punctuation or not inst[0].isascii())
+
+
+def _plain_rouge_l(a: str, b: str) -> float:
+    """rouge_score's ROUGE-L F1 (no stemming) with the textbook O(n*m) LCS table."""
+    x = re.sub(r"[^a-z0-9]+", " ", a.lower()).split()
+    y = re.sub(r"[^a-z0-9]+", " ", b.lower()).split()
+    if not x or not y:
+        return 0.0
+    prev = [0] * (len(y) + 1)
+    for xi in x:
+        cur = [0]
+        for j, yj in enumerate(y):
+            cur.append(prev[j] + 1 if xi == yj else max(prev[j + 1], cur[j]))
+        prev = cur
+    lcs = prev[-1]
+    if not lcs:
+        return 0.0
+    p, r = lcs / len(x), lcs / len(y)
+    return 2 * p * r / (p + r)
+
+
+def test_self_instruct_matches_an_independent_reference(seeds, teacher):
+    """Every candidate line the fake teacher wrote, filtered by a from-scratch copy of the paper's rules
+    (length <= 3 or > 150 words, blacklist, "Write a program", punctuation / non-ASCII start, then ROUGE-L
+    > 0.7 against seeds and earlier kept ones): the kept list is exactly datamill's, in order."""
+    step = SelfInstruct(teacher=teacher, num_instructions=40, requests_per_round=8, cache=None, seed=11)
+    answers: list[str] = []
+    run_jobs = step.run_jobs
+
+    def spy(jobs):
+        results = run_jobs(jobs)
+        answers.extend(str(r.value) for r in results if r.ok)
+        return results
+
+    step.run_jobs = spy
+    out = [ex.input for ex in step(seeds)]
+    assert len(out) == 40
+    pool = [s.input for s in seeds]
+    kept: list[str] = []
+    for text in answers:
+        for line in text.splitlines():
+            m = re.match(r"^\s*\d+\s*[.):]\s*(.+?)\s*$", line)
+            if not m or len(kept) >= 40:
+                continue
+            cand = m.group(1)
+            if _paper_keep(cand) and max(_plain_rouge_l(cand, p) for p in pool) <= 0.7:
+                kept.append(cand)
+                pool.append(cand)
+    assert kept == out
+    st = step.stats.dropped
+    for reason in ("too_short", "too_long", "blacklisted_word", "write_a_program", "starts_with_punctuation",
+                   "starts_non_ascii", "rouge_similar"):
+        assert st[reason] > 0, (reason, dict(st))
 
 
 def test_qa_from_docs_grounded_with_chunk_provenance(teacher, fake_server):

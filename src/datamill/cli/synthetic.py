@@ -27,6 +27,20 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed sent with each reques
 TextFieldOpt = Annotated[str, typer.Option("--text-field", help="Field holding the prompt in plain JSON rows.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")]
+RejectsOpt = Annotated[str | None, typer.Option("--rejects", help="JSONL of answers given up (invalid past the "
+                                                                  "re-asks, teacher errors); default OUT.rejects.jsonl, "
+                                                                  "'none' to skip.")]
+
+
+def _rejects_path(out: Path, rejects: str | None) -> str | None:
+    if rejects is not None:
+        return None if rejects.lower() == "none" else rejects
+    name = out.name
+    for suffix in (".jsonl.gz", ".jsonl.zst", ".jsonl", ".parquet"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return str(out.with_name(name + ".rejects.jsonl"))
 
 
 def _teacher_spec(teacher: str, model: str | None, concurrency: int, api_key_env: str) -> dict[str, Any]:
@@ -45,7 +59,8 @@ def _common(cache: str, max_tokens: int, temperature: float, seed: int, progress
             "temperature": temperature, "seed": seed, "progress": progress}
 
 
-def _run(step: Any, inputs: list[Path], out: Path, *, text_field: str, json_out: bool, print_recipe: bool) -> None:
+def _run(step: Any, inputs: list[Path], out: Path, *, text_field: str, json_out: bool, print_recipe: bool,
+         rejects: str | None = None) -> None:
     from datamill.synthetic.run import run_step
 
     if print_recipe:
@@ -57,13 +72,15 @@ def _run(step: Any, inputs: list[Path], out: Path, *, text_field: str, json_out:
                         writer=Writer(format=fmt))
         typer.echo(dump_recipe(pipe, output=str(out.with_suffix("")) + "-run"))
         return
-    result = run_step(step, [str(p) for p in inputs], out, text_field=text_field)
+    result = run_step(step, [str(p) for p in inputs], out, text_field=text_field, rejects=_rejects_path(out, rejects))
     if json_out:
         print_json(result.to_dict())
         return
     console.print(stats_table([result.stats], title="Generation"))
     console.print(result.usage.table())
     console.print(f"[bold]{result.records_out:,}[/] records from {result.records_in:,} inputs -> {result.output}")
+    if result.rejected:
+        console.print(f"[yellow]{result.rejected:,}[/] answers given up (not kept) -> {result.rejects}")
 
 
 @app.command()
@@ -74,6 +91,10 @@ def respond(
     model: ModelOpt = None,
     k: Annotated[int, typer.Option("--k", "-k", help="Samples per prompt.")] = 1,
     system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
+    json_mode: Annotated[bool, typer.Option("--json-mode", help="Require JSON answers (re-ask, then reject).")
+                         ] = False,
+    json_schema: Annotated[Path | None, typer.Option("--json-schema", help="A JSON Schema file the answers must "
+                                                                           "satisfy (implies --json-mode).")] = None,
     cache: CacheOpt = "default",
     concurrency: ConcurrencyOpt = 32,
     api_key_env: ApiKeyOpt = "OPENAI_API_KEY",
@@ -83,14 +104,26 @@ def respond(
     text_field: TextFieldOpt = "prompt",
     json_out: JsonOpt = False,
     no_progress: NoProgressOpt = False,
+    rejects: RejectsOpt = None,
     print_recipe: PrintRecipeOpt = False,
 ) -> None:
     """Distil: the teacher answers every prompt (k samples each). Rerun the same command to resume."""
     from datamill.synthetic import Respond
 
+    schema = None
+    if json_schema is not None:
+        import json
+
+        from datamill.errors import ConfigError
+
+        try:
+            schema = json.loads(json_schema.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{json_schema}: cannot read the JSON Schema: {exc}") from None
     step = Respond(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), k=k, system=system,
+                   json_mode=json_mode, json_schema=schema,
                    **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out)))
-    _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe)
+    _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe, rejects=rejects)
 
 
 @app.command("self-instruct")
@@ -109,13 +142,19 @@ def self_instruct(
     seed: SeedOpt = 0,
     json_out: JsonOpt = False,
     no_progress: NoProgressOpt = False,
+    rejects: RejectsOpt = None,
 ) -> None:
     """Bootstrap new instructions from seed tasks with the Self-Instruct paper's filters."""
+    import os
+
     from datamill.io import write_records
     from datamill.synthetic import SelfInstruct, load_seed_tasks
 
+    rejects_path = _rejects_path(out, rejects)
+    if rejects_path is not None and os.path.exists(rejects_path):
+        os.remove(rejects_path)
     step = SelfInstruct(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), num_instructions=num,
-                        rouge_threshold=rouge_threshold,
+                        rouge_threshold=rouge_threshold, rejects=rejects_path,
                         **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out)))
     seed_recs = load_seed_tasks(str(seeds))
     n = write_records(step(seed_recs), str(out))
@@ -146,6 +185,7 @@ def qa(
     text_field: TextFieldOpt = "text",
     json_out: JsonOpt = False,
     no_progress: NoProgressOpt = False,
+    rejects: RejectsOpt = None,
     print_recipe: PrintRecipeOpt = False,
 ) -> None:
     """Grounded question/answer pairs from document chunks (e.g. `datamill incontext chunk` output)."""
@@ -154,7 +194,7 @@ def qa(
     step = QAFromDocs(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), n_per_chunk=n_per_chunk,
                       min_grounding=min_grounding,
                       **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out)))
-    _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe)
+    _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe, rejects=rejects)
 
 
 @app.command()
@@ -174,6 +214,7 @@ def judge(
     text_field: TextFieldOpt = "prompt",
     json_out: JsonOpt = False,
     no_progress: NoProgressOpt = False,
+    rejects: RejectsOpt = None,
     print_recipe: PrintRecipeOpt = False,
 ) -> None:
     """LLM-as-judge: pairwise with position swapping (rows: prompt, response_a, response_b) or rubric scores."""
@@ -181,7 +222,7 @@ def judge(
 
     step = Judge(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), mode=mode, swap=not no_swap,
                  **_common(cache, max_tokens, 0.0, seed, not (no_progress or json_out)))
-    _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe)
+    _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe, rejects=rejects)
 
 
 @app.command()
@@ -234,6 +275,7 @@ def fake_server(
     malformed_rate: Annotated[float, typer.Option("--malformed-rate", help="Share of broken JSON bodies.")] = 0.0,
     bad_json_rate: Annotated[float, typer.Option("--bad-json-rate", help="Share of non-JSON content in JSON mode.")
                              ] = 0.0,
+    empty_rate: Annotated[float, typer.Option("--empty-rate", help="Share of empty answers.")] = 0.0,
     truncate_rate: Annotated[float, typer.Option("--truncate-rate", help="Share of finish_reason=length answers.")
                              ] = 0.0,
     slow_rate: Annotated[float, typer.Option("--slow-rate", help="Share of slow answers.")] = 0.0,
@@ -244,7 +286,8 @@ def fake_server(
     from datamill.synthetic import FakeServer
 
     server = FakeServer(port=port, latency=latency, rate_limit_rate=rate_limit_rate, error_rate=error_rate,
-                        malformed_rate=malformed_rate, bad_json_rate=bad_json_rate, truncate_rate=truncate_rate,
+                        malformed_rate=malformed_rate, bad_json_rate=bad_json_rate, empty_rate=empty_rate,
+                        truncate_rate=truncate_rate,
                         slow_rate=slow_rate, slow_seconds=slow_seconds, seed=seed).start()
     console.print(f"fake teacher at [bold]{server.url}[/] (model 'fake-teacher'); Ctrl-C to stop", highlight=False)
     try:

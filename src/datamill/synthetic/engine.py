@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -85,6 +84,10 @@ class Result:
     error: str | None = None
     cached: bool = False
     attempts: int = 0
+    #: the parameters of the last request (a re-ask may raise ``max_tokens`` or move the ``seed``)
+    params: dict[str, Any] | None = None
+    #: why earlier answers were re-asked, in order
+    reasks: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -297,7 +300,7 @@ class Runner:
         res = Result(job=job)
         reason = ""
         for attempt in range(self.max_reasks + 1):
-            res.attempts = attempt + 1
+            res.attempts, res.params = attempt + 1, params
             try:
                 comp, cached = await self._fetch(messages, params)
             except TeacherError as exc:
@@ -318,6 +321,7 @@ class Runner:
                 reason = exc.reason
                 self.usage.invalid[reason] += 1
                 res.error, res.value = reason, None
+                res.reasks.append(reason)
             if reason == "truncated":  # ask again with room to finish
                 params = {**params, "max_tokens": int(params.get("max_tokens") or 512) * 2}
             elif reason == "empty":

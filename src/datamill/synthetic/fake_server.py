@@ -10,8 +10,8 @@ from the given passage for qa-from-docs, ``[[A]]``/``[[B]]`` verdicts and ``[[sc
 for judges, a rewritten prompt for evol-instruct, and a short answer otherwise.
 
 Faults are injected at configurable rates (seeded, so runs repeat): 429 with ``Retry-After``,
-500, a malformed JSON body, non-JSON content where JSON was asked, a truncated answer with
-``finish_reason="length"``, slow responses. Every request is counted.
+500, a malformed JSON body, non-JSON content where JSON was asked, an empty answer, a truncated
+answer with ``finish_reason="length"``, slow responses. Every request is counted.
 
     >>> with FakeServer(latency=0.0) as server:
     ...     url = server.url          # "http://127.0.0.1:<port>/v1"
@@ -51,7 +51,8 @@ _OBJECTS = ["a weekly budget for a student", "the causes of inflation", "a polit
 # Some generations break the paper's filters on purpose, so the filters have something to remove.
 _BAD = ["Draw a picture of a cat.", "Plot a graph of the stock price.", "Write a program to sort numbers.",
         "Go to the store.", "List it.", "Summarise the attached file for me.", "Décrivez la tour Eiffel en détail.",
-        "1. Answer this."]
+        "1. Answer this.", "Écrivez un court poème sur la mer.", "- Explain the water cycle to a ten year old.",
+        "Explain " + " ".join(["why"] + ["the sky and the sea look blue on a clear summer day"] * 15) + "."]
 
 
 def _h(*parts: str) -> int:
@@ -185,9 +186,10 @@ class FakeServer:
 
     Args:
         latency: seconds each answer takes (the event loop is not blocked, so concurrency is real).
-        rate_limit_rate, error_rate, malformed_rate, bad_json_rate, truncate_rate, slow_rate: fractions of
-            requests answered with 429 (``Retry-After: retry_after``), 500, a broken JSON body, non-JSON
-            content in JSON mode, a truncated answer (``finish_reason="length"``), or ``slow_seconds`` delay.
+        rate_limit_rate, error_rate, malformed_rate, bad_json_rate, empty_rate, truncate_rate, slow_rate:
+            fractions of requests answered with 429 (``Retry-After: retry_after``), 500, a broken JSON body,
+            non-JSON content in JSON mode, empty content, a truncated answer (``finish_reason="length"``),
+            or ``slow_seconds`` delay.
         seed: seeds the fault injection so runs repeat.
         model: the model name reported by ``/v1/models``.
         port: 0 picks a free port.
@@ -195,10 +197,11 @@ class FakeServer:
 
     def __init__(self, *, latency: float = 0.0, rate_limit_rate: float = 0.0, retry_after: float = 0.05,
                  error_rate: float = 0.0, malformed_rate: float = 0.0, bad_json_rate: float = 0.0,
-                 truncate_rate: float = 0.0, slow_rate: float = 0.0, slow_seconds: float = 2.0, seed: int = 0,
+                 empty_rate: float = 0.0, truncate_rate: float = 0.0, slow_rate: float = 0.0, slow_seconds: float = 2.0, seed: int = 0,
                  model: str = "fake-teacher", host: str = "127.0.0.1", port: int = 0) -> None:
         rates = dict(rate_limit_rate=rate_limit_rate, error_rate=error_rate, malformed_rate=malformed_rate,
-                     bad_json_rate=bad_json_rate, truncate_rate=truncate_rate, slow_rate=slow_rate)
+                     bad_json_rate=bad_json_rate, empty_rate=empty_rate, truncate_rate=truncate_rate,
+                     slow_rate=slow_rate)
         for k, v in rates.items():
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{k} must be within [0, 1], got {v!r}")
@@ -331,9 +334,9 @@ class FakeServer:
         with self._lock:
             r = self._rng.random()
         acc = 0.0
-        for fault in ("rate_limit_rate", "error_rate", "malformed_rate", "bad_json_rate", "truncate_rate",
-                      "slow_rate"):
-            acc += self.rates[fault]
+        for fault in ("rate_limit_rate", "error_rate", "malformed_rate", "bad_json_rate", "empty_rate",
+                      "truncate_rate", "slow_rate"):
+            acc += self.rates.get(fault, 0.0)
             if r < acc:
                 return fault
         return None
@@ -369,6 +372,8 @@ class FakeServer:
         finish = "stop"
         if fault == "bad_json_rate" and json_mode:
             text = "Sure! Here is the JSON you asked for: {"
+        if fault == "empty_rate":
+            text = ""
         if fault == "truncate_rate":
             text, finish = text[: max(1, len(text) // 3)], "length"
         n = max(1, int(req.get("n") or 1))

@@ -31,21 +31,33 @@ class TaskRun:
     stats: StepStats
     usage: Usage
     quarantined: dict[str, int] = field(default_factory=dict)
+    rejects: str | None = None
+    rejected: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"output": self.output, "records_in": self.records_in, "records_out": self.records_out,
-                "step": self.stats.to_dict(), "usage": self.usage.to_dict(), "quarantined": self.quarantined}
+                "step": self.stats.to_dict(), "usage": self.usage.to_dict(), "quarantined": self.quarantined,
+                "rejects": self.rejects, "rejected": self.rejected}
 
 
 def run_step(step: TeacherStep, inputs: str | list[str], output: str | os.PathLike[str], *,
-             text_field: str = "prompt", on_error: str = "raise", quarantine: str | None = None) -> TaskRun:
-    """Stream ``inputs`` (JSONL/Parquet; plain rows use ``text_field``) through ``step`` into ``output``."""
+             text_field: str = "prompt", on_error: str = "raise", quarantine: str | None = None,
+             rejects: str | os.PathLike[str] | None = None) -> TaskRun:
+    """Stream ``inputs`` (JSONL/Parquet; plain rows use ``text_field``) through ``step`` into ``output``.
+
+    Malformed input rows go to ``quarantine``; teacher answers given up (invalid past the re-asks, or
+    teacher errors) go to ``rejects`` (rewritten by each run, so a rerun does not repeat entries).
+    """
     from datamill.io import read_records, write_records
     from datamill.io.quarantine import Quarantine
 
     if not isinstance(step, TeacherStep):
         raise ConfigError(f"run_step needs a synthetic step, got {step!r}")
     out = os.fspath(output)
+    if rejects is not None:
+        step.rejects = os.fspath(rejects)
+    if step.rejects is not None and os.path.exists(step.rejects):
+        os.remove(step.rejects)
     q = Quarantine(quarantine)
     seen = 0
 
@@ -59,5 +71,9 @@ def run_step(step: TeacherStep, inputs: str | list[str], output: str | os.PathLi
         n = write_records(step(counted()), out)
     finally:
         q.close()
+    rejected = 0
+    if step.rejects is not None and os.path.exists(step.rejects):
+        with open(step.rejects, "rb") as fh:
+            rejected = sum(1 for _ in fh)
     return TaskRun(output=out, records_in=seen, records_out=n, stats=step.stats, usage=step.usage,
-                   quarantined=dict(q.counts))
+                   quarantined=dict(q.counts), rejects=step.rejects if rejected else None, rejected=rejected)

@@ -8,11 +8,14 @@ request parameters, the seed and the ids of the records it came from.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import string
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+
+import orjson
 
 from datamill.errors import ConfigError
 from datamill.pipeline.step import Step
@@ -104,13 +107,16 @@ class TeacherStep(Step[Record]):
         max_reasks: extra attempts for invalid answers.
         prices: ``{model_prefix: [input, output]}`` USD per 1M tokens, added to the built-in table.
         progress: show a progress bar.
+        rejects: a JSONL file that receives every job given up (invalid answer past the re-asks, or a
+            teacher error past the retries): record id, reason, the last answer, the request. Appended to.
     """
 
     template: str = ""
 
     def __init__(self, *, teacher: TeacherSpec, cache: str | None = "default", temperature: float = 0.7,
                  max_tokens: int = 1024, seed: int = 0, batch_size: int = 256, max_reasks: int = 2,
-                 prices: dict[str, Sequence[float]] | None = None, progress: bool = False) -> None:
+                 prices: dict[str, Sequence[float]] | None = None, progress: bool = False,
+                 rejects: str | None = None) -> None:
         self._teacher = make_teacher(teacher)
         if isinstance(teacher, Teacher):  # keep the recipe serialisable
             self._params["teacher"] = teacher.spec()
@@ -121,7 +127,9 @@ class TeacherStep(Step[Record]):
         self.cache_path = default_cache_path() if cache == "default" else cache
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
         self.batch_size, self.max_reasks, self.prices, self.progress = batch_size, max_reasks, prices, progress
+        self.rejects = rejects
         self._runner: Runner | None = None
+        self._rejects_fd: int | None = None
 
     @property
     def teacher(self) -> Teacher:
@@ -143,9 +151,19 @@ class TeacherStep(Step[Record]):
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed + seed_offset,
                 **extra}
 
-    def provenance(self, parents: Sequence[Record], params: dict[str, Any], template: str | None = None,
+    def provenance(self, parents: Sequence[Record], sent: dict[str, Any] | Result, template: str | None = None,
                    **extra: Any) -> Provenance:
+        """Teacher model, prompt template hash, the parameters and seed of the answer kept, parent ids.
+
+        ``sent`` is a Result (its last request's parameters, and the re-asks that led to it) or params.
+        """
         base = parents[0].provenance if parents else Provenance()
+        if isinstance(sent, Result):
+            params = sent.params if sent.params is not None else sent.job.params
+            if sent.reasks:
+                extra = {"reasks": sent.reasks, **extra}
+        else:
+            params = sent
         info = {"template_hash": stable_id(template if template is not None else self.template),
                 "params": params, "seed": params.get("seed"), **extra}
         return base.child(step=self.name, parents=[p.id for p in parents], model=self._teacher.model, extra=info)
@@ -153,7 +171,30 @@ class TeacherStep(Step[Record]):
     def run_jobs(self, jobs: list[Job]) -> list[Result]:
         return self.runner.run(jobs)
 
+    def reject(self, rec: Record | None, res: Result) -> None:
+        """Count a job given up under its reason and, with ``rejects`` set, write it there (never kept)."""
+        reason = res.error or "failed"
+        self.stats.drop(reason, rec)
+        if self.rejects is None:
+            return
+        comp = res.completion
+        entry = {"step": self.name, "record_id": rec.id if rec is not None else None, "reason": reason,
+                 "attempts": res.attempts, "retried_next_run": reason == "teacher_error",
+                 "answer": (comp.text[:4096] if comp is not None else None),
+                 "finish_reason": comp.finish_reason if comp is not None else None,
+                 "error": res.value if reason == "teacher_error" else None,
+                 "model": self._teacher.model, "messages": res.job.messages,
+                 "params": res.params if res.params is not None else res.job.params, "reasks": res.reasks}
+        if self._rejects_fd is None:
+            os.makedirs(os.path.dirname(os.path.abspath(self.rejects)), exist_ok=True)
+            self._rejects_fd = os.open(self.rejects, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        # one write per line on an O_APPEND descriptor: shards in other processes may append too
+        os.write(self._rejects_fd, orjson.dumps(entry, default=str) + b"\n")
+
     def _finish(self) -> None:
+        if self._rejects_fd is not None:
+            os.close(self._rejects_fd)
+            self._rejects_fd = None
         u = self.usage
         c = self.stats.counters
         for key, value in (("requests", u.requests), ("cache_hits", u.cache_hits), ("prompt_tokens", u.prompt_tokens),
@@ -185,7 +226,7 @@ class TeacherStep(Step[Record]):
                     mine, pos = results[pos:pos + len(js)], pos + len(js)
                     for res in mine:
                         if not res.ok:
-                            st.drop(res.error or "failed", rec)
+                            self.reject(rec, res)
                     for out in self.outputs(rec, [r for r in mine if r.ok]):
                         if isinstance(out, str):
                             st.drop(out, rec)
@@ -205,17 +246,27 @@ class Respond(TeacherStep):
     Args:
         k: samples per prompt.
         system: an optional system prompt.
+        json_mode: ask for a JSON object (``response_format``) and keep only answers that parse.
+        json_schema: a JSON Schema the answer must satisfy (implies JSON mode; the server is sent it as
+            ``response_format`` ``json_schema``). Answers that are not JSON (``not_json``) or break the schema
+            (``schema``) are re-asked, then rejected; kept outputs are the canonical JSON text.
         (and every :class:`TeacherStep` argument)
     """
 
     name = "synthetic.respond"
     template = "{prompt}"
 
-    def __init__(self, *, teacher: TeacherSpec, k: int = 1, system: str | None = None, **kw: Any) -> None:
+    def __init__(self, *, teacher: TeacherSpec, k: int = 1, system: str | None = None, json_mode: bool = False,
+                 json_schema: dict[str, Any] | None = None, **kw: Any) -> None:
         super().__init__(teacher=teacher, **kw)
         if k < 1:
             raise ConfigError(f"k must be >= 1, got {k!r}")
+        if json_schema is not None and not isinstance(json_schema, dict):
+            raise ConfigError(f"json_schema must be a JSON Schema object, got {json_schema!r}")
         self.k, self.system = k, system
+        self.json_schema = json_schema
+        self.json_mode = json_mode or json_schema is not None
+        self._parse = _json_parser(json_schema) if self.json_mode else None
 
     def _messages(self, rec: Record) -> list[dict[str, Any]]:
         msgs = prompt_messages(rec)
@@ -223,15 +274,52 @@ class Respond(TeacherStep):
             msgs = [{"role": "system", "content": self.system}, *msgs]
         return msgs
 
+    def _format(self) -> dict[str, Any]:
+        if self.json_schema is not None:
+            return {"response_format": {"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": self.json_schema, "strict": True}}}
+        return {"response_format": {"type": "json_object"}} if self.json_mode else {}
+
     def jobs(self, rec: Record) -> list[Job]:
         msgs = self._messages(rec)
-        return [Job(messages=msgs, params=self.params_for(i), tag=i) for i in range(self.k)]
+        return [Job(messages=msgs, params=self.params_for(i, **self._format()), parse=self._parse, tag=i)
+                for i in range(self.k)]
 
     def outputs(self, rec: Record, results: list[Result]) -> Iterator[Record | str]:
         for res in results:
             msgs = res.job.messages
-            prov = self.provenance([rec], res.job.params, template=self.system or self.template, sample=res.job.tag)
-            yield chat_example(msgs, res.value, provenance=prov, metadata={**rec.metadata, "sample": res.job.tag})
+            prov = self.provenance([rec], res, template=self.system or self.template, sample=res.job.tag)
+            answer = res.value if isinstance(res.value, str) else orjson.dumps(res.value).decode()
+            yield chat_example(msgs, answer, provenance=prov, metadata={**rec.metadata, "sample": res.job.tag})
+
+
+def _json_parser(schema: dict[str, Any] | None) -> Any:
+    """A job ``parse``: JSON (``not_json`` otherwise) that satisfies ``schema`` (``schema`` otherwise)."""
+    validator = None
+    if schema is not None:
+        try:
+            import jsonschema
+        except ImportError:  # the subset most answers need: an object with required keys
+            jsonschema = None
+        if jsonschema is not None:
+            cls = jsonschema.validators.validator_for(schema)
+            try:
+                cls.check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                raise ConfigError(f"json_schema is not a valid JSON Schema: {exc.message}") from None
+            validator = cls(schema)
+    required = list((schema or {}).get("required") or [])
+
+    def parse(text: str) -> Any:
+        value = parse_json(text, required=required)
+        if validator is not None:
+            err = next(iter(validator.iter_errors(value)), None)
+            if err is not None:
+                where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+                raise InvalidOutput("schema", f"{where}: {err.message}")
+        return value
+
+    return parse
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,7 +428,7 @@ class SelfInstruct(TeacherStep):
                 added = 0
                 for res in self.run_jobs(jobs):
                     if not res.ok:
-                        st.drop(res.error or "failed")
+                        self.reject(None, res)
                         continue
                     for line in str(res.value).splitlines():
                         m = _NUMBERED.match(line)
@@ -361,7 +449,7 @@ class SelfInstruct(TeacherStep):
                             continue
                         pool.add(cand)
                         parents: list[Record] = res.job.tag
-                        ex = Example(input=cand, provenance=self.provenance(parents, res.job.params),
+                        ex = Example(input=cand, provenance=self.provenance(parents, res),
                                      metadata={"round": rnd})
                         machine.append((cand, ex))
                         added += 1
@@ -475,11 +563,11 @@ class EvolInstruct(TeacherStep):
                     nxt: list[tuple[Record, str]] = []
                     for (rec, text), m, ev, ans in zip(alive, methods, evolved, answers, strict=True):
                         if not ev.ok:
-                            st.drop(ev.error or "failed", rec)
+                            self.reject(rec, ev)
                             continue
                         new = str(ev.value).strip()
                         if ans is not None and not ans.ok:
-                            st.drop(ans.error or "failed", rec)
+                            self.reject(rec, ans)
                             continue
                         reason = evol_eliminate(text, new, ans.value if ans is not None else None)
                         if reason:
@@ -487,7 +575,7 @@ class EvolInstruct(TeacherStep):
                             continue
                         out = Example(input=new, output=ans.value if ans is not None else None,
                                       metadata={**rec.metadata, "evol_method": m, "evol_round": rnd + 1},
-                                      provenance=self.provenance([rec], ev.job.params,
+                                      provenance=self.provenance([rec], ev,
                                                                  template=self._evolve_prompt("", m), method=m))
                         st.kept += 1
                         yield out
@@ -568,7 +656,7 @@ class QAFromDocs(TeacherStep):
                     if key in rec.metadata:
                         meta[key] = rec.metadata[key]
                 yield chat_example([{"role": "user", "content": pair["question"].strip()}], pair["answer"].strip(),
-                                   metadata=meta, provenance=self.provenance([rec], res.job.params))
+                                   metadata=meta, provenance=self.provenance([rec], res))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -686,7 +774,7 @@ class Judge(TeacherStep):
                          scores={"judge_agreement": 1.0, "judge_votes": float(len(verdicts))},
                          metadata={**rec.metadata, "judge_model": self.teacher.model, "judge_verdicts": verdicts,
                                    "swapped": self.swap},
-                         provenance=self.provenance([rec], results[0].job.params))
+                         provenance=self.provenance([rec], results[0]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -736,7 +824,7 @@ class Rewrite(TeacherStep):
             data["metadata"] = {**rec.metadata, f"original_{field}": data[field], "rewrite": self.instruction}
             data[field] = str(res.value).strip()
             data["id"] = ""
-            data["provenance"] = self.provenance([rec], res.job.params).to_dict()
+            data["provenance"] = self.provenance([rec], res).to_dict()
             yield type(rec).from_dict(data)
 
 
