@@ -57,5 +57,11 @@ def run_quickstart(directory: str | os.PathLike[str] = "datamill-quickstart", *,
     if result.finetune_ids:
         console.print(f"try: datamill lineage {result.finetune_ids[0]} --in {result.root}")
     console.print(f"open: {result.stages[-1]['where']}")
+    feedback_db = os.path.join(result.root, "4-feedback", "feedback.db")
+    from datamill.feedback.demo import seed_demo
+
+    demo = seed_demo(f"sqlite:///{os.path.abspath(feedback_db)}")  # open projects beside the journey's
+    console.print(f"annotate: datamill feedback serve --db {feedback_db}  (projects journey, "
+                  f"{', '.join(demo['projects'])}; the first visit creates the admin)")
     return {"stages": result.stages, "seconds": result.seconds, "root": result.root,
-            "lineage_complete": result.lineage_complete, "finetune_examples": n}
+            "lineage_complete": result.lineage_complete, "finetune_examples": n, "feedback_db": feedback_db}

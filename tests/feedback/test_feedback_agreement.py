@@ -43,6 +43,26 @@ def test_fleiss_and_cohen_published_values(oracles) -> None:  # noqa: ANN001
     assert cohen_kappa(a, b) == pytest.approx(0.4)
 
 
+def test_published_examples_match_the_reference_libraries(oracles) -> None:  # noqa: ANN001
+    """On the published data sets themselves: ours == krippendorff, statsmodels (Fleiss), sklearn (Cohen)."""
+    krippendorff = pytest.importorskip("krippendorff")
+    irr = pytest.importorskip("statsmodels.stats.inter_rater")
+    metrics = pytest.importorskip("sklearn.metrics")
+    for key in ("krippendorff_2011_reliability_data", "krippendorff_2011_binary_2obs",
+                "krippendorff_2011_nominal_2obs"):
+        data = np.array([[np.nan if v is None else v for v in row] for row in oracles[key]["data"]], dtype=float)
+        for level in LEVELS if key == "krippendorff_2011_reliability_data" else ("nominal",):
+            ref = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+            assert krippendorff_alpha(oracles[key]["data"], level=level) == pytest.approx(ref, abs=1e-12)
+    table = np.array(oracles["fleiss_1971_wikipedia_example"]["data"])
+    assert fleiss_kappa(table.tolist()) == pytest.approx(irr.fleiss_kappa(table), abs=1e-12)
+    (yy, yn), (ny, nn) = oracles["cohen_wikipedia_example"]["table"]
+    a = ["y"] * (yy + yn) + ["n"] * (ny + nn)
+    b = ["y"] * yy + ["n"] * yn + ["y"] * ny + ["n"] * nn
+    assert cohen_kappa(a, b) == pytest.approx(metrics.cohen_kappa_score(a, b), abs=1e-12)
+    assert cohen_kappa_table([[yy, yn], [ny, nn]]) == pytest.approx(metrics.cohen_kappa_score(a, b), abs=1e-12)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_krippendorff_matches_reference_library(seed: int) -> None:
     krippendorff = pytest.importorskip("krippendorff")

@@ -63,6 +63,26 @@ def serve(
 
 
 @app.command()
+def demo(
+    db: DbOpt = None,
+    prefix: Annotated[str, typer.Option(help="Project names are PREFIX-pairwise, PREFIX-rubric, PREFIX-rewrite.")]
+    = "demo",
+    annotators: Annotated[int, typer.Option(help="Simulated annotators judging the pairwise project.")] = 2,
+) -> None:
+    """Seed demo projects (pairwise with gold, rubric, rewrite) and simulated judgements; then run serve."""
+    from datamill.feedback.demo import seed_demo
+
+    out = seed_demo(db, prefix=prefix, annotators=annotators)
+    url = out["url"]
+    _kv("Demo seeded", {"database": url.split("@")[-1], "projects": ", ".join(out["projects"]),
+                        "new projects": ", ".join(out["created"]) or "- (already there)",
+                        "simulated judgements": out["judgements"]})
+    flag = "" if db is None else f" --db {db}"
+    console.print(f"next: [bold]datamill feedback serve{flag}[/] and open http://127.0.0.1:8000 "
+                  "(the first visit creates the admin)")
+
+
+@app.command()
 def init(
     db: DbOpt = None,
     admin: Annotated[str | None, typer.Option(help="Also create this admin user.")] = None,
@@ -131,13 +151,28 @@ def import_cmd(
     project: ProjectArg,
     source: Annotated[Path, typer.Argument(help="JSONL(.gz/.zst), Parquet, or an HF datasets save_to_disk folder.")],
     split: Annotated[str | None, typer.Option(help="Split of an HF DatasetDict.")] = None,
+    teacher: Annotated[list[str] | None, typer.Option(
+        help="Answer rows that have no responses with this OpenAI-compatible base URL (or local model path); "
+             "repeat for one answer per teacher.")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        help="Model name of each --teacher URL (one, or one per teacher).")] = None,
+    samples: Annotated[int | None, typer.Option(help="Answers per teacher and row (default: what the task "
+                                                     "type needs).")] = None,
     db: DbOpt = None,
 ) -> None:
     """Import tasks: all rows or none (a bad row is reported with its line number)."""
+    from datamill.errors import ConfigError
     from datamill.feedback.service import import_tasks
 
+    teachers = None
+    if teacher:
+        models = list(model or [])
+        if len(models) not in (0, 1, len(teacher)):
+            raise ConfigError(f"give one --model or one per --teacher ({len(teacher)}), got {len(models)}")
+        teachers = [{"type": "openai", "base_url": t, "model": models[i] if len(models) > 1 else models[0]}
+                    if t.startswith(("http://", "https://")) and models else t for i, t in enumerate(teacher)]
     with console.status(f"importing {source}"):
-        n = import_tasks(_db(db), project, source, split=split)
+        n = import_tasks(_db(db), project, source, split=split, teachers=teachers, samples=samples)
     _kv("Import", {"project": project, "source": source, "tasks imported": f"{n:,}"})
 
 

@@ -20,11 +20,13 @@ __all__ = [
     "export",
     "export_preferences",
     "export_rows",
+    "fill_responses",
     "fleiss_kappa",
     "import_tasks",
     "krippendorff_alpha",
     "next_task",
     "render_markdown",
+    "seed_demo",
     "simulate_project",
     "submit",
 ]
@@ -32,9 +34,9 @@ __all__ = [
 _WHERE = {
     "Client": "client", "Database": "db", "add_tasks": "service", "agreement_report": "quality",
     "cohen_kappa": "agreement", "create_app": "app", "create_project": "service", "create_user": "service",
-    "disagreements": "quality", "export": "export", "export_preferences": "export", "export_rows": "export",
+    "disagreements": "quality", "export": "export", "export_preferences": "export", "export_rows": "export", "fill_responses": "fill",
     "fleiss_kappa": "agreement", "import_tasks": "service", "krippendorff_alpha": "agreement",
-    "next_task": "service", "render_markdown": "render", "simulate_project": "simulate", "submit": "service",
+    "next_task": "service", "render_markdown": "render", "seed_demo": "demo", "simulate_project": "simulate", "submit": "service",
 }
 
 

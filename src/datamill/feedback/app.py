@@ -143,7 +143,7 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
     # ---------------- errors and headers
     @app.exception_handler(NeedLogin)
     async def _need_login(request: Request, exc: NeedLogin) -> Response:
-        target = "/login" if svc.has_users(database) else "/setup"
+        target = "/login" if svc.has_admin(database) else "/setup"
         return RedirectResponse(target, status_code=303)
 
     @app.exception_handler(_Http)
@@ -184,7 +184,7 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
     # ---------------- first run, login, logout
     @app.get("/setup", include_in_schema=False)
     def setup_page(request: Request) -> Response:
-        if svc.has_users(database):
+        if svc.has_admin(database):
             return RedirectResponse("/login", status_code=303)
         return pre_csrf_page(request, "setup.html", {"error": None})
 
@@ -194,13 +194,13 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
         check_pre_csrf(request, csrf_token)
         try:
             user = svc.create_user(database, username, password, role="admin", first_admin=True)
-        except InputError as exc:
+        except (InputError, svc.ConflictError) as exc:
             return pre_csrf_page(request, "setup.html", {"error": str(exc)}, 422)
         return login_response(request, user["id"], "/")
 
     @app.get("/login", include_in_schema=False)
     def login_page(request: Request) -> Response:
-        if not svc.has_users(database):
+        if not svc.has_admin(database):
             return RedirectResponse("/setup", status_code=303)
         return pre_csrf_page(request, "login.html", {"error": None})
 
@@ -425,8 +425,8 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
     # ---------------- JSON API
     @app.get("/api/health", tags=["meta"])
     def health() -> dict[str, Any]:
-        """Liveness and whether the first admin exists."""
-        return {"ok": True, "has_users": svc.has_users(database)}
+        """Liveness and whether the first admin exists (``has_admin`` false: the first-run page is open)."""
+        return {"ok": True, "has_users": svc.has_users(database), "has_admin": svc.has_admin(database)}
 
     @app.post("/api/login", tags=["auth"])
     def api_login(body: LoginIn) -> dict[str, Any]:

@@ -36,6 +36,7 @@ def svg_histogram(values: list[float], *, title: str, bins: int = 12, unit: str 
     if not values:
         return svg_bars([], title=title)
     lo, hi = min(values), max(values)
+    bins = max(1, min(bins, int(len(values) ** 0.5) + 1))  # a few values: a few bins, not empty rows
     step = (hi - lo) / bins or 1.0
     counts = [0] * bins
     for v in values:

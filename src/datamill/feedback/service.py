@@ -46,6 +46,7 @@ __all__ = [
     "create_user",
     "delete_session",
     "get_project",
+    "has_admin",
     "has_users",
     "import_tasks",
     "iter_task_rows",
@@ -105,10 +106,19 @@ def has_users(db: Database) -> bool:
         return s.scalar(select(User.id).limit(1)) is not None
 
 
+def has_admin(db: Database) -> bool:
+    """Whether an active admin exists; until one does, the app offers the first-run admin creation."""
+    from sqlalchemy import select
+
+    with db.read() as s:
+        return s.scalar(select(User.id).where(User.role == "admin", User.active.is_(True)).limit(1)) is not None
+
+
 def create_user(db: Database, username: str, password: str, *, role: str = "annotator",
                 first_admin: bool = False) -> dict[str, Any]:
-    """Create a user (argon2-hashed password). ``first_admin`` succeeds only while no user exists."""
-    from sqlalchemy import func, select
+    """Create a user (argon2-hashed password). ``first_admin`` succeeds only while no active admin exists
+    (a seeded demo database holds simulated annotators but no admin)."""
+    from sqlalchemy import func, select, text
     from sqlalchemy.exc import IntegrityError
 
     if role not in ROLES:
@@ -121,8 +131,11 @@ def create_user(db: Database, username: str, password: str, *, role: str = "anno
     pw_hash = _ph().hash(password)
     try:
         with db.write() as s:
-            if first_admin and s.scalar(select(func.count(User.id))):
-                raise ForbiddenError("an admin already exists; log in instead")
+            if first_admin:
+                if not db.is_sqlite:  # two racing first-run forms: the second waits, then sees the admin
+                    s.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
+                if s.scalar(select(func.count(User.id)).where(User.role == "admin", User.active.is_(True))):
+                    raise ForbiddenError("an admin already exists; log in instead")
             user = User(username=username, password_hash=pw_hash, role=role, active=True)
             s.add(user)
             s.flush()
@@ -551,12 +564,27 @@ def add_tasks(db: Database, project: int | str, rows: Iterable[tuple[int, Any]],
     return len(parsed)
 
 
-def import_tasks(db: Database, project: int | str, source: Any, *, split: str | None = None) -> int:
-    """Import tasks from a JSONL/Parquet file or HF dataset into a project, all or nothing; returns the count."""
+def import_tasks(db: Database, project: int | str, source: Any, *, split: str | None = None,
+                 teachers: Any = None, samples: int | None = None, cache: str | None = "default") -> int:
+    """Import tasks from a JSONL/Parquet file or HF dataset into a project, all or nothing; returns the count.
+
+    Args:
+        split: the split of an HF DatasetDict.
+        teachers: teacher model(s) (see :func:`datamill.feedback.fill.fill_responses`) that answer rows
+            having a prompt but no responses, before anything is written.
+        samples: answers per teacher and row (default: what the task type needs).
+        cache: the synthetic request cache for the teachers.
+    """
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<dataset>"
     is_file = isinstance(source, (str, os.PathLike)) and not Path(source).is_dir()
     what = "line" if is_file and not name.endswith(".parquet") else "row"
-    return add_tasks(db, project, iter_task_rows(source, split=split), source=name, what=what)
+    rows: Iterable[tuple[int, Any]] = iter_task_rows(source, split=split)
+    if teachers is not None:
+        from datamill.feedback.fill import fill_responses
+
+        rows = fill_responses(rows, teachers, task_type=get_project(db, project)["task_type"], samples=samples,
+                              cache=cache)
+    return add_tasks(db, project, rows, source=name, what=what)
 
 
 # ---------------------------------------------------------------- queue
