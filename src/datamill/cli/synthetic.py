@@ -266,6 +266,33 @@ def generate(
         console.print(table)
 
 
+@app.command("to-feedback")
+def to_feedback(
+    input: InputOpt,  # noqa: A002
+    out: OutOpt,
+    json_out: JsonOpt = False,
+) -> None:
+    """Judged pairs and teacher answers as feedback tasks (then: datamill feedback import PROJECT OUT)."""
+    import os
+
+    import orjson
+
+    from datamill.io import read_records
+    from datamill.synthetic import feedback_tasks
+
+    tmp = f"{out}.tmp"
+    n = 0
+    with open(tmp, "wb") as fh:
+        for row in feedback_tasks(read_records([str(p) for p in input])):
+            fh.write(orjson.dumps(row) + b"\n")
+            n += 1
+    os.replace(tmp, out)
+    if json_out:
+        print_json({"output": str(out), "tasks": n})
+        return
+    console.print(f"[bold]{n:,}[/] feedback tasks -> {out} (next: datamill feedback import PROJECT {out})")
+
+
 @app.command("fake-server")
 def fake_server(
     port: Annotated[int, typer.Option("--port", "-p", help="Port (0 = a free one).")] = 8000,

@@ -21,6 +21,7 @@ from datamill.synthetic.filters import (
                                         RougeNovelty,
                                         is_refusal,
 )
+from datamill.synthetic.handoff import feedback_tasks
 from datamill.synthetic.rouge import RougeIndex, lcs_length, rouge_l, rouge_tokens
 from datamill.synthetic.tasks import (
                                         Critique,
@@ -74,6 +75,7 @@ __all__ = [
     "evol_eliminate",
     "evol_instruct",
     "fake_answer",
+    "feedback_tasks",
     "is_refusal",
     "judge_pairs",
     "lcs_length",
