@@ -186,10 +186,39 @@ class Runner:
         self.usage.jobs += len(jobs)
         self._bar_add(len(jobs))
         t0 = time.perf_counter()
-        results = run_coroutine(self._arun(jobs))  # a thread of its own inside a running loop
+        results: list[Result | None] = [None] * len(jobs)
+        rest = list(range(len(jobs)))
+        if self.cache is not None:  # one query for every first attempt instead of one per job
+            keys = [request_key(self.teacher.model, j.messages, dict(j.params)) for j in jobs]
+            found = self.cache.get_many(keys)
+            rest = []
+            for i, job in enumerate(jobs):
+                hit = found.get(keys[i])
+                res = self._from_cache(job, hit) if hit is not None else None
+                if res is None:
+                    rest.append(i)
+                else:
+                    results[i] = res
+        if rest:  # the rest asks the teacher (a thread of its own when this thread runs a loop)
+            for i, res in zip(rest, run_coroutine(self._arun([jobs[i] for i in rest])), strict=True):
+                results[i] = res
         self.usage.seconds += time.perf_counter() - t0
         self.usage.retries = Counter(self.teacher.retries)
-        return results
+        return results  # type: ignore[return-value]
+
+    def _from_cache(self, job: Job, comp: Completion) -> Result | None:
+        """A cached first answer that is valid, as a finished Result without the event loop; None otherwise
+        (an invalid cached answer takes the async path, which re-asks, from the cache too)."""
+        if comp.finish_reason == "length" or not comp.text.strip():
+            return None
+        try:
+            value = job.parse(comp.text) if job.parse else comp.text
+        except InvalidOutput:
+            return None
+        self.usage.cache_hits += 1
+        self.usage.done += 1
+        self._bar_step()
+        return Result(job=job, value=value, completion=comp, cached=True, attempts=1, params=dict(job.params))
 
     def close(self) -> None:
         """Stop the progress bar (the cache stays open for reuse)."""
