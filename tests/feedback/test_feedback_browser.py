@@ -181,3 +181,23 @@ def test_ui_flow_keyboard_annotation_agreement_export(browser, live, artifacts_d
     page.screenshot(path=str(artifacts_dir / "feedback_06_admin_project.png"), full_page=True)
     assert dialogs == []
     ctx.close()
+
+
+def test_ranking_by_drag_and_drop(browser, live, artifacts_dir) -> None:  # noqa: ANN001
+    server, db = live
+    svc.create_user(db, "dragger", "dragger-password", role="annotator")
+    rk = svc.create_project(db, "drag-rank", task_type="ranking", overlap=1)
+    svc.add_tasks(db, rk["id"], enumerate([{"id": "r", "prompt": "rank", "responses": ["first", "second", "third"]}], 1))
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    login(page, server.url, "dragger", "dragger-password")
+    page.goto(f"{server.url}/projects/{rk['id']}/annotate")
+    texts = [page.inner_text(f"#resp-{i} .md").strip() for i in range(3)]
+    page.drag_and_drop("#resp-2", "#resp-0")  # the third shown goes on top: 2, 0, 1
+    assert [page.input_value(f"#rank-{i}") for i in range(3)] == ["2", "3", "1"]
+    page.screenshot(path=str(artifacts_dir / "feedback_07_ranking_drag.png"), full_page=True)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    value = svc.list_judgements(db, rk["id"])[0]["value"]
+    assert [["first", "second", "third"][i] for i in value["ranking"]] == [texts[2], texts[0], texts[1]]
+    ctx.close()

@@ -26,6 +26,10 @@ def test_seeded_demo_opens_with_first_run_admin(app_db) -> None:  # noqa: ANN001
     assert web.c.get("/api/health").json()["has_admin"] is False
     r = web.c.get("/", follow_redirects=False)
     assert r.headers["location"] == "/setup"  # not a dead-end login page
+    # annotators made before the admin can still log in; the login page points to the first-run page
+    svc.create_user(db, "early", "early-password")
+    assert 'href="/setup"' in Web(app).c.get("/login").text
+    Web(app).login("early", "early-password")
     web.setup_admin()
     assert web.c.get("/api/health").json()["has_admin"] is True
     assert web.c.get("/setup", follow_redirects=False).headers["location"] == "/login"

@@ -186,7 +186,7 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
     def setup_page(request: Request) -> Response:
         if svc.has_admin(database):
             return RedirectResponse("/login", status_code=303)
-        return pre_csrf_page(request, "setup.html", {"error": None})
+        return pre_csrf_page(request, "setup.html", {"error": None, "has_users": svc.has_users(database)})
 
     @app.post("/setup", include_in_schema=False)
     def setup_post(request: Request, username: str = Form(""), password: str = Form(""),
@@ -195,14 +195,15 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
         try:
             user = svc.create_user(database, username, password, role="admin", first_admin=True)
         except (InputError, svc.ConflictError) as exc:
-            return pre_csrf_page(request, "setup.html", {"error": str(exc)}, 422)
+            return pre_csrf_page(request, "setup.html", {"error": str(exc), "has_users": svc.has_users(database)},
+                                 422)
         return login_response(request, user["id"], "/")
 
     @app.get("/login", include_in_schema=False)
     def login_page(request: Request) -> Response:
-        if not svc.has_admin(database):
+        if not svc.has_users(database):
             return RedirectResponse("/setup", status_code=303)
-        return pre_csrf_page(request, "login.html", {"error": None})
+        return pre_csrf_page(request, "login.html", {"error": None, "no_admin": not svc.has_admin(database)})
 
     @app.post("/login", include_in_schema=False)
     def login_post(request: Request, username: str = Form(""), password: str = Form(""),
@@ -210,7 +211,8 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
         check_pre_csrf(request, csrf_token)
         user = svc.authenticate(database, username, password)
         if user is None:
-            return pre_csrf_page(request, "login.html", {"error": "wrong username or password"}, 401)
+            return pre_csrf_page(request, "login.html", {"error": "wrong username or password",
+                                                         "no_admin": not svc.has_admin(database)}, 401)
         return login_response(request, user.id, "/")
 
     @app.post("/logout", include_in_schema=False)

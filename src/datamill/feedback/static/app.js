@@ -43,6 +43,24 @@
         el.classList.toggle("ranked", r >= 0);
       });
     }
+    // ranking by drag and drop: the order on screen (top = best) becomes the ranking
+    if (type === "ranking") {
+      let dragged = null;
+      $$(".rankable").forEach((el) => {
+        el.draggable = true;
+        el.addEventListener("dragstart", (e) => { dragged = el; el.classList.add("dragging"); e.dataTransfer.effectAllowed = "move"; e.dataTransfer.setData("text/plain", el.dataset.index); });
+        el.addEventListener("dragend", () => { el.classList.remove("dragging"); dragged = null; });
+        el.addEventListener("dragover", (e) => { if (dragged) e.preventDefault(); });
+        el.addEventListener("drop", (e) => {
+          e.preventDefault();
+          if (!dragged || dragged === el) return;
+          const items = $$(".rankable");
+          if (items.indexOf(dragged) < items.indexOf(el)) el.after(dragged); else el.before(dragged);
+          picked = $$(".rankable").map((x) => parseInt(x.dataset.index, 10));
+          paintRanking();
+        });
+      });
+    }
     // rubric state: the highlighted cell
     const cells = $$(".rubric .cell");
     let cell = 0;
