@@ -39,6 +39,7 @@ def test_sigkill_then_resume(tmp_path, fake_server):
     proc.wait()
     answered_at_kill = fake_server.stats.by_status[200]
     assert answered_at_kill < N and not out.exists()  # the output appears whole or not at all
+    assert list(tmp_path.glob("out.jsonl.tmp-*"))  # what the killed writer left
     cached = RequestCache(cache).counts().get("ok", 0)
     time.sleep(0.2)  # let the server finish answers to the dead client
     in_flight = fake_server.stats.by_status[200] - cached
@@ -53,4 +54,5 @@ def test_sigkill_then_resume(tmp_path, fake_server):
     total = fake_server.stats.by_status[200]
     print(f"answered before kill {answered_at_kill}, cached {cached}, in flight {in_flight}, total answered {total}")
     assert total <= N + in_flight, (total, in_flight)
+    assert sorted(p.name for p in tmp_path.glob("out.jsonl*")) == ["out.jsonl"]  # the killed run's temp file is gone
     assert RequestCache(cache).counts() == {"ok": N}
