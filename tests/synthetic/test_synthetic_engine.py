@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 
 import httpx
 import pytest
@@ -176,3 +177,43 @@ def test_slow_responses_time_out_and_are_retried(fake_server):
     runner = Runner(t, cache=None)
     results = runner.run(_jobs(20))
     assert all(r.ok for r in results) and t.retries["connection"] > 0
+
+
+def test_reask_message_fits_the_reason():
+    """A bad verdict is re-asked for the format, bad JSON for JSON; the fake server answers a re-ask again."""
+    from datamill.synthetic import Completion, Teacher
+
+    class Scripted(Teacher):
+        model = "scripted"
+
+        def __init__(self, answers):
+            self.answers, self.seen, self.sent = list(answers), [], 0
+            self.retries = Counter()
+
+        def spec(self):
+            return {}
+
+        async def complete(self, messages, params):
+            self.seen.append(messages)
+            self.sent += 1
+            return Completion(text=self.answers.pop(0), prompt_tokens=1, completion_tokens=1)
+
+    def verdict(text):
+        if "[[A]]" not in text:
+            raise InvalidOutput("no_verdict", "expected [[A]], [[B]] or [[C]]")
+        return "A"
+
+    t = Scripted(["I think the first one.", "[[A]]"])
+    [res] = Runner(t, cache=None).run([Job(messages=[{"role": "user", "content": "judge"}], parse=verdict)])
+    assert res.ok and res.value == "A" and res.reasks == ["no_verdict"]
+    reask = t.seen[1][-1]["content"]
+    assert "no_verdict: expected [[A]]" in reask and "JSON" not in reask
+    t = Scripted(["not json", '{"a": 1}'])
+    [res] = Runner(t, cache=None).run([Job(messages=[{"role": "user", "content": "x"}], parse=parse_json)])
+    assert res.ok and "only valid JSON" in t.seen[1][-1]["content"]
+    from datamill.synthetic import fake_answer
+
+    judge_prompt = "[The Start of Assistant A's Answer]\nlong answer\n[The End of Assistant A's Answer]"
+    again = fake_answer([{"role": "user", "content": judge_prompt}, {"role": "assistant", "content": "?"},
+                         {"role": "user", "content": "Your previous answer could not be used (x)."}])
+    assert again == fake_answer([{"role": "user", "content": judge_prompt}])

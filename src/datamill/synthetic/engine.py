@@ -149,6 +149,8 @@ class Usage:
 
 _REASK_JSON = ("Your previous answer could not be used ({reason}). Reply again with only valid JSON, "
                "no prose and no code fences.")
+_REASK_FORMAT = ("Your previous answer could not be used ({reason}). Answer again and follow the required "
+                 "output format exactly.")
 
 
 class Runner:
@@ -327,7 +329,7 @@ class Runner:
     async def _one(self, job: Job) -> Result:
         messages, params = job.messages, dict(job.params)
         res = Result(job=job)
-        reason = ""
+        reason = detail = ""
         for attempt in range(self.max_reasks + 1):
             res.attempts, res.params = attempt + 1, params
             try:
@@ -347,7 +349,7 @@ class Runner:
                 res.error = None
                 break
             except InvalidOutput as exc:
-                reason = exc.reason
+                reason, detail = exc.reason, exc.detail
                 self.usage.invalid[reason] += 1
                 res.error, res.value = reason, None
                 res.reasks.append(reason)
@@ -357,7 +359,9 @@ class Runner:
                 params = {**params, "seed": int(params.get("seed") or 0) + 1000 + attempt}
             else:
                 messages = [*messages, {"role": "assistant", "content": comp.text},
-                            {"role": "user", "content": _REASK_JSON.format(reason=reason)}]
+                            {"role": "user", "content": (_REASK_JSON if reason in ("not_json", "schema")
+                                                         else _REASK_FORMAT).format(
+                                reason=f"{reason}: {detail}" if detail else reason)}]
         if res.error is not None and res.error != "teacher_error":
             self.usage.quarantined[res.error] += 1
         if res.error is None or res.error != "teacher_error":

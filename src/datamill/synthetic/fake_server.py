@@ -152,7 +152,10 @@ def _evol(prompt: str) -> str:
 def fake_answer(messages: list[dict[str, Any]], *, json_mode: bool = False) -> str:
     """The deterministic answer the fake server gives to ``messages``."""
     prompt = "\n".join(str(m.get("content") or "") for m in messages if m.get("role") in ("system", "user"))
-    last = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), prompt)
+    users = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
+    last = users[-1] if users else prompt
+    if last.startswith("Your previous answer could not be used") and len(users) > 1:
+        last = users[-2]  # a re-ask: answer the task again
     if "new tasks" in last and "Come up with" in last:
         return _self_instruct(last)
     if "question-answer pair" in last:
