@@ -87,3 +87,18 @@ def test_neighbour_disagreement():
     # free text: a custom agreement function
     found = neighbour_disagreement(targets, nb, sims, same=lambda i, j: targets[i] == targets[j])
     assert [f.index for f in found] == [4]
+
+
+def test_knn_pred_probs_are_leave_one_out():
+    from datamill.diagnose import knn_pred_probs
+    from datamill.diagnose.coverage import knn
+
+    # two tight groups; row 3 sits in group A but carries group B's label
+    vecs = np.array([[1, 0.0], [1, 0.05], [1, -0.05], [1, 0.02], [0, 1.0], [0.05, 1], [-0.05, 1]])
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    labels = np.array([0, 0, 0, 1, 1, 1, 1])
+    nb, sims = knn(vecs, vecs, 3, exclude_self=True)
+    p = knn_pred_probs(labels, nb, sims, 2)
+    assert p.shape == (7, 2) and np.allclose(p.sum(axis=1), 1)
+    assert p[3, 0] > 0.99  # row 3 never votes for itself: its neighbours all say class 0
+    assert find_label_issues(labels, p).tolist() == [False, False, False, True, False, False, False]

@@ -30,6 +30,7 @@ from datamill.diagnose.inputs import (
 from datamill.diagnose.label_noise import (
     compute_confident_joint,
     find_label_issues,
+    knn_pred_probs,
     label_quality_scores,
     neighbour_disagreement,
     output_disagreement,
@@ -57,6 +58,7 @@ __all__ = [
     "find_contradictions",
     "find_label_issues",
     "knn",
+    "knn_pred_probs",
     "label_quality_scores",
     "llm_judge",
     "make_planted",

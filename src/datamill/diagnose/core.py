@@ -40,6 +40,7 @@ from datamill.diagnose.inputs import (
 )
 from datamill.diagnose.label_noise import (
     find_label_issues,
+    knn_pred_probs,
     label_quality_scores,
     neighbour_disagreement,
     output_disagreement,
@@ -49,6 +50,10 @@ from datamill.errors import ConfigError, InputError
 __all__ = ["CAUSES", "Diagnosis", "Mistake", "NoisyTrain", "diagnose"]
 
 CAUSES = ("never_seen", "noisy_label", "inconsistent_label", "contradictory_context")
+
+# a member of a conflicting near-duplicate pair is still label noise when confident learning gives its
+# label at most this self-confidence (1 - score): a single flip next to one twin, not an ambiguous input
+_OUTVOTED = 0.9
 
 _FIXES = {
     "never_seen": "Collect more training data like these inputs (and the under-covered clusters below).",
@@ -91,7 +96,7 @@ class NoisyTrain:
     target: str
     suggested: str
     score: float
-    method: str  # confident_learning | neighbours
+    method: str  # confident_learning (given probs) | confident_learning_knn | neighbours
 
 
 @dataclass(slots=True)
@@ -272,6 +277,8 @@ def diagnose(results: Any, train: Any, *, feedback: Any = None, contexts: Any = 
     wrong = np.array([not x.correct for x in items])
     clusters, ev_cluster = cluster_coverage(ev_vecs, tr_vecs, wrong, cov, n_clusters=n_clusters)
     sparse = {c.id for c in clusters if c.density_ratio < 0.2}
+    # in a sparse region an item also needs coverage in the bottom decile of the training set's own
+    sparse_cov = float(np.quantile(train_cov, 0.1)) if len(train_cov) else 0.0
     timings["coverage"] = time.perf_counter() - t
 
     say("label noise")
@@ -295,6 +302,18 @@ def diagnose(results: Any, train: Any, *, feedback: Any = None, contexts: Any = 
                 i = int(rows[r])
                 noisy[i] = NoisyTrain(i, train_items[i].id, train_items[i].input, train_items[i].target,
                                       cls[int(np.argmax(ps[r]))], float(1 - quality[r]), "confident_learning")
+    elif classification and len(set(targets)) >= 2:
+        # no model probabilities: confident learning over leave-one-out kNN probabilities of the inputs
+        tcls = sorted(set(targets))
+        pos = {t_: j for j, t_ in enumerate(tcls)}
+        shown = {_norm(x.target): x.target for x in train_items}
+        y = np.array([pos[t_] for t_ in targets], dtype=np.int64)
+        ps = knn_pred_probs(y, tr_nb, tr_sim, len(tcls))
+        quality = label_quality_scores(y, ps)
+        for r in find_label_issues(y, ps, return_indices_ranked_by="self_confidence"):
+            ti = train_items[int(r)]
+            noisy[int(r)] = NoisyTrain(int(r), ti.id, ti.input, ti.target, shown[tcls[int(np.argmax(ps[r]))]],
+                                       float(1 - quality[r]), "confident_learning_knn")
     if classification:
         found = neighbour_disagreement(targets, tr_nb, tr_sim, min_sim=near_sim, min_neighbours=min_neighbours,
                                        majority=majority)
@@ -327,6 +346,9 @@ def diagnose(results: Any, train: Any, *, feedback: Any = None, contexts: Any = 
                                        dup_sim=dup_sim, majority=majority, min_majority=min_neighbours,
                                        out_vecs=None if classification else out_vecs)
     in_conflict = {m: g for g in conflicts for m in g.members}
+    for m in in_conflict:  # near copies split without a majority: inconsistency, not one side's noise,
+        if m in noisy and not (noisy[m].method != "neighbours" and noisy[m].score >= _OUTVOTED):
+            noisy.pop(m, None)  # unless the wider neighbourhood (or the model) outvotes the label
     task_agr, annotators = annotator_agreement(fb) if fb else ([], [])
     low_tasks = {ta.task: ta for ta in task_agr if ta.agreement < low_agreement}
     train_pos = {x.id: i for i, x in enumerate(train_items)}
@@ -347,29 +369,32 @@ def diagnose(results: Any, train: Any, *, feedback: Any = None, contexts: Any = 
         causes: list[str] = []
         ev: dict[str, Any] = {}
         c = int(ev_cluster[i]) if len(ev_cluster) else -1
-        unseen = cov[i] < coverage_threshold or (c in sparse and cov[i] < float(np.median(train_cov)))
+        unseen = cov[i] < coverage_threshold or (c in sparse and cov[i] < sparse_cov)
         if unseen and not (nbs and nbs[0]["similarity"] >= near_sim):  # a near copy was seen
             causes.append("never_seen")
             ev["never_seen"] = {"coverage": float(cov[i]), "threshold": coverage_threshold, "cluster": c,
                                 "sparse_cluster": c in sparse}
         near = [n for n in nbs if n["similarity"] >= near_sim]
+        dups = [n for n in nbs if n["similarity"] >= dup_sim]
+        # near neighbours split between targets without a strong majority: inconsistent labelling,
+        # and no side of the split counts as the noisy one
+        votes: Counter[str] = Counter(_norm(n["target"]) for n in near) if classification else Counter()
+        mixed = near if len(votes) > 1 and votes.most_common(1)[0][1] / len(near) < majority else []
+        split_ids = {n["index"] for n in mixed}
         out_norm = _norm(x.output)
         noisy_near = [{**n, "suggested": noisy[n["index"]].suggested, "method": noisy[n["index"]].method}
-                      for n in near if n["index"] in noisy and (not out_norm or _norm(n["target"]) == out_norm
-                                                                 or (not classification and n["target"] != x.expected))]
+                      for n in near if n["index"] in noisy and n["index"] not in split_ids
+                      and (not out_norm or _norm(n["target"]) == out_norm
+                           or (not classification and n["target"] != x.expected))]
         if noisy_near or i in flagged_eval:
             causes.append("noisy_label")
             ev["noisy_label"] = {"training_examples": noisy_near,
                                  "expected_label_issue": ({"expected": x.expected, "likely": flagged_eval[i]}
                                                           if i in flagged_eval else None)}
-        dups = [n for n in nbs if n["similarity"] >= dup_sim]
         groups = {id(in_conflict[n["index"]]): in_conflict[n["index"]] for n in near if n["index"] in in_conflict}
         cross = [n for n in dups if n["index"] not in noisy and n["index"] not in in_conflict
                  and x.expected is not None and _norm(n["target"]) != _norm(x.expected)
                  and (classification or _norm(n["target"]) == out_norm)]
-        clean_near = [n for n in near if n["index"] not in noisy]
-        split: Counter[str] = Counter(_norm(n["target"]) for n in clean_near) if classification else Counter()
-        mixed = clean_near if len(split) > 1 and split.most_common(1)[0][1] / len(clean_near) < majority else []
         tasks = [low_tasks[tid] for tid in [x.id] + [n["id"] for n in near] if tid in low_tasks]
         if groups or cross or mixed or tasks:
             causes.append("inconsistent_label")

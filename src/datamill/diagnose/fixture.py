@@ -109,6 +109,7 @@ class PlantedFixture:
     train: list[dict[str, Any]]
     feedback: list[dict[str, Any]]
     planted: dict[str, set[str]] = field(default_factory=dict)  # cause -> mistake ids
+    mislabelled: set[str] = field(default_factory=set)  # training ids given a wrong label on purpose
 
 
 def _ticket(rng: random.Random, label: str, product: str | None = None) -> str:
@@ -141,12 +142,19 @@ def _context(rng: random.Random, product: str, *, contradict: bool) -> list[str]
 
 
 def make_planted(*, n_train_per_label: int = 80, n_correct: int = 120, n_per_cause: int = 12, n_combination: int = 4,
-                 seed: int = 0) -> PlantedFixture:
-    """Build the planted-cause fixture (same ``seed`` -> same rows)."""
+                 flip_rate: float = 0.0, seed: int = 0) -> PlantedFixture:
+    """Build the planted-cause fixture (same arguments -> same rows).
+
+    ``flip_rate`` also gives that share of the ordinary templated training tickets a random wrong
+    label (single flips, no near copy to compare with), recorded in ``mislabelled``.
+    """
+    if not 0 <= flip_rate < 1:
+        raise ValueError(f"flip_rate must be in [0, 1), got {flip_rate!r}")
     rng = random.Random(seed)
     train: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
     feedback: list[dict[str, Any]] = []
+    mislabelled: set[str] = set()
     planted: dict[str, set[str]] = {c: set() for c in ("never_seen", "noisy_label", "inconsistent_label",
                                                         "contradictory_context", "unexplained")}
 
@@ -193,7 +201,7 @@ def make_planted(*, n_train_per_label: int = 80, n_correct: int = 120, n_per_cau
         for text in copies[:4]:
             add_train(text, label)
         bad = wrong(label)
-        add_train(copies[4], bad)
+        mislabelled.add(add_train(copies[4], bad))
         ctx = None
         causes: tuple[str, ...] = ("noisy_label",)
         if k >= n_per_cause:
@@ -230,7 +238,12 @@ def make_planted(*, n_train_per_label: int = 80, n_correct: int = 120, n_per_cau
         if rng.random() < 0.05:
             for ann in ("ann1", "ann2", "ann3"):
                 feedback.append({"annotator": ann, "task": tid_row["id"], "value": tid_row["label"]})
-    return PlantedFixture(results=results, train=train, feedback=feedback, planted=planted)
+    flip = random.Random(seed + 10_007)  # a separate stream: flip_rate=0 leaves the rows above unchanged
+    for row in train[:len(LABELS) * n_train_per_label]:
+        if flip_rate and flip.random() < flip_rate:
+            row["label"] = flip.choice([x for x in LABELS if x != row["label"]])
+            mislabelled.add(row["id"])
+    return PlantedFixture(results=results, train=train, feedback=feedback, planted=planted, mislabelled=mislabelled)
 
 
 def write_planted(folder: str | os.PathLike[str], **kw: Any) -> dict[str, str]:

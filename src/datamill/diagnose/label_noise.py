@@ -19,7 +19,7 @@ import numpy as np
 
 from datamill.errors import ConfigError, InputError
 
-__all__ = ["NoisyExample", "compute_confident_joint", "find_label_issues", "label_quality_scores",
+__all__ = ["NoisyExample", "compute_confident_joint", "find_label_issues", "knn_pred_probs", "label_quality_scores",
            "load_label_arrays", "neighbour_disagreement", "output_disagreement"]
 
 _FLOAT_EPS = 1e-6
@@ -140,6 +140,33 @@ def find_label_issues(labels: Any, pred_probs: Any, *, frac_noise: float = 1.0, 
     idx = np.flatnonzero(mask)
     scores = label_quality_scores(labels, probs, method=return_indices_ranked_by)[mask]
     return idx[np.argsort(scores)]
+
+
+def knn_pred_probs(labels: Any, neighbours: np.ndarray, sims: np.ndarray, n_classes: int, *, power: float = 3.0,
+                   prior: float = 1e-3) -> np.ndarray:
+    """Out-of-sample class probabilities from each example's nearest *other* examples (leave-one-out kNN).
+
+    For a training set without model probabilities: each example's label distribution is the
+    similarity-weighted vote (``sim ** power``) of its neighbours, never itself, so the result can
+    feed :func:`find_label_issues` like cross-validated probabilities.
+
+    Args:
+        labels: integer labels ``0..n_classes-1``.
+        neighbours: ``(n, k)`` indices of each example's nearest other examples (``-1`` = none).
+        sims: the matching cosine similarities.
+        n_classes: number of classes.
+        power: sharpens the vote towards the closest neighbours.
+        prior: added to every class so no probability is exactly 0.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    probs = np.full((n, n_classes), prior, dtype=float)
+    ok = (neighbours >= 0) & np.isfinite(sims)
+    weights = np.where(ok, np.clip(sims, 0.0, None), 0.0) ** power
+    rows = np.repeat(np.arange(n), neighbours.shape[1])
+    cols = labels[np.where(ok, neighbours, 0)].ravel()
+    np.add.at(probs, (rows, cols), weights.ravel())
+    return probs / probs.sum(axis=1, keepdims=True)
 
 
 @dataclass(slots=True)
