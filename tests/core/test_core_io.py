@@ -171,3 +171,21 @@ def test_nothing_is_silently_dropped_in_quarantine_mode(tmp_path):
     out = list(read_records(p, on_error="quarantine", quarantine=q))
     assert len(out) + q.total == len(lines)
     assert os.path.getsize(p) > 0
+
+
+def test_a_writer_removes_temp_files_a_killed_process_left(tmp_path):
+    import subprocess
+    import sys
+
+    from datamill.io import write_records
+    from datamill.records import Document
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "docs.jsonl"
+    stale = tmp_path / f"docs.jsonl.tmp-{dead.pid}"
+    stale.write_text('{"half": ')
+    alive = tmp_path / f"docs.jsonl.tmp-{os.getppid()}"  # a live process's file is left alone
+    alive.write_text("")
+    write_records([Document(text="a")], out)
+    assert not stale.exists() and alive.exists() and out.exists()

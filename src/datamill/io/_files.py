@@ -22,6 +22,7 @@ __all__ = [
     "expand_paths",
     "open_read",
     "open_write",
+    "remove_stale_temp",
 ]
 
 DATA_SUFFIXES = (
@@ -157,16 +158,40 @@ def open_read(path: str | os.PathLike[str]) -> IO[bytes]:
     return fh
 
 
+def remove_stale_temp(path: str) -> list[str]:
+    """Delete ``path.tmp-<pid>`` files whose process no longer exists; returns what was removed."""
+    import contextlib
+    import glob
+
+    removed = []
+    for tmp in glob.glob(glob.escape(path) + ".tmp-*"):
+        pid = tmp.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+                removed.append(tmp)
+        except PermissionError:  # alive, someone else's
+            continue
+    return removed
+
+
 class AtomicFile:
     """A file written under a temporary sibling name and renamed into place by :meth:`commit`.
 
-    A crash (or :meth:`abort`) leaves no partial file at ``path``.
+    A crash (or :meth:`abort`) leaves no partial file at ``path``; the temporary files a killed
+    process left behind (``path.tmp-<pid>`` whose process is gone) are removed when the next writer
+    of ``path`` opens.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         self.tmp = f"{self.path}.tmp-{os.getpid()}"
+        remove_stale_temp(self.path)
 
     def commit(self) -> None:
         os.replace(self.tmp, self.path)

@@ -7,13 +7,13 @@ finished requests come from the cache, the output file appears whole when the ru
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from datamill.errors import ConfigError
+from datamill.io._files import remove_stale_temp
 from datamill.pipeline.stats import StepStats
 from datamill.records import Record
 from datamill.synthetic.engine import Usage
@@ -55,7 +55,7 @@ def run_step(step: TeacherStep, inputs: str | list[str], output: str | os.PathLi
     if not isinstance(step, TeacherStep):
         raise ConfigError(f"run_step needs a synthetic step, got {step!r}")
     out = os.fspath(output)
-    _remove_stale_temp(out)
+    remove_stale_temp(out)
     if rejects is not None:
         step.rejects = os.fspath(rejects)
     if step.rejects is not None and os.path.exists(step.rejects):
@@ -80,19 +80,3 @@ def run_step(step: TeacherStep, inputs: str | list[str], output: str | os.PathLi
     return TaskRun(output=out, records_in=seen, records_out=n, stats=step.stats, usage=step.usage,
                    quarantined=dict(q.counts), rejects=step.rejects if rejected else None, rejected=rejected)
 
-
-def _remove_stale_temp(out: str) -> None:
-    """Delete ``OUT.tmp-<pid>`` files that a killed run left behind (their process is gone)."""
-    import glob
-
-    for tmp in glob.glob(glob.escape(out) + ".tmp-*"):
-        pid = tmp.rsplit("-", 1)[-1]
-        if not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-        except PermissionError:  # alive, someone else's
-            continue
