@@ -5,6 +5,12 @@ Starts a real uvicorn server (one process) on SQLite (WAL) and, when reachable, 
 submits, and prints p50/p99 latency of each request type and submits per second.
 
     python benchmarks/feedback_load.py [--annotators 50] [--submits 2000] [--postgres URL] [--no-postgres]
+                                       [--think-ms 0]
+
+By default every annotator fires its next request the moment the last one returns (a closed loop at
+full speed): submits/s is the server's capacity and latency is mostly queueing (50 clients /
+throughput). ``--think-ms T`` adds T ms of "reading time" between one submit and the next task, as
+real annotators have, so latency is measured at an offered load below capacity.
 
 The issue's target: p99 < 50 ms and >= 300 submits/s on 2 cores. Figures on a shared machine are
 labelled with the load average at the start of the run.
@@ -67,7 +73,7 @@ def seed(url: str, annotators: int, tasks: int) -> tuple[int, list[str]]:
     return p["id"], tokens
 
 
-async def drive(base: str, project: int, tokens: list[str], total: int) -> dict[str, object]:
+async def drive(base: str, project: int, tokens: list[str], total: int, think: float = 0.0) -> dict[str, object]:
     import httpx
 
     lat_next: list[float] = []
@@ -75,9 +81,11 @@ async def drive(base: str, project: int, tokens: list[str], total: int) -> dict[
     budget = [total]
     errors = [0]
 
-    async def one(token: str) -> None:
+    async def one(i: int, token: str) -> None:
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"},
                                      timeout=30) as http:
+            if think:
+                await asyncio.sleep(think * i / len(tokens))  # spread the annotators over one think time
             while budget[0] > 0:
                 budget[0] -= 1
                 t0 = time.perf_counter()
@@ -92,9 +100,11 @@ async def drive(base: str, project: int, tokens: list[str], total: int) -> dict[
                                     json={"client_key": uuid.uuid4().hex, "value": {"preferred": 0}})
                 lat_submit.append(time.perf_counter() - t0)
                 errors[0] += r.status_code not in (200, 201)
+                if think:
+                    await asyncio.sleep(think)
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(one(t) for t in tokens))
+    await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
     wall = time.perf_counter() - t0
     ms = lambda xs, q: float(np.percentile(np.array(xs) * 1000, q)) if xs else float("nan")  # noqa: E731
     both = [a + b for a, b in zip(lat_next, lat_submit, strict=False)]
@@ -105,13 +115,15 @@ async def drive(base: str, project: int, tokens: list[str], total: int) -> dict[
             "cycle_p50": ms(both, 50), "cycle_p99": ms(both, 99)}
 
 
-def run(name: str, url: str, annotators: int, submits: int, workers: int = 1) -> dict[str, object]:
-    project, tokens = seed(url, annotators, tasks=submits // 3 + annotators * 2)
+def run(name: str, url: str, annotators: int, submits: int, workers: int = 1, think: float = 0.0) -> dict[str, object]:
+    warmup = min(200, submits)
+    # every task takes min(overlap 3, annotators) judgements: enough tasks for the warm-up and the run
+    project, tokens = seed(url, annotators, tasks=(submits + warmup) // min(3, annotators) + annotators * 2)
     port = free_port()
     proc = serve(url, port, workers)
     try:
-        asyncio.run(drive(f"http://127.0.0.1:{port}", project, tokens, min(200, submits)))  # warm-up
-        res = asyncio.run(drive(f"http://127.0.0.1:{port}", project, tokens, submits))
+        asyncio.run(drive(f"http://127.0.0.1:{port}", project, tokens, warmup))
+        res = asyncio.run(drive(f"http://127.0.0.1:{port}", project, tokens, submits, think))
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
@@ -125,13 +137,17 @@ def main() -> None:
     ap.add_argument("--submits", type=int, default=2000, help="submits in the measured run (bounded)")
     ap.add_argument("--postgres", default=os.environ.get("DATAMILL_TEST_POSTGRES", PG_DEFAULT))
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--think-ms", type=float, default=0.0,
+                    help="pause of each annotator between a submit and the next task (0: full speed)")
     args = ap.parse_args()
+    think = args.think_ms / 1000
     load = os.getloadavg()
     print(f"# feedback load test: {args.annotators} concurrent annotators, {args.submits} submits, "
-          f"{os.cpu_count()} cores, load average at start {load[0]:.1f} (shared machine)")
+          f"{os.cpu_count()} cores, think {args.think_ms:g} ms, load average at start {load[0]:.1f} (shared machine)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows.append(run("sqlite (WAL)", f"sqlite:///{Path(tmp) / 'load.db'}", args.annotators, args.submits))
+        rows.append(run("sqlite (WAL)", f"sqlite:///{Path(tmp) / 'load.db'}", args.annotators, args.submits,
+                        think=think))
     if not args.no_postgres:
         try:
             import psycopg
@@ -141,8 +157,8 @@ def main() -> None:
                 c.execute(f"CREATE SCHEMA {schema}")
             try:
                 pg = f"{args.postgres}?options=-csearch_path%3D{schema}"
-                rows.append(run("postgresql", pg, args.annotators, args.submits))
-                rows.append(run("postgres x2 wk", pg, args.annotators, args.submits, workers=2))
+                rows.append(run("postgresql", pg, args.annotators, args.submits, think=think))
+                rows.append(run("postgres x2 wk", pg, args.annotators, args.submits, workers=2, think=think))
             finally:
                 with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as c:
                     c.execute(f"DROP SCHEMA {schema} CASCADE")
