@@ -61,12 +61,15 @@ def main() -> None:
                               n_combination=args.per_cause // 10, seed=0)
         n_train = len(Path(paths["train"]).read_bytes().splitlines())
         planted = json.loads(Path(paths["planted"]).read_text())
-        t = time.perf_counter()
+        load0 = os.getloadavg()[0]
+        t, cpu = time.perf_counter(), time.process_time()
         d = diagnose(paths["results"], paths["train"], feedback=paths["feedback"])
         html, _ = write_report(d, os.path.join(tmp, "report.html"))
-        total = time.perf_counter() - t
+        total, cpu = time.perf_counter() - t, time.process_time() - cpu
         print(f"\n{n_train:,} training examples, {len(d.results):,} results, {len(d.mistakes):,} mistakes "
               f"on {os.cpu_count()} cores: {total:.1f} s end to end (report {os.path.getsize(html) / 1e6:.1f} MB)")
+        print(f"  process CPU {cpu:.1f} s; load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after "
+              "(other processes on the 2 cores slow the wall time)")
         print("  phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in d.timings.items()))
         for cause in CAUSES:
             found = {m.id for m in d.mistakes if cause in m.causes}
