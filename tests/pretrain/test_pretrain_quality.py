@@ -155,6 +155,48 @@ def test_repetition_top_bigram_0_2():
     assert verdict(f, over) == "top_2_gram"
 
 
+def pad(prefix: str, total: int) -> str:
+    """``prefix`` then distinct 3-letter filler words, cut to exactly ``total`` characters."""
+    fill = " ".join(f"w{i:02d}" for i in range(40))
+    text = (prefix + fill)[:total]
+    if text.endswith(" "):  # end on a letter, not a space
+        text = text[:-1] + "z"
+    assert len(text) == total
+    return text
+
+
+def test_repetition_duplicate_paragraph_characters_0_2():
+    f = GopherRepetitionFilter(**{**OFF, "dup_para_char_frac": 0.2})
+    p = "a short paragraph 20"  # 20 chars
+    at = p + "\n\n" + "q" * 56 + "\n\n" + p  # 20 + 2 + 56 + 2 + 20 = 100; repeat 20 / 100 = 0.2
+    assert len(at) == 100
+    assert verdict(f, at) is True
+    over = p + "\n\n" + "q" * 55 + "\n\n" + p  # 20 / 99 = 0.202
+    assert verdict(f, over) == "dup_para_char_frac"
+
+
+def test_repetition_top_trigram_0_18():
+    f = GopherRepetitionFilter(**{**OFF, "top_n_grams": [[3, 0.18]]})
+    gram = "aaa bb cc"  # 9 chars, twice = 18
+    assert verdict(f, pad(f"{gram} {gram} ", 100)) is True  # 18 / 100 = 0.18
+    assert verdict(f, pad(f"{gram} {gram} ", 99)) == "top_3_gram"  # 18 / 99 = 0.182
+
+
+def test_repetition_top_4gram_0_16():
+    f = GopherRepetitionFilter(**{**OFF, "top_n_grams": [[4, 0.16]]})
+    gram = "a b c dd"  # 8 chars, twice = 16
+    assert verdict(f, pad(f"{gram} {gram} ", 100)) is True  # 0.16
+    assert verdict(f, pad(f"{gram} {gram} ", 99)) == "top_4_gram"  # 0.1616
+
+
+def test_repetition_duplicated_10grams_0_10():
+    f = GopherRepetitionFilter(**{**OFF, "dup_n_grams": [[10, 0.10]]})
+    gram = "a b c d e f g h i jj"  # 10 words, 11 chars joined without spaces
+    # the repeat of the 10-gram counts 11 chars; 11 / 110 = 0.10 passes, 11 / 109 drops
+    assert verdict(f, pad(f"{gram} {gram} ", 110)) is True
+    assert verdict(f, pad(f"{gram} {gram} ", 109)) == "duplicated_10_n_grams"
+
+
 def test_repetition_duplicated_5grams_0_15():
     # repeated 5-grams: 'a b c d e' (5 chars when joined) seen before; counts skip the repeat's words
     assert _repeated_ngram_chars(["a", "b", "c", "d", "e", "a", "b", "c", "d", "e"], 5) == 5

@@ -107,3 +107,24 @@ def test_sample_crawl_is_shipped_and_small(tmp_path):
     docs, bad = read(WarcReader(paths=str(tmp_path)), tmp_path / "s.warc.gz")
     assert len(docs) >= 200 and bad == {"non_html_payload": 2}
     assert (tmp_path / "s.warc.gz").stat().st_size < 1_000_000
+
+
+def wet_record(url: str, text: str, lang: str | None = None) -> bytes:
+    body = text.encode()
+    extra = f"WARC-Identified-Content-Language: {lang}\r\n" if lang else ""
+    head = (f"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Record-ID: <urn:uuid:{url}>\r\n"
+            f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Target-URI: {url}\r\n{extra}Content-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    return gzip.compress(head + body + b"\r\n\r\n", mtime=0)
+
+
+def test_wet_conversion_records_are_plain_text(tmp_path):
+    path = tmp_path / "crawl.warc.wet.gz"
+    warcinfo = gzip.compress(b"WARC/1.0\r\nWARC-Type: warcinfo\r\nContent-Length: 0\r\n\r\n\r\n\r\n", mtime=0)
+    path.write_bytes(warcinfo + wet_record("https://a.example/1", "First line of text.\nSecond line.", "eng,deu")
+                     + wet_record("https://a.example/2", "x" * 3000))
+    docs, bad = read(WarcReader(paths=str(path), max_bytes=2000), path)
+    assert bad == {"page_too_large": 1}
+    assert [d.text for d in docs] == ["First line of text.\nSecond line."]
+    assert docs[0].metadata["format"] == "text" and docs[0].metadata["warc_lang"] == "eng,deu"
+    assert list(Extract()(docs))[0].text == "First line of text.\nSecond line."  # no HTML parsing of WET text

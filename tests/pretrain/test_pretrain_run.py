@@ -50,6 +50,9 @@ def test_shared_warc_fixtures_produce_shards_manifest_report(shared_data, tmp_pa
     assert (out / "manifest.json").exists() and (out / "report.html").exists()
     index = json.loads((out / "shards" / "index.json").read_text())
     assert index["documents"] == result.records_out
+    manifest = json.loads((out / "manifest.json").read_text())  # the token total is in the manifest on disk
+    assert manifest["shards"]["tokens"] == index["tokens"] > 0 and manifest["shards"]["files"] == 1
+    assert manifest["report"].endswith("report.html")
     names = [s.name for s in result.steps]
     assert names[:3] == ["pretrain.extract", "pretrain.langid", "pretrain.gopher_repetition"]
     assert names[-3:] == ["dedup.exact", "pretrain.minhash_dedup", "pretrain.tokenize"]

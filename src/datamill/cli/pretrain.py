@@ -206,7 +206,6 @@ def tokenize(
     result = pipe.run(output, executor=executor, workers=workers, progress=not as_json, overwrite=overwrite)
     info = finish_run(result, tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids,
                       report=False)
-    result.manifest["shards"] = {k: v for k, v in info["shards"].items() if k != "shards"}
     _render(result, as_json=as_json, title="Token counts")
     if not as_json:
         sh = info["shards"]

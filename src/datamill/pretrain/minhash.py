@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from datamill.minhash import band_hashes, lsh_params, minhash_signatures, near_duplicate_clusters, shingle_hashes
+from datamill.minhash import (
+    band_hashes,
+    lsh_params,
+    minhash_signatures,
+    near_duplicate_clusters,
+    shingle_hashes,
+)
 
 __all__ = ["band_hashes", "lsh_params", "minhash_signatures", "near_duplicate_clusters", "shingle_hashes"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter
-from typing import Literal
+from typing import Any, Literal
 
 from datamill.errors import ConfigError, require
 from datamill.pipeline.step import Mapper
@@ -97,7 +97,7 @@ class PiiRedactor(Mapper[Document]):
         if engine not in ("regex", "presidio"):
             raise ConfigError(f"engine must be 'regex' or 'presidio', got {engine!r}")
         self.engine, self.replacements = engine, replacements or {}
-        self._analyzer = None
+        self._analyzer: Any = None
 
     def _presidio(self, text: str) -> tuple[str, Counter[str]]:
         if self._analyzer is None:

@@ -74,7 +74,7 @@ def _to_text(body: bytes, charset: str | None) -> tuple[str, str, bool]:
             fallback = True
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-    enc = detect_encoding(body)
+    enc = detect_encoding(body) or "utf-8"
     return bytes_to_str(body, enc, fallback_encodings=("utf-8", "cp1252")), enc, fallback
 
 
@@ -113,7 +113,7 @@ class WarcReader(_WebReader):
     """WARC files (``.warc``, ``.warc.gz``, WET ``.warc.wet.gz``) read with fastwarc.
 
     Response records with an HTML (or plain-text) payload become documents; WET conversion records
-    become plain-text documents. Non-HTML payloads, pages over ``max_bytes`` and undecodable HTTP
+    become plain-text documents (with Common Crawl's language guess, if present, in ``warc_lang``). Non-HTML payloads, pages over ``max_bytes`` and undecodable HTTP
     encodings are quarantined with their URL and offset; a truncated file is quarantined once
     (``truncated_warc``) after the records before the damage.
     """
@@ -155,8 +155,12 @@ class WarcReader(_WebReader):
                            reason=f"{url}: text over {self.max_bytes:,} bytes")
                 return None
             text = body.decode("utf-8", "replace")
-            return self._doc(text, url=url, date=date, rid=rid, shard=shard, offset=offset, fmt="text",
-                             content_type="text/plain", charset="utf-8")
+            doc = self._doc(text, url=url, date=date, rid=rid, shard=shard, offset=offset, fmt="text",
+                            content_type="text/plain", charset="utf-8")
+            hint = rec.headers.get("WARC-Identified-Content-Language")
+            if hint:  # Common Crawl's CLD2 guess, ISO 639-3, most likely first ("eng,deu")
+                doc.metadata["warc_lang"] = hint
+            return doc
         if not rec.is_http:
             return None
         headers = dict(rec.http_headers.items())

@@ -7,6 +7,7 @@ then fixed-size shards (``<output>/shards``) and the HTML report (``<output>/rep
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -175,16 +176,32 @@ def tokenize_pipeline(inputs: str | list[str], *, tokenizer: str = "cl100k_base"
 
 def finish_run(result: RunResult, *, tokenizer: str = "cl100k_base", tokens_per_shard: int = 100_000_000,
                token_ids: bool = False, report: bool = True) -> dict[str, Any]:
-    """Shard a finished run's documents into ``<output>/shards`` and write ``<output>/report.html``."""
+    """Shard a finished run's documents into ``<output>/shards`` and write ``<output>/report.html``.
+
+    The shard summary (documents, token total, tokenizer, shard count) and the report path are added
+    to ``result.manifest`` and to ``<output>/manifest.json``.
+    """
     out = result.output
     summary = shard_corpus([os.path.join(out, f) for f in result.files], os.path.join(out, "shards"),
                            tokens_per_shard=tokens_per_shard, tokenizer=tokenizer, token_ids=token_ids)
     info: dict[str, Any] = {"shards": summary}
+    result.manifest["shards"] = {**{k: v for k, v in summary.items() if k != "shards"},
+                                 "files": len(summary["shards"])}
+    _update_manifest(result)
     if report:
         from datamill.pretrain.report import write_report
 
         info["report"] = write_report(out)
+        result.manifest["report"] = info["report"]
+        _update_manifest(result)
     return info
+
+
+def _update_manifest(result: RunResult) -> None:
+    path = os.path.join(result.output, "manifest.json")
+    with open(path + ".tmp", "w") as fh:
+        json.dump(result.manifest, fh, indent=2)
+    os.replace(path + ".tmp", path)
 
 
 def run_pretrain(inputs: str | list[str], output: str | os.PathLike[str], *, lang: str = "en",
@@ -206,13 +223,11 @@ def run_pretrain(inputs: str | list[str], output: str | os.PathLike[str], *, lan
 
     Writes ``data/`` (one file per input), ``shards/`` (fixed-size Parquet shards with ``index.json``
     and token totals), ``dedup/`` (near-duplicates with cluster ids), ``quarantine/`` (bad input by
-    kind), ``manifest.json`` and ``report.html``. The shard summary is in
-    ``result.manifest["shards"]`` and the report path in ``result.manifest["report"]``.
+    kind), ``manifest.json`` and ``report.html``. The shard summary (with the token total) is in
+    ``manifest.json`` under ``"shards"`` and the report path under ``"report"``.
     """
     pipe = default_pipeline(inputs, lang=lang or None, engine=engine, blocklist=blocklist, eval_sets=eval_sets,
                             minhash_threshold=minhash_threshold, tokenizer=tokenizer)
     result = pipe.run(output, executor=executor, workers=workers, progress=progress, overwrite=overwrite)
-    info = finish_run(result, tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids)
-    result.manifest["shards"] = {k: v for k, v in info["shards"].items() if k != "shards"}
-    result.manifest["report"] = info.get("report")
+    finish_run(result, tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids)
     return result

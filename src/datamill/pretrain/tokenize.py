@@ -120,8 +120,8 @@ def shard_corpus(
             if eos and eot is not None:
                 ids = [*ids, eot]
         else:
-            n = doc.metadata.get("n_tokens")
-            n = int(n) if isinstance(n, int) else tok.count(doc.text)
+            counted = doc.metadata.get("n_tokens")
+            n = counted if isinstance(counted, int) else tok.count(doc.text)
         if state and (state["tokens"] + n > tokens_per_shard and state["docs"]
                       or docs_per_shard is not None and state["docs"] >= docs_per_shard):
             close_shard()
