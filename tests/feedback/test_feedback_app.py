@@ -404,3 +404,18 @@ def test_client_sdk(app_db) -> None:  # noqa: ANN001
         w.export("sdk")
     assert len(admin.export("sdk", format="raw")) == 1
     assert admin.agreement("sdk")["judgements"] == 1
+
+
+def test_a_final_assistant_turn_is_the_response_not_context() -> None:
+    rating = {"task_type": "rubric"}
+    chat = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Why is the sky blue?"},
+                         {"role": "assistant", "content": "Rayleigh scattering."}]}
+    task = svc.parse_task_row(rating, chat)
+    assert task["responses"] == ["Rayleigh scattering."]
+    assert [m["role"] for m in task["messages"]] == ["system", "user"]
+    # synthetic `respond` output: the answer is both the last turn and the output
+    task = svc.parse_task_row(rating, {**chat, "output": "Rayleigh scattering."})
+    assert task["responses"] == ["Rayleigh scattering."] and len(task["messages"]) == 2
+    # an earlier assistant turn that differs from the response stays as context
+    task = svc.parse_task_row(rating, {**chat, "output": "Because of scattering."})
+    assert task["responses"] == ["Because of scattering."] and len(task["messages"]) == 3

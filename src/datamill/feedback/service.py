@@ -467,6 +467,14 @@ def parse_task_row(project: dict[str, Any], row: Any) -> dict[str, Any]:
         responses = [_text(row.get("response", row.get("output")), "response")]
     else:
         responses = []
+    if messages and messages[-1]["role"] == "assistant":
+        # a chat transcript (OpenAI fine-tuning rows, `synthetic respond` output) ends with the answer
+        # under review: it is the response, not context, so it is never shown twice
+        last = messages[-1]["content"]
+        if not responses:
+            responses, messages = [last], messages[:-1]
+        elif last in responses:
+            messages = messages[:-1]
     if not prompt and not messages:
         raise ValueError("a task needs a 'prompt' (or 'messages')")
     tt = project["task_type"]
