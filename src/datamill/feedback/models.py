@@ -19,8 +19,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ROLES", "TASK_TYPES", "ApiToken", "Assignment", "Base", "Judgement", "Project", "Resolution",
-           "Session", "Task", "User", "utcnow"]
+__all__ = [
+    "ApiToken",
+    "Assignment",
+    "Base",
+    "Judgement",
+    "Project",
+    "ROLES",
+    "Resolution",
+    "Session",
+    "TASK_TYPES",
+    "Task",
+    "User",
+    "utcnow",
+]
 
 ROLES = ("admin", "reviewer", "annotator")
 TASK_TYPES = ("pairwise", "ranking", "rubric", "rewrite", "comment")

@@ -33,8 +33,8 @@ from datamill.feedback.models import (
 )
 
 __all__ = [
-    "DEFAULT_CRITERIA",
     "ConflictError",
+    "DEFAULT_CRITERIA",
     "ForbiddenError",
     "NotFoundError",
     "add_tasks",

@@ -21,7 +21,7 @@ from datamill.errors import ConfigError, TeacherError
 from datamill.synthetic.cache import RequestCache, request_key
 from datamill.synthetic.teachers import Completion, Teacher, run_coroutine
 
-__all__ = ["PRICES", "InvalidOutput", "Job", "Result", "Runner", "Usage", "parse_json", "price_of"]
+__all__ = ["InvalidOutput", "Job", "PRICES", "Result", "Runner", "Usage", "parse_json", "price_of"]
 
 #: USD per 1M tokens (input, output) by model-name prefix; unknown and local models cost 0.
 PRICES: dict[str, tuple[float, float]] = {
