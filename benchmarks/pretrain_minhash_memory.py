@@ -36,10 +36,7 @@ def main() -> None:
 
     def docs():
         for i in range(args.docs):
-            if i % 100 == 99:
-                r = random.Random(i - 50)
-            else:
-                r = random.Random(i)
+            r = random.Random(i - 50 if i % 100 == 99 else i)  # every 100th document repeats an earlier one
             yield Document(id=str(i), text=" ".join(r.choices(vocab, k=args.words)))
 
     step = MinhashDedup()

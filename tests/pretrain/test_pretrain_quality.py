@@ -41,6 +41,24 @@ def test_split_words_like_spacy():
         "#", "tag"]
 
 
+def test_split_words_infixes_urls_and_exceptions_like_spacy():
+    # checked against spaCy 3.8's blank English tokenizer
+    assert split_words("U-23 20-25 local/global 1/2 Date( __name__ http://x.com/a/b.json, Cannot Oct. 11") == [
+        "U-23", "20", "-", "25", "local", "/", "global", "1/2", "Date", "(", "_", "_", "name", "_", "_",
+        "http://x.com/a/b.json", ",", "Can", "not", "Oct.", "11"]
+
+
+def test_count_sentences_like_spacy_sentencizer():
+    from datamill.pretrain.quality import count_sentences
+
+    assert count_sentences("One here. Two here! Three here? Four") == 4
+    assert count_sentences("Granted on Oct. 11, 2011, by Padangekspres.co.id and the U.S. team.") == 1
+    assert count_sentences("It costs 3.5 dollars ... or so.") == 1  # decimals and '...' end nothing
+    assert count_sentences('He said "stop." Then left.') == 2  # the quote after the period belongs to it
+    assert count_sentences("Served until 2017. - Elon founded it.") == 2
+    assert count_sentences("") == 0
+
+
 def test_gopher_min_words_50():
     g = GopherQualityFilter()
     assert verdict(g, " ".join(words(50))) is True

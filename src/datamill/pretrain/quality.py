@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import re
 import string
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -33,11 +34,20 @@ __all__ = [
     "split_words",
 ]
 
-_LEAD = set("\"'“‘([{<«¿¡*$£€#")
-_TRAIL = set("\"'”’)]}>»,;:!?.%…°")
+# spaCy's English prefixes and suffixes (its LIST_PUNCT, quotes, currency); infixes split hyphens and
+# ``/ : < > =`` between a letter or digit and a letter (``22-year``, ``and/or``, but not ``U-23``, ``1/2``)
+_LEAD = set("\"'“‘”’«»([{<)]}>¿¡*$£€#_&,;:!?…§%=—–·")
+_TRAIL = set("\"'”’“‘«»)]}>([{<,;:!?.%…°_#*&—–·")
 _CONTRACTION = re.compile(r"(?i)^(.+?)(n['’]t|['’](?:s|m|d|ll|ve|re))$")
-_INFIX_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
+_INFIX_HYPHEN = re.compile(r"(?<=[^\W_])([-/:<>=])(?=[^\W\d_])|(?<=[0-9])([-+*^])(?=[0-9-])")
 _ABBREV = re.compile(r"^(?:[^\W\d_]\.)+$")
+# spaCy's English tokenizer exceptions that end in a period: kept whole, so no sentence ends there
+_EXCEPTION_LIST = (
+    "Adm. Ak. Ala. Apr. Ariz. Ark. Aug. Bros. Calif. Co. Colo. Conn. Corp. D.C. Dec. Del. Dr. E.G. E.g. Feb. Fla. "
+    "Ga. Gen. Gov. I.E. I.e. Ia. Id. Ill. Inc. Ind. Jan. Jr. Jul. Jun. Kan. Kans. Ky. La. Ltd. Mar. Mass. Md. Messrs. "
+    "Mich. Minn. Miss. Mo. Mont. Mr. Mrs. Ms. Mt. N.C. N.D. N.H. N.J. N.M. N.Y. Neb. Nebr. Nev. Nov. Oct. Okla. Ore. "
+    "Pa. Ph.D. Prof. Rep. Rev. S.C. Sen. Sep. Sept. St. Tenn. Va. Wash. Wis. a.m. co. e.g. i.e. p.m. v.s. vs.")
+_EXCEPTIONS = frozenset(_EXCEPTION_LIST.split())
 PUNCTUATION = set(string.punctuation) | set("“”‘’«»…–—¡¿、。，：；！？")
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 # Unicode sentence terminals (Basic Multilingual Plane), as FineWeb's line-punctuation rule uses
@@ -45,7 +55,7 @@ TERMINAL_PUNCTUATION = tuple("!.?։؝؞؟۔܀܁܂߹।॥၊။።፧፨᙮᜵�
 C4_END_PUNCTUATION = (".", "?", "!", '"', "'")
 C4_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
-_SENTENCE = re.compile(r"[^.!?]*(?:[.!?]+|$)")
+_SENTENCE_END = frozenset(TERMINAL_PUNCTUATION)
 
 
 def split_words(text: str) -> list[str]:
@@ -67,20 +77,19 @@ def split_words(text: str) -> list[str]:
             if tok.endswith("..."):
                 tail.append("...")
                 tok = tok[:-3]
-            elif tok[-1] in _TRAIL and not (tok[-1] == "." and _ABBREV.match(tok)):
+            elif tok[-1] in _TRAIL and not (tok[-1] == "." and (_ABBREV.match(tok) or tok in _EXCEPTIONS)):
                 tail.append(tok[-1])
                 tok = tok[:-1]
             else:
                 break
+        if "://" in tok or tok.startswith("www."):  # URLs stay whole
+            out.append(tok)
+            out.extend(reversed(tail))
+            continue
         m = _CONTRACTION.match(tok)
-        parts = [m.group(1), m.group(2)] if m else [tok]
+        parts = [m.group(1), m.group(2)] if m else [tok[:3], tok[3:]] if tok.lower() == "cannot" else [tok]
         for part in parts:
-            pieces = _INFIX_HYPHEN.split(part)
-            for k, piece in enumerate(pieces):
-                if k:
-                    out.append("-")
-                if piece:
-                    out.append(piece)
+            out.extend(p for p in _INFIX_HYPHEN.split(part) if p)
         out.extend(reversed(tail))
     return out
 
@@ -281,7 +290,8 @@ class C4QualityFilter(Filter[Document]):
             if self.policy and any(p in low for p in C4_POLICY):
                 counters["line_policy"] += 1
                 continue
-            sentences += count_sentences(line)
+            if sentences < self.min_sentences:  # counting past the minimum changes nothing
+                sentences += count_sentences(line)
             kept.append(line)
         if sentences < self.min_sentences:
             return "too_few_sentences"
@@ -290,8 +300,21 @@ class C4QualityFilter(Filter[Document]):
 
 
 def count_sentences(line: str) -> int:
-    """Sentences in a line: runs ending in ``.``, ``!`` or ``?`` (and a trailing unterminated run)."""
-    return sum(1 for s in _SENTENCE.findall(line) if s.strip())
+    """Sentences in a line, split as spaCy's rule-based sentencizer splits (what datatrove's C4 filter counts).
+
+    A sentence ends at a token that is a terminal mark (``.``, ``!``, ``?``...), once a token that is
+    not punctuation follows; tokens are :func:`split_words`', so ``3.5``, ``U.S.``, ``Oct.``,
+    ``example.com`` and ``...`` end nothing.
+    """
+    n, seen_end = 0, False
+    for tok in split_words(line):
+        if tok in _SENTENCE_END:
+            seen_end = True
+        elif not all(unicodedata.category(c)[0] == "P" for c in tok):
+            if seen_end or n == 0:
+                n += 1
+            seen_end = False
+    return n or (1 if line.strip() else 0)
 
 
 class FineWebQualityFilter(Filter[Document]):
