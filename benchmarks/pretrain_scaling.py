@@ -54,7 +54,10 @@ def run(crawl: Path, out: Path, executor: str, workers: int) -> None:
         rate = st.seen / st.seconds if st.seconds else float("inf")
         print(f"  {st.name:28s} {st.seen:6d} {st.kept:6d} {st.seconds:7.2f} {rate:11.0f}")
     for g in r.manifest["global"]:
-        print(f"  reduce {g['step']:21s} {g['seconds']:.2f} s ({g.get('bucket_engine', 'numpy')})")
+        print(f"  reduce {g['step']:21s} {g['seconds']:.2f} s wall ({g.get('bucket_engine', 'numpy')})")
+        if "signature_seconds" in g:
+            sig = g["signature_seconds"]
+            print(f"  {'minhash signatures':28s} {g['records']:6d} {'':6s} {sig:7.2f} {g['records'] / max(sig, 1e-9):11.0f}")
 
 
 def main() -> None:

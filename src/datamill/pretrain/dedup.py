@@ -3,7 +3,8 @@
 MinHash runs as explicit stages, like datatrove's:
 
 1. **signatures** (``collect``, per shard, parallel): MinHash signatures and LSH band keys to
-   ``<work>/sig-NNNNN.npy`` / ``bands-NNNNN.npy``.
+   ``<work>/sig-NNNNN.npy`` / ``bands-NNNNN.npy`` (their CPU time is summed into the manifest's
+   ``global`` entry as ``signature_seconds``).
 2. **buckets** (``reduce``): rows ``(band key, document)`` grouped by key. With the Ray executor this
    is a Ray Data ``groupby`` (a distributed shuffle); locally a numpy sort. Each bucket with more than
    one document yields candidate pairs (first member, other member).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -122,22 +124,37 @@ class MinhashDedup(GlobalStep[Document]):
     # -- across shards -----------------------------------------------------------------------
     def collect(self, records: Iterable[Document], *, shard: int, workdir: str) -> Iterator[Document]:
         sigs, ids, batch = [], [], []
+        seconds = 0.0
         for rec in records:
             batch.append(rec.text)
             ids.append(rec.id)
             yield rec
             if len(batch) >= _BATCH:
+                t0 = time.perf_counter()
                 sigs.append(self._sigs(batch))
+                seconds += time.perf_counter() - t0
                 batch = []
+        t0 = time.perf_counter()
         if batch:
             sigs.append(self._sigs(batch))
         sig = np.vstack(sigs) if sigs else np.zeros((0, self.num_perm), np.uint32)
+        bands = band_hashes(sig, bands=self.bands, rows=self.rows)
+        seconds += time.perf_counter() - t0
         np.save(os.path.join(workdir, f"sig-{shard:05d}.npy"), sig)
-        np.save(os.path.join(workdir, f"bands-{shard:05d}.npy"), band_hashes(sig, bands=self.bands, rows=self.rows))
+        np.save(os.path.join(workdir, f"bands-{shard:05d}.npy"), bands)
         with open(os.path.join(workdir, f"ids-{shard:05d}.json"), "wb") as fh:
             fh.write(orjson.dumps(ids))
+        with open(os.path.join(workdir, f"time-{shard:05d}.json"), "wb") as fh:  # the signature stage's CPU time
+            fh.write(orjson.dumps({"documents": len(ids), "seconds": seconds}))
 
     def reduce(self, *, workdir: str, num_shards: int, executor: Any = None) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        sig_seconds = 0.0
+        for s in range(num_shards):
+            path = os.path.join(workdir, f"time-{s:05d}.json")
+            if os.path.exists(path):
+                with open(path, "rb") as fh:
+                    sig_seconds += float(orjson.loads(fh.read())["seconds"])
         sigs = [np.load(os.path.join(workdir, f"sig-{s:05d}.npy")) for s in range(num_shards)]
         sizes = [len(s) for s in sigs]
         allsig = np.vstack(sigs) if sigs else np.zeros((0, self.num_perm), np.uint32)
@@ -166,6 +183,7 @@ class MinhashDedup(GlobalStep[Document]):
         multi = sizes_by_root[sizes_by_root > 1]
         return {"records": int(len(roots)), "candidate_pairs": int(len(pairs)), "clusters": int(len(multi)),
                 "duplicates": int((multi - 1).sum()), "bands": self.bands, "rows": self.rows, "bucket_engine": engine,
+                "signature_seconds": round(sig_seconds, 3), "cluster_seconds": round(time.perf_counter() - t0, 3),
                 "cluster_size_histogram": {str(k): int(v) for k, v in zip(*np.unique(multi, return_counts=True),
                                                                           strict=True)}}
 
