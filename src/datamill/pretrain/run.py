@@ -86,12 +86,14 @@ def _is_web(reader: Reader) -> bool:
 
 
 def quality_steps(*, lang: str | None = "en", min_language_score: float = 0.65,
-                  blocklist: list[str] | None = None) -> list[Step]:
+                  blocklist: list[str] | None = None, langid: str = "lingua") -> list[Step]:
     """URL blocklist (if given), language ID, Gopher repetition + quality, C4, FineWeb (paper defaults)."""
     steps: list[Step] = []
     if blocklist:
         steps.append(UrlFilter(domains=blocklist))
-    steps.append(LanguageFilter(languages=[lang], min_score=min_language_score) if lang else LanguageFilter())
+    engine: Any = langid
+    steps.append(LanguageFilter(languages=[lang], min_score=min_language_score, engine=engine) if lang
+                 else LanguageFilter(engine=engine))
     if lang in (None, "en"):  # the heuristics (stop words, punctuation) are English-tuned
         steps += [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(), FineWebQualityFilter()]
     else:
@@ -102,13 +104,13 @@ def quality_steps(*, lang: str | None = "en", min_language_score: float = 0.65,
 def default_pipeline(inputs: str | list[str], *, lang: str | None = "en", engine: str = "resiliparse",
                      blocklist: list[str] | None = None, minhash_threshold: float = 0.8,
                      tokenizer: str = "cl100k_base", eval_sets: list[str] | None = None,
-                     output_format: str = "parquet") -> Pipeline:
+                     output_format: str = "parquet", langid: str = "lingua") -> Pipeline:
     """The default pre-training recipe as a :class:`~datamill.pipeline.Pipeline`."""
     reader = make_reader(inputs)
     steps: list[Step] = []
     if _is_web(reader):
         steps.append(Extract(engine=engine))  # type: ignore[arg-type]
-    steps += quality_steps(lang=lang, blocklist=blocklist)
+    steps += quality_steps(lang=lang, blocklist=blocklist, langid=langid)
     steps.append(PiiRedactor())
     if eval_sets:
         steps.append(Decontaminate(eval_sets=eval_sets))
@@ -129,11 +131,12 @@ def extract_pipeline(inputs: str | list[str], *, engine: str = "resiliparse", ma
 
 
 def filter_pipeline(inputs: str | list[str], *, lang: str | None = "en", min_language_score: float = 0.65,
-                    blocklist: list[str] | None = None, pii: bool = True, output_format: str = "parquet") -> Pipeline:
+                    blocklist: list[str] | None = None, pii: bool = True, output_format: str = "parquet",
+                    langid: str = "lingua") -> Pipeline:
     """Language ID and the quality filters (plus PII redaction) over documents (extracting web inputs first)."""
     reader = make_reader(inputs)
     steps: list[Step] = [Extract()] if _is_web(reader) else []
-    steps += quality_steps(lang=lang, min_language_score=min_language_score, blocklist=blocklist)
+    steps += quality_steps(lang=lang, min_language_score=min_language_score, blocklist=blocklist, langid=langid)
     if pii:
         steps.append(PiiRedactor())
     return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
@@ -209,7 +212,7 @@ def run_pretrain(inputs: str | list[str], output: str | os.PathLike[str], *, lan
                  overwrite: bool = False, engine: str = "resiliparse", blocklist: list[str] | None = None,
                  eval_sets: list[str] | None = None, minhash_threshold: float = 0.8,
                  tokenizer: str = "cl100k_base", tokens_per_shard: int = 100_000_000,
-                 token_ids: bool = False) -> RunResult:
+                 token_ids: bool = False, langid: str = "lingua") -> RunResult:
     """Run the default pre-training recipe on ``inputs`` into ``output``; resumable.
 
     Args:
@@ -218,6 +221,7 @@ def run_pretrain(inputs: str | list[str], output: str | os.PathLike[str], *, lan
         lang: keep this language (ISO 639-1); ``""`` keeps all and skips the English-tuned filters.
         executor, workers: ``"local"`` (process pool) or ``"ray"``, and how many workers.
         engine: HTML extraction engine, ``"resiliparse"`` or ``"trafilatura"``.
+        langid: language ID engine, ``"lingua"`` or ``"fasttext"`` (lid.176, about 40x faster).
         blocklist: blocked domains; eval_sets: decontaminate against these (13-gram).
         token_ids: also write uint32 token-id shards with offset indexes.
 
@@ -227,7 +231,7 @@ def run_pretrain(inputs: str | list[str], output: str | os.PathLike[str], *, lan
     ``manifest.json`` under ``"shards"`` and the report path under ``"report"``.
     """
     pipe = default_pipeline(inputs, lang=lang or None, engine=engine, blocklist=blocklist, eval_sets=eval_sets,
-                            minhash_threshold=minhash_threshold, tokenizer=tokenizer)
+                            minhash_threshold=minhash_threshold, tokenizer=tokenizer, langid=langid)
     result = pipe.run(output, executor=executor, workers=workers, progress=progress, overwrite=overwrite)
     finish_run(result, tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids)
     return result
