@@ -1,12 +1,14 @@
 """Per-stage throughput of the default pre-training recipe on this machine (local and Ray executors).
 
-    python benchmarks/pretrain_scaling.py [--files 4] [--pages 500] [--workers 2] [--no-ray]
+    python benchmarks/pretrain_scaling.py [--files 4] [--pages 500] [--workers 2] [--no-ray] [--langid fasttext]
+    python benchmarks/pretrain_scaling.py --shuffle-docs 200000    # the MinHash bucket stage alone
 
 Builds ``files`` WARC.gz files of ``pages`` HTML pages each (real paragraphs from Dolma's Common Crawl
 test docs and the Self-Instruct seed tasks, composed into articles, half wrapped in boilerplate, 10%
 planted near-duplicates), runs ``run_pretrain`` with each executor and prints, per step, documents per
 CPU-second (the step's own time), and end to end documents/s and tokens/s (wall clock). These are the
-figures docs/scaling.md uses.
+figures docs/scaling.md uses. ``--shuffle-docs N`` times the MinHash bucket stage alone on N random
+signatures (9 bands): the local numpy sort against the Ray Data groupby shuffle.
 """
 
 from __future__ import annotations
@@ -39,14 +41,14 @@ def warc(path: Path, docs: list[str], prefix: str, rng: random.Random) -> None:
     path.write_bytes(bytes(out))
 
 
-def run(crawl: Path, out: Path, executor: str, workers: int) -> None:
+def run(crawl: Path, out: Path, executor: str, workers: int, langid: str) -> None:
     from datamill.pretrain import run_pretrain
 
     t0 = time.perf_counter()
-    r = run_pretrain(str(crawl / "*.warc.gz"), out, executor=executor, workers=workers)
+    r = run_pretrain(str(crawl / "*.warc.gz"), out, executor=executor, workers=workers, langid=langid)
     wall = time.perf_counter() - t0
     tokens = r.manifest["shards"]["tokens"]
-    print(f"\n{executor} executor, {workers} workers: {r.records_in} pages -> {r.records_out} documents, "
+    print(f"\n{executor} executor, {workers} workers, langid {langid}: {r.records_in} pages -> {r.records_out} documents, "
           f"{tokens:,} tokens in {wall:.1f} s wall")
     print(f"  end to end: {r.records_in / wall:.1f} input pages/s, {tokens / wall:,.0f} output tokens/s")
     print(f"  {'step':28s} {'seen':>6s} {'kept':>6s} {'cpu s':>7s} {'docs/cpu-s':>11s}")
@@ -60,13 +62,48 @@ def run(crawl: Path, out: Path, executor: str, workers: int) -> None:
             print(f"  {'minhash signatures':28s} {g['records']:6d} {'':6s} {sig:7.2f} {g['records'] / max(sig, 1e-9):11.0f}")
 
 
+def shuffle(n: int, workers: int) -> None:
+    """The bucket stage on ``n`` documents x 9 band keys (1% share a key with another document)."""
+    import numpy as np
+
+    from datamill.pipeline import make_executor
+    from datamill.pretrain.dedup import _local_pairs, _ray_pairs
+
+    rng = np.random.default_rng(0)
+    bands = rng.integers(0, 2**63, size=(n, 9), dtype=np.uint64)
+    dup = rng.choice(n, n // 100, replace=False)
+    bands[dup] = bands[(dup + 1) % n]
+    t0 = time.perf_counter()
+    local = _local_pairs(bands)
+    t1 = time.perf_counter()
+    print(f"{n:,} docs x 9 bands = {9 * n:,} rows: numpy sort {t1 - t0:.2f} s ({9 * n / (t1 - t0):,.0f} rows/s), "
+          f"{len(local):,} candidate pairs")
+    ex = make_executor("ray", workers=workers)
+    try:
+        _ray_pairs(bands[:1000], ex)  # start Ray and warm the workers
+        t2 = time.perf_counter()
+        pairs = _ray_pairs(bands, ex)
+        t3 = time.perf_counter()
+    finally:
+        ex.close()
+    assert np.array_equal(pairs, local)
+    print(f"  Ray Data groupby shuffle ({workers} workers, warm): {t3 - t2:.2f} s ({9 * n / (t3 - t2):,.0f} rows/s), "
+          "same pairs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=4)
     ap.add_argument("--pages", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--langid", default="lingua", choices=["lingua", "fasttext"])
+    ap.add_argument("--shuffle-docs", type=int, default=0, help="only time the bucket stage on N documents")
     args = ap.parse_args()
+    print(f"command: python {' '.join(sys.argv)}")
+    if args.shuffle_docs:
+        shuffle(args.shuffle_docs, args.workers)
+        return
     rng = random.Random(1)
     paras, _ = real_paragraphs()
     print(f"machine: {os.cpu_count()} CPUs, shared with other jobs (indicative figures)")
@@ -77,9 +114,9 @@ def main() -> None:
             docs = compose(paras, args.pages, rng)
             docs += [plant(d, rng.choice(["edit", "insert", "shuffle"]), rng) for d in docs[: args.pages // 10]]
             warc(crawl / f"part-{k}.warc.gz", docs, f"site{k}", rng)
-        run(crawl, Path(tmp) / "local", "local", args.workers)
+        run(crawl, Path(tmp) / "local", "local", args.workers, args.langid)
         if not args.no_ray:
-            run(crawl, Path(tmp) / "ray", "ray", args.workers)
+            run(crawl, Path(tmp) / "ray", "ray", args.workers, args.langid)
 
 
 if __name__ == "__main__":
