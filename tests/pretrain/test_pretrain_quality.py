@@ -228,6 +228,27 @@ def test_repetition_duplicated_5grams_0_15():
     assert verdict(f, text) == "duplicated_5_n_grams"
 
 
+def test_repeated_ngram_chars_matches_the_plain_walk():
+    import random
+
+    def walk(words, n):  # datatrove's find_all_duplicate, verbatim in logic
+        seen, chars, i = set(), 0, 0
+        while i < len(words) - n + 1:
+            gram = "".join(words[i:i + n])
+            if gram in seen:
+                chars, i = chars + len(gram), i + n
+            else:
+                seen.add(gram)
+                i += 1
+        return chars
+
+    rng = random.Random(0)
+    for _ in range(500):  # tiny vocabulary with 'a'+'bc' == 'ab'+'c' collisions
+        w = [rng.choice(["a", "b", "ab", "c", "bc", "d"]) for _ in range(rng.randint(0, 40))]
+        for n in (1, 2, 5, 10):
+            assert _repeated_ngram_chars(w, n) == walk(w, n)
+
+
 def test_repetition_defaults_are_the_papers():
     f = GopherRepetitionFilter()
     assert (f.dup_line_frac, f.dup_para_frac, f.dup_line_char_frac, f.dup_para_char_frac) == (0.3, 0.3, 0.2, 0.2)

@@ -226,10 +226,13 @@ class GopherRepetitionFilter(Filter[Document]):
 
 def _repeated_ngram_chars(words: list[str], n: int) -> int:
     """Characters in n-grams seen before (a repeat skips its n words, so overlaps count once)."""
+    grams = list(map("".join, zip(*(words[k:] for k in range(n)), strict=False)))
+    if len(set(grams)) == len(grams):  # no n-gram repeats: skip the walk (most documents)
+        return 0
     seen: set[str] = set()
     chars = i = 0
-    while i < len(words) - n + 1:
-        gram = "".join(words[i:i + n])
+    while i < len(grams):
+        gram = grams[i]
         if gram in seen:
             chars += len(gram)
             i += n
