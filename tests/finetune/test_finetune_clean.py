@@ -84,3 +84,25 @@ def test_dry_run_keeps_everything_and_reports(planted):
     assert len(result.kept) == len(recs) and result.counts["refusal"] >= 8
     ex = result.examples("refusal", 2)
     assert len(ex) == 2 and ex[0]["reason"] and ex[0]["line"]
+
+
+def test_embedding_near_duplicates_catch_paraphrases_minhash_misses():
+    pytest.importorskip("sentence_transformers")
+    from datamill.records import Example
+
+    rows = [
+        ("How do I reset my password?", "Open Settings, choose Account, then click Reset password."),
+        ("What is the way to reset my password?", "Go to Settings, pick Account and click Reset password."),
+        ("Give me a recipe for pancakes.", "Mix flour, milk and eggs, then fry small rounds in butter."),
+        ("Name three prime numbers.", "2, 3 and 5."),
+        ("List three primes.", "Two, three and five."),
+        ("Explain why the sky is blue.", "Air scatters short blue wavelengths of sunlight more than red ones."),
+    ]
+    recs = [Example(input=i, output=o) for i, o in rows]
+    by_minhash = clean(recs, rules=["near_duplicate"], near_dup_threshold=0.85)
+    assert by_minhash.counts.get("near_duplicate", 0) == 0
+    by_embedding = clean(recs, rules=["near_duplicate"], near_dup_method="embedding", near_dup_threshold=0.85)
+    dropped = sorted(recs.index(r) for r, _, _ in by_embedding.dropped)
+    assert dropped == [1, 4], [(recs.index(r), why) for r, _, why in by_embedding.dropped]
+    with pytest.raises(Exception, match="near_dup_method"):
+        clean(recs, near_dup_method="cosine")

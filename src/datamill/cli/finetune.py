@@ -145,7 +145,10 @@ def clean(
     format: FormatOpt = "auto",  # noqa: A002
     rules: Annotated[str | None, typer.Option("--rules", help="Comma-separated rules (default: all).")] = None,
     languages: Annotated[str, typer.Option("--languages", help="Wanted languages (ISO 639-1), comma-separated; '' for any.")] = "en",
-    near_dup_threshold: Annotated[float, typer.Option("--near-dup-threshold")] = 0.85,
+    near_dup_threshold: Annotated[float | None, typer.Option("--near-dup-threshold", help="Jaccard (minhash, "
+                                                                   "default 0.85) or cosine (embedding, default 0.95).")] = None,
+    near_dup_method: Annotated[str, typer.Option("--near-dup-method", help="minhash (word 3-grams) or embedding "
+                                                                            "(MiniLM; catches paraphrases).")] = "minhash",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")] = False,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Write removed examples with their rule here (JSONL).")] = None,
     json_out: JsonOpt = False,
@@ -161,7 +164,9 @@ def clean(
     fmt = to or (recs[0].metadata.get("format") if recs else "openai")
     result = run(recs, rules=rules.split(",") if rules else RULES,
                  languages=[x for x in languages.split(",") if x] or None,
-                 near_dup_threshold=near_dup_threshold, dry_run=dry_run)
+                 near_dup_threshold=near_dup_threshold if near_dup_threshold is not None
+                 else (0.95 if near_dup_method == "embedding" else 0.85),
+                 near_dup_method=near_dup_method, dry_run=dry_run)
     if out is not None and not dry_run:
         write_examples(result.kept, out, format=fmt)
     if rejects is not None:

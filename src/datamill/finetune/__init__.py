@@ -7,7 +7,7 @@
     write_examples(parts["train"], "clean/train.jsonl", format="openai")
 """
 
-from datamill.finetune.clean import RULES, CleanResult, clean, find_defects
+from datamill.finetune.clean import RULES, CleanResult, clean, embedding_duplicates, find_defects
 from datamill.finetune.curate import Contamination, dataset_card, decontaminate, mix, split
 from datamill.finetune.formats import (
     FORMATS,
@@ -32,6 +32,7 @@ __all__ = [
     "TokenStats",
     "ValidationReport",
     "clean",
+    "embedding_duplicates",
     "convert",
     "count_example_tokens",
     "dataset_card",

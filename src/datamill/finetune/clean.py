@@ -33,7 +33,7 @@ import xxhash
 from datamill.errors import ConfigError
 from datamill.records import Example, Message, Record
 
-__all__ = ["CleanResult", "RULES", "clean", "find_defects"]
+__all__ = ["CleanResult", "RULES", "clean", "embedding_duplicates", "find_defects"]
 
 RULES = ("empty_output", "refusal", "merged_instruction", "truncated_output", "hallucinated_url",
          "hallucinated_image", "wrong_math", "non_english", "exact_duplicate", "near_duplicate")
@@ -192,12 +192,43 @@ def _languages(wanted: Sequence[str]):  # noqa: ANN202
     return detector, codes
 
 
+def embedding_duplicates(texts: Sequence[str], *, threshold: float = 0.95, model: str = "all-MiniLM-L6-v2",
+                         block: int = 2048) -> list[int]:
+    """Each text's representative (the first text it is a near-duplicate of, else itself) by embedding
+    cosine similarity >= ``threshold``: catches paraphrases that share few word n-grams."""
+    import numpy as np
+
+    from datamill.embed import get_embedder
+    from datamill.minhash import UnionFind
+
+    if not 0.0 < threshold <= 1.0:
+        raise ConfigError(f"embedding threshold must be in (0, 1], got {threshold!r}")
+    if not texts:
+        return []
+    vecs = get_embedder(model).encode(list(texts))  # L2-normalised
+    uf = UnionFind(len(texts))
+    for lo in range(0, len(texts), block):
+        sims = vecs[lo:lo + block] @ vecs.T
+        rows, cols = np.nonzero(sims >= threshold)
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+            if c < r + lo:
+                uf.union(c, r + lo)
+    return [uf.find(i) for i in range(len(texts))]
+
+
 def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages: Sequence[str] | None = ("en",),
-          near_dup_threshold: float = 0.85, dry_run: bool = False) -> CleanResult:
-    """Apply the cleaning rules; the first rule an example breaks is the one it is dropped for."""
+          near_dup_threshold: float = 0.85, near_dup_method: str = "minhash",
+          embedding_model: str = "all-MiniLM-L6-v2", dry_run: bool = False) -> CleanResult:
+    """Apply the cleaning rules; the first rule an example breaks is the one it is dropped for.
+
+    ``near_dup_method`` is ``"minhash"`` (Jaccard of word 3-grams >= ``near_dup_threshold``) or
+    ``"embedding"`` (cosine of sentence embeddings >= ``near_dup_threshold``; 0.95 is a good start).
+    """
     unknown = set(rules) - set(RULES)
     if unknown:
         raise ConfigError(f"unknown cleaning rules {sorted(unknown)}; allowed: {', '.join(RULES)}")
+    if near_dup_method not in ("minhash", "embedding"):
+        raise ConfigError(f"near_dup_method must be minhash or embedding, got {near_dup_method!r}")
     recs = list(records)
     pairs = [split_example(r) for r in recs]
     verdict: list[tuple[str, str] | None] = [None] * len(recs)
@@ -240,13 +271,16 @@ def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages:
             else:
                 first[key] = i
     if "near_duplicate" in rules and len(recs) > 1:
-        from datamill.minhash import near_duplicate_clusters
+        texts = [f"{ins}\n{out}" for ins, out in pairs]
+        if near_dup_method == "embedding":
+            clusters = embedding_duplicates(texts, threshold=near_dup_threshold, model=embedding_model)
+        else:
+            from datamill.minhash import near_duplicate_clusters
 
-        clusters = near_duplicate_clusters([f"{ins}\n{out}" for ins, out in pairs], threshold=near_dup_threshold,
-                                           ngram=3)
+            clusters = near_duplicate_clusters(texts, threshold=near_dup_threshold, ngram=3)
         for i, c in enumerate(clusters):
             if c != i and verdict[i] is None:
-                mark(i, "near_duplicate", f"near-duplicate of line {recs[c].provenance.line or c}")
+                mark(i, "near_duplicate", f"near-duplicate of line {recs[c].provenance.line or c} ({near_dup_method})")
     kept, dropped = [], []
     for rec, v in zip(recs, verdict, strict=True):
         if v is None or dry_run:
