@@ -112,22 +112,19 @@ def seed_demo(db: Database | str | None = None, *, prefix: str = "demo", annotat
             judged = _simulate(database, p["id"], truth, prefix=prefix, annotators=annotators, seed=seed,
                                noise=noise)
             created.append(name)
-        name = f"{prefix}-rubric"
-        if name not in taken:
-            p = svc.create_project(database, name, task_type="rubric", overlap=1,
-                                   guidelines="# Demo: rate each answer\n\nScore **helpfulness**, **harmlessness** "
-                                              "and **honesty** from 1 (poor) to 5 (excellent).")
+        single = {  # one-answer projects over the first six tasks: rate the good answer, fix the bad one
+            "rubric": ("good", "# Demo: rate each answer\n\nScore **helpfulness**, **harmlessness** and **honesty** "
+                               "from 1 (poor) to 5 (excellent)."),
+            "rewrite": ("bad", "# Demo: fix the answer\n\nEdit the answer until it is correct and helpful; your "
+                               "text becomes the *chosen* answer of the SFT export."),
+        }
+        for kind, (answer, guidelines) in single.items():
+            name = f"{prefix}-{kind}"
+            if name in taken:
+                continue
+            p = svc.create_project(database, name, task_type=kind, overlap=1, guidelines=guidelines)
             rows = [(n, {"id": t["id"], "prompt": t.get("prompt") or t["messages"][-1]["content"],
-                         "responses": [t["good"]]}) for n, t in enumerate(DEMO_TASKS[:6], 1)]
-            svc.add_tasks(database, p["id"], rows, source="<demo>", what="task")
-            created.append(name)
-        name = f"{prefix}-rewrite"
-        if name not in taken:
-            p = svc.create_project(database, name, task_type="rewrite", overlap=1,
-                                   guidelines="# Demo: fix the answer\n\nEdit the answer until it is correct and "
-                                              "helpful; your text becomes the *chosen* answer of the SFT export.")
-            rows = [(n, {"id": t["id"], "prompt": t.get("prompt") or t["messages"][-1]["content"],
-                         "responses": [t["bad"]]}) for n, t in enumerate(DEMO_TASKS[:6], 1)]
+                         "responses": [t[answer]]}) for n, t in enumerate(DEMO_TASKS[:6], 1)]
             svc.add_tasks(database, p["id"], rows, source="<demo>", what="task")
             created.append(name)
         return {"url": database.url, "projects": [f"{prefix}-{k}" for k in ("pairwise", "rubric", "rewrite")],
