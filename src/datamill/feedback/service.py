@@ -7,6 +7,7 @@ response indices (the order of ``task.responses``); what an annotator saw is the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import random
@@ -39,6 +40,7 @@ __all__ = [
     "NotFoundError",
     "add_tasks",
     "authenticate",
+    "cached_token_user",
     "check_value",
     "create_api_token",
     "create_project",
@@ -203,16 +205,24 @@ def create_api_token(db: Database, user_id: int, *, name: str = "") -> str:
 TOKEN_CACHE_SECONDS = 10.0
 
 
+def cached_token_user(db: Database, token: str) -> User | None:
+    """The user of an API token looked up in the last TOKEN_CACHE_SECONDS, without touching the database."""
+    import time
+
+    hit = db.cache.get(("token", _sha(token)))
+    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+
 def token_user(db: Database, token: str) -> User | None:
     """The active user owning an API token (remembered for TOKEN_CACHE_SECONDS: one query less per request)."""
     import time
 
     from sqlalchemy import select
 
+    hit = cached_token_user(db, token)
+    if hit is not None:
+        return hit
     digest = _sha(token)
-    hit = db.cache.get(("token", digest))
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
     with db.read() as s:
         user = s.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id)
                         .where(ApiToken.token_hash == digest))
@@ -602,8 +612,11 @@ def _permutation(task_id: int, user_id: int, n: int) -> list[int]:
     return order
 
 
-def task_view(project: dict[str, Any], task: Task, a: Assignment | None) -> dict[str, Any]:
-    """A task as an annotator sees it: responses in their permuted order, with the permutation."""
+def task_view(project: dict[str, Any], task: Any, a: Any) -> dict[str, Any]:
+    """A task as an annotator sees it: responses in their permuted order, with the permutation.
+
+    ``task`` and ``a`` are a Task and an Assignment (or None), or rows with the same column names.
+    """
     order = list(a.order) if a is not None else list(range(len(task.responses)))
     return {"task_id": task.id, "project_id": task.project_id, "external_id": task.external_id,
             "task_type": project["task_type"], "prompt": task.prompt, "messages": task.messages,
@@ -613,48 +626,79 @@ def task_view(project: dict[str, Any], task: Task, a: Assignment | None) -> dict
             "started_at": a.started_at.isoformat() if a is not None else None}
 
 
+@functools.cache
+def _sql() -> Any:
+    """The annotator hot path's statements, built once with bind parameters (no per-request construction)."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import and_, bindparam, case, func, insert, select, update
+
+    A, T, J = Assignment.__table__.c, Task.__table__.c, Judgement.__table__.c
+    view = (T.id, T.project_id, T.external_id, T.prompt, T.messages, T.responses)
+    mine = select(A.task_id).where(A.user_id == bindparam("uid"), A.project_id == bindparam("pid"))
+    free = select(T.id, T.n_assigned).where(
+        T.project_id == bindparam("pid"), T.is_gold.is_(False), T.n_assigned < bindparam("overlap"),
+        T.id.not_in(mine)).order_by(T.n_assigned.desc(), T.id.desc())
+    return SimpleNamespace(
+        mine_and_open=select(func.count(), func.min(case((A.status == "open", A.id))))
+        .where(A.user_id == bindparam("uid"), A.project_id == bindparam("pid")),
+        assignment=select(A.id, A.task_id, A.order, A.started_at).where(A.id == bindparam("aid")),
+        task=select(*view).where(T.id == bindparam("tid")),
+        golds=select(T.id).where(T.project_id == bindparam("pid"), T.is_gold.is_(True), T.id.not_in(mine)).limit(50),
+        # PostgreSQL: lock a few free rows, skipping those other annotators hold
+        free_locked=free.limit(8).with_for_update(skip_locked=True, of=Task.__table__),
+        free=free.limit(64),
+        claim=update(Task.__table__).where(T.id == bindparam("tid"), T.n_assigned < bindparam("overlap"))
+        .values(n_assigned=T.n_assigned + 1).returning(*view),
+        add_assignment=insert(Assignment.__table__).returning(A.id),
+        task_and_assignment=select(T.project_id, T.responses, T.is_gold, T.gold, A.id.label("aid"), A.status,
+                                   A.order, A.started_at)
+        .select_from(Task.__table__.outerjoin(Assignment.__table__,
+                                              and_(A.task_id == T.id, A.user_id == bindparam("uid"))))
+        .where(T.id == bindparam("tid")),
+        add_judgement=insert(Judgement.__table__).returning(J.id),
+        finish=update(Assignment.__table__).where(A.id == bindparam("aid"))
+        .values(status="done", finished_at=bindparam("now")),
+    )
+
+
 def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] | None:
     """The annotator's current task, or a newly assigned one; None when their queue is empty.
 
     A task goes to at most ``overlap`` annotators (an atomic conditional UPDATE on ``n_assigned``),
     never twice to one annotator (unique (task, user)); gold tasks come at ``gold_rate``.
     """
-    from sqlalchemy import func, select, update
+    # Hot path: prebuilt Core statements on the session's connection (no ORM identity map or unit of
+    # work); four statements for a new assignment: mine+open, candidates, claim (UPDATE .. RETURNING), insert.
     from sqlalchemy.exc import IntegrityError
 
     proj = get_project(db, project)
-    pid = proj["id"]
+    pid, overlap = proj["id"], proj["overlap"]
+    sql = _sql()
     for _attempt in range(5):
         try:
             with db.write() as s:
-                a = s.scalar(select(Assignment).where(Assignment.user_id == user_id, Assignment.project_id == pid,
-                                                      Assignment.status == "open").order_by(Assignment.id).limit(1))
-                if a is not None:
-                    return task_view(proj, s.get(Task, a.task_id), a)
-                mine = select(Assignment.task_id).where(Assignment.user_id == user_id,
-                                                        Assignment.project_id == pid)
-                n_mine = s.scalar(select(func.count()).select_from(mine.subquery())) or 0
+                conn = s.connection()
+                n_mine, open_id = conn.execute(sql.mine_and_open, {"uid": user_id, "pid": pid}).one()
+                if open_id is not None:
+                    a = conn.execute(sql.assignment, {"aid": open_id}).one()
+                    return task_view(proj, conn.execute(sql.task, {"tid": a.task_id}).one(), a)
                 rng = random.Random(f"gold:{user_id}:{pid}:{n_mine}")
                 want_gold = proj["gold_rate"] > 0 and rng.random() < proj["gold_rate"]
                 task = None
                 if want_gold:
-                    golds = list(s.scalars(select(Task.id).where(Task.project_id == pid, Task.is_gold.is_(True),
-                                                                 Task.id.not_in(mine)).limit(50)))
+                    golds = list(conn.scalars(sql.golds, {"uid": user_id, "pid": pid}))
                     if golds:
-                        task = s.get(Task, rng.choice(golds))
+                        task = conn.execute(sql.task, {"tid": rng.choice(golds)}).one()
                 tried: set[int] = set()
                 locking = not db.is_sqlite
                 while task is None:
                     # tasks closest to their overlap first; ties shuffled per annotator so concurrent
-                    # annotators spread over different rows instead of queueing on one
-                    q = select(Task.id, Task.n_assigned).where(
-                        Task.project_id == pid, Task.is_gold.is_(False), Task.n_assigned < proj["overlap"],
-                        Task.id.not_in(mine)).order_by(Task.n_assigned.desc(), Task.id.desc())
-                    if locking:  # PostgreSQL: lock a few free rows, skip those other annotators hold
-                        q = q.limit(8).with_for_update(skip_locked=True, of=Task)
-                    else:  # SQLite (one writer at a time anyway), or every free row is locked right now
-                        q = q.limit(64)
-                    cands = [c for c in s.execute(q).all() if c[0] not in tried]
+                    # annotators spread over different rows instead of queueing on one. SQLite has one
+                    # writer at a time anyway; PostgreSQL falls back to waiting when every free row is locked
+                    q = sql.free_locked if locking else sql.free
+                    cands = [c for c in conn.execute(q, {"uid": user_id, "pid": pid, "overlap": overlap}).all()
+                             if c[0] not in tried]
                     if not cands:
                         if locking:  # all locked by others: wait on them rather than report an empty queue
                             locking = False
@@ -664,19 +708,25 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
                     cands.sort(key=lambda c: -c[1])
                     for cid, _n in cands:
                         tried.add(cid)
-                        res = s.execute(update(Task).where(Task.id == cid, Task.n_assigned < proj["overlap"])
-                                        .values(n_assigned=Task.n_assigned + 1))
-                        if res.rowcount:
-                            task = s.get(Task, cid)
+                        task = conn.execute(sql.claim, {"tid": cid, "overlap": overlap}).first()
+                        if task is not None:
                             break
-                a = Assignment(task_id=task.id, user_id=user_id, project_id=pid, status="open",
-                               order=_permutation(task.id, user_id, len(task.responses)), started_at=utcnow())
-                s.add(a)
-                s.flush()
-                return task_view(proj, task, a)
+                order = _permutation(task.id, user_id, len(task.responses))
+                now = utcnow()
+                aid = conn.execute(sql.add_assignment, {"task_id": task.id, "user_id": user_id, "project_id": pid,
+                                                        "status": "open", "order": order, "started_at": now}
+                                   ).scalar_one()
+                return task_view(proj, task, _Row(id=aid, order=order, started_at=now))
         except IntegrityError:  # a concurrent request of the same user took this task first: try again
             continue
     raise ConflictError("could not assign a task under contention; retry")
+
+
+class _Row:
+    """Attribute access to a few values (an assignment just inserted, without reading it back)."""
+
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
 
 
 def _owned_assignment(s: Any, user_id: int, task_id: int) -> tuple[Task, Assignment | None]:
@@ -721,46 +771,50 @@ def submit(db: Database, user_id: int, task_id: int, *, client_key: str, value: 
     if not isinstance(comment, str):
         raise InputError("comment must be a string")
 
-    def existing() -> tuple[dict[str, Any], bool] | None:
-        with db.read() as s:
-            j = s.scalar(select(Judgement).where(Judgement.user_id == user_id, Judgement.client_key == client_key))
-            if j is None:
-                return None
-            if j.task_id != task_id:
-                raise ConflictError(f"client_key {client_key!r} was already used for task {j.task_id}")
-            return judgement_dict(j), False
+    def existing(s: Any) -> tuple[dict[str, Any], bool] | None:
+        j = s.scalar(select(Judgement).where(Judgement.user_id == user_id, Judgement.client_key == client_key))
+        if j is None:
+            return None
+        if j.task_id != task_id:
+            raise ConflictError(f"client_key {client_key!r} was already used for task {j.task_id}")
+        return judgement_dict(j), False
 
+    sql = _sql()
     try:
         with db.write() as s:
-            j = s.scalar(select(Judgement).where(Judgement.user_id == user_id, Judgement.client_key == client_key))
-            if j is not None:  # a retry of an acknowledged (or at least committed) submit
-                if j.task_id != task_id:
-                    raise ConflictError(f"client_key {client_key!r} was already used for task {j.task_id}")
-                return judgement_dict(j), False
-            task, a = _owned_assignment(s, user_id, task_id)
-            if a is None:
+            conn = s.connection()
+            # one statement for the task and this user's assignment of it
+            row = conn.execute(sql.task_and_assignment, {"uid": user_id, "tid": task_id}).first()
+            if row is None or row.status != "open":
+                # a retry of an acknowledged (or at least committed) submit returns the stored judgement;
+                # only looked up off the hot path: an open assignment has no judgement yet
+                found = existing(s)
+                if found is not None:
+                    return found
+            if row is None:
+                raise NotFoundError(f"no task {task_id}")
+            if row.aid is None:
                 raise ForbiddenError("this task is not in your queue")
-            if a.status == "done":
+            if row.status == "done":
                 raise ConflictError("you already judged this task (with another client_key)")
-            if a.status == "skipped":
+            if row.status == "skipped":
                 raise ConflictError("you skipped this task")
-            proj = get_project(db, task.project_id)
+            proj = get_project(db, row.project_id)
+            order = list(row.order)
             if displayed:
-                value = from_display(proj, value, list(a.order))
-            value = check_value(proj, len(task.responses), value)
+                value = from_display(proj, value, order)
+            value = check_value(proj, len(row.responses), value)
             now = utcnow()
-            j = Judgement(task_id=task_id, user_id=user_id, project_id=task.project_id, client_key=client_key,
-                          value=value, comment=comment[:10_000], order=list(a.order),
-                          seconds=max((now - a.started_at).total_seconds(), 0.0),
-                          gold_correct=gold_correct(proj, task.gold, value) if task.is_gold else None,
-                          created_at=now)
-            s.add(j)
-            a.status = "done"
-            a.finished_at = now
-            s.flush()
-            return judgement_dict(j), True
+            j = {"task_id": task_id, "user_id": user_id, "project_id": row.project_id, "client_key": client_key,
+                 "value": value, "comment": comment[:10_000], "order": order,
+                 "seconds": max((now - row.started_at).total_seconds(), 0.0),
+                 "gold_correct": gold_correct(proj, row.gold, value) if row.is_gold else None, "created_at": now}
+            jid = conn.execute(sql.add_judgement, j).scalar_one()
+            conn.execute(sql.finish, {"aid": row.aid, "now": now})
+            return judgement_dict(_Row(id=jid, **j)), True  # type: ignore[arg-type]
     except IntegrityError:  # the same key raced in from a retry: the first one won
-        found = existing()
+        with db.read() as s:
+            found = existing(s)
         if found:
             return found
         raise ConflictError("you already judged this task") from None
