@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from datamill.errors import ConfigError, DatamillError, InputError, StorageError
 from datamill.feedback import service as svc
@@ -109,8 +110,12 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
         found = svc.session_user(database, request.cookies.get(SESSION_COOKIE))
         return found
 
-    def api_user(request: Request) -> User:
-        found = auth(request)
+    async def api_user(request: Request) -> User:
+        # async, so a request whose API token was seen in the last seconds costs no thread hop and no query;
+        # anything else (new token, session cookie) looks the database up in the thread pool
+        header = request.headers.get("authorization", "")
+        user = svc.cached_token_user(database, header[7:].strip()) if header.lower().startswith("bearer ") else None
+        found = (user, None) if user is not None else await run_in_threadpool(auth, request)
         if found is None:
             raise _Http(401, "authentication required: log in or send Authorization: Bearer <token>")
         user, csrf = found
@@ -277,8 +282,6 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
                              me: tuple[User, str] = Depends(page_user)) -> Response:
         import tempfile
 
-        from starlette.concurrency import run_in_threadpool
-
         need(me[0], "admin")
         check_form_csrf(me[1], csrf_token)
         p = svc.get_project(database, project)
@@ -305,8 +308,6 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
     @app.post("/projects/{project}/tasks/{task_id}/submit", include_in_schema=False)
     async def annotate_submit(request: Request, project: str, task_id: int,
                               me: tuple[User, str] = Depends(page_user)) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
         form = await request.form()
         check_form_csrf(me[1], str(form.get("csrf_token", "")))
         p = svc.get_project(database, project)
