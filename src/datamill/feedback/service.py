@@ -677,7 +677,7 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
     sql = _sql()
     for _attempt in range(5):
         try:
-            with db.write() as s:
+            with db.write(durable=False) as s:  # an assignment lost in a power cut is only handed out again
                 conn = s.connection()
                 n_mine, open_id = conn.execute(sql.mine_and_open, {"uid": user_id, "pid": pid}).one()
                 if open_id is not None:
