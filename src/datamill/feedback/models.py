@@ -111,7 +111,9 @@ class Assignment(Base):
     """A task handed to one annotator, with the display order (permutation) they saw."""
 
     __tablename__ = "assignments"
-    __table_args__ = (UniqueConstraint("task_id", "user_id", name="uq_assignment_task_user"),)
+    __table_args__ = (UniqueConstraint("task_id", "user_id", name="uq_assignment_task_user"),
+                      # next-task: this annotator's open assignment in a project, one seek at any history length
+                      Index("ix_assignments_queue", "user_id", "project_id", "status"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

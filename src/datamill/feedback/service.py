@@ -631,20 +631,23 @@ def _sql() -> Any:
     """The annotator hot path's statements, built once with bind parameters (no per-request construction)."""
     from types import SimpleNamespace
 
-    from sqlalchemy import and_, bindparam, case, func, insert, select, update
+    from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 
     A, T, J = Assignment.__table__.c, Task.__table__.c, Judgement.__table__.c
     view = (T.id, T.project_id, T.external_id, T.prompt, T.messages, T.responses)
-    mine = select(A.task_id).where(A.user_id == bindparam("uid"), A.project_id == bindparam("pid"))
+    # "not already mine" as NOT EXISTS on the unique (task, user) index: a probe per candidate task, where
+    # NOT IN (all my task ids) read the annotator's whole history on every next-task
+    not_mine = ~exists().where(A.task_id == T.id, A.user_id == bindparam("uid"))
     free = select(T.id, T.n_assigned).where(
         T.project_id == bindparam("pid"), T.is_gold.is_(False), T.n_assigned < bindparam("overlap"),
-        T.id.not_in(mine)).order_by(T.n_assigned.desc(), T.id.desc())
+        not_mine).order_by(T.n_assigned.desc(), T.id.desc())
     return SimpleNamespace(
-        mine_and_open=select(func.count(), func.min(case((A.status == "open", A.id))))
-        .where(A.user_id == bindparam("uid"), A.project_id == bindparam("pid")),
-        assignment=select(A.id, A.task_id, A.order, A.started_at).where(A.id == bindparam("aid")),
+        open=select(A.id, A.task_id, A.order, A.started_at)
+        .where(A.user_id == bindparam("uid"), A.project_id == bindparam("pid"), A.status == "open")
+        .order_by(A.id).limit(1),
+        n_mine=select(func.count()).where(A.user_id == bindparam("uid"), A.project_id == bindparam("pid")),
         task=select(*view).where(T.id == bindparam("tid")),
-        golds=select(T.id).where(T.project_id == bindparam("pid"), T.is_gold.is_(True), T.id.not_in(mine)).limit(50),
+        golds=select(T.id).where(T.project_id == bindparam("pid"), T.is_gold.is_(True), not_mine).limit(50),
         # PostgreSQL: lock a few free rows, skipping those other annotators hold
         free_locked=free.limit(8).with_for_update(skip_locked=True, of=Task.__table__),
         free=free.limit(64),
@@ -669,7 +672,7 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
     never twice to one annotator (unique (task, user)); gold tasks come at ``gold_rate``.
     """
     # Hot path: prebuilt Core statements on the session's connection (no ORM identity map or unit of
-    # work); four statements for a new assignment: mine+open, candidates, claim (UPDATE .. RETURNING), insert.
+    # work); four statements for a new assignment: open one?, candidates, claim (UPDATE .. RETURNING), insert.
     from sqlalchemy.exc import IntegrityError
 
     proj = get_project(db, project)
@@ -679,10 +682,11 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
         try:
             with db.write(durable=False) as s:  # an assignment lost in a power cut is only handed out again
                 conn = s.connection()
-                n_mine, open_id = conn.execute(sql.mine_and_open, {"uid": user_id, "pid": pid}).one()
-                if open_id is not None:
-                    a = conn.execute(sql.assignment, {"aid": open_id}).one()
+                a = conn.execute(sql.open, {"uid": user_id, "pid": pid}).first()
+                if a is not None:
                     return task_view(proj, conn.execute(sql.task, {"tid": a.task_id}).one(), a)
+                # the gold draw is seeded by how many tasks this annotator has had (only counted when needed)
+                n_mine = conn.execute(sql.n_mine, {"uid": user_id, "pid": pid}).scalar() if proj["gold_rate"] else 0
                 rng = random.Random(f"gold:{user_id}:{pid}:{n_mine}")
                 want_gold = proj["gold_rate"] > 0 and rng.random() < proj["gold_rate"]
                 task = None
