@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from datamill.errors import ConfigError, DatamillError, InputError
 from datamill.feedback.db import Database
@@ -631,9 +631,10 @@ def _sql() -> Any:
     """The annotator hot path's statements, built once with bind parameters (no per-request construction)."""
     from types import SimpleNamespace
 
-    from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+    from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
 
-    A, T, J = Assignment.__table__.c, Task.__table__.c, Judgement.__table__.c
+    at, tt, jt = (cast(Table, m.__table__) for m in (Assignment, Task, Judgement))
+    A, T = at.c, tt.c
     view = (T.id, T.project_id, T.external_id, T.prompt, T.messages, T.responses)
     # "not already mine" as NOT EXISTS on the unique (task, user) index: a probe per candidate task, where
     # NOT IN (all my task ids) read the annotator's whole history on every next-task
@@ -641,6 +642,8 @@ def _sql() -> Any:
     free = select(T.id, T.n_assigned).where(
         T.project_id == bindparam("pid"), T.is_gold.is_(False), T.n_assigned < bindparam("overlap"),
         not_mine).order_by(T.n_assigned.desc(), T.id.desc())
+    claim = update(tt).where(T.id == bindparam("tid"), T.n_assigned < bindparam("overlap")).values(
+        n_assigned=T.n_assigned + 1)
     return SimpleNamespace(
         open=select(A.id, A.task_id, A.order, A.started_at)
         .where(A.user_id == bindparam("uid"), A.project_id == bindparam("pid"), A.status == "open")
@@ -649,18 +652,18 @@ def _sql() -> Any:
         task=select(*view).where(T.id == bindparam("tid")),
         golds=select(T.id).where(T.project_id == bindparam("pid"), T.is_gold.is_(True), not_mine).limit(50),
         # PostgreSQL: lock a few free rows, skipping those other annotators hold
-        free_locked=free.limit(8).with_for_update(skip_locked=True, of=Task.__table__),
+        free_locked=free.limit(8).with_for_update(skip_locked=True, of=tt),
         free=free.limit(64),
-        claim=update(Task.__table__).where(T.id == bindparam("tid"), T.n_assigned < bindparam("overlap"))
-        .values(n_assigned=T.n_assigned + 1).returning(*view),
-        add_assignment=insert(Assignment.__table__).returning(A.id),
+        claim=claim,
+        # SQLite >= 3.35 and PostgreSQL: one statement claims the task and reads it
+        claim_returning=claim.returning(*view),
+        add_assignment=insert(at),
         task_and_assignment=select(T.project_id, T.responses, T.is_gold, T.gold, A.id.label("aid"), A.status,
                                    A.order, A.started_at)
-        .select_from(Task.__table__.outerjoin(Assignment.__table__,
-                                              and_(A.task_id == T.id, A.user_id == bindparam("uid"))))
+        .select_from(tt.outerjoin(at, and_(A.task_id == T.id, A.user_id == bindparam("uid"))))
         .where(T.id == bindparam("tid")),
-        add_judgement=insert(Judgement.__table__).returning(J.id),
-        finish=update(Assignment.__table__).where(A.id == bindparam("aid"))
+        add_judgement=insert(jt),
+        finish=update(at).where(A.id == bindparam("aid"))
         .values(status="done", finished_at=bindparam("now")),
     )
 
@@ -696,6 +699,7 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
                         task = conn.execute(sql.task, {"tid": rng.choice(golds)}).one()
                 tried: set[int] = set()
                 locking = not db.is_sqlite
+                returning = conn.dialect.update_returning
                 while task is None:
                     # tasks closest to their overlap first; ties shuffled per annotator so concurrent
                     # annotators spread over different rows instead of queueing on one. SQLite has one
@@ -712,14 +716,17 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
                     cands.sort(key=lambda c: -c[1])
                     for cid, _n in cands:
                         tried.add(cid)
-                        task = conn.execute(sql.claim, {"tid": cid, "overlap": overlap}).first()
+                        if returning:
+                            task = conn.execute(sql.claim_returning, {"tid": cid, "overlap": overlap}).first()
+                        elif conn.execute(sql.claim, {"tid": cid, "overlap": overlap}).rowcount:
+                            task = conn.execute(sql.task, {"tid": cid}).one()
                         if task is not None:
                             break
                 order = _permutation(task.id, user_id, len(task.responses))
                 now = utcnow()
                 aid = conn.execute(sql.add_assignment, {"task_id": task.id, "user_id": user_id, "project_id": pid,
                                                         "status": "open", "order": order, "started_at": now}
-                                   ).scalar_one()
+                                   ).inserted_primary_key[0]
                 return task_view(proj, task, _Row(id=aid, order=order, started_at=now))
         except IntegrityError:  # a concurrent request of the same user took this task first: try again
             continue
@@ -813,7 +820,7 @@ def submit(db: Database, user_id: int, task_id: int, *, client_key: str, value: 
                  "value": value, "comment": comment[:10_000], "order": order,
                  "seconds": max((now - row.started_at).total_seconds(), 0.0),
                  "gold_correct": gold_correct(proj, row.gold, value) if row.is_gold else None, "created_at": now}
-            jid = conn.execute(sql.add_judgement, j).scalar_one()
+            jid = conn.execute(sql.add_judgement, j).inserted_primary_key[0]
             conn.execute(sql.finish, {"aid": row.aid, "now": now})
             return judgement_dict(_Row(id=jid, **j)), True  # type: ignore[arg-type]
     except IntegrityError:  # the same key raced in from a retry: the first one won
