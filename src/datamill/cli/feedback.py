@@ -55,11 +55,11 @@ def serve(
     if workers > 1 and not url.startswith("sqlite"):
         os.environ["DATABASE_URL"] = url
         uvicorn.run("datamill.feedback.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning")
+                    log_level="warning", access_log=False)
         return
     from datamill.feedback.app import create_app
 
-    uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(url), host=host, port=port, log_level="warning", access_log=False)
 
 
 @app.command()
