@@ -2,7 +2,8 @@
 
 Starts a real uvicorn server (one process) on SQLite (WAL) and, when reachable, on PostgreSQL
 (a fresh schema), drives it with an async httpx load generator for a bounded number of
-submits, and prints p50/p99 latency of each request type and submits per second.
+submits, and prints p50/p99 latency of each request type, submits per second, and the app server's
+CPU time per next-task + submit (its own processes, not PostgreSQL's; the least load-sensitive figure).
 
     python benchmarks/feedback_load.py [--annotators 50] [--submits 2000] [--postgres URL] [--no-postgres]
                                        [--think-ms 0]
@@ -56,6 +57,20 @@ def serve(url: str, port: int, workers: int = 1) -> subprocess.Popen:
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("server did not start")
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by the server process and its worker processes (Linux /proc; 0 elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # the server or one of its workers
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def seed(url: str, annotators: int, tasks: int) -> tuple[int, list[str]]:
@@ -127,7 +142,10 @@ def run(name: str, url: str, annotators: int, submits: int, workers: int = 1, th
     proc = serve(url, port, workers)
     try:
         asyncio.run(drive(f"http://127.0.0.1:{port}", project, tokens, warmup))
+        cpu0 = server_cpu(proc.pid)
         res = asyncio.run(drive(f"http://127.0.0.1:{port}", project, tokens, submits, think))
+        # server CPU per next+submit: what the app costs, much less sensitive to other load than latency
+        res["cpu_ms"] = 1000 * (server_cpu(proc.pid) - cpu0) / max(int(res["submits"]), 1)  # type: ignore[call-overload]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
@@ -169,10 +187,11 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - report and go on
             print(f"# postgresql skipped: {exc}")
     print(f"{'backend':<14}{'submits':>8}{'errors':>7}{'submits/s':>11}{'next p50':>10}{'next p99':>10}"
-          f"{'submit p50':>12}{'submit p99':>12}")
+          f"{'submit p50':>12}{'submit p99':>12}{'server CPU/cycle':>18}")
     for r in rows:
         print(f"{r['backend']:<14}{r['submits']:>8}{r['errors']:>7}{r['submits_per_s']:>11.1f}"
-              f"{r['next_p50']:>9.1f}ms{r['next_p99']:>8.1f}ms{r['submit_p50']:>10.1f}ms{r['submit_p99']:>10.1f}ms")
+              f"{r['next_p50']:>9.1f}ms{r['next_p99']:>8.1f}ms{r['submit_p50']:>10.1f}ms{r['submit_p99']:>10.1f}ms"
+              f"{r['cpu_ms']:>16.2f}ms")
     print("# target (issue): p99 < 50 ms, >= 300 submits/s on 2 cores")
 
 
