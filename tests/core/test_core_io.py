@@ -174,6 +174,7 @@ def test_nothing_is_silently_dropped_in_quarantine_mode(tmp_path):
 
 
 def test_a_writer_removes_temp_files_a_killed_process_left(tmp_path):
+    import socket
     import subprocess
     import sys
 
@@ -183,9 +184,12 @@ def test_a_writer_removes_temp_files_a_killed_process_left(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     out = tmp_path / "docs.jsonl"
-    stale = tmp_path / f"docs.jsonl.tmp-{dead.pid}"
+    host = socket.gethostname()
+    stale = tmp_path / f"docs.jsonl.tmp-{host}-{dead.pid}"
     stale.write_text('{"half": ')
-    alive = tmp_path / f"docs.jsonl.tmp-{os.getppid()}"  # a live process's file is left alone
+    alive = tmp_path / f"docs.jsonl.tmp-{host}-{os.getppid()}"  # a live process's file is left alone
     alive.write_text("")
+    elsewhere = tmp_path / f"docs.jsonl.tmp-another-node-{dead.pid}"  # another machine's, on shared storage
+    elsewhere.write_text("")
     write_records([Document(text="a")], out)
-    assert not stale.exists() and alive.exists() and out.exists()
+    assert not stale.exists() and alive.exists() and elsewhere.exists() and out.exists()

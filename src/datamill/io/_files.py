@@ -158,14 +158,24 @@ def open_read(path: str | os.PathLike[str]) -> IO[bytes]:
     return fh
 
 
+def _temp_prefix(path: str) -> str:
+    """``path.tmp-<host>-``: the host is in the name so that on storage shared by several machines
+    (a Ray cluster) a process only ever judges the temporary files of its own machine."""
+    import socket
+
+    return f"{path}.tmp-{socket.gethostname()}-"
+
+
 def remove_stale_temp(path: str) -> list[str]:
-    """Delete ``path.tmp-<pid>`` files whose process no longer exists; returns what was removed."""
+    """Delete this machine's ``path.tmp-<host>-<pid>`` files whose process no longer exists;
+    returns what was removed."""
     import contextlib
     import glob
 
+    prefix = _temp_prefix(path)
     removed = []
-    for tmp in glob.glob(glob.escape(path) + ".tmp-*"):
-        pid = tmp.rsplit("-", 1)[-1]
+    for tmp in glob.glob(glob.escape(prefix) + "*"):
+        pid = tmp[len(prefix):]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
@@ -183,14 +193,14 @@ class AtomicFile:
     """A file written under a temporary sibling name and renamed into place by :meth:`commit`.
 
     A crash (or :meth:`abort`) leaves no partial file at ``path``; the temporary files a killed
-    process left behind (``path.tmp-<pid>`` whose process is gone) are removed when the next writer
-    of ``path`` opens.
+    process on this machine left behind (``path.tmp-<host>-<pid>`` whose process is gone) are removed
+    when the next writer of ``path`` opens.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        self.tmp = f"{self.path}.tmp-{os.getpid()}"
+        self.tmp = f"{_temp_prefix(self.path)}{os.getpid()}"
         remove_stale_temp(self.path)
 
     def commit(self) -> None:
