@@ -273,20 +273,10 @@ def to_feedback(
     json_out: JsonOpt = False,
 ) -> None:
     """Judged pairs and teacher answers as feedback tasks (then: datamill feedback import PROJECT OUT)."""
-    import os
-
-    import orjson
-
-    from datamill.io import read_records
+    from datamill.io import read_records, write_jsonl
     from datamill.synthetic import feedback_tasks
 
-    tmp = f"{out}.tmp"
-    n = 0
-    with open(tmp, "wb") as fh:
-        for row in feedback_tasks(read_records([str(p) for p in input])):
-            fh.write(orjson.dumps(row) + b"\n")
-            n += 1
-    os.replace(tmp, out)
+    n = write_jsonl(feedback_tasks(read_records([str(p) for p in input])), out)
     if json_out:
         print_json({"output": str(out), "tasks": n})
         return

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 from datamill.errors import ConfigError, DatamillError, InputError
@@ -636,8 +637,6 @@ def task_view(project: dict[str, Any], task: Any, a: Any) -> dict[str, Any]:
 @functools.cache
 def _sql() -> Any:
     """The annotator hot path's statements, built once with bind parameters (no per-request construction)."""
-    from types import SimpleNamespace
-
     from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
 
     at, tt, jt = (cast(Table, m.__table__) for m in (Assignment, Task, Judgement))
@@ -734,17 +733,10 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
                 aid = conn.execute(sql.add_assignment, {"task_id": task.id, "user_id": user_id, "project_id": pid,
                                                         "status": "open", "order": order, "started_at": now}
                                    ).inserted_primary_key[0]
-                return task_view(proj, task, _Row(id=aid, order=order, started_at=now))
+                return task_view(proj, task, SimpleNamespace(id=aid, order=order, started_at=now))
         except IntegrityError:  # a concurrent request of the same user took this task first: try again
             continue
     raise ConflictError("could not assign a task under contention; retry")
-
-
-class _Row:
-    """Attribute access to a few values (an assignment just inserted, without reading it back)."""
-
-    def __init__(self, **kw: Any) -> None:
-        self.__dict__.update(kw)
 
 
 def _owned_assignment(s: Any, user_id: int, task_id: int) -> tuple[Task, Assignment | None]:
@@ -829,7 +821,7 @@ def submit(db: Database, user_id: int, task_id: int, *, client_key: str, value: 
                  "gold_correct": gold_correct(proj, row.gold, value) if row.is_gold else None, "created_at": now}
             jid = conn.execute(sql.add_judgement, j).inserted_primary_key[0]
             conn.execute(sql.finish, {"aid": row.aid, "now": now})
-            return judgement_dict(_Row(id=jid, **j)), True  # type: ignore[arg-type]
+            return judgement_dict(SimpleNamespace(id=jid, **j)), True  # type: ignore[arg-type]
     except IntegrityError:  # the same key raced in from a retry: the first one won
         with db.read() as s:
             found = existing(s)

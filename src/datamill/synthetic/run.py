@@ -79,4 +79,3 @@ def run_step(step: TeacherStep, inputs: str | list[str], output: str | os.PathLi
             rejected = sum(1 for _ in fh)
     return TaskRun(output=out, records_in=seen, records_out=n, stats=step.stats, usage=step.usage,
                    quarantined=dict(q.counts), rejects=step.rejects if rejected else None, rejected=rejected)
-
