@@ -302,7 +302,7 @@ def diagnose(results: Any, train: Any, *, feedback: Any = None, contexts: Any = 
                 i = int(rows[r])
                 noisy[i] = NoisyTrain(i, train_items[i].id, train_items[i].input, train_items[i].target,
                                       cls[int(np.argmax(ps[r]))], float(1 - quality[r]), "confident_learning")
-    elif classification and len(set(targets)) >= 2:
+    elif classification and distinct >= 2:
         # no model probabilities: confident learning over leave-one-out kNN probabilities of the inputs
         tcls = sorted(set(targets))
         pos = {t_: j for j, t_ in enumerate(tcls)}
@@ -348,7 +348,7 @@ def diagnose(results: Any, train: Any, *, feedback: Any = None, contexts: Any = 
     in_conflict = {m: g for g in conflicts for m in g.members}
     for m in in_conflict:  # near copies split without a majority: inconsistency, not one side's noise,
         if m in noisy and not (noisy[m].method != "neighbours" and noisy[m].score >= _OUTVOTED):
-            noisy.pop(m, None)  # unless the wider neighbourhood (or the model) outvotes the label
+            del noisy[m]  # unless the wider neighbourhood (or the model) outvotes the label
     task_agr, annotators = annotator_agreement(fb) if fb else ([], [])
     low_tasks = {ta.task: ta for ta in task_agr if ta.agreement < low_agreement}
     train_pos = {x.id: i for i, x in enumerate(train_items)}
