@@ -164,9 +164,7 @@ def clean(
     fmt = to or (recs[0].metadata.get("format") if recs else "openai")
     result = run(recs, rules=rules.split(",") if rules else RULES,
                  languages=[x for x in languages.split(",") if x] or None,
-                 near_dup_threshold=near_dup_threshold if near_dup_threshold is not None
-                 else (0.95 if near_dup_method == "embedding" else 0.85),
-                 near_dup_method=near_dup_method, dry_run=dry_run)
+                 near_dup_threshold=near_dup_threshold, near_dup_method=near_dup_method, dry_run=dry_run)
     if out is not None and not dry_run:
         write_examples(result.kept, out, format=fmt)
     if rejects is not None:

@@ -192,6 +192,9 @@ def _languages(wanted: Sequence[str]):  # noqa: ANN202
     return detector, codes
 
 
+_NEAR_DUP_DEFAULTS = {"minhash": 0.85, "embedding": 0.95}
+
+
 def embedding_duplicates(texts: Sequence[str], *, threshold: float = 0.95, model: str = "all-MiniLM-L6-v2",
                          block: int = 2048) -> list[int]:
     """Each text's representative (the first text it is a near-duplicate of, else itself) by embedding
@@ -217,18 +220,20 @@ def embedding_duplicates(texts: Sequence[str], *, threshold: float = 0.95, model
 
 
 def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages: Sequence[str] | None = ("en",),
-          near_dup_threshold: float = 0.85, near_dup_method: str = "minhash",
+          near_dup_threshold: float | None = None, near_dup_method: str = "minhash",
           embedding_model: str = "all-MiniLM-L6-v2", dry_run: bool = False) -> CleanResult:
     """Apply the cleaning rules; the first rule an example breaks is the one it is dropped for.
 
-    ``near_dup_method`` is ``"minhash"`` (Jaccard of word 3-grams >= ``near_dup_threshold``) or
-    ``"embedding"`` (cosine of sentence embeddings >= ``near_dup_threshold``; 0.95 is a good start).
+    ``near_dup_method`` is ``"minhash"`` (Jaccard of word 3-grams >= ``near_dup_threshold``, default
+    0.85) or ``"embedding"`` (cosine of sentence embeddings >= ``near_dup_threshold``, default 0.95).
     """
     unknown = set(rules) - set(RULES)
     if unknown:
         raise ConfigError(f"unknown cleaning rules {sorted(unknown)}; allowed: {', '.join(RULES)}")
     if near_dup_method not in ("minhash", "embedding"):
         raise ConfigError(f"near_dup_method must be minhash or embedding, got {near_dup_method!r}")
+    if near_dup_threshold is None:
+        near_dup_threshold = _NEAR_DUP_DEFAULTS[near_dup_method]
     recs = list(records)
     pairs = [split_example(r) for r in recs]
     verdict: list[tuple[str, str] | None] = [None] * len(recs)
