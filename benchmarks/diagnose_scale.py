@@ -19,7 +19,7 @@ import numpy as np
 
 from datamill.diagnose import CAUSES, diagnose, find_label_issues, write_planted, write_report
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "diagnose"
+SHARED = Path(__file__).resolve().parents[1] / "tests" / "data" / "diagnose"
 
 
 def label_noise_vs_cleanlab() -> None:

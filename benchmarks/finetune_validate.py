@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "data" / "finetune" / "self_instruct_seed_tasks.jsonl"
+SEED = Path(__file__).resolve().parents[1] / "tests" / "data" / "finetune" / "self_instruct_seed_tasks.jsonl"
 
 
 def make(path: str, n: int) -> None:

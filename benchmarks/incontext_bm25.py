@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "data" / "finetune" / "self_instruct_seed_tasks.jsonl"
+SEED = Path(__file__).resolve().parents[1] / "tests" / "data" / "finetune" / "self_instruct_seed_tasks.jsonl"
 
 
 def corpus(n: int, n_queries: int) -> tuple[list[str], list[str]]:

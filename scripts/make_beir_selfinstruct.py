@@ -4,7 +4,7 @@ Each task's human-written answer is a corpus document (title: the task name); it
 its input, when it has one) is the query; the qrels mark that one document relevant. This is the
 offline stand-in for the public BEIR sets, which cannot be downloaded here.
 
-    python scripts/make_beir_selfinstruct.py ../shared/data src/datamill/data/beir_selfinstruct
+    python scripts/make_beir_selfinstruct.py tests/data src/datamill/data/beir_selfinstruct
 """
 
 from __future__ import annotations

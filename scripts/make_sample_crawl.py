@@ -1,7 +1,7 @@
 """Build src/datamill/data/crawl/sample.warc.gz: a small, realistic crawl for the quickstart and tests.
 
 Real text: the 10 Common Crawl documents of Dolma's test data and the 175 Self-Instruct seed tasks
-(both Apache-2.0, from ../shared/data), plus short texts written for this file. Planted on purpose:
+(both Apache-2.0, from tests/data), plus short texts written for this file. Planted on purpose:
 
 * boilerplate-heavy pages (navigation, cookie banner, footer, sidebar around the article),
 * low-quality pages (link farms, keyword spam, repeated lines, lorem ipsum, too short, bullet lists),
@@ -27,7 +27,7 @@ from pathlib import Path
 from datamill.pretrain.readers import warc_record
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = ROOT / "tests" / "data"
 OUT = ROOT / "src" / "datamill" / "data" / "crawl" / "sample.warc.gz"
 
 NAV = ("<nav><ul><li><a href='/'>Home</a></li><li><a href='/news'>News</a></li><li><a href='/about'>About us</a>"

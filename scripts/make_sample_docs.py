@@ -2,11 +2,11 @@
 
 Real text only: the 10 Common Crawl documents of Dolma's test data (split into paragraphs) and the
 175 human-written Self-Instruct seed tasks (instruction + answer), both Apache-2.0 and copied from
-../shared/data. To show what a cleaning pipeline is for, it plants exact duplicates (re-crawled
+tests/data. To show what a cleaning pipeline is for, it plants exact duplicates (re-crawled
 pages, with changed case and spacing), fragments too short to be documents, and two malformed lines
 that the quickstart quarantines. Deterministic: run it again and the bytes do not change.
 
-    python scripts/make_sample_docs.py ../shared/data src/datamill/data/sample_docs
+    python scripts/make_sample_docs.py tests/data src/datamill/data/sample_docs
 """
 
 from __future__ import annotations

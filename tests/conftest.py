@@ -1,4 +1,4 @@
-"""Shared fixtures: the real sample data in ../shared/data, tiny corpora, a Postgres URL."""
+"""Shared fixtures: the real sample data in tests/data, tiny corpora, a Postgres URL."""
 
 from __future__ import annotations
 
@@ -11,19 +11,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
-# ../shared/data beside the checkout, or wherever DATAMILL_SHARED_DATA points (a clone elsewhere)
-SHARED_DATA = Path(os.environ.get("DATAMILL_SHARED_DATA") or REPO.parent / "shared" / "data")
+# small real public samples, copied into the repo with their sources and licences (tests/data/README.md)
+SHARED_DATA = REPO / "tests" / "data"
 POSTGRES_URL = os.environ.get("DATAMILL_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data or $DATAMILL_SHARED_DATA (read-only real datasets); skipped outside CI when absent,
-    failed in CI."""
-    if not SHARED_DATA.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"shared data folder missing: {SHARED_DATA}")
-        pytest.skip(f"shared data folder missing: {SHARED_DATA}")
+    """tests/data: small real public datasets (read-only; copy to a temp dir before writing)."""
     return SHARED_DATA
 
 
