@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from datamill.cli._common import OnErrorOpt, QuarantineOpt, console, print_json
+from datamill.cli._common import OnErrorOpt, QuarantineOpt, console, err_console, print_json
 
 app = typer.Typer(help="In-context learning and RAG: chunk, index, retrieve, select few-shot examples, pack prompts.",
                   no_args_is_help=True)
@@ -89,20 +89,34 @@ def search(
     index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
     query: Annotated[str, typer.Argument(help="The query.")],
     k: Annotated[int, typer.Option("-k", help="How many results.")] = 5,
-    filters: Annotated[list[str] | None, typer.Option("--filter", help="key=value metadata filter (repeatable).")] = None,
+    filters: Annotated[list[str] | None, typer.Option(
+        "--filter", help="key=value on chunk metadata (the document's, e.g. lang=en, url=...); repeat a key "
+                         "for any of several values, different keys must all match.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Search an index."""
+    from rich.markup import escape
+
     from datamill.errors import ConfigError
     from datamill.incontext import load_index
 
-    flt = {}
+    flt: dict[str, list[str]] = {}
     for f in filters or []:
         key, sep, value = f.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise ConfigError(f"--filter takes key=value, got {f!r}")
-        flt[key] = value
-    hits = load_index(index_dir).search(query, k, filters=flt or None)
+        flt.setdefault(key.strip(), []).append(value)
+    idx = load_index(index_dir)
+    hits = idx.search(query, k, filters=flt or None)
+    if not hits and flt:
+        for key, wanted in flt.items():
+            seen = idx.metadata_values(key)
+            if not any(v in seen for v in wanted):
+                shown = ", ".join(f"{v} ({n:,})" for v, n in list(seen.items())[:10])
+                more = f", … {len(seen) - 10:,} more" if len(seen) > 10 else ""
+                err_console.print(f"[yellow]warning:[/] no chunk has {escape(key)}={escape(' or '.join(wanted))}; "
+                                  f"its values: {escape(shown)}{more}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1)
     if json_out:
         print_json([h.to_dict() for h in hits])
         return

@@ -3,9 +3,10 @@
 Methods: ``tokens`` (fixed token windows with overlap), ``sentences`` and ``paragraphs`` (whole
 units packed up to ``max_tokens``), ``markdown`` and ``html`` (sections under their heading path,
 then packed), ``code`` (top-level definitions kept whole where they fit). Each chunk is a
-:class:`~datamill.records.Document` with ``metadata``: ``doc_id``, ``chunk_index``, ``start``/``end``
-(character offsets into the source text), ``heading_path``, and the source's ``title``/``url``; its
-provenance names the parent document.
+:class:`~datamill.records.Document` whose ``metadata`` is its document's metadata (``lang``, ``url``,
+``title``, anything else, so an index can filter on it) plus the chunk's own keys: ``doc_id``,
+``chunk_index``, ``start``/``end`` (character offsets into the source text), ``heading_path`` and
+``method`` (these win over a document key of the same name). Its provenance names the parent document.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ _PARA = re.compile(r"(?:[^\n]|\n(?!\s*\n))+\n*\s*", re.S)
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
 _CODE_TOP = re.compile(r"^(?:async\s+def|def|class|function|fn|func|public|private|static|export|interface|struct|impl)\b",
                        re.M)
-_KEEP_META = ("title", "url", "lang", "language", "source")
 
 
 @dataclass
@@ -123,10 +123,9 @@ def chunk_document(doc: Document, *, method: str = "tokens", max_tokens: int = 2
                 units = _units(body, _PARA, start, heads)
             spans += _pack(text, units, tok, max_tokens, overlap)
     out = []
-    base_meta = {k: doc.metadata[k] for k in _KEEP_META if k in doc.metadata}
     for i, sp in enumerate(s for s in spans if len(text[s.start:s.end].strip()) >= min_chars):
         body = text[sp.start:sp.end]
-        meta = {**base_meta, "doc_id": doc.id, "chunk_index": i, "start": sp.start, "end": sp.end,
+        meta = {**doc.metadata, "doc_id": doc.id, "chunk_index": i, "start": sp.start, "end": sp.end,
                 "heading_path": list(sp.headings), "method": method}
         if method == "html":
             meta["offsets_into"] = "extracted_text"

@@ -7,14 +7,21 @@ A folder holds ``index.json`` (kind, format version, parameters), ``chunks.parqu
 records) and the kind's files (``bm25/`` and/or ``dense/``). Loading checks the format version and
 says what to do when it differs. ``add`` updates an index in place (BM25 statistics are global, so
 its part is rebuilt; dense vectors are appended).
+
+``filters`` match chunk metadata (a chunk carries its document's metadata, see ``chunk``): key ->
+value, or key -> list of values (any of them). A string value also matches a number or boolean
+written the same way (``"2020"`` matches ``2020``, ``"true"`` matches ``True``), so the CLI's
+``--filter year=2020`` works. A key that no chunk has is a :class:`~datamill.errors.ConfigError`
+naming the keys the chunks do have.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -56,13 +63,24 @@ class Hit:
                 "text": self.chunk.text, "metadata": self.chunk.metadata}
 
 
+def _value_text(value: Any) -> str:
+    """How a metadata value is written on a command line: strings as they are, the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _same(have: Any, want: Any) -> bool:
+    if isinstance(want, str) and not isinstance(have, str):
+        return _value_text(have) == want
+    return have == want and isinstance(have, bool) == isinstance(want, bool)
+
+
 def _matches(meta: dict[str, Any], filters: dict[str, Any]) -> bool:
     for key, want in filters.items():
-        have = meta.get(key)
-        if isinstance(want, (list, tuple, set)):
-            if have not in want:
-                return False
-        elif have != want:
+        if key not in meta:
+            return False
+        have = meta[key]
+        wants = want if isinstance(want, (list, tuple, set)) else (want,)
+        if not any(_same(have, w) for w in wants):
             return False
     return True
 
@@ -82,12 +100,38 @@ class Index:
     def __init__(self, chunks: Sequence[Document] = (), **params: Any) -> None:
         self.chunks: list[Document] = list(chunks)
         self.params = params
+        self._metadata_keys: set[str] | None = None
 
     def __len__(self) -> int:
         return len(self.chunks)
 
     def _scores(self, query: str, k: int) -> list[tuple[int, float]]:
         raise NotImplementedError
+
+    def metadata_keys(self) -> set[str]:
+        """Every metadata key some chunk has (what ``filters`` can name)."""
+        if self._metadata_keys is None:
+            keys: set[str] = set()
+            for meta in _metadata_of(self.chunks):
+                keys.update(meta)
+            self._metadata_keys = keys
+        return self._metadata_keys
+
+    def metadata_values(self, key: str) -> dict[str, int]:
+        """How many chunks have each value of metadata ``key`` (values written as on a command line),
+        most common first."""
+        from collections import Counter
+
+        self._check_filter_keys([key])
+        counts = Counter(_value_text(meta[key]) for meta in _metadata_of(self.chunks) if key in meta)
+        return dict(counts.most_common())
+
+    def _check_filter_keys(self, keys: Iterable[str]) -> None:
+        known = self.metadata_keys()
+        for key in keys:
+            if key not in known:
+                have = ", ".join(sorted(known)) or "none (the chunks have no metadata)"
+                raise ConfigError(f"no chunk has metadata key {key!r}; the chunks have: {have}")
 
     def search(self, query: str, k: int = 10, *, filters: dict[str, Any] | None = None) -> list[Hit]:
         """Top ``k`` chunks for ``query`` (after metadata ``filters``: key -> value or list of values)."""
@@ -97,6 +141,8 @@ class Index:
             raise ConfigError(f"k must be >= 1, got {k!r}")
         if not self.chunks:
             return []
+        if filters:
+            self._check_filter_keys(filters)
         fetch = k if not filters else min(len(self.chunks), max(k * 20, 100))
         while True:
             scored = self._scores(query, fetch)
@@ -122,6 +168,9 @@ class Index:
     def add(self, chunks: Iterable[Document]) -> int:
         new = list(chunks)
         self.chunks.extend(new)
+        if self._metadata_keys is not None:
+            for c in new:
+                self._metadata_keys.update(c.metadata)
         self._grow(new)
         return len(new)
 
@@ -140,7 +189,8 @@ class Index:
 
         with open(os.path.join(out, "index.json"), "w") as fh:
             json.dump({"datamill_index": FORMAT_VERSION, "kind": self.kind, "datamill_version": __version__,
-                       "chunks": len(self.chunks), "params": self.params}, fh, indent=1)
+                       "chunks": len(self.chunks), "params": self.params,
+                       "metadata_keys": sorted(self.metadata_keys())}, fh, indent=1)
         return out
 
     def _save_parts(self, out: str) -> None:
@@ -404,10 +454,19 @@ def load_index(path: str | os.PathLike[str]) -> Index:
     if len(chunks) != meta.get("chunks", len(chunks)):
         raise InputError(f"index.json says {meta.get('chunks')} chunks but chunks.parquet holds {len(chunks)}", path=p)
     try:
-        return _KINDS[kind]._load_parts(p, chunks, meta.get("params", {}))
+        idx = _KINDS[kind]._load_parts(p, chunks, meta.get("params", {}))
     except (OSError, ValueError) as exc:
         raise InputError(f"broken {kind} index files: {exc}", path=p) from None
+    if isinstance(meta.get("metadata_keys"), list):  # indexes saved before it was recorded compute it on use
+        idx._metadata_keys = set(meta["metadata_keys"])
+    return idx
 
+
+def _metadata_of(chunks: Sequence[Document]) -> Iterable[dict[str, Any]]:
+    """Each chunk's metadata; a loaded index's are read from the Parquet column without building records."""
+    if isinstance(chunks, _ChunkStore):
+        return chunks.metadata_dicts()
+    return (c.metadata for c in chunks)
 
 
 
@@ -436,6 +495,15 @@ class _ChunkStore(list):  # type: ignore[type-arg]
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return (self[i] for i in range(len(self)))
+
+    def metadata_dicts(self) -> Iterator[dict[str, Any]]:
+        """Each chunk's metadata, parsed from the table for chunks not yet built (``add`` appends
+        built records past the table's rows)."""
+        import orjson
+
+        raw = itertools.chain(self._table.column("metadata"), itertools.repeat(None))
+        for doc, cell in zip(list.__iter__(self), raw, strict=False):
+            yield doc.metadata if doc is not None else orjson.loads(cell.as_py())
 
 
 def _load_chunks(path: str) -> list[Document]:
