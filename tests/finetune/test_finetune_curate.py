@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from datamill.errors import ConfigError
 from datamill.finetune import count_example_tokens, dataset_card, decontaminate, mix, split
 from datamill.records import Example, Message
 
@@ -37,6 +38,83 @@ def test_split_keeps_near_duplicates_together_and_stratifies():
     assert 15 <= len(parts["test"]) <= 25
     again = split(corpus(), fractions={"train": 0.8, "test": 0.2}, stratify="label", seed=3)
     assert [r.id for r in again["test"]] == [r.id for r in parts["test"]]
+
+
+def distinct(n, label=lambda i: None, **meta):
+    """n rows that share no word 3-gram, so near-duplicate grouping keeps each on its own."""
+    return [ex(f"row {i} asks about item{i} and thing{i * 7}", f"reply{i} says result{i * 3}", label=label(i),
+               **{k: v(i) for k, v in meta.items()}) for i in range(n)]
+
+
+def test_split_counts_are_largest_remainder_and_say_how_they_were_rounded():
+    parts = split(distinct(40), fractions={"train": 0.8, "test": 0.2})
+    assert parts.counts == {"train": 32, "test": 8} and parts.notes == []
+    # 20 labels of 2 rows each: per-label rounding alone would put every row in train
+    parts = split(distinct(40, label=lambda i: f"c{i // 2}"), fractions={"train": 0.8, "test": 0.2},
+                  stratify="label", group=None)
+    assert parts.counts == {"train": 32, "test": 8}
+    assert any("label values have too few rows to be in every part" in n for n in parts.notes), parts.notes
+    parts = split(distinct(45), fractions={"train": 0.9, "test": 0.1}, group=None)
+    assert parts.counts == {"train": 40, "test": 5} and parts.targets == {"train": 40, "test": 5}
+    assert parts.notes == ["45 rows × fractions are not whole numbers, rounded by largest remainder: "
+                           "train 40.5 → 40, test 4.5 → 5"]
+    parts = split(distinct(10), fractions={"train": 0.7, "validation": 0.2, "test": 0.1}, group=None)
+    assert parts.counts == {"train": 7, "validation": 2, "test": 1} and parts.notes == []
+
+
+def test_split_says_when_groups_move_the_counts_and_refuses_an_empty_part():
+    same = [ex("Please translate the word hello into French for me now", "Bonjour.") for _ in range(36)]
+    parts = split(same + distinct(4), fractions={"train": 0.8, "test": 0.2})
+    assert parts.counts == {"train": 36, "test": 4}
+    assert parts.notes == ["near-duplicate groups are kept whole (largest 36 rows), so the counts moved off the "
+                           "targets: train 36 (target 32), test 4 (target 8)"]
+    with pytest.raises(ConfigError, match=r"test would get no rows: 1 near-duplicate groups \(largest 40 rows\)"):
+        split([ex("Please translate the word hello into French for me now", "Bonjour.") for _ in range(40)],
+              fractions={"train": 0.8, "test": 0.2})
+    with pytest.raises(ConfigError, match=r"test=0.01 of 40 rows is 0.4 rows, which rounds to none"):
+        split(distinct(40), fractions={"train": 0.99, "test": 0.01})
+    with pytest.raises(ConfigError, match=r"fractions must sum to 1, got 0.9 \(train=0.8, test=0.1\)"):
+        split(distinct(40), fractions={"train": 0.8, "test": 0.1})
+
+
+def test_split_fields_are_a_top_level_field_or_metadata_and_unknown_ones_are_errors():
+    recs = distinct(40, topic=lambda i: f"t{i % 4}")
+    for r in recs[:20]:
+        r.label = "top"  # a top-level label on half the rows, a metadata label on the other half
+    for r in recs[20:]:
+        r.metadata["label"] = "meta"
+    for param in ("stratify", "group"):
+        with pytest.raises(ConfigError, match=rf"{param}='nosuchfield': no row has a field 'nosuchfield' .*"
+                                              r"rows have: label, topic"):
+            split(recs, **{param: "nosuchfield"})
+    parts = split(recs, fractions={"train": 0.5, "test": 0.5}, stratify="label", group=None)
+    assert Counter(r.label or r.metadata["label"] for r in parts["test"]) == {"top": 10, "meta": 10}
+    parts = split(recs, fractions={"train": 0.5, "test": 0.5}, group="topic")
+    assert all(len({r.split for r in recs if r.metadata["topic"] == t}) == 1 for t in ("t0", "t1", "t2", "t3"))
+
+
+def write_openai(path, recs):
+    path.write_text("".join(json.dumps({"messages": [m.to_dict() for m in r.messages], **r.metadata}) + "\n"
+                            for r in recs))
+    return path
+
+
+def test_split_cli_prints_the_rounding_and_names_unknown_fields(tmp_path):
+    from typer.testing import CliRunner
+
+    from datamill.cli.main import app
+
+    src = write_openai(tmp_path / "all.jsonl", distinct(45))
+    res = CliRunner().invoke(app, ["finetune", "split", str(src), "-o", str(tmp_path / "parts"), "--group", "none"],
+                             env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "note: 45 rows × fractions are not whole numbers, rounded by largest remainder: train 40.5 → 40, " \
+           "test 4.5 → 5" in res.output
+    assert "test: 5 (11.1%; asked 10.0%)" in res.output
+    assert len((tmp_path / "parts" / "test.jsonl").read_text().splitlines()) == 5
+    res = CliRunner().invoke(app, ["finetune", "split", str(src), "-o", str(tmp_path / "p2"), "--stratify", "nosuchfield"])
+    assert isinstance(res.exception, ConfigError) and "no row has a field 'nosuchfield'" in str(res.exception)
+    assert not (tmp_path / "p2").exists()
 
 
 def test_decontaminate_by_ngrams_and_embeddings():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from datamill.cli._common import (
@@ -223,28 +225,44 @@ def split(
     src: Annotated[str, typer.Argument(help="Input fine-tuning file.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for <split>.jsonl files.")],
     fractions: Annotated[str, typer.Option("--fractions", help="name=fraction,... e.g. train=0.8,validation=0.1,test=0.1")] = "train=0.9,test=0.1",
-    stratify: Annotated[str | None, typer.Option("--stratify", help="'label' or a metadata key.")] = None,
-    group: Annotated[str, typer.Option("--group", help="near_duplicate, a metadata key, or none.")] = "near_duplicate",
+    stratify: Annotated[str | None, typer.Option("--stratify", help="A field to stratify on: 'label' or a metadata key.")] = None,
+    group: Annotated[str, typer.Option("--group", help="Rows kept in one part: near_duplicate, equal values of a field "
+                                                      "('label' or a metadata key), or none.")] = "near_duplicate",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     format: FormatOpt = "auto",  # noqa: A002
     on_error: OnErrorOpt = "raise",
     quarantine: QuarantineOpt = None,
 ) -> None:
-    """Split into train/test (stratified; near-duplicates never cross splits)."""
+    """Split into train/test (stratified; near-duplicates never cross splits); says how fractions were rounded."""
     from datamill.errors import ConfigError
     from datamill.finetune import split as run
     from datamill.finetune import write_examples
 
-    try:
-        fr = {k: float(v) for k, v in (p.split("=") for p in fractions.split(","))}
-    except ValueError:
-        raise ConfigError(f"--fractions must look like train=0.9,test=0.1, got {fractions!r}") from None
+    fr: dict[str, float] = {}
+    for spec in fractions.split(","):
+        name, sep, value = spec.strip().partition("=")
+        try:
+            fr_value = float(value)
+        except ValueError:
+            fr_value = None
+        if not sep or fr_value is None:
+            raise ConfigError(f"--fractions must look like train=0.9,test=0.1, got {fractions!r}")
+        if not re.fullmatch(r"\w+(\.\w+)*", name):  # the split names Hugging Face datasets accepts
+            raise ConfigError(f"--fractions: a part name is letters, digits and _ (it names a file and a "
+                              f"dataset split), got {name!r}")
+        if name in fr:
+            raise ConfigError(f"--fractions names {name!r} twice: {fractions!r}")
+        fr[name] = fr_value
     recs = _read_all(src, format, on_error, quarantine, beside=out_dir)
     parts = run(recs, fractions=fr, seed=seed, stratify=stratify, group=None if group == "none" else group)
     fmt = recs[0].metadata.get("format", "openai") if recs else "openai"
+    for note in parts.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    n = sum(parts.counts.values())
     for name, items in parts.items():
         write_examples(items, out_dir / f"{name}.jsonl", format=fmt)
-        console.print(f"{name}: {len(items):,} → {out_dir / f'{name}.jsonl'}")
+        console.print(f"{name}: {len(items):,} ({len(items) / n:.1%}; asked {fr[name]:.1%}) → "
+                      f"{out_dir / f'{name}.jsonl'}", highlight=False)
 
 
 @app.command()

@@ -8,7 +8,7 @@
 """
 
 from datamill.finetune.clean import RULES, CleanResult, clean, embedding_duplicates, find_defects
-from datamill.finetune.curate import Contamination, dataset_card, decontaminate, mix, split
+from datamill.finetune.curate import Contamination, SplitResult, dataset_card, decontaminate, mix, split
 from datamill.finetune.formats import (
     FORMATS,
     convert,
@@ -29,6 +29,7 @@ __all__ = [
     "Contamination",
     "FORMATS",
     "RULES",
+    "SplitResult",
     "TokenStats",
     "ValidationReport",
     "clean",

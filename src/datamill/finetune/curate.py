@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -14,7 +15,7 @@ from datamill.errors import ConfigError
 from datamill.finetune.clean import split_example
 from datamill.records import Example, Record
 
-__all__ = ["Contamination", "dataset_card", "decontaminate", "mix", "split"]
+__all__ = ["Contamination", "SplitResult", "dataset_card", "decontaminate", "mix", "split"]
 
 
 def _text(rec: Record) -> str:
@@ -71,22 +72,127 @@ def decontaminate(train: Sequence[Record], eval_texts: Iterable[str], *, ngram: 
     return Contamination(flagged=flagged, kept=kept, removed=removed)
 
 
+_TEXT_FIELDS = frozenset({"input", "output", "messages", "text", "prompt", "chosen", "rejected"})
+
+
+def _field(rec: Record, name: str) -> Any:
+    """A record's value for ``name``: its top-level field (``label``) when set, else ``metadata[name]``;
+    None when it has neither."""
+    if name in rec._content_fields():
+        value = getattr(rec, name)
+        if value is not None:
+            return value
+    return rec.metadata.get(name)
+
+
+def _fields_present(records: Sequence[Record]) -> list[str]:
+    """The field names rows have that can stratify or group: set top-level fields and metadata keys."""
+    names: set[str] = set()
+    for r in records:
+        names.update(k for k in r._content_fields() if k not in _TEXT_FIELDS and getattr(r, k) is not None)
+        names.update(k for k, v in r.metadata.items() if v is not None)
+    return sorted(names)
+
+
+def _check_field(records: Sequence[Record], name: str, param: str) -> None:
+    if not any(_field(r, name) is not None for r in records):
+        have = _fields_present(records)
+        raise ConfigError(f"{param}={name!r}: no row has a field {name!r} (neither top-level nor in metadata); "
+                          + (f"rows have: {', '.join(have)}" if have else "rows have no label and no metadata"))
+
+
+def _largest_remainder(n: int, fractions: dict[str, float]) -> dict[str, int]:
+    """Whole row counts summing to ``n`` closest to ``n * fraction``: floors, then the rows left over go
+    to the largest remainders (ties: the smaller fraction first, then the order given)."""
+    names = list(fractions)
+    out = {s: math.floor(n * f + 1e-9) for s, f in fractions.items()}
+    left = n - sum(out.values())
+    order = sorted((s for s in names if fractions[s] > 0),
+                   key=lambda s: (-(n * fractions[s] - out[s]), fractions[s], names.index(s)))
+    for s in order[:left]:
+        out[s] += 1
+    return out
+
+
+def _cell_targets(sizes: dict[Any, int], fractions: dict[str, float], totals: dict[str, int]) -> dict[Any, dict[str, int]]:
+    """Per-stratum row counts: each stratum split in the fractions (largest remainder), while the
+    parts' totals stay the ones computed on all rows (controlled rounding)."""
+    names = [s for s in fractions if fractions[s] > 0]
+    strata = list(sizes)
+    cell = {c: {s: math.floor(sizes[c] * fractions[s] + 1e-9) for s in fractions} for c in strata}
+    row_left = {c: sizes[c] - sum(cell[c].values()) for c in strata}
+    col_left = {s: totals[s] - sum(cell[c][s] for c in strata) for s in names}
+    order = sorted(((c, s) for c in strata for s in names),
+                   key=lambda cs: (-(sizes[cs[0]] * fractions[cs[1]] - cell[cs[0]][cs[1]]), fractions[cs[1]],
+                                   names.index(cs[1]), strata.index(cs[0])))
+    while any(row_left.values()):
+        for c, s in order:
+            if row_left[c] > 0 and col_left[s] > 0:
+                cell[c][s] += 1
+                row_left[c] -= 1
+                col_left[s] -= 1
+    return cell
+
+
+class SplitResult(dict[str, list[Record]]):
+    """The parts of a split, by name, and how the requested fractions became row counts.
+
+    ``fractions``: as requested; ``targets``: the rows each part should get (largest remainder on the
+    row count); ``notes``: one sentence per way the realised counts differ from ``fraction × rows``
+    (rounding, strata too small for every part, groups that cannot be divided); empty when exact.
+    """
+
+    def __init__(self, parts: dict[str, list[Record]], *, fractions: dict[str, float], targets: dict[str, int],
+                 notes: list[str]) -> None:
+        super().__init__(parts)
+        self.fractions = fractions
+        self.targets = targets
+        self.notes = notes
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {name: len(items) for name, items in self.items()}
+
+
 def split(records: Sequence[Record], *, fractions: dict[str, float] | None = None, seed: int = 0,
           stratify: str | None = None, group: str | None = "near_duplicate",
-          near_dup_threshold: float = 0.7) -> dict[str, list[Record]]:
+          near_dup_threshold: float = 0.7) -> SplitResult:
     """Split into named parts (default train 0.9 / test 0.1), deterministically for a ``seed``.
 
-    ``stratify``: ``"label"`` or a metadata key; each value is split in the same proportions.
-    ``group``: ``"near_duplicate"`` keeps MinHash near-duplicates in the same part (no leakage),
-    a metadata key keeps equal values together, ``None`` splits records independently.
-    Every record gets its part in ``split``.
+    ``fractions`` must sum to 1. Each part's row count is ``fraction × rows`` rounded by largest
+    remainder (so 45 rows at 0.9/0.1 give 41/4 and 40 rows at 0.8/0.2 give 32/8); a part with a positive
+    fraction that would get no rows is an error. ``stratify`` names a field (a top-level one such as
+    ``"label"``, else a metadata key): each of its values is split in the same proportions, the parts'
+    totals unchanged. ``group`` keeps rows together: ``"near_duplicate"`` (MinHash, Jaccard >=
+    ``near_dup_threshold``) keeps near-duplicates in one part (no leakage), a field name keeps equal values
+    together (rows without it are on their own), ``None`` splits rows independently. Groups are placed
+    largest first where the most rows are still wanted, so the counts can move off the targets when groups
+    are big. A field that no row has is an error. Every record gets its part in ``split``; the returned
+    :class:`SplitResult` says in ``notes`` how the counts differ from the fractions.
     """
-    fractions = fractions or {"train": 0.9, "test": 0.1}
-    total = sum(fractions.values())
-    if any(v < 0 for v in fractions.values()) or total <= 0:
-        raise ConfigError(f"fractions must be non-negative and sum to more than 0, got {fractions!r}")
+    fractions = dict(fractions) if fractions is not None else {"train": 0.9, "test": 0.1}
+    shown = ", ".join(f"{k}={v:g}" for k, v in fractions.items()) if all(
+        isinstance(v, (int, float)) for v in fractions.values()) else repr(fractions)
+    if not fractions or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+                                for v in fractions.values()):
+        raise ConfigError(f"fractions must be non-negative numbers, one per part, got {shown or '{}'}")
+    if abs(sum(fractions.values()) - 1) > 1e-6:
+        raise ConfigError(f"fractions must sum to 1, got {sum(fractions.values()):g} ({shown})")
+    if group == "near_duplicate" and not 0 < near_dup_threshold <= 1:
+        raise ConfigError(f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}")
     names = list(fractions)
     n = len(records)
+    if stratify is not None:
+        _check_field(records, stratify, "stratify")
+    if group not in (None, "near_duplicate"):
+        _check_field(records, group, "group")
+
+    targets = _largest_remainder(n, fractions)
+    for s, f in fractions.items():
+        if f > 0 and targets[s] == 0:
+            raise ConfigError(f"fractions: {s}={f:g} of {n:,} rows is {n * f:.2g} rows, which rounds to none; "
+                              f"give {s} a larger fraction or split at least {math.ceil(1 / f - 1e-9):,} rows")
+
     if group == "near_duplicate":
         from datamill.minhash import near_duplicate_clusters
 
@@ -94,36 +200,57 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
     elif group is None:
         gid = list(range(n))
     else:
-        key_ids: dict[Any, int] = {}
-        gid = [key_ids.setdefault(repr(r.metadata.get(group)), i) for i, r in enumerate(records)]
-
-    def strat_value(r: Record) -> Any:
-        if stratify is None:
-            return None
-        return repr(getattr(r, "label", None)) if stratify == "label" else repr(r.metadata.get(stratify))
-
-    strata: dict[Any, list[int]] = defaultdict(list)
+        key_ids: dict[str, int] = {}
+        gid = [i if (v := _field(r, group)) is None else key_ids.setdefault(repr(v), i)
+               for i, r in enumerate(records)]
     groups: dict[int, list[int]] = defaultdict(list)
     for i, g in enumerate(gid):
         groups[g].append(i)
+    # a group's stratum is its first row's value
+    strata: dict[str, list[int]] = defaultdict(list)
     for g, members in groups.items():
-        strata[strat_value(records[members[0]])].append(g)
+        strata[repr(_field(records[members[0]], stratify)) if stratify else ""].append(g)
+    keys = sorted(strata)
+    sizes = {c: sum(len(groups[g]) for g in strata[c]) for c in keys}
+    cells = _cell_targets(sizes, fractions, targets)
+
     rng = random.Random(seed)
+    wanted = [s for s in names if fractions[s] > 0]
+    got = {c: dict.fromkeys(names, 0) for c in keys}
+    total = dict.fromkeys(names, 0)
     assign: dict[int, str] = {}
-    for value in sorted(strata, key=repr):
-        gs = sorted(strata[value])
+    for c in keys:
+        gs = sorted(strata[c])
         rng.shuffle(gs)
-        sizes = np.array([len(groups[g]) for g in gs])
-        cum = np.cumsum(sizes)
-        size = cum[-1] if len(cum) else 0
-        bounds, acc = [], 0.0
-        for name in names:
-            acc += fractions[name] / total
-            bounds.append(acc * size)
-        for g, c in zip(gs, cum, strict=True):
-            mid = c - len(groups[g]) / 2
-            part = next((names[k] for k, b in enumerate(bounds) if mid <= b), names[-1])
+        gs.sort(key=lambda g: -len(groups[g]))  # big groups first, then the small ones even out the counts
+        for g in gs:
+            part = max(wanted, key=lambda s: (cells[c][s] - got[c][s], targets[s] - total[s], -names.index(s)))
             assign[g] = part
+            got[c][part] += len(groups[g])
+            total[part] += len(groups[g])
+
+    notes: list[str] = []
+    if any(abs(targets[s] - n * f) > 1e-9 for s, f in fractions.items()):
+        notes.append(f"{n:,} rows × fractions are not whole numbers, rounded by largest remainder: "
+                     + ", ".join(f"{s} {n * f:.4g} → {targets[s]:,}" for s, f in fractions.items()))
+    if total != targets:
+        largest = max(len(m) for m in groups.values())
+        what = "near-duplicate groups" if group == "near_duplicate" else f"groups of equal {group!r}"
+        empty = [s for s in wanted if total[s] == 0]
+        moved = ", ".join(f"{s} {total[s]:,} (target {targets[s]:,})" for s in names)
+        if empty:
+            raise ConfigError(f"{', '.join(empty)} would get no rows: {len(groups):,} {what} (largest {largest:,} "
+                              f"rows) cannot be divided into {', '.join(names)}; {moved}. Use group=None or "
+                              "another group field, or split more rows")
+        notes.append(f"{what} are kept whole (largest {largest:,} rows), so the counts moved off the targets: {moved}")
+    if stratify is not None:
+        short = [c for c in keys if any(got[c][s] == 0 for s in wanted)]
+        if short:
+            shown_strata = "; ".join(f"{'(none)' if c == 'None' else c} ({sizes[c]:,} row{'s' if sizes[c] != 1 else ''}: "
+                                     + ", ".join(f"{s} {got[c][s]}" for s in wanted) + ")" for c in short[:5])
+            notes.append(f"{len(short):,} of {len(keys):,} {stratify} values have too few rows to be in every part: "
+                         + shown_strata + ("; …" if len(short) > 5 else ""))
+
     out: dict[str, list[Record]] = {name: [] for name in names}
     for i, r in enumerate(records):
         part = assign[gid[i]]
@@ -132,7 +259,7 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
         else:
             r.metadata["split"] = part
         out[part].append(r)
-    return out
+    return SplitResult(out, fractions=fractions, targets=targets, notes=notes)
 
 
 def mix(sources: dict[str, Sequence[Record]], *, weights: dict[str, float], total: int | None = None,
