@@ -176,3 +176,11 @@ def test_split_and_card_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr
     card = (tmp_path / "parts" / "README.md").read_text()
     assert "| train |" in card and "license: mit" in card
+    # what split wrote and card described loads as a Hugging Face dataset, every split with its rows
+    import datasets
+
+    loaded = datasets.load_dataset(str(tmp_path / "parts"), cache_dir=str(tmp_path / "hf-cache"))
+    written = {p.stem: len(p.read_text().splitlines()) for p in (tmp_path / "parts").glob("*.jsonl")}
+    assert {name: ds.num_rows for name, ds in loaded.items()} == written
+    assert written == {"train": 80, "validation": 10, "test": 10}
+    assert loaded["test"][0]["messages"][0]["role"] == "user"

@@ -295,9 +295,19 @@ def mix(sources: dict[str, Sequence[Record]], *, weights: dict[str, float], tota
 
 def dataset_card(*, name: str, splits: dict[str, int], formats: Sequence[str], token_stats: Any = None,
                  sources: Sequence[str] = (), license: str = "unknown", language: Sequence[str] = ("en",),  # noqa: A002
-                 task: str = "text-generation", description: str = "", cleaning: dict[str, int] | None = None) -> str:
-    """A Hugging Face dataset card (README.md with the YAML header the Hub reads)."""
+                 task: str = "text-generation", description: str = "", cleaning: dict[str, int] | None = None,
+                 data_files: dict[str, str] | None = None) -> str:
+    """A Hugging Face dataset card (README.md with the YAML header the Hub reads).
+
+    ``data_files`` maps each split to its file, relative to the card's folder; by default
+    ``<split>.jsonl`` beside the card, the layout :func:`split` and ``datamill finetune split`` write,
+    so ``datasets.load_dataset(folder)`` loads every split.
+    """
     import yaml
+
+    files = {s: f"{s}.jsonl" for s in splits} | (data_files or {})
+    if set(files) != set(splits):
+        raise ConfigError(f"data_files must name the same splits as splits: {sorted(files)} vs {sorted(splits)}")
 
     n = sum(splits.values())
     size = next(label for limit, label in ((1e3, "n<1K"), (1e4, "1K<n<10K"), (1e5, "10K<n<100K"),
@@ -305,7 +315,7 @@ def dataset_card(*, name: str, splits: dict[str, int], formats: Sequence[str], t
     header = {"license": license, "language": list(language), "task_categories": [task], "size_categories": [size],
               "pretty_name": name, "tags": ["datamill", "fine-tuning", *formats],
               "configs": [{"config_name": "default",
-                           "data_files": [{"split": s, "path": f"data/{s}.jsonl"} for s in splits]}]}
+                           "data_files": [{"split": s, "path": files[s]} for s in splits]}]}
     lines = ["---", yaml.safe_dump(header, sort_keys=False).strip(), "---", "", f"# {name}", ""]
     if description:
         lines += [description, ""]
