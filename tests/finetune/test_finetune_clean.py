@@ -86,6 +86,29 @@ def test_dry_run_keeps_everything_and_reports(planted):
     assert len(ex) == 2 and ex[0]["reason"] and ex[0]["line"]
 
 
+def test_dry_run_cli_writes_nothing(shared_data, tmp_path):
+    from typer.testing import CliRunner
+
+    from datamill.cli.main import app
+
+    rows = seed_rows(shared_data)[:30]
+    rows[3] = {**rows[3], "output": "As an AI language model, I cannot do that."}
+    src = tmp_path / "train.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"instruction": 5, "output": "x"}\n')
+    before = sorted(p.name for p in tmp_path.iterdir())
+    args = ["finetune", "clean", str(src), "--rules", "refusal,empty_output", "--on-error", "quarantine",
+            "-o", str(tmp_path / "clean.jsonl"), "--rejects", str(tmp_path / "removed.jsonl")]
+    res = CliRunner().invoke(app, [*args, "--dry-run"], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output, rejects or quarantine file
+    assert "would quarantine 1 malformed line(s)" in res.output and "(dry run: not written)" in res.output
+    assert "would keep 29, would remove 1; would write 29 to" in res.output and "dry run: nothing written" in res.output
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "300"})  # the same command for real writes all three
+    assert res.exit_code == 0, res.output
+    assert {"clean.jsonl", "clean.jsonl.quarantine.jsonl", "removed.jsonl"} <= {p.name for p in tmp_path.iterdir()}
+    assert len((tmp_path / "clean.jsonl").read_text().splitlines()) == 29
+
+
 def test_embedding_near_duplicates_catch_paraphrases_minhash_misses():
     pytest.importorskip("sentence_transformers")
     from datamill.records import Example

@@ -131,12 +131,20 @@ def convert(
 
 
 def _read_all(src: str, format: str, on_error: str = "raise", quarantine: str | None = None,  # noqa: A002
-              beside: object = None):  # noqa: ANN202
+              beside: object = None, dry_run: bool = False):  # noqa: ANN202
     from datamill.finetune import read_examples
+    from datamill.io import Quarantine
 
     q = open_quarantine(on_error, quarantine, beside=beside if beside is not None else src)
+    if dry_run and q.path is not None:  # a dry run writes nothing: count the malformed lines, say where they would go
+        would, q = q.path, Quarantine()
     recs = list(read_examples(src, format=format, on_error=on_error, quarantine=q))
-    report_quarantine(q)
+    if dry_run and q.total:
+        console.print(f"[yellow]would quarantine {q.total:,} malformed line(s) "
+                      f"({', '.join(f'{k} {n:,}' for k, n in q.counts.most_common())}) → {escape(would)} "
+                      "(dry run: not written)[/]", highlight=False)
+    else:
+        report_quarantine(q)
     return recs
 
 
@@ -152,7 +160,8 @@ def clean(
                                                                    "default 0.85) or cosine (embedding, default 0.95).")] = None,
     near_dup_method: Annotated[str, typer.Option("--near-dup-method", help="minhash (word 3-grams) or embedding "
                                                                             "(MiniLM; catches paraphrases).")] = "minhash",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed; write nothing "
+                                                          "(no output, rejects or quarantine file).")] = False,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Write removed examples with their rule here (JSONL).")] = None,
     json_out: JsonOpt = False,
     on_error: OnErrorOpt = "raise",
@@ -163,14 +172,14 @@ def clean(
     from datamill.finetune import clean as run
     from datamill.io import write_jsonl
 
-    recs = _read_all(src, format, on_error, quarantine, beside=out)
+    recs = _read_all(src, format, on_error, quarantine, beside=out, dry_run=dry_run)
     fmt = to or (recs[0].metadata.get("format") if recs else "openai")
     result = run(recs, rules=rules.split(",") if rules else RULES,
                  languages=[x for x in languages.split(",") if x] or None,
                  near_dup_threshold=near_dup_threshold, near_dup_method=near_dup_method, dry_run=dry_run)
     if out is not None and not dry_run:
         write_examples(result.kept, out, format=fmt)
-    if rejects is not None:
+    if rejects is not None and not dry_run:
         write_jsonl(({"rule": r, "reason": why, "line": rec.provenance.line, "record": rec.to_dict()}
                      for rec, r, why in result.dropped), rejects)
     if json_out:
@@ -183,9 +192,13 @@ def clean(
         ex = result.examples(rule, 1)
         table.add_row(rule, f"{n:,}", f"{ex[0]['line']}: {ex[0]['reason']}"[:80] if ex else "")
     console.print(table)
-    console.print(f"seen {result.seen:,}, kept {len(result.kept):,}, "
-                  f"{'would remove' if dry_run else 'removed'} {len(result.dropped):,}"
-                  + (f"; wrote {out}" if out is not None and not dry_run else ""))
+    keep = result.seen - len(result.dropped)
+    kept, removed, wrote_ = ("would keep", "would remove", "would write") if dry_run else ("kept", "removed", "wrote")
+    wrote = [f"{keep:,} to {out}"] if out is not None else []
+    wrote += [f"{len(result.dropped):,} rejects to {rejects}"] if rejects is not None else []
+    console.print(f"seen {result.seen:,}, {kept} {keep:,}, {removed} {len(result.dropped):,}"
+                  + (f"; {wrote_} {', '.join(wrote)}" if wrote else "")
+                  + ("; dry run: nothing written" if dry_run else ""), highlight=False)
 
 
 @app.command()
