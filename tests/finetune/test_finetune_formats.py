@@ -120,8 +120,8 @@ def test_files_parquet_and_hf_in_and_out(tmp_path, shared_data):
                      "output": d["instances"][0]["output"]})
     src = tmp_path / "alpaca.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    assert convert(src, tmp_path / "chat.parquet", to="openai") == 175
-    assert convert(tmp_path / "chat.parquet", tmp_path / "hf", to="sharegpt") == 175
+    assert convert(src, tmp_path / "chat.parquet", to="openai").written == 175
+    assert convert(tmp_path / "chat.parquet", tmp_path / "hf", to="sharegpt").written == 175
     import datasets
 
     ds = datasets.load_from_disk(str(tmp_path / "hf"))

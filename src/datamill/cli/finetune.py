@@ -23,7 +23,10 @@ from datamill.cli._common import (
 app = typer.Typer(help="Fine-tuning sets: formats, validation, token limits, cleaning, splits, dataset cards.",
                   no_args_is_help=True)
 
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Input format, or auto to detect it.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Input format (a fine-tuning format or a public "
+                                                                 "dataset's shape: hh_rlhf, ultrafeedback, shp, "
+                                                                 "helpsteer2, nectar, dolly, oasst1, chat_text), or "
+                                                                 "auto to detect it.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 TokenizerOpt = Annotated[str, typer.Option("--tokenizer", help="tiktoken encoding or tokenizer.json path.")]
 
@@ -115,18 +118,32 @@ def convert(
     src: Annotated[str, typer.Argument(help="Input file, folder, glob or HF dataset folder.")],
     dst: Annotated[Path, typer.Argument(help="Output: .jsonl(.gz/.zst), .parquet, or a folder for HF datasets.")],
     to: Annotated[str, typer.Option("--to", help="Target format: openai, openai_dpo, sharegpt, alpaca, trl_text, "
-                                                 "trl_prompt_completion, trl_preference, trl_unpaired_preference.")],
+                                                 "trl_prompt_completion, trl_preference, trl_unpaired_preference, "
+                                                 "chat_text (ChatML).")],
     format: FormatOpt = "auto",  # noqa: A002
     keep_ids: Annotated[bool, typer.Option("--keep-ids", help="Add id and provenance columns for lineage.")] = False,
+    tree_paths: Annotated[str, typer.Option("--tree-paths", help="oasst1 trees: top (best-ranked reply at each "
+                                                                  "turn) or all (every path).")] = "top",
+    pair_score: Annotated[str, typer.Option("--pair-score", help="Rated single answers (HelpSteer2) into a "
+                                                                  "preference format: the score to pair on.")] = "helpfulness",
     on_error: OnErrorOpt = "raise",
     quarantine: QuarantineOpt = None,
 ) -> None:
-    """Convert between fine-tuning formats (the input format is detected)."""
+    """Convert between fine-tuning formats and from public datasets' shapes (the input format is detected)."""
     from datamill.finetune import convert as run
 
     q = open_quarantine(on_error, quarantine, beside=dst)
-    n = run(src, dst, to=to, format=format, keep_ids=keep_ids, on_error=on_error, quarantine=q)
-    console.print(f"wrote {n:,} {to} rows to {dst}")
+    result = run(src, dst, to=to, format=format, keep_ids=keep_ids, on_error=on_error, quarantine=q,
+                 tree_paths=tree_paths, pair_score=pair_score)
+    console.print(f"wrote {result.written:,} {to} rows to {dst}")
+    dropped = dict(result.dropped_fields)
+    if dropped.pop("rejected", 0):
+        console.print(f"[yellow]{to} holds one answer per row: each preference pair was written as its prompt "
+                      "and chosen answer (rejected answers left out)[/]")
+    if dropped:
+        fields = ", ".join(f"{k} ({n:,})" for k, n in sorted(dropped.items(), key=lambda x: -x[1]))
+        console.print(f"[yellow]not written (OpenAI rows take only OpenAI's keys): {escape(fields)}; "
+                      f"--keep-ids keeps them in the datamill column[/]")
     report_quarantine(q)
 
 

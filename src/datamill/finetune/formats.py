@@ -11,27 +11,54 @@
 | ``trl_preference`` | ``{"prompt"?, "chosen", "rejected"}``: strings or message lists |
 | ``trl_unpaired_preference`` | ``{"prompt", "completion", "label": bool}`` |
 
+Public datasets in their published shapes (Anthropic HH-RLHF, UltraFeedback, Stanford SHP, HelpSteer2,
+Nectar, Dolly, OpenAssistant oasst1, chat-template text) are read too: see :mod:`datamill.finetune.public`.
+``trl_preference`` rows may carry the prompt implicitly (``chosen``/``rejected`` hold the whole
+conversation, as in TRL's implicit-prompt datasets and UltraFeedback-binarized): the shared start is the
+prompt. ShareGPT variants (``from``/``value`` or ``role``/``content`` turns, ``human``/``gpt``/``chatgpt``/
+``bing``/``model`` speakers, the list under ``conversations``, ``conversation`` or ``messages``) read as
+``sharegpt``.
+
 Supervised rows become :class:`~datamill.records.Example` with ``messages`` (text-only rows keep
 ``input``); preference rows become :class:`~datamill.records.Preference`. Fields a format has beyond
 the conversation (``tools``, ``system`` …) travel in ``metadata``, so conversions keep them where the
-target can hold them. The source format, file and line are in ``metadata["format"]`` and provenance.
+target can hold them. A top-level ``label`` becomes the Example's ``label``; any other field a format does
+not define is kept in ``metadata`` (and in ``metadata["row_fields"]``) and written back, so split, clean
+and the rest keep it from read to write. The source format, file and line are in ``metadata["format"]``
+and provenance.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from datamill.errors import ConfigError, InputError
+from datamill.finetune.chat_text import detect_template, render_chatml
+from datamill.finetune.public import (
+    CONSUMED,
+    GROUPED,
+    PUBLIC_FORMATS,
+    PUBLIC_PREFERENCE,
+    detect_public,
+    oasst_conversations,
+    pair_by_prompt,
+    public_from_row,
+)
 from datamill.io import ErrorPolicy, expand_paths, iter_hf, iter_jsonl, iter_parquet
 from datamill.io.jsonl import DEFAULT_MAX_LINE_BYTES
 from datamill.records import Example, Message, Preference, Provenance, Record
 
 __all__ = [
     "FORMATS",
+    "ConvertResult",
+    "NATIVE_FORMATS",
+    "WRITABLE",
     "convert",
     "detect_format",
     "format_of_row",
@@ -42,36 +69,64 @@ __all__ = [
     "write_examples",
 ]
 
-FORMATS = ("openai", "openai_dpo", "sharegpt", "alpaca", "trl_text", "trl_prompt_completion", "trl_preference",
-           "trl_unpaired_preference")
+NATIVE_FORMATS = ("openai", "openai_dpo", "sharegpt", "alpaca", "trl_text", "trl_prompt_completion",
+                  "trl_preference", "trl_unpaired_preference")
+FORMATS = NATIVE_FORMATS + PUBLIC_FORMATS
+WRITABLE = (*NATIVE_FORMATS, "chat_text")
 PREFERENCE_FORMATS = ("openai_dpo", "trl_preference")
 _SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                   "function_call": "assistant", "observation": "tool", "tool": "tool", "function": "tool"}
+                   "function_call": "assistant", "observation": "tool", "tool": "tool", "function": "tool",
+                   "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "model": "assistant",
+                   "bot": "assistant", "prompter": "user", "developer": "system", "ipython": "tool"}
+_SHAREGPT_LISTS = ("conversations", "conversation", "messages")
+_NATIVE_KEYS = {"openai": ("messages", "tools", "parallel_tool_calls", "functions"),
+                "openai_dpo": ("input", "preferred_output", "non_preferred_output"),
+                "sharegpt": (*_SHAREGPT_LISTS, "system", "tools"),
+                "alpaca": ("instruction", "input", "output", "system", "history"),
+                "trl_text": ("text",), "trl_prompt_completion": ("prompt", "completion"),
+                "trl_preference": ("prompt", "chosen", "rejected"),
+                "trl_unpaired_preference": ("prompt", "completion", "label")}
+_ALWAYS_KEYS = ("id", "metadata", "datamill", "label")
 _TO_SHAREGPT = {"system": "system", "user": "human", "assistant": "gpt", "tool": "observation",
                 "function": "observation", "developer": "system"}
 _EXTRA_KEYS = {"openai": ("tools", "parallel_tool_calls", "functions"), "sharegpt": ("system", "tools"),
                "alpaca": ("system", "history")}
 
 
+def _sharegpt_list(row: dict[str, Any]) -> str | None:
+    """The key holding a ShareGPT-style turn list (``from``/``value`` turns, or ``role``/``content`` turns
+    under ``conversations``/``conversation``), or None."""
+    for key in _SHAREGPT_LISTS:
+        turns = row.get(key)
+        if isinstance(turns, list) and turns and isinstance(turns[0], dict) and (
+                "from" in turns[0] or key != "messages" and "role" in turns[0]):
+            return key
+    return None
+
+
 def format_of_row(row: Any) -> str | None:
     """The format one row looks like, or None."""
     if not isinstance(row, dict):
         return None
+    public = detect_public(row)
+    if public is not None:
+        return public
     keys = set(row)
-    if "messages" in keys and isinstance(row["messages"], list):
-        return "openai"
-    if "conversations" in keys:
-        return "sharegpt"
     if "preferred_output" in keys and "non_preferred_output" in keys and "input" in keys:
         return "openai_dpo"
-    if "chosen" in keys and "rejected" in keys:
+    if "chosen" in keys and "rejected" in keys:  # before messages: UltraFeedback-binarized rows have both
         return "trl_preference"
+    if _sharegpt_list(row) is not None:
+        return "sharegpt"
+    if "messages" in keys and isinstance(row["messages"], list):
+        return "openai"
     if "prompt" in keys and "completion" in keys:
-        return "trl_unpaired_preference" if "label" in keys else "trl_prompt_completion"
+        return "trl_unpaired_preference" if "label" in keys and isinstance(row["label"], bool) \
+            else "trl_prompt_completion"
     if "instruction" in keys and "output" in keys:
         return "alpaca"
     if "text" in keys and isinstance(row["text"], str):
-        return "trl_text"
+        return "chat_text" if detect_template(row["text"]) else "trl_text"
     return None
 
 
@@ -96,9 +151,10 @@ def detect_format(rows: Iterable[tuple[int, Any]], *, path: str | None = None, s
         line, row = unknown
         keys = sorted(row) if isinstance(row, dict) else type(row).__name__
         raise InputError(f"unrecognised fine-tuning format (keys {keys}); expected one of: messages (openai), "
-                         "conversations (sharegpt), instruction/output (alpaca), prompt/completion, "
-                         "prompt/chosen/rejected, input/preferred_output/non_preferred_output, text",
-                         path=path, line=line)
+                         "conversations (sharegpt), instruction/output (alpaca), instruction/response (dolly), "
+                         "prompt/completion, prompt/chosen/rejected, input/preferred_output/non_preferred_output, "
+                         "text, or a public dataset's shape (hh_rlhf, ultrafeedback, shp, helpsteer2, nectar, "
+                         "oasst1); pass format= to force one", path=path, line=line)
     return next(iter(seen))
 
 
@@ -139,12 +195,15 @@ def _sharegpt_msgs(turns: Any) -> list[Message]:
     if not isinstance(turns, list):
         raise ValueError(f"conversations must be a list, got {type(turns).__name__}")
     out: list[Message] = []
-    for t in turns:
-        if not isinstance(t, dict) or "from" not in t or "value" not in t:
-            raise ValueError("each conversation turn needs 'from' and 'value'")
-        who, value = t["from"], t["value"]
+    for i, t in enumerate(turns):
+        if not isinstance(t, dict):
+            raise ValueError(f"turn {i} must be an object with 'from' and 'value'")
+        who, value = t.get("from", t.get("role")), t.get("value", t.get("content"))
+        if who is None or ("value" not in t and "content" not in t):
+            raise ValueError(f"turn {i} needs 'from' and 'value' (or 'role' and 'content')")
+        who = who.lower() if isinstance(who, str) else who
         if who not in _SHAREGPT_ROLES:
-            raise ValueError(f"unknown sharegpt role {who!r}; allowed: {', '.join(_SHAREGPT_ROLES)}")
+            raise ValueError(f"unknown sharegpt role {who!r} in turn {i}; allowed: {', '.join(_SHAREGPT_ROLES)}")
         if who == "function_call":
             call = orjson.loads(value) if isinstance(value, str) else value
             calls = call if isinstance(call, list) else [call]
@@ -158,27 +217,117 @@ def _sharegpt_msgs(turns: Any) -> list[Message]:
             call_id = t.get("tool_call_id") or (prev.tool_calls[0]["id"] if prev and prev.tool_calls else None)
             out.append(Message(role="tool", content=value, tool_call_id=call_id))
         else:
-            out.append(Message(role=_SHAREGPT_ROLES[who], content=value))
+            weight = int(t["weight"]) if _SHAREGPT_ROLES[who] == "assistant" and t.get("weight") in (0, 1) else None
+            out.append(Message(role=_SHAREGPT_ROLES[who], content=value, weight=weight))
     return out
+
+
+def _common_prefix(a: list[Message], b: list[Message]) -> int:
+    """How many leading messages ``a`` and ``b`` share, backed off so the rest starts with an answer."""
+    k = 0
+    while k < min(len(a), len(b)) and a[k] == b[k]:
+        k += 1
+    while k > 0 and a[k - 1].role in ("assistant", "tool") and (k == len(a) or a[k].role not in ("assistant", "tool")):
+        k -= 1
+    return k
+
+
+def _preference(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+    """A TRL preference row, explicit (``prompt`` + final turns) or implicit (the prompt is the shared start)."""
+    prompt, chosen, rejected = row.get("prompt"), row["chosen"], row["rejected"]
+    if isinstance(chosen, str) and isinstance(rejected, str):
+        meta["conversational"] = False
+        if prompt is None:  # TRL's extract_prompt: the longest common start, without the space before the answer
+            k = 0
+            while k < min(len(chosen), len(rejected)) and chosen[k] == rejected[k]:
+                k += 1
+            if 0 < k < len(chosen) and chosen[k - 1] == " ":
+                k -= 1
+            prompt, chosen, rejected = chosen[:k], chosen[k:], rejected[k:]
+        elif not isinstance(prompt, str):
+            prompt = _msgs(prompt, "prompt")
+        return Preference(id=rid, prompt=prompt, chosen=chosen, rejected=rejected, metadata=meta, provenance=prov)
+    c, r = _msgs(chosen, "chosen"), _msgs(rejected, "rejected")
+    meta["conversational"] = True
+    k = _common_prefix(c, r) if c and c[0].role != "assistant" else 0
+    if k:  # implicit prompt: chosen/rejected hold the whole conversation
+        shared = c[:k]
+        if prompt is not None:
+            given = _msgs(prompt, "prompt")
+            if [_content(m).strip() for m in given] != [_content(m).strip() for m in shared]:
+                meta["prompt_field"] = prompt  # the row's own prompt differs from the shared conversation: kept
+        return Preference(id=rid, prompt=shared, chosen=c[k:], rejected=r[k:], metadata=meta, provenance=prov)
+    return Preference(id=rid, prompt=[] if prompt is None else prompt if isinstance(prompt, str) else _msgs(
+        prompt, "prompt"), chosen=c, rejected=r, metadata=meta, provenance=prov)
+
+
+def _is_preference(fmt: str) -> bool:
+    return fmt in PREFERENCE_FORMATS or fmt in PUBLIC_PREFERENCE
+
+
+def _row_meta(row: dict[str, Any], fmt: str) -> tuple[dict[str, Any], Provenance | None]:
+    """The record metadata of a row: its format, its ``metadata``/``datamill`` objects, and every top-level
+    field the format does not define (kept flat for lookups and in ``row_fields`` to write back)."""
+    meta: dict[str, Any] = {"format": fmt}
+    consumed = set(_NATIVE_KEYS.get(fmt, ())) | set(CONSUMED.get(fmt, ())) | set(_ALWAYS_KEYS)
+    for key in _NATIVE_KEYS.get(fmt, ()):
+        if key in _EXTRA_KEYS.get(fmt, ()) and key in row:
+            meta[key] = row[key]
+    if isinstance(row.get("metadata"), dict):
+        meta.update(row["metadata"])
+    prov = None
+    dm = row.get("datamill")
+    if isinstance(dm, dict):  # written by write_examples(keep_ids=True): lineage comes back
+        if isinstance(dm.get("metadata"), dict):
+            meta.update(dm["metadata"])
+        if isinstance(dm.get("provenance"), dict):
+            try:
+                prov = Provenance.from_dict(dm["provenance"])
+            except (TypeError, ValueError):
+                prov = None
+    extra = {k: v for k, v in row.items() if k not in consumed}
+    if "label" in row and _is_preference(fmt):
+        extra["label"] = row["label"]  # a preference has no label field: kept as a row field
+    if extra:
+        meta["row_fields"] = extra
+        for k, v in extra.items():
+            meta.setdefault(k, v)
+    return meta, prov
 
 
 def from_row(row: Any, fmt: str, *, source: str | None = None, line: int | None = None) -> Record:
     """One row of ``fmt`` as an Example or Preference; ValueError with the reason when it does not fit."""
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
-    meta: dict[str, Any] = {"format": fmt}
-    for key in _EXTRA_KEYS.get(fmt, ()):
-        if key in row:
-            meta[key] = row[key]
-    for key in ("id", "metadata"):
-        if isinstance(row.get(key), dict):
-            meta.update(row[key])
+    if fmt in GROUPED:
+        rec = next(iter(oasst_conversations([(source or "<row>", line or 0, row)])), None)
+        if rec is None:
+            raise ValueError(f"a {fmt} message row is one part of a tree with no answer on its own; read the "
+                             "whole file (read_examples) to assemble the conversations")
+        return rec
+    meta, kept_prov = _row_meta(row, fmt)
     rid = str(row["id"]) if isinstance(row.get("id"), (str, int)) else ""
     prov = Provenance(source=source, line=line)
+    if kept_prov is not None:
+        kept_prov.extra = {**kept_prov.extra, "read_from": f"{source}:{line}"}
+        prov = kept_prov
+    label = None if _is_preference(fmt) or fmt == "trl_unpaired_preference" else row.get("label")
+    rec = _from_row(row, fmt, meta, prov, rid)
+    if label is not None and isinstance(rec, Example) and rec.label is None:
+        rec.label = label
+    return rec
+
+
+def _from_row(row: dict[str, Any], fmt: str, meta: dict[str, Any], prov: Provenance, rid: str) -> Record:
+    if fmt in PUBLIC_FORMATS:
+        return public_from_row(row, fmt, meta, prov, rid)
     if fmt == "openai":
         return Example(id=rid, messages=_msgs(row["messages"], "messages"), metadata=meta, provenance=prov)
     if fmt == "sharegpt":
-        msgs = _sharegpt_msgs(row["conversations"])
+        key = _sharegpt_list(row) or "conversations"
+        msgs = _sharegpt_msgs(row[key])
+        if key != "conversations":
+            meta["sharegpt_key"] = key
         if isinstance(row.get("system"), str) and row["system"] and not (msgs and msgs[0].role == "system"):
             msgs.insert(0, Message(role="system", content=row["system"]))
             meta.pop("system", None)
@@ -218,18 +367,14 @@ def from_row(row: Any, fmt: str, *, source: str | None = None, line: int | None 
             label = row["label"]
         return Example(id=rid, messages=msgs, label=label, metadata=meta, provenance=prov)
     if fmt == "trl_preference":
-        prompt = row.get("prompt", [])
-        meta["conversational"] = not isinstance(row["chosen"], str)
-        return Preference(id=rid, prompt=prompt if isinstance(prompt, str) else _msgs(prompt, "prompt"),
-                          chosen=row["chosen"] if isinstance(row["chosen"], str) else _msgs(row["chosen"], "chosen"),
-                          rejected=row["rejected"] if isinstance(row["rejected"], str) else _msgs(
-                              row["rejected"], "rejected"), metadata=meta, provenance=prov)
+        return _preference(row, meta, prov, rid)
     if fmt == "openai_dpo":
         inp = row["input"]
         if not isinstance(inp, dict) or "messages" not in inp:
             raise ValueError("openai_dpo 'input' must be an object with 'messages'")
-        if "tools" in inp:
-            meta["tools"] = inp["tools"]
+        for key in ("tools", "parallel_tool_calls"):
+            if key in inp:
+                meta[key] = inp[key]
         return Preference(id=rid, prompt=_msgs(inp["messages"], "messages"),
                           chosen=_msgs(row["preferred_output"], "preferred_output"),
                           rejected=_msgs(row["non_preferred_output"], "non_preferred_output"),
@@ -238,11 +383,13 @@ def from_row(row: Any, fmt: str, *, source: str | None = None, line: int | None 
 
 
 def read_examples(source: Any, *, format: str = "auto", on_error: str = "raise",  # noqa: A002
-                  quarantine: Any = None, split: str | None = None) -> Iterator[Record]:
+                  quarantine: Any = None, split: str | None = None, tree_paths: str = "top") -> Iterator[Record]:
     """Stream a fine-tuning file (JSONL/Parquet/HF dataset) as Examples/Preferences.
 
     ``format="auto"`` detects it from the first rows (an error names the lines when formats mix).
-    Rows that do not fit raise InputError naming file:line, or are quarantined.
+    Rows that do not fit raise InputError naming file:line, or are quarantined. ``tree_paths`` says how
+    oasst1 message trees flatten: ``"top"`` (the best-ranked reply at every turn, one conversation per
+    tree) or ``"all"`` (every root-to-answer path).
     """
     from datamill.io import Quarantine
 
@@ -250,23 +397,47 @@ def read_examples(source: Any, *, format: str = "auto", on_error: str = "raise",
     policy = ErrorPolicy(on_error, q)  # type: ignore[arg-type]
     if format != "auto" and format not in FORMATS:
         raise ConfigError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}")
-    fmt = format
+    if tree_paths not in ("top", "all"):
+        raise ConfigError(f"tree_paths must be 'top' or 'all', got {tree_paths!r}")
+    fmt, forced = format, format != "auto"
     if fmt == "auto":
         sniff = ErrorPolicy("quarantine") if on_error == "quarantine" else policy  # a bad first line says so
         name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
         fmt = detect_format(((n, row) for _, n, row in iter_rows(source, policy=sniff, split=split)), path=name)
-    for path, n, row in iter_rows(source, policy=policy, split=split):
-        got = format_of_row(row)
-        try:
-            if got is not None and got != fmt and not (fmt == "trl_text" and got is None):
-                raise ValueError(f"row looks like {got}, but the file is {fmt}")
-            yield from_row(row, fmt, source=path, line=n)
-        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
-            reason = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
-            policy.bad(path=path, line=n, kind="bad_example", reason=f"not a valid {fmt} row: {reason}",
-                       raw=orjson.dumps(row, default=str))
+    if fmt in GROUPED:
+        def bad(path: str, line: int, reason: str) -> None:
+            policy.bad(path=path, line=line, kind="bad_example", reason=f"not a valid {fmt} row: {reason}")
+
+        rows = ((path, n, row) for path, n, row in iter_rows(source, policy=policy, split=split)
+                if _fits(row, fmt, path, n, policy, forced))
+        yield from oasst_conversations(rows, paths=tree_paths, bad=bad)
+    else:
+        for path, n, row in iter_rows(source, policy=policy, split=split):
+            if not _fits(row, fmt, path, n, policy, forced):
+                continue
+            try:
+                yield from_row(row, fmt, source=path, line=n)
+            except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+                reason = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+                policy.bad(path=path, line=n, kind="bad_example", reason=f"not a valid {fmt} row: {reason}",
+                           raw=orjson.dumps(row, default=str))
     if not isinstance(quarantine, Quarantine):
         q.close()
+
+
+def _fits(row: Any, fmt: str, path: str, line: int, policy: ErrorPolicy, forced: bool = False) -> bool:
+    """False (after telling the policy) when a row is not an object, or (format detected, not forced) is in
+    another format than the file's."""
+    got = format_of_row(row)
+    if not forced and got is not None and got != fmt and not ({got, fmt} <= {"trl_text", "chat_text"}):
+        policy.bad(path=path, line=line, kind="bad_example", reason=f"not a valid {fmt} row: row looks like {got}, "
+                   f"but the file is {fmt}", raw=orjson.dumps(row, default=str))
+        return False
+    if not isinstance(row, dict):
+        policy.bad(path=path, line=line, kind="bad_example", reason=f"not a valid {fmt} row: expected a JSON object, "
+                   f"got {type(row).__name__}", raw=orjson.dumps(row, default=str))
+        return False
+    return True
 
 
 # -- records -> rows -------------------------------------------------------------------------------
@@ -306,8 +477,34 @@ def _sharegpt_turns(msgs: list[Message]) -> list[dict[str, Any]]:
     return turns
 
 
-def to_row(rec: Record, fmt: str, *, keep_ids: bool = False) -> dict[str, Any]:
-    """One record as a row of ``fmt``; ValueError when the record cannot be expressed in it."""
+def to_row(rec: Record, fmt: str, *, keep_ids: bool = False, dropped: Counter[str] | None = None) -> dict[str, Any]:
+    """One record as a row of ``fmt``; ValueError when the record cannot be expressed in it.
+
+    The row fields the record was read with beyond its format's own (``metadata["row_fields"]``) and its
+    ``label`` are written back, except into OpenAI rows converted from another format (OpenAI's
+    fine-tuning files take only its keys): those are counted in ``dropped``.
+    """
+    row = _to_row(rec, fmt)
+    if isinstance(rec, Preference) and fmt not in PREFERENCE_FORMATS and dropped is not None:
+        dropped["rejected"] += 1  # a pair written as an SFT row keeps the prompt and the chosen answer
+    extra = dict(rec.metadata.get("row_fields") or {})
+    if isinstance(rec, Example) and rec.label is not None and fmt != "trl_unpaired_preference":
+        extra["label"] = rec.label
+    if extra:
+        if fmt in ("openai", "openai_dpo") and rec.metadata.get("format") != fmt:
+            if dropped is not None:
+                dropped.update(k for k in extra if k not in row)
+        else:
+            for k, v in extra.items():
+                row.setdefault(k, v)
+    if keep_ids:
+        row["id"] = rec.id
+        row["datamill"] = {"provenance": rec.provenance.to_dict(),
+                           "metadata": {k: v for k, v in rec.metadata.items() if k not in _EXTRA_KEYS.get(fmt, ())}}
+    return row
+
+
+def _to_row(rec: Record, fmt: str) -> dict[str, Any]:
     meta = rec.metadata
     row: dict[str, Any]
     if isinstance(rec, Preference):
@@ -327,11 +524,12 @@ def to_row(rec: Record, fmt: str, *, keep_ids: bool = False) -> dict[str, Any]:
             row = {"input": inp,
                    "preferred_output": [m.to_dict() for m in _as_msgs(rec.chosen, "assistant")],
                    "non_preferred_output": [m.to_dict() for m in _as_msgs(rec.rejected, "assistant")]}
-        else:
-            raise ValueError(f"a preference pair cannot be written as {fmt}; use openai_dpo or trl_preference")
+        else:  # an SFT format: the prompt and the chosen answer (what "SFT on chosen" trains on)
+            return _to_row(Example(messages=_as_msgs(rec.prompt, "user") + _as_msgs(rec.chosen, "assistant"),
+                                   metadata=meta), fmt)
     elif isinstance(rec, Example):
         if rec.messages is None:
-            if fmt != "trl_text":
+            if fmt not in ("trl_text", "chat_text"):
                 raise ValueError(f"a text-only example can only be written as trl_text, not {fmt}")
             row = {"text": rec.input or ""}
         else:
@@ -365,6 +563,8 @@ def to_row(rec: Record, fmt: str, *, keep_ids: bool = False) -> dict[str, Any]:
                     row["history"] = [[_content(u), _content(a)] for u, a in hist]
             elif fmt == "trl_text":
                 row = {"text": "\n\n".join(_content(m) for m in msgs)}
+            elif fmt == "chat_text":
+                row = {"text": render_chatml(msgs)}
             elif fmt in ("trl_prompt_completion", "trl_unpaired_preference"):
                 prompt, completion = _split_prompt(msgs)
                 conv = meta.get("conversational", len(prompt) != 1 or prompt[0].role != "user" or len(completion) != 1)
@@ -380,29 +580,27 @@ def to_row(rec: Record, fmt: str, *, keep_ids: bool = False) -> dict[str, Any]:
                 raise ValueError(f"an example cannot be written as {fmt}; use one of the supervised formats")
     else:
         raise ValueError(f"cannot write a {rec.type_name} record as a fine-tuning row")
-    if keep_ids:
-        row["id"] = rec.id
-        row["datamill"] = {"provenance": rec.provenance.to_dict(),
-                           "metadata": {k: v for k, v in meta.items() if k not in _EXTRA_KEYS.get(fmt, ())}}
     return row
 
 
 def write_examples(records: Iterable[Record], path: str | os.PathLike[str], *, format: str = "openai",  # noqa: A002
-                   keep_ids: bool = False) -> int:
+                   keep_ids: bool = False, dropped: Counter[str] | None = None) -> int:
     """Write Examples/Preferences as ``format`` rows to JSONL (.gz/.zst), Parquet, or an HF folder.
 
     ``keep_ids`` adds each record's ``id`` and a ``datamill`` column (provenance + metadata) so
     lineage survives the export; training APIs ignore extra keys only sometimes, so it is opt-in.
+    ``dropped`` counts the row fields left out (see :func:`to_row`).
     """
     from datamill.io import write_records
 
-    if format not in FORMATS:
-        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format not in WRITABLE:
+        raise ConfigError(f"format must be one of {', '.join(WRITABLE)}, got {format!r}"
+                          + (" (a public dataset's shape is read, not written)" if format in FORMATS else ""))
 
     def rows() -> Iterator[dict[str, Any]]:
         for rec in records:
             try:
-                yield to_row(rec, format, keep_ids=keep_ids)
+                yield to_row(rec, format, keep_ids=keep_ids, dropped=dropped)
             except ValueError as exc:
                 where = f"{rec.provenance.source}:{rec.provenance.line}: " if rec.provenance.source else ""
                 raise InputError(f"{where}record {rec.id}: {exc}") from None
@@ -410,12 +608,45 @@ def write_examples(records: Iterable[Record], path: str | os.PathLike[str], *, f
     return write_records(rows(), path)
 
 
+@dataclass
+class ConvertResult:
+    """What :func:`convert` wrote and what it could not carry over."""
+
+    written: int
+    dropped_fields: Counter[str] = field(default_factory=Counter)
+    unpaired: int = 0
+
+    def __int__(self) -> int:
+        return self.written
+
+
 def convert(src: Any, dst: str | os.PathLike[str], *, to: str, format: str = "auto",  # noqa: A002
-            keep_ids: bool = False, on_error: str = "raise", quarantine: Any = None) -> int:
-    """Read ``src`` in any (or the given) format and write ``dst`` as ``to``; returns rows written.
+            keep_ids: bool = False, on_error: str = "raise", quarantine: Any = None, tree_paths: str = "top",
+            pair_score: str = "helpfulness") -> ConvertResult:
+    """Read ``src`` in any (or the given) format and write ``dst`` as ``to``.
 
     ``on_error="quarantine"`` sets malformed rows aside in ``quarantine`` (a path or a
-    :class:`~datamill.io.Quarantine`) instead of stopping at the first.
+    :class:`~datamill.io.Quarantine`) instead of stopping at the first. Into a preference format, answers
+    rated one per row (HelpSteer2) are paired by prompt on ``pair_score`` (best against worst); prompts
+    with one answer or only tied answers cannot make a pair and go the way of malformed rows.
     """
-    rows = read_examples(src, format=format, on_error=on_error, quarantine=quarantine)
-    return write_examples(rows, dst, format=to, keep_ids=keep_ids)
+    from datamill.io import Quarantine
+
+    q = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
+    try:
+        policy = ErrorPolicy(on_error, q)  # type: ignore[arg-type]
+        result = ConvertResult(written=0)
+        recs: Iterable[Record] = read_examples(src, format=format, on_error=on_error, quarantine=q,
+                                               tree_paths=tree_paths)
+        if to in PREFERENCE_FORMATS:
+            def unpaired(rec: Record, reason: str) -> None:
+                result.unpaired += 1
+                policy.bad(path=rec.provenance.source or "<input>", line=rec.provenance.line, kind="no_pair",
+                           reason=reason)
+
+            recs = pair_by_prompt(recs, score=pair_score, bad=unpaired)
+        result.written = write_examples(recs, dst, format=to, keep_ids=keep_ids, dropped=result.dropped_fields)
+        return result
+    finally:
+        if not isinstance(quarantine, Quarantine):
+            q.close()

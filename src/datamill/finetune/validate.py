@@ -20,9 +20,10 @@ import orjson
 import xxhash
 
 from datamill.errors import ConfigError
-from datamill.finetune.formats import FORMATS, format_of_row, from_row
+from datamill.finetune.formats import FORMATS, format_of_row, from_row, iter_rows
+from datamill.finetune.public import GROUPED, oasst_conversations
 from datamill.finetune.stats import TokenStats, count_example_tokens, token_stats
-from datamill.io import ErrorPolicy, Quarantine, iter_jsonl
+from datamill.io import ErrorPolicy, Quarantine
 from datamill.records import Example, Message, Preference, Record
 
 __all__ = ["CHECKS", "CheckResult", "ValidationReport", "validate"]
@@ -54,6 +55,9 @@ CHECKS: dict[str, tuple[Severity, str]] = {
     "tool_call_mismatch": ("error", "a tool message answers no earlier tool call id"),
     "invalid_tool_arguments": ("error", "tool/function call arguments are not a JSON object string"),
     "unknown_tool": ("error", "a tool call names a function not in the example's 'tools'"),
+    "dpo_missing_input": ("error", "an openai_dpo row has no input messages"),
+    "dpo_last_input_not_user": ("error", "the last input message of an openai_dpo row is not from the user"),
+    "dpo_output_not_single_assistant": ("error", "preferred/non_preferred output is not one assistant message"),
     "empty_output": ("error", "the output (final assistant message, completion, chosen/rejected) is empty"),
     "identical_pair": ("error", "chosen and rejected are the same"),
     "over_token_limit": ("warning", "example is longer than --max-tokens (it will be truncated)"),
@@ -178,6 +182,22 @@ def _check_openai_row(row: dict[str, Any], line: int, hit) -> None:  # type: ign
         hit(f, line)
 
 
+def _check_openai_dpo_row(row: dict[str, Any], line: int, hit) -> None:  # type: ignore[no-untyped-def]
+    """OpenAI's rules for DPO rows: input messages ending with the user, one assistant message per output."""
+    inp = row.get("input")
+    messages = inp.get("messages") if isinstance(inp, dict) else None
+    if not messages or not isinstance(messages, list):
+        hit("dpo_missing_input", line)
+    elif not isinstance(messages[-1], dict) or messages[-1].get("role") != "user":
+        hit("dpo_last_input_not_user", line)
+    for key in ("preferred_output", "non_preferred_output"):
+        out = row.get(key)
+        if not (isinstance(out, list) and len(out) == 1 and isinstance(out[0], dict)
+                and out[0].get("role") == "assistant"):
+            hit("dpo_output_not_single_assistant", line)
+            break
+
+
 def _check_record(rec: Record, line: int, hit) -> None:  # type: ignore[no-untyped-def]
     """Quality checks every format shares, on the converted record."""
     texts: list[str] = []
@@ -224,7 +244,7 @@ def _system_prompt(rec: Record) -> str | None:
 def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens: int = 16385,  # noqa: A002
              tokenizer: str = "cl100k_base", count_tokens: bool = True, epochs: int | None = None,
              price_per_million: float | None = None, chat_template: str | None = None) -> ValidationReport:
-    """Validate a JSONL fine-tuning file (any supported format); never raises on bad rows.
+    """Validate a fine-tuning file (JSONL, Parquet or HF dataset; any supported format); never raises on bad rows.
 
     Rows are checked raw (OpenAI's rules on ``openai`` rows) and after conversion (shared rules).
     """
@@ -240,7 +260,7 @@ def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens
 
     quarantine = Quarantine()
     policy = ErrorPolicy("quarantine", quarantine)
-    rows: list[tuple[int, Any]] = list((n, row) for n, _, row in iter_jsonl(path, policy=policy))
+    rows: list[tuple[int, Any]] = [(n, row) for _, n, row in iter_rows(source, policy=policy)]
     for entry in quarantine.entries:
         kind = entry["kind"]
         hit(kind if kind in checks else "invalid_json", entry["line"])
@@ -251,6 +271,7 @@ def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens
     records: list[tuple[int, Record]] = []
     seen: dict[bytes, int] = {}
     systems: list[tuple[int, str | None]] = []
+    grouped: list[tuple[str, int, Any]] = []
     for line, row in rows:
         if not isinstance(row, dict):
             hit("data_type", line)
@@ -262,12 +283,17 @@ def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens
         if got != fmt:
             hit("mixed_format", line)
             continue
+        if fmt in GROUPED:  # rows are parts of trees: assembled below
+            grouped.append((path, line, row))
+            continue
         if fmt == "openai":
             _check_openai_row(row, line, hit)
+        elif fmt == "openai_dpo":
+            _check_openai_dpo_row(row, line, hit)
         try:
             rec = from_row(row, fmt, source=path, line=line)
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-            if fmt != "openai":  # openai rows were already diagnosed by the guide's checks
+            if fmt not in ("openai", "openai_dpo"):  # already diagnosed by OpenAI's checks
                 hit("bad_row", line)
             continue
         _check_record(rec, line, hit)
@@ -278,6 +304,12 @@ def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens
             seen[key] = line
         systems.append((line, _system_prompt(rec)))
         records.append((line, rec))
+    if grouped:
+        for rec in oasst_conversations(grouped, bad=lambda _p, line, _r: hit("bad_row", line)):
+            line = rec.provenance.line or 0
+            _check_record(rec, line, hit)
+            systems.append((line, _system_prompt(rec)))
+            records.append((line, rec))
     with_system = [s for _, s in systems if s is not None]
     if with_system:
         common = Counter(with_system).most_common(1)[0][0]

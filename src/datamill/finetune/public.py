@@ -1,0 +1,366 @@
+"""The best-known public LLM datasets, in the shapes they are published in, as datamill records.
+
+| format | dataset | one row |
+|---|---|---|
+| ``hh_rlhf`` | Anthropic/hh-rlhf | ``{"chosen": "\\n\\nHuman: …\\n\\nAssistant: …", "rejected": …}``: two transcripts sharing all but the last assistant turn |
+| ``ultrafeedback`` | openbmb/UltraFeedback | ``{"instruction", "completions": [{"model", "response", "annotations": {aspect: {"Rating"}}, "overall_score"}]}`` |
+| ``shp`` | stanfordnlp/SHP | ``{"history", "human_ref_A", "human_ref_B", "labels": 1 if A is preferred, "score_A", "score_B"}`` |
+| ``helpsteer2`` | nvidia/HelpSteer2 | ``{"prompt", "response", "helpfulness", "correctness", "coherence", "complexity", "verbosity"}`` |
+| ``helpsteer2_preference`` | nvidia/HelpSteer2 (preference) | ``{"prompt", "response_1", "response_2", "preference_strength": -3…3}`` (negative: response_1 better) |
+| ``nectar`` | berkeley-nest/Nectar | ``{"prompt": "\\n\\nHuman: …\\n\\nAssistant:", "answers": [{"answer", "model", "rank"}]}`` (rank 1 is best) |
+| ``dolly`` | databricks/databricks-dolly-15k | ``{"instruction", "context", "response", "category"}`` |
+| ``oasst1`` | OpenAssistant/oasst1 | message rows ``{"message_id", "parent_id", "role": prompter/assistant, "text", "rank", "message_tree_id"}``, or tree rows ``{"message_tree_id", "prompt": {…, "replies": [...]}}`` |
+| ``chat_text`` | ChatML / Llama / Gemma / Zephyr / guanaco rendered text | ``{"text": "<|im_start|>user\\n…"}`` |
+
+Preference rows become :class:`~datamill.records.Preference` with the prompt as messages and the final
+turns as ``chosen``/``rejected``. Rows with more than two rated answers (UltraFeedback, Nectar) keep all
+of them best first in ``metadata["ranking"]`` (``response``, ``score``/``rank``, ``model``); the pair is
+the best against the worst. Rated single answers (HelpSteer2) become Examples with
+``metadata["scores"]``: :func:`pair_by_prompt` makes preferences of the answers to one prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from datamill.finetune.chat_text import parse_chat_text, parse_hh
+from datamill.records import Example, Message, Preference, Provenance, Record, stable_id
+
+__all__ = ["GROUPED", "PUBLIC_FORMATS", "PUBLIC_PREFERENCE", "detect_public", "oasst_conversations", "pair_by_prompt", "public_from_row"]
+
+PUBLIC_FORMATS = ("hh_rlhf", "ultrafeedback", "shp", "helpsteer2", "helpsteer2_preference", "nectar", "dolly",
+                  "oasst1", "chat_text")
+PUBLIC_PREFERENCE = ("hh_rlhf", "ultrafeedback", "shp", "helpsteer2_preference", "nectar")
+GROUPED = ("oasst1",)  # formats whose records span several rows (read whole, then assembled)
+HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+_UF_ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
+_EXTRA_ID = re.compile(r"\n?<extra_id_1>(User|Assistant)\n")
+# keys each format consumes; every other top-level key is kept (see formats.from_row)
+CONSUMED: dict[str, tuple[str, ...]] = {
+    "hh_rlhf": ("chosen", "rejected"),
+    "ultrafeedback": ("instruction", "completions", "models"),
+    "shp": ("history", "human_ref_A", "human_ref_B", "labels", "score_A", "score_B"),
+    "helpsteer2": ("prompt", "response", *HELPSTEER_ATTRIBUTES),
+    "helpsteer2_preference": ("prompt", "response_1", "response_2", "preference_strength"),
+    "nectar": ("prompt", "answers"),
+    "dolly": ("instruction", "context", "response"),
+    "oasst1": (),
+    "chat_text": ("text",),
+}
+
+
+def _is_hh(value: Any) -> bool:
+    return isinstance(value, str) and "\n\nAssistant:" in value and bool(re.match(r"\s*Human:", value.lstrip("\n"))
+                                                                        or "\n\nHuman:" in value)
+
+
+def detect_public(row: dict[str, Any]) -> str | None:
+    """Which public shape a row has (before the generic fine-tuning formats are tried), or None."""
+    keys = row.keys()
+    if "chosen" in keys and "rejected" in keys and _is_hh(row["chosen"]) and _is_hh(row["rejected"]):
+        return "hh_rlhf"
+    if "completions" in keys and "instruction" in keys and isinstance(row["completions"], list):
+        return "ultrafeedback"
+    if "human_ref_A" in keys and "human_ref_B" in keys and "history" in keys:
+        return "shp"
+    if "response_1" in keys and "response_2" in keys and "preference_strength" in keys:
+        return "helpsteer2_preference"
+    if "prompt" in keys and "response" in keys and "helpfulness" in keys:
+        return "helpsteer2"
+    if "answers" in keys and "prompt" in keys and isinstance(row["answers"], list):
+        return "nectar"
+    if "instruction" in keys and "response" in keys and "output" not in keys:
+        return "dolly"
+    if ("message_id" in keys and "role" in keys and "text" in keys and "parent_id" in keys) or (
+            "message_tree_id" in keys and isinstance(row.get("prompt"), dict)):
+        return "oasst1"
+    return None
+
+
+def _str(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _prompt_msgs(text: str) -> list[Message]:
+    """A prompt that may be a Human:/Assistant: transcript ending in an open ``Assistant:`` slot."""
+    if _is_hh(text) or text.lstrip().startswith("Human:"):
+        msgs = parse_hh(text)
+        while msgs and msgs[-1].role == "assistant" and not (msgs[-1].content or "").strip():
+            msgs.pop()
+        if msgs:
+            return msgs
+    return [Message(role="user", content=text)]
+
+
+def _helpsteer_prompt(text: str) -> list[Message]:
+    """HelpSteer2's multi-turn prompts: turns joined by ``<extra_id_1>User`` / ``<extra_id_1>Assistant`` lines."""
+    parts = _EXTRA_ID.split(text)
+    msgs = [Message(role="user", content=parts[0].strip())]
+    for who, body in zip(parts[1::2], parts[2::2], strict=True):
+        msgs.append(Message(role="user" if who == "User" else "assistant", content=body.strip()))
+    return msgs
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None  # "N/A" ratings
+
+
+def _ranked_pair(prompt: list[Message], ranking: list[dict[str, Any]], what: str, meta: dict[str, Any],
+                 prov: Provenance, rid: str) -> Preference:
+    """Best vs worst of ``ranking`` (best first); ValueError when they tie or there are fewer than two."""
+    if len(ranking) < 2:
+        raise ValueError(f"{what}: {len(ranking)} answer(s); a preference needs at least 2")
+    best, worst = ranking[0], ranking[-1]
+    key = "score" if "score" in best else "rank"
+    if best.get(key) == worst.get(key):
+        raise ValueError(f"{what}: all {len(ranking)} answers tie ({key} {best.get(key)}); no preference")
+    meta["ranking"] = ranking
+    scores = {"chosen": best[key], "rejected": worst[key]} if key == "score" else {}
+    return Preference(id=rid, prompt=prompt, chosen=[Message(role="assistant", content=best["response"])],
+                      rejected=[Message(role="assistant", content=worst["response"])], scores=scores,
+                      metadata=meta, provenance=prov)
+
+
+def _hh_rlhf(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+    chosen, rejected = parse_hh(_str(row, "chosen")), parse_hh(_str(row, "rejected"))
+    k = 0
+    while k < min(len(chosen), len(rejected)) and chosen[k] == rejected[k]:
+        k += 1
+    while k > 0 and chosen[k - 1].role == "assistant":  # the prompt ends with a human turn
+        k -= 1
+    if k == 0:
+        raise ValueError("chosen and rejected share no human turn to use as the prompt")
+    c, r = chosen[k:], rejected[k:]
+    if not c or not r:
+        raise ValueError("chosen or rejected has no assistant turn after the shared conversation")
+    if len(c) > 1 or len(r) > 1:
+        meta["multi_turn_completion"] = True  # the two transcripts diverge before their last turn
+    return Preference(id=rid, prompt=chosen[:k], chosen=c, rejected=r, metadata=meta, provenance=prov)
+
+
+def _ultrafeedback(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+    ranking = []
+    for i, comp in enumerate(row["completions"]):
+        if not isinstance(comp, dict) or not isinstance(comp.get("response"), str):
+            raise ValueError(f"completions[{i}] must be an object with a 'response' string")
+        aspects: dict[str, float] = {}
+        for aspect, ann in (comp.get("annotations") or {}).items():
+            ann = ann[0] if isinstance(ann, list) and ann else ann
+            value = _number(ann.get("Rating") if isinstance(ann, dict) else ann)
+            if value is not None:
+                aspects[aspect] = value
+        score = (sum(aspects.values()) / len(aspects) if aspects else _number(comp.get("fine-grained_score"))
+                 if comp.get("fine-grained_score") is not None else _number(comp.get("overall_score")))
+        if score is None:
+            continue  # an unrated completion cannot be ranked
+        ranking.append({"response": comp["response"], "score": score, "model": comp.get("model"),
+                        "aspects": aspects, "overall_score": _number(comp.get("overall_score"))})
+    ranking.sort(key=lambda x: -x["score"])
+    return _ranked_pair([Message(role="user", content=_str(row, "instruction"))], ranking, "ultrafeedback", meta,
+                        prov, rid)
+
+
+def _shp(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+    a, b, label = _str(row, "human_ref_A"), _str(row, "human_ref_B"), row.get("labels")
+    if label not in (0, 1):
+        raise ValueError(f"'labels' must be 1 (A preferred) or 0 (B preferred), got {label!r}")
+    sa, sb = row.get("score_A"), row.get("score_B")
+    chosen, rejected = (a, b) if label == 1 else (b, a)
+    scores = {"chosen": float(sa if label == 1 else sb), "rejected": float(sb if label == 1 else sa)} if (
+        isinstance(sa, (int, float)) and isinstance(sb, (int, float))) else {}
+    return Preference(id=rid, prompt=[Message(role="user", content=_str(row, "history"))],
+                      chosen=[Message(role="assistant", content=chosen)],
+                      rejected=[Message(role="assistant", content=rejected)], scores=scores, metadata=meta,
+                      provenance=prov)
+
+
+def _helpsteer2(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Example:
+    scores = {}
+    for attr in HELPSTEER_ATTRIBUTES:
+        if attr in row:
+            value = _number(row[attr])
+            if value is None:
+                raise ValueError(f"{attr!r} must be a number, got {row[attr]!r}")
+            scores[attr] = value
+    meta["scores"] = scores
+    msgs = _helpsteer_prompt(_str(row, "prompt")) + [Message(role="assistant", content=_str(row, "response"))]
+    return Example(id=rid, messages=msgs, metadata=meta, provenance=prov)
+
+
+def _helpsteer2_preference(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+    strength = _number(row.get("preference_strength"))
+    if strength is None:
+        raise ValueError(f"'preference_strength' must be a number, got {row.get('preference_strength')!r}")
+    if strength == 0:
+        raise ValueError("preference_strength 0: the two responses are rated equal; no preference")
+    r1, r2 = _str(row, "response_1"), _str(row, "response_2")
+    chosen, rejected = (r1, r2) if strength < 0 else (r2, r1)
+    meta["preference_strength"] = strength
+    return Preference(id=rid, prompt=_helpsteer_prompt(_str(row, "prompt")),
+                      chosen=[Message(role="assistant", content=chosen)],
+                      rejected=[Message(role="assistant", content=rejected)], metadata=meta, provenance=prov)
+
+
+def _nectar(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+    ranking = []
+    for i, ans in enumerate(row["answers"]):
+        if not isinstance(ans, dict) or not isinstance(ans.get("answer"), str) or _number(ans.get("rank")) is None:
+            raise ValueError(f"answers[{i}] must be an object with an 'answer' string and a numeric 'rank'")
+        ranking.append({"response": ans["answer"], "rank": _number(ans["rank"]), "model": ans.get("model")})
+    ranking.sort(key=lambda x: x["rank"])
+    return _ranked_pair(_prompt_msgs(_str(row, "prompt")), ranking, "nectar", meta, prov, rid)
+
+
+def _dolly(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Example:
+    instruction, response = _str(row, "instruction"), _str(row, "response")
+    context = row.get("context") or ""
+    if not isinstance(context, str):
+        raise ValueError(f"'context' must be a string, got {type(context).__name__}")
+    user = instruction + ("\n\n" + context if context else "")
+    meta["alpaca"] = {"instruction": instruction, "input": context}  # written back as alpaca without loss
+    return Example(id=rid, messages=[Message(role="user", content=user), Message(role="assistant", content=response)],
+                   metadata=meta, provenance=prov)
+
+
+def _chat_text(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Example:
+    template, msgs = parse_chat_text(_str(row, "text"))
+    meta["template"] = template
+    return Example(id=rid, messages=msgs, metadata=meta, provenance=prov)
+
+
+_PARSERS = {"hh_rlhf": _hh_rlhf, "ultrafeedback": _ultrafeedback, "shp": _shp, "helpsteer2": _helpsteer2,
+            "helpsteer2_preference": _helpsteer2_preference, "nectar": _nectar, "dolly": _dolly,
+            "chat_text": _chat_text}
+
+
+def public_from_row(row: dict[str, Any], fmt: str, meta: dict[str, Any], prov: Provenance, rid: str) -> Record:
+    """One row of a public format (not a grouped one) as a record; ValueError says why it does not fit."""
+    return _PARSERS[fmt](row, meta, prov, rid)
+
+
+# -- oasst1 message trees ---------------------------------------------------------------------------
+
+def _oasst_nodes(rows: Iterable[tuple[str, int, dict[str, Any]]]) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """Flatten tree-export rows (nested ``replies``) into message rows; message rows pass through."""
+    for path, line, row in rows:
+        if isinstance(row.get("prompt"), dict):
+            stack = [(row["prompt"], None)]
+            while stack:
+                node, parent = stack.pop()
+                flat = {k: v for k, v in node.items() if k != "replies"}
+                flat.setdefault("parent_id", parent)
+                flat.setdefault("message_tree_id", row.get("message_tree_id"))
+                yield path, line, flat
+                stack.extend((r, node.get("message_id")) for r in reversed(node.get("replies") or []))
+        else:
+            yield path, line, row
+
+
+def oasst_conversations(rows: Iterable[tuple[str, int, dict[str, Any]]], *, paths: str = "top",
+                        bad: Any = None) -> Iterator[Example]:
+    """Conversations of oasst1 message trees, along ranked paths.
+
+    ``paths="top"``: one conversation per tree, taking the best-ranked reply at every turn (rank 0, then
+    unranked ones in order), ending at the last assistant message (what oasst_top1 does). ``"all"``: every
+    path from the root to an assistant message that has no assistant-answered follow-up (each leaf).
+    Deleted messages and those reviewers rejected (``review_result`` false) are left out with their
+    subtrees. ``bad(path, line, reason)`` is told about rows that do not fit.
+    """
+    if paths not in ("top", "all"):
+        raise ValueError(f"paths must be 'top' or 'all', got {paths!r}")
+    nodes: dict[str, dict[str, Any]] = {}
+    where: dict[str, tuple[str, int]] = {}
+    children: dict[str | None, list[str]] = {}
+    order: list[str] = []
+    for path, line, row in _oasst_nodes(rows):
+        mid, role, text = row.get("message_id"), row.get("role"), row.get("text")
+        if not isinstance(mid, str) or role not in ("prompter", "assistant") or not isinstance(text, str):
+            reason = "an oasst1 message needs 'message_id', 'role' (prompter/assistant) and 'text'"
+            if bad is None:
+                raise ValueError(reason)
+            bad(path, line, reason)
+            continue
+        if row.get("deleted") or row.get("review_result") is False:
+            continue
+        nodes[mid] = row
+        where[mid] = (path, line)
+        children.setdefault(row.get("parent_id"), []).append(mid)
+        order.append(mid)
+
+    def ranked(mid: str | None) -> list[str]:
+        kids = [k for k in children.get(mid, []) if k in nodes]
+        return sorted(kids, key=lambda k: (nodes[k].get("rank") is None, nodes[k].get("rank") or 0))
+
+    def walk(mid: str, trail: list[str]) -> Iterator[list[str]]:
+        trail = [*trail, mid]
+        kids = ranked(mid)
+        if paths == "top":
+            kids = kids[:1]
+        if not kids:
+            yield trail
+        for k in kids:
+            yield from walk(k, trail)
+
+    for root in order:
+        node = nodes[root]
+        if node.get("parent_id") is not None or node["role"] != "prompter":
+            continue
+        seen: set[tuple[str, ...]] = set()
+        for trail in walk(root, []):
+            while trail and nodes[trail[-1]]["role"] != "assistant":
+                trail = trail[:-1]  # a conversation ends with an answer
+            if len(trail) < 2 or tuple(trail) in seen:
+                continue
+            seen.add(tuple(trail))
+            msgs = [Message(role="user" if nodes[m]["role"] == "prompter" else "assistant", content=nodes[m]["text"])
+                    for m in trail]
+            path, line = where[trail[-1]]
+            meta = {"format": "oasst1", "message_tree_id": node.get("message_tree_id") or root,
+                    "lang": node.get("lang"), "message_ids": list(trail),
+                    "ranks": [nodes[m].get("rank") for m in trail]}
+            rid = root if paths == "top" else stable_id("oasst1", *trail)
+            yield Example(id=rid, messages=msgs, metadata=meta, provenance=Provenance(source=path, line=line))
+
+
+# -- rated answers -> preferences -------------------------------------------------------------------
+
+def pair_by_prompt(records: Iterable[Record], *, score: str = "helpfulness",
+                   bad: Any = None) -> Iterator[Record]:
+    """Preferences from answers rated one per row (HelpSteer2): the best against the worst answer to each prompt.
+
+    Records without ``metadata["scores"]`` pass through. ``bad(rec, reason)`` is told about prompts whose
+    answers tie on ``score`` or that have a single answer (no pair can be made).
+    """
+    groups: dict[str, list[Example]] = {}
+    for rec in records:
+        if not (isinstance(rec, Example) and isinstance(rec.metadata.get("scores"), dict) and rec.messages):
+            yield rec
+            continue
+        if score not in rec.metadata["scores"]:
+            raise ValueError(f"no {score!r} score on {rec.provenance.source}:{rec.provenance.line}; "
+                             f"scores there: {sorted(rec.metadata['scores'])}")
+        key = stable_id([m.to_dict() for m in rec.messages[:-1]])
+        groups.setdefault(key, []).append(rec)
+    for group in groups.values():
+        ranked = sorted(group, key=lambda r: -r.metadata["scores"][score])
+        best, worst = ranked[0], ranked[-1]
+        hi, lo = best.metadata["scores"][score], worst.metadata["scores"][score]
+        if len(group) < 2 or hi == lo:
+            if bad is not None:
+                bad(best, f"{len(group)} answer(s) to this prompt" + (f", all with {score} {hi:g}" if len(
+                    group) > 1 else "") + "; no preference pair")
+            continue
+        meta = {k: v for k, v in best.metadata.items() if k != "scores"}
+        meta["ranking"] = [{"response": r.messages[-1].content, "score": r.metadata["scores"][score],
+                            "scores": r.metadata["scores"]} for r in ranked]  # type: ignore[index]
+        yield Preference(prompt=best.messages[:-1], chosen=best.messages[-1:], rejected=worst.messages[-1:],  # type: ignore[index]
+                         scores={"chosen": hi, "rejected": lo}, metadata=meta,
+                         provenance=best.provenance.child(step="pair_by_prompt", parents=[best.id, worst.id]))
