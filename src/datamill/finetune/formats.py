@@ -300,11 +300,11 @@ def from_row(row: Any, fmt: str, *, source: str | None = None, line: int | None 
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
     if fmt in GROUPED:
-        rec = next(iter(oasst_conversations([(source or "<row>", line or 0, row)])), None)
-        if rec is None:
+        conv = next(iter(oasst_conversations([(source or "<row>", line or 0, row)])), None)
+        if conv is None:
             raise ValueError(f"a {fmt} message row is one part of a tree with no answer on its own; read the "
                              "whole file (read_examples) to assemble the conversations")
-        return rec
+        return conv
     meta, kept_prov = _row_meta(row, fmt)
     rid = str(row["id"]) if isinstance(row.get("id"), (str, int)) else ""
     prov = Provenance(source=source, line=line)

@@ -90,7 +90,7 @@ def _prompt_msgs(text: str) -> list[Message]:
     """A prompt that may be a Human:/Assistant: transcript ending in an open ``Assistant:`` slot."""
     if _is_hh(text) or text.lstrip().startswith("Human:"):
         msgs = parse_hh(text)
-        while msgs and msgs[-1].role == "assistant" and not (msgs[-1].content or "").strip():
+        while msgs and msgs[-1].role == "assistant" and not str(msgs[-1].content or "").strip():
             msgs.pop()
         if msgs:
             return msgs
@@ -359,7 +359,7 @@ def pair_by_prompt(records: Iterable[Record], *, score: str = "helpfulness",
                     group) > 1 else "") + "; no preference pair")
             continue
         meta = {k: v for k, v in best.metadata.items() if k != "scores"}
-        meta["ranking"] = [{"response": r.messages[-1].content, "score": r.metadata["scores"][score],
+        meta["ranking"] = [{"response": r.messages[-1].content if r.messages else "", "score": r.metadata["scores"][score],
                             "scores": r.metadata["scores"]} for r in ranked]  # type: ignore[index]
         yield Preference(prompt=best.messages[:-1], chosen=best.messages[-1:], rejected=worst.messages[-1:],  # type: ignore[index]
                          scores={"chosen": hi, "rejected": lo}, metadata=meta,
