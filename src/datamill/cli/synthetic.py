@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from datamill.cli._common import ExecutorOpt, PrintRecipeOpt, WorkersOpt, console, print_json, stats_table
 
@@ -27,6 +28,10 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed sent with each reques
 TextFieldOpt = Annotated[str, typer.Option("--text-field", help="Field holding the prompt in plain JSON rows.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")]
+MaxFailuresOpt = Annotated[float, typer.Option(
+    "--max-failures", min=0.0, max=1.0,
+    help="Share of teacher requests (0-1) that may fail past their retries; above it, or when every request "
+         "fails, the command stops with the first cause and exits 1.")]
 RejectsOpt = Annotated[str | None, typer.Option("--rejects", help="JSONL of answers given up (invalid past the "
                                                                   "re-asks, teacher errors); default OUT.rejects.jsonl, "
                                                                   "'none' to skip.")]
@@ -54,9 +59,16 @@ def _teacher_spec(teacher: str, model: str | None, concurrency: int, api_key_env
     return {"type": "transformers", "model": teacher}
 
 
-def _common(cache: str, max_tokens: int, temperature: float, seed: int, progress: bool) -> dict[str, Any]:
+def _common(cache: str, max_tokens: int, temperature: float, seed: int, progress: bool,
+            max_failures: float) -> dict[str, Any]:
     return {"cache": None if cache.lower() == "none" else cache, "max_tokens": max_tokens,
-            "temperature": temperature, "seed": seed, "progress": progress}
+            "temperature": temperature, "seed": seed, "progress": progress, "max_failures": max_failures}
+
+
+def _print_failures(usage: Any) -> None:
+    if usage.failed:
+        console.print(f"[yellow]{usage.failed:,}[/] teacher request(s) failed past their retries (rerun to retry "
+                      f"them); first cause: {escape(str(usage.first_failure))}", highlight=False)
 
 
 def _run(step: Any, inputs: list[Path], out: Path, *, text_field: str, json_out: bool, print_recipe: bool,
@@ -79,6 +91,7 @@ def _run(step: Any, inputs: list[Path], out: Path, *, text_field: str, json_out:
     console.print(stats_table([result.stats], title="Generation"))
     console.print(result.usage.table())
     console.print(f"[bold]{result.records_out:,}[/] records from {result.records_in:,} inputs -> {result.output}")
+    _print_failures(result.usage)
     if result.rejected:
         console.print(f"[yellow]{result.rejected:,}[/] answers given up (not kept) -> {result.rejects}")
 
@@ -105,6 +118,7 @@ def respond(
     json_out: JsonOpt = False,
     no_progress: NoProgressOpt = False,
     rejects: RejectsOpt = None,
+    max_failures: MaxFailuresOpt = 0.5,
     print_recipe: PrintRecipeOpt = False,
 ) -> None:
     """Distil: the teacher answers every prompt (k samples each). Rerun the same command to resume."""
@@ -122,7 +136,7 @@ def respond(
             raise ConfigError(f"{json_schema}: cannot read the JSON Schema: {exc}") from None
     step = Respond(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), k=k, system=system,
                    json_mode=json_mode, json_schema=schema,
-                   **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out)))
+                   **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out), max_failures))
     _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe, rejects=rejects)
 
 
@@ -143,6 +157,7 @@ def self_instruct(
     json_out: JsonOpt = False,
     no_progress: NoProgressOpt = False,
     rejects: RejectsOpt = None,
+    max_failures: MaxFailuresOpt = 0.5,
 ) -> None:
     """Bootstrap new instructions from seed tasks with the Self-Instruct paper's filters."""
     import os
@@ -155,7 +170,7 @@ def self_instruct(
         os.remove(rejects_path)
     step = SelfInstruct(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), num_instructions=num,
                         rouge_threshold=rouge_threshold, rejects=rejects_path,
-                        **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out)))
+                        **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out), max_failures))
     seed_recs = load_seed_tasks(str(seeds))
     n = write_records(step(seed_recs), str(out))
     if json_out:
@@ -165,6 +180,7 @@ def self_instruct(
     console.print(stats_table([step.stats], title="Self-Instruct (dropped = candidate instructions)"))
     console.print(step.usage.table())
     console.print(f"[bold]{n:,}[/] new instructions from {len(seed_recs):,} seeds -> {out}")
+    _print_failures(step.usage)
 
 
 @app.command()
@@ -186,6 +202,7 @@ def qa(
     json_out: JsonOpt = False,
     no_progress: NoProgressOpt = False,
     rejects: RejectsOpt = None,
+    max_failures: MaxFailuresOpt = 0.5,
     print_recipe: PrintRecipeOpt = False,
 ) -> None:
     """Grounded question/answer pairs from document chunks (e.g. `datamill incontext chunk` output)."""
@@ -193,7 +210,7 @@ def qa(
 
     step = QAFromDocs(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), n_per_chunk=n_per_chunk,
                       min_grounding=min_grounding,
-                      **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out)))
+                      **_common(cache, max_tokens, temperature, seed, not (no_progress or json_out), max_failures))
     _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe, rejects=rejects)
 
 
@@ -215,13 +232,14 @@ def judge(
     json_out: JsonOpt = False,
     no_progress: NoProgressOpt = False,
     rejects: RejectsOpt = None,
+    max_failures: MaxFailuresOpt = 0.5,
     print_recipe: PrintRecipeOpt = False,
 ) -> None:
     """LLM-as-judge: pairwise with position swapping (rows: prompt, response_a, response_b) or rubric scores."""
     from datamill.synthetic import Judge
 
     step = Judge(teacher=_teacher_spec(teacher, model, concurrency, api_key_env), mode=mode, swap=not no_swap,
-                 **_common(cache, max_tokens, 0.0, seed, not (no_progress or json_out)))
+                 **_common(cache, max_tokens, 0.0, seed, not (no_progress or json_out), max_failures))
     _run(step, input, out, text_field=text_field, json_out=json_out, print_recipe=print_recipe, rejects=rejects)
 
 

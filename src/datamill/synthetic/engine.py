@@ -5,6 +5,13 @@ A task turns records into :class:`Job` objects (messages, API params, an optiona
 raises :class:`InvalidOutput`), and :meth:`Runner.run` returns one :class:`Result` per job, in order.
 Invalid output (truncated by ``max_tokens``, empty, not JSON, wrong schema) is counted per reason and
 re-asked; after ``max_reasks`` it is quarantined (``Result.error`` names the reason), never kept.
+
+A request the teacher fails past its retries (connection refused, HTTP errors) is counted in
+``Usage.failed`` and the first cause kept in ``Usage.first_failure``. :meth:`Runner.check_failures`
+raises :class:`~datamill.errors.TeacherError` when every request failed, or when more than
+``max_failures`` of them did (default 0.5); every generation step calls it after each batch (once
+:data:`FAILURE_CHECK_AFTER` requests have been made, so a dead teacher stops a long run early) and
+when it finishes (whatever the count).
 """
 
 from __future__ import annotations
@@ -21,7 +28,11 @@ from datamill.errors import ConfigError, TeacherError
 from datamill.synthetic.cache import RequestCache, request_key
 from datamill.synthetic.teachers import Completion, Teacher, run_coroutine
 
-__all__ = ["InvalidOutput", "Job", "PRICES", "Result", "Runner", "Usage", "parse_json", "price_of"]
+__all__ = ["FAILURE_CHECK_AFTER", "InvalidOutput", "Job", "PRICES", "Result", "Runner", "Usage", "parse_json",
+           "price_of"]
+
+#: requests a run makes before the failure share is checked mid-run (it is always checked at the end)
+FAILURE_CHECK_AFTER = 20
 
 #: USD per 1M tokens (input, output) by model-name prefix; unknown and local models cost 0.
 PRICES: dict[str, tuple[float, float]] = {
@@ -107,6 +118,7 @@ class Usage:
     completion_tokens: int = 0
     cost: float = 0.0
     failed: int = 0            # teacher errors past retries (retried on the next run)
+    first_failure: str | None = None  # the first of those errors, as the teacher reported it
     invalid: Counter[str] = field(default_factory=Counter)      # invalid answers seen, by reason
     quarantined: Counter[str] = field(default_factory=Counter)  # jobs given up, by reason
     retries: Counter[str] = field(default_factory=Counter)      # transport retries, by reason
@@ -121,6 +133,7 @@ class Usage:
         return {"model": self.model, "jobs": self.jobs, "done": self.done, "requests": self.requests,
                 "cache_hits": self.cache_hits, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "cost_usd": round(self.cost, 6), "failed": self.failed,
+                "first_failure": self.first_failure,
                 "invalid": dict(self.invalid), "quarantined": dict(self.quarantined), "retries": dict(self.retries),
                 "seconds": round(self.seconds, 3), "jobs_per_second": round(self.throughput, 2)}
 
@@ -162,12 +175,18 @@ class Runner:
         max_reasks: extra attempts for invalid answers (truncated, empty, not JSON, schema).
         prices: extra or overriding ``{model_prefix: (input, output)}`` USD per 1M tokens.
         progress: show a Rich progress bar with throughput, ETA, tokens and cost.
+        max_failures: the share of teacher requests (0-1) that may fail past their retries before
+            :meth:`check_failures` raises; a run in which every request failed always raises.
     """
 
     def __init__(self, teacher: Teacher, *, cache: RequestCache | str | None = None, max_reasks: int = 2,
-                 prices: dict[str, Sequence[float]] | None = None, progress: bool = False) -> None:
+                 prices: dict[str, Sequence[float]] | None = None, progress: bool = False,
+                 max_failures: float = 0.5) -> None:
         if max_reasks < 0:
             raise ConfigError(f"max_reasks must be >= 0, got {max_reasks!r}")
+        if isinstance(max_failures, bool) or not isinstance(max_failures, int | float) or not 0 <= max_failures <= 1:
+            raise ConfigError(f"max_failures must be a share between 0 and 1, got {max_failures!r}")
+        self.max_failures = float(max_failures)
         self.teacher = teacher
         self.cache = RequestCache(cache) if isinstance(cache, str) else cache
         self.max_reasks = max_reasks
@@ -207,6 +226,23 @@ class Runner:
         self.usage.seconds += time.perf_counter() - t0
         self.usage.retries = Counter(self.teacher.retries)
         return results  # type: ignore[return-value]
+
+    def check_failures(self, *, final: bool = True) -> None:
+        """Raise :class:`TeacherError` (with the first cause) when every teacher request so far failed, or
+        more than ``max_failures`` of them; mid-run (``final=False``) only once FAILURE_CHECK_AFTER
+        requests have been made. Requests are answers received plus requests given up."""
+        u = self.usage
+        made = u.requests + u.failed
+        if not u.failed or (not final and made < FAILURE_CHECK_AFTER):
+            return
+        share = u.failed / made
+        if u.requests and share <= self.max_failures:
+            return
+        what = (f"every teacher request failed ({u.failed:,})" if not u.requests else
+                f"{u.failed:,} of {made:,} teacher requests failed ({share:.0%}, more than the allowed "
+                f"--max-failures / max_failures {self.max_failures:g})")
+        rerun = "; finished answers are cached, rerun to resume" if self.cache is not None and u.requests else ""
+        raise TeacherError(f"{what}; first cause: {u.first_failure}{rerun}")
 
     def _from_cache(self, job: Job, comp: Completion) -> Result | None:
         """A cached first answer that is valid, as a finished Result without the event loop; None otherwise
@@ -336,6 +372,8 @@ class Runner:
                 comp, cached = await self._fetch(messages, params)
             except TeacherError as exc:
                 self.usage.failed += 1
+                if self.usage.first_failure is None:
+                    self.usage.first_failure = str(exc)
                 res.error = "teacher_error"
                 res.value = str(exc)
                 break

@@ -109,6 +109,9 @@ class TeacherStep(Step[Record]):
         progress: show a progress bar.
         rejects: a JSONL file that receives every job given up (invalid answer past the re-asks, or a
             teacher error past the retries): record id, reason, the last answer, the request. Appended to.
+        max_failures: the share of teacher requests (0-1) that may fail past their retries; above it, or
+            when every request failed, the step raises :class:`~datamill.errors.TeacherError` naming the
+            first cause (checked after each batch once 20 requests were made, and at the end).
     """
 
     template: str = ""
@@ -116,7 +119,7 @@ class TeacherStep(Step[Record]):
     def __init__(self, *, teacher: TeacherSpec, cache: str | None = "default", temperature: float = 0.7,
                  max_tokens: int = 1024, seed: int = 0, batch_size: int = 256, max_reasks: int = 2,
                  prices: dict[str, Sequence[float]] | None = None, progress: bool = False,
-                 rejects: str | None = None) -> None:
+                 rejects: str | None = None, max_failures: float = 0.5) -> None:
         self._teacher = make_teacher(teacher)
         if isinstance(teacher, Teacher):  # keep the recipe serialisable
             self._params["teacher"] = teacher.spec()
@@ -128,6 +131,9 @@ class TeacherStep(Step[Record]):
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
         self.batch_size, self.max_reasks, self.prices, self.progress = batch_size, max_reasks, prices, progress
         self.rejects = rejects
+        if isinstance(max_failures, bool) or not isinstance(max_failures, int | float) or not 0 <= max_failures <= 1:
+            raise ConfigError(f"max_failures must be a share between 0 and 1, got {max_failures!r}")
+        self.max_failures = max_failures
         self._runner: Runner | None = None
         self._rejects_fd: int | None = None
 
@@ -139,7 +145,7 @@ class TeacherStep(Step[Record]):
     def runner(self) -> Runner:
         if self._runner is None:
             self._runner = Runner(self._teacher, cache=self.cache_path, max_reasks=self.max_reasks,
-                                  prices=self.prices, progress=self.progress)
+                                  prices=self.prices, progress=self.progress, max_failures=self.max_failures)
         return self._runner
 
     @property
@@ -169,7 +175,10 @@ class TeacherStep(Step[Record]):
         return base.child(step=self.name, parents=[p.id for p in parents], model=self._teacher.model, extra=info)
 
     def run_jobs(self, jobs: list[Job]) -> list[Result]:
-        return self.runner.run(jobs)
+        """Answer ``jobs``; stops the run (TeacherError) when too many teacher requests have failed."""
+        results = self.runner.run(jobs)
+        self.runner.check_failures(final=False)
+        return results
 
     def reject(self, rec: Record | None, res: Result) -> None:
         """Count a job given up under its reason and, with ``rejects`` set, write it there (never kept)."""
@@ -215,26 +224,34 @@ class TeacherStep(Step[Record]):
         raise NotImplementedError
 
     def __call__(self, records: Iterable[Record]) -> Iterator[Record]:
-        st = self.stats
+        """Generate from ``records`` (:meth:`generate`), then check the teacher failure share and
+        write the accounting into the step's stats, whatever happened."""
         try:
-            for batch in _batched(records, self.batch_size):
-                per = [self.jobs(rec) for rec in batch]
-                results = self.run_jobs([j for js in per for j in js])
-                pos = 0
-                for rec, js in zip(batch, per, strict=True):
-                    st.seen += 1
-                    mine, pos = results[pos:pos + len(js)], pos + len(js)
-                    for res in mine:
-                        if not res.ok:
-                            self.reject(rec, res)
-                    for out in self.outputs(rec, [r for r in mine if r.ok]):
-                        if isinstance(out, str):
-                            st.drop(out, rec)
-                        else:
-                            st.kept += 1
-                            yield out
+            yield from self.generate(records)
+            self.runner.check_failures(final=True)
         finally:
             self._finish()
+
+    def generate(self, records: Iterable[Record]) -> Iterator[Record]:
+        """The records made from ``records``: by default, batches of :meth:`jobs` answered, each
+        record's results handed to :meth:`outputs`."""
+        st = self.stats
+        for batch in _batched(records, self.batch_size):
+            per = [self.jobs(rec) for rec in batch]
+            results = self.run_jobs([j for js in per for j in js])
+            pos = 0
+            for rec, js in zip(batch, per, strict=True):
+                st.seen += 1
+                mine, pos = results[pos:pos + len(js)], pos + len(js)
+                for res in mine:
+                    if not res.ok:
+                        self.reject(rec, res)
+                for out in self.outputs(rec, [r for r in mine if r.ok]):
+                    if isinstance(out, str):
+                        st.drop(out, rec)
+                    else:
+                        st.kept += 1
+                        yield out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,7 +418,7 @@ class SelfInstruct(TeacherStep):
         self.tasks_per_request, self.requests_per_round = tasks_per_request, requests_per_round
         self.rouge_threshold, self.max_rounds = rouge_threshold, max_rounds
 
-    def __call__(self, records: Iterable[Record]) -> Iterator[Record]:
+    def generate(self, records: Iterable[Record]) -> Iterator[Record]:
         st = self.stats
         seeds = list(records)
         st.seen += len(seeds)
@@ -411,52 +428,49 @@ class SelfInstruct(TeacherStep):
         pool = RougeIndex(texts)
         machine: list[tuple[str, Example]] = []
         rng = random.Random(self.seed)
-        try:
-            for rnd in range(self.max_rounds):
-                if len(machine) >= self.num_instructions:
-                    break
-                jobs = []
-                for r in range(self.requests_per_round):
-                    n_machine = min(2, len(machine), self.num_prompt_instructions - 1)
-                    human_idx = rng.sample(range(len(seeds)), min(len(seeds), self.num_prompt_instructions - n_machine))
-                    shown = [(texts[i], seeds[i]) for i in human_idx] + rng.sample(machine, n_machine)
-                    tasks = "\n".join(f"{i + 1}. {t}" for i, (t, _) in enumerate(shown))
-                    prompt = self.template.format(tasks=tasks, n=self.tasks_per_request)
-                    jobs.append(Job(messages=[{"role": "user", "content": prompt}],
-                                    params=self.params_for(rnd * self.requests_per_round + r),
-                                    tag=[p for _, p in shown]))
-                added = 0
-                for res in self.run_jobs(jobs):
-                    if not res.ok:
-                        self.reject(None, res)
+        for rnd in range(self.max_rounds):
+            if len(machine) >= self.num_instructions:
+                break
+            jobs = []
+            for r in range(self.requests_per_round):
+                n_machine = min(2, len(machine), self.num_prompt_instructions - 1)
+                human_idx = rng.sample(range(len(seeds)), min(len(seeds), self.num_prompt_instructions - n_machine))
+                shown = [(texts[i], seeds[i]) for i in human_idx] + rng.sample(machine, n_machine)
+                tasks = "\n".join(f"{i + 1}. {t}" for i, (t, _) in enumerate(shown))
+                prompt = self.template.format(tasks=tasks, n=self.tasks_per_request)
+                jobs.append(Job(messages=[{"role": "user", "content": prompt}],
+                                params=self.params_for(rnd * self.requests_per_round + r),
+                                tag=[p for _, p in shown]))
+            added = 0
+            for res in self.run_jobs(jobs):
+                if not res.ok:
+                    self.reject(None, res)
+                    continue
+                for line in str(res.value).splitlines():
+                    m = _NUMBERED.match(line)
+                    if not m:
                         continue
-                    for line in str(res.value).splitlines():
-                        m = _NUMBERED.match(line)
-                        if not m:
-                            continue
-                        cand = m.group(1).strip()
-                        cand_rec = Example(input=cand)
-                        reason = self_instruct_filter(cand)
-                        if reason is None:
-                            score, _ = pool.max_score(cand, threshold=self.rouge_threshold)
-                            if score > self.rouge_threshold:
-                                reason = "rouge_similar"
-                        if reason is not None:
-                            st.drop(reason, cand_rec)
-                            continue
-                        if len(machine) >= self.num_instructions:
-                            st.drop("over_target", cand_rec)
-                            continue
-                        pool.add(cand)
-                        parents: list[Record] = res.job.tag
-                        ex = Example(input=cand, provenance=self.provenance(parents, res),
-                                     metadata={"round": rnd})
-                        machine.append((cand, ex))
-                        added += 1
-                        st.kept += 1
-                        yield ex
-        finally:
-            self._finish()
+                    cand = m.group(1).strip()
+                    cand_rec = Example(input=cand)
+                    reason = self_instruct_filter(cand)
+                    if reason is None:
+                        score, _ = pool.max_score(cand, threshold=self.rouge_threshold)
+                        if score > self.rouge_threshold:
+                            reason = "rouge_similar"
+                    if reason is not None:
+                        st.drop(reason, cand_rec)
+                        continue
+                    if len(machine) >= self.num_instructions:
+                        st.drop("over_target", cand_rec)
+                        continue
+                    pool.add(cand)
+                    parents: list[Record] = res.job.tag
+                    ex = Example(input=cand, provenance=self.provenance(parents, res),
+                                 metadata={"round": rnd})
+                    machine.append((cand, ex))
+                    added += 1
+                    st.kept += 1
+                    yield ex
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,49 +554,46 @@ class EvolInstruct(TeacherStep):
             return EVOL_BREADTH_TEMPLATE.format(prompt=text)
         return EVOL_DEPTH_TEMPLATE.format(method=_DEPTH[method], prompt=text)
 
-    def __call__(self, records: Iterable[Record]) -> Iterator[Record]:
+    def generate(self, records: Iterable[Record]) -> Iterator[Record]:
         st = self.stats
-        try:
-            for batch in _batched(records, self.batch_size):
-                st.seen += len(batch)
-                alive: list[tuple[Record, str]] = [(r, _record_instruction(r)) for r in batch]
-                for rnd in range(self.rounds):
-                    if not alive:
-                        break
-                    methods = [random.Random(f"{self.seed}:{rec.id}:{rnd}").choice(self.methods) for rec, _ in alive]
-                    jobs = [Job(messages=[{"role": "user", "content": self._evolve_prompt(text, m)}],
-                                params=self.params_for(rnd)) for (_, text), m in zip(alive, methods, strict=True)]
-                    evolved = self.run_jobs(jobs)
-                    answers: list[Result | None] = [None] * len(alive)
-                    if self.respond:
-                        idx = [i for i, r in enumerate(evolved) if r.ok]
-                        got = self.run_jobs([Job(messages=[{"role": "user", "content": str(evolved[i].value).strip()}],
-                                                 params=self.params_for(rnd)) for i in idx])
-                        for i, r in zip(idx, got, strict=True):
-                            answers[i] = r
-                    nxt: list[tuple[Record, str]] = []
-                    for (rec, text), m, ev, ans in zip(alive, methods, evolved, answers, strict=True):
-                        if not ev.ok:
-                            self.reject(rec, ev)
-                            continue
-                        new = str(ev.value).strip()
-                        if ans is not None and not ans.ok:
-                            self.reject(rec, ans)
-                            continue
-                        reason = evol_eliminate(text, new, ans.value if ans is not None else None)
-                        if reason:
-                            st.drop(reason, rec)
-                            continue
-                        out = Example(input=new, output=ans.value if ans is not None else None,
-                                      metadata={**rec.metadata, "evol_method": m, "evol_round": rnd + 1},
-                                      provenance=self.provenance([rec], ev,
-                                                                 template=self._evolve_prompt("", m), method=m))
-                        st.kept += 1
-                        yield out
-                        nxt.append((out, new))
-                    alive = nxt
-        finally:
-            self._finish()
+        for batch in _batched(records, self.batch_size):
+            st.seen += len(batch)
+            alive: list[tuple[Record, str]] = [(r, _record_instruction(r)) for r in batch]
+            for rnd in range(self.rounds):
+                if not alive:
+                    break
+                methods = [random.Random(f"{self.seed}:{rec.id}:{rnd}").choice(self.methods) for rec, _ in alive]
+                jobs = [Job(messages=[{"role": "user", "content": self._evolve_prompt(text, m)}],
+                            params=self.params_for(rnd)) for (_, text), m in zip(alive, methods, strict=True)]
+                evolved = self.run_jobs(jobs)
+                answers: list[Result | None] = [None] * len(alive)
+                if self.respond:
+                    idx = [i for i, r in enumerate(evolved) if r.ok]
+                    got = self.run_jobs([Job(messages=[{"role": "user", "content": str(evolved[i].value).strip()}],
+                                             params=self.params_for(rnd)) for i in idx])
+                    for i, r in zip(idx, got, strict=True):
+                        answers[i] = r
+                nxt: list[tuple[Record, str]] = []
+                for (rec, text), m, ev, ans in zip(alive, methods, evolved, answers, strict=True):
+                    if not ev.ok:
+                        self.reject(rec, ev)
+                        continue
+                    new = str(ev.value).strip()
+                    if ans is not None and not ans.ok:
+                        self.reject(rec, ans)
+                        continue
+                    reason = evol_eliminate(text, new, ans.value if ans is not None else None)
+                    if reason:
+                        st.drop(reason, rec)
+                        continue
+                    out = Example(input=new, output=ans.value if ans is not None else None,
+                                  metadata={**rec.metadata, "evol_method": m, "evol_round": rnd + 1},
+                                  provenance=self.provenance([rec], ev,
+                                                             template=self._evolve_prompt("", m), method=m))
+                    st.kept += 1
+                    yield out
+                    nxt.append((out, new))
+                alive = nxt
 
 
 # ---------------------------------------------------------------------------------------------

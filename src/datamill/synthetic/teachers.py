@@ -33,7 +33,10 @@ def run_coroutine(coro: Any) -> Any:
     """
     try:
         asyncio.get_running_loop()
+        running = True
     except RuntimeError:
+        running = False
+    if not running:  # outside the except block, so the coroutine's errors do not carry this RuntimeError
         return asyncio.run(coro)
     box: dict[str, Any] = {}
 
@@ -201,7 +204,7 @@ class OpenAITeacher(Teacher):
                 try:
                     resp = await self._clients[slot].post("/chat/completions", json=body)
                 except httpx.TransportError as exc:
-                    reason, last = "connection", f"{type(exc).__name__}: {exc}"
+                    reason, last = "connection", _transport_error(exc)
                 else:
                     if resp.status_code == 200:
                         try:
@@ -220,6 +223,21 @@ class OpenAITeacher(Teacher):
                 self.retries[reason] += 1
                 await asyncio.sleep(self._delay(attempt, retry_after))
         raise TeacherError(f"{self.base_url}: gave up after {self.max_retries + 1} attempts: {last}")
+
+
+def _transport_error(exc: BaseException) -> str:
+    """httpx's transport error with its root cause (httpx says "All connection attempts failed";
+    the socket error under it says the connection was refused)."""
+    text = f"{type(exc).__name__}: {exc}"
+    root, seen = exc, {id(exc)}
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:  # httpx hides the cause
+        seen.add(id(nxt))
+        root = nxt
+    if isinstance(root, ConnectionRefusedError):
+        return f"{text} (connection refused)"
+    if root is not exc and str(root) and str(root) != str(exc):
+        return f"{text} ({type(root).__name__}: {root})"
+    return text
 
 
 @functools.lru_cache(maxsize=1)
