@@ -84,7 +84,7 @@ def test_split_fields_are_a_top_level_field_or_metadata_and_unknown_ones_are_err
     for r in recs[20:]:
         r.metadata["label"] = "meta"
     for param in ("stratify", "group"):
-        with pytest.raises(ConfigError, match=rf"{param}='nosuchfield': no row has a field 'nosuchfield' .*"
+        with pytest.raises(ConfigError, match=rf"{param} names a field no row has: 'nosuchfield' .*"
                                               r"rows have: label, topic"):
             split(recs, **{param: "nosuchfield"})
     parts = split(recs, fractions={"train": 0.5, "test": 0.5}, stratify="label", group=None)
@@ -113,8 +113,45 @@ def test_split_cli_prints_the_rounding_and_names_unknown_fields(tmp_path):
     assert "test: 5 (11.1%; asked 10.0%)" in res.output
     assert len((tmp_path / "parts" / "test.jsonl").read_text().splitlines()) == 5
     res = CliRunner().invoke(app, ["finetune", "split", str(src), "-o", str(tmp_path / "p2"), "--stratify", "nosuchfield"])
-    assert isinstance(res.exception, ConfigError) and "no row has a field 'nosuchfield'" in str(res.exception)
+    assert isinstance(res.exception, ConfigError) and "names a field no row has: 'nosuchfield'" in str(res.exception)
     assert not (tmp_path / "p2").exists()
+
+
+def test_options_that_cannot_be_right_are_errors_naming_the_parameter():
+    from datamill.finetune import clean, token_stats
+
+    recs = distinct(4)
+    cases = [
+        (lambda: clean(recs, rules=["near_duplicate"], near_dup_threshold=2.0), "near_dup_threshold must be in (0, 1]"),
+        (lambda: clean(recs, rules=["non_english"], languages=["xx"]), "languages names codes the language detector "
+                                                                        "does not know: ['xx']"),
+        (lambda: clean(recs, rules=["nope"]), "rules names unknown cleaning rules ['nope']"),
+        (lambda: decontaminate(recs, ["x"], ngram=0), "ngram must be >= 1, got 0"),
+        (lambda: token_stats([3, 4], epochs=0), "epochs must be >= 1, got 0"),
+        (lambda: token_stats([3, 4], price_per_million=-1.0), "price_per_million must be >= 0"),
+        (lambda: mix({"a": recs}, weights={"a": -1}), "weights must be >= 0"),
+        (lambda: mix({"a": recs}, weights={"a": 1}, total=0), "total must be >= 1, got 0"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ConfigError) as info:
+            call()
+        assert message in str(info.value)
+
+
+def test_cli_says_its_own_flags_for_a_bad_format(tmp_path):
+    from typer.testing import CliRunner
+
+    from datamill.cli.main import app
+
+    src = write_openai(tmp_path / "all.jsonl", distinct(4))
+    for args, message in ((["convert", str(src), str(tmp_path / "x.jsonl"), "--to", "nope"], "--to must be one of"),
+                          (["mix", f"a={src}", "-o", str(tmp_path / "m.jsonl"), "--to", "nope"], "--to must be one of"),
+                          (["clean", str(src), "--to", "nope"], "--to must be one of"),
+                          (["split", str(src), "-o", str(tmp_path / "p"), "--format", "nope"],
+                           "--format must be one of auto, openai")):
+        res = CliRunner().invoke(app, ["finetune", *args])
+        assert isinstance(res.exception, ConfigError) and message in str(res.exception), (args, res.output)
+    assert not (tmp_path / "x.jsonl").exists() and not (tmp_path / "m.jsonl").exists()
 
 
 def test_decontaminate_by_ngrams_and_embeddings():

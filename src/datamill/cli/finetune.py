@@ -54,6 +54,16 @@ def _token_table(t) -> Table:  # type: ignore[no-untyped-def]
     return grid
 
 
+def _check_format(value: str | None, flag: str, *, auto: bool = False) -> None:
+    """Refuse an unknown format before reading anything, naming the flag that gave it."""
+    from datamill.errors import ConfigError
+    from datamill.finetune import FORMATS
+
+    allowed = ("auto", *FORMATS) if auto else FORMATS
+    if value is not None and value not in allowed:
+        raise ConfigError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="A JSONL fine-tuning file.")],
@@ -62,14 +72,14 @@ def validate(
     tokenizer: TokenizerOpt = "cl100k_base",
     chat_template: Annotated[str | None, typer.Option("--chat-template", help="HF tokenizer folder whose chat template renders examples.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs for billing (default: OpenAI's choice).")] = None,
-    price: Annotated[float | None, typer.Option("--price", help="Price per 1M training tokens, for a cost estimate.")] = None,
+    price_per_million: Annotated[float | None, typer.Option("--price", help="Price per 1M training tokens, for a cost estimate.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Check a file against OpenAI's data-preparation rules and more; exit 1 if any error is found."""
     from datamill.finetune import validate as run
 
     report = run(file, format=format, max_tokens=max_tokens, tokenizer=tokenizer, epochs=epochs,
-                 price_per_million=price, chat_template=chat_template)
+                 price_per_million=price_per_million, chat_template=chat_template)
     if json_out:
         print_json(report.to_dict())
     else:
@@ -98,15 +108,19 @@ def stats(
     tokenizer: TokenizerOpt = "cl100k_base",
     chat_template: Annotated[str | None, typer.Option("--chat-template")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs")] = None,
-    price: Annotated[float | None, typer.Option("--price", help="Price per 1M training tokens.")] = None,
+    price_per_million: Annotated[float | None, typer.Option("--price", help="Price per 1M training tokens.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Token statistics: per-example histogram, examples over the limit, billed tokens and cost."""
     from datamill.finetune import count_example_tokens, read_examples, token_stats
+    from datamill.finetune.stats import _check_billing
 
+    _check_format(format, "--format", auto=True)
+    _check_billing(max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million)  # before the counting
     recs = list(read_examples(file, format=format))
     t = token_stats(count_example_tokens(recs, tokenizer=tokenizer, chat_template=chat_template),
-                    max_tokens=max_tokens, epochs=epochs, price_per_million=price, tokenizer=chat_template or tokenizer)
+                    max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million,
+                    tokenizer=chat_template or tokenizer)
     if json_out:
         print_json(t.to_dict())
     else:
@@ -132,6 +146,8 @@ def convert(
     """Convert between fine-tuning formats and from public datasets' shapes (the input format is detected)."""
     from datamill.finetune import convert as run
 
+    _check_format(to, "--to")
+    _check_format(format, "--format", auto=True)
     q = open_quarantine(on_error, quarantine, beside=dst)
     result = run(src, dst, to=to, format=format, keep_ids=keep_ids, on_error=on_error, quarantine=q,
                  tree_paths=tree_paths, pair_score=pair_score)
@@ -152,6 +168,7 @@ def _read_all(src: str, format: str, on_error: str = "raise", quarantine: str | 
     from datamill.finetune import read_examples
     from datamill.io import Quarantine
 
+    _check_format(format, "--format", auto=True)
     q = open_quarantine(on_error, quarantine, beside=beside if beside is not None else src)
     if dry_run and q.path is not None:  # a dry run writes nothing: count the malformed lines, say where they would go
         would, q = q.path, Quarantine()
@@ -189,6 +206,7 @@ def clean(
     from datamill.finetune import clean as run
     from datamill.io import write_jsonl
 
+    _check_format(to, "--to")
     recs = _read_all(src, format, on_error, quarantine, beside=out, dry_run=dry_run)
     fmt = to or (recs[0].metadata.get("format") if recs else "openai")
     result = run(recs, rules=rules.split(",") if rules else RULES,
@@ -310,6 +328,7 @@ def mix(
     from datamill.finetune import mix as run
     from datamill.finetune import write_examples
 
+    _check_format(to, "--to")
     data, weights = {}, {}
     for spec in sources:
         name, sep, rest = spec.partition("=")

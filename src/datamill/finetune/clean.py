@@ -192,6 +192,17 @@ def _languages(wanted: Sequence[str]):  # noqa: ANN202
     return detector, codes
 
 
+def _check_languages(wanted: Sequence[str]) -> None:
+    from datamill.errors import require
+
+    lingua = require("lingua", extra="pretrain", purpose="language filtering", package="lingua-language-detector")
+    known = sorted(lang.iso_code_639_1.name.lower() for lang in lingua.Language.all())
+    unknown = sorted({c.lower() for c in wanted} - set(known))
+    if unknown:
+        raise ConfigError(f"languages names codes the language detector does not know: {unknown}; "
+                          f"known ISO 639-1 codes: {', '.join(known)}")
+
+
 _NEAR_DUP_DEFAULTS = {"minhash": 0.85, "embedding": 0.95}
 
 
@@ -229,11 +240,15 @@ def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages:
     """
     unknown = set(rules) - set(RULES)
     if unknown:
-        raise ConfigError(f"unknown cleaning rules {sorted(unknown)}; allowed: {', '.join(RULES)}")
+        raise ConfigError(f"rules names unknown cleaning rules {sorted(unknown)}; allowed: {', '.join(RULES)}")
     if near_dup_method not in ("minhash", "embedding"):
         raise ConfigError(f"near_dup_method must be minhash or embedding, got {near_dup_method!r}")
     if near_dup_threshold is None:
         near_dup_threshold = _NEAR_DUP_DEFAULTS[near_dup_method]
+    if not 0.0 < near_dup_threshold <= 1.0:
+        raise ConfigError(f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}")
+    if "non_english" in rules and languages:
+        _check_languages(languages)
     recs = list(records)
     pairs = [split_example(r) for r in recs]
     verdict: list[tuple[str, str] | None] = [None] * len(recs)

@@ -50,6 +50,12 @@ def decontaminate(train: Sequence[Record], eval_texts: Iterable[str], *, ngram: 
     """
     from datamill.decontam import NgramIndex
 
+    if ngram < 1:
+        raise ConfigError(f"ngram must be >= 1, got {ngram!r}")
+    if min_overlap < 1:
+        raise ConfigError(f"min_overlap must be >= 1, got {min_overlap!r}")
+    if embedding_threshold is not None and not 0 < embedding_threshold <= 1:
+        raise ConfigError(f"embedding_threshold must be in (0, 1], got {embedding_threshold!r}")
     evals = [t for t in eval_texts if t and t.strip()]
     bank = NgramIndex(evals, n=ngram, short="whole")
     flagged: dict[int, str] = {}
@@ -97,7 +103,7 @@ def _fields_present(records: Sequence[Record]) -> list[str]:
 def _check_field(records: Sequence[Record], name: str, param: str) -> None:
     if not any(_field(r, name) is not None for r in records):
         have = _fields_present(records)
-        raise ConfigError(f"{param}={name!r}: no row has a field {name!r} (neither top-level nor in metadata); "
+        raise ConfigError(f"{param} names a field no row has: {name!r} (neither top-level nor in metadata); "
                           + (f"rows have: {', '.join(have)}" if have else "rows have no label and no metadata"))
 
 
@@ -240,8 +246,8 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
         moved = ", ".join(f"{s} {total[s]:,} (target {targets[s]:,})" for s in names)
         if empty:
             raise ConfigError(f"{', '.join(empty)} would get no rows: {len(groups):,} {what} (largest {largest:,} "
-                              f"rows) cannot be divided into {', '.join(names)}; {moved}. Use group=None or "
-                              "another group field, or split more rows")
+                              f"rows) cannot be divided into {', '.join(names)}; {moved}. Choose another group "
+                              "(or none), or split more rows")
         notes.append(f"{what} are kept whole (largest {largest:,} rows), so the counts moved off the targets: {moved}")
     if stratify is not None:
         short = [c for c in keys if any(got[c][s] == 0 for s in wanted)]
@@ -271,9 +277,13 @@ def mix(sources: dict[str, Sequence[Record]], *, weights: dict[str, float], tota
     """
     if set(weights) - set(sources):
         raise ConfigError(f"weights name unknown sources {sorted(set(weights) - set(sources))}")
+    if any(not v >= 0 for v in weights.values()):
+        raise ConfigError(f"weights must be >= 0, got {weights!r}")
     w = {k: v for k, v in weights.items() if v > 0}
     if not w:
-        raise ConfigError("at least one weight must be positive")
+        raise ConfigError("weights: at least one weight must be positive")
+    if total is not None and total < 1:
+        raise ConfigError(f"total must be >= 1, got {total!r}")
     s = sum(w.values())
     if total is None:
         total = int(min(len(sources[k]) / (v / s) for k, v in w.items()))

@@ -99,10 +99,10 @@ def _count_with_template(records: Sequence[Record], path: str) -> list[int]:
     transformers = require("transformers", extra="finetune", purpose="chat-template token counts")
     try:
         tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot load a tokenizer from {path}: {exc}") from None
+    except (OSError, ValueError) as exc:  # no such folder / no tokenizer files in it
+        raise ConfigError(f"chat_template: cannot load a tokenizer from {path}: {exc}") from None
     if not getattr(tok, "chat_template", None):
-        raise ConfigError(f"the tokenizer at {path} has no chat_template")
+        raise ConfigError(f"chat_template: the tokenizer at {path} has no chat template")
     out = []
     for rec in records:
         msgs = _messages_of(rec)
@@ -140,11 +140,22 @@ class TokenStats:
         return d
 
 
+def _check_billing(*, max_tokens: int, epochs: int | None, price_per_million: float | None) -> None:
+    """ConfigError naming the parameter when a token limit, epoch count or price cannot be right."""
+    if max_tokens < 1:
+        raise ConfigError(f"max_tokens must be >= 1, got {max_tokens!r}")
+    if epochs is not None and epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {epochs!r}")
+    if price_per_million is not None and not price_per_million >= 0:
+        raise ConfigError(f"price_per_million must be >= 0, got {price_per_million!r}")
+
+
 def token_stats(counts: Sequence[int], *, max_tokens: int = 16385, epochs: int | None = None,
                 price_per_million: float | None = None, tokenizer: str = "cl100k_base",
                 bins: int = 10) -> TokenStats:
     """Summarise token counts: percentiles, a histogram, examples over ``max_tokens``, and billing
     (each example billed up to ``max_tokens``, times ``epochs``; OpenAI's default when None)."""
+    _check_billing(max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million)
     arr = np.asarray(counts, dtype=np.int64)
     n = len(arr)
     ep = epochs if epochs is not None else default_epochs(n)

@@ -22,7 +22,7 @@ import xxhash
 from datamill.errors import ConfigError
 from datamill.finetune.formats import FORMATS, format_of_row, from_row, iter_rows
 from datamill.finetune.public import GROUPED, oasst_conversations
-from datamill.finetune.stats import TokenStats, count_example_tokens, token_stats
+from datamill.finetune.stats import TokenStats, _check_billing, count_example_tokens, token_stats
 from datamill.io import ErrorPolicy, Quarantine
 from datamill.records import Example, Message, Preference, Record
 
@@ -250,8 +250,7 @@ def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens
     """
     if format != "auto" and format not in FORMATS:
         raise ConfigError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}")
-    if max_tokens < 1:
-        raise ConfigError(f"max_tokens must be >= 1, got {max_tokens!r}")
+    _check_billing(max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million)
     path = os.fspath(source)
     checks = {name: CheckResult(name, sev, desc) for name, (sev, desc) in CHECKS.items()}
 
