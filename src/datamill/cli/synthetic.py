@@ -189,7 +189,7 @@ def qa(
     input: InputOpt,  # noqa: A002
     out: OutOpt,
     model: ModelOpt = None,
-    n_per_chunk: Annotated[int, typer.Option("--n-per-chunk", help="Question/answer pairs per chunk.")] = 1,
+    n_per_chunk: Annotated[int, typer.Option("--n-per-chunk", help="Question/answer pairs per chunk, one request each; a repeated question is dropped (counted).")] = 1,
     min_grounding: Annotated[float, typer.Option("--min-grounding", help="Min share of answer words in the chunk.")
                              ] = 0.5,
     cache: CacheOpt = "default",

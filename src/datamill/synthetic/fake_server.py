@@ -109,9 +109,15 @@ def _qa(prompt: str) -> str:
     m = re.search(r"(\d+)\s+question", prompt)
     n = int(m.group(1)) if m else 1
     sents = _sentences(_passage(prompt)) or [_passage(prompt).strip() or "The passage is empty."]
+    lo, hi = 0, len(sents)
+    part = re.search(r"pair (\d+) of (\d+) for this passage", prompt)
+    if part:  # one of several requests for this passage: a sentence from its part (the same one when too few)
+        k, of = int(part.group(1)) - 1, max(1, int(part.group(2)))
+        lo, hi = len(sents) * k // of, max(len(sents) * (k + 1) // of, len(sents) * k // of + 1)
+        lo, hi = min(lo, len(sents) - 1), min(hi, len(sents))
     pairs = []
     for i in range(n):
-        s = sents[(_h(prompt) + i) % len(sents)]
+        s = sents[lo + (_h(prompt) + i) % (hi - lo)]
         kws = _keywords(s, 3) or ["the passage"]
         pairs.append({"question": f"According to the passage, what is said about {' and '.join(kws[:2])}?",
                       "answer": s})

@@ -601,8 +601,16 @@ class EvolInstruct(TeacherStep):
 # ---------------------------------------------------------------------------------------------
 QA_TEMPLATE = (
     "Read the passage and write {n} question-answer pair(s) that the passage alone answers. Each answer must be "
-    "supported by the passage. Reply with JSON only: {{\"pairs\": [{{\"question\": \"...\", \"answer\": \"...\"}}]}}"
-    "\n\n<passage>\n{text}\n</passage>")
+    "supported by the passage. {focus}Reply with JSON only: {{\"pairs\": [{{\"question\": \"...\", \"answer\": "
+    "\"...\"}}]}}\n\n<passage>\n{text}\n</passage>")
+#: with n_per_chunk > 1, each of the n requests for a chunk asks about its own part of the passage
+QA_FOCUS = ("This is pair {i} of {n} for this passage, each written in a separate request: draw it from part {i} "
+            "of the passage cut into {n} parts of about equal length, so that the {n} questions differ. ")
+
+
+def _question_key(question: str) -> str:
+    """A question as compared for duplicates: case, spacing and closing punctuation ignored."""
+    return " ".join(question.lower().split()).rstrip(" ?.!")
 
 
 def _qa_parse(text: str) -> list[dict[str, str]]:
@@ -629,9 +637,15 @@ def grounding(answer: str, passage: str) -> float:
 class QAFromDocs(TeacherStep):
     """Grounded question/answer pairs from document chunks (any Document records, e.g. datamill.incontext chunks).
 
-    The answer must be JSON ``{"pairs": [{"question", "answer"}]}`` (JSON mode is requested); invalid JSON is
-    re-asked, then quarantined. Pairs whose answer shares fewer than ``min_grounding`` of its words with the
-    chunk are dropped as ``ungrounded``. Each Example keeps the chunk id in ``provenance.parents``.
+    Each of the ``n_per_chunk`` pairs of a chunk is its own request (pair ``i`` of ``n`` asks about part
+    ``i`` of the passage and is sent with seed ``seed + i``; ``metadata["sample"]`` is ``i``), so the
+    questions differ and a rerun finds each in the cache. The answer must be JSON ``{"pairs": [{"question",
+    "answer"}]}`` (JSON mode is requested); invalid JSON is re-asked, then quarantined. Pairs whose answer
+    shares fewer than ``min_grounding`` of its words with the chunk are dropped as ``ungrounded``; a question
+    already generated for the same chunk (case, spacing and closing punctuation ignored) is dropped as
+    ``duplicate_question``, and an example identical to one already emitted by this run (same question and
+    answer from another chunk) as ``duplicate_example``. Each Example keeps the chunk id in
+    ``provenance.parents``.
     """
 
     name = "synthetic.qa_from_docs"
@@ -650,24 +664,43 @@ class QAFromDocs(TeacherStep):
         if len(text.split()) < self.min_chunk_words:
             return []
         extra = {"response_format": {"type": "json_object"}} if self.json_mode else {}
-        return [Job(messages=[{"role": "user", "content": QA_TEMPLATE.format(n=self.n_per_chunk, text=text)}],
-                    params=self.params_for(0, **extra), parse=_qa_parse, tag=text)]
+        n = self.n_per_chunk
+        return [Job(messages=[{"role": "user", "content": QA_TEMPLATE.format(
+                    n=1, focus=QA_FOCUS.format(i=i + 1, n=n) if n > 1 else "", text=text)}],
+                    params=self.params_for(i, **extra), parse=_qa_parse, tag=(text, i))
+                for i in range(n)]
+
+    def generate(self, records: Iterable[Record]) -> Iterator[Record]:
+        self._emitted: set[str] = set()
+        yield from super().generate(records)
 
     def outputs(self, rec: Record, results: list[Result]) -> Iterator[Record | str]:
         if not results and not self.jobs(rec):
             yield "chunk_too_short"
+        asked: set[str] = set()
         for res in results:
-            for pair in res.value[: self.n_per_chunk]:
-                g = grounding(pair["answer"], res.job.tag)
-                if g < self.min_grounding:
-                    yield "ungrounded"
-                    continue
-                meta = {"chunk_id": rec.id, "grounding": round(g, 3), "context": res.job.tag}
-                for key in ("doc_id", "source", "heading_path", "start", "end"):
-                    if key in rec.metadata:
-                        meta[key] = rec.metadata[key]
-                yield chat_example([{"role": "user", "content": pair["question"].strip()}], pair["answer"].strip(),
-                                   metadata=meta, provenance=self.provenance([rec], res))
+            text, sample = res.job.tag
+            pair = res.value[0]  # one pair was asked for; a longer list is the model's extra
+            g = grounding(pair["answer"], text)
+            if g < self.min_grounding:
+                yield "ungrounded"
+                continue
+            key = _question_key(pair["question"])
+            if key in asked:
+                yield "duplicate_question"
+                continue
+            asked.add(key)
+            meta = {"chunk_id": rec.id, "grounding": round(g, 3), "context": text, "sample": sample}
+            for k in ("doc_id", "source", "heading_path", "start", "end"):
+                if k in rec.metadata:
+                    meta[k] = rec.metadata[k]
+            ex = chat_example([{"role": "user", "content": pair["question"].strip()}], pair["answer"].strip(),
+                              metadata=meta, provenance=self.provenance([rec], res, sample=sample))
+            if ex.id in self._emitted:
+                yield "duplicate_example"
+                continue
+            self._emitted.add(ex.id)
+            yield ex
 
 
 # ---------------------------------------------------------------------------------------------
