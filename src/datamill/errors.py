@@ -8,10 +8,15 @@
     └── StorageError               a database, cache or output folder problem
 
 The CLI prints any of these as one red line and exits 1; the web apps map them to JSON
-``{"error": ..., "status": ...}``.
+``{"error": ..., "status": ...}``. An error about parameters names them in ``params`` (spelled as
+in the Python call, e.g. ``ConfigError("min_score must be ...", params="min_score")``); a message
+may also spell a keyword as Python does (``overwrite=True``, ``format=``). The CLI says its own
+flags instead (``--min-lang-score``, ``--overwrite``, ``--format``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 __all__ = [
     "ConfigError",
@@ -25,20 +30,28 @@ __all__ = [
 
 
 class DatamillError(Exception):
-    """Base class of every error datamill raises on purpose."""
+    """Base class of every error datamill raises on purpose; ``params``: the parameters it is about."""
+
+    params: tuple[str, ...] = ()
+
+    def __init__(self, *args: object, params: str | Iterable[str] = ()) -> None:
+        super().__init__(*args)
+        if params:
+            self.params = (params,) if isinstance(params, str) else tuple(params)
 
 
 class InputError(DatamillError):
     """Input data is malformed; the message names where (``file:line``) and why."""
 
-    def __init__(self, reason: str, *, path: str | None = None, line: int | None = None) -> None:
+    def __init__(self, reason: str, *, path: str | None = None, line: int | None = None,
+                 params: str | Iterable[str] = ()) -> None:
         self.reason = reason
         self.path = path
         self.line = line
         where = ""
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
-        super().__init__(f"{where}{reason}")
+        super().__init__(f"{where}{reason}", params=params)
 
 
 class ConfigError(DatamillError, ValueError):

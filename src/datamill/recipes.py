@@ -56,7 +56,7 @@ class Recipe:
             progress: bool = False, overwrite: bool = False) -> RunResult:
         out = output or self.output
         if not out:
-            raise ConfigError("the recipe has no 'output'; give one (--output)")
+            raise ConfigError("the recipe has no 'output'; pass output=")
         return self.pipeline.run(out, executor=executor or self.executor, workers=workers or self.workers,
                                  progress=progress, overwrite=overwrite)
 

@@ -1,12 +1,14 @@
-"""What every CLI command shares: the console, option types, summary tables, recipe printing."""
+"""What every CLI command shares: the console, option types, summary tables, error text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "PrintRecipeOpt",
     "QuarantineOpt",
     "WorkersOpt",
+    "cli_error_text",
+    "command_for",
     "console",
     "err_console",
     "open_quarantine",
@@ -24,8 +28,28 @@ __all__ = [
     "stats_table",
 ]
 
-console = Console()
-err_console = Console(stderr=True)
+# Wide enough for any path or name: piped output is read by tools and people, never cut at 80 columns.
+_PIPE_WIDTH = 10_000
+
+
+class _Console(Console):
+    """A Rich console that, writing to a pipe or file (and with no ``COLUMNS`` set), does not wrap or
+    cut at 80 columns: tables keep their natural width, so full paths and names survive ``| cat``."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+            return ConsoleDimensions(_PIPE_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 ExecutorOpt = Annotated[str, typer.Option("--executor", "-x", help="Where shards run: local (process pool) or ray.")]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", help="Parallel workers (default: CPU count).")]
@@ -34,6 +58,77 @@ OnErrorOpt = Annotated[str, typer.Option("--on-error", help="raise: stop at the 
                                                             "quarantine: set it aside (counted) and go on.")]
 QuarantineOpt = Annotated[str | None, typer.Option("--quarantine", help="Where quarantined lines go (JSONL; default: "
                                                                          "next to the output, *.quarantine.jsonl).")]
+
+
+def command_for(root: Any, argv: Sequence[str]) -> Any:
+    """The (sub)command that ``argv`` names under the click group ``root`` (``typer.main.get_command(app)``);
+    a group's own flags, like ``--debug``, are skipped."""
+    cmd = root
+    for word in argv:
+        if not hasattr(cmd, "get_command"):
+            break
+        if word.startswith("-"):
+            continue
+        sub = cmd.get_command(cmd.context_class(cmd), word)
+        if sub is None:
+            break
+        cmd = sub
+    return cmd
+
+
+def _spellings(command: Any) -> dict[str, tuple[str | None, str | None]]:
+    """Parameter name -> (how the command says it / says it true, how it says it false).
+
+    Keys are the command's Python parameter names and its long flags with ``-`` as ``_``
+    (``--min-lang-score`` answers to ``min_lang_score``), so a library keyword finds its option whether
+    the command kept the name or only the spelling. ``--pii/--no-pii`` says ``pii=False`` too, and a
+    lone ``--no-swap`` says ``swap=False``. An argument is its METAVAR.
+    """
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for p in command.params:
+        if p.param_type_name == "argument" and p.name:
+            out.setdefault(p.name, (p.metavar or p.name.upper(), None))
+        if p.param_type_name != "option" or getattr(p, "hidden", False) or not p.opts:
+            continue
+        flag = next((o for o in p.opts if o.startswith("--")), p.opts[0])
+        neg = next((o for o in p.secondary_opts if o.startswith("--")), None)
+        for key in [p.name or "", *(o[2:].replace("-", "_") for o in p.opts if o.startswith("--"))]:
+            if key:
+                out.setdefault(key, (flag, neg))
+        if getattr(p, "is_flag", False) and neg is None and flag.startswith("--no-"):
+            out.setdefault(flag[5:].replace("-", "_"), (None, flag))
+    return out
+
+
+_EDGE = r"(?<![\w./'\"-])"  # a name starts here: not inside a word, path, quoted value or flag
+_KEYWORD = re.compile(_EDGE + r"([A-Za-z_]\w*)=(True|False)?(?![\w'\"\[{(-]|\.\w)")
+
+
+def cli_error_text(exc: BaseException, command: Any) -> str:
+    """``exc``'s message in the command's own terms: Python spellings of its parameters become flags.
+
+    ``overwrite=True`` -> ``--overwrite``, ``pii=False`` -> ``--no-pii``, ``format=`` -> ``--format``,
+    and a bare name the error lists in ``params`` (``min_score``) -> the flag (``--min-lang-score``) or
+    ARGUMENT. A name the command has no option for stays as it is. Returns plain text (not markup).
+    """
+    text = str(exc)
+    if command is None:
+        return text
+    names = _spellings(command)
+
+    def keyword(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            return m.group(0)
+        on, off = names[m.group(1)]
+        said = off if m.group(2) == "False" else on
+        return said if said is not None else m.group(0)
+
+    text = _KEYWORD.sub(keyword, text)
+    for name in sorted(set(getattr(exc, "params", ())) & names.keys(), key=len, reverse=True):
+        on = names[name][0]
+        if on is not None:
+            text = re.sub(_EDGE + re.escape(name) + r"(?![\w'\"=-])", on.replace("\\", "\\\\"), text)
+    return text
 
 
 def open_quarantine(on_error: str, path: str | None, *, beside: Any = None) -> Any:
@@ -57,7 +152,7 @@ def report_quarantine(q: Any) -> None:
     if q.total:
         where = f" → {q.path}" if q.path else ""
         kinds = ", ".join(f"{k} {n:,}" for k, n in q.counts.most_common())
-        console.print(f"[yellow]quarantined {q.total:,} malformed line(s) ({kinds}){where}[/]")
+        console.print(f"[yellow]quarantined {q.total:,} malformed line(s) ({escape(kinds)}){escape(where)}[/]")
 
 
 def print_json(data: Any) -> None:
@@ -74,7 +169,8 @@ def stats_table(steps: Iterable[Any], *, title: str = "Steps") -> Table:
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for st in steps:
         reasons = ", ".join(f"{r} {n:,}" for r, n in st.dropped.most_common(3))
-        table.add_row(st.name, f"{st.seen:,}", f"{st.kept:,}", f"{st.dropped_total:,}", reasons, f"{st.seconds:.2f}")
+        table.add_row(escape(st.name), f"{st.seen:,}", f"{st.kept:,}", f"{st.dropped_total:,}", escape(reasons),
+                      f"{st.seconds:.2f}")
     return table
 
 
@@ -91,6 +187,6 @@ def print_run_result(result: Any, *, title: str = "Run summary") -> None:
                                               if q else ""))
     if result.skipped_shards:
         table.add_row("resumed", f"{result.skipped_shards} finished shard task(s) skipped")
-    table.add_row("output", f"{result.output}/data ({len(result.files)} files)")
-    table.add_row("manifest", result.manifest_path)
+    table.add_row("output", escape(f"{result.output}/data ({len(result.files)} files)"))
+    table.add_row("manifest", escape(result.manifest_path))
     console.print(table)

@@ -45,8 +45,10 @@ def serve(
     """Run the annotation web app (first visit creates the admin)."""
     import os
 
-    import uvicorn
+    from datamill.errors import require
 
+    uvicorn = require("uvicorn", extra="feedback", purpose="the annotation web app")
+    require("fastapi", extra="feedback", purpose="the annotation web app")
     from datamill.feedback.db import database_url
 
     url = database_url(db)

@@ -13,6 +13,8 @@ from datamill.cli._common import (
     ExecutorOpt,
     PrintRecipeOpt,
     WorkersOpt,
+    cli_error_text,
+    command_for,
     console,
     err_console,
     print_run_result,
@@ -112,34 +114,46 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _options_of_this_command() -> set[str]:
-    """The option names the command on this command line accepts (empty when it cannot tell)."""
+def _missing_extra_hint(exc: ModuleNotFoundError, path: list[str]) -> str:
+    """For a module missing under ``datamill <stage> ...``: the extra that installs it."""
+    from importlib import metadata
+
     try:
-        cmd: Any = typer.main.get_command(app)
-        for word in sys.argv[1:]:
-            if not hasattr(cmd, "get_command") or word.startswith("-"):
-                break
-            sub = cmd.get_command(cmd.context_class(cmd), word)
-            if sub is None:
-                break
-            cmd = sub
-        return {o for p in cmd.params for o in getattr(p, "opts", [])}
-    except Exception:  # noqa: BLE001 - only a hint depends on it
-        return set()
+        extras = set(metadata.metadata("datamill").get_all("Provides-Extra") or ())
+    except metadata.PackageNotFoundError:
+        extras = set()
+    stage = path[0] if path else ""
+    if stage not in extras:
+        return ""
+    return f"; datamill {stage} needs its extra: pip install 'datamill[{stage}]'"
 
 
-def main() -> None:
-    """Entry point: runs the app, turning datamill errors into one red line and exit code 1."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the app, turning datamill errors into one red line (in the command's own
+    terms: its flags, not Python keywords) and exit code 1."""
+    from rich.markup import escape
+
     from datamill.errors import DatamillError, InputError
 
-    debug = "--debug" in sys.argv
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in args
+
+    def command() -> Any:
+        try:
+            return command_for(typer.main.get_command(app), args)
+        except Exception:  # noqa: BLE001 - only the wording depends on it
+            return None
+
     try:
-        app()
+        app(args=args, prog_name="datamill")
     except DatamillError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        if isinstance(exc, InputError) and exc.line is not None and "--on-error" in _options_of_this_command():
+        cmd = command()
+        err_console.print(f"[bold red]error:[/] {escape(cli_error_text(exc, cmd))}", highlight=False,
+                          soft_wrap=True)
+        options = {o for p in getattr(cmd, "params", ()) for o in getattr(p, "opts", ())}
+        if isinstance(exc, InputError) and exc.line is not None and "--on-error" in options:
             err_console.print("  (add --on-error quarantine to set malformed lines aside, counted, and go on)",
                               style="dim", highlight=False)
         sys.exit(1)
@@ -149,8 +163,11 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become a line
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-                          highlight=False, soft_wrap=True)
+        hint = ""
+        if isinstance(exc, ModuleNotFoundError):
+            hint = _missing_extra_hint(exc, [w for w in args if not w.startswith("-")])
+        err_console.print(f"[bold red]error:[/] {escape(f'{type(exc).__name__}: {exc}{hint}')} "
+                          "(rerun with --debug for the traceback)", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

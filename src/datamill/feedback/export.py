@@ -27,7 +27,7 @@ def _check(fmt: str | None, policy: str, min_agreement: float) -> None:
     if policy not in POLICIES:
         raise ConfigError(f"unknown aggregation policy {policy!r}; allowed: {', '.join(POLICIES)}")
     if not 0.0 <= min_agreement <= 1.0:
-        raise ConfigError(f"min_agreement must be between 0 and 1, got {min_agreement!r}")
+        raise ConfigError(f"min_agreement must be between 0 and 1, got {min_agreement!r}", params="min_agreement")
 
 
 def aggregate(db: Database, project: int | str, *, policy: str = "majority", min_agreement: float = 0.0,

@@ -62,7 +62,7 @@ def fill_responses(rows: Iterable[tuple[int, Any]], teachers: Any | Sequence[Any
         raise ConfigError(f"unknown task type {task_type!r}; allowed: {', '.join(_DEFAULT_SAMPLES)}")
     k = samples if samples is not None else (_DEFAULT_SAMPLES[task_type] if len(specs) == 1 else 1)
     if k < 1:
-        raise ConfigError(f"samples must be >= 1, got {k!r}")
+        raise ConfigError(f"samples must be >= 1, got {k!r}", params="samples")
     steps = [Respond(teacher=t, k=k, cache=cache, temperature=temperature, max_tokens=max_tokens, seed=seed)
              for t in specs]
     buffered = list(rows)

@@ -279,11 +279,11 @@ def create_project(db: Database, name: str, *, task_type: str = "pairwise", guid
     if task_type not in TASK_TYPES:
         raise ConfigError(f"unknown task type {task_type!r}; allowed: {', '.join(TASK_TYPES)}")
     if not 1 <= overlap <= 100:
-        raise ConfigError(f"overlap must be 1..100, got {overlap!r}")
+        raise ConfigError(f"overlap must be 1..100, got {overlap!r}", params="overlap")
     if not 0.0 <= gold_rate <= 1.0:
-        raise ConfigError(f"gold_rate must be between 0 and 1, got {gold_rate!r}")
+        raise ConfigError(f"gold_rate must be between 0 and 1, got {gold_rate!r}", params="gold_rate")
     if not 2 <= scale <= 10:
-        raise ConfigError(f"scale must be 2..10, got {scale!r}")
+        raise ConfigError(f"scale must be 2..10, got {scale!r}", params="scale")
     crit = [c.strip() for c in (criteria or DEFAULT_CRITERIA) if c.strip()]
     if task_type == "rubric" and not crit:
         raise ConfigError("a rubric project needs at least one criterion")

@@ -93,11 +93,12 @@ def chunk_document(doc: Document, *, method: str = "tokens", max_tokens: int = 2
                    tokenizer: str = "cl100k_base", min_chars: int = 1) -> list[Document]:
     """Split one document into chunks (see the module doc); an empty document gives no chunks."""
     if method not in CHUNK_METHODS:
-        raise ConfigError(f"method must be one of {', '.join(CHUNK_METHODS)}, got {method!r}")
+        raise ConfigError(f"method must be one of {', '.join(CHUNK_METHODS)}, got {method!r}", params="method")
     if max_tokens < 8:
-        raise ConfigError(f"max_tokens must be >= 8, got {max_tokens!r}")
+        raise ConfigError(f"max_tokens must be >= 8, got {max_tokens!r}", params="max_tokens")
     if not 0 <= overlap < max_tokens:
-        raise ConfigError(f"overlap must be >= 0 and < max_tokens, got {overlap!r}")
+        raise ConfigError(f"overlap must be >= 0 and < max_tokens, got {overlap!r}",
+                          params=("overlap", "max_tokens"))
     tok = get_tokenizer(tokenizer)
     text = doc.text
     if method == "html":

@@ -138,7 +138,7 @@ class Index:
         if not isinstance(query, str) or not query.strip():
             raise ConfigError("the query is empty")
         if k < 1:
-            raise ConfigError(f"k must be >= 1, got {k!r}")
+            raise ConfigError(f"k must be >= 1, got {k!r}", params="k")
         if not self.chunks:
             return []
         if filters:
@@ -415,7 +415,7 @@ def build_index(chunks: Iterable[Document], out_dir: str | os.PathLike[str] | No
                 kind: str = "hybrid", **params: Any) -> Index:
     """Build an index of ``kind`` over ``chunks`` and save it to ``out_dir`` (when given)."""
     if kind not in _KINDS:
-        raise ConfigError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
+        raise ConfigError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}", params="kind")
     chunks = [c for c in chunks if c.text.strip()]
     idx = _KINDS[kind](chunks, **params)
     if out_dir is not None:

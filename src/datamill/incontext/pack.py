@@ -67,11 +67,11 @@ def pack_prompt(question: str, *, system: str | None = None, examples: Sequence[
                 dedup_threshold: float | None = 0.8) -> PackedPrompt:
     """Render the best prompt that fits ``budget`` tokens (see the module doc)."""
     if template not in ("plain", "chat"):
-        raise ConfigError(f"template must be 'plain' or 'chat', got {template!r}")
+        raise ConfigError(f"template must be 'plain' or 'chat', got {template!r}", params="template")
     if priority not in ("passages", "examples"):
-        raise ConfigError(f"priority must be 'passages' or 'examples', got {priority!r}")
+        raise ConfigError(f"priority must be 'passages' or 'examples', got {priority!r}", params="priority")
     if budget < 1:
-        raise ConfigError(f"budget must be >= 1, got {budget!r}")
+        raise ConfigError(f"budget must be >= 1, got {budget!r}", params="budget")
     tok = get_tokenizer(tokenizer)
 
     def count(text: str, msgs: list[dict[str, str]]) -> int:

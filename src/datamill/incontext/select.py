@@ -66,9 +66,9 @@ class FewShotSelector:
     def select(self, query: str, k: int = 4, *, strategy: str = "knn", seed: int = 0, lambda_: float = 0.5,
                token_budget: int | None = None, exclude_ids: set[str] | None = None) -> list[Example]:
         if strategy not in STRATEGIES:
-            raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+            raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}", params="strategy")
         if k < 1:
-            raise ConfigError(f"k must be >= 1, got {k!r}")
+            raise ConfigError(f"k must be >= 1, got {k!r}", params="k")
         allowed = [i for i, e in enumerate(self.pool) if not exclude_ids or e.id not in exclude_ids]
         if strategy == "random":
             rng = random.Random(seed)
@@ -93,7 +93,7 @@ class FewShotSelector:
                             picked.append(by_label[lb].pop(0))
             else:  # length: most similar first, skip what does not fit the budget
                 if token_budget is None:
-                    raise ConfigError("strategy 'length' needs token_budget")
+                    raise ConfigError("strategy 'length' needs token_budget", params="token_budget")
                 picked, used = [], 0
                 for i in order:
                     if used + self.lengths[i] <= token_budget:

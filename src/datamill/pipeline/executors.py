@@ -38,7 +38,7 @@ class LocalExecutor(Executor):
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or max(1, os.cpu_count() or 1)
         if self.workers < 1:
-            raise ConfigError(f"workers must be >= 1, got {workers!r}")
+            raise ConfigError(f"workers must be >= 1, got {workers!r}", params="workers")
 
     def map(self, fn, tasks, on_result) -> None:  # type: ignore[no-untyped-def]
         if self.workers == 1 or len(tasks) <= 1:
@@ -119,4 +119,4 @@ def make_executor(executor: str | Executor = "local", *, workers: int | None = N
         return LocalExecutor(workers)
     if executor == "ray":
         return RayExecutor(workers)
-    raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}", params="executor")

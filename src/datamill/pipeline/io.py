@@ -142,7 +142,7 @@ class Writer(Component):
 
     def __init__(self, *, format: str = "parquet") -> None:  # noqa: A002
         if format not in _FORMATS:
-            raise ConfigError(f"format must be one of {', '.join(_FORMATS)}, got {format!r}")
+            raise ConfigError(f"format must be one of {', '.join(_FORMATS)}, got {format!r}", params="format")
         self.format = format
 
     @property

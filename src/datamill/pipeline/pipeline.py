@@ -269,9 +269,10 @@ def _claim_output(out: str, config: dict[str, Any], shards: list[str], *, overwr
             return
         if not overwrite:
             raise ConfigError(f"{out} holds the output of a different pipeline or input; "
-                              "use another folder or overwrite=True (--overwrite)")
+                              "use another folder or overwrite=True", params="overwrite")
     elif os.path.isdir(out) and os.listdir(out) and not overwrite:
-        raise ConfigError(f"{out} is not empty and holds no datamill run; use another folder or --overwrite")
+        raise ConfigError(f"{out} is not empty and holds no datamill run; use another folder or overwrite=True",
+                          params="overwrite")
     if overwrite:
         for sub in (state, os.path.join(out, "data"), os.path.join(out, "quarantine")):
             if os.path.isdir(sub):

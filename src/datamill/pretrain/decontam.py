@@ -70,9 +70,9 @@ class Decontaminate(Filter[Document]):
         if not eval_sets:
             raise ConfigError("decontamination needs at least one evaluation set")
         if n < 1:
-            raise ConfigError(f"n must be >= 1, got {n!r}")
+            raise ConfigError(f"n must be >= 1, got {n!r}", params="n")
         if action not in ("drop", "flag"):
-            raise ConfigError(f"action must be 'drop' or 'flag', got {action!r}")
+            raise ConfigError(f"action must be 'drop' or 'flag', got {action!r}", params="action")
         self.eval_sets, self.n, self.action, self.fields = list(eval_sets), n, action, fields
         self._bank: NgramIndex | None = None
 

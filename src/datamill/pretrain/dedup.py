@@ -102,11 +102,12 @@ class MinhashDedup(GlobalStep[Document]):
                  unit: Literal["word", "char"] = "word", bands: int | None = None, rows: int | None = None,
                  verify: bool = True, seed: int = 1, duplicates_file: bool = True) -> None:
         if not 0 < threshold < 1:
-            raise ConfigError(f"threshold must be between 0 and 1, got {threshold!r}")
+            raise ConfigError(f"threshold must be between 0 and 1, got {threshold!r}", params="threshold")
         if (bands is None) != (rows is None):
-            raise ConfigError("give both bands and rows, or neither")
+            raise ConfigError("give both bands and rows, or neither", params=("bands", "rows"))
         if bands is not None and rows is not None and bands * rows > num_perm:
-            raise ConfigError(f"bands * rows ({bands} * {rows}) exceeds num_perm ({num_perm})")
+            raise ConfigError(f"bands * rows ({bands} * {rows}) exceeds num_perm ({num_perm})",
+                              params=("bands", "rows", "num_perm"))
         self.threshold, self.num_perm, self.ngram, self.unit = threshold, num_perm, ngram, unit
         self.bands, self.rows = (bands, rows) if bands and rows else lsh_params(threshold, num_perm)
         self.verify, self.seed, self.duplicates_file = verify, seed, duplicates_file

@@ -50,7 +50,7 @@ class Extract(Filter[Document]):
     def __init__(self, *, engine: Literal["resiliparse", "trafilatura"] = "resiliparse",
                  main_content: bool = True, min_chars: int = 1) -> None:
         if engine not in ENGINES:
-            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}", params="engine")
         self.engine, self.main_content, self.min_chars = engine, main_content, min_chars
 
     def keep(self, rec: Document) -> bool | str:

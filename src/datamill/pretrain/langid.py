@@ -104,7 +104,7 @@ class LanguageFilter(Filter[Document]):
                  engine: Literal["lingua", "fasttext"] = "lingua", candidates: list[str] | None = None,
                  low_accuracy: bool = True, model: str | None = None) -> None:
         if not 0 <= min_score <= 1:
-            raise ConfigError(f"min_score must be between 0 and 1, got {min_score!r}")
+            raise ConfigError(f"min_score must be between 0 and 1, got {min_score!r}", params="min_score")
         if engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
         self.languages = {c.lower() for c in languages} if languages else None

@@ -26,6 +26,7 @@ from datamill.pipeline import (
 from datamill.pretrain.decontam import Decontaminate
 from datamill.pretrain.dedup import MinhashDedup, UrlDedup
 from datamill.pretrain.extract import Extract
+from datamill.pretrain.langid import ENGINES as LANGID_ENGINES
 from datamill.pretrain.langid import LanguageFilter
 from datamill.pretrain.pii import PiiRedactor
 from datamill.pretrain.quality import (
@@ -88,6 +89,8 @@ def _is_web(reader: Reader) -> bool:
 def quality_steps(*, lang: str | None = "en", min_language_score: float = 0.65,
                   blocklist: list[str] | None = None, langid: str = "lingua") -> list[Step]:
     """URL blocklist (if given), language ID, Gopher repetition + quality, C4, FineWeb (paper defaults)."""
+    if langid not in LANGID_ENGINES:  # checked here: LanguageFilter calls it engine, as the extractor's option is
+        raise ConfigError(f"langid must be one of {', '.join(LANGID_ENGINES)}, got {langid!r}", params="langid")
     steps: list[Step] = []
     if blocklist:
         steps.append(UrlFilter(domains=blocklist))
@@ -155,7 +158,7 @@ def dedup_pipeline(inputs: str | list[str], *, exact: bool = True, url: bool = T
     if minhash:
         steps.append(MinhashDedup(threshold=threshold, num_perm=num_perm, ngram=ngram, bands=bands, rows=rows))
     if len(steps) == (1 if _is_web(reader) else 0):
-        raise ConfigError("choose at least one of exact, url, minhash")
+        raise ConfigError("choose at least one of exact, url, minhash", params=("exact", "url", "minhash"))
     return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
 
 

@@ -76,8 +76,9 @@ def shard_corpus(
     from datamill.io.parquet import ParquetWriter
     from datamill.tokens import get_tokenizer
 
-    if tokens_per_shard < 1 or (docs_per_shard is not None and docs_per_shard < 1):
-        raise ConfigError("tokens_per_shard and docs_per_shard must be >= 1")
+    for key, value in (("tokens_per_shard", tokens_per_shard), ("docs_per_shard", docs_per_shard)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{key} must be >= 1, got {value!r}", params=key)
     if format not in ("parquet", "jsonl", "jsonl.zst"):
         raise ConfigError(f"format must be parquet, jsonl or jsonl.zst, got {format!r}")
     files = expand_paths(inputs, suffixes=(".parquet", ".jsonl", ".jsonl.gz", ".jsonl.zst"))

@@ -126,7 +126,7 @@ class TeacherStep(Step[Record]):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size!r}")
         if max_tokens < 1:
-            raise ConfigError(f"max_tokens must be >= 1, got {max_tokens!r}")
+            raise ConfigError(f"max_tokens must be >= 1, got {max_tokens!r}", params="max_tokens")
         self.cache_path = default_cache_path() if cache == "default" else cache
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
         self.batch_size, self.max_reasks, self.prices, self.progress = batch_size, max_reasks, prices, progress
@@ -277,7 +277,7 @@ class Respond(TeacherStep):
                  json_schema: dict[str, Any] | None = None, **kw: Any) -> None:
         super().__init__(teacher=teacher, **kw)
         if k < 1:
-            raise ConfigError(f"k must be >= 1, got {k!r}")
+            raise ConfigError(f"k must be >= 1, got {k!r}", params="k")
         if json_schema is not None and not isinstance(json_schema, dict):
             raise ConfigError(f"json_schema must be a JSON Schema object, got {json_schema!r}")
         self.k, self.system = k, system
@@ -413,7 +413,8 @@ class SelfInstruct(TeacherStep):
             raise ConfigError("num_instructions, num_prompt_instructions, tasks_per_request and requests_per_round "
                               "must be >= 1")
         if not 0 < rouge_threshold <= 1:
-            raise ConfigError(f"rouge_threshold must be within (0, 1], got {rouge_threshold!r}")
+            raise ConfigError(f"rouge_threshold must be within (0, 1], got {rouge_threshold!r}",
+                              params="rouge_threshold")
         self.num_instructions, self.num_prompt_instructions = num_instructions, num_prompt_instructions
         self.tasks_per_request, self.requests_per_round = tasks_per_request, requests_per_round
         self.rouge_threshold, self.max_rounds = rouge_threshold, max_rounds
@@ -655,7 +656,7 @@ class QAFromDocs(TeacherStep):
                  json_mode: bool = True, min_chunk_words: int = 5, **kw: Any) -> None:
         super().__init__(teacher=teacher, **kw)
         if n_per_chunk < 1:
-            raise ConfigError(f"n_per_chunk must be >= 1, got {n_per_chunk!r}")
+            raise ConfigError(f"n_per_chunk must be >= 1, got {n_per_chunk!r}", params="n_per_chunk")
         self.n_per_chunk, self.min_grounding, self.json_mode = n_per_chunk, min_grounding, json_mode
         self.min_chunk_words = min_chunk_words
 
@@ -760,7 +761,7 @@ class Judge(TeacherStep):
         kw.setdefault("temperature", 0.0)
         super().__init__(teacher=teacher, **kw)
         if mode not in ("pairwise", "rubric"):
-            raise ConfigError(f"judge mode must be 'pairwise' or 'rubric', got {mode!r}")
+            raise ConfigError(f"judge mode must be 'pairwise' or 'rubric', got {mode!r}", params="mode")
         self.mode, self.swap, self.criteria = mode, swap, criteria or _DEFAULT_CRITERIA
         self.template = PAIRWISE_TEMPLATE if mode == "pairwise" else RUBRIC_TEMPLATE
 

@@ -131,7 +131,8 @@ class OpenAITeacher(Teacher):
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"teacher base_url must start with http:// or https://, got {base_url!r}")
         if max_concurrency < 1:
-            raise ConfigError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
+            raise ConfigError(f"max_concurrency must be >= 1, got {max_concurrency!r}",
+                              params="max_concurrency")
         if max_retries < 0:
             raise ConfigError(f"max_retries must be >= 0, got {max_retries!r}")
         self.base_url = base_url.rstrip("/")
