@@ -174,8 +174,8 @@ def stats_table(steps: Iterable[Any], *, title: str = "Steps") -> Table:
     return table
 
 
-def print_run_result(result: Any, *, title: str = "Run summary") -> None:
-    """Render a pipeline RunResult: step table, totals, where the output is."""
+def print_run_result(result: Any, *, title: str = "Run summary", finish: Iterable[Any] = ()) -> None:
+    """Render a pipeline RunResult: step table, totals, what each finisher made, where the output is."""
     console.print(stats_table(result.steps, title=title))
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
@@ -187,6 +187,9 @@ def print_run_result(result: Any, *, title: str = "Run summary") -> None:
                                               if q else ""))
     if result.skipped_shards:
         table.add_row("resumed", f"{result.skipped_shards} finished shard task(s) skipped")
+    for f in finish:
+        if f.key in result.manifest:
+            table.add_row(f.key, escape(f.summary(result.manifest[f.key])))
     table.add_row("output", escape(f"{result.output}/data ({len(result.files)} files)"))
     table.add_row("manifest", escape(result.manifest_path))
     console.print(table)

@@ -61,7 +61,7 @@ def run(
         typer.echo(rec.to_yaml(), nl=False)
         return
     result = rec.run(output=output, executor=executor, workers=workers, progress=True, overwrite=overwrite)
-    print_run_result(result)
+    print_run_result(result, finish=rec.finish)
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from datamill.cli._common import (
     ExecutorOpt,
@@ -30,24 +31,31 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the run summary as 
 def _finish(pipe: Any, output: str, *, executor: str, workers: int | None, print_recipe: bool, overwrite: bool,
             as_json: bool, title: str) -> Any:
     """Print the recipe, or run the pipeline and render its summary."""
-    if print_recipe:
-        from datamill.recipes import dump_recipe
+    from datamill.recipes import Recipe
 
-        typer.echo(dump_recipe(pipe, output=output, executor=executor, workers=workers), nl=False)
+    recipe = Recipe(pipeline=pipe, output=output, executor=executor, workers=workers)
+    return _run_recipe(recipe, print_recipe=print_recipe, overwrite=overwrite, as_json=as_json, title=title)
+
+
+def _run_recipe(recipe: Any, *, print_recipe: bool, overwrite: bool, as_json: bool, title: str) -> Any:
+    """Print the whole recipe (pipeline and finishers: what ``datamill run`` needs to redo all of it),
+    or run it and render its summary."""
+    if print_recipe:
+        typer.echo(recipe.to_yaml(), nl=False)
         return None
-    result = pipe.run(output, executor=executor, workers=workers, progress=not as_json, overwrite=overwrite)
-    _render(result, as_json=as_json, title=title)
+    result = recipe.run(progress=not as_json, overwrite=overwrite)
+    _render(result, as_json=as_json, title=title, finish=recipe.finish)
     return result
 
 
-def _render(result: Any, *, as_json: bool, title: str) -> None:
+def _render(result: Any, *, as_json: bool, title: str, finish: Any = ()) -> None:
     if as_json:
         print_json({"output": result.output, "records_in": result.records_in, "records_out": result.records_out,
                     "quarantined": result.quarantined, "files": result.files,
                     "steps": [s.to_dict() for s in result.steps], "global": result.manifest.get("global"),
                     "shards": result.manifest.get("shards"), "report": result.manifest.get("report")})
     else:
-        print_run_result(result, title=title)
+        print_run_result(result, title=title, finish=finish)
 
 
 @app.command()
@@ -69,22 +77,12 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the default recipe: extract → langid → Gopher → C4 → FineWeb → PII → dedup → tokenize/shard → report."""
-    from datamill.pretrain import default_pipeline, run_pretrain
+    from datamill.pretrain import default_recipe
 
-    if print_recipe:
-        pipe = default_pipeline(input, lang=lang or None, engine=engine, blocklist=blocklist, eval_sets=eval_set,
-                                minhash_threshold=threshold, tokenizer=tokenizer, langid=langid)
-        _finish(pipe, output, executor=executor, workers=workers, print_recipe=True, overwrite=False,
-                as_json=False, title="")
-        return
-    result = run_pretrain(input, output, lang=lang, executor=executor, workers=workers, progress=not as_json,
-                          overwrite=overwrite, engine=engine, blocklist=blocklist, eval_sets=eval_set,
-                          minhash_threshold=threshold, tokenizer=tokenizer, token_ids=token_ids, langid=langid)
-    _render(result, as_json=as_json, title="Pre-training run")
-    if not as_json:
-        sh = result.manifest["shards"]
-        console.print(f"[bold]tokens[/] {sh['tokens']:,} ({sh['tokenizer']}) in {sh['folder']}")
-        console.print(f"[bold]report[/] {result.manifest['report']}")
+    recipe = default_recipe(input, output, lang=lang, executor=executor, workers=workers, engine=engine,
+                            blocklist=blocklist, eval_sets=eval_set, minhash_threshold=threshold,
+                            tokenizer=tokenizer, token_ids=token_ids, langid=langid)
+    _run_recipe(recipe, print_recipe=print_recipe, overwrite=overwrite, as_json=as_json, title="Pre-training run")
 
 
 @app.command()
@@ -199,21 +197,13 @@ def tokenize(
     as_json: JsonOpt = False,
 ) -> None:
     """Count tokens, then write fixed-size shards to OUTPUT/shards (optionally token-id .bin + .idx.npy)."""
-    from datamill.pretrain import finish_run, tokenize_pipeline
+    from datamill.pretrain import Shards, tokenize_pipeline
+    from datamill.recipes import Recipe
 
-    pipe = tokenize_pipeline(input, tokenizer=tokenizer)
-    if print_recipe:
-        _finish(pipe, output, executor=executor, workers=workers, print_recipe=True, overwrite=False,
-                as_json=False, title="")
-        return
-    result = pipe.run(output, executor=executor, workers=workers, progress=not as_json, overwrite=overwrite)
-    info = finish_run(result, tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids,
-                      report=False)
-    _render(result, as_json=as_json, title="Token counts")
-    if not as_json:
-        sh = info["shards"]
-        console.print(f"[bold]tokens[/] {sh['tokens']:,} ({sh['tokenizer']}) in {len(sh['shards'])} shard(s) "
-                      f"under {sh['folder']}")
+    recipe = Recipe(pipeline=tokenize_pipeline(input, tokenizer=tokenizer), output=output, executor=executor,
+                    workers=workers, finish=[Shards(tokenizer=tokenizer, tokens_per_shard=tokens_per_shard,
+                                                    token_ids=token_ids)])
+    _run_recipe(recipe, print_recipe=print_recipe, overwrite=overwrite, as_json=as_json, title="Token counts")
 
 
 @app.command()
@@ -224,4 +214,4 @@ def report(
     """Write one self-contained HTML report of a run: counts, drop reasons, histograms, clusters, tokens."""
     from datamill.pretrain import write_report
 
-    console.print(f"[bold]report[/] {write_report(output, path)}")
+    console.print(f"[bold]report[/] {escape(write_report(output, path))}")

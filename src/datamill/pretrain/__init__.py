@@ -25,9 +25,12 @@ from datamill.pretrain.quality import (
 from datamill.pretrain.readers import HtmlFolderReader, WarcReader
 from datamill.pretrain.report import write_report
 from datamill.pretrain.run import (
+    Report,
+    Shards,
     decontaminate_pipeline,
     dedup_pipeline,
     default_pipeline,
+    default_recipe,
     extract_pipeline,
     filter_pipeline,
     finish_run,
@@ -48,6 +51,8 @@ __all__ = [
     "LanguageFilter",
     "MinhashDedup",
     "PiiRedactor",
+    "Report",
+    "Shards",
     "TokenCount",
     "UrlDedup",
     "UrlFilter",
@@ -56,6 +61,7 @@ __all__ = [
     "decontaminate_pipeline",
     "dedup_pipeline",
     "default_pipeline",
+    "default_recipe",
     "detect_language",
     "extract_pipeline",
     "extract_text",

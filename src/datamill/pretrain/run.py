@@ -2,12 +2,13 @@
 
 ``run_pretrain`` = read (WARC/WET/HTML/JSONL/Parquet) -> extract -> langid -> Gopher repetition ->
 Gopher quality -> C4 -> FineWeb -> PII -> URL dedup -> exact dedup -> MinHash dedup -> token counts,
-then fixed-size shards (``<output>/shards``) and the HTML report (``<output>/report.html``).
+then, once over the whole output, fixed-size shards (``<output>/shards``, :class:`Shards`) and the
+HTML report (``<output>/report.html``, :class:`Report`). :func:`default_recipe` is all of it as one
+:class:`~datamill.recipes.Recipe`, the one ``datamill pretrain run --print-recipe`` prints.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -38,11 +39,15 @@ from datamill.pretrain.quality import (
 )
 from datamill.pretrain.readers import HtmlFolderReader, WarcReader
 from datamill.pretrain.tokenize import TokenCount, shard_corpus
+from datamill.recipes import Finisher, Recipe, run_finishers
 
 __all__ = [
+    "Report",
+    "Shards",
     "decontaminate_pipeline",
     "dedup_pipeline",
     "default_pipeline",
+    "default_recipe",
     "extract_pipeline",
     "filter_pipeline",
     "finish_run",
@@ -180,34 +185,74 @@ def tokenize_pipeline(inputs: str | list[str], *, tokenizer: str = "cl100k_base"
     return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
 
 
+class Shards(Finisher):
+    """Re-split a finished run's documents into shards of about ``tokens_per_shard`` tokens under
+    ``<output>/shards`` (``token_ids``: also uint32 token-id shards); the summary goes to the manifest."""
+
+    name = "pretrain.shards"
+    key = "shards"
+
+    def __init__(self, *, tokenizer: str = "cl100k_base", tokens_per_shard: int = 100_000_000,
+                 token_ids: bool = False) -> None:
+        if tokens_per_shard < 1:
+            raise ConfigError(f"tokens_per_shard must be >= 1, got {tokens_per_shard!r}", params="tokens_per_shard")
+        self.tokenizer, self.tokens_per_shard, self.token_ids = tokenizer, tokens_per_shard, token_ids
+
+    def finish(self, result: RunResult) -> dict[str, Any]:
+        out = result.output
+        summary = shard_corpus([os.path.join(out, f) for f in result.files], os.path.join(out, "shards"),
+                               tokens_per_shard=self.tokens_per_shard, tokenizer=self.tokenizer,
+                               token_ids=self.token_ids)
+        return {**{k: v for k, v in summary.items() if k != "shards"}, "files": len(summary["shards"])}
+
+    def summary(self, value: Any) -> str:
+        return (f"{value['tokens']:,} tokens ({value['tokenizer']}) in {value['files']} shard(s) "
+                f"under {value['folder']}")
+
+
+class Report(Finisher):
+    """Write the run's self-contained HTML report (``<output>/report.html``, or ``path``)."""
+
+    name = "pretrain.report"
+    key = "report"
+
+    def __init__(self, *, path: str | None = None) -> None:
+        self.path = path
+
+    def finish(self, result: RunResult) -> str:
+        from datamill.pretrain.report import write_report
+
+        return write_report(result.output, self.path)
+
+
 def finish_run(result: RunResult, *, tokenizer: str = "cl100k_base", tokens_per_shard: int = 100_000_000,
                token_ids: bool = False, report: bool = True) -> dict[str, Any]:
     """Shard a finished run's documents into ``<output>/shards`` and write ``<output>/report.html``.
 
-    The shard summary (documents, token total, tokenizer, shard count) and the report path are added
-    to ``result.manifest`` and to ``<output>/manifest.json``.
+    The shard summary (documents, token total, tokenizer, shard files) and the report path are added
+    to ``result.manifest`` and to ``<output>/manifest.json``, and returned (``{"shards": ..., "report": ...}``).
     """
-    out = result.output
-    summary = shard_corpus([os.path.join(out, f) for f in result.files], os.path.join(out, "shards"),
-                           tokens_per_shard=tokens_per_shard, tokenizer=tokenizer, token_ids=token_ids)
-    info: dict[str, Any] = {"shards": summary}
-    result.manifest["shards"] = {**{k: v for k, v in summary.items() if k != "shards"},
-                                 "files": len(summary["shards"])}
-    _update_manifest(result)
+    finish: list[Finisher] = [Shards(tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids)]
     if report:
-        from datamill.pretrain.report import write_report
-
-        info["report"] = write_report(out)
-        result.manifest["report"] = info["report"]
-        _update_manifest(result)
-    return info
+        finish.append(Report())
+    run_finishers(result, finish)
+    return {f.key: result.manifest[f.key] for f in finish}
 
 
-def _update_manifest(result: RunResult) -> None:
-    path = os.path.join(result.output, "manifest.json")
-    with open(path + ".tmp", "w") as fh:
-        json.dump(result.manifest, fh, indent=2)
-    os.replace(path + ".tmp", path)
+def default_recipe(inputs: str | list[str], output: str | os.PathLike[str] | None = None, *, lang: str = "en",
+                   executor: str = "local", workers: int | None = None, engine: str = "resiliparse",
+                   blocklist: list[str] | None = None, eval_sets: list[str] | None = None,
+                   minhash_threshold: float = 0.8, tokenizer: str = "cl100k_base",
+                   tokens_per_shard: int = 100_000_000, token_ids: bool = False,
+                   langid: str = "lingua") -> Recipe:
+    """The whole default pre-training run as a recipe: :func:`default_pipeline`, then shards and report
+    (the arguments are :func:`run_pretrain`'s)."""
+    pipe = default_pipeline(inputs, lang=lang or None, engine=engine, blocklist=blocklist, eval_sets=eval_sets,
+                            minhash_threshold=minhash_threshold, tokenizer=tokenizer, langid=langid)
+    finish: list[Finisher] = [Shards(tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids),
+                              Report()]
+    return Recipe(pipeline=pipe, output=None if output is None else os.fspath(output), executor=executor,
+                  workers=workers, finish=finish)
 
 
 def run_pretrain(inputs: str | list[str], output: str | os.PathLike[str], *, lang: str = "en",
@@ -233,8 +278,8 @@ def run_pretrain(inputs: str | list[str], output: str | os.PathLike[str], *, lan
     kind), ``manifest.json`` and ``report.html``. The shard summary (with the token total) is in
     ``manifest.json`` under ``"shards"`` and the report path under ``"report"``.
     """
-    pipe = default_pipeline(inputs, lang=lang or None, engine=engine, blocklist=blocklist, eval_sets=eval_sets,
-                            minhash_threshold=minhash_threshold, tokenizer=tokenizer, langid=langid)
-    result = pipe.run(output, executor=executor, workers=workers, progress=progress, overwrite=overwrite)
-    finish_run(result, tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids)
-    return result
+    recipe = default_recipe(inputs, output, lang=lang, executor=executor, workers=workers, engine=engine,
+                            blocklist=blocklist, eval_sets=eval_sets, minhash_threshold=minhash_threshold,
+                            tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids,
+                            langid=langid)
+    return recipe.run(progress=progress, overwrite=overwrite)
