@@ -153,6 +153,13 @@ def test_feedback_serve_without_the_extra_says_which_to_install(tmp_path, missin
     assert "Traceback" not in proc.stderr
 
 
+def test_names_with_brackets_print_as_written(tmp_path):
+    """A project, path or user name is the user's text: Rich must not read "[pairwise]" as a style."""
+    res = CliRunner().invoke(app, ["feedback", "create-project", "demo[pairwise]", "--db", f"sqlite:///{tmp_path}/f.db"])
+    assert res.exit_code == 0, res.output
+    assert "demo[pairwise]" in res.output
+
+
 # -- piped output is not cut at 80 columns -------------------------------------------------------------
 
 def test_tables_keep_long_paths_whole_when_piped(tmp_path, monkeypatch):

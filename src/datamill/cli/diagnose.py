@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from datamill.cli._common import console, print_json
@@ -60,7 +61,8 @@ def report(
     console.print(table)
     console.print(f"{len(d.noisy_train):,} likely label errors in training, {len(d.conflicts):,} conflicting "
                   f"near-duplicate groups, {len(d.eval_label_issues):,} doubtful expected answers")
-    console.print(f"report: [bold]{html_path}[/] and {json_path} ({d.timings['total']:.1f}s)")
+    console.print(f"report: [bold]{escape(str(html_path))}[/] and {escape(str(json_path))} "
+                  f"({d.timings['total']:.1f}s)")
 
 
 @app.command("label-issues")

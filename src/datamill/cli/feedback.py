@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from datamill.cli._common import console, print_json
 
@@ -31,7 +32,7 @@ def _kv(title: str, rows: dict[str, object]) -> None:
     table.add_column(style="bold")
     table.add_column()
     for k, v in rows.items():
-        table.add_row(k, str(v))
+        table.add_row(k, escape(str(v)))  # names and paths are the user's text, not markup
     console.print(table)
 
 
@@ -53,7 +54,7 @@ def serve(
 
     url = database_url(db)
     _db(url).dispose()  # migrate once, before serving
-    console.print(f"datamill feedback on [bold]http://{host}:{port}[/] (database {url.split('@')[-1]})")
+    console.print(f"datamill feedback on [bold]http://{escape(host)}:{port}[/] (database {escape(url.split('@')[-1])})")
     if workers > 1 and not url.startswith("sqlite"):
         os.environ["DATABASE_URL"] = url
         uvicorn.run("datamill.feedback.app:app_from_env", factory=True, host=host, port=port, workers=workers,
@@ -80,7 +81,7 @@ def demo(
                         "new projects": ", ".join(out["created"]) or "- (already there)",
                         "simulated judgements": out["judgements"]})
     flag = "" if db is None else f" --db {db}"
-    console.print(f"next: [bold]datamill feedback serve{flag}[/] and open http://127.0.0.1:8000 "
+    console.print(f"next: [bold]datamill feedback serve{escape(flag)}[/] and open http://127.0.0.1:8000 "
                   "(the first visit creates the admin)")
 
 
@@ -221,12 +222,12 @@ def stats(
         f = report["fleiss"]
         rows[f"Fleiss kappa ({f['tasks']} tasks x {f['raters_per_task']})"] = (
             "n/a" if f["kappa"] is None else f"{f['kappa']:.3f}")
-    _kv(f"Project {report['project']} ({report['task_type']})", rows)
+    _kv(escape(f"Project {report['project']} ({report['task_type']})"), rows)
     table = Table(title="Annotators", title_justify="left")
     for col in ("annotator", "judgements", "skips", "median s", "gold acc.", "agrees w/ majority"):
         table.add_column(col, justify="left" if col == "annotator" else "right")
     for a in report["annotators"]:
-        table.add_row(a["annotator"], str(a["judgements"]), str(a["skips"]), str(a["median_seconds"]),
+        table.add_row(escape(a["annotator"]), str(a["judgements"]), str(a["skips"]), str(a["median_seconds"]),
                       "n/a" if a["gold_accuracy"] is None else f"{a['gold_accuracy']:.2f}",
                       "n/a" if a["majority_agreement"] is None else f"{a['majority_agreement']:.2f}")
     console.print(table)

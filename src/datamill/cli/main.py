@@ -114,7 +114,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def _missing_extra_hint(exc: ModuleNotFoundError, path: list[str]) -> str:
+def _missing_extra_hint(path: list[str]) -> str:
     """For a module missing under ``datamill <stage> ...``: the extra that installs it."""
     from importlib import metadata
 
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         hint = ""
         if isinstance(exc, ModuleNotFoundError):
-            hint = _missing_extra_hint(exc, [w for w in args if not w.startswith("-")])
+            hint = _missing_extra_hint([w for w in args if not w.startswith("-")])
         err_console.print(f"[bold red]error:[/] {escape(f'{type(exc).__name__}: {exc}{hint}')} "
                           "(rerun with --debug for the traceback)", highlight=False, soft_wrap=True)
         sys.exit(1)
