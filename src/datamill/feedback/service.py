@@ -590,9 +590,32 @@ def add_tasks(db: Database, project: int | str, rows: Iterable[tuple[int, Any]],
     return len(parsed)
 
 
+def _task_rows(db: Database, project: int | str, source: Any, *, split: str | None) -> Iterator[tuple[int, Any]]:
+    """The source's task rows; a public dataset's shape (HH-RLHF, UltraFeedback, SHP, HelpSteer2, Nectar,
+    oasst1, Dolly …, told by its first row) is read as fine-tuning records and turned into tasks."""
+    from datamill.feedback.sources import is_native_task_row, task_rows_from_records
+
+    rows = iter_task_rows(source, split=split)
+    first = next(rows, None)
+    if first is None:
+        return
+    if is_native_task_row(first[1]):
+        yield first
+        yield from rows
+        return
+    from datamill.finetune.formats import read_examples
+
+    task_type = get_project(db, project)["task_type"]
+    yield from task_rows_from_records(read_examples(source, split=split), task_type)
+
+
 def import_tasks(db: Database, project: int | str, source: Any, *, split: str | None = None,
                  teachers: Any = None, samples: int | None = None, cache: str | None = "default") -> int:
     """Import tasks from a JSONL/Parquet file or HF dataset into a project, all or nothing; returns the count.
+
+    Rows are task rows (see :func:`parse_task_row`) or a public dataset's published shape (preference sets
+    become pairwise or ranking tasks with the prompt as context and the final turns as responses; see
+    :mod:`datamill.feedback.sources`).
 
     Args:
         split: the split of an HF DatasetDict.
@@ -604,7 +627,7 @@ def import_tasks(db: Database, project: int | str, source: Any, *, split: str | 
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<dataset>"
     is_file = isinstance(source, (str, os.PathLike)) and not Path(source).is_dir()
     what = "line" if is_file and not name.endswith(".parquet") else "row"
-    rows: Iterable[tuple[int, Any]] = iter_task_rows(source, split=split)
+    rows: Iterable[tuple[int, Any]] = _task_rows(db, project, source, split=split)
     if teachers is not None:
         from datamill.feedback.fill import fill_responses
 
