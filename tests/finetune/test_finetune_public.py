@@ -275,3 +275,51 @@ def test_validate_reads_oasst1_trees_and_parquet(tmp_path):
     pq.write_table(pa.Table.from_pylist(DOLLY), tmp_path / "d.parquet")
     report = validate(tmp_path / "d.parquet", count_tokens=False)
     assert report.format == "dolly" and report.rows == 2 and report.ok
+
+
+def test_diagnose_reads_public_training_sets(tmp_path):
+    from datamill.diagnose.inputs import read_train
+
+    dolly = read_train(_write(tmp_path / "d.jsonl", DOLLY))
+    assert dolly[0].input == DOLLY[0]["instruction"] + "\n\n" + DOLLY[0]["context"]  # the context is input too
+    assert dolly[0].target == DOLLY[0]["response"]
+    oasst = read_train(_write(tmp_path / "o.jsonl", OASST1))
+    assert len(oasst) == 1 and oasst[0].target == OASST1_TOP[-1][1]
+    hh = read_train(_write(tmp_path / "hh.jsonl", HH_RLHF))
+    assert hh[0].target == HH_CHOSEN and hh[0].input.endswith("Which ones are safe?")
+    hs = read_train(_write(tmp_path / "hs.jsonl", HELPSTEER2))
+    assert hs[2].input.startswith("Write a haiku about rain.") and "<extra_id_1>" not in hs[2].input
+    labelled = read_train(_write(tmp_path / "a.jsonl", ALPACA))
+    assert [t.label for t in labelled] == ["positive", "advice"]
+    chat = read_train(_write(tmp_path / "c.jsonl", CHATML))
+    assert (chat[0].input, chat[0].target) == ("You are a helpful assistant.\nWhat is 2+2?", "2 + 2 = 4.")
+
+
+def test_incontext_select_reads_public_sets_and_balances_labels(tmp_path):
+    from typer.testing import CliRunner
+
+    from datamill.cli.main import app
+
+    rows = [{"instruction": f"Classify: {t}", "input": "", "output": lab, "label": lab}
+            for t, lab in [("great film", "pos"), ("awful film", "neg"), ("loved it", "pos"), ("hated it", "neg"),
+                           ("superb", "pos"), ("dreadful", "neg")]]
+    pool = _write(tmp_path / "pool.jsonl", rows)
+    out = CliRunner().invoke(app, ["incontext", "select", str(pool), "a wonderful film", "-k", "2",
+                                   "--strategy", "balanced", "--json"])
+    assert out.exit_code == 0, out.output
+    picked = json.loads(out.output[out.output.index("["):]) if "[" in out.output else []
+    labels = sorted(p.get("label") for p in picked) if picked and isinstance(picked[0], dict) else []
+    assert labels == ["neg", "pos"], out.output
+    # Dolly's category is the label when named; a balanced choice over a pool with no labels is refused
+    dolly = _write(tmp_path / "dolly.jsonl", DOLLY)
+    out = CliRunner().invoke(app, ["incontext", "select", str(dolly), "airline history", "-k", "2",
+                                   "--strategy", "balanced", "--label-field", "category", "--json"])
+    assert out.exit_code == 0, out.output
+    assert sorted(p["label"] for p in json.loads(out.output)) == ["classification", "closed_qa"]
+    out = CliRunner().invoke(app, ["incontext", "select", str(dolly), "airline history", "--strategy", "balanced"])
+    assert out.exit_code != 0 and "fields examples have: category" in str(out.exception)
+    # a preference set's examples are its prompts with their chosen answers
+    out = CliRunner().invoke(app, ["incontext", "select", str(_write(tmp_path / "hh.jsonl", HH_RLHF)), "cats",
+                                   "-k", "1", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)[0]["output"] == HH_CHOSEN

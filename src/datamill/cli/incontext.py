@@ -211,25 +211,28 @@ def select(
     strategy: Annotated[str, typer.Option("--strategy", help="random, knn, mmr, balanced or length.")] = "knn",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     token_budget: Annotated[int | None, typer.Option("--token-budget")] = None,
+    label_field: Annotated[str, typer.Option("--label-field", help="Where balanced finds the label: label, or a "
+                                                                    "field of the rows (e.g. category).")] = "label",
     json_out: JsonOpt = False,
 ) -> None:
-    """Choose few-shot examples for a query."""
-    from datamill.finetune import read_examples
+    """Choose few-shot examples for a query (a preference set's examples are its prompts and chosen answers)."""
+    from datamill.finetune import as_example, read_examples
     from datamill.incontext import FewShotSelector, example_io
-    from datamill.records import Example
 
-    examples = [r for r in read_examples(pool) if isinstance(r, Example)]
-    chosen = FewShotSelector(examples).select(query, k, strategy=strategy, seed=seed, token_budget=token_budget)
-    rows = [{"id": e.id, "line": e.provenance.line, "input": example_io(e)[0], "output": example_io(e)[1]}
-            for e in chosen]
+    examples = [as_example(r) for r in read_examples(pool)]
+    selector = FewShotSelector(examples, label_field=label_field)
+    chosen = selector.select(query, k, strategy=strategy, seed=seed, token_budget=token_budget)
+    rows = [{"id": e.id, "line": e.provenance.line, "input": example_io(e)[0], "output": example_io(e)[1],
+             "label": selector.label_of(e)} for e in chosen]
     if json_out:
         print_json(rows)
         return
     table = Table(title=f"{strategy}: {len(rows)} example(s)", title_justify="left")
-    for col in ("line", "input", "output"):
+    for col in ("line", "label", "input", "output"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["line"]), r["input"][:70], r["output"][:50])
+        table.add_row(str(r["line"]), "" if r["label"] is None else str(r["label"]), r["input"][:70],
+                      r["output"][:50])
     console.print(table)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datamill.errors import InputError
-from datamill.records import Conversation, Example, Judgement, Message, Record
+from datamill.records import Conversation, Example, Judgement, Message, Preference, Record
 
 __all__ = ["EvalItem", "FeedbackItem", "TrainItem", "read_contexts", "read_feedback", "read_results", "read_train"]
 
@@ -201,7 +201,11 @@ def _train_from_record(rec: Record) -> tuple[str, str | None, Any]:
     if isinstance(rec, Conversation):
         text, answer = _prompt_of(rec.messages)
         return text, answer, None
-    raise ValueError(f"a training row must be an example or conversation, got a {rec.type_name} record")
+    if isinstance(rec, Preference):  # a preference set teaches its chosen answers
+        prompt = rec.prompt if isinstance(rec.prompt, str) else _text(
+            [m for m in rec.prompt if m.role in ("user", "system")])
+        return prompt, _text(rec.chosen if isinstance(rec.chosen, str) else rec.chosen[-1:]), None
+    raise ValueError(f"a training row must be an example, conversation or preference, got a {rec.type_name} record")
 
 
 def _train_from_row(row: dict[str, Any]) -> tuple[str, str | None, Any, str]:
@@ -218,13 +222,17 @@ def _train_from_row(row: dict[str, Any]) -> tuple[str, str | None, Any, str]:
     if "instruction" in row and "output" in row:  # alpaca: instruction + optional input
         inp = row.get("input") or ""
         return _text(row["instruction"]) + ("\n" + _text(inp) if inp else ""), _text(row["output"]), label, rid
+    fmt = format_of_row(row)
+    if fmt is not None and fmt not in ("trl_text", "trl_prompt_completion"):
+        # a fine-tuning format or a public dataset's shape (Dolly, HelpSteer2, ShareGPT, HH-RLHF, SHP …)
+        rec = from_row(row, fmt)
+        return (*_train_from_record(rec), rid or rec.id)
     key, value = _first(row, _INPUT_KEYS)
     tkey, target = _first(row, _TRAIN_TARGET_KEYS)
     if key is not None and tkey is not None and not (key == "prompt" and tkey == "completion" and not isinstance(
             value, str)):
         return _text(value), _text(target), label, rid
-    fmt = format_of_row(row)
-    if fmt is None or fmt in ("trl_preference", "openai_dpo"):
+    if fmt is None:
         raise ValueError(f"a training row needs an input ({'/'.join(_INPUT_KEYS)}) and a target "
                          f"({'/'.join(_TRAIN_TARGET_KEYS)}), or messages; got keys {sorted(row)}")
     return (*_train_from_record(from_row(row, fmt)), rid)
@@ -233,14 +241,23 @@ def _train_from_row(row: dict[str, Any]) -> tuple[str, str | None, Any, str]:
 def read_train(source: Any) -> list[TrainItem]:
     """The training set as (input, target) items.
 
-    Accepts datamill Example/Conversation records (objects or JSONL), any fine-tuning format that
-    :mod:`datamill.finetune` reads (openai messages, sharegpt, alpaca, prompt/completion), plain
+    Accepts datamill Example/Conversation records (objects or JSONL), any fine-tuning format or public
+    dataset shape that :mod:`datamill.finetune` reads (openai messages, sharegpt, alpaca, prompt/completion,
+    Dolly, HelpSteer2, oasst1 trees, chat-template text; preference sets teach their chosen answers), plain
     ``{input|instruction|question|prompt|text, label|output|completion|answer}`` rows, and HF datasets.
     The target is the ``label`` when present, else the output/last assistant message. Optional
     ``probs`` (out-of-sample predicted probabilities) enable confident learning on the training set.
     """
     items: list[TrainItem] = []
-    for path, line, row in _rows(source, "train"):
+    rows: Iterable[tuple[str, int | None, Any]] = _rows(source, "train")
+    if isinstance(source, (str, os.PathLike)):
+        from datamill.finetune.formats import format_of_row, read_examples
+        from datamill.finetune.public import GROUPED
+
+        first = next(iter(_rows(source, "train")), None)
+        if first is not None and format_of_row(first[2]) in GROUPED:  # rows are parts of trees (oasst1)
+            rows = ((r.provenance.source or "", r.provenance.line, r) for r in read_examples(source))
+    for path, line, row in rows:
         try:
             if isinstance(row, Record):
                 text, target, label = _train_from_record(row)

@@ -11,6 +11,7 @@ from datamill.finetune.clean import RULES, CleanResult, clean, embedding_duplica
 from datamill.finetune.curate import Contamination, SplitResult, dataset_card, decontaminate, mix, split
 from datamill.finetune.formats import (
     FORMATS,
+    as_example,
     convert,
     detect_format,
     format_of_row,
@@ -32,6 +33,7 @@ __all__ = [
     "SplitResult",
     "TokenStats",
     "ValidationReport",
+    "as_example",
     "clean",
     "convert",
     "count_example_tokens",

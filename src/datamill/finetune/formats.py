@@ -55,10 +55,11 @@ from datamill.io.jsonl import DEFAULT_MAX_LINE_BYTES
 from datamill.records import Example, Message, Preference, Provenance, Record
 
 __all__ = [
-    "FORMATS",
     "ConvertResult",
+    "FORMATS",
     "NATIVE_FORMATS",
     "WRITABLE",
+    "as_example",
     "convert",
     "detect_format",
     "format_of_row",
@@ -438,6 +439,16 @@ def _fits(row: Any, fmt: str, path: str, line: int, policy: ErrorPolicy, forced:
                    f"got {type(row).__name__}", raw=orjson.dumps(row, default=str))
         return False
     return True
+
+
+def as_example(rec: Record) -> Example:
+    """An Example of any fine-tuning record: a preference pair is its prompt and its chosen answer."""
+    if isinstance(rec, Example):
+        return rec
+    if isinstance(rec, Preference):
+        return Example(id=rec.id, messages=_as_msgs(rec.prompt, "user") + _as_msgs(rec.chosen, "assistant"),
+                       metadata=rec.metadata, provenance=rec.provenance)
+    raise ValueError(f"a {rec.type_name} record is not a fine-tuning example")
 
 
 # -- records -> rows -------------------------------------------------------------------------------

@@ -28,7 +28,15 @@ from typing import Any
 from datamill.finetune.chat_text import parse_chat_text, parse_hh
 from datamill.records import Example, Message, Preference, Provenance, Record, stable_id
 
-__all__ = ["GROUPED", "PUBLIC_FORMATS", "PUBLIC_PREFERENCE", "detect_public", "oasst_conversations", "pair_by_prompt", "public_from_row"]
+__all__ = [
+    "GROUPED",
+    "PUBLIC_FORMATS",
+    "PUBLIC_PREFERENCE",
+    "detect_public",
+    "oasst_conversations",
+    "pair_by_prompt",
+    "public_from_row",
+]
 
 PUBLIC_FORMATS = ("hh_rlhf", "ultrafeedback", "shp", "helpsteer2", "helpsteer2_preference", "nectar", "dolly",
                   "oasst1", "chat_text")

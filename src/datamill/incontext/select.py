@@ -43,10 +43,11 @@ class FewShotSelector:
     """Embeds the pool once; ``select(query, k, strategy=...)`` returns examples from it."""
 
     def __init__(self, pool: Sequence[Example], *, model: str = "all-MiniLM-L6-v2",
-                 tokenizer: str = "cl100k_base") -> None:
+                 tokenizer: str = "cl100k_base", label_field: str = "label") -> None:
         if not pool:
             raise ConfigError("the example pool is empty")
         self.pool = list(pool)
+        self.label_field = label_field
         self.model = model
         self._tok = get_tokenizer(tokenizer)
         self._vecs: np.ndarray | None = None
@@ -69,6 +70,8 @@ class FewShotSelector:
             raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}", params="strategy")
         if k < 1:
             raise ConfigError(f"k must be >= 1, got {k!r}", params="k")
+        if strategy == "balanced":
+            self._check_labels()
         allowed = [i for i, e in enumerate(self.pool) if not exclude_ids or e.id not in exclude_ids]
         if strategy == "random":
             rng = random.Random(seed)
@@ -84,7 +87,7 @@ class FewShotSelector:
             elif strategy == "balanced":
                 by_label: dict[str, list[int]] = defaultdict(list)
                 for i in order:
-                    by_label[repr(self.pool[i].label)].append(i)
+                    by_label[repr(self.label_of(self.pool[i]))].append(i)
                 labels = sorted(by_label, key=lambda lb: -sim_of[by_label[lb][0]])
                 picked = []
                 while len(picked) < k and any(by_label.values()):
@@ -109,6 +112,22 @@ class FewShotSelector:
                     used += self.lengths[i]
             picked = kept
         return [self.pool[i] for i in picked]
+
+    def label_of(self, ex: Example) -> Any:
+        """The example's label: its ``label``, or the metadata key ``label_field`` names."""
+        if self.label_field == "label":
+            return ex.label
+        return ex.metadata.get(self.label_field)
+
+    def _check_labels(self) -> None:
+        """A balanced selection over a pool without labels would silently be plain kNN: refuse instead."""
+        if any(self.label_of(e) is not None for e in self.pool):
+            return
+        keys = sorted({k for e in self.pool for k in e.metadata if k not in ("format", "row_fields", "alpaca")})
+        raise ConfigError(f"strategy 'balanced' needs labels, but no example in the pool has "
+                          f"{'a label' if self.label_field == 'label' else repr(self.label_field)}; "
+                          f"say which field holds the label with label_field; fields examples have: "
+                          f"{', '.join(keys) or 'none'}", params="label_field")
 
     def _mmr(self, order: list[int], sim_of: dict[int, float], k: int, lambda_: float) -> list[int]:
         cand = order[: max(k * 10, 50)]
