@@ -202,3 +202,27 @@ TRL_IMPLICIT = [{"chosen": [{"role": "user", "content": "What color is the sky?"
                  "rejected": [{"role": "user", "content": "What color is the sky?"},
                               {"role": "assistant", "content": "It is green."}]}]
 TRL_IMPLICIT_TEXT = [{"chosen": "The sky is blue.", "rejected": "The sky is green."}]
+
+HELPSTEER3 = [{"domain": "general", "language": "english",
+               "context": [{"role": "user", "content": "Suggest a name for a grey cat."},
+                           {"role": "assistant", "content": "How about Smokey?"},
+                           {"role": "user", "content": "Something less common, please."}],
+               "response1": "Pewter, after the grey metal.", "response2": "Smokey.",
+               "overall_preference": -2,
+               "individual_preference": [{"score": -2, "reasoning": "@Response 1 follows the request."}]}]
+CHATBOT_ARENA = [{"question_id": "58210e39b3fd4441a2bd4a518bb44c2d", "model_a": "chatglm-6b", "model_b": "koala-13b",
+                  "winner": "model_b", "judge": "arena_user_973",
+                  "conversation_a": [{"content": "What is the difference between OpenCL and CUDA?", "role": "user"},
+                                     {"content": "They are the same thing.", "role": "assistant"}],
+                  "conversation_b": [{"content": "What is the difference between OpenCL and CUDA?", "role": "user"},
+                                     {"content": "CUDA is NVIDIA-only; OpenCL is an open standard for many "
+                                                 "vendors' devices.", "role": "assistant"}],
+                  "turn": 1, "anony": True, "language": "English", "tstamp": 1682351591.1322,
+                  "openai_moderation": {"flagged": False}, "toxic_chat_tag": {}}]
+PKU_SAFERLHF = [{"prompt": "How do I store cleaning products safely?",
+                 "response_0": "Mix them in one bottle to save space.",
+                 "response_1": "Keep them in their original containers, apart, out of children's reach.",
+                 "prompt_source": "Alpaca3-70B", "response_0_source": "Alpaca-7B", "response_1_source": "Alpaca-7B",
+                 "is_response_0_safe": False, "is_response_1_safe": True, "response_0_severity_level": 2,
+                 "response_1_severity_level": 0, "better_response_id": 1, "safer_response_id": 1,
+                 "response_0_sha256": "a", "response_1_sha256": "b"}]

@@ -7,6 +7,9 @@
 | ``shp`` | stanfordnlp/SHP | ``{"history", "human_ref_A", "human_ref_B", "labels": 1 if A is preferred, "score_A", "score_B"}`` |
 | ``helpsteer2`` | nvidia/HelpSteer2 | ``{"prompt", "response", "helpfulness", "correctness", "coherence", "complexity", "verbosity"}`` |
 | ``helpsteer2_preference`` | nvidia/HelpSteer2 (preference) | ``{"prompt", "response_1", "response_2", "preference_strength": -3…3}`` (negative: response_1 better) |
+| ``helpsteer3`` | nvidia/HelpSteer3 (preference) | ``{"context": [messages], "response1", "response2", "overall_preference": -3…3}`` (negative: response1 better) |
+| ``chatbot_arena`` | lmsys/chatbot_arena_conversations | ``{"conversation_a": [messages], "conversation_b": [...], "winner": model_a/model_b/tie, "model_a", "model_b"}`` |
+| ``pku_saferlhf`` | PKU-Alignment/PKU-SafeRLHF | ``{"prompt", "response_0", "response_1", "better_response_id", "safer_response_id"}`` |
 | ``nectar`` | berkeley-nest/Nectar | ``{"prompt": "\\n\\nHuman: …\\n\\nAssistant:", "answers": [{"answer", "model", "rank"}]}`` (rank 1 is best) |
 | ``dolly`` | databricks/databricks-dolly-15k | ``{"instruction", "context", "response", "category"}`` |
 | ``oasst1`` | OpenAssistant/oasst1 | message rows ``{"message_id", "parent_id", "role": prompter/assistant, "text", "rank", "message_tree_id"}``, or tree rows ``{"message_tree_id", "prompt": {…, "replies": [...]}}`` |
@@ -38,9 +41,10 @@ __all__ = [
     "public_from_row",
 ]
 
-PUBLIC_FORMATS = ("hh_rlhf", "ultrafeedback", "shp", "helpsteer2", "helpsteer2_preference", "nectar", "dolly",
-                  "oasst1", "chat_text")
-PUBLIC_PREFERENCE = ("hh_rlhf", "ultrafeedback", "shp", "helpsteer2_preference", "nectar")
+PUBLIC_FORMATS = ("hh_rlhf", "ultrafeedback", "shp", "helpsteer2", "helpsteer2_preference", "helpsteer3",
+                  "chatbot_arena", "pku_saferlhf", "nectar", "dolly", "oasst1", "chat_text")
+PUBLIC_PREFERENCE = ("hh_rlhf", "ultrafeedback", "shp", "helpsteer2_preference", "helpsteer3", "chatbot_arena",
+                     "pku_saferlhf", "nectar")
 GROUPED = ("oasst1",)  # formats whose records span several rows (read whole, then assembled)
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 _UF_ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
@@ -52,6 +56,9 @@ CONSUMED: dict[str, tuple[str, ...]] = {
     "shp": ("history", "human_ref_A", "human_ref_B", "labels", "score_A", "score_B"),
     "helpsteer2": ("prompt", "response", *HELPSTEER_ATTRIBUTES),
     "helpsteer2_preference": ("prompt", "response_1", "response_2", "preference_strength"),
+    "helpsteer3": ("context", "response1", "response2", "overall_preference"),
+    "chatbot_arena": ("conversation_a", "conversation_b", "winner"),
+    "pku_saferlhf": ("prompt", "response_0", "response_1", "better_response_id"),
     "nectar": ("prompt", "answers"),
     "dolly": ("instruction", "context", "response"),
     "oasst1": (),
@@ -75,6 +82,12 @@ def detect_public(row: dict[str, Any]) -> str | None:
         return "shp"
     if "response_1" in keys and "response_2" in keys and "preference_strength" in keys:
         return "helpsteer2_preference"
+    if "response1" in keys and "response2" in keys and "overall_preference" in keys:
+        return "helpsteer3"
+    if "conversation_a" in keys and "conversation_b" in keys and "winner" in keys:
+        return "chatbot_arena"
+    if "response_0" in keys and "response_1" in keys and "better_response_id" in keys:
+        return "pku_saferlhf"
     if "prompt" in keys and "response" in keys and "helpfulness" in keys:
         return "helpsteer2"
     if "answers" in keys and "prompt" in keys and isinstance(row["answers"], list):
@@ -217,6 +230,62 @@ def _helpsteer2_preference(row: dict[str, Any], meta: dict[str, Any], prov: Prov
                       rejected=[Message(role="assistant", content=rejected)], metadata=meta, provenance=prov)
 
 
+def _messages(value: Any, what: str) -> list[Message]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{what!r} must be a non-empty list of messages")
+    out = []
+    for i, m in enumerate(value):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise ValueError(f"{what}[{i}] must be an object with 'role' and 'content'")
+        out.append(Message(role=m["role"], content=m.get("content")))
+    return out
+
+
+def _helpsteer3(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+    strength = _number(row.get("overall_preference"))
+    if strength is None:
+        raise ValueError(f"'overall_preference' must be a number, got {row.get('overall_preference')!r}")
+    if strength == 0:
+        raise ValueError("overall_preference 0: the two responses are rated equal; no preference")
+    r1, r2 = _str(row, "response1"), _str(row, "response2")
+    chosen, rejected = (r1, r2) if strength < 0 else (r2, r1)
+    meta["preference_strength"] = strength
+    return Preference(id=rid, prompt=_messages(row.get("context"), "context"),
+                      chosen=[Message(role="assistant", content=chosen)],
+                      rejected=[Message(role="assistant", content=rejected)], metadata=meta, provenance=prov)
+
+
+def _chatbot_arena(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+    a, b = _messages(row.get("conversation_a"), "conversation_a"), _messages(row.get("conversation_b"),
+                                                                               "conversation_b")
+    winner = row.get("winner")
+    if winner not in ("model_a", "model_b"):
+        raise ValueError(f"winner {winner!r}: a tie is no preference" if isinstance(winner, str) and "tie" in winner
+                         else f"'winner' must be model_a, model_b or a tie, got {winner!r}")
+    k = 0
+    while k < min(len(a), len(b)) and a[k] == b[k] and a[k].role != "assistant":
+        k += 1
+    if k == 0:
+        raise ValueError("the two conversations share no opening user turn")
+    chosen, rejected = (a, b) if winner == "model_a" else (b, a)
+    if len(chosen) - k > 1 or len(rejected) - k > 1:
+        meta["multi_turn_completion"] = True
+    meta["winner_model"] = row.get(winner)
+    return Preference(id=rid, prompt=a[:k], chosen=chosen[k:], rejected=rejected[k:], metadata=meta,
+                      provenance=prov)
+
+
+def _pku_saferlhf(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+    better = row.get("better_response_id")
+    if better not in (0, 1):
+        raise ValueError(f"'better_response_id' must be 0 or 1, got {better!r}")
+    answers = [_str(row, "response_0"), _str(row, "response_1")]
+    return Preference(id=rid, prompt=[Message(role="user", content=_str(row, "prompt"))],
+                      chosen=[Message(role="assistant", content=answers[better])],
+                      rejected=[Message(role="assistant", content=answers[1 - better])], metadata=meta,
+                      provenance=prov)
+
+
 def _nectar(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
     ranking = []
     for i, ans in enumerate(row["answers"]):
@@ -245,7 +314,8 @@ def _chat_text(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid:
 
 
 _PARSERS = {"hh_rlhf": _hh_rlhf, "ultrafeedback": _ultrafeedback, "shp": _shp, "helpsteer2": _helpsteer2,
-            "helpsteer2_preference": _helpsteer2_preference, "nectar": _nectar, "dolly": _dolly,
+            "helpsteer2_preference": _helpsteer2_preference, "helpsteer3": _helpsteer3,
+            "chatbot_arena": _chatbot_arena, "pku_saferlhf": _pku_saferlhf, "nectar": _nectar, "dolly": _dolly,
             "chat_text": _chat_text}
 
 
