@@ -332,3 +332,19 @@ def test_incontext_select_reads_public_sets_and_balances_labels(tmp_path):
                                    "-k", "1", "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)[0]["output"] == HH_CHOSEN
+
+
+def test_split_stratifies_on_labels_of_openai_and_alpaca_rows(tmp_path):
+    from typer.testing import CliRunner
+
+    from datamill.cli.main import app
+
+    rows = [{"messages": [{"role": "user", "content": f"Review {i}: {'great' if i % 4 else 'poor'} product number {i}"},
+                          {"role": "assistant", "content": "pos" if i % 4 else "neg"}],
+             "label": "pos" if i % 4 else "neg"} for i in range(40)]
+    src = _write(tmp_path / "labelled.jsonl", rows)
+    out = CliRunner().invoke(app, ["finetune", "split", str(src), "--out", str(tmp_path / "parts"),
+                                   "--fractions", "train=0.8,test=0.2", "--stratify", "label"])
+    assert out.exit_code == 0, out.output
+    test = _read(tmp_path / "parts" / "test.jsonl")
+    assert sorted(r["label"] for r in test) == ["neg", "neg"] + ["pos"] * 6  # 10 neg / 30 pos, 20% of each
