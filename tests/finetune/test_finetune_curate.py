@@ -125,7 +125,7 @@ def test_options_that_cannot_be_right_are_errors_naming_the_parameter():
         (lambda: clean(recs, rules=["near_duplicate"], near_dup_threshold=2.0), "near_dup_threshold must be in (0, 1]"),
         (lambda: clean(recs, rules=["non_english"], languages=["xx"]), "languages names codes the language detector "
                                                                         "does not know: ['xx']"),
-        (lambda: clean(recs, rules=["nope"]), "rules names unknown cleaning rules ['nope']"),
+        (lambda: clean(recs, rules=["nope"]), "rules names no such cleaning rule: ['nope']"),
         (lambda: decontaminate(recs, ["x"], ngram=0), "ngram must be >= 1, got 0"),
         (lambda: token_stats([3, 4], epochs=0), "epochs must be >= 1, got 0"),
         (lambda: token_stats([3, 4], price_per_million=-1.0), "price_per_million must be >= 0"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -57,11 +57,28 @@ def _token_table(t) -> Table:  # type: ignore[no-untyped-def]
 def _check_format(value: str | None, flag: str, *, auto: bool = False) -> None:
     """Refuse an unknown format before reading anything, naming the flag that gave it."""
     from datamill.errors import ConfigError
-    from datamill.finetune import FORMATS
+    from datamill.finetune.formats import FORMATS, WRITABLE
 
-    allowed = ("auto", *FORMATS) if auto else FORMATS
+    allowed = ("auto", *FORMATS) if auto else WRITABLE  # --format reads, --to writes
     if value is not None and value not in allowed:
         raise ConfigError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _output_format(recs: list[Any], to: str | None = None) -> str:
+    """``--to``, else the input's format when it can be written, else openai (trl_preference for pairs),
+    saying so: a public dataset's shape (dolly, hh_rlhf, ...) is read, not written."""
+    from datamill.finetune.formats import WRITABLE
+    from datamill.records import Preference
+
+    if to is not None:
+        return to
+    fmt = recs[0].metadata.get("format", "openai") if recs else "openai"
+    if fmt in WRITABLE:
+        return fmt
+    out = "trl_preference" if any(isinstance(r, Preference) for r in recs) else "openai"
+    console.print(f"[yellow]note:[/] {escape(fmt)} rows are written as {out} (a public dataset's shape is read, "
+                  "not written; --to chooses)", highlight=False)
+    return out
 
 
 @app.command()
@@ -208,7 +225,7 @@ def clean(
 
     _check_format(to, "--to")
     recs = _read_all(src, format, on_error, quarantine, beside=out, dry_run=dry_run)
-    fmt = to or (recs[0].metadata.get("format") if recs else "openai")
+    fmt = _output_format(recs, to)
     result = run(recs, rules=rules.split(",") if rules else RULES,
                  languages=[x for x in languages.split(",") if x] or None,
                  near_dup_threshold=near_dup_threshold, near_dup_method=near_dup_method, dry_run=dry_run)
@@ -244,6 +261,7 @@ def decontaminate(
     ngram: Annotated[int, typer.Option("--ngram")] = 13,
     embedding_threshold: Annotated[float | None, typer.Option("--embedding-threshold", help="Also flag cosine >= this (MiniLM).")] = None,
     format: FormatOpt = "auto",  # noqa: A002
+    to: Annotated[str | None, typer.Option("--to", help="Output format (default: the input's).")] = None,
     json_out: JsonOpt = False,
     on_error: OnErrorOpt = "raise",
     quarantine: QuarantineOpt = None,
@@ -253,13 +271,14 @@ def decontaminate(
     from datamill.finetune import write_examples
     from datamill.finetune.curate import _text
 
+    _check_format(to, "--to")
     train = _read_all(src, format, on_error, quarantine, beside=out)
     texts: list[str] = []
     for e in evals:
         texts.extend(_text(r) for r in _read_all(e, "auto"))
     result = run(train, texts, ngram=ngram, embedding_threshold=embedding_threshold)
     if out is not None:
-        write_examples(result.kept, out, format=train[0].metadata.get("format", "openai") if train else "openai")
+        write_examples(result.kept, out, format=_output_format(train, to))
     if json_out:
         print_json(result.to_dict())
         return
@@ -279,6 +298,7 @@ def split(
                                                       "('label' or a metadata key), or none.")] = "near_duplicate",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     format: FormatOpt = "auto",  # noqa: A002
+    to: Annotated[str | None, typer.Option("--to", help="Output format (default: the input's).")] = None,
     on_error: OnErrorOpt = "raise",
     quarantine: QuarantineOpt = None,
 ) -> None:
@@ -287,6 +307,7 @@ def split(
     from datamill.finetune import split as run
     from datamill.finetune import write_examples
 
+    _check_format(to, "--to")
     fr: dict[str, float] = {}
     for spec in fractions.split(","):
         name, sep, value = spec.strip().partition("=")
@@ -304,7 +325,7 @@ def split(
         fr[name] = fr_value
     recs = _read_all(src, format, on_error, quarantine, beside=out_dir)
     parts = run(recs, fractions=fr, seed=seed, stratify=stratify, group=None if group == "none" else group)
-    fmt = recs[0].metadata.get("format", "openai") if recs else "openai"
+    fmt = _output_format(recs, to)
     for note in parts.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     n = sum(parts.counts.values())

@@ -200,7 +200,7 @@ def _check_languages(wanted: Sequence[str]) -> None:
     unknown = sorted({c.lower() for c in wanted} - set(known))
     if unknown:
         raise ConfigError(f"languages names codes the language detector does not know: {unknown}; "
-                          f"known ISO 639-1 codes: {', '.join(known)}")
+                          f"known ISO 639-1 codes: {', '.join(known)}", params="languages")
 
 
 _NEAR_DUP_DEFAULTS = {"minhash": 0.85, "embedding": 0.95}
@@ -216,7 +216,7 @@ def embedding_duplicates(texts: Sequence[str], *, threshold: float = 0.95, model
     from datamill.minhash import UnionFind
 
     if not 0.0 < threshold <= 1.0:
-        raise ConfigError(f"embedding threshold must be in (0, 1], got {threshold!r}")
+        raise ConfigError(f"threshold must be in (0, 1], got {threshold!r}", params="threshold")
     if not texts:
         return []
     vecs = get_embedder(model).encode(list(texts))  # L2-normalised
@@ -240,13 +240,16 @@ def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages:
     """
     unknown = set(rules) - set(RULES)
     if unknown:
-        raise ConfigError(f"rules names unknown cleaning rules {sorted(unknown)}; allowed: {', '.join(RULES)}")
+        raise ConfigError(f"rules names no such cleaning rule: {sorted(unknown)}; allowed: {', '.join(RULES)}",
+                          params="rules")
     if near_dup_method not in ("minhash", "embedding"):
-        raise ConfigError(f"near_dup_method must be minhash or embedding, got {near_dup_method!r}")
+        raise ConfigError(f"near_dup_method must be minhash or embedding, got {near_dup_method!r}",
+                          params="near_dup_method")
     if near_dup_threshold is None:
         near_dup_threshold = _NEAR_DUP_DEFAULTS[near_dup_method]
     if not 0.0 < near_dup_threshold <= 1.0:
-        raise ConfigError(f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}")
+        raise ConfigError(f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}",
+                          params="near_dup_threshold")
     if "non_english" in rules and languages:
         _check_languages(languages)
     recs = list(records)

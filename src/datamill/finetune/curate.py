@@ -51,11 +51,12 @@ def decontaminate(train: Sequence[Record], eval_texts: Iterable[str], *, ngram: 
     from datamill.decontam import NgramIndex
 
     if ngram < 1:
-        raise ConfigError(f"ngram must be >= 1, got {ngram!r}")
+        raise ConfigError(f"ngram must be >= 1, got {ngram!r}", params="ngram")
     if min_overlap < 1:
-        raise ConfigError(f"min_overlap must be >= 1, got {min_overlap!r}")
+        raise ConfigError(f"min_overlap must be >= 1, got {min_overlap!r}", params="min_overlap")
     if embedding_threshold is not None and not 0 < embedding_threshold <= 1:
-        raise ConfigError(f"embedding_threshold must be in (0, 1], got {embedding_threshold!r}")
+        raise ConfigError(f"embedding_threshold must be in (0, 1], got {embedding_threshold!r}",
+                          params="embedding_threshold")
     evals = [t for t in eval_texts if t and t.strip()]
     bank = NgramIndex(evals, n=ngram, short="whole")
     flagged: dict[int, str] = {}
@@ -104,7 +105,8 @@ def _check_field(records: Sequence[Record], name: str, param: str) -> None:
     if not any(_field(r, name) is not None for r in records):
         have = _fields_present(records)
         raise ConfigError(f"{param} names a field no row has: {name!r} (neither top-level nor in metadata); "
-                          + (f"rows have: {', '.join(have)}" if have else "rows have no label and no metadata"))
+                          + (f"rows have: {', '.join(have)}" if have else "rows have no label and no metadata"),
+                          params=param)
 
 
 def _largest_remainder(n: int, fractions: dict[str, float]) -> dict[str, int]:
@@ -181,11 +183,14 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
         isinstance(v, (int, float)) for v in fractions.values()) else repr(fractions)
     if not fractions or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
                                 for v in fractions.values()):
-        raise ConfigError(f"fractions must be non-negative numbers, one per part, got {shown or '{}'}")
+        raise ConfigError(f"fractions must be non-negative numbers, one per part, got {shown or '{}'}",
+                          params="fractions")
     if abs(sum(fractions.values()) - 1) > 1e-6:
-        raise ConfigError(f"fractions must sum to 1, got {sum(fractions.values()):g} ({shown})")
+        raise ConfigError(f"fractions must sum to 1, got {sum(fractions.values()):g} ({shown})",
+                          params="fractions")
     if group == "near_duplicate" and not 0 < near_dup_threshold <= 1:
-        raise ConfigError(f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}")
+        raise ConfigError(f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}",
+                          params="near_dup_threshold")
     names = list(fractions)
     n = len(records)
     if stratify is not None:
@@ -197,7 +202,8 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
     for s, f in fractions.items():
         if f > 0 and targets[s] == 0:
             raise ConfigError(f"fractions: {s}={f:g} of {n:,} rows is {n * f:.2g} rows, which rounds to none; "
-                              f"give {s} a larger fraction or split at least {math.ceil(1 / f - 1e-9):,} rows")
+                              f"give {s} a larger fraction or split at least {math.ceil(1 / f - 1e-9):,} rows",
+                              params="fractions")
 
     if group == "near_duplicate":
         from datamill.minhash import near_duplicate_clusters
@@ -247,7 +253,7 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
         if empty:
             raise ConfigError(f"{', '.join(empty)} would get no rows: {len(groups):,} {what} (largest {largest:,} "
                               f"rows) cannot be divided into {', '.join(names)}; {moved}. Choose another group "
-                              "(or none), or split more rows")
+                              "(or none), or split more rows", params="group")
         notes.append(f"{what} are kept whole (largest {largest:,} rows), so the counts moved off the targets: {moved}")
     if stratify is not None:
         short = [c for c in keys if any(got[c][s] == 0 for s in wanted)]
@@ -276,14 +282,14 @@ def mix(sources: dict[str, Sequence[Record]], *, weights: dict[str, float], tota
     ``metadata["source"]`` names where it came from.
     """
     if set(weights) - set(sources):
-        raise ConfigError(f"weights name unknown sources {sorted(set(weights) - set(sources))}")
+        raise ConfigError(f"weights name unknown sources {sorted(set(weights) - set(sources))}", params="weights")
     if any(not v >= 0 for v in weights.values()):
-        raise ConfigError(f"weights must be >= 0, got {weights!r}")
+        raise ConfigError(f"weights must be >= 0, got {weights!r}", params="weights")
     w = {k: v for k, v in weights.items() if v > 0}
     if not w:
-        raise ConfigError("weights: at least one weight must be positive")
+        raise ConfigError("weights: at least one weight must be positive", params="weights")
     if total is not None and total < 1:
-        raise ConfigError(f"total must be >= 1, got {total!r}")
+        raise ConfigError(f"total must be >= 1, got {total!r}", params="total")
     s = sum(w.values())
     if total is None:
         total = int(min(len(sources[k]) / (v / s) for k, v in w.items()))
@@ -294,7 +300,7 @@ def mix(sources: dict[str, Sequence[Record]], *, weights: dict[str, float], tota
         pool = list(sources[k])
         if not replace and want > len(pool):
             raise ConfigError(f"source {k!r} has {len(pool)} records, the mixture needs {want}; "
-                              "lower total or allow replace=True")
+                              "lower total or allow replace=True", params=("total", "replace"))
         picked = [rng.choice(pool) for _ in range(want)] if replace else rng.sample(pool, want)
         for r in picked:
             r.metadata.setdefault("source", k)
@@ -317,7 +323,8 @@ def dataset_card(*, name: str, splits: dict[str, int], formats: Sequence[str], t
 
     files = {s: f"{s}.jsonl" for s in splits} | (data_files or {})
     if set(files) != set(splits):
-        raise ConfigError(f"data_files must name the same splits as splits: {sorted(files)} vs {sorted(splits)}")
+        raise ConfigError(f"data_files must name the same splits as splits: {sorted(files)} vs {sorted(splits)}",
+                          params="data_files")
 
     n = sum(splits.values())
     size = next(label for limit, label in ((1e3, "n<1K"), (1e4, "1K<n<10K"), (1e5, "10K<n<100K"),

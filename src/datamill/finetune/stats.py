@@ -100,9 +100,10 @@ def _count_with_template(records: Sequence[Record], path: str) -> list[int]:
     try:
         tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as exc:  # no such folder / no tokenizer files in it
-        raise ConfigError(f"chat_template: cannot load a tokenizer from {path}: {exc}") from None
+        raise ConfigError(f"chat_template: cannot load a tokenizer from {path}: {exc}",
+                          params="chat_template") from None
     if not getattr(tok, "chat_template", None):
-        raise ConfigError(f"chat_template: the tokenizer at {path} has no chat template")
+        raise ConfigError(f"chat_template: the tokenizer at {path} has no chat template", params="chat_template")
     out = []
     for rec in records:
         msgs = _messages_of(rec)
@@ -143,11 +144,11 @@ class TokenStats:
 def _check_billing(*, max_tokens: int, epochs: int | None, price_per_million: float | None) -> None:
     """ConfigError naming the parameter when a token limit, epoch count or price cannot be right."""
     if max_tokens < 1:
-        raise ConfigError(f"max_tokens must be >= 1, got {max_tokens!r}")
+        raise ConfigError(f"max_tokens must be >= 1, got {max_tokens!r}", params="max_tokens")
     if epochs is not None and epochs < 1:
-        raise ConfigError(f"epochs must be >= 1, got {epochs!r}")
+        raise ConfigError(f"epochs must be >= 1, got {epochs!r}", params="epochs")
     if price_per_million is not None and not price_per_million >= 0:
-        raise ConfigError(f"price_per_million must be >= 0, got {price_per_million!r}")
+        raise ConfigError(f"price_per_million must be >= 0, got {price_per_million!r}", params="price_per_million")
 
 
 def token_stats(counts: Sequence[int], *, max_tokens: int = 16385, epochs: int | None = None,

@@ -249,7 +249,7 @@ def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens
     Rows are checked raw (OpenAI's rules on ``openai`` rows) and after conversion (shared rules).
     """
     if format != "auto" and format not in FORMATS:
-        raise ConfigError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}")
+        raise ConfigError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}", params="format")
     _check_billing(max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million)
     path = os.fspath(source)
     checks = {name: CheckResult(name, sev, desc) for name, (sev, desc) in CHECKS.items()}
