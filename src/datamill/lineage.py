@@ -5,6 +5,10 @@ Every stage writes ``provenance.parents`` (the ids a record was made from) and, 
 folder (JSONL/Parquet written by datamill; run state and quarantine folders are skipped) and walks
 those links, so a fine-tune example can be followed to the human judgement, the teacher
 generation, the chunk and the crawled page it came from.
+
+Lineage is a graph, not a tree: three annotators' judgements share one judged pair, whose answers
+share one chunk. Each record is one :class:`LineageNode` however many records it fed, and
+:func:`lineage_tree` prints it once, referring back to it ("see above") where it recurs.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from datamill.errors import InputError
 from datamill.io import iter_jsonl, iter_parquet
 from datamill.records import Record, record_types
 
-__all__ = ["LineageIndex", "LineageNode", "trace"]
+__all__ = ["LineageIndex", "LineageNode", "lineage_tree", "trace"]
 
 _SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 _SKIP_DIRS = {".datamill", "quarantine", "__pycache__"}
@@ -68,18 +72,31 @@ class LineageNode:
         return "  ".join(bits)
 
     def walk(self) -> Iterator[LineageNode]:
-        yield self
-        for p in self.parents:
-            yield from p.walk()
+        """This node and every ancestor, each once (depth first, parents in order)."""
+        seen: set[int] = set()
+        stack: list[LineageNode] = [self]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            yield node
+            stack.extend(reversed(node.parents))
 
     def complete(self) -> bool:
-        """Every link resolves and every root names its source."""
-        return all(not n.missing and (not n.is_root or bool(n.record and n.record.provenance.source))
-                   for n in self.walk())
+        """Every link resolves, every root names its source, and there is a root (a cycle has none)."""
+        nodes = list(self.walk())
+        return any(n.is_root for n in nodes) and all(
+            not n.missing and (not n.is_root or bool(n.record and n.record.provenance.source)) for n in nodes)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, _shown: set[int] | None = None) -> dict[str, Any]:
+        """Nested parents; an ancestor already given higher up is ``{"id": ..., "see_above": true}``."""
+        shown = set() if _shown is None else _shown
+        if id(self) in shown:
+            return {"id": self.id, "see_above": True}
+        shown.add(id(self))
         return {"id": self.id, "record": self.record.to_dict() if self.record else None, "file": self.file,
-                "line": self.line, "parents": [p.to_dict() for p in self.parents]}
+                "line": self.line, "parents": [p.to_dict(shown) for p in self.parents]}
 
 
 class LineageIndex:
@@ -114,15 +131,46 @@ class LineageIndex:
                 if f.endswith(_SUFFIXES):
                     yield str(Path(dirpath) / f)
 
-    def node(self, record_id: str, _seen: frozenset[str] = frozenset()) -> LineageNode:
+    def node(self, record_id: str) -> LineageNode:
+        """The lineage of ``record_id``; a record reached along several paths is one shared node."""
+        return self._node(record_id, {})
+
+    def _node(self, record_id: str, made: dict[str, LineageNode]) -> LineageNode:
+        if record_id in made:
+            return made[record_id]
         hit = self.records.get(record_id)
         if hit is None:
-            return LineageNode(id=record_id, record=None)
+            made[record_id] = LineageNode(id=record_id, record=None)
+            return made[record_id]
         rec, file, line = hit
-        node = LineageNode(id=record_id, record=rec, file=file, line=line)
-        if record_id not in _seen:  # provenance cycles would be a bug upstream; never loop on them
-            node.parents = [self.node(p, _seen | {record_id}) for p in rec.provenance.parents]
+        node = made[record_id] = LineageNode(id=record_id, record=rec, file=file, line=line)
+        # registered before its parents, so a provenance cycle (a bug upstream) ends here instead of looping
+        node.parents = [self._node(p, made) for p in rec.provenance.parents]
         return node
+
+
+def lineage_tree(node: LineageNode) -> Any:
+    """A ``rich`` Tree of the lineage: each record printed once, later occurrences say "(see above)";
+    missing links in red, sources in green."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    shown: set[int] = {id(node)}
+
+    def add(tree: Tree, at: LineageNode) -> None:
+        for parent in at.parents:
+            if id(parent) in shown:
+                kind = parent.record.type_name if parent.record is not None else "record"
+                tree.add(f"[dim]{escape(f'{kind} {parent.id}')}  (see above)[/]")
+                continue
+            shown.add(id(parent))
+            style = "red" if parent.missing else ("green" if parent.is_root else "")
+            label = escape(parent.label())
+            add(tree.add(f"[{style}]{label}[/]" if style else label), parent)
+
+    tree = Tree(f"[bold]{escape(node.label())}[/]")
+    add(tree, node)
+    return tree
 
 
 def trace(record_id: str, root: str | os.PathLike[str]) -> LineageNode:

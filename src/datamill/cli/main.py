@@ -83,26 +83,14 @@ def lineage(
     json_out: Annotated[bool, typer.Option("--json", help="Print the chain as JSON.")] = False,
 ) -> None:
     """Show where a record came from: its chain of parents down to the source document."""
-    from rich.markup import escape
-    from rich.tree import Tree
-
     from datamill.cli._common import print_json
-    from datamill.lineage import trace
+    from datamill.lineage import lineage_tree, trace
 
     root = trace(record_id, directory)
     if json_out:
         print_json(root.to_dict())
         return
-
-    def add(tree: Tree, node) -> None:  # type: ignore[no-untyped-def]
-        for parent in node.parents:
-            style = "red" if parent.missing else ("green" if parent.is_root else "")
-            label = escape(parent.label())
-            add(tree.add(f"[{style}]{label}[/]" if style else label), parent)
-
-    tree = Tree(f"[bold]{escape(root.label())}[/]")
-    add(tree, root)
-    console.print(tree)
+    console.print(lineage_tree(root))
     console.print("chain complete" if root.complete() else "[red]chain incomplete: see the red entries[/]")
 
 
