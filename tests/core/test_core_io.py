@@ -193,3 +193,12 @@ def test_a_writer_removes_temp_files_a_killed_process_left(tmp_path):
     elsewhere.write_text("")
     write_records([Document(text="a")], out)
     assert not stale.exists() and alive.exists() and elsewhere.exists() and out.exists()
+
+
+def test_nested_metadata_objects_are_flattened_into_document_metadata():
+    from datamill.io.adapt import to_record
+
+    doc = to_record({"id": "d1", "text": "bonjour", "source": "cc", "metadata": {"lang": "fr", "url": "http://x"}})
+    assert doc.metadata == {"source": "cc", "lang": "fr", "url": "http://x"}
+    clash = to_record({"text": "t", "lang": "en", "metadata": {"lang": "fr"}})  # kept whole: nothing overwritten
+    assert clash.metadata == {"lang": "en", "metadata": {"lang": "fr"}}

@@ -33,7 +33,8 @@ def to_record(
     """One row as a record; raises ValueError with the reason when the row does not fit.
 
     ``auto``: a row carrying a datamill ``"type"`` tag is rebuilt exactly; any other row becomes a
-    :class:`Document` from ``text_field`` (id from ``id_field`` when present, other keys to metadata).
+    :class:`Document` from ``text_field`` (id from ``id_field`` when present, other keys to metadata; a
+    nested ``metadata`` object is merged into it when none of its keys clash with the row's own).
     """
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
@@ -55,6 +56,11 @@ def to_record(
             raise ValueError(f"field {text_field!r} must be a string, got {type(text).__name__}")
         rid = obj.get(id_field)
         meta = {k: v for k, v in obj.items() if k != text_field and k != id_field}
+        nested = meta.get("metadata")
+        if isinstance(nested, dict) and not (set(nested) & set(meta)):
+            # Dolma-style {"text", "metadata": {...}}: one flat metadata, so filters and steps see its keys
+            del meta["metadata"]
+            meta.update(nested)
         return Document(id="" if rid is None else str(rid), text=text, metadata=meta,
                         provenance=Provenance(source=source, line=line, offset=offset))
     if source is not None and rec.provenance.source is None:
