@@ -80,8 +80,9 @@ def test_a_public_shape_is_written_in_a_writable_format_saying_so(tmp_path):
     res = runner.invoke(app, ["finetune", "clean", str(dolly), "--rules", "empty_output", "-o", str(tmp_path / "c.jsonl")],
                         env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    assert "note: dolly rows are written as openai" in res.output
-    assert json.loads((tmp_path / "c.jsonl").read_text().splitlines()[0])["messages"][0]["role"] == "user"
+    assert "note: dolly rows are written as alpaca" in res.output  # alpaca holds all of a Dolly row
+    first = json.loads((tmp_path / "c.jsonl").read_text().splitlines()[0])
+    assert (first["instruction"], first["category"]) == ("Name fruit number 0.", "brainstorming")
     res = runner.invoke(app, ["finetune", "split", str(dolly), "-o", str(tmp_path / "parts"), "--group", "none",
                               "--fractions", "train=0.8,test=0.2", "--stratify", "category", "--to", "alpaca"])
     assert res.exit_code == 0, res.output

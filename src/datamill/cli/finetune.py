@@ -65,17 +65,17 @@ def _check_format(value: str | None, flag: str, *, auto: bool = False) -> None:
 
 
 def _output_format(recs: list[Any], to: str | None = None) -> str:
-    """``--to``, else the input's format when it can be written, else openai (trl_preference for pairs),
+    """``--to``, else the input's format when it can be written, else the closest one (``write_format``),
     saying so: a public dataset's shape (dolly, hh_rlhf, ...) is read, not written."""
-    from datamill.finetune.formats import WRITABLE
+    from datamill.finetune.formats import write_format
     from datamill.records import Preference
 
     if to is not None:
         return to
     fmt = recs[0].metadata.get("format", "openai") if recs else "openai"
-    if fmt in WRITABLE:
+    out = write_format(fmt, preference=any(isinstance(r, Preference) for r in recs))
+    if out == fmt:
         return fmt
-    out = "trl_preference" if any(isinstance(r, Preference) for r in recs) else "openai"
     console.print(f"[yellow]note:[/] {escape(fmt)} rows are written as {out} (a public dataset's shape is read, "
                   "not written; --to chooses)", highlight=False)
     return out

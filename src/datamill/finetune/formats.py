@@ -68,12 +68,25 @@ __all__ = [
     "read_examples",
     "to_row",
     "write_examples",
+    "write_format",
 ]
 
 NATIVE_FORMATS = ("openai", "openai_dpo", "sharegpt", "alpaca", "trl_text", "trl_prompt_completion",
                   "trl_preference", "trl_unpaired_preference")
 FORMATS = NATIVE_FORMATS + PUBLIC_FORMATS
 WRITABLE = (*NATIVE_FORMATS, "chat_text")
+_WRITE_AS = {"dolly": "alpaca"}  # a public SFT shape written back in the native format that holds all of it
+
+
+def write_format(fmt: str | None, *, preference: bool = False) -> str:
+    """The format to write records read as ``fmt`` in: the same one when it can be written, else the native
+    format closest to it (Dolly -> alpaca, which keeps instruction, context and category; preference sets
+    -> trl_preference; other conversations -> openai)."""
+    if fmt in WRITABLE:
+        return fmt  # type: ignore[return-value]
+    if preference:
+        return "trl_preference"
+    return _WRITE_AS.get(fmt or "", "openai")
 PREFERENCE_FORMATS = ("openai_dpo", "trl_preference")
 _SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                    "function_call": "assistant", "observation": "tool", "tool": "tool", "function": "tool",
@@ -380,7 +393,7 @@ def _from_row(row: dict[str, Any], fmt: str, meta: dict[str, Any], prov: Provena
                           chosen=_msgs(row["preferred_output"], "preferred_output"),
                           rejected=_msgs(row["non_preferred_output"], "non_preferred_output"),
                           metadata=meta, provenance=prov)
-    raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}", params="format")
 
 
 def read_examples(source: Any, *, format: str = "auto", on_error: str = "raise",  # noqa: A002
@@ -397,9 +410,9 @@ def read_examples(source: Any, *, format: str = "auto", on_error: str = "raise",
     q = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
     policy = ErrorPolicy(on_error, q)  # type: ignore[arg-type]
     if format != "auto" and format not in FORMATS:
-        raise ConfigError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}")
+        raise ConfigError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}", params="format")
     if tree_paths not in ("top", "all"):
-        raise ConfigError(f"tree_paths must be 'top' or 'all', got {tree_paths!r}")
+        raise ConfigError(f"tree_paths must be 'top' or 'all', got {tree_paths!r}", params="tree_paths")
     fmt, forced = format, format != "auto"
     if fmt == "auto":
         sniff = ErrorPolicy("quarantine") if on_error == "quarantine" else policy  # a bad first line says so
