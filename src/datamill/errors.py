@@ -5,7 +5,13 @@
     ├── ConfigError                bad parameters, recipes or options
     ├── MissingDependencyError     an optional extra is not installed
     ├── TeacherError               a teacher model failed past its retries
-    └── StorageError               a database, cache or output folder problem
+    ├── StorageError               a database, cache or output folder problem
+    └── FeedbackError              a request the feedback app refuses (``status``: its HTTP status)
+        ├── NotFoundError          404: no such user, project, task or judgement
+        ├── ForbiddenError         403: the role, the queue or the CSRF token does not allow it
+        ├── ConflictError          409: already exists, already judged, taken under contention
+        └── UnauthorizedError      401: no valid session or API token
+            └── NeedLogin          a page without a session: redirect to the login (or first-run) page
 
 The CLI prints any of these as one red line and exits 1; the web apps map them to JSON
 ``{"error": ..., "status": ...}``. An error about parameters names them in ``params`` (spelled as
@@ -17,14 +23,21 @@ flags instead (``--min-lang-score``, ``--overwrite``, ``--format``).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, ClassVar
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "DatamillError",
+    "FeedbackError",
+    "ForbiddenError",
     "InputError",
     "MissingDependencyError",
+    "NeedLogin",
+    "NotFoundError",
     "StorageError",
     "TeacherError",
+    "UnauthorizedError",
     "require",
 ]
 
@@ -68,6 +81,50 @@ class TeacherError(DatamillError):
 
 class StorageError(DatamillError):
     """A database, cache or output folder cannot be used."""
+
+
+class FeedbackError(DatamillError):
+    """A request the feedback app refuses; ``status`` is its HTTP status.
+
+    Every subclass names its status: one missing (or not an HTTP error code) fails when the class is defined.
+    """
+
+    status: ClassVar[int] = 400
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "status" not in cls.__dict__ and cls.__base__ is FeedbackError:
+            raise TypeError(f"{cls.__name__} must set its HTTP status (class attribute status = 4xx/5xx)")
+        if not isinstance(cls.status, int) or not 400 <= cls.status <= 599:
+            raise TypeError(f"{cls.__name__}.status must be an HTTP error code 400-599, got {cls.status!r}")
+
+
+class NotFoundError(FeedbackError):
+    """No such user, project, task or judgement."""
+
+    status = 404
+
+
+class ForbiddenError(FeedbackError):
+    """The user's role, queue or CSRF token does not allow the request."""
+
+    status = 403
+
+
+class ConflictError(FeedbackError):
+    """The request clashes with what is stored (a duplicate, a task already judged or skipped)."""
+
+    status = 409
+
+
+class UnauthorizedError(FeedbackError):
+    """No valid session cookie or API token came with the request."""
+
+    status = 401
+
+
+class NeedLogin(UnauthorizedError):
+    """A page needs a logged-in user: the app redirects to the login (or first-run) page."""
 
 
 def require(module: str, *, extra: str, purpose: str, package: str | None = None):  # noqa: ANN201

@@ -419,3 +419,27 @@ def test_a_final_assistant_turn_is_the_response_not_context() -> None:
     # an earlier assistant turn that differs from the response stays as context
     task = svc.parse_task_row(rating, {**chat, "output": "Because of scattering."})
     assert task["responses"] == ["Because of scattering."] and len(task["messages"]) == 3
+
+
+def test_feedback_errors_are_datamill_errors_that_name_their_status() -> None:
+    from datamill.errors import (
+        ConflictError,
+        DatamillError,
+        FeedbackError,
+        ForbiddenError,
+        NeedLogin,
+        NotFoundError,
+        UnauthorizedError,
+    )
+
+    statuses = {cls: cls.status for cls in (NotFoundError, ForbiddenError, ConflictError, UnauthorizedError,
+                                            NeedLogin)}
+    assert statuses == {NotFoundError: 404, ForbiddenError: 403, ConflictError: 409, UnauthorizedError: 401,
+                        NeedLogin: 401}
+    assert all(issubclass(cls, FeedbackError) and issubclass(cls, DatamillError) for cls in statuses)
+    assert svc.ForbiddenError is ForbiddenError  # the service raises the same classes
+    # a new kind of refusal that forgets its HTTP status fails where it is defined, not in a request
+    with pytest.raises(TypeError, match="must set its HTTP status"):
+        type("Teapot", (FeedbackError,), {})
+    with pytest.raises(TypeError, match="HTTP error code"):
+        type("Fine", (FeedbackError,), {"status": 200})

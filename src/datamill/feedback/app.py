@@ -21,7 +21,15 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from datamill.errors import ConfigError, DatamillError, InputError, StorageError
+from datamill.errors import (
+    ConfigError,
+    DatamillError,
+    ForbiddenError,
+    InputError,
+    NeedLogin,
+    StorageError,
+    UnauthorizedError,
+)
 from datamill.feedback import service as svc
 from datamill.feedback.db import Database
 from datamill.feedback.models import User
@@ -34,10 +42,6 @@ PRE_CSRF_COOKIE = "dm_precsrf"
 RANK = {"annotator": 0, "reviewer": 1, "admin": 2}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-
-
-class NeedLogin(Exception):
-    """A page needs a logged-in user: redirect to the login (or first-run) page."""
 
 
 # ---------------------------------------------------------------- request bodies
@@ -128,12 +132,12 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
         user = svc.cached_token_user(database, header[7:].strip()) if header.lower().startswith("bearer ") else None
         found = (user, None) if user is not None else await run_in_threadpool(auth, request)
         if found is None:
-            raise _Http(401, "authentication required: log in or send Authorization: Bearer <token>")
+            raise UnauthorizedError("authentication required: log in or send Authorization: Bearer <token>")
         user, csrf = found
         if csrf is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
             sent = request.headers.get("x-csrf-token", "")
             if not secrets.compare_digest(sent, csrf):
-                raise _Http(403, "missing or wrong X-CSRF-Token header")
+                raise ForbiddenError("missing or wrong X-CSRF-Token header")
         return user
 
     def page_user(request: Request) -> tuple[User, str]:
@@ -157,17 +161,11 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
         return templates.TemplateResponse(request, name, ctx, status_code=status)
 
     # ---------------- errors and headers
-    @app.exception_handler(NeedLogin)
-    async def _need_login(request: Request, exc: NeedLogin) -> Response:
-        target = "/login" if svc.has_admin(database) else "/setup"
-        return RedirectResponse(target, status_code=303)
-
-    @app.exception_handler(_Http)
-    async def _http(request: Request, exc: _Http) -> Response:
-        return JSONResponse({"error": exc.message, "status": exc.status}, status_code=exc.status)
-
     @app.exception_handler(DatamillError)
     async def _dm_error(request: Request, exc: DatamillError) -> Response:
+        if isinstance(exc, NeedLogin):
+            target = "/login" if svc.has_admin(database) else "/setup"
+            return RedirectResponse(target, status_code=303)
         status = getattr(exc, "status", None) or (422 if isinstance(exc, (InputError, ConfigError)) else
                                                   503 if isinstance(exc, StorageError) else 400)
         if request.url.path.startswith("/api") or "text/html" not in request.headers.get("accept", ""):
@@ -447,7 +445,7 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
         """Exchange a username and password for a new API token."""
         user = svc.authenticate(database, body.username, body.password)
         if user is None:
-            raise _Http(401, "wrong username or password")
+            raise UnauthorizedError("wrong username or password")
         return {"token": svc.create_api_token(database, user.id, name=body.token_name), "user": _user(user)}
 
     @app.get("/api/me", tags=["auth"])
@@ -585,12 +583,6 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-class _Http(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        self.message = message
 
 
 def _json(data: Any, status: int = 200) -> Response:

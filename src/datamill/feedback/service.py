@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
-from datamill.errors import ConfigError, DatamillError, InputError
+from datamill.errors import ConfigError, ConflictError, FeedbackError, ForbiddenError, InputError, NotFoundError
 from datamill.feedback.db import Database
 from datamill.feedback.models import (
     ROLES,
@@ -37,6 +37,7 @@ from datamill.feedback.models import (
 __all__ = [
     "ConflictError",
     "DEFAULT_CRITERIA",
+    "FeedbackError",
     "ForbiddenError",
     "NotFoundError",
     "add_tasks",
@@ -68,24 +69,6 @@ SESSION_DAYS = 7
 #: argon2 parameters (argon2-cffi defaults: RFC 9106 low-memory profile); tests may lower them for speed
 ARGON2_PARAMS: dict[str, Any] = {}
 _hasher: Any = None
-
-
-class FeedbackError(DatamillError):
-    """A request the app refuses; ``status`` is its HTTP status."""
-
-    status = 400
-
-
-class NotFoundError(FeedbackError):
-    status = 404
-
-
-class ForbiddenError(FeedbackError):
-    status = 403
-
-
-class ConflictError(FeedbackError):
-    status = 409
 
 
 # ---------------------------------------------------------------- users, sessions, tokens
