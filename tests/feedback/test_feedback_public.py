@@ -136,3 +136,14 @@ def test_cli_imports_hh_rlhf(tmp_path):
     r = runner.invoke(app, ["feedback", "import", "hh", str(_write(tmp_path / "hh.jsonl", HH_RLHF))], env=env)
     assert r.exit_code == 0, r.output
     assert "2" in r.output
+
+
+def test_ties_import_as_tasks_without_a_source_verdict(db, tmp_path):
+    from public_rows import CHATBOT_ARENA
+
+    tie = {**CHATBOT_ARENA[0], "winner": "tie", "question_id": "q2"}
+    p = svc.create_project(db, "arena", task_type="pairwise")
+    assert svc.import_tasks(db, p["id"], _write(tmp_path / "a.jsonl", [CHATBOT_ARENA[0], tie])) == 2
+    metas = {t.external_id: (t.meta.get("source_preferred"), t.meta.get("source_tie")) for t in
+             load_project(db, p["id"])["tasks"].values()}
+    assert metas == {CHATBOT_ARENA[0]["question_id"]: (0, None), "q2": (None, "winner 'tie'")}

@@ -40,7 +40,6 @@ from public_rows import (
 from typer.testing import CliRunner
 
 from datamill.cli.main import app
-from datamill.errors import InputError
 from datamill.finetune import convert, detect_format, read_examples, validate
 from datamill.records import Example, Preference
 
@@ -145,10 +144,8 @@ def test_helpsteer2_rated_answers_pair_by_prompt(tmp_path):
     # the multi-turn prompt's <extra_id_1> markers become turns
     assert _pairs(recs[2].messages) == [("user", "Write a haiku about rain."), ("assistant", "Soft rain on the roof"),
                                         ("user", "Make it about snow instead."), ("assistant", "White hush on the roof")]
-    with pytest.raises(InputError, match="no preference pair"):  # the second prompt's answers tie
-        convert(src, tmp_path / "p.jsonl", to="trl_preference")
-    result = convert(src, tmp_path / "p.jsonl", to="trl_preference", on_error="quarantine",
-                     quarantine=tmp_path / "q.jsonl")
+    # the second prompt's answers tie: no training pair, counted and set aside with the reason
+    result = convert(src, tmp_path / "p.jsonl", to="trl_preference", quarantine=tmp_path / "q.jsonl")
     assert result.written == 1 and result.unpaired == 1
     row = _read(tmp_path / "p.jsonl")[0]
     assert row["chosen"] == [{"role": "assistant", "content": "100 °C (212 °F)."}]
@@ -348,3 +345,17 @@ def test_split_stratifies_on_labels_of_openai_and_alpaca_rows(tmp_path):
     assert out.exit_code == 0, out.output
     test = _read(tmp_path / "parts" / "test.jsonl")
     assert sorted(r["label"] for r in test) == ["neg", "neg"] + ["pos"] * 6  # 10 neg / 30 pos, 20% of each
+
+
+def test_ties_are_no_training_pairs_but_can_be_kept(tmp_path):
+    from public_rows import CHATBOT_ARENA
+
+    tie = {**CHATBOT_ARENA[0], "winner": "tie (bothbad)"}
+    src = _write(tmp_path / "arena.jsonl", [CHATBOT_ARENA[0], tie])
+    result = convert(src, tmp_path / "dpo.jsonl", to="openai_dpo", quarantine=tmp_path / "q.jsonl")
+    assert (result.written, result.unpaired) == (1, 1)
+    assert _read(tmp_path / "q.jsonl")[0]["line"] == 2
+    kept = list(read_examples(src, keep_ties=True))
+    assert [r.metadata.get("no_preference") for r in kept] == [None, "winner 'tie (bothbad)'"]
+    out = CliRunner().invoke(app, ["finetune", "convert", str(src), str(tmp_path / "d2.jsonl"), "--to", "openai_dpo"])
+    assert out.exit_code == 0 and "left out 1 pair(s) with no preference" in out.output, out.output

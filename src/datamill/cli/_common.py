@@ -149,10 +149,14 @@ def open_quarantine(on_error: str, path: str | None, *, beside: Any = None) -> A
 def report_quarantine(q: Any) -> None:
     """One yellow line when anything was quarantined: how many, why, and where they are."""
     q.close()
-    if q.total:
-        where = f" → {q.path}" if q.path else ""
-        kinds = ", ".join(f"{k} {n:,}" for k, n in q.counts.most_common())
-        console.print(f"[yellow]quarantined {q.total:,} malformed line(s) ({escape(kinds)}){escape(where)}[/]")
+    where = f" → {q.path}" if q.path else ""
+    ties = q.counts.get("no_preference", 0)
+    if ties:
+        console.print(f"[yellow]left out {ties:,} pair(s) with no preference (ties, or one answer to a prompt)"
+                      f"{escape(where)}[/]")
+    if q.total - ties:
+        kinds = ", ".join(f"{k} {n:,}" for k, n in q.counts.most_common() if k != "no_preference")
+        console.print(f"[yellow]quarantined {q.total - ties:,} malformed line(s) ({escape(kinds)}){escape(where)}[/]")
 
 
 def print_json(data: Any) -> None:

@@ -18,7 +18,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
-from datamill.errors import ConfigError, ConflictError, FeedbackError, ForbiddenError, InputError, NotFoundError
+from datamill.errors import (
+    ConfigError,
+    ConflictError,
+    FeedbackError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+)
 from datamill.feedback.db import Database
 from datamill.feedback.models import (
     ROLES,
@@ -589,7 +596,7 @@ def _task_rows(db: Database, project: int | str, source: Any, *, split: str | No
     from datamill.finetune.formats import read_examples
 
     task_type = get_project(db, project)["task_type"]
-    yield from task_rows_from_records(read_examples(source, split=split), task_type)
+    yield from task_rows_from_records(read_examples(source, split=split, keep_ties=True), task_type)
 
 
 def import_tasks(db: Database, project: int | str, source: Any, *, split: str | None = None,

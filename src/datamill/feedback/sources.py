@@ -20,7 +20,7 @@ from datamill.records import Example, Message, Preference, Record, stable_id
 
 __all__ = ["is_native_task_row", "task_rows_from_records"]
 
-_INTERNAL = {"format", "ranking", "row_fields", "alpaca", "conversational", "scores"}
+_INTERNAL = {"format", "ranking", "row_fields", "alpaca", "conversational", "scores", "no_preference"}
 
 
 def is_native_task_row(row: Any) -> bool:
@@ -79,7 +79,11 @@ def _preference_task(rec: Preference, task_type: str) -> dict[str, Any]:
         responses = [_text(rec.chosen), _text(rec.rejected)]
         if rec.scores:
             meta["source_scores"] = [rec.scores.get("chosen"), rec.scores.get("rejected")]
-    meta["source_preferred"] = 0  # responses are stored best first; annotators see their own shuffled order
+    tie = rec.metadata.get("no_preference")
+    if tie:  # the source states no preference (a tie): still worth judging, with no verdict to compare to
+        meta["source_tie"] = tie
+    else:
+        meta["source_preferred"] = 0  # responses are stored best first; annotators see their own shuffled order
     row = {"id": rec.id, **_context(rec.prompt), "responses": responses, "metadata": meta}
     gold = (rec.metadata.get("row_fields") or {}).get("gold")
     if gold is not None:

@@ -43,6 +43,7 @@ from datamill.finetune.chat_text import detect_template, render_chatml
 from datamill.finetune.public import (
     CONSUMED,
     GROUPED,
+    NO_PREFERENCE,
     PUBLIC_FORMATS,
     PUBLIC_PREFERENCE,
     detect_public,
@@ -397,13 +398,17 @@ def _from_row(row: dict[str, Any], fmt: str, meta: dict[str, Any], prov: Provena
 
 
 def read_examples(source: Any, *, format: str = "auto", on_error: str = "raise",  # noqa: A002
-                  quarantine: Any = None, split: str | None = None, tree_paths: str = "top") -> Iterator[Record]:
+                  quarantine: Any = None, split: str | None = None, tree_paths: str = "top",
+                  keep_ties: bool = False) -> Iterator[Record]:
     """Stream a fine-tuning file (JSONL/Parquet/HF dataset) as Examples/Preferences.
 
     ``format="auto"`` detects it from the first rows (an error names the lines when formats mix).
     Rows that do not fit raise InputError naming file:line, or are quarantined. ``tree_paths`` says how
     oasst1 message trees flatten: ``"top"`` (the best-ranked reply at every turn, one conversation per
-    tree) or ``"all"`` (every root-to-answer path).
+    tree) or ``"all"`` (every root-to-answer path). Pairs whose source states no preference (an arena
+    tie, a preference strength of 0, answers rated all equal) are no training pairs: they are counted in
+    the quarantine as ``no_preference`` and left out, or kept with ``metadata["no_preference"]`` saying
+    why when ``keep_ties`` (annotators can still judge them).
     """
     from datamill.io import Quarantine
 
@@ -430,7 +435,12 @@ def read_examples(source: Any, *, format: str = "auto", on_error: str = "raise",
             if not _fits(row, fmt, path, n, policy, forced):
                 continue
             try:
-                yield from_row(row, fmt, source=path, line=n)
+                rec = from_row(row, fmt, source=path, line=n)
+                if NO_PREFERENCE in rec.metadata and not keep_ties:
+                    q.add(path=path, line=n, kind="no_preference", raw=orjson.dumps(row, default=str),
+                          reason=f"no preference: {rec.metadata[NO_PREFERENCE]}")
+                    continue
+                yield rec
             except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
                 reason = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
                 policy.bad(path=path, line=n, kind="bad_example", reason=f"not a valid {fmt} row: {reason}",
@@ -638,7 +648,7 @@ class ConvertResult:
 
     written: int
     dropped_fields: Counter[str] = field(default_factory=Counter)
-    unpaired: int = 0
+    unpaired: int = 0  # ties and prompts with a single answer: no training pair
 
     def __int__(self) -> int:
         return self.written
@@ -652,24 +662,24 @@ def convert(src: Any, dst: str | os.PathLike[str], *, to: str, format: str = "au
     ``on_error="quarantine"`` sets malformed rows aside in ``quarantine`` (a path or a
     :class:`~datamill.io.Quarantine`) instead of stopping at the first. Into a preference format, answers
     rated one per row (HelpSteer2) are paired by prompt on ``pair_score`` (best against worst); prompts
-    with one answer or only tied answers cannot make a pair and go the way of malformed rows.
+    with one answer or only tied answers make no pair: counted (``unpaired``) and set aside in the
+    quarantine as ``no_preference``, like ties read from preference sets.
     """
     from datamill.io import Quarantine
 
     q = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
     try:
-        policy = ErrorPolicy(on_error, q)  # type: ignore[arg-type]
         result = ConvertResult(written=0)
         recs: Iterable[Record] = read_examples(src, format=format, on_error=on_error, quarantine=q,
                                                tree_paths=tree_paths)
         if to in PREFERENCE_FORMATS:
             def unpaired(rec: Record, reason: str) -> None:
-                result.unpaired += 1
-                policy.bad(path=rec.provenance.source or "<input>", line=rec.provenance.line, kind="no_pair",
-                           reason=reason)
+                q.add(path=rec.provenance.source or "<input>", line=rec.provenance.line, kind="no_preference",
+                      reason=reason)
 
             recs = pair_by_prompt(recs, score=pair_score, bad=unpaired)
         result.written = write_examples(recs, dst, format=to, keep_ids=keep_ids, dropped=result.dropped_fields)
+        result.unpaired = q.counts["no_preference"]
         return result
     finally:
         if not isinstance(quarantine, Quarantine):

@@ -33,6 +33,7 @@ from datamill.records import Example, Message, Preference, Provenance, Record, s
 
 __all__ = [
     "GROUPED",
+    "NO_PREFERENCE",
     "PUBLIC_FORMATS",
     "PUBLIC_PREFERENCE",
     "detect_public",
@@ -45,7 +46,10 @@ PUBLIC_FORMATS = ("hh_rlhf", "ultrafeedback", "shp", "helpsteer2", "helpsteer2_p
                   "chatbot_arena", "pku_saferlhf", "nectar", "dolly", "oasst1", "chat_text")
 PUBLIC_PREFERENCE = ("hh_rlhf", "ultrafeedback", "shp", "helpsteer2_preference", "helpsteer3", "chatbot_arena",
                      "pku_saferlhf", "nectar")
-GROUPED = ("oasst1",)  # formats whose records span several rows (read whole, then assembled)
+GROUPED = ("oasst1",)
+# metadata key of a pair whose source states no preference (a tie): annotators can still judge it, but it is no
+# training pair, so read_examples leaves it out (counted as "no_preference") unless asked to keep ties
+NO_PREFERENCE = "no_preference"  # formats whose records span several rows (read whole, then assembled)
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 _UF_ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
 _EXTRA_ID = re.compile(r"\n?<extra_id_1>(User|Assistant)\n")
@@ -142,7 +146,7 @@ def _ranked_pair(prompt: list[Message], ranking: list[dict[str, Any]], what: str
     best, worst = ranking[0], ranking[-1]
     key = "score" if "score" in best else "rank"
     if best.get(key) == worst.get(key):
-        raise ValueError(f"{what}: all {len(ranking)} answers tie ({key} {best.get(key)}); no preference")
+        meta[NO_PREFERENCE] = f"all {len(ranking)} answers tie ({key} {best.get(key):g})"
     meta["ranking"] = ranking
     scores = {"chosen": best[key], "rejected": worst[key]} if key == "score" else {}
     return Preference(id=rid, prompt=prompt, chosen=[Message(role="assistant", content=best["response"])],
@@ -195,6 +199,8 @@ def _shp(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) 
         raise ValueError(f"'labels' must be 1 (A preferred) or 0 (B preferred), got {label!r}")
     sa, sb = row.get("score_A"), row.get("score_B")
     chosen, rejected = (a, b) if label == 1 else (b, a)
+    if not rid and all(isinstance(row.get(k), str) for k in ("post_id", "c_root_id_A", "c_root_id_B")):
+        rid = f"{row['post_id']}:{row['c_root_id_A']}:{row['c_root_id_B']}"  # one post has many comment pairs
     scores = {"chosen": float(sa if label == 1 else sb), "rejected": float(sb if label == 1 else sa)} if (
         isinstance(sa, (int, float)) and isinstance(sb, (int, float))) else {}
     return Preference(id=rid, prompt=[Message(role="user", content=_str(row, "history"))],
@@ -221,7 +227,7 @@ def _helpsteer2_preference(row: dict[str, Any], meta: dict[str, Any], prov: Prov
     if strength is None:
         raise ValueError(f"'preference_strength' must be a number, got {row.get('preference_strength')!r}")
     if strength == 0:
-        raise ValueError("preference_strength 0: the two responses are rated equal; no preference")
+        meta[NO_PREFERENCE] = "preference_strength 0: the two responses are rated equal"
     r1, r2 = _str(row, "response_1"), _str(row, "response_2")
     chosen, rejected = (r1, r2) if strength < 0 else (r2, r1)
     meta["preference_strength"] = strength
@@ -246,7 +252,7 @@ def _helpsteer3(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid
     if strength is None:
         raise ValueError(f"'overall_preference' must be a number, got {row.get('overall_preference')!r}")
     if strength == 0:
-        raise ValueError("overall_preference 0: the two responses are rated equal; no preference")
+        meta[NO_PREFERENCE] = "overall_preference 0: the two responses are rated equal"
     r1, r2 = _str(row, "response1"), _str(row, "response2")
     chosen, rejected = (r1, r2) if strength < 0 else (r2, r1)
     meta["preference_strength"] = strength
@@ -259,9 +265,10 @@ def _chatbot_arena(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, 
     a, b = _messages(row.get("conversation_a"), "conversation_a"), _messages(row.get("conversation_b"),
                                                                                "conversation_b")
     winner = row.get("winner")
-    if winner not in ("model_a", "model_b"):
-        raise ValueError(f"winner {winner!r}: a tie is no preference" if isinstance(winner, str) and "tie" in winner
-                         else f"'winner' must be model_a, model_b or a tie, got {winner!r}")
+    if isinstance(winner, str) and winner.startswith("tie"):
+        meta[NO_PREFERENCE] = f"winner {winner!r}"
+    elif winner not in ("model_a", "model_b"):
+        raise ValueError(f"'winner' must be model_a, model_b or a tie, got {winner!r}")
     k = 0
     while k < min(len(a), len(b)) and a[k] == b[k] and a[k].role != "assistant":
         k += 1
@@ -271,6 +278,7 @@ def _chatbot_arena(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, 
     if len(chosen) - k > 1 or len(rejected) - k > 1:
         meta["multi_turn_completion"] = True
     meta["winner_model"] = row.get(winner)
+    rid = rid or str(row.get("question_id") or "")
     return Preference(id=rid, prompt=a[:k], chosen=chosen[k:], rejected=rejected[k:], metadata=meta,
                       provenance=prov)
 
