@@ -127,14 +127,15 @@ class NeedLogin(UnauthorizedError):
     """A page needs a logged-in user: the app redirects to the login (or first-run) page."""
 
 
-def require(module: str, *, extra: str, purpose: str, package: str | None = None):  # noqa: ANN201
-    """Import and return ``module``, or raise :class:`MissingDependencyError` naming the extra."""
+def require(module: str, *, extra: str | None, purpose: str, package: str | None = None,  # noqa: ANN201
+            then: str = ""):
+    """Import and return ``module``, or raise :class:`MissingDependencyError` naming the extra that installs
+    it, or (``extra=None``: no extra does) the package itself; ``then`` adds a further step."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         pkg = package or module.split(".")[0]
-        raise MissingDependencyError(
-            f"Install {pkg} to use {purpose}: pip install 'datamill[{extra}]'"
-        ) from exc
+        how = f"pip install 'datamill[{extra}]'" if extra else f"pip install {pkg}"
+        raise MissingDependencyError(f"Install {pkg} to use {purpose}: {how}{then}") from exc

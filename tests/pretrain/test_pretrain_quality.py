@@ -349,3 +349,18 @@ def test_url_filter_domains_substrings_file_and_hook(tmp_path):
     assert verdict(f, "x", url="/local/copy.html") == "blocked_by_hook"  # os.path.isabs says yes
     with pytest.raises(ConfigError):
         UrlFilter(hook="no_colon")
+
+
+def test_presidio_hint_names_what_really_installs_it(monkeypatch):
+    import sys
+
+    from datamill.errors import MissingDependencyError
+    from datamill.pretrain.pii import PiiRedactor
+    from datamill.records import Document
+
+    monkeypatch.setitem(sys.modules, "presidio_analyzer", None)  # as if not installed
+    step = PiiRedactor(engine="presidio")
+    with pytest.raises(MissingDependencyError) as err:
+        list(step([Document(text="mail me at a@b.org")]))
+    assert "pip install presidio-analyzer" in str(err.value) and "datamill[pretrain]" not in str(err.value)
+    assert "spacy download" in str(err.value)

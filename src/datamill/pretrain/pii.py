@@ -101,8 +101,11 @@ class PiiRedactor(Mapper[Document]):
 
     def _presidio(self, text: str) -> tuple[str, Counter[str]]:
         if self._analyzer is None:
-            self._analyzer = require("presidio_analyzer", extra="pretrain", purpose="PII with presidio",
-                                     package="presidio-analyzer").AnalyzerEngine()
+            # no datamill extra installs it: presidio also needs a spaCy model, a download of its own
+            self._analyzer = require("presidio_analyzer", extra=None, purpose="PII with presidio",
+                                     package="presidio-analyzer",
+                                     then=" and a spaCy English model (python -m spacy download en_core_web_lg)"
+                                     ).AnalyzerEngine()
         names = {"email": "EMAIL_ADDRESS", "phone": "PHONE_NUMBER", "ip_address": "IP_ADDRESS",
                  "credit_card": "CREDIT_CARD"}
         back = {v: k for k, v in names.items()}

