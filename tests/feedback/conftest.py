@@ -20,11 +20,9 @@ def _fast_password_hashing() -> Any:
     """Cheaper argon2 in tests (still real argon2id hashes): users are created by the dozen."""
     from datamill.feedback import service
 
-    service.ARGON2_PARAMS.update(time_cost=1, memory_cost=1024, parallelism=1)
-    service._hasher = None
+    service.ARGON2_PARAMS.update(time_cost=1, memory_cost=1024, parallelism=1)  # the hasher follows at once
     yield
     service.ARGON2_PARAMS.clear()
-    service._hasher = None
 
 
 @pytest.fixture

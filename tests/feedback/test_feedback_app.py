@@ -443,3 +443,27 @@ def test_feedback_errors_are_datamill_errors_that_name_their_status() -> None:
         type("Teapot", (FeedbackError,), {})
     with pytest.raises(TypeError, match="HTTP error code"):
         type("Fine", (FeedbackError,), {"status": 200})
+
+
+def test_password_hashes_follow_a_change_of_argon2_params(tmp_path) -> None:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from datamill.feedback.db import Database
+    from datamill.feedback.models import User
+
+    db = Database(f"sqlite:///{tmp_path / 'h.db'}")
+    try:
+        svc.create_user(db, "cheap", "password-1")
+        before = dict(svc.ARGON2_PARAMS)
+        svc.ARGON2_PARAMS.update(time_cost=2)  # no cached hasher to reset: the next hash uses it
+        try:
+            svc.create_user(db, "dearer", "password-2")
+        finally:
+            svc.ARGON2_PARAMS.clear()
+            svc.ARGON2_PARAMS.update(before)
+        with db.read() as s:
+            hashes = dict(s.execute(select(User.username, User.password_hash)).all())
+        assert ",t=1," in hashes["cheap"] and ",t=2," in hashes["dearer"]
+        assert svc.authenticate(db, "dearer", "password-2") is not None
+    finally:
+        db.dispose()

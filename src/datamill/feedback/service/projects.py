@@ -1,0 +1,88 @@
+"""Projects: create, look up (cached per Database), list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datamill.errors import ConfigError, ConflictError, NotFoundError
+from datamill.feedback.db import Database
+from datamill.feedback.models import TASK_TYPES, Project
+
+__all__ = ["DEFAULT_CRITERIA", "create_project", "get_project", "list_projects", "project_dict"]
+
+DEFAULT_CRITERIA = ["helpfulness", "harmlessness", "honesty"]
+
+
+def project_dict(p: Project) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "task_type": p.task_type, "guidelines": p.guidelines,
+            "overlap": p.overlap, "gold_rate": p.gold_rate, "criteria": list(p.criteria or []), "scale": p.scale}
+
+
+def create_project(db: Database, name: str, *, task_type: str = "pairwise", guidelines: str = "",
+                   overlap: int = 1, gold_rate: float = 0.0, criteria: list[str] | None = None,
+                   scale: int = 5) -> dict[str, Any]:
+    """Create a project.
+
+    Args:
+        name: unique project name.
+        task_type: pairwise, ranking, rubric, rewrite or comment.
+        guidelines: Markdown shown to annotators.
+        overlap: how many annotators judge each (non-gold) task.
+        gold_rate: share of an annotator's tasks drawn from gold tasks (0..1).
+        criteria: rubric criteria (Likert items), default helpfulness/harmlessness/honesty.
+        scale: points of the Likert scale (2..10).
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise ConfigError("project name must have 1-128 characters")
+    if task_type not in TASK_TYPES:
+        raise ConfigError(f"unknown task type {task_type!r}; allowed: {', '.join(TASK_TYPES)}")
+    if not 1 <= overlap <= 100:
+        raise ConfigError(f"overlap must be 1..100, got {overlap!r}", params="overlap")
+    if not 0.0 <= gold_rate <= 1.0:
+        raise ConfigError(f"gold_rate must be between 0 and 1, got {gold_rate!r}", params="gold_rate")
+    if not 2 <= scale <= 10:
+        raise ConfigError(f"scale must be 2..10, got {scale!r}", params="scale")
+    crit = [c.strip() for c in (criteria or DEFAULT_CRITERIA) if c.strip()]
+    if task_type == "rubric" and not crit:
+        raise ConfigError("a rubric project needs at least one criterion")
+    try:
+        with db.write() as s:
+            p = Project(name=name, task_type=task_type, guidelines=guidelines, overlap=overlap,
+                        gold_rate=gold_rate, criteria=crit if task_type == "rubric" else [], scale=scale)
+            s.add(p)
+            s.flush()
+            return project_dict(p)
+    except IntegrityError:
+        raise ConflictError(f"project {name!r} already exists") from None
+
+
+def get_project(db: Database, ref: int | str) -> dict[str, Any]:
+    """A project by id or name (projects never change after creation, so they are cached per Database)."""
+    from sqlalchemy import select
+
+    key = ref if isinstance(ref, int) else str(ref)
+    hit = db.cache.get(("project", key))
+    if hit is not None:
+        return dict(hit)
+    with db.read() as s:
+        p = None
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            p = s.get(Project, int(ref))
+        if p is None:
+            p = s.scalar(select(Project).where(Project.name == str(ref)))
+    if p is None:
+        raise NotFoundError(f"no project {ref!r}")
+    out = project_dict(p)
+    if len(db.cache) < 10_000:
+        db.cache[("project", key)] = out
+    return dict(out)
+
+
+def list_projects(db: Database) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    with db.read() as s:
+        return [project_dict(p) for p in s.scalars(select(Project).order_by(Project.id))]
