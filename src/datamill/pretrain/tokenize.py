@@ -72,8 +72,6 @@ def shard_corpus(
     ids are needed. Rerunning overwrites with identical files.
     """
     from datamill.io._files import expand_paths
-    from datamill.io.jsonl import JsonlWriter
-    from datamill.io.parquet import ParquetWriter
     from datamill.tokens import get_tokenizer
 
     for key, value in (("tokens_per_shard", tokens_per_shard), ("docs_per_shard", docs_per_shard)):
@@ -86,61 +84,95 @@ def shard_corpus(
         raise InputError("no document files to shard", path=str(inputs))
     tok = get_tokenizer(tokenizer)
     eot = getattr(getattr(tok, "_enc", None), "eot_token", None)
-    os.makedirs(output, exist_ok=True)
-    if token_ids:
-        os.makedirs(os.path.join(output, "tokens"), exist_ok=True)
-    shards: list[dict[str, Any]] = []
-    state: dict[str, Any] = {}
-
-    def open_shard() -> None:
-        k = len(shards)
-        path = os.path.join(output, f"shard-{k:05d}.{format}")
-        state.update(path=path, writer=ParquetWriter(path) if format == "parquet" else JsonlWriter(path),
-                     docs=0, tokens=0, ids=[], offsets=[0])
-
-    def close_shard() -> None:
-        state["writer"].close()
-        entry = {"file": os.path.basename(state["path"]), "documents": state["docs"], "tokens": state["tokens"]}
-        if token_ids:
-            base = os.path.join(output, "tokens", f"shard-{len(shards):05d}")
-            arr = np.concatenate(state["ids"]) if state["ids"] else np.zeros(0, np.uint32)
-            arr.tofile(base + ".bin.tmp")
-            os.replace(base + ".bin.tmp", base + ".bin")
-            with open(base + ".idx.npy.tmp", "wb") as fh:
-                np.save(fh, np.asarray(state["offsets"], dtype=np.int64))
-            os.replace(base + ".idx.npy.tmp", base + ".idx.npy")
-            entry.update(token_file=f"tokens/shard-{len(shards):05d}.bin",
-                         index_file=f"tokens/shard-{len(shards):05d}.idx.npy", token_count=int(len(arr)))
-        shards.append(entry)
-        state.clear()
-
+    shards = _ShardFiles(output, format=format, token_ids=token_ids)
     for doc in _docs(files):
-        if token_ids:
-            ids = tok.encode(doc.text)
-            n = len(ids)
-            if eos and eot is not None:
-                ids = [*ids, eot]
-        else:
-            counted = doc.metadata.get("n_tokens")
-            n = counted if isinstance(counted, int) else tok.count(doc.text)
-        if state and (state["tokens"] + n > tokens_per_shard and state["docs"]
-                      or docs_per_shard is not None and state["docs"] >= docs_per_shard):
-            close_shard()
-        if not state:
-            open_shard()
-        state["writer"].write(doc)
-        state["docs"] += 1
-        state["tokens"] += n
-        if token_ids:
-            state["ids"].append(np.asarray(ids, dtype=np.uint32))
-            state["offsets"].append(state["offsets"][-1] + len(ids))
-    if state:
-        close_shard()
+        n, ids = _doc_tokens(doc, tok, token_ids=token_ids, eot=eot if eos else None)
+        if shards.full(n, tokens_per_shard=tokens_per_shard, docs_per_shard=docs_per_shard):
+            shards.close()
+        shards.write(doc, n, ids)
+    shards.close()
+    done = shards.done
     summary = ShardSummary(folder=output, tokenizer=tok.name, format=format, token_ids=token_ids,
                            dtype="uint32" if token_ids else None, eos_id=eot if token_ids and eos else None,
-                           documents=sum(s["documents"] for s in shards), tokens=sum(s["tokens"] for s in shards),
-                           shards=shards)
+                           documents=sum(s["documents"] for s in done), tokens=sum(s["tokens"] for s in done),
+                           shards=done)
     with open(os.path.join(output, "index.json.tmp"), "w") as fh:
         json.dump(summary, fh, indent=1)
     os.replace(os.path.join(output, "index.json.tmp"), os.path.join(output, "index.json"))
     return summary
+
+
+def _doc_tokens(doc: Document, tok: Any, *, token_ids: bool, eot: int | None) -> tuple[int, list[int] | None]:
+    """A document's token count and, with ``token_ids``, its ids (followed by ``eot`` unless None).
+
+    Without ids a count :class:`TokenCount` left in the metadata is used as is."""
+    if token_ids:
+        ids = tok.encode(doc.text)
+        n = len(ids)
+        return n, ([*ids, eot] if eot is not None else ids)
+    counted = doc.metadata.get("n_tokens")
+    return (counted if isinstance(counted, int) else tok.count(doc.text)), None
+
+
+class _ShardFiles:
+    """The output folder of :func:`shard_corpus`: the shard being written and the entries of those done."""
+
+    def __init__(self, output: str, *, format: str, token_ids: bool) -> None:  # noqa: A002
+        self.output, self.format, self.token_ids = output, format, token_ids
+        self.done: list[dict[str, Any]] = []
+        self._writer: Any = None
+        self._path = ""
+        self.docs = self.tokens = 0
+        self._ids: list[np.ndarray] = []
+        self._offsets: list[int] = [0]
+        os.makedirs(output, exist_ok=True)
+        if token_ids:
+            os.makedirs(os.path.join(output, "tokens"), exist_ok=True)
+
+    def full(self, n: int, *, tokens_per_shard: int, docs_per_shard: int | None) -> bool:
+        """Whether a document of ``n`` tokens belongs in a new shard (a shard holds at least one)."""
+        if self._writer is None:
+            return False
+        return bool(self.tokens + n > tokens_per_shard and self.docs
+                    or docs_per_shard is not None and self.docs >= docs_per_shard)
+
+    def write(self, doc: Document, n: int, ids: list[int] | None) -> None:
+        if self._writer is None:
+            self._open()
+        self._writer.write(doc)
+        self.docs += 1
+        self.tokens += n
+        if ids is not None:
+            self._ids.append(np.asarray(ids, dtype=np.uint32))
+            self._offsets.append(self._offsets[-1] + len(ids))
+
+    def _open(self) -> None:
+        from datamill.io.jsonl import JsonlWriter
+        from datamill.io.parquet import ParquetWriter
+
+        self._path = os.path.join(self.output, f"shard-{len(self.done):05d}.{self.format}")
+        self._writer = ParquetWriter(self._path) if self.format == "parquet" else JsonlWriter(self._path)
+        self.docs = self.tokens = 0
+        self._ids, self._offsets = [], [0]
+
+    def close(self) -> None:
+        """Finish the open shard (if any): close its file, write its token ids, add its index entry."""
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        entry = {"file": os.path.basename(self._path), "documents": self.docs, "tokens": self.tokens}
+        if self.token_ids:
+            entry.update(self._write_ids(f"tokens/shard-{len(self.done):05d}"))
+        self.done.append(entry)
+
+    def _write_ids(self, stem: str) -> dict[str, Any]:
+        """``<stem>.bin`` (the ids) and ``<stem>.idx.npy`` (document offsets), each written then renamed."""
+        base = os.path.join(self.output, stem)
+        arr = np.concatenate(self._ids) if self._ids else np.zeros(0, np.uint32)
+        arr.tofile(base + ".bin.tmp")
+        os.replace(base + ".bin.tmp", base + ".bin")
+        with open(base + ".idx.npy.tmp", "wb") as fh:
+            np.save(fh, np.asarray(self._offsets, dtype=np.int64))
+        os.replace(base + ".idx.npy.tmp", base + ".idx.npy")
+        return {"token_file": f"{stem}.bin", "index_file": f"{stem}.idx.npy", "token_count": int(len(arr))}
