@@ -67,6 +67,19 @@ def test_pretrain_errors_name_the_flags(capsys, docs, tmp_path):
     assert "--format must be one of" in err and "got 'csv'" in err
 
 
+def test_library_errors_name_the_callers_keyword(docs):
+    """An error names the keyword the caller passed (which the CLI turns into its flag), not the name a
+    step deeper down gives the same value."""
+    from datamill.pretrain import default_recipe, filter_pipeline
+
+    with pytest.raises(ConfigError, match=r"^min_language_score must be between 0 and 1, got 3") as exc:
+        filter_pipeline(str(docs), min_language_score=3)
+    assert exc.value.params == ("min_language_score",)
+    with pytest.raises(ConfigError, match=r"^minhash_threshold must be between 0 and 1, got 2") as exc:
+        default_recipe(str(docs), "out", minhash_threshold=2)
+    assert exc.value.params == ("minhash_threshold",)
+
+
 def test_run_into_another_runs_folder_says_overwrite_flag(capsys, docs, tmp_path):
     out = tmp_path / "out"
     for i, step in enumerate(("dedup.exact", "filter.length")):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from collections.abc import Iterable, Sequence
-from typing import Annotated, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -12,10 +14,17 @@ from rich.markup import escape
 from rich.table import Table
 
 __all__ = [
+    "OUTPUT",
     "ExecutorOpt",
+    "JsonOpt",
     "OnErrorOpt",
+    "OptionBlock",
+    "OverwriteOpt",
     "PrintRecipeOpt",
+    "ProgressOpt",
     "QuarantineOpt",
+    "TextFieldOpt",
+    "TokenizerOpt",
     "WorkersOpt",
     "cli_error_text",
     "command_for",
@@ -51,6 +60,10 @@ class _Console(Console):
 console = _Console()
 err_console = _Console(stderr=True)
 
+#: How every command spells the option naming what it writes: ``--output``, ``-o``, and ``--out`` (the
+#: older spelling of the file-writing commands, kept so scripts keep working).
+OUTPUT = ("--output", "--out", "-o")
+
 ExecutorOpt = Annotated[str, typer.Option("--executor", "-x", help="Where shards run: local (process pool) or ray.")]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", help="Parallel workers (default: CPU count).")]
 PrintRecipeOpt = Annotated[bool, typer.Option("--print-recipe", help="Print the equivalent YAML recipe and exit.")]
@@ -58,6 +71,47 @@ OnErrorOpt = Annotated[str, typer.Option("--on-error", help="raise: stop at the 
                                                             "quarantine: set it aside (counted) and go on.")]
 QuarantineOpt = Annotated[str | None, typer.Option("--quarantine", help="Where quarantined lines go (JSONL; default: "
                                                                          "next to the output, *.quarantine.jsonl).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing, different run.")]
+TokenizerOpt = Annotated[str, typer.Option("--tokenizer", help="tiktoken encoding or tokenizer.json path.")]
+TextFieldOpt = Annotated[str, typer.Option("--text-field", help="Field holding the text in plain JSON/Parquet rows.")]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class OptionBlock:
+    """Options several commands share, declared once.
+
+    ``OptionBlock(name=(Annotated type, default), ...)`` used as a decorator under ``@app.command()``
+    adds these options after the command's own (an option the command declares itself keeps its own
+    default); the command takes them in its ``**kwargs``. Blocks stack. ``...`` as the default makes
+    the option required.
+    """
+
+    def __init__(self, **options: tuple[Any, Any]) -> None:
+        self.options = options
+
+    def __call__(self, func: _F) -> _F:
+        sig = inspect.signature(func, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        if len(own) == len(sig.parameters) and not getattr(func, "_block_options", False):
+            raise TypeError(f"{func.__name__} needs **kwargs to take the options of a block")
+        names = {p.name for p in own}
+        params = own + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                          default=inspect.Parameter.empty if default is ... else default)
+                        for name, (annotation, default) in self.options.items() if name not in names]
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            return func(*args, **kwargs)
+
+        # typer reads a command's options from its signature and calls it with them as keywords
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params
+                                   if p.annotation is not inspect.Parameter.empty}
+        command._block_options = True  # type: ignore[attr-defined]  # a block stacked on top may add more
+        return command  # type: ignore[return-value]
 
 
 def command_for(root: Any, argv: Sequence[str]) -> Any:

@@ -96,6 +96,9 @@ def quality_steps(*, lang: str | None = "en", min_language_score: float = 0.65,
     """URL blocklist (if given), language ID, Gopher repetition + quality, C4, FineWeb (paper defaults)."""
     if langid not in LANGID_ENGINES:  # checked here: LanguageFilter calls it engine, as the extractor's option is
         raise ConfigError(f"langid must be one of {', '.join(LANGID_ENGINES)}, got {langid!r}", params="langid")
+    if not 0 <= min_language_score <= 1:  # here too: LanguageFilter calls it min_score
+        raise ConfigError(f"min_language_score must be between 0 and 1, got {min_language_score!r}",
+                          params="min_language_score")
     steps: list[Step] = []
     if blocklist:
         steps.append(UrlFilter(domains=blocklist))
@@ -114,6 +117,9 @@ def default_pipeline(inputs: str | list[str], *, lang: str | None = "en", engine
                      tokenizer: str = "cl100k_base", eval_sets: list[str] | None = None,
                      output_format: str = "parquet", langid: str = "lingua") -> Pipeline:
     """The default pre-training recipe as a :class:`~datamill.pipeline.Pipeline`."""
+    if not 0 < minhash_threshold < 1:  # here too: MinhashDedup calls it threshold
+        raise ConfigError(f"minhash_threshold must be between 0 and 1, got {minhash_threshold!r}",
+                          params="minhash_threshold")
     reader = make_reader(inputs)
     steps: list[Step] = []
     if _is_web(reader):
