@@ -200,14 +200,14 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     if not 0.0 < threshold < 1.0:
         raise ConfigError(f"threshold must be between 0 and 1, got {threshold!r}")
     xs = np.linspace(0.0, 1.0, 201)
-    best, best_err = (1, num_perm), float("inf")
+    best, best_err = (1, num_perm), float("inf")  # (bands, rows), false positive + negative area
     for b in range(1, num_perm + 1):
         for r in range(1, num_perm // b + 1):
             p = 1.0 - (1.0 - xs ** r) ** b
             fp = np.trapezoid(p[xs <= threshold], xs[xs <= threshold])
             fn = np.trapezoid(1.0 - p[xs >= threshold], xs[xs >= threshold])
             if fp + fn < best_err:
-                best, best_err = (b, r), fp + fn
+                best, best_err = (b, r), float(fp + fn)
     return best
 
 

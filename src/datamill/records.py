@@ -82,7 +82,7 @@ class Provenance:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in _field_names(type(self)):
+        for name in _field_names(type(self)):  # type: ignore[arg-type]  # mypy: a slots dataclass class is hashable
             value = getattr(self, name)
             if value is not None and value != [] and value != {}:
                 out[name] = value
@@ -187,7 +187,7 @@ class Record:
 
     @classmethod
     def _content_fields(cls) -> tuple[str, ...]:
-        return _content_field_names(cls)
+        return _content_field_names(cls)  # type: ignore[arg-type]  # mypy: a slots dataclass class is hashable
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict tagged with ``"type"``; :func:`from_dict` reverses it exactly."""

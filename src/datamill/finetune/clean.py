@@ -24,7 +24,7 @@ import ast
 import operator
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,7 @@ _ARITH = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?(?:\s*[-+*/×x÷]\s*-?\d+(?:\.\d
 _QUESTION_ARITH = re.compile(r"^\s*(?:what is|what's|calculate|compute|evaluate|solve)?\s*:?\s*"
                              r"(-?\d+(?:\.\d+)?(?:\s*[-+*/×x÷]\s*-?\d+(?:\.\d+)?)+)\s*[?=.]?\s*$", re.I)
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+_OPS: dict[type, Callable[..., float]] = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 

@@ -119,12 +119,14 @@ def evaluate_retrieval(folder: str | os.PathLike[str], *, kinds: Sequence[str] =
                        split: str = "test", k: int = 100, index_params: dict[str, dict[str, Any]] | None = None,
                        progress: bool = False) -> EvalResult:
     """Index the corpus with each kind, run every query, score against the qrels."""
-    from datamill.incontext.index import build_index
+    from datamill.incontext.index import BM25Index, DenseIndex, Index, build_index
 
     data = load_beir(folder, split=split)
     qids = [q for q in data.qrels if q in data.queries]
     table, per_query, seconds = {}, {}, {}
-    bm25 = dense = None
+    bm25: BM25Index | None = None
+    dense: DenseIndex | None = None
+    idx: Index
     for kind in kinds:
         t0 = time.perf_counter()
         params = (index_params or {}).get(kind, {})
@@ -142,8 +144,8 @@ def evaluate_retrieval(folder: str | os.PathLike[str], *, kinds: Sequence[str] =
         t2 = time.perf_counter()
         table[kind], per_query[kind] = score_run(run, data.qrels)
         seconds[kind] = {"index": round(t1 - t0, 3), "queries": round(t2 - t1, 3)}
-        if kind == "bm25":
+        if kind == "bm25" and isinstance(idx, BM25Index):
             bm25 = idx
-        elif kind == "dense":
+        elif kind == "dense" and isinstance(idx, DenseIndex):
             dense = idx
     return EvalResult(table, per_query, seconds, queries=len(qids), documents=len(data.corpus))

@@ -227,8 +227,9 @@ class BM25Index(Index):
 
     def _build(self) -> None:
         bm25s = require("bm25s", extra="incontext", purpose="BM25 indexes")
-        self._retriever = bm25s.BM25(k1=self.params["k1"], b=self.params["b"], method=self.params["method"])
-        self._retriever.index(self._tokenize([_search_text(c) for c in self.chunks]), show_progress=False)
+        retriever = bm25s.BM25(k1=self.params["k1"], b=self.params["b"], method=self.params["method"])
+        retriever.index(self._tokenize([_search_text(c) for c in self.chunks]), show_progress=False)
+        self._retriever = retriever
 
     def _grow(self, new: list[Document]) -> None:
         self._build()  # BM25's idf and average length are corpus-wide: rebuild

@@ -105,7 +105,8 @@ def pack_prompt(question: str, *, system: str | None = None, examples: Sequence[
             if not docs[i].strip():
                 dropped.append({"kind": kind, "id": ids[i], "reason": "empty"})
                 continue
-            if sigs is not None and any(float((sigs[i] == sigs[j]).mean()) >= dedup_threshold for j in chosen_p):
+            if sigs is not None and dedup_threshold is not None and any(
+                    float((sigs[i] == sigs[j]).mean()) >= dedup_threshold for j in chosen_p):
                 dropped.append({"kind": kind, "id": ids[i], "reason": "near-duplicate of a packed passage"})
                 continue
             chosen_p.append(i)
