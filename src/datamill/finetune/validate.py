@@ -198,6 +198,23 @@ def _check_openai_dpo_row(row: dict[str, Any], line: int, hit) -> None:  # type:
             break
 
 
+def _turns(msgs: list[Message]) -> list[str]:
+    """User/assistant turns; an assistant's tool call, the tool results and the answer after them are one turn."""
+    turns: list[str] = []
+    after_tool = False
+    for m in msgs:
+        if m.role == "tool" or m.role == "function":
+            after_tool = True
+            continue
+        if m.role == "assistant" and after_tool and turns and turns[-1] == "assistant":
+            after_tool = False
+            continue
+        if m.role in ("user", "assistant"):
+            turns.append(m.role)
+            after_tool = False
+    return turns
+
+
 def _check_record(rec: Record, line: int, hit) -> None:  # type: ignore[no-untyped-def]
     """Quality checks every format shares, on the converted record."""
     texts: list[str] = []
@@ -221,7 +238,7 @@ def _check_record(rec: Record, line: int, hit) -> None:  # type: ignore[no-untyp
             last = next((m for m in reversed(msgs) if m.role == "assistant"), None)
             if last is not None and not _text(last).strip() and not last.tool_calls and not last.function_call:
                 hit("empty_output", line)
-            turns = [m.role for m in msgs if m.role in ("user", "assistant")]
+            turns = _turns(msgs)
             if any(a == b for a, b in zip(turns, turns[1:], strict=False)) or (turns and turns[0] != "user"):
                 hit("bad_alternation", line)
             if last is not None:
