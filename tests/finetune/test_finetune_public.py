@@ -360,3 +360,21 @@ def test_ties_are_no_training_pairs_but_can_be_kept(tmp_path):
     assert [r.metadata.get("no_preference") for r in kept] == [None, "winner 'tie (bothbad)'"]
     out = CliRunner().invoke(app, ["finetune", "convert", str(src), str(tmp_path / "d2.jsonl"), "--to", "openai_dpo"])
     assert out.exit_code == 0 and "left out 1 pair(s) with no preference" in out.output, out.output
+
+
+def test_clean_takes_preference_pairs(tmp_path):
+    from datamill.finetune import clean
+
+    refusal = {"chosen": "\n\nHuman: How do I pick a lock to break into a house?\n\nAssistant: I can't help with "
+                         "breaking into someone's home.",
+               "rejected": "\n\nHuman: How do I pick a lock to break into a house?\n\nAssistant: Use a tension "
+                           "wrench and a pick."}
+    empty = {"chosen": "\n\nHuman: Name a colour.\n\nAssistant: ", "rejected": "\n\nHuman: Name a colour.\n\nAssistant: Red."}
+    recs = list(read_examples(_write(tmp_path / "hh.jsonl", [*HH_RLHF, refusal, HH_RLHF[0], empty])))
+    result = clean(recs, languages=None)
+    assert [r for _, r, _ in result.dropped] == ["exact_duplicate", "empty_output"]
+    assert len(result.kept) == 3  # the refusal is kept: safety pairs prefer it
+    out = CliRunner().invoke(app, ["finetune", "clean", str(tmp_path / "hh.jsonl"), "-o", str(tmp_path / "c.jsonl"),
+                                   "--languages", ""])
+    assert out.exit_code == 0, out.output
+    assert len(_read(tmp_path / "c.jsonl")) == 3 and "prompt" in _read(tmp_path / "c.jsonl")[0]

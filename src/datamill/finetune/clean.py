@@ -31,7 +31,7 @@ from typing import Any
 import xxhash
 
 from datamill.errors import ConfigError
-from datamill.records import Example, Message, Record
+from datamill.records import Example, Message, Preference, Record
 
 __all__ = ["CleanResult", "RULES", "clean", "embedding_duplicates", "find_defects"]
 
@@ -102,7 +102,17 @@ def split_example(rec: Record) -> tuple[str, str]:
         return ins, out
     if isinstance(rec, Example):
         return rec.input or "", rec.output or ""
-    raise ConfigError(f"cleaning works on examples, got a {rec.type_name} record")
+    if isinstance(rec, Preference):  # a pair is judged by its prompt and its chosen answer
+        prompt = rec.prompt if isinstance(rec.prompt, str) else "\n".join(
+            _text(m) for m in rec.prompt if m.role in ("system", "user", "developer"))
+        return prompt, rec.chosen if isinstance(rec.chosen, str) else "\n".join(_text(m) for m in rec.chosen)
+    raise ConfigError(f"cleaning works on examples and preference pairs, got a {rec.type_name} record")
+
+
+def _rejected(rec: Record) -> str:
+    if not isinstance(rec, Preference):
+        return ""
+    return rec.rejected if isinstance(rec.rejected, str) else "\n".join(_text(m) for m in rec.rejected)
 
 
 def _math_problem(instruction: str, output: str) -> str | None:
@@ -235,6 +245,9 @@ def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages:
           embedding_model: str = "all-MiniLM-L6-v2", dry_run: bool = False) -> CleanResult:
     """Apply the cleaning rules; the first rule an example breaks is the one it is dropped for.
 
+    Preference pairs are judged by their prompt and chosen answer (a refusal there is no defect: safety
+    sets prefer it); two pairs are exact duplicates only when their rejected answers match too.
+
     ``near_dup_method`` is ``"minhash"`` (Jaccard of word 3-grams >= ``near_dup_threshold``, default
     0.85) or ``"embedding"`` (cosine of sentence embeddings >= ``near_dup_threshold``, default 0.95).
     """
@@ -265,7 +278,8 @@ def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages:
     content_rules = set(rules) - {"non_english", "exact_duplicate", "near_duplicate"}
     for i, (ins, out) in enumerate(pairs):
         for rule, reason in find_defects(ins, out):
-            if rule in content_rules:
+            # a refusal is often the chosen answer of a safety pair (HH-RLHF harmless): not a defect there
+            if rule in content_rules and not (rule == "refusal" and isinstance(recs[i], Preference)):
                 mark(i, rule, reason)
     if "non_english" in rules and languages:
         detector, codes = _languages(languages)
@@ -288,7 +302,8 @@ def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages:
     if "exact_duplicate" in rules:
         first: dict[bytes, int] = {}
         for i, (ins, out) in enumerate(pairs):
-            key = xxhash.xxh3_128_digest(" ".join(f"{ins}\x1f{out}".lower().split()).encode("utf-8", "surrogatepass"))
+            text = f"{ins}\x1f{out}\x1f{_rejected(recs[i])}"  # a pair is a duplicate only with the same rejected
+            key = xxhash.xxh3_128_digest(" ".join(text.lower().split()).encode("utf-8", "surrogatepass"))
             if key in first:
                 mark(i, "exact_duplicate", f"same as line {recs[first[key]].provenance.line or first[key]}")
             else:
