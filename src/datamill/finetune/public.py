@@ -75,6 +75,17 @@ def _is_hh(value: Any) -> bool:
                                                                         or "\n\nHuman:" in value)
 
 
+# the keys that tell a shape apart, tried in order
+_SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = tuple((fmt, frozenset(keys)) for fmt, keys in (
+    ("shp", ("human_ref_A", "human_ref_B", "history")),
+    ("helpsteer2_preference", ("response_1", "response_2", "preference_strength")),
+    ("helpsteer3", ("response1", "response2", "overall_preference")),
+    ("chatbot_arena", ("conversation_a", "conversation_b", "winner")),
+    ("pku_saferlhf", ("response_0", "response_1", "better_response_id")),
+    ("helpsteer2", ("prompt", "response", "helpfulness")),
+))
+
+
 def detect_public(row: dict[str, Any]) -> str | None:
     """Which public shape a row has (before the generic fine-tuning formats are tried), or None."""
     keys = row.keys()
@@ -82,18 +93,9 @@ def detect_public(row: dict[str, Any]) -> str | None:
         return "hh_rlhf"
     if "completions" in keys and "instruction" in keys and isinstance(row["completions"], list):
         return "ultrafeedback"
-    if "human_ref_A" in keys and "human_ref_B" in keys and "history" in keys:
-        return "shp"
-    if "response_1" in keys and "response_2" in keys and "preference_strength" in keys:
-        return "helpsteer2_preference"
-    if "response1" in keys and "response2" in keys and "overall_preference" in keys:
-        return "helpsteer3"
-    if "conversation_a" in keys and "conversation_b" in keys and "winner" in keys:
-        return "chatbot_arena"
-    if "response_0" in keys and "response_1" in keys and "better_response_id" in keys:
-        return "pku_saferlhf"
-    if "prompt" in keys and "response" in keys and "helpfulness" in keys:
-        return "helpsteer2"
+    for fmt, needed in _SIGNATURES:
+        if needed <= keys:
+            return fmt
     if "answers" in keys and "prompt" in keys and isinstance(row["answers"], list):
         return "nectar"
     if "instruction" in keys and "response" in keys and "output" not in keys:
@@ -222,18 +224,24 @@ def _helpsteer2(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid
     return Example(id=rid, messages=msgs, metadata=meta, provenance=prov)
 
 
-def _helpsteer2_preference(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
-    strength = _number(row.get("preference_strength"))
+def _strength_pair(row: dict[str, Any], key: str, first: str, second: str, prompt: list[Message],
+                   meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+    """Two responses and a signed strength (HelpSteer2/3: negative means the first is better, 0 is a tie)."""
+    strength = _number(row.get(key))
     if strength is None:
-        raise ValueError(f"'preference_strength' must be a number, got {row.get('preference_strength')!r}")
+        raise ValueError(f"{key!r} must be a number, got {row.get(key)!r}")
     if strength == 0:
-        meta[NO_PREFERENCE] = "preference_strength 0: the two responses are rated equal"
-    r1, r2 = _str(row, "response_1"), _str(row, "response_2")
+        meta[NO_PREFERENCE] = f"{key} 0: the two responses are rated equal"
+    r1, r2 = _str(row, first), _str(row, second)
     chosen, rejected = (r1, r2) if strength < 0 else (r2, r1)
     meta["preference_strength"] = strength
-    return Preference(id=rid, prompt=_helpsteer_prompt(_str(row, "prompt")),
-                      chosen=[Message(role="assistant", content=chosen)],
+    return Preference(id=rid, prompt=prompt, chosen=[Message(role="assistant", content=chosen)],
                       rejected=[Message(role="assistant", content=rejected)], metadata=meta, provenance=prov)
+
+
+def _helpsteer2_preference(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+    return _strength_pair(row, "preference_strength", "response_1", "response_2",
+                          _helpsteer_prompt(_str(row, "prompt")), meta, prov, rid)
 
 
 def _messages(value: Any, what: str) -> list[Message]:
@@ -248,17 +256,8 @@ def _messages(value: Any, what: str) -> list[Message]:
 
 
 def _helpsteer3(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
-    strength = _number(row.get("overall_preference"))
-    if strength is None:
-        raise ValueError(f"'overall_preference' must be a number, got {row.get('overall_preference')!r}")
-    if strength == 0:
-        meta[NO_PREFERENCE] = "overall_preference 0: the two responses are rated equal"
-    r1, r2 = _str(row, "response1"), _str(row, "response2")
-    chosen, rejected = (r1, r2) if strength < 0 else (r2, r1)
-    meta["preference_strength"] = strength
-    return Preference(id=rid, prompt=_messages(row.get("context"), "context"),
-                      chosen=[Message(role="assistant", content=chosen)],
-                      rejected=[Message(role="assistant", content=rejected)], metadata=meta, provenance=prov)
+    return _strength_pair(row, "overall_preference", "response1", "response2", _messages(row.get("context"), "context"),
+                          meta, prov, rid)
 
 
 def _chatbot_arena(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
