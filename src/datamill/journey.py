@@ -1,9 +1,20 @@
 """The whole life of LLM data on the shipped sample, offline, with lineage from crawl to diagnosis.
 
-    crawl (WARC) → pretrain clean → chunk + index (incontext) → grounded Q&A and judged answer pairs
-    from a teacher (synthetic; a local fake OpenAI-compatible server) → human check (feedback;
-    simulated annotators in the app's real database) → fine-tune set, validated (finetune) → a toy
-    model's mistakes on held-out questions, diagnosed (diagnose)
+    crawl (WARC) → pretrain clean → chunk + index (incontext) → grounded Q&A, other phrasings of each
+    question, a second answer and a judge that checks both against the passage (synthetic; a local
+    fake OpenAI-compatible server) → human check (feedback; simulated annotators in the app's real
+    database) → fine-tune set, validated (finetune) → a toy model's mistakes on held-out questions,
+    diagnosed (diagnose)
+
+The data has the flaws real data has, each with a known origin, so the diagnosis has something true
+to find (see docs/journey.md):
+
+* questions about every fourth page are held out of training: the model has **never seen** them;
+* the simulated annotators prefer the worse answer 15% of the time, and the majority vote lets a few
+  of those through: **noisy** labels, or **inconsistent** ones where the phrasings of one question
+  now disagree (as do the same question asked of two copies of a page with different text);
+* the index also holds an out-of-date copy of one held-out page with other figures (planted, and
+  marked so in its metadata and provenance): retrieval returns both, a **contradictory context**.
 
 Every file written holds datamill records with provenance, so ``datamill lineage ID --in DIR``
 walks any fine-tune example back to the crawled page and byte offset it came from.
@@ -19,11 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datamill.records import Document, Example, Judgement, Message, Preference, Provenance
+from datamill.records import Document, Example, Judgement, Message, Preference, Provenance, stable_id
 
 __all__ = ["JourneyResult", "run_journey"]
 
 _WORD = re.compile(r"\w+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+HELD_OUT_EVERY = 4  # questions about every 4th page are kept out of training
+PHRASINGS = 3  # each training question is also asked in this many other words
+HELD_OUT_PHRASINGS = 2  # and in this many more, held out of training
+SYSTEM = "Answer the user's question from the passage they give, and only from it."
+GROUNDED_PROMPT = "<passage>\n{passage}\n</passage>\n\n{question}"
 
 
 @dataclass
@@ -35,6 +52,8 @@ class JourneyResult:
     finetune_ids: list[str] = field(default_factory=list)
     lineage_complete: int = 0
     seconds: float = 0.0
+    causes: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
 
     def stage(self, name: str, n_in: int, n_out: int, note: str, where: str) -> None:
         self.stages.append({"stage": name, "in": n_in, "out": n_out, "note": note, "where": where})
@@ -49,10 +68,47 @@ def _f1(a: str, b: str) -> float:
     return 2 * p * r / (p + r)
 
 
-def run_journey(directory: str | os.PathLike[str], *, workers: int | None = 2, max_chunks: int = 40,
-                log: Callable[[str], None] = print) -> JourneyResult:
-    """Run every stage under ``directory`` (each in its own numbered folder) and check lineage."""
+def _text(value: Any) -> str:
+    """The text of an answer: a string, or the last message of a message list."""
+    if isinstance(value, list) and value:
+        last = value[-1]
+        return str(last.content if isinstance(last, Message) else last.get("content", "") if isinstance(last, dict)
+                   else last)
+    return str(value or "")
+
+
+def _other_figures(text: str) -> str:
+    """The same text with every figure changed (a year four years earlier, other numbers a fifth higher)."""
+    def change(m: re.Match[str]) -> str:
+        value = m.group(0)
+        if "." in value:
+            whole, frac = value.split(".")
+            return f"{int(whole) + 1}.{frac}"
+        n = int(value)
+        return str(n - 4) if 1800 <= n <= 2100 else str(n + max(1, n // 5))
+    return _NUMBER.sub(change, text)
+
+
+def _stale_copy(chunk: Document) -> Document:
+    """An out-of-date copy of ``chunk`` with other figures, marked as planted in metadata and provenance."""
+    return Document(text=_other_figures(chunk.text),
+                    metadata={**chunk.metadata, "planted": "an out-of-date copy of this page with other figures, "
+                                                           "so the diagnosis has a real contradiction to find"},
+                    provenance=Provenance(step="journey.stale_copy", parents=[chunk.id]))
+
+
+def run_journey(directory: str | os.PathLike[str], *, executor: str = "local", workers: int | None = 2,
+                max_chunks: int = 40, log: Callable[[str], None] = print) -> JourneyResult:
+    """Run every stage under ``directory`` (each in its own numbered folder) and check lineage.
+
+    Args:
+        directory: the journey's folder (its numbered stage folders are replaced).
+        executor, workers: where the pre-training shards run (``local`` or ``ray``) and on how many workers.
+        max_chunks: pages (chunks) the teacher writes questions about, spread over the corpus.
+        log: told each stage as it starts.
+    """
     from datamill.diagnose import diagnose, write_report
+    from datamill.embed import get_embedder
     from datamill.feedback import simulate_project
     from datamill.feedback.db import Database
     from datamill.feedback.export import export_rows
@@ -61,7 +117,7 @@ def run_journey(directory: str | os.PathLike[str], *, workers: int | None = 2, m
     from datamill.io import read_records, write_jsonl
     from datamill.lineage import LineageIndex
     from datamill.pretrain import run_pretrain, sample_crawl_path
-    from datamill.synthetic import FakeServer, Judge, qa_from_docs, respond
+    from datamill.synthetic import FakeServer, Judge, Rewrite, qa_from_docs, respond
 
     t0 = time.time()
     root = Path(directory)
@@ -70,47 +126,77 @@ def run_journey(directory: str | os.PathLike[str], *, workers: int | None = 2, m
 
     # 1. pre-training: the crawl becomes clean, deduplicated, tokenized documents
     log("1/6 pretrain: extract, filter, dedup, redact the sample crawl")
-    pre = run_pretrain(sample_crawl_path(), root / "1-pretrain", workers=workers, overwrite=True)
+    pre = run_pretrain(sample_crawl_path(), root / "1-pretrain", executor=executor, workers=workers, overwrite=True)
     docs = [d for d in read_records(root / "1-pretrain" / "data") if isinstance(d, Document)]
     res.stage("pretrain", pre.records_in, len(docs), "WARC records → clean documents", str(root / "1-pretrain"))
 
-    # 2. in-context: chunk and index them
+    # 2. in-context: chunk and index them (the index also holds a planted out-of-date copy of one page)
     log("2/6 incontext: chunk and index")
     chunks = list(chunk_documents(docs, method="paragraphs", max_tokens=160, overlap=0, min_chars=200))
-    write_jsonl(chunks, root / "2-incontext" / "chunks.jsonl.zst")
-    index = build_index(chunks, root / "2-incontext" / "index", kind="hybrid")
-    res.stage("incontext", len(docs), len(chunks), "chunks in a hybrid (BM25 + MiniLM) index",
-              str(root / "2-incontext"))
-
-    # 3. synthetic: a teacher writes grounded Q&A, a second answer, and judges the pairs
-    log("3/6 synthetic: teacher Q&A, alternative answers, LLM-as-judge")
     step = max(1, len(chunks) // max_chunks)
     picked = chunks[::step][:max_chunks]
+    held_pages = {c.id for c in picked[HELD_OUT_EVERY - 1::HELD_OUT_EVERY]}
+    target = next((c for c in picked if c.id in held_pages and _NUMBER.search(c.text)), None) \
+        or next((c for c in picked if _NUMBER.search(c.text)), None)
+    stale = [_stale_copy(target)] if target is not None else []
+    if target is not None:
+        held_pages.add(target.id)
+    write_jsonl([*chunks, *stale], root / "2-incontext" / "chunks.jsonl.zst")
+    index = build_index([*chunks, *stale], root / "2-incontext" / "index", kind="hybrid")
+    res.stage("incontext", len(docs), len(chunks) + len(stale),
+              f"chunks in a hybrid (BM25 + MiniLM) index, {len(stale)} of them a planted out-of-date copy",
+              str(root / "2-incontext"))
+
+    # 3. synthetic: a teacher writes grounded Q&A and rephrases each question; a second answer comes from a
+    #    teacher that did not see the passage; a judge given the passage picks the better answer
+    log("3/6 synthetic: teacher Q&A, other phrasings, unsourced answers, a judge that reads the passage")
     cache = str(root / "3-synthetic" / "cache.sqlite")
     os.makedirs(root / "3-synthetic", exist_ok=True)
+    if os.path.exists(cache):  # a rerun asks the teacher again, so its counts are the first run's
+        os.remove(cache)
     with FakeServer(model="teacher-large") as server:
         teacher = {"type": "openai", "base_url": server.url, "model": "teacher-large"}
         qa = qa_from_docs(picked, teacher, cache=cache)
-        questions = [Example(id=f"{q.id}-q", input=q.input, provenance=Provenance(step="journey.question",
-                                                                                   parents=[q.id])) for q in qa]
+        train_qa = [q for q in qa if q.metadata.get("chunk_id") not in held_pages]
+        fact = {q.id: q for q in qa}
+        asked = [Example(id=f"{q.id}-q", input=q.input, metadata={"qa": q.id},
+                         provenance=Provenance(step="journey.question", parents=[q.id])) for q in train_qa]
+        phrasings: dict[str, list[Example]] = {q.id: [a] for q, a in zip(train_qa, asked, strict=True)}
+        for k in range(1, PHRASINGS + HELD_OUT_PHRASINGS + 1):
+            for r in Rewrite(teacher=teacher, instruction="asks the same question in other words", field="input",
+                             seed=k, cache=cache)(asked):
+                r.id = f"{r.metadata['qa']}-q{k}"  # two pages can raise the same question: ids stay apart
+                phrasings[r.metadata["qa"]].append(r)  # type: ignore[arg-type]
+        questions = [p for ps in phrasings.values() for p in ps[:PHRASINGS + 1]]
         alt = respond(questions, teacher, cache=cache, temperature=1.0, seed=7)
-        by_parent = {a.provenance.parents[0]: a for a in alt if a.provenance.parents}
+        by_question = {a.provenance.parents[0]: a for a in alt if a.provenance.parents}
         pairs = []
-        for q in qa:
-            other = by_parent.get(f"{q.id}-q")
+        for p in questions:
+            q, other = fact[p.metadata["qa"]], by_question.get(p.id)
             if other is None or not other.output or other.output.strip() == (q.output or "").strip():
                 continue
-            pairs.append(Preference(prompt=q.input or "", chosen=q.output or "", rejected=other.output,
+            prompt = [Message(role="system", content=SYSTEM), Message(role="user", content=GROUNDED_PROMPT.format(
+                passage=q.metadata["context"], question=p.input or ""))]
+            a, b = q.output or "", other.output
+            if stable_id(p.id) < "8":  # the candidates in no particular order: the judge must read them
+                a, b = b, a
+            # metadata is for counting afterwards; the judge is shown only the prompt and the two answers
+            pairs.append(Preference(prompt=prompt, chosen=a, rejected=b,
+                                    metadata={"question": p.input, "passage_answer": q.output},
                                     provenance=Provenance(step="journey.pair", parents=[q.id, other.id])))
-        judged = list(Judge(teacher=teacher, mode="pairwise", cache=cache)(pairs))
+        judge = Judge(teacher=teacher, mode="pairwise", cache=cache)
+        judged = [j for j in judge(pairs) if isinstance(j, Preference)]
         requests = server.requests
+    grounded_won = sum(j.chosen == j.metadata.get("passage_answer") for j in judged)
     write_jsonl(qa, root / "3-synthetic" / "qa.jsonl")
-    write_jsonl(questions, root / "3-synthetic" / "questions.jsonl")
+    write_jsonl([p for ps in phrasings.values() for p in ps], root / "3-synthetic" / "questions.jsonl")
     write_jsonl(alt, root / "3-synthetic" / "alternatives.jsonl")
     write_jsonl(pairs, root / "3-synthetic" / "pairs.jsonl")
     write_jsonl(judged, root / "3-synthetic" / "judged.jsonl")
+    res.requests = requests
     res.stage("synthetic", len(picked), len(judged),
-              f"{len(qa)} Q&A, {len(pairs)} pairs judged ({requests} teacher requests)", str(root / "3-synthetic"))
+              f"{len(qa)} Q&A ({len(qa) - len(train_qa)} held out), {len(questions)} phrasings; the grounded "
+              f"answer won {grounded_won}/{len(judged)} judged pairs", str(root / "3-synthetic"))
 
     # 4. feedback: people check the judged pairs (simulated annotators, the app's real database)
     log("4/6 feedback: annotators check the judged pairs")
@@ -118,20 +204,25 @@ def run_journey(directory: str | os.PathLike[str], *, workers: int | None = 2, m
     os.makedirs(root / "4-feedback", exist_ok=True)
     if os.path.exists(root / "4-feedback" / "feedback.db"):
         os.remove(root / "4-feedback" / "feedback.db")
-    exported = simulate_project(db_url, judged, annotators=3, seed=0, project="journey")
+    exported = simulate_project(db_url, judged, annotators=3, seed=0, noise=0.15, project="journey")
     db = Database(db_url)
     try:
         raw = export_rows(db, "journey", "raw")
     finally:
         db.dispose()
-    judgements = [Judgement(id=f"judgement-{r['judgement_id']}", annotator=str(r["annotator"]), task=str(r["task_id"]),
-                            value=r["value"], provenance=Provenance(source=db_url, step="feedback.submit",
-                                                                    annotator=str(r["annotator"]),
-                                                                    parents=[str(r["task_id"])]))
+    judgements = [Judgement(id=f"judgement-{r['judgement_id']}", annotator=str(r["annotator"]),
+                            task=str(r["task_id"]), value=r["value"],
+                            provenance=Provenance(source=db_url, step="feedback.submit", annotator=str(r["annotator"]),
+                                                  parents=[str(r["task_id"])]))
                   for r in raw]
     write_jsonl(judgements, root / "4-feedback" / "judgements.jsonl")
     write_jsonl(exported, root / "4-feedback" / "dpo.jsonl")
-    res.stage("feedback", len(judged), len(exported), f"{len(judgements)} judgements by 3 annotators",
+    pair_of = {j.id: j for j in judged}
+    checked = [(p, pair_of[p.provenance.parents[0]]) for p in exported if p.provenance.parents
+               and p.provenance.parents[0] in pair_of]
+    overruled = sum(_text(p.chosen) != j.metadata["passage_answer"] for p, j in checked)
+    res.stage("feedback", len(judged), len(exported),
+              f"{len(judgements)} judgements by 3 annotators; {overruled} majorities chose the unsourced answer",
               str(root / "4-feedback"))
 
     # 5. fine-tuning: preference and SFT sets from the human-checked pairs, validated
@@ -139,47 +230,58 @@ def run_journey(directory: str | os.PathLike[str], *, workers: int | None = 2, m
     by_task: dict[str, list[str]] = {}
     for j in judgements:
         by_task.setdefault(j.task, []).append(j.id)
-    prefs, sft = [], []
-    for p in exported:
-        task = p.provenance.parents[0] if p.provenance.parents else ""
-        parents = by_task.get(task, []) or [p.id]
-        prompt = [Message(role="user", content=p.prompt if isinstance(p.prompt, str) else str(p.prompt))]
-        prefs.append(Preference(prompt=prompt, chosen=p.chosen, rejected=p.rejected, scores=p.scores,
+    prefs, sft, asked_in = [], [], {}
+    for p, pair in checked:
+        parents = by_task.get(p.provenance.parents[0], []) or [p.id]
+        prompt = list(pair.prompt) if isinstance(pair.prompt, list) else [Message(role="user", content=pair.prompt)]
+        chosen, rejected = (Message(role="assistant", content=_text(x)) for x in (p.chosen, p.rejected))
+        prefs.append(Preference(prompt=prompt, chosen=[chosen], rejected=[rejected], scores=p.scores,
                                 provenance=Provenance(step="finetune.export", parents=parents)))
-        sft.append(Example(messages=[*prompt, Message(role="assistant", content=str(p.chosen))],
+        sft.append(Example(messages=[*prompt, chosen],
                            provenance=Provenance(step="finetune.export", parents=parents)))
+        asked_in[sft[-1].id] = str(pair.metadata["question"])
     ft = root / "5-finetune"
     write_examples(prefs, ft / "dpo.jsonl", format="openai_dpo", keep_ids=True)
     write_examples(sft, ft / "sft.jsonl", format="openai", keep_ids=True)
     write_jsonl([*prefs, *sft], ft / "records.jsonl")
     report = validate(ft / "sft.jsonl")
     res.finetune_ids = [r.id for r in [*prefs, *sft]]
-    res.stage("finetune", len(exported), len(prefs) + len(sft),
-              f"{len(prefs)} DPO + {len(sft)} SFT; validate: {report.errors} errors, {report.warnings} warnings",
+    res.stage("finetune", len(checked), len(prefs) + len(sft),
+              f"{len(prefs)} DPO + {len(sft)} SFT; validate: {report.errors} errors, {report.warnings} warnings"
+              + (f" ({', '.join(c.name for c in report.failed())})" if report.failed() else ""),
               str(ft))
 
-    # 6. diagnosis: a toy model (copies the answer of the most similar training question) on held-out Q&A
+    # 6. diagnosis: a toy model that only memorises (it answers with the answer of the training question
+    #    closest in meaning) on held-out questions: other phrasings of the trained ones, and the questions
+    #    about the held-out pages
     log("6/6 diagnose: a toy model's mistakes")
-    train_q = {str(e.messages[0].content): str(e.messages[1].content) for e in sft if e.messages}
-    held_out = [q for q in qa if (q.input or "") not in train_q] or qa[: max(1, len(qa) // 3)]
-    train_index = build_index([Document(id=str(i), text=q) for i, q in enumerate(train_q)], kind="bm25") \
-        if train_q else None
-    keys = list(train_q)
+    train = [{"id": e.id, "input": asked_in[e.id], "output": _text(e.messages or [])} for e in sft]
+    held_out = [(p, fact[p.metadata["qa"]]) for ps in phrasings.values() for p in ps[PHRASINGS + 1:]]
+    held_out += [(q, q) for q in qa if q.metadata.get("chunk_id") in held_pages]
+    texts = [ask.input or "?" for ask, _ in held_out]
+    embedder = get_embedder()
+    if train and texts:
+        nearest = (embedder.encode(texts) @ embedder.encode([t["input"] for t in train]).T).argmax(axis=1).tolist()
+    else:
+        nearest = []
+    contexts = index.search_batch(texts, k=3) if texts else []
     results = []
-    for q in held_out:
-        hits = train_index.search(q.input or "?", k=1) if train_index is not None else []
-        answer = train_q[keys[int(hits[0].chunk.id)]] if hits else ""
-        context = [h.chunk.text for h in index.search(q.input or "?", k=3)]
-        results.append({"id": q.id, "input": q.input, "expected": q.output, "output": answer,
-                        "correct": _f1(answer, q.output or "") >= 0.5, "contexts": context})
+    for n, ((ask, q), text) in enumerate(zip(held_out, texts, strict=True)):
+        answer = train[nearest[n]]["output"] if train else ""
+        results.append({"id": ask.id, "input": text, "expected": q.output, "output": answer,
+                        "correct": _f1(answer, q.output or "") >= 0.5,
+                        "contexts": [h.chunk.text for h in contexts[n]]})
     write_jsonl(results, root / "6-diagnose" / "results.jsonl")
-    diag = diagnose(results, [e.to_dict() for e in sft])
+    diag = diagnose(results, train, embedder=embedder)
     html, _ = write_report(diag, root / "6-diagnose" / "report.html")
-    wrong = sum(not r["correct"] for r in results)
-    res.stage("diagnose", len(results), wrong, "mistakes traced to data causes", html)
+    summary = diag.summary()
+    res.causes = {c: n for c, n in summary.items() if n and c not in ("mistakes", "combination", "unexplained")}
+    found = ", ".join(f"{c.replace('_', ' ')} {n}" for c, n in res.causes.items()) or "no cause found"
+    res.stage("diagnose", len(results), summary["mistakes"], f"mistakes by cause: {found}", html)
 
     # lineage: every exported fine-tune example must trace back to a crawled page
     lineage = LineageIndex(root)
     res.lineage_complete = sum(lineage.node(i).complete() for i in res.finetune_ids)
     res.seconds = time.time() - t0
     return res
+
