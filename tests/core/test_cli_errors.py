@@ -102,6 +102,12 @@ def test_incontext_synthetic_feedback_errors_name_the_flags(capsys, docs, tmp_pa
     err = _error(capsys, "synthetic", "qa", "-t", "http://127.0.0.1:9/v1", "-m", "m", "-i", str(docs),
                  "-o", str(tmp_path / "qa.jsonl"), "--n-per-chunk", "0", "--cache", "none")
     assert "--n-per-chunk must be >= 1, got 0" in err
+    err = _error(capsys, "synthetic", "respond", "-t", "http://127.0.0.1:9/v1", "-i", str(docs),
+                 "-o", str(tmp_path / "r.jsonl"), "--cache", "none")
+    assert "an OpenAI-compatible teacher needs a model name (--model)" in err
+    err = _error(capsys, "synthetic", "respond", "-t", "http://127.0.0.1:9/v1", "-m", "m", "-i", str(docs),
+                 "-o", str(tmp_path / "r.jsonl"), "--cache", "none", "--concurrency", "0")
+    assert "--concurrency must be >= 1, got 0" in err
     err = _error(capsys, "feedback", "create-project", "p", "--gold-rate", "2", "--db", f"sqlite:///{tmp_path}/f.db")
     assert "--gold-rate must be between 0 and 1, got 2.0" in err
 

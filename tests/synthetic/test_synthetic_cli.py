@@ -144,3 +144,42 @@ def test_respond_json_schema_invalid_output_counted_rejected_never_kept(tmp_path
     fake_server.rates.update(bad_json_rate=0.0, empty_rate=0.0, truncate_rate=0.0)
     data = json.loads(runner.invoke(app, [*args[:-1], "-k", "1", "--max-tokens", "99", "--json"]).output)
     assert data["records_out"] == 0 and data["usage"]["quarantined"] == {"schema": n}
+
+
+def test_run_step_reads_seed_tasks_and_puts_rejects_beside_the_output(tmp_path, fake_server, shared_data):
+    """What `synthetic self-instruct` does is one library call: make_teacher takes the connection options,
+    run_step reads Self-Instruct seed files and puts the rejects beside the output, clearing a stale file."""
+    from datamill.synthetic import SelfInstruct, make_teacher
+    from datamill.synthetic.run import default_rejects, run_step
+
+    assert default_rejects(tmp_path / "o.jsonl.gz") == str(tmp_path / "o.rejects.jsonl")
+    assert default_rejects("o.parquet") == "o.rejects.jsonl"
+    teacher = make_teacher(fake_server.url, model="fake-teacher", max_concurrency=3, api_key_env="NO_SUCH_KEY")
+    assert (teacher.spec()["max_concurrency"], teacher.spec()["api_key_env"]) == (3, "NO_SUCH_KEY")
+    assert make_teacher({"base_url": fake_server.url, "model": "m", "max_concurrency": 5},
+                        max_concurrency=3).spec()["max_concurrency"] == 5  # the spec's own value wins
+    stale = tmp_path / "si.rejects.jsonl"
+    stale.write_text('{"from": "an earlier run"}\n')
+    fake_server.rates.update(error_rate=0.5)  # failed requests (no retries) are given up into the rejects file
+    teacher = make_teacher({"base_url": fake_server.url, "max_retries": 0}, model="fake-teacher")
+    step = SelfInstruct(teacher=teacher, num_instructions=5, cache=None, progress=False, max_failures=1.0)
+    run = run_step(step, shared_data / "finetune" / "self_instruct_seed_tasks.jsonl", tmp_path / "si.jsonl",
+                   rejects="default")
+    assert run.records_in == 175 and run.records_out == len(_rows(tmp_path / "si.jsonl")) == 5
+    assert run.rejects == str(stale) and run.rejected == len(_rows(stale)) > 0
+    assert all(r["reason"] == "teacher_error" for r in _rows(stale))
+
+
+def test_teacher_options_apply_and_name_their_flags(tmp_path, fake_server):
+    src = tmp_path / "p.jsonl"
+    src.write_text(json.dumps({"prompt": "Explain thing."}) + "\n")
+    args = ["synthetic", "respond", "-t", fake_server.url, "-i", str(src), "-o", str(tmp_path / "o.jsonl"),
+            "--cache", "none"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and "needs a model name (model=)" in str(res.exception)
+    res = runner.invoke(app, [*args, "-m", "fake-teacher", "--concurrency", "2", "--print-recipe"])
+    assert res.exit_code == 0, res.output
+    assert "max_concurrency: 2" in res.output and f"base_url: {fake_server.url}" in res.output
+    res = runner.invoke(app, [*args, "-m", "fake-teacher", "--no-progress", "--rejects", "none", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["records_out"] == 1 and not (tmp_path / "o.rejects.jsonl").exists()

@@ -84,23 +84,25 @@ class OptionBlock:
     """Options several commands share, declared once.
 
     ``OptionBlock(name=(Annotated type, default), ...)`` used as a decorator under ``@app.command()``
-    adds these options after the command's own (an option the command declares itself keeps its own
-    default); the command takes them in its ``**kwargs``. Blocks stack. ``...`` as the default makes
-    the option required.
+    adds these options after the command's own (before them with ``lead=True``); the command takes
+    them in its ``**kwargs``. An option the command declares itself keeps its own default. Blocks
+    stack. ``...`` as the default makes the option required.
     """
 
-    def __init__(self, **options: tuple[Any, Any]) -> None:
-        self.options = options
+    def __init__(self, *, lead: bool = False, **options: tuple[Any, Any]) -> None:
+        self.options, self.lead = options, lead
 
     def __call__(self, func: _F) -> _F:
         sig = inspect.signature(func, eval_str=True)
-        own = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)  # typer passes every option by name
+               for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
         if len(own) == len(sig.parameters) and not getattr(func, "_block_options", False):
             raise TypeError(f"{func.__name__} needs **kwargs to take the options of a block")
         names = {p.name for p in own}
-        params = own + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
-                                          default=inspect.Parameter.empty if default is ... else default)
-                        for name, (annotation, default) in self.options.items() if name not in names]
+        block = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                   default=inspect.Parameter.empty if default is ... else default)
+                 for name, (annotation, default) in self.options.items() if name not in names]
+        params = block + own if self.lead else own + block
 
         @functools.wraps(func)
         def command(*args: Any, **kwargs: Any) -> Any:

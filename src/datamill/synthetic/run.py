@@ -17,9 +17,11 @@ from datamill.io._files import remove_stale_temp
 from datamill.pipeline.stats import StepStats
 from datamill.records import Record
 from datamill.synthetic.engine import Usage
-from datamill.synthetic.tasks import TeacherStep
+from datamill.synthetic.tasks import SelfInstruct, TeacherStep, load_seed_tasks
 
-__all__ = ["TaskRun", "run_step"]
+__all__ = ["TaskRun", "default_rejects", "run_step"]
+
+_SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".jsonl", ".parquet")
 
 
 @dataclass
@@ -41,13 +43,27 @@ class TaskRun:
                 "rejects": self.rejects, "rejected": self.rejected}
 
 
-def run_step(step: TeacherStep, inputs: str | list[str], output: str | os.PathLike[str], *,
+def default_rejects(output: str | os.PathLike[str]) -> str:
+    """Where :func:`run_step` puts the answers given up with ``rejects="default"``: ``OUT.rejects.jsonl``
+    beside ``output`` (``o.jsonl.gz`` -> ``o.rejects.jsonl``)."""
+    out = os.fspath(output)
+    head, name = os.path.split(out)
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return os.path.join(head, name + ".rejects.jsonl")
+
+
+def run_step(step: TeacherStep, inputs: str | os.PathLike[str] | list[str], output: str | os.PathLike[str], *,
              text_field: str = "prompt", on_error: str = "raise", quarantine: str | None = None,
              rejects: str | os.PathLike[str] | None = None) -> TaskRun:
     """Stream ``inputs`` (JSONL/Parquet; plain rows use ``text_field``) through ``step`` into ``output``.
 
-    Malformed input rows go to ``quarantine``; teacher answers given up (invalid past the re-asks, or
-    teacher errors) go to ``rejects`` (rewritten by each run, so a rerun does not repeat entries).
+    A :class:`SelfInstruct` step reads its inputs as Self-Instruct seed-task files
+    (:func:`load_seed_tasks`). Malformed input rows go to ``quarantine``; teacher answers given up
+    (invalid past the re-asks, or teacher errors) go to ``rejects`` (``"default"``:
+    :func:`default_rejects`; rewritten by each run, so a rerun does not repeat entries).
     """
     from datamill.io import read_records, write_records
     from datamill.io.quarantine import Quarantine
@@ -57,15 +73,23 @@ def run_step(step: TeacherStep, inputs: str | list[str], output: str | os.PathLi
     out = os.fspath(output)
     remove_stale_temp(out)
     if rejects is not None:
-        step.rejects = os.fspath(rejects)
+        step.rejects = default_rejects(out) if rejects == "default" else os.fspath(rejects)
     if step.rejects is not None and os.path.exists(step.rejects):
         os.remove(step.rejects)
     q = Quarantine(quarantine)
     seen = 0
+    paths = [os.fspath(inputs)] if isinstance(inputs, str | os.PathLike) else [os.fspath(p) for p in inputs]
+
+    def read() -> Iterator[Record]:
+        if isinstance(step, SelfInstruct):  # seed tasks have their own shape (id, name, instruction, instances)
+            for path in paths:
+                yield from load_seed_tasks(path)
+        else:
+            yield from read_records(paths, text_field=text_field, on_error=on_error, quarantine=q)  # type: ignore[arg-type]
 
     def counted() -> Iterator[Record]:
         nonlocal seen
-        for rec in read_records(inputs, text_field=text_field, on_error=on_error, quarantine=q):  # type: ignore[arg-type]
+        for rec in read():
             seen += 1
             yield rec
 

@@ -331,24 +331,33 @@ _HF_NAME = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 _KINDS = {"openai": OpenAITeacher, "transformers": TransformersTeacher}
 
 
-def make_teacher(spec: Teacher | dict[str, Any] | str, *, model: str | None = None) -> Teacher:
-    """A teacher from a spec dict (``{"type": "openai", "base_url": ..., "model": ...}``), a base URL, or itself."""
+def make_teacher(spec: Teacher | dict[str, Any] | str, *, model: str | None = None,
+                 max_concurrency: int | None = None, api_key_env: str | None = None) -> Teacher:
+    """A teacher from a spec dict (``{"type": "openai", "base_url": ..., "model": ...}``), a base URL, a
+    local model folder, or itself.
+
+    ``model``, ``max_concurrency`` and ``api_key_env`` fill what a URL or a spec dict leaves out (a
+    teacher given as itself keeps its own); a local model takes neither the key nor the concurrency.
+    """
     if isinstance(spec, Teacher):
         return spec
     if isinstance(spec, str):
-        if spec.startswith(("http://", "https://")):
-            if not model:
-                raise ConfigError("an OpenAI-compatible teacher needs a model name (--model)")
-            return OpenAITeacher(base_url=spec, model=model)
-        return TransformersTeacher(model=spec)
+        if not spec.startswith(("http://", "https://")):
+            return TransformersTeacher(model=spec)
+        spec = {"type": "openai", "base_url": spec}
     if not isinstance(spec, dict):
         raise ConfigError(f"teacher must be a dict, a URL or a local model path, got {spec!r}")
     spec = dict(spec)
     kind = spec.pop("type", "openai")
     if kind not in _KINDS:
         raise ConfigError(f"unknown teacher type {kind!r}; allowed: {', '.join(sorted(_KINDS))}")
-    if model and "model" not in spec:
-        spec["model"] = model
+    given = {"model": model} if kind == "transformers" else {
+        "model": model, "max_concurrency": max_concurrency, "api_key_env": api_key_env}
+    for key, value in given.items():
+        if value is not None:
+            spec.setdefault(key, value)
+    if kind == "openai" and not spec.get("model"):
+        raise ConfigError("an OpenAI-compatible teacher needs a model name (model=)")
     try:
         return _KINDS[kind](**spec)
     except TypeError as exc:
