@@ -61,7 +61,7 @@ def run_quickstart(directory: str | os.PathLike[str] = "datamill-quickstart", *,
 
     console = console or Console()
     console.print("[bold]datamill quickstart: the life of LLM data, from a crawl to a diagnosis[/]")
-    result = run_journey(directory, executor=executor, workers=workers or 2,
+    result = run_journey(directory, executor=executor, workers=workers,  # None: one per CPU, as --help says
                          log=lambda msg: console.print(f"[cyan]{escape(msg)}[/]"))
     table = Table(title=f"datamill quickstart: done in {result.seconds:.0f} s", title_justify="left")
     for col, just in (("stage", "left"), ("in", "right"), ("out", "right"), ("what happened", "left"),
