@@ -21,9 +21,16 @@ from datamill.feedback.service.projects import (
     get_project,
     list_projects,
     project_dict,
+    project_progress,
 )
 from datamill.feedback.service.queue import get_task_for, next_task, skip, submit, task_view
-from datamill.feedback.service.tasks import add_tasks, import_tasks, iter_task_rows, parse_task_row
+from datamill.feedback.service.tasks import (
+    add_tasks,
+    import_tasks,
+    import_upload,
+    iter_task_rows,
+    parse_task_row,
+)
 from datamill.feedback.service.users import (
     ARGON2_PARAMS,
     SESSION_DAYS,
@@ -69,6 +76,7 @@ __all__ = [
     "has_admin",
     "has_users",
     "import_tasks",
+    "import_upload",
     "iter_task_rows",
     "judgement_dict",
     "list_judgements",
@@ -77,6 +85,7 @@ __all__ = [
     "next_task",
     "parse_task_row",
     "project_dict",
+    "project_progress",
     "resolve",
     "session_user",
     "skip",

@@ -6,9 +6,9 @@ from typing import Any
 
 from datamill.errors import ConfigError, ConflictError, NotFoundError
 from datamill.feedback.db import Database
-from datamill.feedback.models import TASK_TYPES, Project
+from datamill.feedback.models import TASK_TYPES, Judgement, Project, Task
 
-__all__ = ["DEFAULT_CRITERIA", "create_project", "get_project", "list_projects", "project_dict"]
+__all__ = ["DEFAULT_CRITERIA", "create_project", "get_project", "list_projects", "project_dict", "project_progress"]
 
 DEFAULT_CRITERIA = ["helpfulness", "harmlessness", "honesty"]
 
@@ -86,3 +86,15 @@ def list_projects(db: Database) -> list[dict[str, Any]]:
 
     with db.read() as s:
         return [project_dict(p) for p in s.scalars(select(Project).order_by(Project.id))]
+
+
+def project_progress(db: Database, user_id: int) -> list[dict[str, Any]]:
+    """Every project with its number of ``tasks`` and of the user's judgements in it (``mine``)."""
+    from sqlalchemy import func, select
+
+    projects = list_projects(db)
+    with db.read() as s:
+        mine = dict(s.execute(select(Judgement.project_id, func.count()).where(Judgement.user_id == user_id)
+                              .group_by(Judgement.project_id)).all())
+        total = dict(s.execute(select(Task.project_id, func.count()).group_by(Task.project_id)).all())
+    return [{**p, "mine": mine.get(p["id"], 0), "tasks": total.get(p["id"], 0)} for p in projects]

@@ -13,7 +13,7 @@ from datamill.feedback.models import Task, utcnow
 from datamill.feedback.service.projects import get_project
 from datamill.feedback.service.values import check_value
 
-__all__ = ["add_tasks", "import_tasks", "iter_task_rows", "parse_task_row"]
+__all__ = ["add_tasks", "import_tasks", "import_upload", "iter_task_rows", "parse_task_row"]
 
 
 def _text(v: Any, what: str) -> str:
@@ -229,3 +229,15 @@ def import_tasks(db: Database, project: int | str, source: Any, *, split: str | 
         rows = fill_responses(rows, teachers, task_type=get_project(db, project)["task_type"], samples=samples,
                               cache=cache)
     return add_tasks(db, project, rows, source=name, what=what)
+
+
+def import_upload(db: Database, project: int | str, filename: str, data: bytes) -> int:
+    """Import an uploaded JSONL(.gz/.zst) or Parquet file of task rows, all or nothing; returns the count."""
+    import tempfile
+
+    name = Path(filename or "upload.jsonl").name
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / name
+        dest.write_bytes(data)
+        return add_tasks(db, project, iter_task_rows(dest), source=name,
+                         what="row" if name.endswith(".parquet") else "line")

@@ -1,0 +1,154 @@
+"""What every route shares: the database, the current user, role and CSRF checks, and page rendering.
+
+Auth: browser sessions (HttpOnly, SameSite=Lax cookie; Secure over https) with a per-session CSRF
+token required on every state-changing request, or ``Authorization: Bearer <API token>`` for the client.
+Roles: admin > reviewer > annotator, checked server-side on every route. The login and first-run forms,
+before any session exists, carry a token matched against a SameSite=Strict cookie instead.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from datamill.errors import ForbiddenError, NeedLogin, UnauthorizedError
+from datamill.feedback import service as svc
+from datamill.feedback.db import Database
+from datamill.feedback.models import User
+from datamill.feedback.render import render_markdown
+
+__all__ = [
+    "ApiUser",
+    "Db",
+    "PRE_CSRF_COOKIE",
+    "PageUser",
+    "SESSION_COOKIE",
+    "api_user",
+    "auth",
+    "check_form_csrf",
+    "check_pre_csrf",
+    "get_db",
+    "login_response",
+    "need",
+    "page",
+    "page_user",
+    "pre_csrf_page",
+    "quoted",
+    "templates",
+]
+
+SESSION_COOKIE = "dm_session"
+PRE_CSRF_COOKIE = "dm_precsrf"
+RANK = {"annotator": 0, "reviewer": 1, "admin": 2}
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
+templates.env.filters["md"] = render_markdown
+
+
+# ---------------------------------------------------------------- database and user
+async def get_db(request: Request) -> Database:
+    # async: the hot paths resolve it on the event loop, no thread hop
+    return request.app.state.db
+
+
+def auth(request: Request) -> tuple[User, str | None] | None:
+    """The user of the request's API token (CSRF None) or session cookie (with its CSRF token), or None."""
+    db = request.app.state.db
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        user = svc.token_user(db, header[7:].strip())
+        return (user, None) if user is not None else None
+    return svc.session_user(db, request.cookies.get(SESSION_COOKIE))
+
+
+async def api_user(request: Request) -> User:
+    """The user of an API request (401 without one); a session must send its CSRF token to change anything."""
+    # async, so a request whose API token was seen in the last seconds costs no thread hop and no query;
+    # anything else (new token, session cookie) looks the database up in the thread pool
+    header = request.headers.get("authorization", "")
+    user = (svc.cached_token_user(request.app.state.db, header[7:].strip())
+            if header.lower().startswith("bearer ") else None)
+    found = (user, None) if user is not None else await run_in_threadpool(auth, request)
+    if found is None:
+        raise UnauthorizedError("authentication required: log in or send Authorization: Bearer <token>")
+    user, csrf = found
+    if csrf is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
+        sent = request.headers.get("x-csrf-token", "")
+        if not secrets.compare_digest(sent, csrf):
+            raise ForbiddenError("missing or wrong X-CSRF-Token header")
+    return user
+
+
+def page_user(request: Request) -> tuple[User, str]:
+    """The session user of a page and the session's CSRF token; no session: off to the login page."""
+    found = auth(request)
+    if found is None or found[1] is None:
+        raise NeedLogin()
+    return found  # type: ignore[return-value]
+
+
+Db = Annotated[Database, Depends(get_db)]
+ApiUser = Annotated[User, Depends(api_user)]
+PageUser = Annotated[tuple[User, str], Depends(page_user)]
+
+
+# ---------------------------------------------------------------- roles and CSRF
+def need(user: User, role: str) -> None:
+    """Refuse (403) a user below ``role``."""
+    if RANK.get(user.role, -1) < RANK[role]:
+        raise ForbiddenError(f"this needs the {role} role (you are {user.role})")
+
+
+def check_form_csrf(csrf: str, sent: str | None) -> None:
+    """Refuse (403) a form of a session whose ``csrf_token`` field is not the session's token."""
+    if not sent or not secrets.compare_digest(sent, csrf):
+        raise ForbiddenError("missing or wrong CSRF token; reload the page and try again")
+
+
+def check_pre_csrf(request: Request, sent: str) -> None:
+    """Refuse (403) a login or first-run form whose token does not match its pre-session cookie."""
+    cookie = request.cookies.get(PRE_CSRF_COOKIE, "")
+    if not cookie or not secrets.compare_digest(cookie, sent or ""):
+        raise ForbiddenError("missing or wrong CSRF token; reload the page and try again")
+
+
+# ---------------------------------------------------------------- pages and cookies
+def page(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
+    """A rendered template."""
+    return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+
+def _secure(request: Request) -> bool:
+    forced = request.app.state.secure_cookies
+    return request.url.scheme == "https" if forced is None else forced
+
+
+def pre_csrf_page(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
+    """A page with a form used before any session exists, its CSRF token kept in a SameSite=Strict cookie."""
+    token = request.cookies.get(PRE_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    resp = page(request, name, {**ctx, "csrf": token, "user": None}, status)
+    resp.set_cookie(PRE_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path="/")
+    return resp
+
+
+def login_response(request: Request, user_id: int, target: str) -> Response:
+    """A new session for ``user_id``: its cookie set on a redirect to ``target``."""
+    token, _csrf = svc.create_session(request.app.state.db, user_id)
+    resp = RedirectResponse(target, status_code=303)
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request),
+                    max_age=svc.SESSION_DAYS * 86400, path="/")
+    resp.delete_cookie(PRE_CSRF_COOKIE, path="/")
+    return resp
+
+
+def quoted(text: str) -> str:
+    """``text`` (cut to 500 characters) for a ``?msg=`` query value."""
+    from urllib.parse import quote
+
+    return quote(text[:500])

@@ -1,0 +1,41 @@
+"""Judgement values from the annotation and resolution forms (positions as displayed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datamill.errors import InputError
+
+__all__ = ["form_value"]
+
+
+def form_value(p: dict[str, Any], form: Any) -> dict[str, Any]:
+    """A judgement value (in displayed positions) from the annotation form fields of project ``p``."""
+    tt = p["task_type"]
+
+    def num(key: str) -> int:
+        raw = str(form.get(key, "")).strip()
+        if not raw.lstrip("-").isdigit():
+            raise InputError(f"choose a value for {key}")
+        return int(raw)
+
+    if tt == "pairwise":
+        pref = str(form.get("preferred", "")).strip()
+        if pref not in ("0", "1", "tie"):
+            raise InputError("choose A, B or tie")
+        v: dict[str, Any] = {"preferred": None if pref == "tie" else int(pref), "reason": str(form.get("reason", ""))}
+        if str(form.get("strength", "")).strip():
+            v["strength"] = num("strength")
+        return v
+    if tt == "ranking":
+        ranks = sorted((k for k in form if k.startswith("rank_")), key=lambda k: int(k[5:]) if k[5:].isdigit() else 0)
+        pos = [(num(k), int(k[5:])) for k in ranks if k[5:].isdigit()]
+        if sorted(r for r, _ in pos) != list(range(1, len(pos) + 1)):
+            raise InputError("give every response a different rank (1 = best)")
+        return {"ranking": [i for _, i in sorted(pos)]}
+    if tt == "rubric":
+        n = int(str(form.get("n_responses", "0")) or 0) if str(form.get("n_responses", "0")).isdigit() else 0
+        return {"scores": [{c: num(f"score_{i}_{c}") for c in p["criteria"]} for i in range(n)]}
+    if tt == "rewrite":
+        return {"source": num("source"), "rewrite": str(form.get("rewrite", ""))}
+    return {"comment": str(form.get("comment_text", ""))}

@@ -1,0 +1,108 @@
+"""Projects: the new-project form, the overview page, file import, and the API's projects and task upload."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from datamill.errors import ConfigError, ConflictError, InputError
+from datamill.feedback import service as svc
+from datamill.feedback.routes.deps import ApiUser, Db, PageUser, check_form_csrf, need, page, quoted
+
+__all__ = ["ProjectIn", "TasksIn", "router"]
+
+router = APIRouter()
+
+
+class ProjectIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    task_type: Literal["pairwise", "ranking", "rubric", "rewrite", "comment"] = "pairwise"
+    guidelines: str = Field(default="", max_length=200_000)
+    overlap: int = Field(default=1, ge=1, le=100)
+    gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    criteria: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=20)
+    scale: int = Field(default=5, ge=2, le=10)
+
+
+class TasksIn(BaseModel):
+    tasks: list[dict[str, Any]] = Field(max_length=10_000)
+
+
+# "/projects/new" before "/projects/{project}": the first matching route wins
+@router.get("/projects/new", include_in_schema=False)
+def project_new(request: Request, me: PageUser) -> Response:
+    need(me[0], "admin")
+    return page(request, "project_new.html", {"user": me[0], "csrf": me[1], "error": None})
+
+
+@router.post("/projects/new", include_in_schema=False)
+def project_new_post(request: Request, me: PageUser, db: Db, name: str = Form(""),
+                     task_type: str = Form("pairwise"), guidelines: str = Form(""), overlap: int = Form(1),
+                     gold_rate: float = Form(0.0), criteria: str = Form(""), scale: int = Form(5),
+                     csrf_token: str = Form("")) -> Response:
+    need(me[0], "admin")
+    check_form_csrf(me[1], csrf_token)
+    try:
+        p = svc.create_project(db, name, task_type=task_type, guidelines=guidelines, overlap=overlap,
+                               gold_rate=gold_rate, scale=scale,
+                               criteria=[c for c in criteria.split(",") if c.strip()] or None)
+    except (ConfigError, ConflictError) as exc:
+        return page(request, "project_new.html", {"user": me[0], "csrf": me[1], "error": str(exc)}, 422)
+    return RedirectResponse(f"/projects/{p['id']}", status_code=303)
+
+
+@router.get("/projects/{project}", include_in_schema=False)
+def project_page(request: Request, project: str, me: PageUser, db: Db) -> Response:
+    from datamill.feedback.quality import agreement_report
+
+    p = svc.get_project(db, project)
+    if me[0].role == "annotator":
+        return RedirectResponse(f"/projects/{p['id']}/annotate", status_code=303)
+    return page(request, "project.html", {"user": me[0], "csrf": me[1], "p": p,
+                                          "report": agreement_report(db, p["id"]),
+                                          "message": request.query_params.get("msg")})
+
+
+@router.post("/projects/{project}/import", include_in_schema=False)
+async def project_import(project: str, file: UploadFile, me: PageUser, db: Db,
+                         csrf_token: str = Form("")) -> Response:
+    need(me[0], "admin")
+    check_form_csrf(me[1], csrf_token)
+    p = svc.get_project(db, project)
+    try:
+        n = await run_in_threadpool(svc.import_upload, db, p["id"], file.filename or "", await file.read())
+    except InputError as exc:
+        return RedirectResponse(f"/projects/{p['id']}?msg={quoted(str(exc))}", status_code=303)
+    return RedirectResponse(f"/projects/{p['id']}?msg={quoted(f'imported {n} tasks')}", status_code=303)
+
+
+@router.get("/api/projects", tags=["projects"])
+def api_projects(user: ApiUser, db: Db) -> list[dict[str, Any]]:
+    """All projects."""
+    return svc.list_projects(db)
+
+
+@router.post("/api/projects", tags=["projects"], status_code=201)
+def api_create_project(body: ProjectIn, user: ApiUser, db: Db) -> dict[str, Any]:
+    """Create a project (admin)."""
+    need(user, "admin")
+    return svc.create_project(db, body.name, task_type=body.task_type, guidelines=body.guidelines,
+                              overlap=body.overlap, gold_rate=body.gold_rate, criteria=body.criteria,
+                              scale=body.scale)
+
+
+@router.get("/api/projects/{project}", tags=["projects"])
+def api_project(project: str, user: ApiUser, db: Db) -> dict[str, Any]:
+    """One project by id or name."""
+    return svc.get_project(db, project)
+
+
+@router.post("/api/projects/{project}/tasks", tags=["projects"], status_code=201)
+def api_add_tasks(project: str, body: TasksIn, user: ApiUser, db: Db) -> dict[str, Any]:
+    """Add tasks (admin): all or nothing; an error names the bad row."""
+    need(user, "admin")
+    return {"imported": svc.add_tasks(db, project, enumerate(body.tasks, 1), what="task")}
