@@ -147,3 +147,13 @@ def test_ties_import_as_tasks_without_a_source_verdict(db, tmp_path):
     metas = {t.external_id: (t.meta.get("source_preferred"), t.meta.get("source_tie")) for t in
              load_project(db, p["id"])["tasks"].values()}
     assert metas == {CHATBOT_ARENA[0]["question_id"]: (0, None), "q2": (None, "winner 'tie'")}
+
+
+def test_upload_takes_public_shapes_and_names_the_uploaded_file(db, tmp_path):
+    p = svc.create_project(db, "web", task_type="pairwise")
+    data = "".join(json.dumps(r) + "\n" for r in HH_RLHF).encode()
+    assert svc.import_upload(db, p["id"], "hh-rlhf-train.jsonl", data) == 2
+    bad = b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: hello", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: hey"}\n{oops\n'
+    with pytest.raises(InputError) as err:
+        svc.import_upload(db, p["id"], "broken.jsonl", bad)
+    assert err.value.path == "broken.jsonl" and err.value.line == 2 and "nothing imported" in str(err.value)

@@ -147,7 +147,9 @@ def add_tasks(db: Database, project: int | str, rows: Iterable[tuple[int, Any]],
         except StopIteration:
             break
         except InputError as exc:  # unreadable line/row: same all-or-nothing message
-            raise InputError(f"{exc.reason}; nothing imported", path=exc.path or source, line=exc.line) from None
+            # the name the caller knows the source by (an upload's file name, not the server's temp path)
+            path = source if source != "<request>" else exc.path
+            raise InputError(f"{exc.reason}; nothing imported", path=path, line=exc.line) from None
         try:
             task = parse_task_row(proj, row)
         except ValueError as exc:
@@ -232,12 +234,13 @@ def import_tasks(db: Database, project: int | str, source: Any, *, split: str | 
 
 
 def import_upload(db: Database, project: int | str, filename: str, data: bytes) -> int:
-    """Import an uploaded JSONL(.gz/.zst) or Parquet file of task rows, all or nothing; returns the count."""
+    """Import an uploaded JSONL(.gz/.zst) or Parquet file of task rows or a public dataset's shape (as
+    :func:`import_tasks` reads them), all or nothing; returns the count."""
     import tempfile
 
     name = Path(filename or "upload.jsonl").name
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / name
         dest.write_bytes(data)
-        return add_tasks(db, project, iter_task_rows(dest), source=name,
+        return add_tasks(db, project, _task_rows(db, project, dest, split=None), source=name,
                          what="row" if name.endswith(".parquet") else "line")
