@@ -13,6 +13,7 @@ from datamill.incontext import (
     flag_contaminated,
     load_index,
     pack_prompt,
+    retrieve_and_pack,
     score_run,
 )
 from datamill.records import Document, Example, Provenance
@@ -174,6 +175,36 @@ def test_packing_never_exceeds_the_budget(question, passages, n_shots, budget, t
     if template == "plain":
         assert tok.count(packed.text) == packed.tokens
     assert len(packed.included) + len(packed.dropped) == len(passages) + n_shots
+
+
+def test_retrieve_and_pack_gives_length_chosen_examples_half_the_budget(tmp_path):
+    build_index(DOCS, tmp_path / "ix", kind="bm25")
+    sel = FewShotSelector(POOL)
+    budget = 2 * sum(sel.lengths[:4])  # all eight examples would fit the whole budget, four fit half of it
+    packed = retrieve_and_pack(tmp_path / "ix", "Where do cats sleep?", k=2, pool=POOL, shots=8, strategy="length",
+                               budget=budget, priority="examples")
+    shots = [i for i in packed.included if i["kind"] == "example"]
+    assert 0 < sum(sel.lengths[[e.id for e in POOL].index(i["id"])] for i in shots) <= budget // 2
+    assert len(shots) < 8 and "passage" in [i["kind"] for i in packed.included]
+    assert retrieve_and_pack(load_index(tmp_path / "ix"), "Where do cats sleep?", k=2).to_dict() == \
+        pack_prompt("Where do cats sleep?", passages=[h.chunk for h in load_index(tmp_path / "ix").search(
+            "Where do cats sleep?", 2)], budget=2048).to_dict()
+
+
+def test_cli_pack_takes_a_preference_set_as_its_examples(tmp_path):
+    """A preference pair is its prompt and chosen answer, in `pack --examples` as in `select`."""
+    from typer.testing import CliRunner
+
+    from datamill.cli.main import app
+
+    build_index(DOCS, tmp_path / "ix", kind="bm25")
+    pool = tmp_path / "prefs.jsonl"
+    pool.write_text("".join(json.dumps({"prompt": f"Is {w} good?", "chosen": "Yes.", "rejected": "No."}) + "\n"
+                            for w in ("tea", "rain", "snow")))
+    res = CliRunner().invoke(app, ["incontext", "pack", str(tmp_path / "ix"), "Where do cats sleep?",
+                                   "--examples", str(pool), "--shots", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    assert [i["kind"] for i in json.loads(res.output)["included"]].count("example") == 2
 
 
 def test_packing_reports_and_dedups():

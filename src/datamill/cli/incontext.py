@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from datamill.cli._common import OnErrorOpt, QuarantineOpt, console, err_console, print_json
+from datamill.cli._common import (
+    OUTPUT,
+    JsonOpt,
+    OnErrorOpt,
+    OptionBlock,
+    QuarantineOpt,
+    TextFieldOpt,
+    console,
+    err_console,
+    print_json,
+)
 
 app = typer.Typer(help="In-context learning and RAG: chunk, index, retrieve, select few-shot examples, pack prompts.",
                   no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-TextFieldOpt = Annotated[str, typer.Option("--text-field", help="Field holding the text in foreign JSONL/Parquet.")]
+DocsArg = Annotated[list[str], typer.Argument(help="Documents or chunks (JSONL/Parquet files, folders, globs).")]
+IndexArg = Annotated[Path, typer.Argument(metavar="INDEX_DIR", help="Index folder.")]
+StrategyOpt = Annotated[str, typer.Option("--strategy", help="random, knn, mmr, balanced or length.")]
+
+#: How documents are read: the field holding their text, and what to do with a malformed line.
+READ = OptionBlock(text_field=(TextFieldOpt, "text"), on_error=(OnErrorOpt, "raise"), quarantine=(QuarantineOpt, None))
 
 
-def _docs(paths: list[str], text_field: str, on_error: str = "raise", quarantine: str | None = None,
+def _examples(path: Path) -> list:  # type: ignore[type-arg]
+    """A fine-tuning file as few-shot examples (a preference pair is its prompt and chosen answer)."""
+    from datamill.finetune import as_example, read_examples
+
+    return [as_example(r) for r in read_examples(path)]
+
+
+def _docs(paths: list[str], *, text_field: str, on_error: str, quarantine: str | None,
           beside: object = None):  # noqa: ANN202
     from datamill.cli._common import open_quarantine, report_quarantine
     from datamill.io import read_records
@@ -35,39 +56,36 @@ def _docs(paths: list[str], text_field: str, on_error: str = "raise", quarantine
 
 
 @app.command()
+@READ
 def chunk(
     docs: Annotated[list[str], typer.Argument(help="Document files, folders or globs (JSONL/Parquet).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Chunks file (.jsonl/.jsonl.zst/.parquet).")],
+    output: Annotated[Path, typer.Option(*OUTPUT, help="Chunks file (.jsonl/.jsonl.zst/.parquet).")],
     method: Annotated[str, typer.Option("--method", help="tokens, sentences, paragraphs, markdown, html or code.")] = "tokens",
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 256,
     overlap: Annotated[int, typer.Option("--overlap")] = 32,
-    text_field: TextFieldOpt = "text",
-    on_error: OnErrorOpt = "raise",
-    quarantine: QuarantineOpt = None,
+    **read: Any,
 ) -> None:
     """Split documents into chunks that keep their document id, offsets and heading path."""
     from datamill.incontext import chunk_documents
     from datamill.io import write_records
 
-    n = write_records(chunk_documents(_docs(docs, text_field, on_error, quarantine, out), method=method, max_tokens=max_tokens, overlap=overlap),
-                      out)
-    console.print(f"wrote {n:,} chunks to {out}")
+    chunks = chunk_documents(_docs(docs, beside=output, **read), method=method, max_tokens=max_tokens, overlap=overlap)
+    console.print(f"wrote {write_records(chunks, output):,} chunks to {output}")
 
 
 @app.command()
+@READ
 def index(
-    docs: Annotated[list[str], typer.Argument(help="Documents or chunks (JSONL/Parquet files, folders, globs).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Index folder.")],
+    docs: DocsArg,
+    out_dir: Annotated[Path, typer.Option(*OUTPUT, help="Index folder.")],
     kind: Annotated[str, typer.Option("--kind", help="bm25, dense or hybrid.")] = "hybrid",
     bm25: Annotated[bool, typer.Option("--bm25", help="Shortcut for --kind bm25.")] = False,
     dense: Annotated[bool, typer.Option("--dense", help="Shortcut for --kind dense.")] = False,
     hybrid: Annotated[bool, typer.Option("--hybrid", help="Shortcut for --kind hybrid.")] = False,
-    chunk_method: Annotated[str | None, typer.Option("--chunk", help="Chunk documents first with this method.")] = None,
-    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 256,
+    method: Annotated[str | None, typer.Option("--chunk", help="Chunk documents first with this method.")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Chunk size (with --chunk).")] = 256,
     model: Annotated[str, typer.Option("--model", help="Embedding model: shipped MiniLM or a local folder.")] = "all-MiniLM-L6-v2",
-    text_field: TextFieldOpt = "text",
-    on_error: OnErrorOpt = "raise",
-    quarantine: QuarantineOpt = None,
+    **read: Any,
 ) -> None:
     """Build a persisted BM25, dense or hybrid index."""
     import time
@@ -75,18 +93,18 @@ def index(
     from datamill.incontext import build_index, chunk_documents
 
     kind = "bm25" if bm25 else "dense" if dense else "hybrid" if hybrid else kind
-    items = _docs(docs, text_field, on_error, quarantine, out)
-    chunks = list(chunk_documents(items, method=chunk_method, max_tokens=max_tokens) if chunk_method else items)
+    items = _docs(docs, beside=out_dir, **read)
+    chunks = list(chunk_documents(items, method=method, max_tokens=max_tokens) if method else items)
     params = {} if kind == "bm25" else {"model": model}
     t0 = time.perf_counter()
     with console.status(f"indexing {len(chunks):,} chunks ({kind})"):
-        idx = build_index(chunks, out, kind=kind, **params)
-    console.print(f"{kind} index of {len(idx):,} chunks in {out} ({time.perf_counter() - t0:.1f} s)")
+        idx = build_index(chunks, out_dir, kind=kind, **params)
+    console.print(f"{kind} index of {len(idx):,} chunks in {out_dir} ({time.perf_counter() - t0:.1f} s)")
 
 
 @app.command()
 def search(
-    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    path: IndexArg,
     query: Annotated[str, typer.Argument(help="The query.")],
     k: Annotated[int, typer.Option("-k", help="How many results.")] = 5,
     filters: Annotated[list[str] | None, typer.Option(
@@ -106,7 +124,7 @@ def search(
         if not sep or not key.strip():
             raise ConfigError(f"--filter takes key=value, got {f!r}")
         flt.setdefault(key.strip(), []).append(value)
-    idx = load_index(index_dir)
+    idx = load_index(path)
     hits = idx.search(query, k, filters=flt or None)
     if not hits and flt:
         for key, wanted in flt.items():
@@ -130,32 +148,24 @@ def search(
 
 @app.command()
 def pack(
-    index_dir: Annotated[Path, typer.Argument(help="Index folder to retrieve passages from.")],
+    index: Annotated[Path, typer.Argument(metavar="INDEX_DIR", help="Index folder to retrieve passages from.")],
     question: Annotated[str, typer.Argument(help="The question.")],
     k: Annotated[int, typer.Option("-k", help="Passages to retrieve.")] = 5,
     budget: Annotated[int, typer.Option("--budget", help="Token budget of the whole prompt.")] = 2048,
     system: Annotated[str | None, typer.Option("--system")] = None,
-    examples: Annotated[Path | None, typer.Option("--examples", help="Few-shot pool (any fine-tuning format).")] = None,
+    pool: Annotated[Path | None, typer.Option("--examples", help="Few-shot pool (any fine-tuning format).")] = None,
     shots: Annotated[int, typer.Option("--shots", help="Few-shot examples to select.")] = 0,
-    strategy: Annotated[str, typer.Option("--strategy", help="random, knn, mmr, balanced or length.")] = "knn",
+    strategy: StrategyOpt = "knn",
     template: Annotated[str, typer.Option("--template", help="plain or chat.")] = "plain",
     priority: Annotated[str, typer.Option("--priority", help="What fills first: passages or examples.")] = "passages",
     json_out: JsonOpt = False,
 ) -> None:
     """Retrieve passages (and few-shot examples) and pack them into a prompt within a token budget."""
-    from datamill.incontext import FewShotSelector, load_index, pack_prompt
+    from datamill.incontext import retrieve_and_pack
 
-    hits = load_index(index_dir).search(question, k)
-    chosen = []
-    if examples is not None and shots:
-        from datamill.finetune import read_examples
-        from datamill.records import Example
-
-        pool = [r for r in read_examples(examples) if isinstance(r, Example)]
-        chosen = FewShotSelector(pool).select(question, shots, strategy=strategy, token_budget=budget // 2
-                                              if strategy == "length" else None)
-    packed = pack_prompt(question, system=system, examples=chosen, passages=[h.chunk for h in hits], budget=budget,
-                         template=template, priority=priority)  # type: ignore[arg-type]
+    packed = retrieve_and_pack(index, question, k=k, pool=_examples(pool) if pool is not None and shots else (),
+                               shots=shots, strategy=strategy, system=system, budget=budget,
+                               template=template, priority=priority)  # type: ignore[arg-type]
     if json_out:
         print_json(packed.to_dict())
         return
@@ -170,7 +180,8 @@ def pack(
 
 @app.command("eval")
 def eval_(
-    beir_dir: Annotated[Path, typer.Argument(help="BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/).")],
+    folder: Annotated[Path, typer.Argument(metavar="BEIR_DIR", help="BEIR-format folder (corpus.jsonl, "
+                                                                    "queries.jsonl, qrels/).")],
     kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated index kinds to compare.")] = "bm25,dense,hybrid",
     split: Annotated[str, typer.Option("--split")] = "test",
     per_query: Annotated[Path | None, typer.Option("--per-query", help="Write per-query metrics (JSONL) here.")] = None,
@@ -180,7 +191,7 @@ def eval_(
     from datamill.incontext import evaluate_retrieval
 
     with console.status("indexing and searching"):
-        result = evaluate_retrieval(beir_dir, kinds=[k.strip() for k in kinds.split(",") if k.strip()], split=split)
+        result = evaluate_retrieval(folder, kinds=[k.strip() for k in kinds.split(",") if k.strip()], split=split)
     if per_query is not None:
         from datamill.io import write_jsonl
 
@@ -190,7 +201,7 @@ def eval_(
         print_json({k: v for k, v in result.to_dict().items() if k != "per_query"})
         return
     metrics = list(next(iter(result.table.values())).keys())
-    table = Table(title=f"{beir_dir}: {result.queries} queries, {result.documents:,} documents", title_justify="left")
+    table = Table(title=f"{folder}: {result.queries} queries, {result.documents:,} documents", title_justify="left")
     table.add_column("index")
     for m in metrics:
         table.add_column(m, justify="right")
@@ -208,7 +219,7 @@ def select(
     pool: Annotated[Path, typer.Argument(help="Labelled examples (any fine-tuning format).")],
     query: Annotated[str, typer.Argument(help="The query to choose examples for.")],
     k: Annotated[int, typer.Option("-k")] = 4,
-    strategy: Annotated[str, typer.Option("--strategy", help="random, knn, mmr, balanced or length.")] = "knn",
+    strategy: StrategyOpt = "knn",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     token_budget: Annotated[int | None, typer.Option("--token-budget")] = None,
     label_field: Annotated[str, typer.Option("--label-field", help="Where balanced finds the label: label, or a "
@@ -216,11 +227,9 @@ def select(
     json_out: JsonOpt = False,
 ) -> None:
     """Choose few-shot examples for a query (a preference set's examples are its prompts and chosen answers)."""
-    from datamill.finetune import as_example, read_examples
     from datamill.incontext import FewShotSelector, example_io
 
-    examples = [as_example(r) for r in read_examples(pool)]
-    selector = FewShotSelector(examples, label_field=label_field)
+    selector = FewShotSelector(_examples(pool), label_field=label_field)
     chosen = selector.select(query, k, strategy=strategy, seed=seed, token_budget=token_budget)
     rows = [{"id": e.id, "line": e.provenance.line, "input": example_io(e)[0], "output": example_io(e)[1],
              "label": selector.label_of(e)} for e in chosen]

@@ -20,7 +20,7 @@ from datamill.incontext.index import (
     build_index,
     load_index,
 )
-from datamill.incontext.pack import PackedPrompt, pack_prompt
+from datamill.incontext.pack import PackedPrompt, pack_prompt, retrieve_and_pack
 from datamill.incontext.select import STRATEGIES, FewShotSelector, evaluate_selection, example_io
 
 __all__ = [
@@ -46,5 +46,6 @@ __all__ = [
     "load_beir",
     "load_index",
     "pack_prompt",
+    "retrieve_and_pack",
     "score_run",
 ]

@@ -9,16 +9,20 @@ are skipped. The result says what went in, what was left out and why, and the to
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from datamill.errors import ConfigError
-from datamill.incontext.select import example_io
+from datamill.incontext.select import FewShotSelector, example_io
 from datamill.records import Document, Example
 from datamill.tokens import get_tokenizer
 
-__all__ = ["PackedPrompt", "pack_prompt"]
+if TYPE_CHECKING:
+    from datamill.incontext.index import Index
+
+__all__ = ["PackedPrompt", "pack_prompt", "retrieve_and_pack"]
 
 
 @dataclass
@@ -121,3 +125,25 @@ def pack_prompt(question: str, *, system: str | None = None, examples: Sequence[
     included = ([{"kind": "passage", "id": ids[i], "rank": i + 1} for i in chosen_p]
                 + [{"kind": "example", "id": examples[i].id, "rank": i + 1} for i in chosen_ex])
     return PackedPrompt(text=text, messages=msgs, tokens=tokens, budget=budget, included=included, dropped=dropped)
+
+
+def retrieve_and_pack(index: Index | str | os.PathLike[str], question: str, *, k: int = 5,
+                      filters: dict[str, Any] | None = None, pool: Sequence[Example] = (), shots: int = 0,
+                      strategy: str = "knn", system: str | None = None, budget: int = 2048,
+                      tokenizer: str = "cl100k_base", template: Literal["plain", "chat"] = "plain",
+                      priority: Literal["passages", "examples"] = "passages",
+                      dedup_threshold: float | None = 0.8) -> PackedPrompt:
+    """RAG in one call: the ``k`` passages ``index`` (an :class:`Index` or its folder) finds for
+    ``question`` (with ``filters`` on chunk metadata), ``shots`` few-shot examples chosen from ``pool`` by
+    ``strategy`` (:class:`FewShotSelector`; the ``length`` strategy fills at most half of ``budget``,
+    leaving the rest for passages), packed by :func:`pack_prompt`."""
+    from datamill.incontext.index import load_index
+
+    idx = load_index(index) if isinstance(index, str | os.PathLike) else index
+    hits = idx.search(question, k, filters=filters)
+    chosen: list[Example] = []
+    if pool and shots:
+        chosen = FewShotSelector(pool, tokenizer=tokenizer).select(
+            question, shots, strategy=strategy, token_budget=budget // 2 if strategy == "length" else None)
+    return pack_prompt(question, system=system, examples=chosen, passages=[h.chunk for h in hits], budget=budget,
+                       tokenizer=tokenizer, template=template, priority=priority, dedup_threshold=dedup_threshold)

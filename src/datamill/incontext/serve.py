@@ -16,7 +16,7 @@ def create_app(index_dir: str | os.PathLike[str]):  # noqa: ANN201
     from pydantic import BaseModel, Field
 
     from datamill.incontext.index import load_index
-    from datamill.incontext.pack import pack_prompt
+    from datamill.incontext.pack import retrieve_and_pack
 
     index = load_index(index_dir)
     app = fastapi.FastAPI(title="datamill incontext", version="1",
@@ -55,9 +55,7 @@ def create_app(index_dir: str | os.PathLike[str]):  # noqa: ANN201
 
     @app.post("/pack")
     def pack(req: PackRequest) -> dict[str, Any]:
-        hits = index.search(req.question, req.k, filters=req.filters)
-        packed = pack_prompt(req.question, system=req.system, passages=[h.chunk for h in hits], budget=req.budget,
-                             template=req.template)  # type: ignore[arg-type]
-        return packed.to_dict()
+        return retrieve_and_pack(index, req.question, k=req.k, filters=req.filters, system=req.system,
+                                 budget=req.budget, template=req.template).to_dict()  # type: ignore[arg-type]
 
     return app
