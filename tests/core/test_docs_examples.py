@@ -25,6 +25,7 @@ in tests/data.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -143,10 +144,45 @@ def _feedback_files(d: Path) -> None:
     (d / "rules.md").write_text("# Guidelines\n\nPrefer the answer that is correct, complete and to the point.\n")
 
 
+def _finetune_files(d: Path) -> None:
+    # the Self-Instruct seed tasks as the reader's set: Alpaca rows (a task-kind label to stratify on),
+    # the same as OpenAI chat rows; 10 of them as the evaluation set; a model folder with a chat template
+    # (the shipped MiniLM tokenizer); support tickets for the mix (the diagnose stage's planted set)
+    from datamill.diagnose import make_planted
+    from datamill.embed import default_model_path
+
+    seeds = _seed_tasks()
+    alpaca, chat = [], []
+    for t in seeds:
+        inst = t["instances"][0]
+        label = "classification" if t["is_classification"] else "generation"
+        alpaca.append({"instruction": t["instruction"], "input": inst["input"], "output": inst["output"], "label": label})
+        user = t["instruction"] + (f"\n\n{inst['input']}" if inst["input"] else "")
+        chat.append({"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": inst["output"]}],
+                     "label": label})
+    with gzip.open(d / "alpaca.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in alpaca)
+    (d / "alpaca.jsonl").write_text("".join(json.dumps(r) + "\n" for r in alpaca))
+    (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chat))
+    held_out = chat[::17][:10]
+    (d / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in held_out))
+    (d / "eval_questions.txt").write_text("".join(r["messages"][0]["content"].replace("\n", " ") + "\n" for r in held_out))
+    tickets = make_planted().train[:200]
+    (d / "support.jsonl").write_text("".join(json.dumps({"messages": [
+        {"role": "user", "content": r["input"]},
+        {"role": "assistant", "content": f"I have passed this to our {r['label']} team."}]}) + "\n" for r in tickets))
+    model = d / "my-model"
+    shutil.copytree(default_model_path(), model, ignore=shutil.ignore_patterns("*.safetensors", "1_Pooling"))
+    cfg = json.loads((model / "tokenizer_config.json").read_text())
+    cfg["chat_template"] = "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+    (model / "tokenizer_config.json").write_text(json.dumps(cfg))
+
+
 PAGE_FILES: dict[str, Callable[[Path], None]] = {
     "README.md": _readme_files,
     "docs/diagnose.md": _diagnose_files,
     "docs/feedback.md": _feedback_files,
+    "docs/finetune.md": _finetune_files,
 }
 
 # ----------------------------------------------------------------------------------------------------
