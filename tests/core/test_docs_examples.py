@@ -48,7 +48,7 @@ PAGES = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").
 RUNNABLE = {"bash": "bash", "sh": "bash", "shell": "bash", "python": "python", "py": "python"}
 MARK = re.compile(r"^<!--\s*(skip-example|slow-example|example-file|example-server|example-output)\s*(?::(.*?))?-->\s*$")
 BLOCK_TIMEOUT = 240  # seconds; one block (the quickstart is the longest)
-SERVER_TIMEOUT = 120  # seconds for a server block's URL to answer
+SERVER_TIMEOUT = 180  # seconds for a server block's URL to answer
 
 # Known bugs, fixed elsewhere: the block is expected to fail until then (strict: it must fail).
 # Keyed by "file" and a text the block contains.
@@ -178,11 +178,38 @@ def _finetune_files(d: Path) -> None:
     (model / "tokenizer_config.json").write_text(json.dumps(cfg))
 
 
+def _incontext_files(d: Path) -> None:
+    # the reader's documents: three of datamill's own Markdown pages as JSONL rows (text, title, lang); a
+    # labelled few-shot pool (60 Self-Instruct seeds in Alpaca form); a BEIR folder (the one shipped)
+    (d / "docs").mkdir()
+    rows = []
+    for page in ("README.md", "docs/pipeline.md", "docs/which-stage.md"):
+        text = (REPO / page).read_text(encoding="utf-8")
+        rows.append({"id": page, "text": text, "title": text.splitlines()[0].lstrip("# "), "lang": "en"})
+    (d / "docs" / "pages.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pool = []
+    for t in _seed_tasks()[:60]:
+        inst = t["instances"][0]
+        pool.append({"instruction": t["instruction"], "input": inst["input"], "output": inst["output"],
+                     "label": "classification" if t["is_classification"] else "generation"})
+    (d / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pool))
+    shutil.copytree(REPO / "src" / "datamill" / "data" / "beir_selfinstruct", d / "beir")
+
+
+def _pretrain_files(d: Path) -> None:
+    # "crawl/*.warc.gz": the sample crawl shipped in the package; a domain blocklist
+    (d / "crawl").mkdir()
+    shutil.copy(REPO / "src" / "datamill" / "data" / "crawl" / "sample.warc.gz", d / "crawl")
+    (d / "blocklist.txt").write_text("spam.example\nads.example.net\n")
+
+
 PAGE_FILES: dict[str, Callable[[Path], None]] = {
     "README.md": _readme_files,
     "docs/diagnose.md": _diagnose_files,
     "docs/feedback.md": _feedback_files,
     "docs/finetune.md": _finetune_files,
+    "docs/incontext.md": _incontext_files,
+    "docs/pretrain.md": _pretrain_files,
 }
 
 # ----------------------------------------------------------------------------------------------------
