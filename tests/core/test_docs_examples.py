@@ -52,7 +52,10 @@ SERVER_TIMEOUT = 180  # seconds for a server block's URL to answer
 
 # Known bugs, fixed elsewhere: the block is expected to fail until then (strict: it must fail).
 # Keyed by "file" and a text the block contains.
-XFAIL: dict[tuple[str, str], str] = {}
+XFAIL: dict[tuple[str, str], str] = {
+    ("docs/journey.md", "datamill lineage <id from"):
+        "the id is a placeholder (`<id from ...>`, DIR); docs/journey.md is being rewritten with the quickstart",
+}
 
 
 @dataclass
@@ -203,6 +206,32 @@ def _pretrain_files(d: Path) -> None:
     (d / "blocklist.txt").write_text("spam.example\nads.example.net\n")
 
 
+def _synthetic_files(d: Path) -> None:
+    # prompts to answer: 6 Self-Instruct seed instructions
+    rows = [{"prompt": t["instruction"]} for t in _seed_tasks()[30:36]]
+    (d / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _pipeline_files(d: Path) -> None:
+    # "dump/": the shipped sample shards as they are (.jsonl.gz, "text") and as zstd JSONL whose text field
+    # is "body"; the malformed lines stay in both
+    import zstandard
+
+    (d / "dump").mkdir()
+    for shard in sorted(_sample_docs().glob("*.jsonl.gz")):
+        shutil.copy(shard, d / "dump")
+        lines = []
+        for line in gzip.open(shard, "rt", encoding="utf-8"):
+            try:
+                row = json.loads(line)
+                row["body"] = row.pop("text")
+                lines.append(json.dumps(row) + "\n")
+            except (ValueError, KeyError, AttributeError, TypeError):
+                lines.append(line)
+        name = shard.name.replace(".jsonl.gz", ".jsonl.zst")
+        (d / "dump" / name).write_bytes(zstandard.ZstdCompressor().compress("".join(lines).encode()))
+
+
 PAGE_FILES: dict[str, Callable[[Path], None]] = {
     "README.md": _readme_files,
     "docs/diagnose.md": _diagnose_files,
@@ -210,6 +239,8 @@ PAGE_FILES: dict[str, Callable[[Path], None]] = {
     "docs/finetune.md": _finetune_files,
     "docs/incontext.md": _incontext_files,
     "docs/pretrain.md": _pretrain_files,
+    "docs/pipeline.md": _pipeline_files,
+    "docs/synthetic.md": _synthetic_files,
 }
 
 # ----------------------------------------------------------------------------------------------------
