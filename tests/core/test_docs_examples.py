@@ -53,10 +53,7 @@ SERVER_TIMEOUT = 180  # seconds for a server block's URL to answer
 
 # Known bugs, fixed elsewhere: the block is expected to fail until then (strict: it must fail).
 # Keyed by "file" and a text the block contains.
-XFAIL: dict[tuple[str, str], str] = {
-    ("docs/journey.md", "datamill lineage <id from"):
-        "the id is a placeholder (`<id from ...>`, DIR); docs/journey.md is being rewritten with the quickstart",
-}
+XFAIL: dict[tuple[str, str], str] = {}
 
 
 @dataclass
