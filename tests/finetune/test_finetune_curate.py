@@ -164,6 +164,25 @@ def test_decontaminate_by_ngrams_and_embeddings():
               ex("Explain how vaccines train the immune system.", "They show it a harmless piece of the germ.")]
     res = decontaminate(topics, ["Which city is Australia's capital?"], ngram=13, embedding_threshold=0.8)
     assert list(res.flagged) == [1] and "embedding similarity" in res.flagged[1]
+    # an evaluation set read as records stands for its examples' text, input and output together
+    res = decontaminate(recs, [recs[4], ex("unrelated question", "unrelated answer")], ngram=8)
+    assert sorted(res.flagged) == [4]
+
+
+def test_file_token_stats_checks_billing_before_reading(tmp_path):
+    from datamill.finetune import file_token_stats, read_examples, token_stats
+
+    with pytest.raises(ConfigError, match="epochs must be >= 1") as exc:
+        file_token_stats(tmp_path / "not-there.jsonl", epochs=0)
+    assert exc.value.params == ("epochs",)
+    src = tmp_path / "t.jsonl"
+    src.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i} " * i},
+                                                    {"role": "assistant", "content": "a"}]}) + "\n"
+                           for i in range(1, 6)))
+    got = file_token_stats(src, max_tokens=20, epochs=2, price_per_million=8.0)
+    want = token_stats(count_example_tokens(list(read_examples(src))), max_tokens=20, epochs=2,
+                       price_per_million=8.0)
+    assert got.to_dict() == want.to_dict() and got.examples == 5 and got.over_limit > 0
 
 
 def test_mix_is_seeded_and_proportional():

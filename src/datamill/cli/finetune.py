@@ -12,8 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from datamill.cli._common import (
+    OUTPUT,
+    JsonOpt,
     OnErrorOpt,
+    OptionBlock,
     QuarantineOpt,
+    TokenizerOpt,
     console,
     open_quarantine,
     print_json,
@@ -27,8 +31,25 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Input format (a 
                                                                  "dataset's shape: hh_rlhf, ultrafeedback, shp, "
                                                                  "helpsteer2, nectar, dolly, oasst1, chat_text), or "
                                                                  "auto to detect it.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-TokenizerOpt = Annotated[str, typer.Option("--tokenizer", help="tiktoken encoding or tokenizer.json path.")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Output format (default: the input's).")]
+SourceArg = Annotated[str, typer.Argument(metavar="SRC", help="Input fine-tuning file.")]
+SeedOpt = Annotated[int, typer.Option("--seed")]
+
+#: How a set's tokens are counted and billed (validate, stats).
+TOKENS = OptionBlock(
+    format=(FormatOpt, "auto"),
+    max_tokens=(Annotated[int, typer.Option("--max-tokens", help="Token limit per example.")], 16385),
+    tokenizer=(TokenizerOpt, "cl100k_base"),
+    chat_template=(Annotated[str | None, typer.Option(
+        "--chat-template", help="HF tokenizer folder whose chat template renders examples.")], None),
+    epochs=(Annotated[int | None, typer.Option("--epochs", help="Epochs for billing (default: OpenAI's choice).")],
+            None),
+    price_per_million=(Annotated[float | None, typer.Option(
+        "--price", help="Price per 1M training tokens, for a cost estimate.")], None),
+    json_out=(JsonOpt, False))
+#: How a set is read and written back (clean, decontaminate, split).
+READ_WRITE = OptionBlock(format=(FormatOpt, "auto"), to=(ToOpt, None), on_error=(OnErrorOpt, "raise"),
+                         quarantine=(QuarantineOpt, None))
 
 
 def _token_table(t) -> Table:  # type: ignore[no-untyped-def]
@@ -82,21 +103,16 @@ def _output_format(recs: list[Any], to: str | None = None) -> str:
 
 
 @app.command()
+@TOKENS
 def validate(
-    file: Annotated[Path, typer.Argument(help="A JSONL fine-tuning file.")],
-    format: FormatOpt = "auto",  # noqa: A002
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token limit per example.")] = 16385,
-    tokenizer: TokenizerOpt = "cl100k_base",
-    chat_template: Annotated[str | None, typer.Option("--chat-template", help="HF tokenizer folder whose chat template renders examples.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs for billing (default: OpenAI's choice).")] = None,
-    price_per_million: Annotated[float | None, typer.Option("--price", help="Price per 1M training tokens, for a cost estimate.")] = None,
+    source: Annotated[Path, typer.Argument(metavar="FILE", help="A JSONL fine-tuning file.")],
     json_out: JsonOpt = False,
+    **tokens: Any,
 ) -> None:
     """Check a file against OpenAI's data-preparation rules and more; exit 1 if any error is found."""
     from datamill.finetune import validate as run
 
-    report = run(file, format=format, max_tokens=max_tokens, tokenizer=tokenizer, epochs=epochs,
-                 price_per_million=price_per_million, chat_template=chat_template)
+    report = run(source, **tokens)
     if json_out:
         print_json(report.to_dict())
     else:
@@ -118,26 +134,18 @@ def validate(
 
 
 @app.command()
+@TOKENS
 def stats(
-    file: Annotated[Path, typer.Argument(help="A fine-tuning file (JSONL, Parquet, or HF dataset folder).")],
-    format: FormatOpt = "auto",  # noqa: A002
-    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 16385,
-    tokenizer: TokenizerOpt = "cl100k_base",
-    chat_template: Annotated[str | None, typer.Option("--chat-template")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs")] = None,
-    price_per_million: Annotated[float | None, typer.Option("--price", help="Price per 1M training tokens.")] = None,
+    source: Annotated[Path, typer.Argument(metavar="FILE", help="A fine-tuning file (JSONL, Parquet, or HF "
+                                                                "dataset folder).")],
     json_out: JsonOpt = False,
+    **tokens: Any,
 ) -> None:
     """Token statistics: per-example histogram, examples over the limit, billed tokens and cost."""
-    from datamill.finetune import count_example_tokens, read_examples, token_stats
-    from datamill.finetune.stats import _check_billing
+    from datamill.finetune import file_token_stats
 
-    _check_format(format, "--format", auto=True)
-    _check_billing(max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million)  # before the counting
-    recs = list(read_examples(file, format=format))
-    t = token_stats(count_example_tokens(recs, tokenizer=tokenizer, chat_template=chat_template),
-                    max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million,
-                    tokenizer=chat_template or tokenizer)
+    _check_format(tokens["format"], "--format", auto=True)
+    t = file_token_stats(source, **tokens)
     if json_out:
         print_json(t.to_dict())
     else:
@@ -180,16 +188,16 @@ def convert(
     report_quarantine(q)
 
 
-def _read_all(src: str, format: str, on_error: str = "raise", quarantine: str | None = None,  # noqa: A002
-              beside: object = None, dry_run: bool = False):  # noqa: ANN202
+def _read_all(source: str, format: str = "auto", on_error: str = "raise", quarantine: str | None = None,  # noqa: A002
+              beside: object = None, dry_run: bool = False, **_: Any):  # noqa: ANN202
     from datamill.finetune import read_examples
     from datamill.io import Quarantine
 
     _check_format(format, "--format", auto=True)
-    q = open_quarantine(on_error, quarantine, beside=beside if beside is not None else src)
+    q = open_quarantine(on_error, quarantine, beside=beside if beside is not None else source)
     if dry_run and q.path is not None:  # a dry run writes nothing: count the malformed lines, say where they would go
         would, q = q.path, Quarantine()
-    recs = list(read_examples(src, format=format, on_error=on_error, quarantine=q))
+    recs = list(read_examples(source, format=format, on_error=on_error, quarantine=q))
     if dry_run and q.total:
         console.print(f"[yellow]would quarantine {q.total:,} malformed line(s) "
                       f"({', '.join(f'{k} {n:,}' for k, n in q.counts.most_common())}) → {escape(would)} "
@@ -200,11 +208,11 @@ def _read_all(src: str, format: str, on_error: str = "raise", quarantine: str | 
 
 
 @app.command()
+@READ_WRITE
 def clean(
-    src: Annotated[str, typer.Argument(help="Input fine-tuning file.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Cleaned output file (same format as the input unless --to).")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="Output format (default: the input's).")] = None,
-    format: FormatOpt = "auto",  # noqa: A002
+    source: SourceArg,
+    output: Annotated[Path | None, typer.Option(*OUTPUT, help="Cleaned output file (same format as the input "
+                                                              "unless --to).")] = None,
     rules: Annotated[str | None, typer.Option("--rules", help="Comma-separated rules (default: all).")] = None,
     languages: Annotated[str, typer.Option("--languages", help="Wanted languages (ISO 639-1), comma-separated; '' for any.")] = "en",
     near_dup_threshold: Annotated[float | None, typer.Option("--near-dup-threshold", help="Jaccard (minhash, "
@@ -215,29 +223,28 @@ def clean(
                                                           "(no output, rejects or quarantine file).")] = False,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Write removed examples with their rule here (JSONL).")] = None,
     json_out: JsonOpt = False,
-    on_error: OnErrorOpt = "raise",
-    quarantine: QuarantineOpt = None,
+    **read: Any,
 ) -> None:
     """Remove duplicates, refusals, empty/truncated outputs, hallucinated links/images, wrong arithmetic."""
     from datamill.finetune import RULES, write_examples
     from datamill.finetune import clean as run
     from datamill.io import write_jsonl
 
-    _check_format(to, "--to")
-    recs = _read_all(src, format, on_error, quarantine, beside=out, dry_run=dry_run)
-    fmt = _output_format(recs, to)
+    _check_format(read["to"], "--to")
+    recs = _read_all(source, beside=output, dry_run=dry_run, **read)
+    fmt = _output_format(recs, read["to"])
     result = run(recs, rules=rules.split(",") if rules else RULES,
                  languages=[x for x in languages.split(",") if x] or None,
                  near_dup_threshold=near_dup_threshold, near_dup_method=near_dup_method, dry_run=dry_run)
-    if out is not None and not dry_run:
-        write_examples(result.kept, out, format=fmt)
+    if output is not None and not dry_run:
+        write_examples(result.kept, output, format=fmt)
     if rejects is not None and not dry_run:
         write_jsonl(({"rule": r, "reason": why, "line": rec.provenance.line, "record": rec.to_dict()}
                      for rec, r, why in result.dropped), rejects)
     if json_out:
         print_json(result.to_dict())
         return
-    table = Table(title=f"clean {src}" + (" (dry run: nothing removed)" if dry_run else ""), title_justify="left")
+    table = Table(title=f"clean {source}" + (" (dry run: nothing removed)" if dry_run else ""), title_justify="left")
     for col in ("rule", "removed", "example (line: reason)"):
         table.add_column(col)
     for rule, n in sorted(result.counts.items(), key=lambda x: -x[1]):
@@ -246,7 +253,7 @@ def clean(
     console.print(table)
     keep = result.seen - len(result.dropped)
     kept, removed, wrote_ = ("would keep", "would remove", "would write") if dry_run else ("kept", "removed", "wrote")
-    wrote = [f"{keep:,} to {out}"] if out is not None else []
+    wrote = [f"{keep:,} to {output}"] if output is not None else []
     wrote += [f"{len(result.dropped):,} rejects to {rejects}"] if rejects is not None else []
     console.print(f"seen {result.seen:,}, {kept} {keep:,}, {removed} {len(result.dropped):,}"
                   + (f"; {wrote_} {', '.join(wrote)}" if wrote else "")
@@ -254,60 +261,53 @@ def clean(
 
 
 @app.command()
+@READ_WRITE
 def decontaminate(
-    src: Annotated[str, typer.Argument(help="Training file.")],
-    evals: Annotated[list[str], typer.Option("--eval", help="Evaluation file(s) (any fine-tuning format, or JSONL with a text field).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the decontaminated training set here.")] = None,
+    source: Annotated[str, typer.Argument(metavar="SRC", help="Training file.")],
+    eval_texts: Annotated[list[str], typer.Option("--eval", help="Evaluation file(s) (any fine-tuning format, or JSONL with a text field).")],
+    output: Annotated[Path | None, typer.Option(*OUTPUT, help="Write the decontaminated training set here.")] = None,
     ngram: Annotated[int, typer.Option("--ngram")] = 13,
     embedding_threshold: Annotated[float | None, typer.Option("--embedding-threshold", help="Also flag cosine >= this (MiniLM).")] = None,
-    format: FormatOpt = "auto",  # noqa: A002
-    to: Annotated[str | None, typer.Option("--to", help="Output format (default: the input's).")] = None,
     json_out: JsonOpt = False,
-    on_error: OnErrorOpt = "raise",
-    quarantine: QuarantineOpt = None,
+    **read: Any,
 ) -> None:
     """Drop training examples that overlap evaluation sets (n-grams, optionally embeddings)."""
     from datamill.finetune import decontaminate as run
     from datamill.finetune import write_examples
-    from datamill.finetune.curate import _text
 
-    _check_format(to, "--to")
-    train = _read_all(src, format, on_error, quarantine, beside=out)
-    texts: list[str] = []
-    for e in evals:
-        texts.extend(_text(r) for r in _read_all(e, "auto"))
-    result = run(train, texts, ngram=ngram, embedding_threshold=embedding_threshold)
-    if out is not None:
-        write_examples(result.kept, out, format=_output_format(train, to))
+    _check_format(read["to"], "--to")
+    train = _read_all(source, beside=output, **read)
+    evals = [r for path in eval_texts for r in _read_all(path)]
+    result = run(train, evals, ngram=ngram, embedding_threshold=embedding_threshold)
+    if output is not None:
+        write_examples(result.kept, output, format=_output_format(train, read["to"]))
     if json_out:
         print_json(result.to_dict())
         return
-    console.print(f"{len(result.removed):,} of {len(train):,} training examples overlap {len(texts):,} evaluation "
-                  f"texts" + (f"; wrote {len(result.kept):,} to {out}" if out else ""))
+    console.print(f"{len(result.removed):,} of {len(train):,} training examples overlap {len(evals):,} evaluation "
+                  f"texts" + (f"; wrote {len(result.kept):,} to {output}" if output else ""))
     for i, why in list(result.flagged.items())[:10]:
         console.print(f"  line {train[i].provenance.line}: {why}")
 
 
 @app.command()
+@READ_WRITE
 def split(
-    src: Annotated[str, typer.Argument(help="Input fine-tuning file.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for <split>.jsonl files.")],
+    source: SourceArg,
+    output: Annotated[Path, typer.Option(*OUTPUT, help="Folder for <split>.jsonl files.")],
     fractions: Annotated[str, typer.Option("--fractions", help="name=fraction,... e.g. train=0.8,validation=0.1,test=0.1")] = "train=0.9,test=0.1",
     stratify: Annotated[str | None, typer.Option("--stratify", help="A field to stratify on: 'label' or a metadata key.")] = None,
     group: Annotated[str, typer.Option("--group", help="Rows kept in one part: near_duplicate, equal values of a field "
                                                       "('label' or a metadata key), or none.")] = "near_duplicate",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    format: FormatOpt = "auto",  # noqa: A002
-    to: Annotated[str | None, typer.Option("--to", help="Output format (default: the input's).")] = None,
-    on_error: OnErrorOpt = "raise",
-    quarantine: QuarantineOpt = None,
+    seed: SeedOpt = 0,
+    **read: Any,
 ) -> None:
     """Split into train/test (stratified; near-duplicates never cross splits); says how fractions were rounded."""
     from datamill.errors import ConfigError
     from datamill.finetune import split as run
     from datamill.finetune import write_examples
 
-    _check_format(to, "--to")
+    _check_format(read["to"], "--to")
     fr: dict[str, float] = {}
     for spec in fractions.split(","):
         name, sep, value = spec.strip().partition("=")
@@ -323,25 +323,25 @@ def split(
         if name in fr:
             raise ConfigError(f"--fractions names {name!r} twice: {fractions!r}")
         fr[name] = fr_value
-    recs = _read_all(src, format, on_error, quarantine, beside=out_dir)
+    recs = _read_all(source, beside=output, **read)
     parts = run(recs, fractions=fr, seed=seed, stratify=stratify, group=None if group == "none" else group)
-    fmt = _output_format(recs, to)
+    fmt = _output_format(recs, read["to"])
     for note in parts.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     n = sum(parts.counts.values())
     for name, items in parts.items():
-        write_examples(items, out_dir / f"{name}.jsonl", format=fmt)
+        write_examples(items, output / f"{name}.jsonl", format=fmt)
         console.print(f"{name}: {len(items):,} ({len(items) / n:.1%}; asked {fr[name]:.1%}) → "
-                      f"{out_dir / f'{name}.jsonl'}", highlight=False)
+                      f"{output / f'{name}.jsonl'}", highlight=False)
 
 
 @app.command()
 def mix(
     sources: Annotated[list[str], typer.Argument(help="name=path[:weight] for each source.")],
-    out: Annotated[Path, typer.Option("--out", "-o")],
+    output: Annotated[Path, typer.Option(*OUTPUT, help="The mixed set.")],
     total: Annotated[int | None, typer.Option("--total", help="Examples in the mixture.")] = None,
     to: Annotated[str, typer.Option("--to", help="Output format.")] = "openai",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: SeedOpt = 0,
     replace: Annotated[bool, typer.Option("--replace", help="Sample with replacement (upsampling).")] = False,
 ) -> None:
     """Mix several sources with weights into one set (seeded)."""
@@ -359,8 +359,8 @@ def mix(
         data[name] = _read_all(path, "auto")
         weights[name] = float(w or 1)
     mixed = run(data, weights=weights, total=total, seed=seed, replace=replace)
-    write_examples(mixed, out, format=to)
-    console.print(f"wrote {len(mixed):,} examples to {out}")
+    write_examples(mixed, output, format=to)
+    console.print(f"wrote {len(mixed):,} examples to {output}")
 
 
 @app.command()
@@ -368,9 +368,9 @@ def card(
     data_dir: Annotated[Path, typer.Argument(help="Folder of <split>.jsonl files (as written by split).")],
     name: Annotated[str, typer.Option("--name")] = "",
     license: Annotated[str, typer.Option("--license")] = "unknown",  # noqa: A002
-    source: Annotated[list[str] | None, typer.Option("--source", help="Where the data came from (repeatable).")] = None,
+    sources: Annotated[list[str] | None, typer.Option("--source", help="Where the data came from (repeatable).")] = None,
     tokenizer: TokenizerOpt = "cl100k_base",
-    out: Annotated[Path | None, typer.Option("--out", help="Card path (default: DATA_DIR/README.md).")] = None,
+    output: Annotated[Path | None, typer.Option(*OUTPUT, help="Card path (default: DATA_DIR/README.md).")] = None,
 ) -> None:
     """Write a Hugging Face dataset card (README.md with YAML header) for a split folder: load_dataset(folder) loads it."""
     from datamill.errors import InputError
@@ -380,7 +380,7 @@ def card(
     files = sorted(data_dir.glob("*.jsonl"), key=lambda p: (order.get(p.stem, 3), p.stem))
     if not files:
         raise InputError("no <split>.jsonl files here", path=str(data_dir))
-    target = out or data_dir / "README.md"
+    target = output or data_dir / "README.md"
     splits, paths, recs, formats = {}, {}, [], set()
     for f in files:
         if not re.fullmatch(r"\w+(\.\w+)*", f.stem):
@@ -393,7 +393,7 @@ def card(
         formats |= {r.metadata.get("format", "openai") for r in part}
     stats_ = token_stats(count_example_tokens(recs, tokenizer=tokenizer), tokenizer=tokenizer)
     text = dataset_card(name=name or data_dir.name, splits=splits, formats=sorted(formats), token_stats=stats_,
-                        sources=source or [], license=license, data_files=paths)
+                        sources=sources or [], license=license, data_files=paths)
     target.write_text(text, encoding="utf-8")
     console.print(f"wrote {target} ({sum(splits.values()):,} examples, {stats_.total:,} tokens)")
     if target.parent.resolve() != data_dir.resolve():

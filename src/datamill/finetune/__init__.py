@@ -20,7 +20,13 @@ from datamill.finetune.formats import (
     to_row,
     write_examples,
 )
-from datamill.finetune.stats import TokenStats, count_example_tokens, default_epochs, token_stats
+from datamill.finetune.stats import (
+    TokenStats,
+    count_example_tokens,
+    default_epochs,
+    file_token_stats,
+    token_stats,
+)
 from datamill.finetune.validate import CHECKS, CheckResult, ValidationReport, validate
 
 __all__ = [
@@ -42,6 +48,7 @@ __all__ = [
     "default_epochs",
     "detect_format",
     "embedding_duplicates",
+    "file_token_stats",
     "find_defects",
     "format_of_row",
     "from_row",

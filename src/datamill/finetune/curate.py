@@ -39,11 +39,14 @@ class Contamination:
                 "reasons": {str(i): r for i, r in sorted(self.flagged.items())}}
 
 
-def decontaminate(train: Sequence[Record], eval_texts: Iterable[str], *, ngram: int = 13,
+def decontaminate(train: Sequence[Record], eval_texts: Iterable[str | Record], *, ngram: int = 13,
                   min_overlap: int = 1, embedding_threshold: float | None = None,
                   embedding_model: str = "all-MiniLM-L6-v2", drop: bool = True) -> Contamination:
     """Flag training examples sharing ``min_overlap`` word ``ngram``-grams with any evaluation text, or
     (with ``embedding_threshold``) whose embedding cosine to an evaluation text is at least that.
+
+    ``eval_texts`` are strings or records (an evaluation set read with ``read_examples``), a record
+    standing for its text as a training example does: its input and output together.
 
     Short texts (fewer words than ``ngram``) are compared as a whole-text n-gram, so an evaluation
     question copied verbatim is always caught.
@@ -57,7 +60,7 @@ def decontaminate(train: Sequence[Record], eval_texts: Iterable[str], *, ngram: 
     if embedding_threshold is not None and not 0 < embedding_threshold <= 1:
         raise ConfigError(f"embedding_threshold must be in (0, 1], got {embedding_threshold!r}",
                           params="embedding_threshold")
-    evals = [t for t in eval_texts if t and t.strip()]
+    evals = [t for t in (e if isinstance(e, str) else _text(e) for e in eval_texts) if t and t.strip()]
     bank = NgramIndex(evals, n=ngram, short="whole")
     flagged: dict[int, str] = {}
     texts = [_text(r) for r in train]

@@ -19,7 +19,7 @@ from datamill.errors import ConfigError, require
 from datamill.records import Example, Message, Preference, Record
 from datamill.tokens import get_tokenizer
 
-__all__ = ["TokenStats", "count_example_tokens", "default_epochs", "token_stats"]
+__all__ = ["TokenStats", "count_example_tokens", "default_epochs", "file_token_stats", "token_stats"]
 
 # OpenAI's fine-tuning guide: default epochs aim at 3 passes within 100..25,000 example-passes.
 _TARGET_EPOCHS, _MIN_TARGET, _MAX_TARGET, _MIN_EPOCHS, _MAX_EPOCHS = 3, 100, 25_000, 1, 25
@@ -175,3 +175,17 @@ def token_stats(counts: Sequence[int], *, max_tokens: int = 16385, epochs: int |
         p90=float(pct[1]), p99=float(pct[2]), max_tokens=max_tokens, over_limit=int((arr > max_tokens).sum()),
         epochs=ep, billed_tokens=billed,
         cost=None if price_per_million is None else billed / 1e6 * price_per_million, histogram=hist)
+
+
+def file_token_stats(source: Any, *, format: str = "auto", max_tokens: int = 16385,  # noqa: A002
+                     tokenizer: str = "cl100k_base", chat_template: str | None = None, epochs: int | None = None,
+                     price_per_million: float | None = None) -> TokenStats:
+    """:func:`token_stats` of a fine-tuning file, folder or HF dataset (read with
+    :func:`~datamill.finetune.read_examples`); the billing options are checked before anything is read."""
+    from datamill.finetune.formats import read_examples
+
+    _check_billing(max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million)
+    counts = count_example_tokens(list(read_examples(source, format=format)), tokenizer=tokenizer,
+                                  chat_template=chat_template)
+    return token_stats(counts, max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million,
+                       tokenizer=chat_template or tokenizer)
