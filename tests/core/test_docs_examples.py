@@ -321,6 +321,9 @@ class Page:
             script = self.scripts / f"block{i}.sh"
             script.write_text(code, encoding="utf-8")
             argv = ["bash", "-euo", "pipefail", str(script)]
+        if "example-server" in b.marks and _answers(b.marks["example-server"]):
+            return Outcome(False, f"{b.marks['example-server']} answers before the block started: another "
+                                  "process holds the port, so the block's own server could not be told apart")
         log, err = self.scripts / f"block{i}.out", self.scripts / f"block{i}.err"
         with open(log, "wb") as out, open(err, "wb") as errf:
             proc = subprocess.Popen(argv, cwd=self.work, env=self.env, stdout=out, stderr=errf,
@@ -384,20 +387,27 @@ def _kill(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def _answers(url: str) -> bool:
+    """Whether an HTTP server answers at ``url`` (any status)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
 def _wait_for_server(url: str, proc: subprocess.Popen) -> tuple[bool, str]:
-    """Until ``url`` answers (any HTTP status) while the block runs or after it ended well."""
+    """Until ``url`` answers while the block runs or after it ended well."""
     deadline = time.monotonic() + SERVER_TIMEOUT
     while time.monotonic() < deadline:
         rc = proc.poll()
         if rc not in (None, 0):
             return False, f"exit status {rc} before {url} answered"
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return True, f"{url} answered"
-        except urllib.error.HTTPError:
+        if _answers(url):
             return True, f"{url} answered"
-        except OSError:
-            time.sleep(0.3)
+        time.sleep(0.3)
     return False, f"{url} did not answer within {SERVER_TIMEOUT} s"
 
 
