@@ -5,6 +5,7 @@
     ├── ConfigError                bad parameters, recipes or options
     ├── MissingDependencyError     an optional extra is not installed
     ├── TeacherError               a teacher model failed past its retries
+    ├── InvalidOutput              a teacher answer a task cannot use (``reason``: the counter key); re-asked
     ├── StorageError               a database, cache or output folder problem
     └── FeedbackError              a request the feedback app refuses (``status``: its HTTP status)
         ├── NotFoundError          404: no such user, project, task or judgement
@@ -32,6 +33,7 @@ __all__ = [
     "FeedbackError",
     "ForbiddenError",
     "InputError",
+    "InvalidOutput",
     "MissingDependencyError",
     "NeedLogin",
     "NotFoundError",
@@ -77,6 +79,15 @@ class MissingDependencyError(DatamillError, ImportError):
 
 class TeacherError(DatamillError):
     """A teacher model request failed for good (after retries)."""
+
+
+class InvalidOutput(DatamillError):
+    """Raised by a job's ``parse`` when a teacher answer is unusable; ``reason`` is the counter key
+    (``not_json``, ``schema``, ``truncated``...). The synthetic runner re-asks, then rejects the job."""
+
+    def __init__(self, reason: str, detail: str = "", *, params: str | Iterable[str] = ()) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason, params=params)
+        self.reason, self.detail = reason, detail
 
 
 class StorageError(DatamillError):

@@ -162,8 +162,14 @@ def test_teacher_specs():
         FakeServer(error_rate=2)
 
 
-def test_teacher_error_type():
-    assert issubclass(TeacherError, Exception)
+def test_teacher_and_output_errors_are_datamill_errors():
+    from datamill import errors
+
+    assert issubclass(TeacherError, errors.DatamillError)
+    assert InvalidOutput is errors.InvalidOutput and issubclass(InvalidOutput, errors.DatamillError)
+    exc = InvalidOutput("schema", "missing keys", params="json_schema")
+    assert (exc.reason, exc.detail, exc.params, str(exc)) == ("schema", "missing keys", ("json_schema",),
+                                                             "schema: missing keys")
 
 
 def test_slow_responses_time_out_and_are_retried(fake_server):

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from datamill.errors import ConfigError, TeacherError
+from datamill.errors import ConfigError, InvalidOutput, TeacherError
 from datamill.synthetic.cache import RequestCache, request_key
 from datamill.synthetic.teachers import Completion, Teacher, run_coroutine
 
@@ -49,14 +49,6 @@ def price_of(model: str, prices: dict[str, Sequence[float]] | None = None) -> tu
     name = model.split("/")[-1].lower()
     best = max((k for k in table if name.startswith(k.lower())), key=len, default=None)
     return table[best] if best else (0.0, 0.0)
-
-
-class InvalidOutput(Exception):
-    """Raised by a job's ``parse`` when the answer is unusable; ``reason`` is the counter key."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason, self.detail = reason, detail
 
 
 def parse_json(text: str, *, required: Sequence[str] = ()) -> Any:
