@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -46,8 +47,9 @@ class Finisher(Component):
     kind = "finisher"
     key: ClassVar[str] = ""
 
+    @abstractmethod
     def finish(self, result: RunResult) -> Any:
-        raise NotImplementedError
+        """Work over the finished run's output; the JSON-able result goes in the manifest."""
 
     def summary(self, value: Any) -> str:
         """One line about what :meth:`finish` returned (for the CLI summary)."""

@@ -9,6 +9,7 @@ shipped with the embedding model.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -22,19 +23,21 @@ _MODEL_ENCODINGS = {"gpt-4": "cl100k_base", "gpt-3.5-turbo": "cl100k_base", "tex
                     "text-embedding-ada-002": "cl100k_base"}
 
 
-class Tokenizer:
+class Tokenizer(ABC):
     """``encode``/``decode``/``count`` over one tokenizer; ``name`` says which."""
 
     name: str
 
+    @abstractmethod
     def encode(self, text: str) -> list[int]:
-        raise NotImplementedError
+        """The token ids of ``text``."""
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
 
+    @abstractmethod
     def decode(self, ids: Sequence[int]) -> str:
-        raise NotImplementedError
+        """The text of token ``ids``."""
 
     def count(self, text: str) -> int:
         return len(self.encode(text))

@@ -286,3 +286,33 @@ def test_outputs_flow_into_finetune_formats(teacher, tmp_path):
     assert row["messages"][1]["content"] == qa[0].output
     [resp] = respond(["Name a planet."], teacher, cache=None)
     assert formats.to_row(resp, "sharegpt")
+
+
+def test_task_module_layout_and_hooks():
+    """One module per task family behind datamill.synthetic.tasks; a task missing its hooks fails when defined."""
+    import datamill.synthetic.tasks as tasks
+    from datamill.synthetic import Teacher, TeacherStep
+    from datamill.synthetic.tasks.base import PerRecordTeacherStep
+
+    families = {"Respond": "distill", "Rewrite": "distill", "Judge": "judge", "Critique": "judge",
+                "SelfInstruct": "selfinstruct", "EvolInstruct": "evol", "QAFromDocs": "docqa"}
+    for name, module in families.items():
+        cls = getattr(tasks, name)
+        assert cls.__module__ == f"datamill.synthetic.tasks.{module}" and issubclass(cls, TeacherStep)
+    with pytest.raises(TypeError, match=r"NoOutputs \('synthetic.test_no_outputs'\) must implement outputs"):
+        class NoOutputs(PerRecordTeacherStep):
+            name = "synthetic.test_no_outputs"
+
+            def jobs(self, rec):
+                return []
+
+    with pytest.raises(TypeError, match="generate"):
+        class NoGenerate(TeacherStep):
+            name = "synthetic.test_no_generate"
+
+    class NoSpec(Teacher):
+        async def complete(self, messages, params):
+            raise AssertionError
+
+    with pytest.raises(TypeError, match="spec"):
+        NoSpec()

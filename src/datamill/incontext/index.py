@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import shutil
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -92,7 +93,7 @@ def _search_text(chunk: Document) -> str:
     return f"{prefix}\n{chunk.text}" if prefix else chunk.text
 
 
-class Index:
+class Index(ABC):
     """Base: chunks in order, search, save/load. Subclasses score."""
 
     kind: str = ""
@@ -105,8 +106,9 @@ class Index:
     def __len__(self) -> int:
         return len(self.chunks)
 
+    @abstractmethod
     def _scores(self, query: str, k: int) -> list[tuple[int, float]]:
-        raise NotImplementedError
+        """The best ``k`` (chunk position, score) pairs for ``query``, best first."""
 
     def metadata_keys(self) -> set[str]:
         """Every metadata key some chunk has (what ``filters`` can name)."""
@@ -174,8 +176,9 @@ class Index:
         self._grow(new)
         return len(new)
 
+    @abstractmethod
     def _grow(self, new: list[Document]) -> None:
-        raise NotImplementedError
+        """Index ``new``, already appended to :attr:`chunks`."""
 
     # persistence ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> str:
@@ -193,12 +196,14 @@ class Index:
                        "metadata_keys": sorted(self.metadata_keys())}, fh, indent=1)
         return out
 
+    @abstractmethod
     def _save_parts(self, out: str) -> None:
-        raise NotImplementedError
+        """Write this kind's own files under ``out`` (the chunks and index.json are written for it)."""
 
     @classmethod
+    @abstractmethod
     def _load_parts(cls, path: str, chunks: list[Document], params: dict[str, Any]) -> Index:
-        raise NotImplementedError
+        """The index saved under ``path`` by :meth:`_save_parts`, over ``chunks``."""
 
 
 class BM25Index(Index):

@@ -6,6 +6,7 @@ import glob
 import gzip
 import io
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -211,7 +212,7 @@ class AtomicFile:
             os.remove(self.tmp)
 
 
-class AtomicWriter:
+class AtomicWriter(ABC):
     """Base of record file writers: rows go to a temporary sibling that :meth:`close` renames into
     place; :meth:`abort` (or an exception inside ``with``) removes it. Subclasses implement
     ``write``, ``_finish`` (flush and close the temporary file) and ``_discard``."""
@@ -221,14 +222,17 @@ class AtomicWriter:
         self.path = self._file.path
         self.count = 0
 
+    @abstractmethod
     def write(self, rec) -> None:  # type: ignore[no-untyped-def]
-        raise NotImplementedError
+        """Add one record (to the temporary file)."""
 
+    @abstractmethod
     def _finish(self) -> None:
-        raise NotImplementedError
+        """Flush and close the temporary file."""
 
+    @abstractmethod
     def _discard(self) -> None:
-        raise NotImplementedError
+        """Close the temporary file without finishing it."""
 
     def close(self) -> None:
         self._finish()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,20 +14,21 @@ __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "make_execut
 EXECUTORS = ("local", "ray")
 
 
-class Executor:
+class Executor(ABC):
     """Runs ``fn(*args)`` for each args tuple, calling ``on_result(index, result)`` as each finishes."""
 
     kind = "executor"
     workers = 1
 
+    @abstractmethod
     def map(self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]],
             on_result: Callable[[int, Any], None]) -> None:
-        raise NotImplementedError
+        """Run ``fn(*args)`` for each tuple of ``tasks``, telling ``on_result`` as each finishes."""
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.kind, "workers": self.workers}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: nothing to release by default
         """Release resources (pools, clusters) this executor started."""
 
 

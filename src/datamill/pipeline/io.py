@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -39,8 +40,9 @@ class Reader(Component):
         """One shard per input file (globs and folders expanded, sorted)."""
         return expand_paths(self.paths, suffixes=self.suffixes)
 
+    @abstractmethod
     def read_shard(self, shard: str, policy: ErrorPolicy) -> Iterator[Record]:
-        raise NotImplementedError
+        """The records of one shard; bad rows go to ``policy``."""
 
     def _rows_to_records(self, shard: str, rows: Iterator[tuple[int, int | None, Any]],
                          policy: ErrorPolicy) -> Iterator[Record]:

@@ -8,6 +8,7 @@ YAML recipe and back. Names are ``"<area>.<what>"``; a name whose area is a data
 from __future__ import annotations
 
 import importlib
+from abc import ABCMeta
 from typing import Any, ClassVar
 
 from datamill.errors import ConfigError
@@ -18,8 +19,12 @@ _REGISTRY: dict[str, type[Component]] = {}
 _STAGES = ("pretrain", "feedback", "finetune", "incontext", "synthetic", "diagnose")
 
 
-class Component:
-    """Base of readers, steps and writers: ``name`` plus the keyword arguments given to ``__init__``."""
+class Component(metaclass=ABCMeta):
+    """Base of readers, steps and writers: ``name`` plus the keyword arguments given to ``__init__``.
+
+    Hooks a subclass must fill are abstract methods: a class that sets ``name`` (and so is registered
+    as a concrete component) without implementing them fails when it is defined.
+    """
 
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "component"
@@ -36,6 +41,9 @@ class Component:
         super().__init_subclass__(**kw)
         name = cls.__dict__.get("name")
         if name:
+            missing = _abstract_hooks(cls)
+            if missing:
+                raise TypeError(f"{cls.__name__} ({name!r}) must implement {', '.join(missing)}")
             _REGISTRY[name] = cls
 
     @property
@@ -58,6 +66,17 @@ class Component:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(build(state["config"]).__dict__)
+
+
+def _abstract_hooks(cls: type) -> list[str]:
+    """The abstract methods ``cls`` leaves unimplemented (ABCMeta only works them out after
+    ``__init_subclass__``, so they are found here from the bases)."""
+    names = {n for n, v in vars(cls).items() if getattr(v, "__isabstractmethod__", False)}
+    for base in cls.__mro__[1:]:
+        for n in getattr(base, "__abstractmethods__", ()):
+            if getattr(getattr(cls, n, None), "__isabstractmethod__", False):
+                names.add(n)
+    return sorted(names)
 
 
 def _lookup(name: str) -> type[Component]:

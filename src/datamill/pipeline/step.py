@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -39,8 +40,9 @@ class Step(Component, Generic[R]):
         self.__dict__["_stats"] = StepStats(st.name)
         return st
 
+    @abstractmethod
     def __call__(self, records: Iterable[R]) -> Iterator[R]:
-        raise NotImplementedError
+        """The records out for ``records`` in (counting into :attr:`stats`)."""
 
 
 class _Drop:
@@ -59,8 +61,9 @@ class _PerRecord(Step[R]):
     def default_reason(self) -> str:
         return self.name.split(".")[-1] if self.name else type(self).__name__
 
+    @abstractmethod
     def _decide(self, rec: R) -> R | _Drop:
-        raise NotImplementedError
+        """The record to keep (possibly changed), or a :class:`_Drop` with the reason."""
 
     def __call__(self, records: Iterable[R]) -> Iterator[R]:
         st = self.stats
@@ -79,8 +82,9 @@ class _PerRecord(Step[R]):
 class Filter(_PerRecord[R]):
     """Keep records for which ``keep`` returns True; a returned string names the drop reason."""
 
+    @abstractmethod
     def keep(self, rec: R) -> bool | str:
-        raise NotImplementedError
+        """True to keep ``rec``; False or a drop reason to drop it."""
 
     def _decide(self, rec: R) -> R | _Drop:
         verdict = self.keep(rec)
@@ -92,8 +96,9 @@ class Filter(_PerRecord[R]):
 class Mapper(_PerRecord[R]):
     """Transform each record with ``apply``; ``None`` drops it (reason: the step's name)."""
 
+    @abstractmethod
     def apply(self, rec: R) -> R | None:
-        raise NotImplementedError
+        """The record to keep in place of ``rec``, or None to drop it."""
 
     def _decide(self, rec: R) -> R | _Drop:
         out = self.apply(rec)
@@ -109,12 +114,14 @@ class GlobalStep(Step[R]):
     A ``reduce`` that takes an ``executor`` keyword receives the run's executor (to shuffle on Ray).
     """
 
+    @abstractmethod
     def collect(self, records: Iterable[R], *, shard: int, workdir: str) -> Iterator[R]:
-        raise NotImplementedError
+        """Pass this shard's records through, writing what :meth:`reduce` needs under ``workdir``."""
 
+    @abstractmethod
     def reduce(self, *, workdir: str, num_shards: int) -> dict[str, Any]:
         """Combine every shard's collected data; returns a small summary for the manifest."""
-        raise NotImplementedError
 
+    @abstractmethod
     def apply(self, records: Iterable[R], *, shard: int, workdir: str) -> Iterator[R]:
-        raise NotImplementedError
+        """This shard's records after the decisions :meth:`reduce` wrote."""

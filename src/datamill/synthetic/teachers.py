@@ -16,6 +16,7 @@ import random
 import re
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -74,7 +75,7 @@ class Completion:
         return cls(**d)
 
 
-class Teacher:
+class Teacher(ABC):
     """A model that answers chat messages. ``spec()`` is the JSON-able config that rebuilds it."""
 
     model: str
@@ -82,17 +83,19 @@ class Teacher:
     sent: int
     retries: Counter[str]
 
+    @abstractmethod
     def spec(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The JSON-able config :func:`make_teacher` rebuilds this teacher from."""
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - an optional hook: nothing to open by default
         """Open connections for the current event loop."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook
         """Close what :meth:`open` opened."""
 
+    @abstractmethod
     async def complete(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
-        raise NotImplementedError
+        """The model's answer to ``messages`` with sampling ``params``."""
 
     def complete_sync(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
         """:meth:`complete` from sync code (opens and closes connections around the one request)."""

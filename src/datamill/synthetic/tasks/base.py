@@ -5,6 +5,7 @@ batching, rejects and accounting) and the helpers the task families share.
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -26,8 +27,8 @@ from datamill.synthetic.cache import default_cache_path
 from datamill.synthetic.engine import Job, Result, Runner, Usage
 from datamill.synthetic.teachers import Teacher, make_teacher
 
-__all__ = ["TeacherSpec", "TeacherStep", "as_records", "batched", "chat_example", "prompt_messages",
-           "record_instruction", "text_of"]
+__all__ = ["PerRecordTeacherStep", "TeacherSpec", "TeacherStep", "as_records", "batched", "chat_example",
+           "prompt_messages", "record_instruction", "text_of"]
 
 TeacherSpec = Teacher | dict[str, Any] | str
 
@@ -87,6 +88,9 @@ def chat_example(prompt: list[dict[str, Any]], answer: str, **kw: Any) -> Exampl
 
 class TeacherStep(Step[Record]):
     """Base of the generation steps: a teacher, a cache, sampling params, batching and accounting.
+
+    A subclass implements :meth:`generate`; one whose requests come one record at a time derives from
+    :class:`PerRecordTeacherStep` and implements ``jobs`` and ``outputs`` instead.
 
     Args:
         teacher: a :class:`Teacher`, a spec dict (``{"type": "openai", "base_url": ..., "model": ...}``
@@ -206,14 +210,6 @@ class TeacherStep(Step[Record]):
         self.stats.seconds = u.seconds
         self.runner.close()
 
-    # -- per-record tasks -------------------------------------------------------------------------
-    def jobs(self, rec: Record) -> list[Job]:
-        raise NotImplementedError
-
-    def outputs(self, rec: Record, results: list[Result]) -> Iterator[Record | str]:
-        """Records made from ``rec``'s results; a yielded string is a drop reason to count."""
-        raise NotImplementedError
-
     def __call__(self, records: Iterable[Record]) -> Iterator[Record]:
         """Generate from ``records`` (:meth:`generate`), then check the teacher failure share and
         write the accounting into the step's stats, whatever happened."""
@@ -223,9 +219,25 @@ class TeacherStep(Step[Record]):
         finally:
             self._finish()
 
+    @abstractmethod
     def generate(self, records: Iterable[Record]) -> Iterator[Record]:
-        """The records made from ``records``: by default, batches of :meth:`jobs` answered, each
-        record's results handed to :meth:`outputs`."""
+        """The records made from ``records``: the teacher asked through :meth:`run_jobs`, jobs given up
+        passed to :meth:`reject`, seen/kept/dropped counted into :attr:`stats`."""
+
+
+class PerRecordTeacherStep(TeacherStep):
+    """A generation step whose requests come one record at a time: :meth:`jobs` of each record,
+    answered in batches of ``batch_size``, each record's results handed to :meth:`outputs`."""
+
+    @abstractmethod
+    def jobs(self, rec: Record) -> list[Job]:
+        """The requests made for ``rec`` (none skips it)."""
+
+    @abstractmethod
+    def outputs(self, rec: Record, results: list[Result]) -> Iterator[Record | str]:
+        """Records made from ``rec``'s results; a yielded string is a drop reason to count."""
+
+    def generate(self, records: Iterable[Record]) -> Iterator[Record]:
         st = self.stats
         for batch in batched(records, self.batch_size):
             per = [self.jobs(rec) for rec in batch]

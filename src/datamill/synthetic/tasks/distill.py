@@ -11,14 +11,20 @@ import orjson
 from datamill.errors import ConfigError
 from datamill.records import Document, Example, Record
 from datamill.synthetic.engine import InvalidOutput, Job, Result, parse_json
-from datamill.synthetic.tasks.base import TeacherSpec, TeacherStep, as_records, chat_example, prompt_messages
+from datamill.synthetic.tasks.base import (
+    PerRecordTeacherStep,
+    TeacherSpec,
+    as_records,
+    chat_example,
+    prompt_messages,
+)
 
 __all__ = ["Respond", "Rewrite", "respond"]
 
 REWRITE_TEMPLATE = "Rewrite the following text so that it {instruction}. Reply with the rewritten text only.\n\n<text>\n{text}\n</text>"
 
 
-class Respond(TeacherStep):
+class Respond(PerRecordTeacherStep):
     """Distillation: the teacher answers each record's prompt, ``k`` samples each (seeds ``seed..seed+k-1``).
 
     Args:
@@ -107,7 +113,7 @@ def _field_text(rec: Record, field: str) -> str:
     return value
 
 
-class Rewrite(TeacherStep):
+class Rewrite(PerRecordTeacherStep):
     """Rewrite one text field of each record (``output`` of an Example, ``text`` of a Document)."""
 
     name = "synthetic.rewrite"

@@ -9,7 +9,13 @@ from datamill.errors import ConfigError
 from datamill.records import Document, Example, Record
 from datamill.synthetic.engine import InvalidOutput, Job, Result, parse_json
 from datamill.synthetic.rouge import rouge_tokens
-from datamill.synthetic.tasks.base import TeacherSpec, TeacherStep, chat_example, prompt_messages, text_of
+from datamill.synthetic.tasks.base import (
+    PerRecordTeacherStep,
+    TeacherSpec,
+    chat_example,
+    prompt_messages,
+    text_of,
+)
 
 __all__ = ["QAFromDocs", "grounding", "qa_from_docs"]
 
@@ -48,7 +54,7 @@ def grounding(answer: str, passage: str) -> float:
     return sum(t in src for t in toks) / len(toks)
 
 
-class QAFromDocs(TeacherStep):
+class QAFromDocs(PerRecordTeacherStep):
     """Grounded question/answer pairs from document chunks (any Document records, e.g. datamill.incontext chunks).
 
     Each of the ``n_per_chunk`` pairs of a chunk is its own request (pair ``i`` of ``n`` asks about part

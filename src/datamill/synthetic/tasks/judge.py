@@ -10,7 +10,7 @@ from typing import Any
 from datamill.errors import ConfigError
 from datamill.records import Document, Example, Preference, Record
 from datamill.synthetic.engine import InvalidOutput, Job, Result, parse_json
-from datamill.synthetic.tasks.base import TeacherSpec, TeacherStep, prompt_messages, text_of
+from datamill.synthetic.tasks.base import PerRecordTeacherStep, TeacherSpec, prompt_messages, text_of
 
 __all__ = ["Critique", "Judge", "judge_pairs"]
 
@@ -51,7 +51,7 @@ def _rating(text: str) -> float:
     return value
 
 
-class Judge(TeacherStep):
+class Judge(PerRecordTeacherStep):
     """LLM-as-judge (MT-Bench prompts): ``pairwise`` makes Preference records, ``rubric`` scores Examples.
 
     Pairwise reads Preference records (``chosen``/``rejected`` are just the two candidates, in the given
@@ -142,7 +142,7 @@ def _critique_parse(text: str) -> dict[str, Any]:
     return data
 
 
-class Critique(TeacherStep):
+class Critique(PerRecordTeacherStep):
     """Critique each Example's output: adds ``metadata["critique"]`` and ``metadata["critique_score"]``."""
 
     name = "synthetic.critique"
