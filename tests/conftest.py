@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,39 @@ def ray_local():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     yield ray
     ray.shutdown()
+
+
+# Libraries the tests compare datamill against (reference implementations) or drive it with; the dev
+# extra installs them, so in CI (CI=true) a test that would skip for want of one fails instead.
+CI_REQUIRED = frozenset({"cleanlab", "datasketch", "hypothesis", "krippendorff", "rank_bm25", "rouge_score",
+                         "schemathesis", "sklearn", "statsmodels", "tiktoken"})
+_NOT_IMPORTED = re.compile(r"could not import '([\w.]+)'")
+
+
+def ci_required_missing(reason: str) -> str | None:
+    """The CI-required library a skip ``reason`` (from ``pytest.importorskip``) says is missing, if any."""
+    m = _NOT_IMPORTED.search(reason)
+    return m.group(1) if m and m.group(1).split(".")[0] in CI_REQUIRED else None
+
+
+def _fail_required_skip(report: pytest.CollectReport | pytest.TestReport) -> None:
+    if not (report.skipped and os.environ.get("CI") == "true" and isinstance(report.longrepr, tuple)):
+        return
+    missing = ci_required_missing(str(report.longrepr[2]))
+    if missing is not None:
+        report.outcome = "failed"
+        report.longrepr = f"{missing} is required in CI (pip install -e '.[dev]'): {report.longrepr[2]}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):  # noqa: ANN201
+    report = yield
+    _fail_required_skip(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+    report = yield
+    _fail_required_skip(report)
+    return report
