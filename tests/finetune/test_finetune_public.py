@@ -378,3 +378,15 @@ def test_clean_takes_preference_pairs(tmp_path):
                                    "--languages", ""])
     assert out.exit_code == 0, out.output
     assert len(_read(tmp_path / "c.jsonl")) == 3 and "prompt" in _read(tmp_path / "c.jsonl")[0]
+
+
+def test_json_array_files_as_published(tmp_path):
+    # Stanford Alpaca's alpaca_data.json and ShareGPT dumps are one JSON array, not JSON Lines
+    alpaca = tmp_path / "alpaca_data.json"
+    alpaca.write_text(json.dumps(ALPACA, indent=4))
+    assert [r.label for r in read_examples(alpaca)] == ["positive", "advice"]
+    report = validate(alpaca, count_tokens=False)
+    assert report.format == "alpaca" and report.rows == 2 and report.ok
+    sharegpt = tmp_path / "sharegpt.json"
+    sharegpt.write_text(json.dumps(SHAREGPT + SHAREGPT))
+    assert convert(sharegpt, tmp_path / "o.jsonl", to="openai").written == 2

@@ -202,3 +202,36 @@ def test_nested_metadata_objects_are_flattened_into_document_metadata():
     assert doc.metadata == {"source": "cc", "lang": "fr", "url": "http://x"}
     clash = to_record({"text": "t", "lang": "en", "metadata": {"lang": "fr"}})  # kept whole: nothing overwritten
     assert clash.metadata == {"lang": "en", "metadata": {"lang": "fr"}}
+
+
+def test_json_array_files_stream_their_elements(tmp_path):
+    import gzip
+
+    from datamill.errors import InputError
+    from datamill.io import iter_jsonl
+
+    rows = [{"instruction": "Give three tips for staying healthy.", "input": "", "output": "1. Eat well.\n2. Sleep."},
+            {"instruction": "Translate 'été' to English.", "input": "", "output": "summer"}]
+    path = tmp_path / "alpaca_data.json"
+    path.write_text(json.dumps(rows, indent=4, ensure_ascii=False), encoding="utf-8")  # as Stanford Alpaca ships it
+    got = list(iter_jsonl(path))
+    assert [v for _, _, v in got] == rows
+    assert [line for line, _, _ in got] == [2, 7]  # the line each element starts on
+    data = path.read_bytes()
+    assert data[got[1][1]:got[1][1] + 1] == b"{"  # byte offsets point at the element
+    gz = tmp_path / "sharegpt.json.gz"
+    gz.write_bytes(gzip.compress(json.dumps(rows).encode()))
+    assert [v for _, _, v in iter_jsonl(gz)] == rows
+    bad = tmp_path / "bad.json"
+    bad.write_text('[\n  {"a": 1},\n  {"a": oops}\n]')
+    with pytest.raises(InputError) as err:
+        list(iter_jsonl(bad))
+    assert err.value.line == 3 and "element 2" in str(err.value)
+    open_ended = tmp_path / "cut.json"
+    open_ended.write_text('[{"a": 1}, {"a": 2}')
+    with pytest.raises(InputError, match="not closed"):
+        list(iter_jsonl(open_ended))
+    # a .jsonl file whose lines are arrays stays JSON Lines
+    lines = tmp_path / "lists.jsonl"
+    lines.write_text("[1, 2]\n[3]\n")
+    assert [v for _, _, v in iter_jsonl(lines)] == [[1, 2], [3]]

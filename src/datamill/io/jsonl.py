@@ -1,4 +1,8 @@
-"""Streaming JSON Lines (plain, .gz, .zst): bounded memory, line numbers in every error."""
+"""Streaming JSON Lines (plain, .gz, .zst): bounded memory, line numbers in every error.
+
+A ``.json`` file holding one JSON array of rows (Stanford Alpaca's ``alpaca_data.json``, ShareGPT dumps)
+is read as a stream of its elements, each numbered by the line it starts on.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +67,9 @@ def iter_jsonl(
             seen_any = True
             lineno += 1
             start = offset
+            if not start and _is_json_name(name) and raw.lstrip().startswith(b"["):
+                yield from _iter_json_array(fh, raw, name, policy, max_line_bytes, errors)
+                return
             if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
                 size = len(raw)
                 head = raw[:4096]
@@ -99,6 +106,82 @@ def iter_jsonl(
         fh.close()
     if not seen_any:
         policy.bad(path=name, line=0, kind="empty_file", reason="file is empty (no lines)")
+
+
+def _is_json_name(name: str) -> bool:
+    base = name[:-3] if name.endswith(".gz") else name[:-4] if name.endswith(".zst") else name
+    return base.endswith(".json")
+
+
+def _iter_json_array(fh: Any, first: bytes, name: str, policy: ErrorPolicy, max_bytes: int,
+                     errors: tuple[type[BaseException], ...]) -> Iterator[tuple[int, int, Any]]:
+    """The elements of a JSON array, streamed: ``(line the element starts on, byte offset, value)``.
+
+    A malformed element ends the read (an array cannot be resynchronised past it) after telling the
+    policy; so do an element longer than ``max_bytes``, invalid UTF-8 and a missing closing ``]``.
+    """
+    import codecs
+    import json
+
+    raw_decode = json.JSONDecoder().raw_decode
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    state = {"eof": False}
+
+    def more(buf: str, pos: int) -> tuple[str, int]:
+        """``buf`` from ``pos`` with the next chunk of the file appended (sets eof at the end)."""
+        chunk = fh.read(1 << 20)
+        state["eof"] = not chunk
+        return buf[pos:] + utf8.decode(chunk, final=not chunk), 0
+
+    try:
+        buf = utf8.decode(first)
+    except UnicodeDecodeError as exc:
+        policy.bad(path=name, line=1, kind="invalid_utf8", reason=f"invalid UTF-8 at byte {exc.start}", offset=0)
+        return
+    pos = buf.index("[") + 1
+    line, offset, index = 1 + buf.count("\n", 0, pos), len(buf[:pos].encode()), 0
+    try:
+        while True:
+            while True:  # whitespace and the comma between elements
+                while pos < len(buf) and buf[pos] in " \t\r\n,":
+                    line += buf[pos] == "\n"
+                    offset += 1
+                    pos += 1
+                if pos < len(buf) or state["eof"]:
+                    break
+                buf, pos = more(buf, pos)
+            if pos >= len(buf):
+                policy.bad(path=name, line=line, kind="invalid_json", offset=offset,
+                           reason=f"the JSON array is not closed with ']' after {index} element(s)")
+                return
+            if buf[pos] == "]":
+                return
+            while True:
+                try:
+                    value, end = raw_decode(buf, pos)
+                    break
+                except json.JSONDecodeError as exc:
+                    if state["eof"] or len(buf) - pos > max_bytes:
+                        too_long = not state["eof"]
+                        policy.bad(path=name, line=line, kind="line_too_long" if too_long else "invalid_json",
+                                   raw=buf[pos:pos + 4096], offset=offset,
+                                   reason=f"element {index + 1} of the JSON array is over max_line_bytes="
+                                          f"{max_bytes:,}" if too_long else
+                                          f"element {index + 1} of the JSON array is not valid JSON: {exc.msg}")
+                        return
+                    buf, pos = more(buf, pos)
+            yield line, offset, value
+            text = buf[pos:end]
+            index += 1
+            line += text.count("\n")
+            offset += len(text.encode())
+            pos = end
+    except UnicodeDecodeError as exc:
+        policy.bad(path=name, line=line, kind="invalid_utf8", offset=offset,
+                   reason=f"invalid UTF-8 in element {index + 1} of the JSON array ({exc.reason})")
+    except errors as exc:
+        policy.bad(path=name, line=line, kind="truncated_stream", offset=offset,
+                   reason=f"stream is truncated or corrupt in element {index + 1} of the JSON array: {exc}")
 
 
 class JsonlWriter(AtomicWriter):
