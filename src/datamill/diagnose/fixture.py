@@ -151,99 +151,143 @@ def make_planted(*, n_train_per_label: int = 80, n_correct: int = 120, n_per_cau
     if not 0 <= flip_rate < 1:
         raise ValueError(f"flip_rate must be in [0, 1), got {flip_rate!r}")
     rng = random.Random(seed)
-    train: list[dict[str, Any]] = []
-    results: list[dict[str, Any]] = []
-    feedback: list[dict[str, Any]] = []
-    mislabelled: set[str] = set()
-    planted: dict[str, set[str]] = {c: set() for c in ("never_seen", "noisy_label", "inconsistent_label",
-                                                        "contradictory_context", "unexplained")}
+    rows = _Planter(rng)
+    rows.ordinary(n_train_per_label, n_correct)
+    rows.never_seen(n_per_cause)
+    products = list(_PRODUCTS)
+    rng.shuffle(products)
+    rows.noisy_labels(n_per_cause, n_combination, products)
+    rows.inconsistent_labels(n_per_cause, products)
+    rows.contradictions(n_per_cause)
+    rows.unexplained(n_per_cause)
+    rows.agreement()
+    # a separate stream: flip_rate=0 leaves the rows above unchanged
+    rows.flip(random.Random(seed + 10_007), flip_rate, len(LABELS) * n_train_per_label)
+    return PlantedFixture(results=rows.results, train=rows.train, feedback=rows.feedback, planted=rows.planted,
+                          mislabelled=rows.mislabelled)
 
-    def add_train(text: str, label: str) -> str:
-        tid = f"t{len(train):05d}"
-        train.append({"id": tid, "input": text, "label": label})
+
+class _Planter:
+    """The fixture's rows as they are built, one method per kind of row; called in a fixed order
+    on one seeded RNG, so the same arguments give the same rows."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.train: list[dict[str, Any]] = []
+        self.results: list[dict[str, Any]] = []
+        self.feedback: list[dict[str, Any]] = []
+        self.mislabelled: set[str] = set()
+        self.planted: dict[str, set[str]] = {c: set() for c in ("never_seen", "noisy_label", "inconsistent_label",
+                                                                 "contradictory_context", "unexplained")}
+
+    def add_train(self, text: str, label: str) -> str:
+        tid = f"t{len(self.train):05d}"
+        self.train.append({"id": tid, "input": text, "label": label})
         return tid
 
-    def add_result(text: str, expected: str, output: str, ctx: list[str] | None = None,
+    def add_result(self, text: str, expected: str, output: str, ctx: list[str] | None = None,
                    causes: tuple[str, ...] = ()) -> None:
-        rid = f"r{len(results):05d}"
+        rid = f"r{len(self.results):05d}"
         row: dict[str, Any] = {"id": rid, "input": text, "expected": expected, "output": output,
                                "correct": expected == output}
         if ctx is not None:
             row["contexts"] = ctx
-        results.append(row)
+        self.results.append(row)
         for c in causes:
-            planted[c].add(rid)
+            self.planted[c].add(rid)
 
-    def wrong(label: str) -> str:
-        return rng.choice([x for x in LABELS if x != label])
+    def wrong(self, label: str) -> str:
+        return self.rng.choice([x for x in LABELS if x != label])
 
-    for label in LABELS:
-        for _ in range(n_train_per_label):
-            add_train(_ticket(rng, label), label)
-    for _ in range(n_correct):
-        label = rng.choice(LABELS)
-        product = rng.choice(_PRODUCTS)
-        add_result(_ticket(rng, label, product), label, label,
-                   _context(rng, product, contradict=False) if rng.random() < 0.5 else None)
-    for k in range(n_per_cause):  # past the list, the same questions worded a little differently
-        text = _UNSEEN[k % len(_UNSEEN)] + "?"
-        if k >= len(_UNSEEN):
-            text = _OPENERS[1 + k % 4] + text + _CLOSERS[1 + (k // 4) % 4]
-        add_result(text, "other", rng.choice(LABELS), causes=("never_seen",))
+    def ordinary(self, n_train_per_label: int, n_correct: int) -> None:
+        """Templated training tickets per label, and correctly answered results (half with a context)."""
+        rng = self.rng
+        for label in LABELS:
+            for _ in range(n_train_per_label):
+                self.add_train(_ticket(rng, label), label)
+        for _ in range(n_correct):
+            label = rng.choice(LABELS)
+            product = rng.choice(_PRODUCTS)
+            self.add_result(_ticket(rng, label, product), label, label,
+                            _context(rng, product, contradict=False) if rng.random() < 0.5 else None)
 
-    products = list(_PRODUCTS)
-    rng.shuffle(products)
-    for k in range(n_per_cause + n_combination):  # a mislabelled near copy among correct copies
-        label = LABELS[k % len(LABELS)]
-        template = rng.choice([t for t in _TEMPLATES[label] if "{p}" in t])
-        base = template.format(p=products[k % len(products)], n=100 + k) + f" (order {5000 + k})"
-        copies = _variants(rng, base, 6)
-        for text in copies[:4]:
-            add_train(text, label)
-        bad = wrong(label)
-        mislabelled.add(add_train(copies[4], bad))
-        ctx = None
-        causes: tuple[str, ...] = ("noisy_label",)
-        if k >= n_per_cause:
-            ctx = _context(rng, products[k % len(products)], contradict=True)
-            causes = ("noisy_label", "contradictory_context")
-        add_result(copies[5], label, bad, ctx, causes)
+    def never_seen(self, n: int) -> None:
+        """Questions on topics no training ticket covers."""
+        for k in range(n):  # past the list, the same questions worded a little differently
+            text = _UNSEEN[k % len(_UNSEEN)] + "?"
+            if k >= len(_UNSEEN):
+                text = _OPENERS[1 + k % 4] + text + _CLOSERS[1 + (k // 4) % 4]
+            self.add_result(text, "other", self.rng.choice(LABELS), causes=("never_seen",))
 
-    for k in range(n_per_cause):  # ambiguous tickets labelled both ways, or judged differently
-        template, a, b = _AMBIGUOUS[k % len(_AMBIGUOUS)]
-        base = template.format(p=products[(k + 3) % len(products)])
-        copies = _variants(rng, base, 3)
-        if k % 3 == 2:  # one training copy, but annotators split on it
-            tid = add_train(copies[0], a)
-            for ann, value in zip(("ann1", "ann2", "ann3"), (a, b, rng.choice([x for x in LABELS if x not in (a, b)])),
-                                  strict=True):
-                feedback.append({"annotator": ann, "task": tid, "value": value})
-        else:
-            add_train(copies[0], a)
-            add_train(copies[1], b)
-        add_result(copies[2], a, b, causes=("inconsistent_label",))
+    def noisy_labels(self, n: int, n_combination: int, products: list[str]) -> None:
+        """A mislabelled near copy among correct copies; the last ``n_combination`` also get contradictory
+        passages."""
+        rng = self.rng
+        for k in range(n + n_combination):
+            label = LABELS[k % len(LABELS)]
+            template = rng.choice([t for t in _TEMPLATES[label] if "{p}" in t])
+            base = template.format(p=products[k % len(products)], n=100 + k) + f" (order {5000 + k})"
+            copies = _variants(rng, base, 6)
+            for text in copies[:4]:
+                self.add_train(text, label)
+            bad = self.wrong(label)
+            self.mislabelled.add(self.add_train(copies[4], bad))
+            ctx = None
+            causes: tuple[str, ...] = ("noisy_label",)
+            if k >= n:
+                ctx = _context(rng, products[k % len(products)], contradict=True)
+                causes = ("noisy_label", "contradictory_context")
+            self.add_result(copies[5], label, bad, ctx, causes)
 
-    for _ in range(n_per_cause):  # contradictory passages, otherwise ordinary tickets
-        label = rng.choice(LABELS)
-        product = rng.choice(_PRODUCTS)
-        add_result(_ticket(rng, label, product), label, wrong(label), _context(rng, product, contradict=True),
-                   ("contradictory_context",))
+    def inconsistent_labels(self, n: int, products: list[str]) -> None:
+        """Ambiguous tickets labelled both ways in training, or (every third) judged differently."""
+        rng = self.rng
+        for k in range(n):
+            template, a, b = _AMBIGUOUS[k % len(_AMBIGUOUS)]
+            base = template.format(p=products[(k + 3) % len(products)])
+            copies = _variants(rng, base, 3)
+            if k % 3 == 2:  # one training copy, but annotators split on it
+                tid = self.add_train(copies[0], a)
+                values = (a, b, rng.choice([x for x in LABELS if x not in (a, b)]))
+                for ann, value in zip(("ann1", "ann2", "ann3"), values, strict=True):
+                    self.feedback.append({"annotator": ann, "task": tid, "value": value})
+            else:
+                self.add_train(copies[0], a)
+                self.add_train(copies[1], b)
+            self.add_result(copies[2], a, b, causes=("inconsistent_label",))
 
-    for _ in range(n_per_cause):  # plain mistakes with nothing wrong in the data
-        label = rng.choice(LABELS)
-        product = rng.choice(_PRODUCTS)
-        add_result(_ticket(rng, label, product), label, wrong(label),
-                   _context(rng, product, contradict=False) if rng.random() < 0.5 else None, ("unexplained",))
-    for tid_row in train:  # a little agreement on ordinary items so annotator statistics mean something
-        if rng.random() < 0.05:
-            for ann in ("ann1", "ann2", "ann3"):
-                feedback.append({"annotator": ann, "task": tid_row["id"], "value": tid_row["label"]})
-    flip = random.Random(seed + 10_007)  # a separate stream: flip_rate=0 leaves the rows above unchanged
-    for row in train[:len(LABELS) * n_train_per_label]:
-        if flip_rate and flip.random() < flip_rate:
-            row["label"] = flip.choice([x for x in LABELS if x != row["label"]])
-            mislabelled.add(row["id"])
-    return PlantedFixture(results=results, train=train, feedback=feedback, planted=planted, mislabelled=mislabelled)
+    def contradictions(self, n: int) -> None:
+        """Ordinary tickets answered wrong, with passages that contradict each other."""
+        rng = self.rng
+        for _ in range(n):
+            label = rng.choice(LABELS)
+            product = rng.choice(_PRODUCTS)
+            self.add_result(_ticket(rng, label, product), label, self.wrong(label),
+                            _context(rng, product, contradict=True), ("contradictory_context",))
+
+    def unexplained(self, n: int) -> None:
+        """Plain mistakes with nothing wrong in the data."""
+        rng = self.rng
+        for _ in range(n):
+            label = rng.choice(LABELS)
+            product = rng.choice(_PRODUCTS)
+            self.add_result(_ticket(rng, label, product), label, self.wrong(label),
+                            _context(rng, product, contradict=False) if rng.random() < 0.5 else None,
+                            ("unexplained",))
+
+    def agreement(self) -> None:
+        """Three annotators agreeing on a few ordinary items, so annotator statistics mean something."""
+        for row in self.train:
+            if self.rng.random() < 0.05:
+                for ann in ("ann1", "ann2", "ann3"):
+                    self.feedback.append({"annotator": ann, "task": row["id"], "value": row["label"]})
+
+    def flip(self, flip: random.Random, flip_rate: float, n_ordinary: int) -> None:
+        """Give ``flip_rate`` of the first ``n_ordinary`` training tickets a random wrong label."""
+        for row in self.train[:n_ordinary]:
+            if flip_rate and flip.random() < flip_rate:
+                row["label"] = flip.choice([x for x in LABELS if x != row["label"]])
+                self.mislabelled.add(row["id"])
 
 
 def write_planted(folder: str | os.PathLike[str], **kw: Any) -> dict[str, str]:
