@@ -103,74 +103,96 @@ def agreement_report(db: Database, project: int | str, *, data: dict[str, Any] |
     by_task: dict[int, list[Any]] = defaultdict(list)
     for j in regular:
         by_task[j.task_id].append(j)
-
-    alpha: dict[str, float | None] = {}
-    if _levels(tt):
-        annot = sorted({j.user_id for j in regular})
-        row = {u: i for i, u in enumerate(annot)}
-        cols: dict[tuple[int, str], int] = {}
-        cells: list[tuple[int, int, float]] = []
-        for j in regular:
-            for key, v in unit_values(tt, j.value).items():
-                c = cols.setdefault((j.task_id, key), len(cols))
-                cells.append((row[j.user_id], c, v))
-        if cells:
-            m = np.full((len(annot), len(cols)), np.nan)
-            for r, c, v in cells:
-                m[r, c] = v
-            for level in _levels(tt):
-                alpha[level] = _finite(krippendorff_alpha(m, level=level))
-
+    alpha = _alpha(tt, regular)
+    labelled = tt in ("pairwise", "ranking", "rubric")
+    fleiss = _fleiss(tt, by_task, regular) if labelled else None
+    majority = _majority(tt, by_task) if labelled else {}
     labels: dict[str, dict[int, Any]] = defaultdict(dict)
-    fleiss = None
-    majority: dict[int, Any] = {}
-    if tt in ("pairwise", "ranking", "rubric"):
+    if labelled:
         for j in regular:
             labels[users[j.user_id]][j.task_id] = main_label(tt, j.value)
-        sizes = Counter(len(js) for js in by_task.values() if len(js) >= 2)
-        if sizes:
-            k = sizes.most_common(1)[0][0]
-            cats = sorted({main_label(tt, j.value) for j in regular})
-            idx = {c: i for i, c in enumerate(cats)}
-            rows = []
-            for js in by_task.values():
-                if len(js) == k:
-                    counts = np.zeros(len(cats))
-                    for j in js:
-                        counts[idx[main_label(tt, j.value)]] += 1
-                    rows.append(counts)
-            table = np.array(rows)
-            fleiss = {"kappa": _finite(fleiss_kappa(table)), "tasks": len(rows), "raters_per_task": k}
-        for t, js in by_task.items():
-            votes = Counter(main_label(tt, j.value) for j in js)
-            top = votes.most_common(2)
-            if len(js) >= 2 and (len(top) == 1 or top[0][1] > top[1][1]):
-                majority[t] = top[0][0]
     pairs = [{**p, "kappa": _finite(p["kappa"]), "agreement": _finite(p["agreement"])}
              for p in pairwise_cohen(labels, min_items=2)]
-
-    per: dict[int, dict[str, Any]] = {}
-    for u in sorted({j.user_id for j in data["judgements"]} | {s[0] for s in data["skips"]}):
-        mine = [j for j in data["judgements"] if j.user_id == u]
-        gold = [j for j in mine if j.gold_correct is not None]
-        secs = [j.seconds for j in mine]
-        agree = [main_label(tt, j.value) == majority[j.task_id] for j in mine if j.task_id in majority]
-        per[u] = {"annotator": users.get(u, str(u)), "user_id": u, "judgements": len(mine),
-                  "skips": sum(1 for s in data["skips"] if s[0] == u),
-                  "median_seconds": round(median(secs), 2) if secs else None,
-                  "total_seconds": round(sum(secs), 1),
-                  "gold_judged": len(gold),
-                  "gold_accuracy": round(sum(j.gold_correct for j in gold) / len(gold), 4) if gold else None,
-                  "majority_agreement": round(sum(agree) / len(agree), 4) if agree else None}
     n_tasks = sum(1 for t in tasks.values() if not t.is_gold)
     done = sum(1 for t, js in by_task.items() if len(js) >= proj["overlap"])
     return {"project": proj["name"], "task_type": tt, "tasks": n_tasks,
             "gold_tasks": sum(1 for t in tasks.values() if t.is_gold), "judgements": len(data["judgements"]),
             "completed_tasks": done, "skips": len(data["skips"]), "alpha": alpha, "fleiss": fleiss,
-            "pairs": pairs, "annotators": list(per.values()),
+            "pairs": pairs, "annotators": _annotator_stats(data, tt, majority),
             "label_counts": {label_name(tt, k): v for k, v in sorted(
                 Counter(main_label(tt, j.value) for j in regular).items(), key=lambda kv: repr(kv[0]))}
-            if tt in ("pairwise", "ranking", "rubric") else {}}
+            if labelled else {}}
+
+
+def _alpha(tt: str, regular: list[Any]) -> dict[str, float | None]:
+    """Krippendorff's alpha at each level of measurement the task type has, over an annotator x unit matrix."""
+    alpha: dict[str, float | None] = {}
+    if not _levels(tt):
+        return alpha
+    annot = sorted({j.user_id for j in regular})
+    row = {u: i for i, u in enumerate(annot)}
+    cols: dict[tuple[int, str], int] = {}
+    cells: list[tuple[int, int, float]] = []
+    for j in regular:
+        for key, v in unit_values(tt, j.value).items():
+            c = cols.setdefault((j.task_id, key), len(cols))
+            cells.append((row[j.user_id], c, v))
+    if cells:
+        m = np.full((len(annot), len(cols)), np.nan)
+        for r, c, v in cells:
+            m[r, c] = v
+        for level in _levels(tt):
+            alpha[level] = _finite(krippendorff_alpha(m, level=level))
+    return alpha
+
+
+def _fleiss(tt: str, by_task: dict[int, list[Any]], regular: list[Any]) -> dict[str, Any] | None:
+    """Fleiss' kappa of the main labels over the tasks judged by the most common number (>= 2) of annotators."""
+    sizes = Counter(len(js) for js in by_task.values() if len(js) >= 2)
+    if not sizes:
+        return None
+    k = sizes.most_common(1)[0][0]
+    cats = sorted({main_label(tt, j.value) for j in regular})
+    idx = {c: i for i, c in enumerate(cats)}
+    rows = []
+    for js in by_task.values():
+        if len(js) == k:
+            counts = np.zeros(len(cats))
+            for j in js:
+                counts[idx[main_label(tt, j.value)]] += 1
+            rows.append(counts)
+    table = np.array(rows)
+    return {"kappa": _finite(fleiss_kappa(table)), "tasks": len(rows), "raters_per_task": k}
+
+
+def _majority(tt: str, by_task: dict[int, list[Any]]) -> dict[int, Any]:
+    """The main label a strict majority gave, per task judged at least twice."""
+    majority: dict[int, Any] = {}
+    for t, js in by_task.items():
+        votes = Counter(main_label(tt, j.value) for j in js)
+        top = votes.most_common(2)
+        if len(js) >= 2 and (len(top) == 1 or top[0][1] > top[1][1]):
+            majority[t] = top[0][0]
+    return majority
+
+
+def _annotator_stats(data: dict[str, Any], tt: str, majority: dict[int, Any]) -> list[dict[str, Any]]:
+    """Per annotator (anyone who judged or skipped): judgements, skips, time, gold accuracy, majority agreement."""
+    users = data["users"]
+    per: list[dict[str, Any]] = []
+    for u in sorted({j.user_id for j in data["judgements"]} | {s[0] for s in data["skips"]}):
+        mine = [j for j in data["judgements"] if j.user_id == u]
+        gold = [j for j in mine if j.gold_correct is not None]
+        secs = [j.seconds for j in mine]
+        agree = [main_label(tt, j.value) == majority[j.task_id] for j in mine if j.task_id in majority]
+        per.append({"annotator": users.get(u, str(u)), "user_id": u, "judgements": len(mine),
+                    "skips": sum(1 for s in data["skips"] if s[0] == u),
+                    "median_seconds": round(median(secs), 2) if secs else None,
+                    "total_seconds": round(sum(secs), 1),
+                    "gold_judged": len(gold),
+                    "gold_accuracy": round(sum(j.gold_correct for j in gold) / len(gold), 4) if gold else None,
+                    "majority_agreement": round(sum(agree) / len(agree), 4) if agree else None})
+    return per
 
 
 def label_name(task_type: str, label: Any) -> str:
