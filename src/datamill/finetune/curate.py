@@ -181,6 +181,39 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
     are big. A field that no row has is an error. Every record gets its part in ``split``; the returned
     :class:`SplitResult` says in ``notes`` how the counts differ from the fractions.
     """
+    fractions = _check_split_options(records, fractions, stratify=stratify, group=group,
+                                     near_dup_threshold=near_dup_threshold)
+    names = list(fractions)
+    n = len(records)
+    targets = _part_targets(n, fractions)
+    gid = _group_ids(records, group, near_dup_threshold)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, g in enumerate(gid):
+        groups[g].append(i)
+    # a group's stratum is its first row's value
+    strata: dict[str, list[int]] = defaultdict(list)
+    for g, members in groups.items():
+        strata[repr(_field(records[members[0]], stratify)) if stratify else ""].append(g)
+    sizes = {c: sum(len(groups[g]) for g in strata[c]) for c in sorted(strata)}
+    cells = _cell_targets(sizes, fractions, targets)
+    assign, got, total = _place_groups(groups, strata, cells, fractions, targets, seed=seed)
+    notes = _split_notes(n, fractions, targets, total, groups, group=group)
+    if stratify is not None:
+        notes += _strata_notes(got, sizes, fractions, stratify)
+    out: dict[str, list[Record]] = {name: [] for name in names}
+    for i, r in enumerate(records):
+        part = assign[gid[i]]
+        if isinstance(r, Example):
+            r.split = part
+        else:
+            r.metadata["split"] = part
+        out[part].append(r)
+    return SplitResult(out, fractions=fractions, targets=targets, notes=notes)
+
+
+def _check_split_options(records: Sequence[Record], fractions: dict[str, float] | None, *, stratify: str | None,
+                         group: str | None, near_dup_threshold: float) -> dict[str, float]:
+    """The fractions to split by (default train 0.9 / test 0.1), once the options are checked."""
     fractions = dict(fractions) if fractions is not None else {"train": 0.9, "test": 0.1}
     shown = ", ".join(f"{k}={v:g}" for k, v in fractions.items()) if all(
         isinstance(v, (int, float)) for v in fractions.values()) else repr(fractions)
@@ -194,41 +227,44 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
     if group == "near_duplicate" and not 0 < near_dup_threshold <= 1:
         raise ConfigError(f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}",
                           params="near_dup_threshold")
-    names = list(fractions)
-    n = len(records)
     if stratify is not None:
         _check_field(records, stratify, "stratify")
     if group not in (None, "near_duplicate"):
         _check_field(records, group, "group")
+    return fractions
 
+
+def _part_targets(n: int, fractions: dict[str, float]) -> dict[str, int]:
+    """Rows per part (largest remainder); a part with a positive fraction but no rows is an error."""
     targets = _largest_remainder(n, fractions)
     for s, f in fractions.items():
         if f > 0 and targets[s] == 0:
             raise ConfigError(f"fractions: {s}={f:g} of {n:,} rows is {n * f:.2g} rows, which rounds to none; "
                               f"give {s} a larger fraction or split at least {math.ceil(1 / f - 1e-9):,} rows",
                               params="fractions")
+    return targets
 
+
+def _group_ids(records: Sequence[Record], group: str | None, near_dup_threshold: float) -> list[int]:
+    """Each row's group (rows of one group go to one part): its near-duplicate cluster, the first row with
+    its value of the ``group`` field, or itself."""
     if group == "near_duplicate":
         from datamill.minhash import near_duplicate_clusters
 
-        gid = near_duplicate_clusters([_text(r) for r in records], threshold=near_dup_threshold, ngram=3)
-    elif group is None:
-        gid = list(range(n))
-    else:
-        key_ids: dict[str, int] = {}
-        gid = [i if (v := _field(r, group)) is None else key_ids.setdefault(repr(v), i)
-               for i, r in enumerate(records)]
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i, g in enumerate(gid):
-        groups[g].append(i)
-    # a group's stratum is its first row's value
-    strata: dict[str, list[int]] = defaultdict(list)
-    for g, members in groups.items():
-        strata[repr(_field(records[members[0]], stratify)) if stratify else ""].append(g)
-    keys = sorted(strata)
-    sizes = {c: sum(len(groups[g]) for g in strata[c]) for c in keys}
-    cells = _cell_targets(sizes, fractions, targets)
+        return near_duplicate_clusters([_text(r) for r in records], threshold=near_dup_threshold, ngram=3)
+    if group is None:
+        return list(range(len(records)))
+    key_ids: dict[str, int] = {}
+    return [i if (v := _field(r, group)) is None else key_ids.setdefault(repr(v), i) for i, r in enumerate(records)]
 
+
+def _place_groups(groups: dict[int, list[int]], strata: dict[str, list[int]], cells: dict[Any, dict[str, int]],
+                  fractions: dict[str, float], targets: dict[str, int], *,
+                  seed: int) -> tuple[dict[int, str], dict[str, dict[str, int]], dict[str, int]]:
+    """Each group's part, the rows per stratum and part, the rows per part. Within a stratum, groups go
+    largest first (ties in a seeded random order) to the part still wanting the most rows."""
+    names = list(fractions)
+    keys = sorted(strata)
     rng = random.Random(seed)
     wanted = [s for s in names if fractions[s] > 0]
     got = {c: dict.fromkeys(names, 0) for c in keys}
@@ -243,7 +279,15 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
             assign[g] = part
             got[c][part] += len(groups[g])
             total[part] += len(groups[g])
+    return assign, got, total
 
+
+def _split_notes(n: int, fractions: dict[str, float], targets: dict[str, int], total: dict[str, int],
+                 groups: dict[int, list[int]], *, group: str | None) -> list[str]:
+    """What moved the counts off ``n`` × fractions: rounding, and groups kept whole (an error when a part
+    would get no rows)."""
+    names = list(fractions)
+    wanted = [s for s in names if fractions[s] > 0]
     notes: list[str] = []
     if any(abs(targets[s] - n * f) > 1e-9 for s, f in fractions.items()):
         notes.append(f"{n:,} rows × fractions are not whole numbers, rounded by largest remainder: "
@@ -258,23 +302,21 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
                               f"rows) cannot be divided into {', '.join(names)}; {moved}. Choose another group "
                               "(or none), or split more rows", params="group")
         notes.append(f"{what} are kept whole (largest {largest:,} rows), so the counts moved off the targets: {moved}")
-    if stratify is not None:
-        short = [c for c in keys if any(got[c][s] == 0 for s in wanted)]
-        if short:
-            shown_strata = "; ".join(f"{'(none)' if c == 'None' else c} ({sizes[c]:,} row{'s' if sizes[c] != 1 else ''}: "
-                                     + ", ".join(f"{s} {got[c][s]}" for s in wanted) + ")" for c in short[:5])
-            notes.append(f"{len(short):,} of {len(keys):,} {stratify} values have too few rows to be in every part: "
-                         + shown_strata + ("; …" if len(short) > 5 else ""))
+    return notes
 
-    out: dict[str, list[Record]] = {name: [] for name in names}
-    for i, r in enumerate(records):
-        part = assign[gid[i]]
-        if isinstance(r, Example):
-            r.split = part
-        else:
-            r.metadata["split"] = part
-        out[part].append(r)
-    return SplitResult(out, fractions=fractions, targets=targets, notes=notes)
+
+def _strata_notes(got: dict[str, dict[str, int]], sizes: dict[str, int], fractions: dict[str, float],
+                  stratify: str) -> list[str]:
+    """The values of ``stratify`` with too few rows to be in every part."""
+    wanted = [s for s in fractions if fractions[s] > 0]
+    keys = sorted(got)
+    short = [c for c in keys if any(got[c][s] == 0 for s in wanted)]
+    if not short:
+        return []
+    shown_strata = "; ".join(f"{'(none)' if c == 'None' else c} ({sizes[c]:,} row{'s' if sizes[c] != 1 else ''}: "
+                             + ", ".join(f"{s} {got[c][s]}" for s in wanted) + ")" for c in short[:5])
+    return [f"{len(short):,} of {len(keys):,} {stratify} values have too few rows to be in every part: "
+            + shown_strata + ("; …" if len(short) > 5 else "")]
 
 
 def mix(sources: dict[str, Sequence[Record]], *, weights: dict[str, float], total: int | None = None,
