@@ -220,6 +220,29 @@ def test_chat_template_token_counts(tmp_path):
     assert n_tpl > 4 and n_tpl != n_oa
 
 
+def test_write_dataset_card_of_a_split_folder(tmp_path):
+    import yaml
+
+    from datamill.errors import InputError
+    from datamill.finetune import write_dataset_card, write_examples
+
+    parts = tmp_path / "parts"
+    for name, n in (("test", 2), ("train", 5), ("validation", 1)):
+        write_examples(corpus()[:n], parts / f"{name}.jsonl")
+    card = write_dataset_card(parts, tmp_path / "cards" / "card.md", sources=["unit test"], license="mit")
+    assert card.path == str(tmp_path / "cards" / "card.md") and card.tokens.examples == 8
+    assert list(card.splits.items()) == [("train", 5), ("validation", 1), ("test", 2)]
+    text = (tmp_path / "cards" / "card.md").read_text()
+    header = yaml.safe_load(text.split("---")[1])
+    assert header["pretty_name"] == "parts" and header["license"] == "mit" and "- unit test" in text
+    assert header["configs"][0]["data_files"][0] == {"split": "train", "path": "../parts/train.jsonl"}
+    write_examples(corpus()[:1], parts / "dev set.jsonl")
+    with pytest.raises(InputError, match="a split name is letters, digits and _"):
+        write_dataset_card(parts)
+    with pytest.raises(InputError, match="no <split>.jsonl files here"):
+        write_dataset_card(tmp_path / "cards")
+
+
 def test_split_and_card_cli(tmp_path):
     src = tmp_path / "all.jsonl"
     src.write_text("\n".join(json.dumps({"messages": [m.to_dict() for m in r.messages]}) for r in corpus()) + "\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -373,32 +372,13 @@ def card(
     output: Annotated[Path | None, typer.Option(*OUTPUT, help="Card path (default: DATA_DIR/README.md).")] = None,
 ) -> None:
     """Write a Hugging Face dataset card (README.md with YAML header) for a split folder: load_dataset(folder) loads it."""
-    from datamill.errors import InputError
-    from datamill.finetune import count_example_tokens, dataset_card, token_stats
+    from datamill.finetune import write_dataset_card
 
-    order = {"train": 0, "validation": 1, "test": 2}
-    files = sorted(data_dir.glob("*.jsonl"), key=lambda p: (order.get(p.stem, 3), p.stem))
-    if not files:
-        raise InputError("no <split>.jsonl files here", path=str(data_dir))
-    target = output or data_dir / "README.md"
-    splits, paths, recs, formats = {}, {}, [], set()
-    for f in files:
-        if not re.fullmatch(r"\w+(\.\w+)*", f.stem):
-            raise InputError(f"{f.name}: a split name is letters, digits and _ (Hugging Face datasets refuses "
-                             f"{f.stem!r}); rename the file", path=str(data_dir))
-        part = _read_all(str(f), "auto")
-        splits[f.stem] = len(part)
-        paths[f.stem] = Path(os.path.relpath(f, target.parent)).as_posix()
-        recs.extend(part)
-        formats |= {r.metadata.get("format", "openai") for r in part}
-    stats_ = token_stats(count_example_tokens(recs, tokenizer=tokenizer), tokenizer=tokenizer)
-    text = dataset_card(name=name or data_dir.name, splits=splits, formats=sorted(formats), token_stats=stats_,
-                        sources=sources or [], license=license, data_files=paths)
-    target.write_text(text, encoding="utf-8")
-    console.print(f"wrote {target} ({sum(splits.values()):,} examples, {stats_.total:,} tokens)")
-    if target.parent.resolve() != data_dir.resolve():
+    card = write_dataset_card(data_dir, output, name=name, license=license, sources=sources or (), tokenizer=tokenizer)
+    console.print(f"wrote {card.path} ({sum(card.splits.values()):,} examples, {card.tokens.total:,} tokens)")
+    if Path(card.path).parent.resolve() != data_dir.resolve():
         console.print(f"[yellow]note:[/] datasets.load_dataset reads the README.md of the folder it loads; this card "
-                      f"points at the files from {escape(str(target.parent))}, not from {escape(str(data_dir))}",
-                      highlight=False)
+                      f"points at the files from {escape(str(Path(card.path).parent))}, not from "
+                      f"{escape(str(data_dir))}", highlight=False)
 
 

@@ -8,7 +8,16 @@
 """
 
 from datamill.finetune.clean import RULES, CleanResult, clean, embedding_duplicates, find_defects
-from datamill.finetune.curate import Contamination, SplitResult, dataset_card, decontaminate, mix, split
+from datamill.finetune.curate import (
+    CardResult,
+    Contamination,
+    SplitResult,
+    dataset_card,
+    decontaminate,
+    mix,
+    split,
+    write_dataset_card,
+)
 from datamill.finetune.formats import (
     FORMATS,
     as_example,
@@ -31,6 +40,7 @@ from datamill.finetune.validate import CHECKS, CheckResult, ValidationReport, va
 
 __all__ = [
     "CHECKS",
+    "CardResult",
     "CheckResult",
     "CleanResult",
     "Contamination",
@@ -58,5 +68,6 @@ __all__ = [
     "to_row",
     "token_stats",
     "validate",
+    "write_dataset_card",
     "write_examples",
 ]

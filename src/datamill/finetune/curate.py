@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,7 +17,8 @@ from datamill.errors import ConfigError
 from datamill.finetune.clean import split_example
 from datamill.records import Example, Record
 
-__all__ = ["Contamination", "SplitResult", "dataset_card", "decontaminate", "mix", "split"]
+__all__ = ["CardResult", "Contamination", "SplitResult", "dataset_card", "decontaminate", "mix", "split",
+           "write_dataset_card"]
 
 
 def _text(rec: Record) -> str:
@@ -397,3 +400,56 @@ def dataset_card(*, name: str, splits: dict[str, int], formats: Sequence[str], t
         lines += ["## Sources", ""] + [f"- {s}" for s in sources] + [""]
     lines += ["## License", "", f"{license}", "", "Prepared with [datamill](https://pypi.org/project/datamill/)."]
     return "\n".join(lines) + "\n"
+
+
+@dataclass
+class CardResult:
+    """A card written for a split folder: where, the examples per split, their token statistics."""
+
+    path: str
+    splits: dict[str, int]
+    tokens: Any
+
+
+_SPLIT_ORDER = {"train": 0, "validation": 1, "test": 2}
+
+
+def write_dataset_card(data_dir: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, *,
+                       name: str = "", license: str = "unknown", sources: Sequence[str] = (),  # noqa: A002
+                       tokenizer: str = "cl100k_base") -> CardResult:
+    """Write the :func:`dataset_card` of a folder of ``<split>.jsonl`` files (as :func:`split` leaves them) to
+    ``output`` (default ``data_dir/README.md``), its splits in train, validation, test order and its
+    ``data_files`` relative to the card, so ``datasets.load_dataset`` finds them."""
+    from datamill.errors import InputError
+    from datamill.finetune.formats import read_examples
+    from datamill.finetune.stats import count_example_tokens, token_stats
+
+    folder = os.fspath(data_dir)
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    files = sorted((f for f in names if f.endswith(".jsonl") and os.path.isfile(os.path.join(folder, f))),
+                   key=lambda f: (_SPLIT_ORDER.get(f[:-6], 3), f[:-6]))
+    if not files:
+        raise InputError("no <split>.jsonl files here", path=folder)
+    target = os.fspath(output) if output is not None else os.path.join(folder, "README.md")
+    splits: dict[str, int] = {}
+    paths: dict[str, str] = {}
+    records: list[Record] = []
+    formats: set[str] = set()
+    for f in files:
+        stem = f[:-6]
+        if not re.fullmatch(r"\w+(\.\w+)*", stem):
+            raise InputError(f"{f}: a split name is letters, digits and _ (Hugging Face datasets refuses "
+                             f"{stem!r}); rename the file", path=folder)
+        part = list(read_examples(os.path.join(folder, f)))
+        splits[stem] = len(part)
+        paths[stem] = os.path.relpath(os.path.join(folder, f), os.path.dirname(target) or ".").replace(os.sep, "/")
+        records.extend(part)
+        formats |= {r.metadata.get("format", "openai") for r in part}
+    stats = token_stats(count_example_tokens(records, tokenizer=tokenizer), tokenizer=tokenizer)
+    text = dataset_card(name=name or os.path.basename(os.path.abspath(folder)), splits=splits,
+                        formats=sorted(formats), token_stats=stats, sources=list(sources), license=license,
+                        data_files=paths)
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    with open(target, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return CardResult(path=target, splits=splits, tokens=stats)
