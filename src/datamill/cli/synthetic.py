@@ -226,9 +226,8 @@ def judge(
 
 @app.command()
 def generate(
-    recipe: Annotated[Path, typer.Argument(help="A YAML recipe whose steps include synthetic.* steps.")],
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Output folder (overrides the recipe).")
-                      ] = None,
+    path: Annotated[Path, typer.Argument(metavar="RECIPE", help="A YAML recipe whose steps include synthetic.* steps.")],
+    output: Annotated[str | None, typer.Option(*OUTPUT, help="Output folder (overrides the recipe).")] = None,
     executor: ExecutorOpt = "local",
     workers: WorkersOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over instead of resuming.")] = False,
@@ -239,7 +238,7 @@ def generate(
     from datamill.cli._common import print_run_result
     from datamill.recipes import load_recipe
 
-    rec = load_recipe(recipe)
+    rec = load_recipe(path)
     if print_recipe:
         typer.echo(rec.to_yaml())
         return
@@ -272,10 +271,9 @@ def to_feedback(
     json_out: JsonOpt = False,
 ) -> None:
     """Judged pairs and teacher answers as feedback tasks (then: datamill feedback import PROJECT OUT)."""
-    from datamill.io import read_records, write_jsonl
-    from datamill.synthetic import feedback_tasks
+    from datamill.synthetic import write_feedback_tasks
 
-    n = write_jsonl(feedback_tasks(read_records([str(p) for p in inputs])), output)
+    n = write_feedback_tasks(inputs, output)
     if json_out:
         print_json({"output": str(output), "tasks": n})
         return

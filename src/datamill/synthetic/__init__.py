@@ -21,7 +21,7 @@ from datamill.synthetic.filters import (
                                         RougeNovelty,
                                         is_refusal,
 )
-from datamill.synthetic.handoff import feedback_tasks
+from datamill.synthetic.handoff import feedback_tasks, write_feedback_tasks
 from datamill.synthetic.rouge import RougeIndex, lcs_length, rouge_l, rouge_tokens
 from datamill.synthetic.tasks import (
                                         Critique,
@@ -90,4 +90,5 @@ __all__ = [
     "rouge_tokens",
     "self_instruct",
     "self_instruct_filter",
+    "write_feedback_tasks",
 ]

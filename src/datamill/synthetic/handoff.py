@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from datamill.errors import ConfigError
 from datamill.records import Example, Message, Preference, Record
 
-__all__ = ["feedback_tasks"]
+__all__ = ["feedback_tasks", "write_feedback_tasks"]
 
 
 def _text(value: str | list[Message]) -> str:
@@ -58,3 +59,12 @@ def feedback_tasks(records: Iterable[Record]) -> Iterator[dict[str, Any]]:
         else:
             raise ConfigError(f"cannot make a feedback task from a {rec.type_name} ({rec.id}); "
                               "expected Preference or Example records")
+
+
+def write_feedback_tasks(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+                         output: str | os.PathLike[str]) -> int:
+    """The :func:`feedback_tasks` of the records in ``inputs`` (files written by a synthetic step),
+    written to ``output`` as JSON Lines for ``datamill feedback import``; returns how many."""
+    from datamill.io import read_records, write_jsonl
+
+    return write_jsonl(feedback_tasks(read_records(inputs)), output)
