@@ -9,19 +9,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from datamill.cli._common import console, print_json
+from datamill.cli._common import OUTPUT, JsonOpt, console, print_json
 
 app = typer.Typer(help="Why did the model get it wrong: coverage, label noise, inconsistency, contradictions.",
                   no_args_is_help=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as machine-readable JSON.")]
 
 
 @app.command()
 def report(
     results: Annotated[Path, typer.Option("--results", "-r", help="Evaluation results JSONL (input/messages, expected, output, correct/score, probs?, contexts?).")],
     train: Annotated[str, typer.Option("--train", "-t", help="Training set: JSONL/Parquet file, folder, glob or saved HF dataset.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="HTML report to write (report.json is written beside it).")] = Path("report.html"),
+    out_html: Annotated[Path, typer.Option(*OUTPUT, help="HTML report to write (report.json is written beside it).")] = Path("report.html"),
     feedback: Annotated[Path | None, typer.Option("--feedback", help="Annotator judgements JSONL (Judgement records or export rows).")] = None,
     contexts: Annotated[Path | None, typer.Option("--contexts", help="Context passages per result id JSONL ({id, contexts}).")] = None,
     embedder: Annotated[str, typer.Option("--model", help="Embedding model: all-MiniLM-L6-v2 (shipped) or a local folder.")] = "all-MiniLM-L6-v2",
@@ -44,7 +42,7 @@ def report(
                      coverage_threshold=coverage_threshold, near_sim=near_sim, dup_sim=dup_sim,
                      progress=lambda phase: bar.update(task, description=phase))
         bar.update(task, description="writing report")
-        html_path, json_path = write_report(d, out)
+        html_path, json_path = write_report(d, out_html)
     summary = d.summary()
     if json_out:
         print_json({"summary": summary, "html": html_path, "json": json_path, "seconds": d.timings["total"]})

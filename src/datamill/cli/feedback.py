@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from datamill.cli._common import console, print_json
+from datamill.cli._common import OUTPUT, JsonOpt, console, print_json
 
 app = typer.Typer(help="Human feedback (RLHF): the annotation web app, agreement, export to DPO/reward data.",
                   no_args_is_help=True)
@@ -88,7 +88,7 @@ def demo(
 @app.command()
 def init(
     db: DbOpt = None,
-    admin: Annotated[str | None, typer.Option(help="Also create this admin user.")] = None,
+    username: Annotated[str | None, typer.Option("--admin", help="Also create this admin user.")] = None,
     password: Annotated[str | None, typer.Option(help="The admin's password (prompted when omitted).")] = None,
 ) -> None:
     """Create or migrate the database (and optionally the first admin)."""
@@ -96,9 +96,9 @@ def init(
 
     database = _db(db)
     created = None
-    if admin:
+    if username:
         pw = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
-        created = create_user(database, admin, pw, role="admin")
+        created = create_user(database, username, pw, role="admin")
     _kv("Database ready", {"url": database.url.split("@")[-1], "admin": created["username"] if created else "-"})
 
 
@@ -154,9 +154,9 @@ def import_cmd(
     project: ProjectArg,
     source: Annotated[Path, typer.Argument(help="JSONL(.gz/.zst), Parquet, or an HF datasets save_to_disk folder.")],
     split: Annotated[str | None, typer.Option(help="Split of an HF DatasetDict.")] = None,
-    teacher: Annotated[list[str] | None, typer.Option(
-        help="Answer rows that have no responses with this OpenAI-compatible base URL (or local model path); "
-             "repeat for one answer per teacher.")] = None,
+    teachers: Annotated[list[str] | None, typer.Option(
+        "--teacher", help="Answer rows that have no responses with this OpenAI-compatible base URL (or local "
+                          "model path); repeat for one answer per teacher.")] = None,
     model: Annotated[list[str] | None, typer.Option(
         help="Model name of each --teacher URL (one, or one per teacher).")] = None,
     samples: Annotated[int | None, typer.Option(help="Answers per teacher and row (default: what the task "
@@ -166,23 +166,22 @@ def import_cmd(
     """Import tasks: all rows or none (a bad row is reported with its line number)."""
     from datamill.errors import ConfigError
     from datamill.feedback.service import import_tasks
+    from datamill.synthetic import make_teacher
 
-    teachers = None
-    if teacher:
-        models = list(model or [])
-        if len(models) not in (0, 1, len(teacher)):
-            raise ConfigError(f"give one --model or one per --teacher ({len(teacher)}), got {len(models)}")
-        teachers = [{"type": "openai", "base_url": t, "model": models[i] if len(models) > 1 else models[0]}
-                    if t.startswith(("http://", "https://")) and models else t for i, t in enumerate(teacher)]
+    models = list(model or [])
+    if teachers and len(models) not in (0, 1, len(teachers)):
+        raise ConfigError(f"give one --model or one per --teacher ({len(teachers)}), got {len(models)}")
+    models = models * len(teachers or ()) if len(models) == 1 else models
+    answering = [make_teacher(t, model=models[i] if models else None) for i, t in enumerate(teachers or ())]
     with console.status(f"importing {source}"):
-        n = import_tasks(_db(db), project, source, split=split, teachers=teachers, samples=samples)
+        n = import_tasks(_db(db), project, source, split=split, teachers=answering or None, samples=samples)
     _kv("Import", {"project": project, "source": source, "tasks imported": f"{n:,}"})
 
 
 @app.command()
 def export(
     project: ProjectArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .jsonl(.gz/.zst) or .parquet.")],
+    output: Annotated[Path, typer.Option(*OUTPUT, help="Output file: .jsonl(.gz/.zst) or .parquet.")],
     format: Annotated[str, typer.Option("--format", "-f", help="dpo, reward, kto, sft or raw.")] = "dpo",
     policy: Annotated[str, typer.Option(help="Vote aggregation: majority or gold-weighted.")] = "majority",
     min_agreement: Annotated[float, typer.Option(help="Leave out tasks whose winning vote share is lower.")] = 0.0,
@@ -192,17 +191,17 @@ def export(
     """Export judgements as training data (DPO/TRL prompt-chosen-rejected, reward pairs, KTO, SFT, raw)."""
     from datamill.feedback.export import export as run_export
 
-    n = run_export(_db(db), project, format, out, policy=policy, min_agreement=min_agreement,
+    n = run_export(_db(db), project, format, output, policy=policy, min_agreement=min_agreement,
                    include_gold=include_gold)
     _kv("Export", {"project": project, "format": format, "policy": policy, "min agreement": min_agreement,
-                   "rows": f"{n:,}", "output": out})
+                   "rows": f"{n:,}", "output": output})
 
 
 @app.command()
 def stats(
     project: ProjectArg,
     db: DbOpt = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Agreement (Krippendorff's alpha, Fleiss' and Cohen's kappa) and per-annotator statistics."""
     from rich.table import Table

@@ -10,7 +10,10 @@ import typer
 
 from datamill.cli import diagnose, feedback, finetune, incontext, pretrain, synthetic
 from datamill.cli._common import (
+    OUTPUT,
     ExecutorOpt,
+    JsonOpt,
+    OverwriteOpt,
     PrintRecipeOpt,
     WorkersOpt,
     cli_error_text,
@@ -46,17 +49,17 @@ def _root(
 
 @app.command()
 def run(
-    recipe: Annotated[Path, typer.Argument(help="A YAML recipe file.", exists=False)],
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Output folder (overrides the recipe).")] = None,
+    path: Annotated[Path, typer.Argument(metavar="RECIPE", help="A YAML recipe file.", exists=False)],
+    output: Annotated[str | None, typer.Option(*OUTPUT, help="Output folder (overrides the recipe).")] = None,
     executor: Annotated[str | None, typer.Option("--executor", "-x", help="local or ray (overrides the recipe).")] = None,
     workers: WorkersOpt = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing, different run.")] = False,
+    overwrite: OverwriteOpt = False,
     print_recipe: PrintRecipeOpt = False,
 ) -> None:
     """Run a pipeline recipe (resumes a killed run in the same output folder)."""
     from datamill.recipes import load_recipe
 
-    rec = load_recipe(recipe)
+    rec = load_recipe(path)
     if print_recipe:
         typer.echo(rec.to_yaml(), nl=False)
         return
@@ -79,19 +82,19 @@ def quickstart(
 @app.command()
 def lineage(
     record_id: Annotated[str, typer.Argument(help="The id of any record written by datamill.")],
-    directory: Annotated[Path, typer.Option("--in", help="Folder holding the records (searched recursively).")] = Path("."),
-    json_out: Annotated[bool, typer.Option("--json", help="Print the chain as JSON.")] = False,
+    root: Annotated[Path, typer.Option("--in", help="Folder holding the records (searched recursively).")] = Path("."),
+    json_out: JsonOpt = False,
 ) -> None:
     """Show where a record came from: its chain of parents down to the source document."""
     from datamill.cli._common import print_json
     from datamill.lineage import lineage_tree, trace
 
-    root = trace(record_id, directory)
+    chain = trace(record_id, root)
     if json_out:
-        print_json(root.to_dict())
+        print_json(chain.to_dict())
         return
-    console.print(lineage_tree(root))
-    console.print("chain complete" if root.complete() else "[red]chain incomplete: see the red entries[/]")
+    console.print(lineage_tree(chain))
+    console.print("chain complete" if chain.complete() else "[red]chain incomplete: see the red entries[/]")
 
 
 @app.command()

@@ -136,13 +136,13 @@ def _pairs(o: dict[str, Any], all_pairs: bool) -> list[tuple[int, int, float]]:
     return [(r[i], r[k], round(s[r[i]] - s[r[k]], 4)) for i in range(len(r)) for k in range(i + 1, len(r))]
 
 
-def export_rows(db: Database, project: int | str, fmt: str, *, policy: str = "majority",
+def export_rows(db: Database, project: int | str, format: str, *, policy: str = "majority",  # noqa: A002
                 min_agreement: float = 0.0, include_gold: bool = False) -> list[dict[str, Any]]:
     """Rows of one export format (plain dicts, the columns TRL expects plus provenance columns)."""
-    _check(fmt, policy, min_agreement)
+    _check(format, policy, min_agreement)
     data = load_project(db, project)
     tt = data["project"]["task_type"]
-    if fmt == "raw":
+    if format == "raw":
         tasks, users = data["tasks"], data["users"]
         return [{"judgement_id": j.id, "task_id": tasks[j.task_id].external_id, "annotator": users.get(j.user_id),
                  "annotator_id": j.user_id, "task_type": tt, "value": j.value, "comment": j.comment,
@@ -162,10 +162,10 @@ def export_rows(db: Database, project: int | str, fmt: str, *, policy: str = "ma
                     continue
                 seen.add(rw["rewrite"])
                 original = resp[rw["source"]]
-                if fmt == "sft":
+                if format == "sft":
                     rows.append({"prompt": prompt, "completion": _answer(rw["rewrite"], chat), **common})
                 elif rw["rewrite"].strip() != original.strip():
-                    if fmt == "kto":
+                    if format == "kto":
                         rows.append({"prompt": prompt, "completion": _answer(rw["rewrite"], chat), "label": True,
                                      **common})
                         rows.append({"prompt": prompt, "completion": _answer(original, chat), "label": False,
@@ -173,26 +173,26 @@ def export_rows(db: Database, project: int | str, fmt: str, *, policy: str = "ma
                     else:
                         row = {"prompt": prompt, "chosen": _answer(rw["rewrite"], chat),
                                "rejected": _answer(original, chat), **common}
-                        if fmt == "reward":
+                        if format == "reward":
                             row["margin"] = 1.0
                         rows.append(row)
             continue
         if tt == "comment":
             continue
-        if fmt == "sft":
+        if format == "sft":
             rows.append({"prompt": prompt, "completion": _answer(resp[o["ranked"][0]], chat), **common})
-        elif fmt == "kto":
+        elif format == "kto":
             best, worst = o["ranked"][0], o["ranked"][-1]
             if best != worst:
                 rows.append({"prompt": prompt, "completion": _answer(resp[best], chat), "label": True, **common})
                 rows.append({"prompt": prompt, "completion": _answer(resp[worst], chat), "label": False, **common})
         else:
-            for c, r, margin in _pairs(o, all_pairs=fmt == "reward"):
+            for c, r, margin in _pairs(o, all_pairs=format == "reward"):
                 if margin <= 0 and tt == "rubric":
                     continue  # equal scores: no preference
                 row = {"prompt": prompt, "chosen": _answer(resp[c], chat), "rejected": _answer(resp[r], chat),
                        **common}
-                if fmt == "reward":
+                if format == "reward":
                     row["margin"] = margin
                 rows.append(row)
     return rows
@@ -218,15 +218,15 @@ def export_preferences(db: Database, project: int | str, *, policy: str = "major
     return out
 
 
-def export(db: Database, project: int | str, fmt: str, out: str | os.PathLike[str], *, policy: str = "majority",
-           min_agreement: float = 0.0, include_gold: bool = False) -> int:
-    """Write an export to ``out`` (``.parquet`` or JSON Lines, optionally .gz/.zst); returns the row count."""
+def export(db: Database, project: int | str, format: str, output: str | os.PathLike[str], *,  # noqa: A002
+           policy: str = "majority", min_agreement: float = 0.0, include_gold: bool = False) -> int:
+    """Write an export to ``output`` (``.parquet`` or JSON Lines, optionally .gz/.zst); returns the row count."""
     from datamill.io import write_jsonl, write_parquet
 
-    rows = export_rows(db, project, fmt, policy=policy, min_agreement=min_agreement, include_gold=include_gold)
-    path = os.fspath(out)
+    rows = export_rows(db, project, format, policy=policy, min_agreement=min_agreement, include_gold=include_gold)
+    path = os.fspath(output)
     if path.endswith(".parquet"):
-        if fmt == "raw":  # free-form values: keep Parquet columns typed by storing them as JSON text
+        if format == "raw":  # free-form values: keep Parquet columns typed by storing them as JSON text
             import orjson
 
             rows = [{**r, "value": orjson.dumps(r["value"]).decode()} for r in rows]
