@@ -7,17 +7,9 @@
     write_examples(parts["train"], "clean/train.jsonl", format="openai")
 """
 
+from datamill.finetune.card import CardResult, dataset_card, write_dataset_card
 from datamill.finetune.clean import RULES, CleanResult, clean, embedding_duplicates, find_defects
-from datamill.finetune.curate import (
-    CardResult,
-    Contamination,
-    SplitResult,
-    dataset_card,
-    decontaminate,
-    mix,
-    split,
-    write_dataset_card,
-)
+from datamill.finetune.curate import Contamination, SplitResult, decontaminate, mix, split
 from datamill.finetune.formats import (
     FORMATS,
     as_example,
