@@ -251,6 +251,31 @@ def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages:
     ``near_dup_method`` is ``"minhash"`` (Jaccard of word 3-grams >= ``near_dup_threshold``, default
     0.85) or ``"embedding"`` (cosine of sentence embeddings >= ``near_dup_threshold``, default 0.95).
     """
+    _check_clean_options(rules, languages, near_dup_method, near_dup_threshold)
+    if near_dup_threshold is None:
+        near_dup_threshold = _NEAR_DUP_DEFAULTS[near_dup_method]
+    recs = list(records)
+    pairs = [split_example(r) for r in recs]
+    verdicts = _Verdicts(len(recs))
+    _content_defects(recs, pairs, verdicts, set(rules) - {"non_english", "exact_duplicate", "near_duplicate"})
+    if "non_english" in rules and languages:
+        _non_english(pairs, verdicts, languages)
+    if "exact_duplicate" in rules:
+        _exact_duplicates(recs, pairs, verdicts)
+    if "near_duplicate" in rules and len(recs) > 1:
+        _near_duplicates(recs, pairs, verdicts, method=near_dup_method, threshold=near_dup_threshold,
+                         embedding_model=embedding_model)
+    kept, dropped = [], []
+    for rec, v in zip(recs, verdicts.first, strict=True):
+        if v is None or dry_run:
+            kept.append(rec)
+        if v is not None:
+            dropped.append((rec, v[0], v[1]))
+    return CleanResult(kept=kept, dropped=dropped, seen=len(recs), dry_run=dry_run, flagged=verdicts.flagged)
+
+
+def _check_clean_options(rules: Sequence[str], languages: Sequence[str] | None, near_dup_method: str,
+                         near_dup_threshold: float | None) -> None:
     unknown = set(rules) - set(RULES)
     if unknown:
         raise ConfigError(f"rules names no such cleaning rule: {sorted(unknown)}; allowed: {', '.join(RULES)}",
@@ -265,64 +290,70 @@ def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages:
                           params="near_dup_threshold")
     if "non_english" in rules and languages:
         _check_languages(languages)
-    recs = list(records)
-    pairs = [split_example(r) for r in recs]
-    verdict: list[tuple[str, str] | None] = [None] * len(recs)
-    flagged: Counter[str] = Counter()
 
-    def mark(i: int, rule: str, reason: str) -> None:
-        flagged[rule] += 1
-        if verdict[i] is None:
-            verdict[i] = (rule, reason)
 
-    content_rules = set(rules) - {"non_english", "exact_duplicate", "near_duplicate"}
+class _Verdicts:
+    """Each example's first broken rule (and why), and how often each rule was broken."""
+
+    def __init__(self, n: int) -> None:
+        self.first: list[tuple[str, str] | None] = [None] * n
+        self.flagged: Counter[str] = Counter()
+
+    def mark(self, i: int, rule: str, reason: str) -> None:
+        self.flagged[rule] += 1
+        if self.first[i] is None:
+            self.first[i] = (rule, reason)
+
+
+def _content_defects(recs: list[Record], pairs: list[tuple[str, str]], verdicts: _Verdicts,
+                     content_rules: set[str]) -> None:
     for i, (ins, out) in enumerate(pairs):
         for rule, reason in find_defects(ins, out):
             # a refusal is often the chosen answer of a safety pair (HH-RLHF harmless): not a defect there
             if rule in content_rules and not (rule == "refusal" and isinstance(recs[i], Preference)):
-                mark(i, rule, reason)
-    if "non_english" in rules and languages:
-        detector, codes = _languages(languages)
+                verdicts.mark(i, rule, reason)
 
-        def foreign(text: str, min_conf: float, min_alpha: int):  # noqa: ANN202
-            if sum(c.isalpha() for c in text) < min_alpha:
-                return None
-            top = detector.compute_language_confidence_values(text)
-            if top and top[0].value >= min_conf and top[0].language.iso_code_639_1.name.lower() not in codes:
-                return top[0].language.name.title()
+
+def _non_english(pairs: list[tuple[str, str]], verdicts: _Verdicts, languages: Sequence[str]) -> None:
+    detector, codes = _languages(languages)
+
+    def foreign(text: str, min_conf: float, min_alpha: int):  # noqa: ANN202
+        if sum(c.isalpha() for c in text) < min_alpha:
             return None
+        top = detector.compute_language_confidence_values(text)
+        if top and top[0].value >= min_conf and top[0].language.iso_code_639_1.name.lower() not in codes:
+            return top[0].language.name.title()
+        return None
 
-        for i, (ins, out) in enumerate(pairs):
-            # the whole example is in another language, or the answer is when nobody asked for it
-            lang = foreign(ins, 0.5, 20) and foreign(out, 0.5, 20)
-            if not lang and not _ASKS_LANGUAGE.search(ins) and not ("en" in codes and _english_words(out) >= 0.05):
-                lang = foreign(out, 0.95, 60)
-            if lang:
-                mark(i, "non_english", f"detected {lang}")
-    if "exact_duplicate" in rules:
-        first: dict[bytes, int] = {}
-        for i, (ins, out) in enumerate(pairs):
-            text = f"{ins}\x1f{out}\x1f{_rejected(recs[i])}"  # a pair is a duplicate only with the same rejected
-            key = xxhash.xxh3_128_digest(" ".join(text.lower().split()).encode("utf-8", "surrogatepass"))
-            if key in first:
-                mark(i, "exact_duplicate", f"same as line {recs[first[key]].provenance.line or first[key]}")
-            else:
-                first[key] = i
-    if "near_duplicate" in rules and len(recs) > 1:
-        texts = [f"{ins}\n{out}" for ins, out in pairs]
-        if near_dup_method == "embedding":
-            clusters = embedding_duplicates(texts, threshold=near_dup_threshold, model=embedding_model)
+    for i, (ins, out) in enumerate(pairs):
+        # the whole example is in another language, or the answer is when nobody asked for it
+        lang = foreign(ins, 0.5, 20) and foreign(out, 0.5, 20)
+        if not lang and not _ASKS_LANGUAGE.search(ins) and not ("en" in codes and _english_words(out) >= 0.05):
+            lang = foreign(out, 0.95, 60)
+        if lang:
+            verdicts.mark(i, "non_english", f"detected {lang}")
+
+
+def _exact_duplicates(recs: list[Record], pairs: list[tuple[str, str]], verdicts: _Verdicts) -> None:
+    first: dict[bytes, int] = {}
+    for i, (ins, out) in enumerate(pairs):
+        text = f"{ins}\x1f{out}\x1f{_rejected(recs[i])}"  # a pair is a duplicate only with the same rejected
+        key = xxhash.xxh3_128_digest(" ".join(text.lower().split()).encode("utf-8", "surrogatepass"))
+        if key in first:
+            verdicts.mark(i, "exact_duplicate", f"same as line {recs[first[key]].provenance.line or first[key]}")
         else:
-            from datamill.minhash import near_duplicate_clusters
+            first[key] = i
 
-            clusters = near_duplicate_clusters(texts, threshold=near_dup_threshold, ngram=3)
-        for i, c in enumerate(clusters):
-            if c != i and verdict[i] is None:
-                mark(i, "near_duplicate", f"near-duplicate of line {recs[c].provenance.line or c} ({near_dup_method})")
-    kept, dropped = [], []
-    for rec, v in zip(recs, verdict, strict=True):
-        if v is None or dry_run:
-            kept.append(rec)
-        if v is not None:
-            dropped.append((rec, v[0], v[1]))
-    return CleanResult(kept=kept, dropped=dropped, seen=len(recs), dry_run=dry_run, flagged=flagged)
+
+def _near_duplicates(recs: list[Record], pairs: list[tuple[str, str]], verdicts: _Verdicts, *, method: str,
+                     threshold: float, embedding_model: str) -> None:
+    texts = [f"{ins}\n{out}" for ins, out in pairs]
+    if method == "embedding":
+        clusters = embedding_duplicates(texts, threshold=threshold, model=embedding_model)
+    else:
+        from datamill.minhash import near_duplicate_clusters
+
+        clusters = near_duplicate_clusters(texts, threshold=threshold, ngram=3)
+    for i, c in enumerate(clusters):
+        if c != i and verdicts.first[i] is None:
+            verdicts.mark(i, "near_duplicate", f"near-duplicate of line {recs[c].provenance.line or c} ({method})")
