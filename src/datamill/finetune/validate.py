@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -275,8 +276,8 @@ def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens
         checks[name].hit(line)
 
     quarantine = Quarantine()
-    policy = ErrorPolicy("quarantine", quarantine)
-    rows: list[tuple[int, Any]] = [(n, row) for _, n, row in iter_rows(source, policy=policy)]
+    rows: list[tuple[int, Any]] = [(n, row) for _, n, row in iter_rows(source, policy=ErrorPolicy("quarantine",
+                                                                                                 quarantine))]
     for entry in quarantine.entries:
         kind = entry["kind"]
         hit(kind if kind in checks else "invalid_json", entry["line"])
@@ -284,9 +285,25 @@ def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens
     if fmt == "auto":
         kinds = Counter(f for f in (format_of_row(r) for _, r in rows) if f is not None)
         fmt = kinds.most_common(1)[0][0] if kinds else None  # type: ignore[assignment]
+    records = _checked_records(rows, fmt, path, hit)
+    _check_system_prompts(records, hit)
+    stats = None
+    if count_tokens and records:
+        counts = count_example_tokens([r for _, r in records], tokenizer=tokenizer, chat_template=chat_template)
+        for (line, _), n in zip(records, counts, strict=True):
+            if n > max_tokens:
+                hit("over_token_limit", line)
+        stats = token_stats(counts, max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million,
+                            tokenizer=chat_template or tokenizer)
+    return ValidationReport(path=path, format=fmt, rows=len(rows) + quarantine.total, checks=checks, tokens=stats)
+
+
+def _checked_records(rows: list[tuple[int, Any]], fmt: str | None, path: str,
+                     hit: Callable[[str, int], None]) -> list[tuple[int, Record]]:
+    """Each row of format ``fmt`` checked raw and as a record (grouped formats assembled first); the records
+    with their lines. Rows that are no object, of another format or unreadable are only counted."""
     records: list[tuple[int, Record]] = []
     seen: dict[bytes, int] = {}
-    systems: list[tuple[int, str | None]] = []
     grouped: list[tuple[str, int, Any]] = []
     for line, row in rows:
         if not isinstance(row, dict):
@@ -318,26 +335,21 @@ def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens
             hit("duplicate_example", line)
         else:
             seen[key] = line
-        systems.append((line, _system_prompt(rec)))
         records.append((line, rec))
     if grouped:
         for rec in oasst_conversations(grouped, bad=lambda _p, line, _r: hit("bad_row", line)):
             line = rec.provenance.line or 0
             _check_record(rec, line, hit)
-            systems.append((line, _system_prompt(rec)))
             records.append((line, rec))
+    return records
+
+
+def _check_system_prompts(records: list[tuple[int, Record]], hit: Callable[[str, int], None]) -> None:
+    """Flag the examples whose system prompt differs from the most common one."""
+    systems = [(line, _system_prompt(rec)) for line, rec in records]
     with_system = [s for _, s in systems if s is not None]
     if with_system:
         common = Counter(with_system).most_common(1)[0][0]
         for line, s in systems:
             if s is not None and s != common:
                 hit("system_prompt_inconsistent", line)
-    stats = None
-    if count_tokens and records:
-        counts = count_example_tokens([r for _, r in records], tokenizer=tokenizer, chat_template=chat_template)
-        for (line, _), n in zip(records, counts, strict=True):
-            if n > max_tokens:
-                hit("over_token_limit", line)
-        stats = token_stats(counts, max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million,
-                            tokenizer=chat_template or tokenizer)
-    return ValidationReport(path=path, format=fmt, rows=len(rows) + quarantine.total, checks=checks, tokens=stats)
