@@ -137,7 +137,9 @@ def test_parse_json_and_prices():
     assert exc.value.reason == "schema"
     assert price_of("gpt-4o-mini-2024-07-18") == (0.15, 0.60)
     assert price_of("openai/gpt-4o") == (2.50, 10.00)
-    assert price_of("llama-3-8b") == (0.0, 0.0)
+    with pytest.warns(UserWarning, match="no price known for model 'llama-3-8b'"):
+        assert price_of("llama-3-8b") is None  # not priced at $0 without a word
+    assert price_of("llama-3-8b", warn=False) is None
     assert price_of("my-model", {"my-model": [1, 2]}) == (1.0, 2.0)
 
 
@@ -223,3 +225,19 @@ def test_reask_message_fits_the_reason():
     again = fake_answer([{"role": "user", "content": judge_prompt}, {"role": "assistant", "content": "?"},
                          {"role": "user", "content": "Your previous answer could not be used (x)."}])
     assert again == fake_answer([{"role": "user", "content": judge_prompt}])
+
+
+def test_an_unpriced_remote_model_has_an_unknown_cost_not_zero(tmp_path):
+    import warnings
+
+    from datamill.synthetic import OpenAITeacher, Runner
+
+    remote = OpenAITeacher(base_url="https://api.example.com/v1", model="mystery-70b")
+    with pytest.warns(UserWarning, match="mystery-70b"):
+        usage = Runner(remote, cache=str(tmp_path / "c.db")).usage
+    assert not usage.priced and usage.to_dict()["cost_usd"] is None
+    local = OpenAITeacher(base_url="http://127.0.0.1:8001/v1", model="mystery-local")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a model on this machine costs nothing: no warning
+        usage = Runner(local, cache=str(tmp_path / "c.db")).usage
+    assert usage.priced and usage.to_dict()["cost_usd"] == 0.0

@@ -34,7 +34,8 @@ __all__ = ["FAILURE_CHECK_AFTER", "InvalidOutput", "Job", "PRICES", "Result", "R
 #: requests a run makes before the failure share is checked mid-run (it is always checked at the end)
 FAILURE_CHECK_AFTER = 20
 
-#: USD per 1M tokens (input, output) by model-name prefix; unknown and local models cost 0.
+#: USD per 1M tokens (input, output) by model-name prefix; models on this machine cost 0, others not listed
+#: (or given in ``prices``) are not priced (their cost is "unknown", with a warning).
 PRICES: dict[str, tuple[float, float]] = {
     "gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-nano": (0.10, 0.40),
     "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1": (2.00, 8.00), "gpt-4-turbo": (10.00, 30.00), "gpt-4": (30.00, 60.00),
@@ -43,12 +44,36 @@ PRICES: dict[str, tuple[float, float]] = {
 }
 
 
-def price_of(model: str, prices: dict[str, Sequence[float]] | None = None) -> tuple[float, float]:
-    """(input, output) USD per 1M tokens for ``model``: the longest matching prefix in ``prices`` or PRICES."""
+_UNPRICED_WARNED: set[str] = set()
+
+
+def price_of(model: str, prices: dict[str, Sequence[float]] | None = None, *,
+             warn: bool = True) -> tuple[float, float] | None:
+    """(input, output) USD per 1M tokens for ``model``: the longest matching prefix in ``prices`` or PRICES.
+
+    None for a model no table prices, with a warning (once per model, unless ``warn`` is false: a model
+    running on this machine costs nothing) instead of a silent $0.
+    """
     table = {**PRICES, **{k: (float(v[0]), float(v[1])) for k, v in (prices or {}).items()}}
     name = model.split("/")[-1].lower()
     best = max((k for k in table if name.startswith(k.lower())), key=len, default=None)
-    return table[best] if best else (0.0, 0.0)
+    if best is not None:
+        return table[best]
+    if warn and model not in _UNPRICED_WARNED:
+        import warnings
+
+        _UNPRICED_WARNED.add(model)
+        warnings.warn(f"no price known for model {model!r}: its cost is not estimated; pass prices="
+                      f"{{{model!r}: (input, output)}} in USD per 1M tokens", UserWarning, stacklevel=2)
+    return None
+
+
+def _runs_here(teacher: Any) -> bool:
+    """A local model, or a server on this machine: nothing to pay per token."""
+    from urllib.parse import urlparse
+
+    url = getattr(teacher, "base_url", None)
+    return url is None or urlparse(url).hostname in ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 
 
 def parse_json(text: str, *, required: Sequence[str] = ()) -> Any:
@@ -115,6 +140,7 @@ class Usage:
     quarantined: Counter[str] = field(default_factory=Counter)  # jobs given up, by reason
     retries: Counter[str] = field(default_factory=Counter)      # transport retries, by reason
     seconds: float = 0.0
+    priced: bool = True        # False: the model has no known price, so ``cost`` is not an estimate
 
     @property
     def throughput(self) -> float:
@@ -124,7 +150,8 @@ class Usage:
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "jobs": self.jobs, "done": self.done, "requests": self.requests,
                 "cache_hits": self.cache_hits, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens, "cost_usd": round(self.cost, 6), "failed": self.failed,
+                "completion_tokens": self.completion_tokens,
+                "cost_usd": round(self.cost, 6) if self.priced else None, "failed": self.failed,
                 "first_failure": self.first_failure,
                 "invalid": dict(self.invalid), "quarantined": dict(self.quarantined), "retries": dict(self.retries),
                 "seconds": round(self.seconds, 3), "jobs_per_second": round(self.throughput, 2)}
@@ -139,7 +166,8 @@ class Usage:
         rows = [("model", self.model), ("jobs done", f"{self.done:,} / {self.jobs:,}"),
                 ("requests answered", f"{self.requests:,}"), ("cache hits", f"{self.cache_hits:,}"),
                 ("prompt tokens", f"{self.prompt_tokens:,}"), ("completion tokens", f"{self.completion_tokens:,}"),
-                ("estimated cost", f"${self.cost:,.4f}"), ("throughput", f"{self.throughput:,.1f} jobs/s"),
+                ("estimated cost", f"${self.cost:,.4f}" if self.priced else "unknown (no price for this model)"),
+                ("throughput", f"{self.throughput:,.1f} jobs/s"),
                 ("time", f"{self.seconds:,.1f} s")]
         for label, counter in (("retries", self.retries), ("invalid answers", self.invalid),
                                ("quarantined", self.quarantined)):
@@ -182,8 +210,10 @@ class Runner:
         self.teacher = teacher
         self.cache = RequestCache(cache) if isinstance(cache, str) else cache
         self.max_reasks = max_reasks
-        self.price = price_of(teacher.model, prices)
-        self.usage = Usage(model=teacher.model)
+        local = _runs_here(teacher)
+        price = price_of(teacher.model, prices, warn=not local)
+        self.price = price if price is not None else (0.0, 0.0)
+        self.usage = Usage(model=teacher.model, priced=price is not None or local)
         self._progress: Any = None
         self._task: Any = None
         self._want_progress = progress

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from datamill.errors import ConfigError
+from datamill.errors import ConfigError, require
 from datamill.records import Document, Example, Record
 from datamill.synthetic.engine import InvalidOutput, Job, Result, parse_json
 from datamill.synthetic.tasks.base import (
@@ -80,18 +80,15 @@ class Respond(PerRecordTeacherStep):
 def _json_parser(schema: dict[str, Any] | None) -> Any:
     """A job ``parse``: JSON (``not_json`` otherwise) that satisfies ``schema`` (``schema`` otherwise)."""
     validator = None
-    if schema is not None:
+    if schema is not None:  # the whole schema, never a silently smaller check
+        jsonschema = require("jsonschema", extra="synthetic", purpose="json_schema on teacher answers")
+        cls = jsonschema.validators.validator_for(schema)
         try:
-            import jsonschema
-        except ImportError:  # the subset most answers need: an object with required keys
-            jsonschema = None
-        if jsonschema is not None:
-            cls = jsonschema.validators.validator_for(schema)
-            try:
-                cls.check_schema(schema)
-            except jsonschema.SchemaError as exc:
-                raise ConfigError(f"json_schema is not a valid JSON Schema: {exc.message}") from None
-            validator = cls(schema)
+            cls.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise ConfigError(f"json_schema is not a valid JSON Schema: {exc.message}",
+                              params="json_schema") from None
+        validator = cls(schema)
     required = list((schema or {}).get("required") or [])
 
     def parse(text: str) -> Any:
