@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from datamill.diagnose.core import CAUSES, Diagnosis
+from datamill.diagnose.result import CAUSES, Diagnosis
 from datamill.io._files import atomic_path
 
 __all__ = ["render_html", "write_report"]
