@@ -18,8 +18,11 @@ from datamill.errors import ConfigError, require
 __all__ = ["DEFAULT_TOKENIZER", "Tokenizer", "get_tokenizer"]
 
 DEFAULT_TOKENIZER = "cl100k_base"
-# OpenAI model names whose encoding ships offline.
-_MODEL_ENCODINGS = {"gpt-4": "cl100k_base", "gpt-3.5-turbo": "cl100k_base", "text-embedding-3": "cl100k_base",
+# OpenAI model-name prefixes and their encodings, most specific first (gpt-4o is o200k_base, not gpt-4's
+# cl100k_base; o200k_base does not ship offline, so asking for it says so rather than counting with another)
+_MODEL_ENCODINGS = {"gpt-4o": "o200k_base", "gpt-4.1": "o200k_base", "gpt-4.5": "o200k_base", "gpt-5": "o200k_base",
+                    "o1": "o200k_base", "o3": "o200k_base", "o4": "o200k_base", "chatgpt-4o": "o200k_base",
+                    "gpt-4": "cl100k_base", "gpt-3.5-turbo": "cl100k_base", "text-embedding-3": "cl100k_base",
                     "text-embedding-ada-002": "cl100k_base"}
 
 

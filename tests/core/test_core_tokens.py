@@ -73,3 +73,15 @@ def test_names_and_errors():
         get_tokenizer("nope")
     with pytest.raises(ConfigError, match="tokenizer must be a name or a path"):
         get_tokenizer("")
+
+
+def test_gpt_4o_names_take_o200k_not_gpt_4s_encoding():
+    from datamill.errors import ConfigError
+    from datamill.tokens import get_tokenizer
+
+    assert get_tokenizer("gpt-4-0613").name == "cl100k_base"
+    for model in ("gpt-4o-mini", "gpt-4.1", "o3-mini"):
+        try:
+            assert get_tokenizer(model).name == "o200k_base"
+        except ConfigError as exc:  # o200k_base does not ship offline: said, not counted with cl100k_base
+            assert "o200k_base" in str(exc)
