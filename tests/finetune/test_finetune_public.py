@@ -390,3 +390,14 @@ def test_json_array_files_as_published(tmp_path):
     sharegpt = tmp_path / "sharegpt.json"
     sharegpt.write_text(json.dumps(SHAREGPT + SHAREGPT))
     assert convert(sharegpt, tmp_path / "o.jsonl", to="openai").written == 2
+
+
+def test_plain_text_with_a_rendered_chat_stays_one_text_file(tmp_path):
+    rows = [{"text": f"Plain pre-training text number {i}."} for i in range(5)] + CHATML
+    src = _write(tmp_path / "t.jsonl", rows)
+    recs = list(read_examples(src))  # not "mixed formats": text and chat-template text are one family
+    assert len(recs) == 6 and all(r.input is not None for r in recs)
+    assert validate(src, count_tokens=False).ok
+    chats = _write(tmp_path / "c.jsonl", CHATML * 3 + [{"text": "no template here"}])
+    result = list(read_examples(chats, on_error="quarantine"))
+    assert len(result) == 3 and all(r.messages for r in result)

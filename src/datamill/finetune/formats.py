@@ -73,9 +73,13 @@ __all__ = [
     "write_format",
 ]
 
+_TEXT_FAMILY = ("trl_text", "chat_text")
+
+
 def detect_format(rows: Iterable[tuple[int, Any]], *, path: str | None = None, sample: int = 1000) -> str:
     """The one format of ``(line, row)`` pairs (first ``sample`` rows); InputError when unknown or mixed."""
     seen: dict[str, int] = {}
+    counts: Counter[str] = Counter()
     unknown: tuple[int, Any] | None = None
     for i, (line, row) in enumerate(rows):
         if i >= sample:
@@ -85,6 +89,11 @@ def detect_format(rows: Iterable[tuple[int, Any]], *, path: str | None = None, s
             unknown = unknown or (line, row)
             continue
         seen.setdefault(fmt, line)
+        counts[fmt] += 1
+    if set(seen) == set(_TEXT_FAMILY):
+        # plain text and chat-template text are one family: a corpus with a few rendered chats stays text, a
+        # chat set with a few plain rows stays chat (those rows then fail with their reason)
+        return "chat_text" if counts["chat_text"] > counts["trl_text"] else "trl_text"
     if len(seen) > 1:
         where = ", ".join(f"{fmt} (first at line {line})" for fmt, line in sorted(seen.items(), key=lambda x: x[1]))
         raise InputError(f"mixed formats in one file: {where}; split the file or pass format=", path=path)
@@ -180,7 +189,7 @@ def _fits(row: Any, fmt: str, path: str, line: int, policy: ErrorPolicy, forced:
     """False (after telling the policy) when a row is not an object, or (format detected, not forced) is in
     another format than the file's."""
     got = format_of_row(row)
-    if not forced and got is not None and got != fmt and not ({got, fmt} <= {"trl_text", "chat_text"}):
+    if not forced and got is not None and got != fmt and not ({got, fmt} <= set(_TEXT_FAMILY)):
         policy.bad(path=path, line=line, kind="bad_example", reason=f"not a valid {fmt} row: row looks like {got}, "
                    f"but the file is {fmt}", raw=orjson.dumps(row, default=str))
         return False

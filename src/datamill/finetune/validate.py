@@ -313,7 +313,7 @@ def _checked_records(rows: list[tuple[int, Any]], fmt: str | None, path: str,
         if got is None or fmt is None:
             hit("unknown_format", line)
             continue
-        if got != fmt:
+        if got != fmt and {got, fmt} != {"trl_text", "chat_text"}:  # one family: parsed as the file's
             hit("mixed_format", line)
             continue
         if fmt in GROUPED:  # rows are parts of trees: assembled below
