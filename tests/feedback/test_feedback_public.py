@@ -97,6 +97,7 @@ def test_more_than_two_answers_import_as_ranking(db, tmp_path):
     assert len(t["responses"]) == 7 and t["prompt"] == "What is the capital of Australia?"
     (task,) = load_project(db, p["id"])["tasks"].values()
     assert task.meta["source_ranks"] == [1, 2, 3, 4, 5, 6, 7] and task.meta["source_preferred"] == 0
+    assert task.meta["good_natured"] is True and task.meta["source_format"] == "nectar"  # the row's own fields
     assert task.responses[0] == "The capital of Australia is Canberra."  # stored best first
     p2 = svc.create_project(db, "uf", task_type="ranking")
     svc.import_tasks(db, p2["id"], _write(tmp_path / "uf.jsonl", ULTRAFEEDBACK))

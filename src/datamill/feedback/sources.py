@@ -60,8 +60,7 @@ def _context(prompt: str | list[Message]) -> dict[str, Any]:
 
 
 def _meta(rec: Record) -> dict[str, Any]:
-    meta = {k: v for k, v in rec.metadata.items() if k not in _INTERNAL and k not in (rec.metadata.get(
-        "row_fields") or {})}
+    meta = {k: v for k, v in rec.metadata.items() if k not in _INTERNAL}  # the row's own fields included
     meta["source_format"] = rec.metadata.get("format")
     if rec.provenance.source:
         meta["source"] = f"{rec.provenance.source}:{rec.provenance.line}"
