@@ -82,3 +82,25 @@ def test_http_server_search_and_pack(tmp_path):
     assert packed["tokens"] <= 64 and "Refunds" in packed["text"]
     assert client.post("/search", json={"query": ""}).status_code == 422
     assert "/search" in client.get("/openapi.json").json()["paths"]
+
+
+def test_get_search_and_cli_pack_take_filters(tmp_path):
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from datamill.cli.main import app
+    from datamill.incontext.serve import create_app
+
+    build_index([Document(text="Refunds are accepted within 30 days.", metadata={"lang": "en"}),
+                 Document(text="Les remboursements sont acceptés sous 30 jours. Refunds.", metadata={"lang": "fr"})],
+                tmp_path / "ix", kind="bm25")
+    client = TestClient(create_app(tmp_path / "ix"))
+    hits = client.get("/search", params={"q": "refunds", "k": 5, "filter": "lang=fr"}).json()["hits"]
+    assert [h["metadata"]["lang"] for h in hits] == ["fr"]  # GET ignored filters before
+    bad = client.get("/search", params={"q": "refunds", "filter": "nosuchkey=1"})
+    assert bad.status_code == 400 and "nosuchkey" in bad.json()["error"]
+    out = CliRunner().invoke(app, ["incontext", "pack", str(tmp_path / "ix"), "refunds", "--filter", "lang=fr",
+                                   "--json"])
+    assert out.exit_code == 0, out.output
+    packed = out.output
+    assert "remboursements" in packed and "accepted within" not in packed

@@ -115,15 +115,9 @@ def search(
     """Search an index."""
     from rich.markup import escape
 
-    from datamill.errors import ConfigError
-    from datamill.incontext import load_index
+    from datamill.incontext import load_index, parse_filters
 
-    flt: dict[str, list[str]] = {}
-    for f in filters or []:
-        key, sep, value = f.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--filter takes key=value, got {f!r}")
-        flt.setdefault(key.strip(), []).append(value)
+    flt = parse_filters(filters or [])
     idx = load_index(path)
     hits = idx.search(query, k, filters=flt or None)
     if not hits and flt:
@@ -158,12 +152,15 @@ def pack(
     strategy: StrategyOpt = "knn",
     template: Annotated[str, typer.Option("--template", help="plain or chat.")] = "plain",
     priority: Annotated[str, typer.Option("--priority", help="What fills first: passages or examples.")] = "passages",
+    filters: Annotated[list[str] | None, typer.Option(
+        "--filter", help="key=value on chunk metadata, as search takes it.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Retrieve passages (and few-shot examples) and pack them into a prompt within a token budget."""
-    from datamill.incontext import retrieve_and_pack
+    from datamill.incontext import parse_filters, retrieve_and_pack
 
-    packed = retrieve_and_pack(index, question, k=k, pool=_examples(pool) if pool is not None and shots else (),
+    packed = retrieve_and_pack(index, question, k=k, filters=parse_filters(filters or []) or None,
+                               pool=_examples(pool) if pool is not None and shots else (),
                                shots=shots, strategy=strategy, system=system, budget=budget,
                                template=template, priority=priority)  # type: ignore[arg-type]
     if json_out:

@@ -19,6 +19,7 @@ from datamill.incontext.index import (
     Index,
     build_index,
     load_index,
+    parse_filters,
 )
 from datamill.incontext.pack import PackedPrompt, pack_prompt, retrieve_and_pack
 from datamill.incontext.select import STRATEGIES, FewShotSelector, evaluate_selection, example_io
@@ -46,6 +47,7 @@ __all__ = [
     "load_beir",
     "load_index",
     "pack_prompt",
+    "parse_filters",
     "retrieve_and_pack",
     "score_run",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "Index",
     "build_index",
     "load_index",
+    "parse_filters",
 ]
 
 INDEX_KINDS = ("bm25", "dense", "hybrid")
@@ -73,6 +74,18 @@ def _same(have: Any, want: Any) -> bool:
     if isinstance(want, str) and not isinstance(have, str):
         return _value_text(have) == want
     return have == want and isinstance(have, bool) == isinstance(want, bool)
+
+
+def parse_filters(items: Iterable[str]) -> dict[str, list[str]]:
+    """``["lang=en", "lang=fr", "year=2020"]`` as search filters: a repeated key matches any of its values,
+    different keys must all match (the CLI's ``--filter`` and the server's ``?filter=``)."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"filters: key=value expected, got {item!r}", params="filters")
+        out.setdefault(key.strip(), []).append(value)
+    return out
 
 
 def _matches(meta: dict[str, Any], filters: dict[str, Any]) -> bool:

@@ -15,7 +15,7 @@ def create_app(index_dir: str | os.PathLike[str]):  # noqa: ANN201
     fastapi = require("fastapi", extra="incontext", purpose="the search server")
     from pydantic import BaseModel, Field
 
-    from datamill.incontext.index import load_index
+    from datamill.incontext.index import load_index, parse_filters
     from datamill.incontext.pack import retrieve_and_pack
 
     index = load_index(index_dir)
@@ -50,8 +50,10 @@ def create_app(index_dir: str | os.PathLike[str]):  # noqa: ANN201
 
     @app.get("/search")
     def search_get(q: str = fastapi.Query(min_length=1, max_length=20_000),
-                   k: int = fastapi.Query(5, ge=1, le=1000)) -> dict[str, Any]:
-        return {"query": q, "hits": [h.to_dict() for h in index.search(q, k)]}
+                   k: int = fastapi.Query(5, ge=1, le=1000),
+                   filter: list[str] = fastapi.Query([], description="key=value; repeat")) -> dict[str, Any]:  # noqa: A002
+        hits = index.search(q, k, filters=parse_filters(filter) or None)
+        return {"query": q, "hits": [h.to_dict() for h in hits]}
 
     @app.post("/pack")
     def pack(req: PackRequest) -> dict[str, Any]:
