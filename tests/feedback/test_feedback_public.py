@@ -158,3 +158,12 @@ def test_upload_takes_public_shapes_and_names_the_uploaded_file(db, tmp_path):
     with pytest.raises(InputError) as err:
         svc.import_upload(db, p["id"], "broken.jsonl", bad)
     assert err.value.path == "broken.jsonl" and err.value.line == 2 and "nothing imported" in str(err.value)
+
+
+def test_transcripts_diverging_early_show_whole_completions(db, tmp_path):
+    row = {"chosen": "\n\nHuman: a?\n\nAssistant: b.\n\nHuman: c?\n\nAssistant: d.",
+           "rejected": "\n\nHuman: a?\n\nAssistant: x."}
+    p = svc.create_project(db, "hh-odd", task_type="pairwise")
+    svc.import_tasks(db, p["id"], _write(tmp_path / "hh.jsonl", [row]))
+    (task,) = load_project(db, p["id"])["tasks"].values()
+    assert task.prompt == "a?" and task.responses == ["assistant: b.\n\nuser: c?\n\nassistant: d.", "x."]

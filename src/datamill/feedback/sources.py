@@ -49,6 +49,14 @@ def _text(value: str | list[Message]) -> str:
         p.get("text", "") for p in last.content or [] if isinstance(p, dict))
 
 
+def _answer(value: str | list[Message]) -> str:
+    """The text of a final turn; a completion of several turns (transcripts that diverge before their last
+    turn) is shown whole, each turn under its speaker, not cut to its last message."""
+    if isinstance(value, str) or len(value) <= 1:
+        return _text(value)
+    return "\n\n".join(f"{m.role}: {_text([m])}" for m in value)
+
+
 def _context(prompt: str | list[Message]) -> dict[str, Any]:
     """The task's ``prompt`` (one user turn) or ``messages`` (a conversation), as the app shows them."""
     if isinstance(prompt, str):
@@ -75,7 +83,7 @@ def _preference_task(rec: Preference, task_type: str) -> dict[str, Any]:
         key = "score" if "score" in ranking[0] else "rank"
         meta["source_scores" if key == "score" else "source_ranks"] = [r.get(key) for r in ranking]
     else:
-        responses = [_text(rec.chosen), _text(rec.rejected)]
+        responses = [_answer(rec.chosen), _answer(rec.rejected)]
         if rec.scores:
             meta["source_scores"] = [rec.scores.get("chosen"), rec.scores.get("rejected")]
     tie = rec.metadata.get("no_preference")
