@@ -167,3 +167,20 @@ def test_transcripts_diverging_early_show_whole_completions(db, tmp_path):
     svc.import_tasks(db, p["id"], _write(tmp_path / "hh.jsonl", [row]))
     (task,) = load_project(db, p["id"])["tasks"].values()
     assert task.prompt == "a?" and task.responses == ["assistant: b.\n\nuser: c?\n\nassistant: d.", "x."]
+
+
+def test_ids_past_64_bits_are_a_client_error_not_a_500(db):
+    from fastapi.testclient import TestClient
+
+    from datamill.feedback.app import create_app
+
+    admin = svc.create_user(db, "root", "root-password", role="admin")
+    token = svc.create_api_token(db, admin["id"])
+    client = TestClient(create_app(db))
+    headers = {"Authorization": f"Bearer {token}"}
+    for path in ("/api/tasks/9223372036854775808", "/api/judgements/9223372036854775808"):
+        assert client.get(path, headers=headers).status_code == 422
+    r = client.post("/api/tasks/9223372036854775808/judgements", json={"client_key": "k", "value": {}}, headers=headers)
+    assert r.status_code == 422  # was 500: OverflowError from the SQLite driver (found by the schemathesis fuzz)
+    assert client.get("/api/tasks/9223372036854775807", headers=headers).status_code == 404
+    assert client.get("/api/projects/99999999999999999999/export", headers=headers).status_code == 404

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -96,6 +97,8 @@ def page_user(request: Request) -> tuple[User, str]:
 Db = Annotated[Database, Depends(get_db)]
 ApiUser = Annotated[User, Depends(api_user)]
 PageUser = Annotated[tuple[User, str], Depends(page_user)]
+# a row id in a URL: what a 64-bit integer column holds (a larger one was a 500 from the database driver)
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 
 # ---------------------------------------------------------------- roles and CSRF

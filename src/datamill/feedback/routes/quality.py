@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from datamill.feedback import service as svc
-from datamill.feedback.routes.deps import ApiUser, Db, PageUser, check_form_csrf, need, page
+from datamill.feedback.routes.deps import ApiUser, Db, PageUser, RowId, check_form_csrf, need, page
 from datamill.feedback.routes.forms import form_value
 
 __all__ = ["ResolveIn", "router"]
@@ -64,7 +64,7 @@ def disagreements_page(request: Request, project: str, me: PageUser, db: Db) -> 
 
 
 @router.post("/projects/{project}/tasks/{task_id}/resolve", include_in_schema=False)
-async def resolve_post(request: Request, project: str, task_id: int, me: PageUser, db: Db) -> Response:
+async def resolve_post(request: Request, project: str, task_id: RowId, me: PageUser, db: Db) -> Response:
     need(me[0], "admin")
     form = await request.form()
     check_form_csrf(me[1], str(form.get("csrf_token", "")))
@@ -92,7 +92,7 @@ def api_disagreements(project: str, user: ApiUser, db: Db) -> list[dict[str, Any
 
 
 @router.post("/api/tasks/{task_id}/resolution", tags=["quality"])
-def api_resolve(task_id: int, body: ResolveIn, user: ApiUser, db: Db) -> dict[str, Any]:
+def api_resolve(task_id: RowId, body: ResolveIn, user: ApiUser, db: Db) -> dict[str, Any]:
     """Set the final answer of a disputed task (admin); export uses it over the votes."""
     need(user, "admin")
     return svc.resolve(db, user.id, task_id, value=body.value, note=body.note)

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from datamill.errors import InputError
 from datamill.feedback import service as svc
-from datamill.feedback.routes.deps import ApiUser, Db, PageUser, check_form_csrf, page, quoted
+from datamill.feedback.routes.deps import ApiUser, Db, PageUser, RowId, check_form_csrf, page, quoted
 from datamill.feedback.routes.forms import form_value
 
 __all__ = ["SkipIn", "SubmitIn", "router"]
@@ -48,7 +48,7 @@ def annotate(request: Request, project: str, me: PageUser, db: Db) -> Response:
 
 
 @router.post("/projects/{project}/tasks/{task_id}/submit", include_in_schema=False)
-async def annotate_submit(request: Request, project: str, task_id: int, me: PageUser, db: Db) -> Response:
+async def annotate_submit(request: Request, project: str, task_id: RowId, me: PageUser, db: Db) -> Response:
     form = await request.form()
     check_form_csrf(me[1], str(form.get("csrf_token", "")))
     p = svc.get_project(db, project)
@@ -63,7 +63,7 @@ async def annotate_submit(request: Request, project: str, task_id: int, me: Page
 
 
 @router.post("/projects/{project}/tasks/{task_id}/skip", include_in_schema=False)
-def annotate_skip(project: str, task_id: int, me: PageUser, db: Db, reason: str = Form(""),
+def annotate_skip(project: str, task_id: RowId, me: PageUser, db: Db, reason: str = Form(""),
                   csrf_token: str = Form("")) -> Response:
     check_form_csrf(me[1], csrf_token)
     p = svc.get_project(db, project)
@@ -83,13 +83,13 @@ def api_next(project: str, user: ApiUser, db: Db) -> Response:
 
 
 @router.get("/api/tasks/{task_id}", tags=["annotate"])
-def api_task(task_id: int, user: ApiUser, db: Db) -> dict[str, Any]:
+def api_task(task_id: RowId, user: ApiUser, db: Db) -> dict[str, Any]:
     """One task: annotators only see tasks in their queue."""
     return svc.get_task_for(db, user, task_id)
 
 
 @router.post("/api/tasks/{task_id}/judgements", tags=["annotate"], status_code=201, response_model=dict[str, Any])
-def api_submit(task_id: int, body: SubmitIn, user: ApiUser, db: Db) -> Response:
+def api_submit(task_id: RowId, body: SubmitIn, user: ApiUser, db: Db) -> Response:
     """Submit a judgement (201), idempotent by ``client_key`` (a repeat returns the stored one with 200)."""
     j, created = svc.submit(db, user.id, task_id, client_key=body.client_key, value=body.value,
                             comment=body.comment, displayed=body.displayed)
@@ -97,7 +97,7 @@ def api_submit(task_id: int, body: SubmitIn, user: ApiUser, db: Db) -> Response:
 
 
 @router.post("/api/tasks/{task_id}/skip", tags=["annotate"])
-def api_skip(task_id: int, body: SkipIn, user: ApiUser, db: Db) -> dict[str, Any]:
+def api_skip(task_id: RowId, body: SkipIn, user: ApiUser, db: Db) -> dict[str, Any]:
     """Skip a task in your queue, with a reason."""
     svc.skip(db, user.id, task_id, reason=body.reason)
     return {"skipped": task_id}
@@ -111,6 +111,6 @@ def api_judgements(project: str, user: ApiUser, db: Db) -> list[dict[str, Any]]:
 
 
 @router.get("/api/judgements/{judgement_id}", tags=["quality"])
-def api_judgement(judgement_id: int, user: ApiUser, db: Db) -> dict[str, Any]:
+def api_judgement(judgement_id: RowId, user: ApiUser, db: Db) -> dict[str, Any]:
     """One judgement (annotators: only their own)."""
     return svc.get_judgement_for(db, user, judgement_id)

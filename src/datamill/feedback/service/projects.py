@@ -69,7 +69,8 @@ def get_project(db: Database, ref: int | str) -> dict[str, Any]:
         return dict(hit)
     with db.read() as s:
         p = None
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        # a number past a 64-bit id can only be a name (the database driver would overflow)
+        if (isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit())) and 0 < int(ref) < 2**63:
             p = s.get(Project, int(ref))
         if p is None:
             p = s.scalar(select(Project).where(Project.name == str(ref)))
