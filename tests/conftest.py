@@ -13,14 +13,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 # small real public samples, copied into the repo with their sources and licences (tests/data/README.md)
-SHARED_DATA = REPO / "tests" / "data"
+SAMPLE_DATA = REPO / "tests" / "data"
 POSTGRES_URL = os.environ.get("DATAMILL_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
+def sample_data() -> Path:
     """tests/data: small real public datasets (read-only; copy to a temp dir before writing)."""
-    return SHARED_DATA
+    return SAMPLE_DATA
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,8 @@ def enc():
 
 
 @pytest.fixture(scope="module")
-def docs(shared_data):
-    with gzip.open(shared_data / "pretrain" / "dolma_cc_en_head-0174.jsonl.gz", "rt") as fh:
+def docs(sample_data):
+    with gzip.open(sample_data / "pretrain" / "dolma_cc_en_head-0174.jsonl.gz", "rt") as fh:
         return [json.loads(line)["text"] for line in fh]
 
 

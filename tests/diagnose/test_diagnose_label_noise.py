@@ -17,8 +17,8 @@ from datamill.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
-def news(shared_data):
-    d = shared_data / "diagnose"
+def news(sample_data):
+    d = sample_data / "diagnose"
     labels = np.load(d / "original_test_labels_20news_test_set_original_labels.npy").astype(np.int64)
     probs = np.load(d / "cross_validated_predicted_probabilities_20news_test_set_pyx.npy")
     mturk = json.loads((d / "mturk_20news_mturk.json").read_text())

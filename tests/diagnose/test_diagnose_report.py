@@ -93,8 +93,8 @@ def test_cli_bad_input_is_one_line(tmp_path):
     assert f"{bad}:2" in res.stderr.replace("\n", "") and "needs 'input' or 'messages'" in res.stderr
 
 
-def test_cli_label_issues(shared_data):
-    d = shared_data / "diagnose"
+def test_cli_label_issues(sample_data):
+    d = sample_data / "diagnose"
     res = CliRunner().invoke(app, ["diagnose", "label-issues", "--labels",
                                    str(d / "original_test_labels_20news_test_set_original_labels.npy"), "--probs",
                                    str(d / "cross_validated_predicted_probabilities_20news_test_set_pyx.npy"),

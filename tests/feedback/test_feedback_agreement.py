@@ -19,8 +19,8 @@ from datamill.feedback.agreement import (
 
 
 @pytest.fixture(scope="module")
-def oracles(shared_data):  # noqa: ANN001, ANN201
-    return json.loads((shared_data / "feedback" / "iaa_oracles.json").read_text())
+def oracles(sample_data):  # noqa: ANN001, ANN201
+    return json.loads((sample_data / "feedback" / "iaa_oracles.json").read_text())
 
 
 def test_krippendorff_2011_published_values(oracles) -> None:  # noqa: ANN001

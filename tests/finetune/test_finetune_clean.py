@@ -36,9 +36,9 @@ PLANTS = {
 }
 
 
-def seed_rows(shared_data):
+def seed_rows(sample_data):
     rows = []
-    for line in (shared_data / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines():
+    for line in (sample_data / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines():
         d = json.loads(line)
         inst = d["instances"][0]
         rows.append({"instruction": d["instruction"], "input": inst["input"], "output": inst["output"]})
@@ -46,9 +46,9 @@ def seed_rows(shared_data):
 
 
 @pytest.fixture(scope="module")
-def planted(shared_data):
+def planted(sample_data):
     rng = random.Random(7)
-    base = seed_rows(shared_data)
+    base = seed_rows(sample_data)
     rows, truth = list(base), ["clean"] * len(base)
     long_enough = [r for r in base if len(r["output"].split()) >= 12 and "\n" not in r["output"]]
     for rule, plant in PLANTS.items():
@@ -86,12 +86,12 @@ def test_dry_run_keeps_everything_and_reports(planted):
     assert len(ex) == 2 and ex[0]["reason"] and ex[0]["line"]
 
 
-def test_dry_run_cli_writes_nothing(shared_data, tmp_path):
+def test_dry_run_cli_writes_nothing(sample_data, tmp_path):
     from typer.testing import CliRunner
 
     from datamill.cli.main import app
 
-    rows = seed_rows(shared_data)[:30]
+    rows = seed_rows(sample_data)[:30]
     rows[3] = {**rows[3], "output": "As an AI language model, I cannot do that."}
     src = tmp_path / "train.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"instruction": 5, "output": "x"}\n')

@@ -112,9 +112,9 @@ def test_mixed_and_unknown_formats_are_clear(tmp_path):
         list(read_examples(q))
 
 
-def test_files_parquet_and_hf_in_and_out(tmp_path, shared_data):
+def test_files_parquet_and_hf_in_and_out(tmp_path, sample_data):
     rows = []  # the seed tasks as Alpaca rows
-    for line in (shared_data / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines():
+    for line in (sample_data / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines():
         d = json.loads(line)
         rows.append({"instruction": d["instruction"], "input": d["instances"][0]["input"],
                      "output": d["instances"][0]["output"]})

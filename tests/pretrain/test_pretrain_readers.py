@@ -23,15 +23,15 @@ def warc(url: str, body: bytes, ctype: str = "text/html; charset=utf-8", extra: 
     return warc_record(url, body, content_type=ctype, http_headers=extra)
 
 
-def test_warcio_fixtures_gzip_content_encoding_and_chunked(shared_data):
-    r = WarcReader(paths=str(shared_data / "pretrain"))
-    docs, bad = read(r, shared_data / "pretrain" / "warcio_example.warc.gz")
+def test_warcio_fixtures_gzip_content_encoding_and_chunked(sample_data):
+    r = WarcReader(paths=str(sample_data / "pretrain"))
+    docs, bad = read(r, sample_data / "pretrain" / "warcio_example.warc.gz")
     assert bad == {}
     assert [d.metadata["url"] for d in docs] == ["http://example.com/"]  # response only, not request/warcinfo
     assert "<title>Example Domain</title>" in docs[0].text  # gzip Content-Encoding undone
     assert docs[0].metadata["date"] == "2017-03-06T04:02:06Z"
     assert docs[0].provenance.offset is not None
-    docs, _ = read(r, shared_data / "pretrain" / "warcio_example-iana.org-chunked.warc")
+    docs, _ = read(r, sample_data / "pretrain" / "warcio_example-iana.org-chunked.warc")
     assert docs[0].text.lstrip().startswith("<!doctype html>")  # chunked transfer-encoding undone
     assert docs[0].text.rstrip().endswith("</html>")
     text, title = extract_text(docs[0].text)
@@ -39,13 +39,13 @@ def test_warcio_fixtures_gzip_content_encoding_and_chunked(shared_data):
     assert "The global coordination of the DNS Root" in text
 
 
-def test_truncated_gzip_and_plain_warc_are_counted(shared_data, tmp_path):
-    data = (shared_data / "pretrain" / "warcio_example.warc.gz").read_bytes()
+def test_truncated_gzip_and_plain_warc_are_counted(sample_data, tmp_path):
+    data = (sample_data / "pretrain" / "warcio_example.warc.gz").read_bytes()
     cut = tmp_path / "cut.warc.gz"
     cut.write_bytes(data[:-300])
     docs, bad = read(WarcReader(paths=str(cut)), cut)
     assert bad == {"truncated_warc": 1}
-    plain = (shared_data / "pretrain" / "warcio_example-iana.org-chunked.warc").read_bytes()
+    plain = (sample_data / "pretrain" / "warcio_example-iana.org-chunked.warc").read_bytes()
     cut2 = tmp_path / "cut.warc"
     cut2.write_bytes(plain[:-500])
     _, bad = read(WarcReader(paths=str(cut2)), cut2)

@@ -26,9 +26,9 @@ def _counts(out: Path) -> dict:
             "shards": {k: v for k, v in m["shards"].items() if k != "folder"}, "finish": m["finish"]}
 
 
-def test_printed_recipe_reproduces_the_whole_run(shared_data, tmp_path):
+def test_printed_recipe_reproduces_the_whole_run(sample_data, tmp_path):
     runner = CliRunner()
-    args = ["pretrain", "run", "-i", str(shared_data / "pretrain" / "*.warc*"), "-o", str(tmp_path / "direct"),
+    args = ["pretrain", "run", "-i", str(sample_data / "pretrain" / "*.warc*"), "-o", str(tmp_path / "direct"),
             "-w", "1", "--token-ids"]
     printed = runner.invoke(app, [*args, "--print-recipe"])
     assert printed.exit_code == 0, printed.output
@@ -58,8 +58,8 @@ def test_printed_recipe_reproduces_the_whole_run(shared_data, tmp_path):
         assert f"{manifest['shards']['tokens']:,}" in report  # the report shows the shards' token total
 
 
-def test_tokenize_recipe_shards_too(shared_data, tmp_path):
-    res = CliRunner().invoke(app, ["pretrain", "tokenize", "-i", str(shared_data / "pretrain" / "*.jsonl.gz"),
+def test_tokenize_recipe_shards_too(sample_data, tmp_path):
+    res = CliRunner().invoke(app, ["pretrain", "tokenize", "-i", str(sample_data / "pretrain" / "*.jsonl.gz"),
                                    "-o", str(tmp_path / "t"), "--tokens-per-shard", "5000", "--print-recipe"])
     assert res.exit_code == 0, res.output
     assert yaml.safe_load(res.output)["finish"] == [{"type": "pretrain.shards", "tokenizer": "cl100k_base",

@@ -43,8 +43,8 @@ def digests(out: Path) -> dict[str, str]:
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
-def test_shared_warc_fixtures_produce_shards_manifest_report(shared_data, tmp_path):
-    result = run_pretrain(str(shared_data / "pretrain" / "*.warc*"), tmp_path / "out", workers=1)
+def test_shared_warc_fixtures_produce_shards_manifest_report(sample_data, tmp_path):
+    result = run_pretrain(str(sample_data / "pretrain" / "*.warc*"), tmp_path / "out", workers=1)
     out = tmp_path / "out"
     assert result.records_in == 2  # the two HTTP responses
     assert (out / "manifest.json").exists() and (out / "report.html").exists()
@@ -135,9 +135,9 @@ def test_sigkill_then_resume_gives_identical_output(sample_run, tmp_path):
     assert digests(out) == digests(local)
 
 
-def test_cli_verbs_print_recipes_and_run(shared_data, tmp_path):
+def test_cli_verbs_print_recipes_and_run(sample_data, tmp_path):
     runner = CliRunner()
-    warc = str(shared_data / "pretrain" / "*.warc*")
+    warc = str(sample_data / "pretrain" / "*.warc*")
     for verb, extra in (("run", []), ("extract", []), ("filter", []), ("dedup", ["--bands", "16", "--rows", "8"]),
                         ("tokenize", []), ("decontaminate", ["--eval-set", "e.jsonl"])):
         res = runner.invoke(app, ["pretrain", verb, "-i", warc, "-o", str(tmp_path / verb), "--print-recipe", *extra])

@@ -34,7 +34,7 @@ def test_respond_resume_and_print_recipe(tmp_path, fake_server):
     assert "synthetic.respond" in res.output and "read.jsonl" in res.output
 
 
-def test_qa_judge_self_instruct(tmp_path, fake_server, shared_data):
+def test_qa_judge_self_instruct(tmp_path, fake_server, sample_data):
     chunks = tmp_path / "chunks.jsonl"
     chunks.write_text(json.dumps({"id": "c1", "text": "Mount Everest is the highest mountain above sea level. "
                                                       "It lies in the Himalayas on the border of Nepal and China."})
@@ -55,7 +55,7 @@ def test_qa_judge_self_instruct(tmp_path, fake_server, shared_data):
     assert pref["type"] == "preference" and pref["chosen"].startswith("Air molecules")
 
     res = runner.invoke(app, ["synthetic", "self-instruct", "-t", fake_server.url, "-m", "fake-teacher",
-                              "--seeds", str(shared_data / "finetune" / "self_instruct_seed_tasks.jsonl"),
+                              "--seeds", str(sample_data / "finetune" / "self_instruct_seed_tasks.jsonl"),
                               "-o", str(tmp_path / "si.jsonl"), "--cache", "none", "-n", "10", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["generated"] == 10 and len(_rows(tmp_path / "si.jsonl")) == 10
@@ -146,7 +146,7 @@ def test_respond_json_schema_invalid_output_counted_rejected_never_kept(tmp_path
     assert data["records_out"] == 0 and data["usage"]["quarantined"] == {"schema": n}
 
 
-def test_run_step_reads_seed_tasks_and_puts_rejects_beside_the_output(tmp_path, fake_server, shared_data):
+def test_run_step_reads_seed_tasks_and_puts_rejects_beside_the_output(tmp_path, fake_server, sample_data):
     """What `synthetic self-instruct` does is one library call: make_teacher takes the connection options,
     run_step reads Self-Instruct seed files and puts the rejects beside the output, clearing a stale file."""
     from datamill.synthetic import SelfInstruct, make_teacher
@@ -163,7 +163,7 @@ def test_run_step_reads_seed_tasks_and_puts_rejects_beside_the_output(tmp_path, 
     fake_server.rates.update(error_rate=0.5)  # failed requests (no retries) are given up into the rejects file
     teacher = make_teacher({"base_url": fake_server.url, "max_retries": 0}, model="fake-teacher")
     step = SelfInstruct(teacher=teacher, num_instructions=5, cache=None, progress=False, max_failures=1.0)
-    run = run_step(step, shared_data / "finetune" / "self_instruct_seed_tasks.jsonl", tmp_path / "si.jsonl",
+    run = run_step(step, sample_data / "finetune" / "self_instruct_seed_tasks.jsonl", tmp_path / "si.jsonl",
                    rejects="default")
     assert run.records_in == 175 and run.records_out == len(_rows(tmp_path / "si.jsonl")) == 5
     assert run.rejects == str(stale) and run.rejected == len(_rows(stale)) > 0

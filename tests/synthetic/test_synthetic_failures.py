@@ -129,7 +129,7 @@ def test_cli_respond_against_a_teacher_that_is_not_running(tmp_path, dead_url, n
 
 
 @pytest.mark.parametrize("command", ["qa", "judge", "self-instruct", "generate"])
-def test_cli_every_command_stops_on_a_dead_teacher(tmp_path, dead_url, no_backoff, shared_data, command):
+def test_cli_every_command_stops_on_a_dead_teacher(tmp_path, dead_url, no_backoff, sample_data, command):
     rows = {"qa": {"text": PASSAGE}, "judge": {"prompt": "Why?", "response_a": "Because.", "response_b": "Air."}}
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps(rows.get(command, {"type": "example", "input": "Explain rain."})) + "\n")
@@ -142,7 +142,7 @@ def test_cli_every_command_stops_on_a_dead_teacher(tmp_path, dead_url, no_backof
         args = ["synthetic", "generate", str(tmp_path / "r.yaml"), "-w", "1", "--json"]
     elif command == "self-instruct":
         args = ["synthetic", command, *common, "--seeds",
-                str(shared_data / "finetune" / "self_instruct_seed_tasks.jsonl"), "-n", "5"]
+                str(sample_data / "finetune" / "self_instruct_seed_tasks.jsonl"), "-n", "5"]
     else:
         args = ["synthetic", command, *common, "-i", str(src)]
     res = runner.invoke(app, args)

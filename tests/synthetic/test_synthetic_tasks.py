@@ -32,8 +32,8 @@ from datamill.synthetic import (
 
 
 @pytest.fixture
-def seeds(shared_data):
-    return load_seed_tasks(str(shared_data / "finetune" / "self_instruct_seed_tasks.jsonl"))
+def seeds(sample_data):
+    return load_seed_tasks(str(sample_data / "finetune" / "self_instruct_seed_tasks.jsonl"))
 
 
 def test_self_instruct_filters_match_the_paper():
