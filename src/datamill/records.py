@@ -115,6 +115,13 @@ class Message:
         if self.role not in _ROLES:
             raise ValueError(f"unknown message role {self.role!r}; allowed: {', '.join(_ROLES)}")
 
+    @property
+    def text(self) -> str:
+        """The message's text: ``content``, or the text parts of a list of content parts ("" for none)."""
+        if isinstance(self.content, list):
+            return "".join(p.get("text", "") for p in self.content if isinstance(p, dict))
+        return self.content or ""
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"role": self.role}
         for name in _field_names(Message)[1:]:

@@ -39,22 +39,14 @@ def is_native_task_row(row: Any) -> bool:
     return fmt == "trl_preference" and bool(row.get("prompt")) and bool(explicit)
 
 
-def _text(value: str | list[Message]) -> str:
-    if isinstance(value, str):
-        return value
-    last = value[-1] if value else None
-    if last is None:
-        return ""
-    return last.content if isinstance(last.content, str) else "".join(
-        p.get("text", "") for p in last.content or [] if isinstance(p, dict))
-
-
 def _answer(value: str | list[Message]) -> str:
     """The text of a final turn; a completion of several turns (transcripts that diverge before their last
     turn) is shown whole, each turn under its speaker, not cut to its last message."""
-    if isinstance(value, str) or len(value) <= 1:
-        return _text(value)
-    return "\n\n".join(f"{m.role}: {_text([m])}" for m in value)
+    if isinstance(value, str):
+        return value
+    if len(value) <= 1:
+        return value[0].text if value else ""
+    return "\n\n".join(f"{m.role}: {m.text}" for m in value)
 
 
 def _context(prompt: str | list[Message]) -> dict[str, Any]:
@@ -63,8 +55,7 @@ def _context(prompt: str | list[Message]) -> dict[str, Any]:
         return {"prompt": prompt}
     if len(prompt) == 1 and prompt[0].role == "user" and isinstance(prompt[0].content, str):
         return {"prompt": prompt[0].content}
-    return {"messages": [{"role": m.role, "content": m.content if isinstance(m.content, str) else _text([m])}
-                         for m in prompt]}
+    return {"messages": [{"role": m.role, "content": m.text} for m in prompt]}
 
 
 def _meta(rec: Record) -> dict[str, Any]:
@@ -103,7 +94,7 @@ def _split(ex: Example) -> tuple[list[Message], str]:
     if msgs[-1].role != "assistant":
         raise InputError("the conversation has no final assistant turn to judge", path=ex.provenance.source,
                          line=ex.provenance.line)
-    return msgs[:-1], _text(msgs[-1:])
+    return msgs[:-1], msgs[-1].text
 
 
 def task_rows_from_records(records: Iterable[Record], task_type: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -31,7 +31,7 @@ from typing import Any
 import xxhash
 
 from datamill.errors import ConfigError
-from datamill.records import Example, Message, Preference, Record
+from datamill.records import Example, Preference, Record
 
 __all__ = ["CleanResult", "RULES", "clean", "embedding_duplicates", "find_defects"]
 
@@ -87,32 +87,26 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(1.0, abs(a)) or round(a, 2) == round(b, 2)
 
 
-def _text(m: Message) -> str:
-    if isinstance(m.content, list):
-        return "".join(p.get("text", "") for p in m.content if isinstance(p, dict))
-    return m.content or ""
-
-
 def split_example(rec: Record) -> tuple[str, str]:
     """(instruction, output) of an example: user/system turns, and the final assistant turn."""
     if isinstance(rec, Example) and rec.messages:
         last = max((i for i, m in enumerate(rec.messages) if m.role == "assistant"), default=None)
-        out = _text(rec.messages[last]) if last is not None else (rec.output or "")
-        ins = "\n".join(_text(m) for m in rec.messages[:last] if m.role in ("system", "user", "developer"))
+        out = rec.messages[last].text if last is not None else (rec.output or "")
+        ins = "\n".join(m.text for m in rec.messages[:last] if m.role in ("system", "user", "developer"))
         return ins, out
     if isinstance(rec, Example):
         return rec.input or "", rec.output or ""
     if isinstance(rec, Preference):  # a pair is judged by its prompt and its chosen answer
         prompt = rec.prompt if isinstance(rec.prompt, str) else "\n".join(
-            _text(m) for m in rec.prompt if m.role in ("system", "user", "developer"))
-        return prompt, rec.chosen if isinstance(rec.chosen, str) else "\n".join(_text(m) for m in rec.chosen)
+            m.text for m in rec.prompt if m.role in ("system", "user", "developer"))
+        return prompt, rec.chosen if isinstance(rec.chosen, str) else "\n".join(m.text for m in rec.chosen)
     raise ConfigError(f"cleaning works on examples and preference pairs, got a {rec.type_name} record")
 
 
 def _rejected(rec: Record) -> str:
     if not isinstance(rec, Preference):
         return ""
-    return rec.rejected if isinstance(rec.rejected, str) else "\n".join(_text(m) for m in rec.rejected)
+    return rec.rejected if isinstance(rec.rejected, str) else "\n".join(m.text for m in rec.rejected)
 
 
 def _math_problem(instruction: str, output: str) -> str | None:

@@ -185,7 +185,7 @@ def _preference(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid
         shared = c[:k]
         if prompt is not None:
             given = _msgs(prompt, "prompt")
-            if [_content(m).strip() for m in given] != [_content(m).strip() for m in shared]:
+            if [m.text.strip() for m in given] != [m.text.strip() for m in shared]:
                 meta["prompt_field"] = prompt  # the row's own prompt differs from the shared conversation: kept
         return Preference(id=rid, prompt=shared, chosen=c[k:], rejected=r[k:], metadata=meta, provenance=prov)
     return Preference(id=rid, prompt=[] if prompt is None else prompt if isinstance(prompt, str) else _msgs(
@@ -325,12 +325,6 @@ def as_example(rec: Record) -> Example:
 
 # -- records -> rows -------------------------------------------------------------------------------
 
-def _content(m: Message) -> str:
-    if isinstance(m.content, list):  # content parts: keep the text ones
-        return "".join(p.get("text", "") for p in m.content if isinstance(p, dict))
-    return m.content or ""
-
-
 def _split_prompt(msgs: list[Message]) -> tuple[list[Message], list[Message]]:
     """(prompt, completion): the completion is the trailing run of assistant/tool messages."""
     i = len(msgs)
@@ -355,7 +349,7 @@ def _sharegpt_turns(msgs: list[Message]) -> list[dict[str, Any]]:
         elif m.role == "assistant" and m.function_call:
             turns.append({"from": "function_call", "value": orjson.dumps(m.function_call).decode()})
         else:
-            turn = {"from": _TO_SHAREGPT[m.role], "value": _content(m)}
+            turn = {"from": _TO_SHAREGPT[m.role], "value": m.text}
             turns.append(turn)
     return turns
 
@@ -399,7 +393,7 @@ def _to_row(rec: Record, fmt: str) -> dict[str, Any]:
                        "rejected": [m.to_dict() for m in _as_msgs(rec.rejected, "assistant")]}
             else:
                 row = {"prompt": rec.prompt if isinstance(rec.prompt, str) else "\n\n".join(
-                    _content(m) for m in rec.prompt), "chosen": rec.chosen, "rejected": rec.rejected}
+                    m.text for m in rec.prompt), "chosen": rec.chosen, "rejected": rec.rejected}
         elif fmt == "openai_dpo":
             inp: dict[str, Any] = {"messages": [m.to_dict() for m in _as_msgs(rec.prompt, "user")]}
             if "tools" in meta:
@@ -427,25 +421,25 @@ def _to_row(rec: Record, fmt: str) -> dict[str, Any]:
                 if "tools" in meta:
                     row["tools"] = meta["tools"]
             elif fmt == "alpaca":
-                system = [_content(m) for m in msgs if m.role == "system"]
+                system = [m.text for m in msgs if m.role == "system"]
                 rest = [m for m in msgs if m.role != "system"]
                 if len(rest) < 2 or len(rest) % 2 or any(
                         m.role != ("user" if i % 2 == 0 else "assistant") or m.tool_calls for i, m in enumerate(rest)):
                     raise ValueError("alpaca needs alternating user/assistant turns without tool calls")
                 *hist, (last_user, last_asst) = [(rest[i], rest[i + 1]) for i in range(0, len(rest), 2)]
                 orig = meta.get("alpaca") or {}
-                user = _content(last_user)
+                user = last_user.text
                 if orig and orig.get("instruction", "") + ("\n\n" + orig["input"] if orig.get("input") else "") == user:
                     row = {"instruction": orig["instruction"], "input": orig.get("input", "")}
                 else:
                     row = {"instruction": user, "input": ""}
-                row["output"] = _content(last_asst)
+                row["output"] = last_asst.text
                 if system:
                     row["system"] = "\n\n".join(system)
                 if hist:
-                    row["history"] = [[_content(u), _content(a)] for u, a in hist]
+                    row["history"] = [[u.text, a.text] for u, a in hist]
             elif fmt == "trl_text":
-                row = {"text": "\n\n".join(_content(m) for m in msgs)}
+                row = {"text": "\n\n".join(m.text for m in msgs)}
             elif fmt == "chat_text":
                 row = {"text": render_chatml(msgs)}
             elif fmt in ("trl_prompt_completion", "trl_unpaired_preference"):
@@ -454,7 +448,7 @@ def _to_row(rec: Record, fmt: str) -> dict[str, Any]:
                 if conv:
                     row = {"prompt": [m.to_dict() for m in prompt], "completion": [m.to_dict() for m in completion]}
                 else:
-                    row = {"prompt": _content(prompt[0]), "completion": _content(completion[0])}
+                    row = {"prompt": prompt[0].text, "completion": completion[0].text}
                 if fmt == "trl_unpaired_preference":
                     if not isinstance(rec.label, bool):
                         raise ValueError("trl_unpaired_preference needs a true/false label")

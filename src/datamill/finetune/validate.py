@@ -120,12 +120,6 @@ class ValidationReport:
                 "tokens": self.tokens.to_dict() if self.tokens else None}
 
 
-def _text(m: Message) -> str:
-    if isinstance(m.content, list):
-        return "".join(p.get("text", "") for p in m.content if isinstance(p, dict))
-    return m.content or ""
-
-
 def _check_openai_row(row: dict[str, Any], line: int, hit) -> None:  # type: ignore[no-untyped-def]
     """The OpenAI guide's format checks, on the raw row (before any conversion)."""
     for key in row:
@@ -220,9 +214,9 @@ def _check_record(rec: Record, line: int, hit) -> None:  # type: ignore[no-untyp
     """Quality checks every format shares, on the converted record."""
     texts: list[str] = []
     if isinstance(rec, Preference):
-        chosen = rec.chosen if isinstance(rec.chosen, str) else "".join(_text(m) for m in rec.chosen)
-        rejected = rec.rejected if isinstance(rec.rejected, str) else "".join(_text(m) for m in rec.rejected)
-        prompt = rec.prompt if isinstance(rec.prompt, str) else "\n".join(_text(m) for m in rec.prompt)
+        chosen = rec.chosen if isinstance(rec.chosen, str) else "".join(m.text for m in rec.chosen)
+        rejected = rec.rejected if isinstance(rec.rejected, str) else "".join(m.text for m in rec.rejected)
+        prompt = rec.prompt if isinstance(rec.prompt, str) else "\n".join(m.text for m in rec.prompt)
         if not chosen.strip() or not rejected.strip():
             hit("empty_output", line)
         elif chosen.strip() == rejected.strip():
@@ -235,16 +229,16 @@ def _check_record(rec: Record, line: int, hit) -> None:  # type: ignore[no-untyp
                 hit("empty_output", line)
         else:
             msgs = rec.messages
-            texts = [_text(m) for m in msgs]
+            texts = [m.text for m in msgs]
             last = next((m for m in reversed(msgs) if m.role == "assistant"), None)
-            if last is not None and not _text(last).strip() and not last.tool_calls and not last.function_call:
+            if last is not None and not last.text.strip() and not last.tool_calls and not last.function_call:
                 hit("empty_output", line)
             turns = _turns(msgs)
             if any(a == b for a, b in zip(turns, turns[1:], strict=False)) or (turns and turns[0] != "user"):
                 hit("bad_alternation", line)
             if last is not None:
-                out = _text(last).strip()
-                inputs = "\n".join(_text(m) for m in msgs if m.role in ("user", "system"))
+                out = last.text.strip()
+                inputs = "\n".join(m.text for m in msgs if m.role in ("user", "system"))
                 if len(out) >= 20 and out in inputs:
                     hit("label_leakage", line)
     if any(_CONTROL.search(t) for t in texts):
@@ -256,7 +250,7 @@ def _system_prompt(rec: Record) -> str | None:
         rec.prompt, str) else None)
     if not msgs:
         return None
-    return next((_text(m) for m in msgs if m.role == "system"), "")
+    return next((m.text for m in msgs if m.role == "system"), "")
 
 
 def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens: int = 16385,  # noqa: A002
