@@ -7,6 +7,7 @@ HF dataset) or in-memory rows/records, and raises :class:`~datamill.errors.Input
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -254,9 +255,12 @@ def read_train(source: Any) -> list[TrainItem]:
         from datamill.finetune.formats import format_of_row, read_examples
         from datamill.finetune.public import GROUPED
 
-        first = next(iter(_rows(source, "train")), None)
+        it = iter(rows)
+        first = next(it, None)
         if first is not None and format_of_row(first[2]) in GROUPED:  # rows are parts of trees (oasst1)
             rows = ((r.provenance.source or "", r.provenance.line, r) for r in read_examples(source))
+        else:
+            rows = itertools.chain([first] if first is not None else [], it)
     for path, line, row in rows:
         try:
             if isinstance(row, Record):

@@ -140,9 +140,4 @@ def parse_chat_text(text: str, template: str | None = None) -> tuple[str, list[M
 
 def render_chatml(messages: list[Message]) -> str:
     """Messages as ChatML text (what :func:`parse_chat_text` reads back)."""
-    parts = []
-    for m in messages:
-        content = m.content if isinstance(m.content, str) else "".join(
-            p.get("text", "") for p in m.content or [] if isinstance(p, dict))
-        parts.append(f"<|im_start|>{m.role}\n{content}<|im_end|>")
-    return "\n".join(parts)
+    return "\n".join(f"<|im_start|>{m.role}\n{m.text}<|im_end|>" for m in messages)

@@ -117,7 +117,7 @@ def _prompt_msgs(text: str) -> list[Message]:
     """A prompt that may be a Human:/Assistant: transcript ending in an open ``Assistant:`` slot."""
     if _is_hh(text) or text.lstrip().startswith("Human:"):
         msgs = parse_hh(text)
-        while msgs and msgs[-1].role == "assistant" and not str(msgs[-1].content or "").strip():
+        while msgs and msgs[-1].role == "assistant" and not msgs[-1].text.strip():
             msgs.pop()
         if msgs:
             return msgs
