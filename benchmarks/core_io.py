@@ -26,8 +26,10 @@ def make_corpus(path: str, n: int) -> None:
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=3) as fh:
         for i in range(n):
             text = " ".join(rng.choice(words) for _ in range(rng.randint(50, 400)))
-            fh.write(json.dumps({"id": f"doc-{i}", "text": text, "url": f"https://example.org/{i}",
-                                 "lang": "en"}) + "\n")
+            fh.write(
+                json.dumps({"id": f"doc-{i}", "text": text, "url": f"https://example.org/{i}", "lang": "en"})
+                + "\n"
+            )
 
 
 def timed(fn) -> tuple[float, int]:  # noqa: ANN001
@@ -53,7 +55,8 @@ def main() -> None:
 
         cache = os.path.join(tmp, "hf-cache")
         results["datasets load_dataset(json)"] = timed(
-            lambda: len(datasets.load_dataset("json", data_files=path, split="train", cache_dir=cache)))
+            lambda: len(datasets.load_dataset("json", data_files=path, split="train", cache_dir=cache))
+        )
     except ImportError:
         print("datasets not installed: pip install datasets")
     try:
@@ -64,7 +67,9 @@ def main() -> None:
         print("pandas not installed")
     base = results["datamill read_records"][0]
     for name, (secs, n) in results.items():
-        print(f"{name:32s} {n:>9,} docs  {secs:7.2f} s  {n / secs:>10,.0f} docs/s  datamill speed-up x{secs / base:.2f}")
+        print(
+            f"{name:32s} {n:>9,} docs  {secs:7.2f} s  {n / secs:>10,.0f} docs/s  datamill speed-up x{secs / base:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -38,16 +38,20 @@ def label_noise_vs_cleanlab() -> None:
         runs.append(("cleanlab", lambda: cl(labels, probs, n_jobs=1)))
     except ImportError:
         print("cleanlab not installed: pip install cleanlab")
-    print(f"20news test set: {len(labels):,} rows, {len(candidates)} candidates shown to humans, "
-          f"{len(verified)} verified errors")
+    print(
+        f"20news test set: {len(labels):,} rows, {len(candidates)} candidates shown to humans, "
+        f"{len(verified)} verified errors"
+    )
     for name, run in runs:
         t = time.perf_counter()
         mask = run()
         dt = time.perf_counter() - t
         flagged = set(np.flatnonzero(mask).tolist())
         tp = len(flagged & verified)
-        print(f"  {name:9s} flagged {len(flagged):3d}  precision(among checked) {tp / max(len(flagged & candidates), 1):.3f}"
-              f"  recall(among candidates) {tp / len(verified):.3f}  {dt * 1000:.0f} ms")
+        print(
+            f"  {name:9s} flagged {len(flagged):3d}  precision(among checked) {tp / max(len(flagged & candidates), 1):.3f}"
+            f"  recall(among candidates) {tp / len(verified):.3f}  {dt * 1000:.0f} ms"
+        )
 
 
 def main() -> None:
@@ -57,8 +61,14 @@ def main() -> None:
     args = ap.parse_args()
     label_noise_vs_cleanlab()
     with tempfile.TemporaryDirectory() as tmp:
-        paths = write_planted(tmp, n_train_per_label=args.train_per_label, n_correct=1000, n_per_cause=args.per_cause,
-                              n_combination=args.per_cause // 10, seed=0)
+        paths = write_planted(
+            tmp,
+            n_train_per_label=args.train_per_label,
+            n_correct=1000,
+            n_per_cause=args.per_cause,
+            n_combination=args.per_cause // 10,
+            seed=0,
+        )
         n_train = len(Path(paths["train"]).read_bytes().splitlines())
         planted = json.loads(Path(paths["planted"]).read_text())
         load0 = os.getloadavg()[0]
@@ -66,16 +76,22 @@ def main() -> None:
         d = diagnose(paths["results"], paths["train"], feedback=paths["feedback"])
         html, _ = write_report(d, os.path.join(tmp, "report.html"))
         total, cpu = time.perf_counter() - t, time.process_time() - cpu
-        print(f"\n{n_train:,} training examples, {len(d.results):,} results, {len(d.mistakes):,} mistakes "
-              f"on {os.cpu_count()} cores: {total:.1f} s end to end (report {os.path.getsize(html) / 1e6:.1f} MB)")
-        print(f"  process CPU {cpu:.1f} s; load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after "
-              "(other processes on the 2 cores slow the wall time)")
+        print(
+            f"\n{n_train:,} training examples, {len(d.results):,} results, {len(d.mistakes):,} mistakes "
+            f"on {os.cpu_count()} cores: {total:.1f} s end to end (report {os.path.getsize(html) / 1e6:.1f} MB)"
+        )
+        print(
+            f"  process CPU {cpu:.1f} s; load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after "
+            "(other processes on the 2 cores slow the wall time)"
+        )
         print("  phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in d.timings.items()))
         for cause in CAUSES:
             found = {m.id for m in d.mistakes if cause in m.causes}
             gold = set(planted[cause])
             tp = len(found & gold)
-            print(f"  {cause:22s} precision {tp / max(len(found), 1):.3f} recall {tp / max(len(gold), 1):.3f}")
+            print(
+                f"  {cause:22s} precision {tp / max(len(found), 1):.3f} recall {tp / max(len(gold), 1):.3f}"
+            )
         print(f"  {'under 2 minutes' if total < 120 else 'OVER 2 minutes'}")
 
 

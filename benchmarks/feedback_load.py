@@ -46,9 +46,25 @@ def free_port() -> int:
 
 
 def serve(url: str, port: int, workers: int = 1) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "datamill.feedback.app:app_from_env",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                             "--no-access-log", "--workers", str(workers)], env={**os.environ, "DATABASE_URL": url})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "datamill.feedback.app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--workers",
+            str(workers),
+        ],
+        env={**os.environ, "DATABASE_URL": url},
+    )
     for _ in range(600):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -77,9 +93,21 @@ def seed(url: str, annotators: int, tasks: int) -> tuple[int, list[str]]:
     svc.ARGON2_PARAMS.update(time_cost=1, memory_cost=1024, parallelism=1)  # seeding speed only
     db = Database(url)
     p = svc.create_project(db, f"load-{uuid.uuid4().hex[:6]}", overlap=3)
-    svc.add_tasks(db, p["id"], enumerate([{"id": f"t{i}", "prompt": f"question {i} " * 20,
-                                           "responses": [f"answer A {i} " * 30, f"answer B {i} " * 30]}
-                                          for i in range(tasks)], 1))
+    svc.add_tasks(
+        db,
+        p["id"],
+        enumerate(
+            [
+                {
+                    "id": f"t{i}",
+                    "prompt": f"question {i} " * 20,
+                    "responses": [f"answer A {i} " * 30, f"answer B {i} " * 30],
+                }
+                for i in range(tasks)
+            ],
+            1,
+        ),
+    )
     tokens = []
     for i in range(annotators):
         u = svc.create_user(db, f"load-{uuid.uuid4().hex[:8]}-{i}", "password1")
@@ -88,7 +116,9 @@ def seed(url: str, annotators: int, tasks: int) -> tuple[int, list[str]]:
     return p["id"], tokens
 
 
-async def drive(base: str, project: int, tokens: list[str], total: int, think: float = 0.0) -> dict[str, object]:
+async def drive(
+    base: str, project: int, tokens: list[str], total: int, think: float = 0.0
+) -> dict[str, object]:
     import httpx
 
     lat_next: list[float] = []
@@ -98,8 +128,9 @@ async def drive(base: str, project: int, tokens: list[str], total: int, think: f
 
     # clients are made before the clock starts: making one costs ~17 ms of CPU (an SSL context), which
     # used to land inside the first requests' latency of every other annotator (the whole p99 of next)
-    clients = [httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=30)
-               for t in tokens]
+    clients = [
+        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {t}"}, timeout=30) for t in tokens
+    ]
 
     async def one(i: int, http: httpx.AsyncClient) -> None:
         async with http:
@@ -115,8 +146,10 @@ async def drive(base: str, project: int, tokens: list[str], total: int, think: f
                     errors[0] += r.status_code != 200
                     return
                 t0 = time.perf_counter()
-                r = await http.post(f"/api/tasks/{task['task_id']}/judgements",
-                                    json={"client_key": uuid.uuid4().hex, "value": {"preferred": 0}})
+                r = await http.post(
+                    f"/api/tasks/{task['task_id']}/judgements",
+                    json={"client_key": uuid.uuid4().hex, "value": {"preferred": 0}},
+                )
                 lat_submit.append(time.perf_counter() - t0)
                 errors[0] += r.status_code not in (200, 201)
                 if think:
@@ -127,14 +160,23 @@ async def drive(base: str, project: int, tokens: list[str], total: int, think: f
     wall = time.perf_counter() - t0
     ms = lambda xs, q: float(np.percentile(np.array(xs) * 1000, q)) if xs else float("nan")  # noqa: E731
     both = [a + b for a, b in zip(lat_next, lat_submit, strict=False)]
-    return {"submits": len(lat_submit), "errors": errors[0], "seconds": wall,
-            "submits_per_s": len(lat_submit) / wall,
-            "next_p50": ms(lat_next, 50), "next_p99": ms(lat_next, 99),
-            "submit_p50": ms(lat_submit, 50), "submit_p99": ms(lat_submit, 99),
-            "cycle_p50": ms(both, 50), "cycle_p99": ms(both, 99)}
+    return {
+        "submits": len(lat_submit),
+        "errors": errors[0],
+        "seconds": wall,
+        "submits_per_s": len(lat_submit) / wall,
+        "next_p50": ms(lat_next, 50),
+        "next_p99": ms(lat_next, 99),
+        "submit_p50": ms(lat_submit, 50),
+        "submit_p99": ms(lat_submit, 99),
+        "cycle_p50": ms(both, 50),
+        "cycle_p99": ms(both, 99),
+    }
 
 
-def run(name: str, url: str, annotators: int, submits: int, workers: int = 1, think: float = 0.0) -> dict[str, object]:
+def run(
+    name: str, url: str, annotators: int, submits: int, workers: int = 1, think: float = 0.0
+) -> dict[str, object]:
     warmup = min(200, submits)
     # every task takes min(overlap 3, annotators) judgements: enough tasks for the warm-up and the run
     project, tokens = seed(url, annotators, tasks=(submits + warmup) // min(3, annotators) + annotators * 2)
@@ -159,17 +201,30 @@ def main() -> None:
     ap.add_argument("--submits", type=int, default=2000, help="submits in the measured run (bounded)")
     ap.add_argument("--postgres", default=os.environ.get("DATAMILL_TEST_POSTGRES", PG_DEFAULT))
     ap.add_argument("--no-postgres", action="store_true")
-    ap.add_argument("--think-ms", type=float, default=0.0,
-                    help="pause of each annotator between a submit and the next task (0: full speed)")
+    ap.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="pause of each annotator between a submit and the next task (0: full speed)",
+    )
     args = ap.parse_args()
     think = args.think_ms / 1000
     load = os.getloadavg()
-    print(f"# feedback load test: {args.annotators} concurrent annotators, {args.submits} submits, "
-          f"{os.cpu_count()} cores, think {args.think_ms:g} ms, load average at start {load[0]:.1f} (shared machine)")
+    print(
+        f"# feedback load test: {args.annotators} concurrent annotators, {args.submits} submits, "
+        f"{os.cpu_count()} cores, think {args.think_ms:g} ms, load average at start {load[0]:.1f} (shared machine)"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows.append(run("sqlite (WAL)", f"sqlite:///{Path(tmp) / 'load.db'}", args.annotators, args.submits,
-                        think=think))
+        rows.append(
+            run(
+                "sqlite (WAL)",
+                f"sqlite:///{Path(tmp) / 'load.db'}",
+                args.annotators,
+                args.submits,
+                think=think,
+            )
+        )
     if not args.no_postgres:
         try:
             import psycopg
@@ -186,12 +241,16 @@ def main() -> None:
                     c.execute(f"DROP SCHEMA {schema} CASCADE")
         except Exception as exc:  # noqa: BLE001 - report and go on
             print(f"# postgresql skipped: {exc}")
-    print(f"{'backend':<14}{'submits':>8}{'errors':>7}{'submits/s':>11}{'next p50':>10}{'next p99':>10}"
-          f"{'submit p50':>12}{'submit p99':>12}{'server CPU/cycle':>18}")
+    print(
+        f"{'backend':<14}{'submits':>8}{'errors':>7}{'submits/s':>11}{'next p50':>10}{'next p99':>10}"
+        f"{'submit p50':>12}{'submit p99':>12}{'server CPU/cycle':>18}"
+    )
     for r in rows:
-        print(f"{r['backend']:<14}{r['submits']:>8}{r['errors']:>7}{r['submits_per_s']:>11.1f}"
-              f"{r['next_p50']:>9.1f}ms{r['next_p99']:>8.1f}ms{r['submit_p50']:>10.1f}ms{r['submit_p99']:>10.1f}ms"
-              f"{r['cpu_ms']:>16.2f}ms")
+        print(
+            f"{r['backend']:<14}{r['submits']:>8}{r['errors']:>7}{r['submits_per_s']:>11.1f}"
+            f"{r['next_p50']:>9.1f}ms{r['next_p99']:>8.1f}ms{r['submit_p50']:>10.1f}ms{r['submit_p99']:>10.1f}ms"
+            f"{r['cpu_ms']:>16.2f}ms"
+        )
     print("# target (issue): p99 < 50 ms, >= 300 submits/s on 2 cores")
 
 

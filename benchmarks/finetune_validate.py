@@ -31,14 +31,19 @@ def make(path: str, n: int) -> None:
             words += (d["instruction"] + " " + d["instances"][0]["output"]).split()
     words = words or ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog"]
     rng = random.Random(0)
-    systems = ["You are a helpful assistant.", "You are a concise support agent for an online bookshop.",
-               "Answer as a friendly tutor."]
+    systems = [
+        "You are a helpful assistant.",
+        "You are a concise support agent for an online bookshop.",
+        "Answer as a friendly tutor.",
+    ]
     with open(path, "w") as fh:
         for i in range(n):
             msgs = [{"role": "system", "content": rng.choice(systems)}]
             for _ in range(rng.choice([1, 1, 1, 2, 3])):
                 msgs.append({"role": "user", "content": " ".join(rng.choices(words, k=rng.randint(5, 60)))})
-                msgs.append({"role": "assistant", "content": " ".join(rng.choices(words, k=rng.randint(20, 400)))})
+                msgs.append(
+                    {"role": "assistant", "content": " ".join(rng.choices(words, k=rng.randint(20, 400)))}
+                )
             if i % 997 == 0:
                 msgs[-1]["role"] = "robot"
             fh.write(json.dumps({"messages": msgs}) + "\n")
@@ -107,14 +112,19 @@ def main() -> None:
     print(f"{args.examples:,} chat examples, {os.path.getsize(path) / 1e6:.0f} MB")
     ours(path)  # warm imports and the tokenizer
     times = {}
-    for name, fn in (("reference (OpenAI cookbook, plain Python)", reference), ("datamill finetune validate", ours)):
+    for name, fn in (
+        ("reference (OpenAI cookbook, plain Python)", reference),
+        ("datamill finetune validate", ours),
+    ):
         t0 = time.perf_counter()
         n = fn(path)
         times[name] = time.perf_counter() - t0
         print(f"{name:42s} {times[name]:7.2f} s  {n / times[name]:>9,.0f} records/s")
     ref, dm = times.values()
-    print(f"datamill speed-up: x{ref / dm:.2f} (datamill also runs ~20 more checks: tools, duplicates, "
-          "alternation, system prompts, leakage, control characters)")
+    print(
+        f"datamill speed-up: x{ref / dm:.2f} (datamill also runs ~20 more checks: tools, duplicates, "
+        "alternation, system prompts, leakage, control characters)"
+    )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,9 @@ def main() -> None:
     ref = bm25s.BM25()
     ref.index(bm25s.tokenize(docs, stopwords="en", stemmer=stem, show_progress=False), show_progress=False)
     t1 = time.perf_counter()
-    ref.retrieve(bm25s.tokenize(queries, stopwords="en", stemmer=stem, show_progress=False), k=10, show_progress=False)
+    ref.retrieve(
+        bm25s.tokenize(queries, stopwords="en", stemmer=stem, show_progress=False), k=10, show_progress=False
+    )
     t2 = time.perf_counter()
     rows.append(("bm25s (in memory)", t1 - t0, t2 - t1, len(queries)))
     t_save = time.perf_counter()
@@ -98,7 +100,9 @@ def main() -> None:
         print(f"{name:34s} {len(docs) / ti:13,.0f} {nq / tq:11,.1f}")
     dm = rows[2]
     for name, ti, tq, nq in (*rows[:2], *rows[3:]):
-        print(f"datamill vs {name}: indexing x{ti / dm[1]:.2f}, queries x{(nq / tq) and (dm[3] / dm[2]) / (nq / tq):.2f}")
+        print(
+            f"datamill vs {name}: indexing x{ti / dm[1]:.2f}, queries x{(nq / tq) and (dm[3] / dm[2]) / (nq / tq):.2f}"
+        )
     print(f"BM25 index load ({len(docs):,} chunks, including chunk records): {load_s:.3f} s")
 
     dense_docs = recs[: args.dense_docs]
@@ -110,8 +114,10 @@ def main() -> None:
         s = time.perf_counter()
         didx.search(q, 10)
         lat.append((time.perf_counter() - s) * 1000)
-    print(f"dense (MiniLM, CPU): {len(dense_docs) / (t1 - t0):,.0f} docs/s indexing (incl. model load); "
-          f"query latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms")
+    print(
+        f"dense (MiniLM, CPU): {len(dense_docs) / (t1 - t0):,.0f} docs/s indexing (incl. model load); "
+        f"query latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

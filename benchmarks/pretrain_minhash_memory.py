@@ -30,8 +30,13 @@ def main() -> None:
     from datamill.pretrain import MinhashDedup
     from datamill.records import Document
 
-    vocab = sorted({w.lower() for line in (SHARED / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines()
-                    for w in re.findall(r"[A-Za-z]+", json.loads(line)["instruction"])})
+    vocab = sorted(
+        {
+            w.lower()
+            for line in (SHARED / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines()
+            for w in re.findall(r"[A-Za-z]+", json.loads(line)["instruction"])
+        }
+    )
     rng = random.Random(0)
 
     def docs():
@@ -54,8 +59,10 @@ def main() -> None:
         t3 = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     del rng
-    print(f"{args.docs:,} docs of {args.words} words: signatures {t1 - t0:.1f} s ({args.docs / (t1 - t0):,.0f} docs/s), "
-          f"buckets+clusters {t2 - t1:.1f} s, filter {t3 - t2:.1f} s; kept {kept:,}, duplicates {info['duplicates']:,}")
+    print(
+        f"{args.docs:,} docs of {args.words} words: signatures {t1 - t0:.1f} s ({args.docs / (t1 - t0):,.0f} docs/s), "
+        f"buckets+clusters {t2 - t1:.1f} s, filter {t3 - t2:.1f} s; kept {kept:,}, duplicates {info['duplicates']:,}"
+    )
     print(f"peak RSS {peak / 1024:,.0f} MB (start {rss0 / 1024:,.0f} MB) -- target < 4,096 MB")
 
 

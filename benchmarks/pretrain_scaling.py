@@ -36,7 +36,9 @@ def warc(path: Path, docs: list[str], prefix: str, rng: random.Random) -> None:
         body = "".join(f"<p>{p}</p>" for p in doc.split("\n\n"))
         if rng.random() < 0.5:
             body = f"{NAV}<main><article>{body}</article></main>{FOOT}"
-        page = f"<!doctype html><html lang='en'><head><title>Page {i}</title></head><body>{body}</body></html>"
+        page = (
+            f"<!doctype html><html lang='en'><head><title>Page {i}</title></head><body>{body}</body></html>"
+        )
         out += warc_record(f"https://{prefix}.example.com/{i}", page.encode(), record_id=f"{prefix}-{i}")
     path.write_bytes(bytes(out))
 
@@ -48,8 +50,10 @@ def run(crawl: Path, out: Path, executor: str, workers: int, langid: str) -> Non
     r = run_pretrain(str(crawl / "*.warc.gz"), out, executor=executor, workers=workers, langid=langid)
     wall = time.perf_counter() - t0
     tokens = r.manifest["shards"]["tokens"]
-    print(f"\n{executor} executor, {workers} workers, langid {langid}: {r.records_in} pages -> {r.records_out} documents, "
-          f"{tokens:,} tokens in {wall:.1f} s wall")
+    print(
+        f"\n{executor} executor, {workers} workers, langid {langid}: {r.records_in} pages -> {r.records_out} documents, "
+        f"{tokens:,} tokens in {wall:.1f} s wall"
+    )
     print(f"  end to end: {r.records_in / wall:.1f} input pages/s, {tokens / wall:,.0f} output tokens/s")
     print(f"  {'step':28s} {'seen':>6s} {'kept':>6s} {'cpu s':>7s} {'docs/cpu-s':>11s}")
     for st in r.steps:
@@ -59,7 +63,9 @@ def run(crawl: Path, out: Path, executor: str, workers: int, langid: str) -> Non
         print(f"  reduce {g['step']:21s} {g['seconds']:.2f} s wall ({g.get('bucket_engine', 'numpy')})")
         if "signature_seconds" in g:
             sig = g["signature_seconds"]
-            print(f"  {'minhash signatures':28s} {g['records']:6d} {'':6s} {sig:7.2f} {g['records'] / max(sig, 1e-9):11.0f}")
+            print(
+                f"  {'minhash signatures':28s} {g['records']:6d} {'':6s} {sig:7.2f} {g['records'] / max(sig, 1e-9):11.0f}"
+            )
 
 
 def shuffle(n: int, workers: int) -> None:
@@ -76,8 +82,10 @@ def shuffle(n: int, workers: int) -> None:
     t0 = time.perf_counter()
     local = _local_pairs(bands)
     t1 = time.perf_counter()
-    print(f"{n:,} docs x 9 bands = {9 * n:,} rows: numpy sort {t1 - t0:.2f} s ({9 * n / (t1 - t0):,.0f} rows/s), "
-          f"{len(local):,} candidate pairs")
+    print(
+        f"{n:,} docs x 9 bands = {9 * n:,} rows: numpy sort {t1 - t0:.2f} s ({9 * n / (t1 - t0):,.0f} rows/s), "
+        f"{len(local):,} candidate pairs"
+    )
     ex = make_executor("ray", workers=workers)
     try:
         _ray_pairs(bands[:1000], ex)  # start Ray and warm the workers
@@ -87,8 +95,10 @@ def shuffle(n: int, workers: int) -> None:
     finally:
         ex.close()
     assert np.array_equal(pairs, local)
-    print(f"  Ray Data groupby shuffle ({workers} workers, warm): {t3 - t2:.2f} s ({9 * n / (t3 - t2):,.0f} rows/s), "
-          "same pairs")
+    print(
+        f"  Ray Data groupby shuffle ({workers} workers, warm): {t3 - t2:.2f} s ({9 * n / (t3 - t2):,.0f} rows/s), "
+        "same pairs"
+    )
 
 
 def main() -> None:
@@ -112,7 +122,9 @@ def main() -> None:
         crawl.mkdir()
         for k in range(args.files):
             docs = compose(paras, args.pages, rng)
-            docs += [plant(d, rng.choice(["edit", "insert", "shuffle"]), rng) for d in docs[: args.pages // 10]]
+            docs += [
+                plant(d, rng.choice(["edit", "insert", "shuffle"]), rng) for d in docs[: args.pages // 10]
+            ]
             warc(crawl / f"part-{k}.warc.gz", docs, f"site{k}", rng)
         run(crawl, Path(tmp) / "local", "local", args.workers, args.langid)
         if not args.no_ray:

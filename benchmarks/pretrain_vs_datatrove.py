@@ -38,7 +38,9 @@ def real_paragraphs() -> tuple[list[str], list[str]]:
     from datamill.pretrain import WarcReader, sample_crawl_path
 
     paras: list[str] = []
-    for line in gzip.decompress((SHARED / "pretrain" / "dolma_cc_en_head-0174.jsonl.gz").read_bytes()).splitlines():
+    for line in gzip.decompress(
+        (SHARED / "pretrain" / "dolma_cc_en_head-0174.jsonl.gz").read_bytes()
+    ).splitlines():
         paras += [p.strip() for p in json.loads(line)["text"].split("\n") if len(p.split()) >= 8]
     for line in (SHARED / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines():
         t = json.loads(line)
@@ -60,7 +62,9 @@ def plant(doc: str, kind: str, rng: random.Random) -> str:
         return " ".join(words)
     if kind == "insert":  # one or two inserted lines
         for _ in range(rng.randint(1, 2)):
-            ps.insert(rng.randrange(len(ps) + 1), "Updated on 3 May: a reader pointed out a mistake in this text.")
+            ps.insert(
+                rng.randrange(len(ps) + 1), "Updated on 3 May: a reader pointed out a mistake in this text."
+            )
         return "\n\n".join(ps)
     rng.shuffle(ps)  # reordered paragraphs
     return "\n\n".join(ps)
@@ -79,8 +83,9 @@ def corpus(n: int, dup_rate: float, seed: int = 0) -> tuple[list[str], dict[int,
     return docs, planted
 
 
-def recall_ceiling(docs: list[str], planted: dict[int, tuple[int, str]], *, bands: int = 14,
-                   rows: int = 8) -> dict[str, tuple[int, float, float]]:
+def recall_ceiling(
+    docs: list[str], planted: dict[int, tuple[int, str]], *, bands: int = 14, rows: int = 8
+) -> dict[str, tuple[int, float, float]]:
     """Per planting kind: (count, mean exact 5-gram Jaccard, expected LSH recall 1 - (1 - J^r)^b).
 
     Any MinHash-LSH with these bands x rows finds a pair with that probability, whatever its hash
@@ -93,7 +98,10 @@ def recall_ceiling(docs: list[str], planted: dict[int, tuple[int, str]], *, band
         a, b = set(shingle_hashes(docs[i]).tolist()), set(shingle_hashes(docs[j]).tolist())
         jac = len(a & b) / len(a | b)
         out.setdefault(kind, []).append((jac, 1 - (1 - jac**rows) ** bands))
-    return {k: (len(v), sum(x for x, _ in v) / len(v), sum(y for _, y in v) / len(v)) for k, v in sorted(out.items())}
+    return {
+        k: (len(v), sum(x for x, _ in v) / len(v), sum(y for _, y in v) / len(v))
+        for k, v in sorted(out.items())
+    }
 
 
 def score(removed: set[int], planted: set[int]) -> tuple[float, float]:
@@ -106,8 +114,16 @@ def datamill_minhash(docs: list[str], *, verify: bool, seed: int = 1) -> tuple[f
     from datamill.records import Document
 
     recs = [Document(id=str(i), text=t) for i, t in enumerate(docs)]
-    step = MinhashDedup(num_perm=112, bands=14, rows=8, ngram=5, threshold=0.5, verify=verify, seed=seed,
-                        duplicates_file=False)
+    step = MinhashDedup(
+        num_perm=112,
+        bands=14,
+        rows=8,
+        ngram=5,
+        threshold=0.5,
+        verify=verify,
+        seed=seed,
+        duplicates_file=False,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         work = os.path.join(tmp, ".datamill", "work", "g0")
         os.makedirs(work)
@@ -143,9 +159,13 @@ def datatrove_minhash(docs: list[str], *, seed: int = 1) -> tuple[float, set[int
         MinhashDedupSignature(output_folder=f"{tmp}/sigs", config=cfg).run(mk(), rank=0, world_size=1)
         for b in range(cfg.num_buckets):
             MinhashDedupBuckets(input_folder=f"{tmp}/sigs", output_folder=f"{tmp}/buckets", config=cfg).run(
-                rank=b, world_size=cfg.num_buckets)
+                rank=b, world_size=cfg.num_buckets
+            )
         MinhashDedupCluster(input_folder=f"{tmp}/buckets", output_folder=f"{tmp}/remove", config=cfg).run()
-        kept = {int(d.id) for d in MinhashDedupFilter(input_folder=f"{tmp}/remove").run(mk(), rank=0, world_size=1)}
+        kept = {
+            int(d.id)
+            for d in MinhashDedupFilter(input_folder=f"{tmp}/remove").run(mk(), rank=0, world_size=1)
+        }
         dt = time.perf_counter() - t0
     return dt, set(range(len(docs))) - kept
 
@@ -162,10 +182,12 @@ def filters(texts: list[str]) -> None:
     )
     from datamill.records import Document
 
-    pairs = [("Gopher quality", GopherQualityFilter(), dtf.GopherQualityFilter()),
-             ("Gopher repetition", GopherRepetitionFilter(), dtf.GopherRepetitionFilter()),
-             ("C4", C4QualityFilter(), dtf.C4QualityFilter()),
-             ("FineWeb", FineWebQualityFilter(), dtf.FineWebQualityFilter())]
+    pairs = [
+        ("Gopher quality", GopherQualityFilter(), dtf.GopherQualityFilter()),
+        ("Gopher repetition", GopherRepetitionFilter(), dtf.GopherRepetitionFilter()),
+        ("C4", C4QualityFilter(), dtf.C4QualityFilter()),
+        ("FineWeb", FineWebQualityFilter(), dtf.FineWebQualityFilter()),
+    ]
     tot_dm = tot_dt = 0.0
     all_same = [True] * len(texts)
     for label, mine, theirs in pairs:
@@ -180,11 +202,15 @@ def filters(texts: list[str]) -> None:
         tot_dt += t2 - t1
         same = [x == y for x, y in zip(a, b, strict=True)]
         all_same = [p and q for p, q in zip(all_same, same, strict=True)]
-        print(f"  {label:18s} datamill {len(texts) / (t1 - t0):9.0f} docs/s  datatrove {len(texts) / (t2 - t1):8.0f} "
-              f"docs/s  ratio {(t2 - t1) / (t1 - t0):5.2f}x  identical decisions {sum(same) / len(same):.2%} "
-              f"(kept {sum(a)} vs {sum(b)})")
-    print(f"  {'all four':18s} datamill {len(texts) / tot_dm:9.0f} docs/s  datatrove {len(texts) / tot_dt:8.0f} "
-          f"docs/s  ratio {tot_dt / tot_dm:5.2f}x  identical on every filter {sum(all_same) / len(all_same):.2%}")
+        print(
+            f"  {label:18s} datamill {len(texts) / (t1 - t0):9.0f} docs/s  datatrove {len(texts) / (t2 - t1):8.0f} "
+            f"docs/s  ratio {(t2 - t1) / (t1 - t0):5.2f}x  identical decisions {sum(same) / len(same):.2%} "
+            f"(kept {sum(a)} vs {sum(b)})"
+        )
+    print(
+        f"  {'all four':18s} datamill {len(texts) / tot_dm:9.0f} docs/s  datatrove {len(texts) / tot_dt:8.0f} "
+        f"docs/s  ratio {tot_dt / tot_dm:5.2f}x  identical on every filter {sum(all_same) / len(all_same):.2%}"
+    )
 
 
 def extraction(pages: list[str], repeat: int = 3) -> None:
@@ -204,7 +230,9 @@ def extraction(pages: list[str], repeat: int = 3) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=3000, help="base documents (planted copies come on top)")
-    ap.add_argument("--dup-rate", type=float, default=0.2, help="share of base documents given a near-duplicate")
+    ap.add_argument(
+        "--dup-rate", type=float, default=0.2, help="share of base documents given a near-duplicate"
+    )
     ap.add_argument("--seeds", type=int, default=5, help="MinHash runs with different permutation seeds")
     ap.add_argument("--skip", nargs="*", default=[], choices=["minhash", "filters", "extract"])
     args = ap.parse_args()
@@ -218,9 +246,13 @@ def main() -> None:
     docs, planted = corpus(args.docs, args.dup_rate)
     if "minhash" not in args.skip:
         print(f"MinHash dedup, {len(docs)} docs ({len(planted)} planted near-duplicates), 5-grams, 14x8 LSH")
-        runs = {"datamill (verified pairs, est. J >= 0.5)": lambda k: datamill_minhash(docs, verify=True, seed=k),
-                "datamill (no verification, as datatrove)": lambda k: datamill_minhash(docs, verify=False, seed=k),
-                "datatrove": lambda k: datatrove_minhash(docs, seed=k)}
+        runs = {
+            "datamill (verified pairs, est. J >= 0.5)": lambda k: datamill_minhash(docs, verify=True, seed=k),
+            "datamill (no verification, as datatrove)": lambda k: datamill_minhash(
+                docs, verify=False, seed=k
+            ),
+            "datatrove": lambda k: datatrove_minhash(docs, seed=k),
+        }
         secs = {}
         for name, fn in runs.items():
             res = [fn(k) for k in range(1, args.seeds + 1)]
@@ -228,21 +260,28 @@ def main() -> None:
             scores = [score(r, set(planted)) for _, r in res]
             p = sum(x for x, _ in scores) / len(scores)
             rc = sum(y for _, y in scores) / len(scores)
-            print(f"  {name:42s} {len(docs) / secs[name]:8.0f} docs/s  removed {len(res[0][1]):5d}  "
-                  f"precision {p:.3f}  recall {rc:.3f}  (mean of {args.seeds} seeds)")
+            print(
+                f"  {name:42s} {len(docs) / secs[name]:8.0f} docs/s  removed {len(res[0][1]):5d}  "
+                f"precision {p:.3f}  recall {rc:.3f}  (mean of {args.seeds} seeds)"
+            )
         t_dm, t_dt = secs["datamill (verified pairs, est. J >= 0.5)"], secs["datatrove"]
         print(f"  MinHash speed ratio datamill / datatrove: {t_dt / t_dm:.2f}x")
         ceiling = recall_ceiling(docs, planted)
         expected = sum(n * r for n, _, r in ceiling.values()) / len(planted)
-        print(f"  recall ceiling of 14x8 LSH at the planted pairs' exact Jaccard: {expected:.3f} ("
-              + ", ".join(f"{k} {n}: J {j:.2f}, {r:.2f}" for k, (n, j, r) in ceiling.items()) + ")")
+        print(
+            f"  recall ceiling of 14x8 LSH at the planted pairs' exact Jaccard: {expected:.3f} ("
+            + ", ".join(f"{k} {n}: J {j:.2f}, {r:.2f}" for k, (n, j, r) in ceiling.items())
+            + ")"
+        )
     if "filters" not in args.skip:
         _, pages = real_paragraphs()
         from datamill.pretrain import extract_text
 
         web = [extract_text(p)[0] for p in pages]
         texts = docs[: args.docs] + [t for t in web if t]
-        print(f"Quality filters on {len(texts)} docs (composed real paragraphs + extracted sample-crawl pages)")
+        print(
+            f"Quality filters on {len(texts)} docs (composed real paragraphs + extracted sample-crawl pages)"
+        )
         filters(texts)
     if "extract" not in args.skip:
         _, pages = real_paragraphs()

@@ -45,12 +45,16 @@ def main() -> None:
     diff = max(abs(x - y) for x, y in zip(peer, ours, strict=True))
     print(f"pairwise ROUGE-L over {len(pairs):,} pairs of Self-Instruct instructions")
     print(f"  rouge-score {len(pairs) / t_peer:>12,.0f} pairs/s")
-    print(f"  datamill    {len(pairs) / t_ours:>12,.0f} pairs/s   ratio {t_peer / t_ours:.1f}x   "
-          f"max |difference| {diff:.2e}")
+    print(
+        f"  datamill    {len(pairs) / t_ours:>12,.0f} pairs/s   ratio {t_peer / t_ours:.1f}x   "
+        f"max |difference| {diff:.2e}"
+    )
 
     t0 = time.perf_counter()
-    peer_max = [max((scorer.score(texts[j], texts[i])["rougeL"].fmeasure for j in range(i)), default=0.0)
-                for i in range(len(texts))]
+    peer_max = [
+        max((scorer.score(texts[j], texts[i])["rougeL"].fmeasure for j in range(i)), default=0.0)
+        for i in range(len(texts))
+    ]
     t_peer = time.perf_counter() - t0
     t0 = time.perf_counter()
     index, ours_max = RougeIndex(), []
@@ -59,10 +63,14 @@ def main() -> None:
         index.add(t)
     t_ours = time.perf_counter() - t0
     same = sum(abs(a - b) < 1e-9 for a, b in zip(peer_max, ours_max, strict=True))
-    print(f"max ROUGE-L against the pool, {len(texts)} instructions added one by one (the Self-Instruct filter)")
+    print(
+        f"max ROUGE-L against the pool, {len(texts)} instructions added one by one (the Self-Instruct filter)"
+    )
     print(f"  rouge-score {t_peer:8.3f} s (every pair)")
-    print(f"  datamill    {t_ours:8.3f} s (RougeIndex)   ratio {t_peer / t_ours:.1f}x   "
-          f"same maximum for {same}/{len(texts)}")
+    print(
+        f"  datamill    {t_ours:8.3f} s (RougeIndex)   ratio {t_peer / t_ours:.1f}x   "
+        f"same maximum for {same}/{len(texts)}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,21 @@ class ServerProcess:
 
     def __init__(self, latency: float) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from datamill.cli.main import main; main()", "synthetic", "fake-server",
-             "--port", "0", "--latency", str(latency)], stdout=subprocess.PIPE, text=True,
-            env={**os.environ, "COLUMNS": "200"})
+            [
+                sys.executable,
+                "-c",
+                "from datamill.cli.main import main; main()",
+                "synthetic",
+                "fake-server",
+                "--port",
+                "0",
+                "--latency",
+                str(latency),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         m = re.search(r"(http://\S+/v1)", line)
@@ -69,8 +81,9 @@ def run_datamill(url: str, prompts: list[str], concurrency: int, cache: str) -> 
     return time.perf_counter() - t0, len(out)
 
 
-def run_distilabel(url: str, prompts: list[str], concurrency: int, cache_dir: str, use_cache: bool
-                   ) -> tuple[float, int]:
+def run_distilabel(
+    url: str, prompts: list[str], concurrency: int, cache_dir: str, use_cache: bool
+) -> tuple[float, int]:
     from distilabel.models import OpenAILLM
     from distilabel.pipeline import Pipeline
     from distilabel.steps import LoadDataFromDicts
@@ -78,9 +91,15 @@ def run_distilabel(url: str, prompts: list[str], concurrency: int, cache_dir: st
 
     with Pipeline(name="bench-respond", cache_dir=cache_dir) as pipeline:
         load = LoadDataFromDicts(data=[{"instruction": p} for p in prompts], batch_size=concurrency)
-        gen = TextGeneration(llm=OpenAILLM(model="fake-teacher", base_url=url, api_key="not-needed",
-                                           generation_kwargs={"max_new_tokens": 64}),
-                             input_batch_size=concurrency)
+        gen = TextGeneration(
+            llm=OpenAILLM(
+                model="fake-teacher",
+                base_url=url,
+                api_key="not-needed",
+                generation_kwargs={"max_new_tokens": 64},
+            ),
+            input_batch_size=concurrency,
+        )
         load >> gen
     t0 = time.perf_counter()
     distiset = pipeline.run(use_cache=use_cache)
@@ -111,25 +130,33 @@ def main() -> None:
             t, n = run_datamill(server.url, prompts, args.concurrency, os.path.join(work, "dm.sqlite"))
             results["datamill_warm_s"], results["datamill_warm_requests"] = t, server.requests
             server.reset_stats()
-            t, n = run_distilabel(server.url, prompts, args.concurrency, os.path.join(work, "dl"), use_cache=False)
+            t, n = run_distilabel(
+                server.url, prompts, args.concurrency, os.path.join(work, "dl"), use_cache=False
+            )
             assert n == len(prompts), n
             results["distilabel_s"], results["distilabel_requests"] = t, server.requests
             server.reset_stats()
-            t, n = run_distilabel(server.url, prompts, args.concurrency, os.path.join(work, "dl"), use_cache=True)
+            t, n = run_distilabel(
+                server.url, prompts, args.concurrency, os.path.join(work, "dl"), use_cache=True
+            )
             results["distilabel_warm_s"], results["distilabel_warm_requests"] = t, server.requests
     finally:
         shutil.rmtree(work, ignore_errors=True)
     n = len(prompts)
     dm_rate, dl_rate = n / results["datamill_s"], n / results["distilabel_s"]
     print(json.dumps({k: round(v, 3) for k, v in results.items()}, indent=2))
-    print(f"\n{n:,} prompts, concurrency {args.concurrency}, server latency {args.latency * 1000:.0f} ms "
-          f"(ideal {n / args.concurrency * args.latency:.1f} s)")
+    print(
+        f"\n{n:,} prompts, concurrency {args.concurrency}, server latency {args.latency * 1000:.0f} ms "
+        f"(ideal {n / args.concurrency * args.latency:.1f} s)"
+    )
     print(f"datamill   : {results['datamill_s']:7.2f} s  {dm_rate:8.1f} completions/s")
     print(f"distilabel : {results['distilabel_s']:7.2f} s  {dl_rate:8.1f} completions/s")
     print(f"ratio datamill/distilabel: {dm_rate / dl_rate:.2f}x")
-    print(f"warm-cache rerun: datamill {results['datamill_warm_s']:.2f} s "
-          f"({results['datamill_warm_requests']} requests), distilabel {results['distilabel_warm_s']:.2f} s "
-          f"({results['distilabel_warm_requests']} requests)")
+    print(
+        f"warm-cache rerun: datamill {results['datamill_warm_s']:.2f} s "
+        f"({results['datamill_warm_requests']} requests), distilabel {results['distilabel_warm_s']:.2f} s "
+        f"({results['distilabel_warm_requests']} requests)"
+    )
 
 
 if __name__ == "__main__":

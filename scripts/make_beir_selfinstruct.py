@@ -17,7 +17,9 @@ from pathlib import Path
 def main(shared: Path, out: Path) -> None:
     (out / "qrels").mkdir(parents=True, exist_ok=True)
     corpus, queries, qrels = [], [], ["query-id\tcorpus-id\tscore"]
-    for line in (shared / "finetune" / "self_instruct_seed_tasks.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (
+        (shared / "finetune" / "self_instruct_seed_tasks.jsonl").read_text(encoding="utf-8").splitlines()
+    ):
         task = json.loads(line)
         inst = task["instances"][0]
         n = task["id"].rsplit("_", 1)[-1]
@@ -25,9 +27,12 @@ def main(shared: Path, out: Path) -> None:
         q = task["instruction"] + (" " + inst["input"] if inst["input"] else "")
         queries.append({"_id": f"q{n}", "text": q})
         qrels.append(f"q{n}\td{n}\t1")
-    (out / "corpus.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in corpus), encoding="utf-8")
-    (out / "queries.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in queries),
-                                       encoding="utf-8")
+    (out / "corpus.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in corpus), encoding="utf-8"
+    )
+    (out / "queries.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in queries), encoding="utf-8"
+    )
     (out / "qrels" / "test.tsv").write_text("\n".join(qrels) + "\n", encoding="utf-8")
     print(f"{len(corpus)} documents, {len(queries)} queries -> {out}")
 

@@ -30,33 +30,48 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / "tests" / "data"
 OUT = ROOT / "src" / "datamill" / "data" / "crawl" / "sample.warc.gz"
 
-NAV = ("<nav><ul><li><a href='/'>Home</a></li><li><a href='/news'>News</a></li><li><a href='/about'>About us</a>"
-       "</li><li><a href='/contact'>Contact</a></li><li><a href='/shop'>Shop</a></li></ul></nav>")
-COOKIE = ("<div class='cookie-banner' id='cookie-consent'>This website uses cookies to improve your experience. "
-          "By continuing you accept our cookie policy. <button>Accept</button></div>")
-FOOTER = ("<footer><p>Copyright 2024 Example Media Group. All rights reserved.</p><p><a href='/privacy'>Privacy "
-          "policy</a> | <a href='/terms'>Terms of use</a> | <a href='/sitemap'>Sitemap</a></p></footer>")
-SIDEBAR = ("<aside><h3>Popular posts</h3><ul>" + "".join(f"<li><a href='/p/{i}'>Top {i} tips you will not "
-           f"believe</a></li>" for i in range(1, 9)) + "</ul></aside>")
+NAV = (
+    "<nav><ul><li><a href='/'>Home</a></li><li><a href='/news'>News</a></li><li><a href='/about'>About us</a>"
+    "</li><li><a href='/contact'>Contact</a></li><li><a href='/shop'>Shop</a></li></ul></nav>"
+)
+COOKIE = (
+    "<div class='cookie-banner' id='cookie-consent'>This website uses cookies to improve your experience. "
+    "By continuing you accept our cookie policy. <button>Accept</button></div>"
+)
+FOOTER = (
+    "<footer><p>Copyright 2024 Example Media Group. All rights reserved.</p><p><a href='/privacy'>Privacy "
+    "policy</a> | <a href='/terms'>Terms of use</a> | <a href='/sitemap'>Sitemap</a></p></footer>"
+)
+SIDEBAR = (
+    "<aside><h3>Popular posts</h3><ul>"
+    + "".join(f"<li><a href='/p/{i}'>Top {i} tips you will not believe</a></li>" for i in range(1, 9))
+    + "</ul></aside>"
+)
 
-GERMAN = ("Die Stadtbibliothek bietet seit vielen Jahren kostenlose Kurse für Kinder und Erwachsene an. "
-          "In diesem Herbst lernen die Teilnehmer, wie man alte Bücher restauriert und richtig lagert. "
-          "Die Kurse finden jeden Dienstag am Nachmittag statt und dauern ungefähr zwei Stunden. "
-          "Eine Anmeldung ist nicht notwendig, aber die Plätze sind begrenzt. "
-          "Die Leiterin der Bibliothek freut sich besonders über das große Interesse der jungen Leute. "
-          "Im nächsten Jahr soll das Angebot um Kurse zur Geschichte der Stadt erweitert werden.")
-FRENCH = ("Le marché du samedi matin attire chaque semaine des centaines de visiteurs venus de toute la région. "
-          "Les producteurs locaux y vendent des fruits, des légumes, du fromage et du pain frais. "
-          "Depuis l'année dernière, la mairie a installé de nouveaux stands couverts pour protéger les clients "
-          "de la pluie. Les habitants apprécient cette ambiance conviviale et les prix raisonnables. "
-          "Un concert gratuit est prévu pour la fin du mois sur la place principale. "
-          "Les organisateurs espèrent accueillir encore plus de familles cette année.")
-SPANISH = ("El nuevo parque del barrio abrió sus puertas el lunes con una gran fiesta para los vecinos. "
-           "Tiene zonas de juego para los niños, un pequeño lago y muchos árboles que dan sombra en verano. "
-           "El ayuntamiento explicó que el proyecto tardó tres años en completarse por problemas con el terreno. "
-           "Los vecinos están muy contentos porque antes no había ningún espacio verde cerca de sus casas. "
-           "Durante el fin de semana se organizaron talleres de jardinería y conciertos al aire libre. "
-           "Se espera que el parque reciba miles de visitantes cada mes.")
+GERMAN = (
+    "Die Stadtbibliothek bietet seit vielen Jahren kostenlose Kurse für Kinder und Erwachsene an. "
+    "In diesem Herbst lernen die Teilnehmer, wie man alte Bücher restauriert und richtig lagert. "
+    "Die Kurse finden jeden Dienstag am Nachmittag statt und dauern ungefähr zwei Stunden. "
+    "Eine Anmeldung ist nicht notwendig, aber die Plätze sind begrenzt. "
+    "Die Leiterin der Bibliothek freut sich besonders über das große Interesse der jungen Leute. "
+    "Im nächsten Jahr soll das Angebot um Kurse zur Geschichte der Stadt erweitert werden."
+)
+FRENCH = (
+    "Le marché du samedi matin attire chaque semaine des centaines de visiteurs venus de toute la région. "
+    "Les producteurs locaux y vendent des fruits, des légumes, du fromage et du pain frais. "
+    "Depuis l'année dernière, la mairie a installé de nouveaux stands couverts pour protéger les clients "
+    "de la pluie. Les habitants apprécient cette ambiance conviviale et les prix raisonnables. "
+    "Un concert gratuit est prévu pour la fin du mois sur la place principale. "
+    "Les organisateurs espèrent accueillir encore plus de familles cette année."
+)
+SPANISH = (
+    "El nuevo parque del barrio abrió sus puertas el lunes con una gran fiesta para los vecinos. "
+    "Tiene zonas de juego para los niños, un pequeño lago y muchos árboles que dan sombra en verano. "
+    "El ayuntamiento explicó que el proyecto tardó tres años en completarse por problemas con el terreno. "
+    "Los vecinos están muy contentos porque antes no había ningún espacio verde cerca de sus casas. "
+    "Durante el fin de semana se organizaron talleres de jardinería y conciertos al aire libre. "
+    "Se espera que el parque reciba miles de visitantes cada mes."
+)
 OWN = [
     "Keeping a small vegetable garden on a balcony is easier than most people think. The first thing to check "
     "is how many hours of direct sun the balcony gets, because tomatoes and peppers need at least six. Herbs such "
@@ -91,8 +106,10 @@ def _page(title: str, paragraphs: list[str], *, boilerplate: bool = False, lang:
     article = f"<article><h1>{html.escape(title)}</h1>{body}</article>"
     if boilerplate:
         article = f"{COOKIE}{NAV}<div class='layout'>{SIDEBAR}<main>{article}</main></div>{FOOTER}"
-    return (f"<!doctype html><html lang='{lang}'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"</head><body>{article}</body></html>")
+    return (
+        f"<!doctype html><html lang='{lang}'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"</head><body>{article}</body></html>"
+    )
 
 
 def _title(url: str) -> str:
@@ -117,7 +134,9 @@ def _edit(paragraphs: list[str], rng: random.Random, kind: str) -> list[str]:
             words[i] = rng.choice(["really", "indeed", "also", "very", "quite"])
         return [" ".join(words)]
     if kind == "insert":
-        out.insert(rng.randrange(len(out) + 1), "Update: this article was corrected on 12 March to fix a date.")
+        out.insert(
+            rng.randrange(len(out) + 1), "Update: this article was corrected on 12 March to fix a date."
+        )
         return out
     rng.shuffle(out)
     return out
@@ -125,9 +144,16 @@ def _edit(paragraphs: list[str], rng: random.Random, kind: str) -> list[str]:
 
 def main() -> None:
     rng = random.Random(7)
-    dolma = [json.loads(line) for line in
-             gzip.decompress((SHARED / "pretrain" / "dolma_cc_en_head-0174.jsonl.gz").read_bytes()).splitlines()]
-    tasks = [json.loads(line) for line in (SHARED / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines()]
+    dolma = [
+        json.loads(line)
+        for line in gzip.decompress(
+            (SHARED / "pretrain" / "dolma_cc_en_head-0174.jsonl.gz").read_bytes()
+        ).splitlines()
+    ]
+    tasks = [
+        json.loads(line)
+        for line in (SHARED / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines()
+    ]
     pages: list[tuple[str, bytes, str]] = []  # url, body, content type
 
     def add(url: str, page: str, ctype: str = "text/html; charset=utf-8") -> None:
@@ -138,28 +164,35 @@ def main() -> None:
     for k, d in enumerate(dolma):
         paras = _paragraphs(d["text"])
         for j in range(0, len(paras), 4):
-            articles.append((f"https://cc-sample.example.org/doc/{k}/{j // 4}", paras[j:j + 4]))
+            articles.append((f"https://cc-sample.example.org/doc/{k}/{j // 4}", paras[j : j + 4]))
     for url, paras in articles:
         add(url, _page(_title(url), paras, boilerplate=rng.random() < 0.5))
 
     # Self-instruct tasks as Q&A pages (5 tasks each), most with boilerplate
     for j in range(0, len(tasks), 5):
         paras = []
-        for t in tasks[j:j + 5]:
+        for t in tasks[j : j + 5]:
             paras.append(t["instruction"])
             for inst in t["instances"][:1]:
                 if inst.get("input"):
                     paras.append(inst["input"])
                 paras.append(inst["output"])
-        add(f"https://howto.example.com/tasks/{j // 5}", _page(f"Questions and answers, part {j // 5 + 1}", paras,
-                                                              boilerplate=rng.random() < 0.7))
+        add(
+            f"https://howto.example.com/tasks/{j // 5}",
+            _page(f"Questions and answers, part {j // 5 + 1}", paras, boilerplate=rng.random() < 0.7),
+        )
     # Single tasks: short pages (most fail the 50-word Gopher rule)
     for t in tasks[:60]:
         paras = [t["instruction"]] + [i["output"] for i in t["instances"][:1]]
-        add(f"https://qa.example.net/q/{t['id']}", _page(t["name"].replace("_", " "), paras, boilerplate=True))
+        add(
+            f"https://qa.example.net/q/{t['id']}", _page(t["name"].replace("_", " "), paras, boilerplate=True)
+        )
     # Our own texts, one page each, plus copies
     for k, text in enumerate(OWN):
-        add(f"https://local-news.example.com/story/{k}", _page(f"Local story {k}", _sentences(text), boilerplate=True))
+        add(
+            f"https://local-news.example.com/story/{k}",
+            _page(f"Local story {k}", _sentences(text), boilerplate=True),
+        )
 
     # Exact duplicates at other URLs, and one URL duplicate with a tracking parameter
     for url, paras in articles[:10]:
@@ -173,19 +206,36 @@ def main() -> None:
     # Low quality
     for k in range(8):
         links = "".join(f"<li><a href='/deal/{k}/{i}'>Cheap deal {i}</a></li>" for i in range(40))
-        add(f"https://spam.example.xyz/links/{k}", f"<html><body><h1>Best deals</h1><ul>{links}</ul></body></html>")
+        add(
+            f"https://spam.example.xyz/links/{k}",
+            f"<html><body><h1>Best deals</h1><ul>{links}</ul></body></html>",
+        )
     for k in range(6):
         spam = " ".join(["buy cheap watches online best price"] * 30)
         add(f"https://spam.example.xyz/kw/{k}", _page("cheap watches", [spam]))
     for k in range(4):
         add(f"https://spam.example.xyz/rep/{k}", _page("Sale", ["Click here for the sale now!"] * 25))
-    add("https://template.example.com/", _page("Lorem", [
-        "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore.",
-        *_sentences(OWN[0])]))
-    add("https://code.example.dev/snippet", _page("Snippet", [
-        "Here is the function we use in production to parse the configuration file every time.",
-        "def parse(path) { return open(path).read().split(); } is the whole thing, and it works well.",
-        *_sentences(OWN[2])]))
+    add(
+        "https://template.example.com/",
+        _page(
+            "Lorem",
+            [
+                "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore.",
+                *_sentences(OWN[0]),
+            ],
+        ),
+    )
+    add(
+        "https://code.example.dev/snippet",
+        _page(
+            "Snippet",
+            [
+                "Here is the function we use in production to parse the configuration file every time.",
+                "def parse(path) { return open(path).read().split(); } is the whole thing, and it works well.",
+                *_sentences(OWN[2]),
+            ],
+        ),
+    )
     for k in range(4):
         add(f"https://tiny.example.org/{k}", _page("Hi", ["Welcome!", "Nothing here yet."]))
     for k in range(3):
@@ -193,26 +243,52 @@ def main() -> None:
         add(f"https://lists.example.org/{k}", _page("List", items))
 
     # PII
-    add("https://club.example.org/contact", _page("Contact the chess club", [
-        OWN[1], "To join the club, write to the secretary at maria.schmidt@chessclub-example.org or call "
-        "+1 (555) 201-3344 on weekday evenings. You can also reach the treasurer at 555-867-5309.",
-        "Payments for the annual fee can be made by card; our test card 4111 1111 1111 1111 was used to "
-        "check the system. The booking server runs at 203.0.113.42 and accepts bookings all week long.",
-        OWN[3]]))
-    add("https://forum.example.com/thread/77", _page("Router help", [
-        OWN[2], "My router shows the address 2001:db8:85a3::8a2e:370:7334 and also 198.51.100.7 for the modem. "
-        "If anyone can help, email me at j.doe1984@mail-example.com and I will reply the same day.",
-        OWN[0]]))
+    add(
+        "https://club.example.org/contact",
+        _page(
+            "Contact the chess club",
+            [
+                OWN[1],
+                "To join the club, write to the secretary at maria.schmidt@chessclub-example.org or call "
+                "+1 (555) 201-3344 on weekday evenings. You can also reach the treasurer at 555-867-5309.",
+                "Payments for the annual fee can be made by card; our test card 4111 1111 1111 1111 was used to "
+                "check the system. The booking server runs at 203.0.113.42 and accepts bookings all week long.",
+                OWN[3],
+            ],
+        ),
+    )
+    add(
+        "https://forum.example.com/thread/77",
+        _page(
+            "Router help",
+            [
+                OWN[2],
+                "My router shows the address 2001:db8:85a3::8a2e:370:7334 and also 198.51.100.7 for the modem. "
+                "If anyone can help, email me at j.doe1984@mail-example.com and I will reply the same day.",
+                OWN[0],
+            ],
+        ),
+    )
 
     # Non-English pages
-    for k, (lang, text) in enumerate((("de", GERMAN), ("fr", FRENCH), ("es", SPANISH), ("de", " ".join(reversed(_sentences(GERMAN)))))):
+    for k, (lang, text) in enumerate(
+        (("de", GERMAN), ("fr", FRENCH), ("es", SPANISH), ("de", " ".join(reversed(_sentences(GERMAN)))))
+    ):
         add(f"https://intl.example.eu/{lang}/{k}", _page(f"Nachrichten {k}", _sentences(text), lang=lang))
 
     # Bad records
     add("https://img.example.com/logo.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "image/png")
-    add("https://docs.example.com/report.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "application/pdf")
+    add(
+        "https://docs.example.com/report.pdf",
+        b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
+        "application/pdf",
+    )
     add("https://empty.example.com/", "<html><head><title></title></head><body></body></html>")
-    add("https://legacy.example.jp/page", _page("Legacy", [OWN[3]]).encode("utf-8"), "text/html; charset=x-unknown-42")
+    add(
+        "https://legacy.example.jp/page",
+        _page("Legacy", [OWN[3]]).encode("utf-8"),
+        "text/html; charset=x-unknown-42",
+    )
 
     rng.shuffle(pages)
     out = bytearray()

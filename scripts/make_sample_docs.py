@@ -27,15 +27,24 @@ def main(shared: Path, out: Path) -> None:
             url = row["metadata"].get("url", row["id"])
             for k, para in enumerate(p.strip() for p in row["text"].split("\n")):
                 if para:
-                    docs.append({"id": f"cc:{row['id']}#{k}", "text": para,
-                                 "source": "common-crawl", "url": url})
+                    docs.append(
+                        {"id": f"cc:{row['id']}#{k}", "text": para, "source": "common-crawl", "url": url}
+                    )
     with open(shared / "finetune" / "self_instruct_seed_tasks.jsonl", encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
             inst = row["instances"][0]
-            body = row["instruction"] + ("\n" + inst["input"] if inst["input"] else "") + "\n" + inst["output"]
-            docs.append({"id": f"self-instruct:{row['id']}", "text": body, "source": "self-instruct",
-                         "url": f"https://github.com/yizhongw/self-instruct#{row['name']}"})
+            body = (
+                row["instruction"] + ("\n" + inst["input"] if inst["input"] else "") + "\n" + inst["output"]
+            )
+            docs.append(
+                {
+                    "id": f"self-instruct:{row['id']}",
+                    "text": body,
+                    "source": "self-instruct",
+                    "url": f"https://github.com/yizhongw/self-instruct#{row['name']}",
+                }
+            )
     # exact duplicates after normalisation: the same text re-crawled under another URL
     for i, d in enumerate(rng.sample([d for d in docs if len(d["text"].split()) >= 8], 40)):
         text = d["text"].upper() if i % 3 == 0 else "  " + d["text"].replace(" ", "  ") + " "
@@ -49,7 +58,10 @@ def main(shared: Path, out: Path) -> None:
             lines.insert(3, '{"id": "broken-1", "text": "an unterminated string}')
             lines.insert(7, '{"id": "broken-2", "text": ["not", "a", "string"]}')
         data = ("\n".join(lines) + "\n").encode("utf-8")
-        with open(out / f"part-{s}.jsonl.gz", "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        with (
+            open(out / f"part-{s}.jsonl.gz", "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+        ):
             gz.write(data)
     print(f"{len(docs)} documents in {n_shards} shards under {out}")
 

@@ -38,8 +38,16 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 @pytest.fixture(scope="session")
@@ -80,8 +88,20 @@ def ray_local():
 
 # Libraries the tests compare datamill against (reference implementations) or drive it with; the dev
 # extra installs them, so in CI (CI=true) a test that would skip for want of one fails instead.
-CI_REQUIRED = frozenset({"cleanlab", "datasketch", "hypothesis", "krippendorff", "rank_bm25", "rouge_score",
-                         "schemathesis", "sklearn", "statsmodels", "tiktoken"})
+CI_REQUIRED = frozenset(
+    {
+        "cleanlab",
+        "datasketch",
+        "hypothesis",
+        "krippendorff",
+        "rank_bm25",
+        "rouge_score",
+        "schemathesis",
+        "sklearn",
+        "statsmodels",
+        "tiktoken",
+    }
+)
 _NOT_IMPORTED = re.compile(r"could not import '([\w.]+)'")
 
 

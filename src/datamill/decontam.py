@@ -36,7 +36,7 @@ def _h(words: list[str]) -> int:
 def ngram_hashes(text: str, n: int) -> set[int]:
     """Hashes of the distinct lowercased word ``n``-grams of ``text`` (empty below ``n`` words)."""
     words = _WORD.findall(text.lower())
-    return {_h(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {_h(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 class NgramIndex:
@@ -50,7 +50,9 @@ class NgramIndex:
             skips it and counts it in :attr:`too_short`.
     """
 
-    def __init__(self, texts: Iterable[str] = (), *, n: int = 13, short: Literal["whole", "ignore"] = "whole") -> None:
+    def __init__(
+        self, texts: Iterable[str] = (), *, n: int = 13, short: Literal["whole", "ignore"] = "whole"
+    ) -> None:
         if n < 1:
             raise ConfigError(f"n must be >= 1, got {n!r}")
         if short not in ("whole", "ignore"):
@@ -69,7 +71,7 @@ class NgramIndex:
             return
         self.texts += 1
         if len(words) >= self.n:
-            self.grams.update(_h(words[i:i + self.n]) for i in range(len(words) - self.n + 1))
+            self.grams.update(_h(words[i : i + self.n]) for i in range(len(words) - self.n + 1))
         elif self.short == "whole":
             self.grams.add(_h(words))
             self.short_lengths.add(len(words))
@@ -84,7 +86,7 @@ class NgramIndex:
         if not self.grams:
             return 0
         words = _WORD.findall(text.lower())
-        grams = {_h(words[i:i + self.n]) for i in range(len(words) - self.n + 1)}
+        grams = {_h(words[i : i + self.n]) for i in range(len(words) - self.n + 1)}
         for k in self.short_lengths:
-            grams.update(_h(words[j:j + k]) for j in range(len(words) - k + 1))
+            grams.update(_h(words[j : j + k]) for j in range(len(words) - k + 1))
         return len(grams & self.grams)

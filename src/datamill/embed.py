@@ -34,14 +34,24 @@ def default_model_path() -> str:
 class Embedder:
     """Encode texts to normalised vectors with a local sentence-transformers model."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu", max_seq_length: int | None = None) -> None:
-        path = default_model_path() if model in (DEFAULT_MODEL, "minilm", f"sentence-transformers/{DEFAULT_MODEL}") else model
+    def __init__(
+        self, model: str = DEFAULT_MODEL, *, device: str = "cpu", max_seq_length: int | None = None
+    ) -> None:
+        path = (
+            default_model_path()
+            if model in (DEFAULT_MODEL, "minilm", f"sentence-transformers/{DEFAULT_MODEL}")
+            else model
+        )
         if not os.path.isdir(path):
-            raise ConfigError(f"embedding model {model!r} is not a local folder; datamill never downloads models. "
-                              f"Use {DEFAULT_MODEL!r} (shipped) or a path to a sentence-transformers folder")
+            raise ConfigError(
+                f"embedding model {model!r} is not a local folder; datamill never downloads models. "
+                f"Use {DEFAULT_MODEL!r} (shipped) or a path to a sentence-transformers folder"
+            )
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        st = require("sentence_transformers", extra="incontext", purpose="embeddings", package="sentence-transformers")
+        st = require(
+            "sentence_transformers", extra="incontext", purpose="embeddings", package="sentence-transformers"
+        )
         try:  # weight-loading progress bars are noise in a CLI that has its own
             from transformers.utils import logging as hf_logging
 
@@ -53,16 +63,26 @@ class Embedder:
             self._model.max_seq_length = max_seq_length
         self.name = model
         self.path = path
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
         self.dim = int(get_dim())
         self.max_seq_length = int(self._model.max_seq_length)
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
         """Embed ``texts``: an (n, dim) float32 array, rows L2-normalised. Long texts are truncated."""
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self._model.encode(list(texts), batch_size=batch_size, show_progress_bar=show_progress,
-                                  convert_to_numpy=True, normalize_embeddings=True)
+        vecs = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
         return np.asarray(vecs, dtype=np.float32)
 
     def __repr__(self) -> str:

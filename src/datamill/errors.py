@@ -58,8 +58,14 @@ class DatamillError(Exception):
 class InputError(DatamillError):
     """Input data is malformed; the message names where (``file:line``) and why."""
 
-    def __init__(self, reason: str, *, path: str | None = None, line: int | None = None,
-                 params: str | Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        params: str | Iterable[str] = (),
+    ) -> None:
         self.reason = reason
         self.path = path
         self.line = line
@@ -138,8 +144,14 @@ class NeedLogin(UnauthorizedError):
     """A page needs a logged-in user: the app redirects to the login (or first-run) page."""
 
 
-def require(module: str, *, extra: str | None, purpose: str, package: str | None = None,  # noqa: ANN201
-            then: str = ""):
+def require(
+    module: str,
+    *,
+    extra: str | None,
+    purpose: str,
+    package: str | None = None,  # noqa: ANN201
+    then: str = "",
+):
     """Import and return ``module``, or raise :class:`MissingDependencyError` naming the extra that installs
     it, or (``extra=None``: no extra does) the package itself; ``then`` adds a further step."""
     import importlib

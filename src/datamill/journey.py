@@ -72,13 +72,19 @@ def _text(value: Any) -> str:
     """The text of an answer: a string, or the last message of a message list."""
     if isinstance(value, list) and value:
         last = value[-1]
-        return str(last.content if isinstance(last, Message) else last.get("content", "") if isinstance(last, dict)
-                   else last)
+        return str(
+            last.content
+            if isinstance(last, Message)
+            else last.get("content", "")
+            if isinstance(last, dict)
+            else last
+        )
     return str(value or "")
 
 
 def _other_figures(text: str) -> str:
     """The same text with every figure changed (a year four years earlier, other numbers a fifth higher)."""
+
     def change(m: re.Match[str]) -> str:
         value = m.group(0)
         if "." in value:
@@ -86,19 +92,31 @@ def _other_figures(text: str) -> str:
             return f"{int(whole) + 1}.{frac}"
         n = int(value)
         return str(n - 4) if 1800 <= n <= 2100 else str(n + max(1, n // 5))
+
     return _NUMBER.sub(change, text)
 
 
 def _stale_copy(chunk: Document) -> Document:
     """An out-of-date copy of ``chunk`` with other figures, marked as planted in metadata and provenance."""
-    return Document(text=_other_figures(chunk.text),
-                    metadata={**chunk.metadata, "planted": "an out-of-date copy of this page with other figures, "
-                                                           "so the diagnosis has a real contradiction to find"},
-                    provenance=Provenance(step="journey.stale_copy", parents=[chunk.id]))
+    return Document(
+        text=_other_figures(chunk.text),
+        metadata={
+            **chunk.metadata,
+            "planted": "an out-of-date copy of this page with other figures, "
+            "so the diagnosis has a real contradiction to find",
+        },
+        provenance=Provenance(step="journey.stale_copy", parents=[chunk.id]),
+    )
 
 
-def run_journey(directory: str | os.PathLike[str], *, executor: str = "local", workers: int | None = 2,
-                max_chunks: int = 40, log: Callable[[str], None] = print) -> JourneyResult:
+def run_journey(
+    directory: str | os.PathLike[str],
+    *,
+    executor: str = "local",
+    workers: int | None = 2,
+    max_chunks: int = 40,
+    log: Callable[[str], None] = print,
+) -> JourneyResult:
     """Run every stage under ``directory`` (each in its own numbered folder) and check lineage.
 
     Args:
@@ -126,26 +144,35 @@ def run_journey(directory: str | os.PathLike[str], *, executor: str = "local", w
 
     # 1. pre-training: the crawl becomes clean, deduplicated, tokenized documents
     log("1/6 pretrain: extract, filter, dedup, redact the sample crawl")
-    pre = run_pretrain(sample_crawl_path(), root / "1-pretrain", executor=executor, workers=workers, overwrite=True)
+    pre = run_pretrain(
+        sample_crawl_path(), root / "1-pretrain", executor=executor, workers=workers, overwrite=True
+    )
     docs = [d for d in read_records(root / "1-pretrain" / "data") if isinstance(d, Document)]
-    res.stage("pretrain", pre.records_in, len(docs), "WARC records → clean documents", str(root / "1-pretrain"))
+    res.stage(
+        "pretrain", pre.records_in, len(docs), "WARC records → clean documents", str(root / "1-pretrain")
+    )
 
     # 2. in-context: chunk and index them (the index also holds a planted out-of-date copy of one page)
     log("2/6 incontext: chunk and index")
     chunks = list(chunk_documents(docs, method="paragraphs", max_tokens=160, overlap=0, min_chars=200))
     step = max(1, len(chunks) // max_chunks)
     picked = chunks[::step][:max_chunks]
-    held_pages = {c.id for c in picked[HELD_OUT_EVERY - 1::HELD_OUT_EVERY]}
-    target = next((c for c in picked if c.id in held_pages and _NUMBER.search(c.text)), None) \
-        or next((c for c in picked if _NUMBER.search(c.text)), None)
+    held_pages = {c.id for c in picked[HELD_OUT_EVERY - 1 :: HELD_OUT_EVERY]}
+    target = next((c for c in picked if c.id in held_pages and _NUMBER.search(c.text)), None) or next(
+        (c for c in picked if _NUMBER.search(c.text)), None
+    )
     stale = [_stale_copy(target)] if target is not None else []
     if target is not None:
         held_pages.add(target.id)
     write_jsonl([*chunks, *stale], root / "2-incontext" / "chunks.jsonl.zst")
     index = build_index([*chunks, *stale], root / "2-incontext" / "index", kind="hybrid")
-    res.stage("incontext", len(docs), len(chunks) + len(stale),
-              f"chunks in a hybrid (BM25 + MiniLM) index, {len(stale)} of them a planted out-of-date copy",
-              str(root / "2-incontext"))
+    res.stage(
+        "incontext",
+        len(docs),
+        len(chunks) + len(stale),
+        f"chunks in a hybrid (BM25 + MiniLM) index, {len(stale)} of them a planted out-of-date copy",
+        str(root / "2-incontext"),
+    )
 
     # 3. synthetic: a teacher writes grounded Q&A and rephrases each question; a second answer comes from a
     #    teacher that did not see the passage; a judge given the passage picks the better answer
@@ -159,15 +186,27 @@ def run_journey(directory: str | os.PathLike[str], *, executor: str = "local", w
         qa = qa_from_docs(picked, teacher, cache=cache)
         train_qa = [q for q in qa if q.metadata.get("chunk_id") not in held_pages]
         fact = {q.id: q for q in qa}
-        asked = [Example(id=f"{q.id}-q", input=q.input, metadata={"qa": q.id},
-                         provenance=Provenance(step="journey.question", parents=[q.id])) for q in train_qa]
+        asked = [
+            Example(
+                id=f"{q.id}-q",
+                input=q.input,
+                metadata={"qa": q.id},
+                provenance=Provenance(step="journey.question", parents=[q.id]),
+            )
+            for q in train_qa
+        ]
         phrasings: dict[str, list[Example]] = {q.id: [a] for q, a in zip(train_qa, asked, strict=True)}
         for k in range(1, PHRASINGS + HELD_OUT_PHRASINGS + 1):
-            for r in Rewrite(teacher=teacher, instruction="asks the same question in other words", field="input",
-                             seed=k, cache=cache)(asked):
+            for r in Rewrite(
+                teacher=teacher,
+                instruction="asks the same question in other words",
+                field="input",
+                seed=k,
+                cache=cache,
+            )(asked):
                 r.id = f"{r.metadata['qa']}-q{k}"  # two pages can raise the same question: ids stay apart
                 phrasings[r.metadata["qa"]].append(r)  # type: ignore[arg-type]
-        questions = [p for ps in phrasings.values() for p in ps[:PHRASINGS + 1]]
+        questions = [p for ps in phrasings.values() for p in ps[: PHRASINGS + 1]]
         alt = respond(questions, teacher, cache=cache, temperature=1.0, seed=7)
         by_question = {a.provenance.parents[0]: a for a in alt if a.provenance.parents}
         pairs = []
@@ -175,15 +214,26 @@ def run_journey(directory: str | os.PathLike[str], *, executor: str = "local", w
             q, other = fact[p.metadata["qa"]], by_question.get(p.id)
             if other is None or not other.output or other.output.strip() == (q.output or "").strip():
                 continue
-            prompt = [Message(role="system", content=SYSTEM), Message(role="user", content=GROUNDED_PROMPT.format(
-                passage=q.metadata["context"], question=p.input or ""))]
+            prompt = [
+                Message(role="system", content=SYSTEM),
+                Message(
+                    role="user",
+                    content=GROUNDED_PROMPT.format(passage=q.metadata["context"], question=p.input or ""),
+                ),
+            ]
             a, b = q.output or "", other.output
             if stable_id(p.id) < "8":  # the candidates in no particular order: the judge must read them
                 a, b = b, a
             # metadata is for counting afterwards; the judge is shown only the prompt and the two answers
-            pairs.append(Preference(prompt=prompt, chosen=a, rejected=b,
-                                    metadata={"question": p.input, "passage_answer": q.output},
-                                    provenance=Provenance(step="journey.pair", parents=[q.id, other.id])))
+            pairs.append(
+                Preference(
+                    prompt=prompt,
+                    chosen=a,
+                    rejected=b,
+                    metadata={"question": p.input, "passage_answer": q.output},
+                    provenance=Provenance(step="journey.pair", parents=[q.id, other.id]),
+                )
+            )
         judge = Judge(teacher=teacher, mode="pairwise", cache=cache)
         judged = [j for j in judge(pairs) if isinstance(j, Preference)]
         requests = server.requests
@@ -194,9 +244,14 @@ def run_journey(directory: str | os.PathLike[str], *, executor: str = "local", w
     write_jsonl(pairs, root / "3-synthetic" / "pairs.jsonl")
     write_jsonl(judged, root / "3-synthetic" / "judged.jsonl")
     res.requests = requests
-    res.stage("synthetic", len(picked), len(judged),
-              f"{len(qa)} Q&A ({len(qa) - len(train_qa)} held out), {len(questions)} phrasings; the grounded "
-              f"answer won {grounded_won}/{len(judged)} judged pairs", str(root / "3-synthetic"))
+    res.stage(
+        "synthetic",
+        len(picked),
+        len(judged),
+        f"{len(qa)} Q&A ({len(qa) - len(train_qa)} held out), {len(questions)} phrasings; the grounded "
+        f"answer won {grounded_won}/{len(judged)} judged pairs",
+        str(root / "3-synthetic"),
+    )
 
     # 4. feedback: people check the judged pairs (simulated annotators, the app's real database)
     log("4/6 feedback: annotators check the judged pairs")
@@ -210,20 +265,37 @@ def run_journey(directory: str | os.PathLike[str], *, executor: str = "local", w
         raw = export_rows(db, "journey", "raw")
     finally:
         db.dispose()
-    judgements = [Judgement(id=f"judgement-{r['judgement_id']}", annotator=str(r["annotator"]),
-                            task=str(r["task_id"]), value=r["value"],
-                            provenance=Provenance(source=db_url, step="feedback.submit", annotator=str(r["annotator"]),
-                                                  parents=[str(r["task_id"])]))
-                  for r in raw]
+    judgements = [
+        Judgement(
+            id=f"judgement-{r['judgement_id']}",
+            annotator=str(r["annotator"]),
+            task=str(r["task_id"]),
+            value=r["value"],
+            provenance=Provenance(
+                source=db_url,
+                step="feedback.submit",
+                annotator=str(r["annotator"]),
+                parents=[str(r["task_id"])],
+            ),
+        )
+        for r in raw
+    ]
     write_jsonl(judgements, root / "4-feedback" / "judgements.jsonl")
     write_jsonl(exported, root / "4-feedback" / "dpo.jsonl")
     pair_of = {j.id: j for j in judged}
-    checked = [(p, pair_of[p.provenance.parents[0]]) for p in exported if p.provenance.parents
-               and p.provenance.parents[0] in pair_of]
+    checked = [
+        (p, pair_of[p.provenance.parents[0]])
+        for p in exported
+        if p.provenance.parents and p.provenance.parents[0] in pair_of
+    ]
     overruled = sum(_text(p.chosen) != j.metadata["passage_answer"] for p, j in checked)
-    res.stage("feedback", len(judged), len(exported),
-              f"{len(judgements)} judgements by 3 annotators; {overruled} majorities chose the unsourced answer",
-              str(root / "4-feedback"))
+    res.stage(
+        "feedback",
+        len(judged),
+        len(exported),
+        f"{len(judgements)} judgements by 3 annotators; {overruled} majorities chose the unsourced answer",
+        str(root / "4-feedback"),
+    )
 
     # 5. fine-tuning: preference and SFT sets from the human-checked pairs, validated
     log("5/6 finetune: export and validate")
@@ -233,12 +305,26 @@ def run_journey(directory: str | os.PathLike[str], *, executor: str = "local", w
     prefs, sft, asked_in = [], [], {}
     for p, pair in checked:
         parents = by_task.get(p.provenance.parents[0], []) or [p.id]
-        prompt = list(pair.prompt) if isinstance(pair.prompt, list) else [Message(role="user", content=pair.prompt)]
+        prompt = (
+            list(pair.prompt)
+            if isinstance(pair.prompt, list)
+            else [Message(role="user", content=pair.prompt)]
+        )
         chosen, rejected = (Message(role="assistant", content=_text(x)) for x in (p.chosen, p.rejected))
-        prefs.append(Preference(prompt=prompt, chosen=[chosen], rejected=[rejected], scores=p.scores,
-                                provenance=Provenance(step="finetune.export", parents=parents)))
-        sft.append(Example(messages=[*prompt, chosen],
-                           provenance=Provenance(step="finetune.export", parents=parents)))
+        prefs.append(
+            Preference(
+                prompt=prompt,
+                chosen=[chosen],
+                rejected=[rejected],
+                scores=p.scores,
+                provenance=Provenance(step="finetune.export", parents=parents),
+            )
+        )
+        sft.append(
+            Example(
+                messages=[*prompt, chosen], provenance=Provenance(step="finetune.export", parents=parents)
+            )
+        )
         asked_in[sft[-1].id] = str(pair.metadata["question"])
     ft = root / "5-finetune"
     write_examples(prefs, ft / "dpo.jsonl", format="openai_dpo", keep_ids=True)
@@ -246,36 +332,51 @@ def run_journey(directory: str | os.PathLike[str], *, executor: str = "local", w
     write_jsonl([*prefs, *sft], ft / "records.jsonl")
     report = validate(ft / "sft.jsonl")
     res.finetune_ids = [r.id for r in [*prefs, *sft]]
-    res.stage("finetune", len(checked), len(prefs) + len(sft),
-              f"{len(prefs)} DPO + {len(sft)} SFT; validate: {report.errors} errors, {report.warnings} warnings"
-              + (f" ({', '.join(c.name for c in report.failed())})" if report.failed() else ""),
-              str(ft))
+    res.stage(
+        "finetune",
+        len(checked),
+        len(prefs) + len(sft),
+        f"{len(prefs)} DPO + {len(sft)} SFT; validate: {report.errors} errors, {report.warnings} warnings"
+        + (f" ({', '.join(c.name for c in report.failed())})" if report.failed() else ""),
+        str(ft),
+    )
 
     # 6. diagnosis: a toy model that only memorises (it answers with the answer of the training question
     #    closest in meaning) on held-out questions: other phrasings of the trained ones, and the questions
     #    about the held-out pages
     log("6/6 diagnose: a toy model's mistakes")
     train = [{"id": e.id, "input": asked_in[e.id], "output": _text(e.messages or [])} for e in sft]
-    held_out = [(p, fact[p.metadata["qa"]]) for ps in phrasings.values() for p in ps[PHRASINGS + 1:]]
+    held_out = [(p, fact[p.metadata["qa"]]) for ps in phrasings.values() for p in ps[PHRASINGS + 1 :]]
     held_out += [(q, q) for q in qa if q.metadata.get("chunk_id") in held_pages]
     texts = [ask.input or "?" for ask, _ in held_out]
     embedder = get_embedder()
     if train and texts:
-        nearest = (embedder.encode(texts) @ embedder.encode([t["input"] for t in train]).T).argmax(axis=1).tolist()
+        nearest = (
+            (embedder.encode(texts) @ embedder.encode([t["input"] for t in train]).T).argmax(axis=1).tolist()
+        )
     else:
         nearest = []
     contexts = index.search_batch(texts, k=3) if texts else []
     results = []
     for n, ((ask, q), text) in enumerate(zip(held_out, texts, strict=True)):
         answer = train[nearest[n]]["output"] if train else ""
-        results.append({"id": ask.id, "input": text, "expected": q.output, "output": answer,
-                        "correct": _f1(answer, q.output or "") >= 0.5,
-                        "contexts": [h.chunk.text for h in contexts[n]]})
+        results.append(
+            {
+                "id": ask.id,
+                "input": text,
+                "expected": q.output,
+                "output": answer,
+                "correct": _f1(answer, q.output or "") >= 0.5,
+                "contexts": [h.chunk.text for h in contexts[n]],
+            }
+        )
     write_jsonl(results, root / "6-diagnose" / "results.jsonl")
     diag = diagnose(results, train, embedder=embedder)
     html, _ = write_report(diag, root / "6-diagnose" / "report.html")
     summary = diag.summary()
-    res.causes = {c: n for c, n in summary.items() if n and c not in ("mistakes", "combination", "unexplained")}
+    res.causes = {
+        c: n for c, n in summary.items() if n and c not in ("mistakes", "combination", "unexplained")
+    }
     found = ", ".join(f"{c.replace('_', ' ')} {n}" for c, n in res.causes.items()) or "no cause found"
     res.stage("diagnose", len(results), summary["mistakes"], f"mistakes by cause: {found}", html)
 
@@ -284,4 +385,3 @@ def run_journey(directory: str | os.PathLike[str], *, executor: str = "local", w
     res.lineage_complete = sum(lineage.node(i).complete() for i in res.finetune_ids)
     res.seconds = time.time() - t0
     return res
-

@@ -87,7 +87,8 @@ class LineageNode:
         """Every link resolves, every root names its source, and there is a root (a cycle has none)."""
         nodes = list(self.walk())
         return any(n.is_root for n in nodes) and all(
-            not n.missing and (not n.is_root or bool(n.record and n.record.provenance.source)) for n in nodes)
+            not n.missing and (not n.is_root or bool(n.record and n.record.provenance.source)) for n in nodes
+        )
 
     def to_dict(self, _shown: set[int] | None = None) -> dict[str, Any]:
         """Nested parents; an ancestor already given higher up is ``{"id": ..., "see_above": true}``."""
@@ -95,8 +96,13 @@ class LineageNode:
         if id(self) in shown:
             return {"id": self.id, "see_above": True}
         shown.add(id(self))
-        return {"id": self.id, "record": self.record.to_dict() if self.record else None, "file": self.file,
-                "line": self.line, "parents": [p.to_dict(shown) for p in self.parents]}
+        return {
+            "id": self.id,
+            "record": self.record.to_dict() if self.record else None,
+            "file": self.file,
+            "line": self.line,
+            "parents": [p.to_dict(shown) for p in self.parents],
+        }
 
 
 class LineageIndex:
@@ -111,8 +117,11 @@ class LineageIndex:
         types = record_types()
         for path in sorted(self._files()):
             self.files += 1
-            rows = iter_parquet(path) if path.endswith(".parquet") else (
-                (n, obj) for n, _, obj in iter_jsonl(path))
+            rows = (
+                iter_parquet(path)
+                if path.endswith(".parquet")
+                else ((n, obj) for n, _, obj in iter_jsonl(path))
+            )
             try:
                 for n, obj in rows:
                     if isinstance(obj, dict) and obj.get("type") in types and "id" in obj:
@@ -177,6 +186,8 @@ def trace(record_id: str, root: str | os.PathLike[str]) -> LineageNode:
     """The lineage tree of ``record_id`` from the records under ``root``."""
     index = LineageIndex(root)
     if record_id not in index.records:
-        raise InputError(f"no record with id {record_id!r} among {len(index.records):,} records in "
-                         f"{index.files} files", path=index.root)
+        raise InputError(
+            f"no record with id {record_id!r} among {len(index.records):,} records in {index.files} files",
+            path=index.root,
+        )
     return index.node(record_id)

@@ -76,11 +76,17 @@ def _units(texts: Sequence[str], unit: str, lowercase: bool) -> list[np.ndarray]
                     cache[w] = xxhash.xxh3_64_intdigest(w.encode("utf-8", "surrogatepass"))
         get = cache.__getitem__
         return [np.fromiter(map(get, ts), dtype=np.uint64, count=len(ts)) for ts in toks]
-    return [np.frombuffer(" ".join(t.split()).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-            .astype(np.uint64) for t in texts]
+    return [
+        np.frombuffer(" ".join(t.split()).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(
+            np.uint64
+        )
+        for t in texts
+    ]
 
 
-def _batch_shingles(texts: Sequence[str], ngram: int, unit: str, lowercase: bool) -> tuple[np.ndarray, np.ndarray]:
+def _batch_shingles(
+    texts: Sequence[str], ngram: int, unit: str, lowercase: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Shingle hashes of a batch, flat, and each text's start offset into them."""
     units = _units(texts, unit, lowercase)
     lens = np.fromiter((max(len(u), ngram) for u in units), dtype=np.int64, count=len(units))
@@ -89,12 +95,12 @@ def _batch_shingles(texts: Sequence[str], ngram: int, unit: str, lowercase: bool
     if len(units) > 1:
         starts[1:] = np.cumsum(lens)[:-1]
     for u, s in zip(units, starts, strict=True):
-        flat[s:s + len(u)] = u
+        flat[s : s + len(u)] = u
     total = len(flat) - ngram + 1
     h = np.zeros(total, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(ngram):
-            h = h * _BASE + flat[j:j + total]
+            h = h * _BASE + flat[j : j + total]
     counts = lens - ngram + 1
     offsets = np.zeros(len(units), dtype=np.int64)
     if len(units) > 1:
@@ -103,8 +109,9 @@ def _batch_shingles(texts: Sequence[str], ngram: int, unit: str, lowercase: bool
     return _mix(h[idx]), offsets
 
 
-def shingle_hashes(text: str, *, ngram: int = 5, unit: Literal["word", "char"] = "word",
-                   lowercase: bool = True) -> np.ndarray:
+def shingle_hashes(
+    text: str, *, ngram: int = 5, unit: Literal["word", "char"] = "word", lowercase: bool = True
+) -> np.ndarray:
     """The 32-bit shingle hashes (as uint64, possibly repeated) :func:`minhash_signatures` uses."""
     _check(ngram=ngram, unit=unit, num_perm=2)
     return _batch_shingles([text], ngram, unit, lowercase)[0]
@@ -126,9 +133,15 @@ def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a[:, None], b[:, None]
 
 
-def minhash_signatures(texts: Sequence[str], *, num_perm: int = 128, ngram: int = 5,
-                       unit: Literal["word", "char"] = "word", seed: int = 1,
-                       lowercase: bool = True) -> np.ndarray:
+def minhash_signatures(
+    texts: Sequence[str],
+    *,
+    num_perm: int = 128,
+    ngram: int = 5,
+    unit: Literal["word", "char"] = "word",
+    seed: int = 1,
+    lowercase: bool = True,
+) -> np.ndarray:
     """MinHash signatures of ``texts`` as an ``(n, num_perm)`` uint32 array.
 
     Args:
@@ -143,7 +156,7 @@ def minhash_signatures(texts: Sequence[str], *, num_perm: int = 128, ngram: int 
     a, b = _permutations(num_perm, seed)
     out = np.empty((len(texts), num_perm), dtype=np.uint32)
     for lo in range(0, len(texts), _BATCH_DOCS):
-        batch = texts[lo:lo + _BATCH_DOCS]
+        batch = texts[lo : lo + _BATCH_DOCS]
         sh, offsets = _batch_shingles(batch, ngram, unit, lowercase)
         ends = np.r_[offsets[1:], len(sh)]
         # permute doc-aligned chunks of about _BATCH_SHINGLES shingles to bound memory
@@ -155,7 +168,7 @@ def minhash_signatures(texts: Sequence[str], *, num_perm: int = 128, ngram: int 
             x = sh[None, s0:s1] * a  # multiply-shift: (a * h + b) >> 32 with 64-bit wrapping
             x += b
             x >>= _SHIFT
-            out[lo + d:lo + e] = np.minimum.reduceat(x, offsets[d:e] - s0, axis=1).T
+            out[lo + d : lo + e] = np.minimum.reduceat(x, offsets[d:e] - s0, axis=1).T
             d = e
     return out
 
@@ -166,31 +179,53 @@ def band_hashes(signatures: np.ndarray, *, bands: int, rows: int) -> np.ndarray:
     if bands * rows > num_perm:
         raise ConfigError(f"bands * rows ({bands} * {rows}) exceeds num_perm ({num_perm})")
     out = np.empty((n, bands), dtype=np.uint64)
-    sig = np.ascontiguousarray(signatures[:, :bands * rows].astype(np.uint32))
+    sig = np.ascontiguousarray(signatures[:, : bands * rows].astype(np.uint32))
     for band in range(bands):
-        chunk = np.ascontiguousarray(sig[:, band * rows:(band + 1) * rows])
+        chunk = np.ascontiguousarray(sig[:, band * rows : (band + 1) * rows])
         raw = chunk.tobytes()
         width = rows * 4
-        out[:, band] = np.fromiter((xxhash.xxh3_64_intdigest(raw[i * width:(i + 1) * width]) ^ band
-                                    for i in range(n)), dtype=np.uint64, count=n)
+        out[:, band] = np.fromiter(
+            (xxhash.xxh3_64_intdigest(raw[i * width : (i + 1) * width]) ^ band for i in range(n)),
+            dtype=np.uint64,
+            count=n,
+        )
     return out
 
 
 class MinHasher:
     """:func:`minhash_signatures` with its parameters bound (deterministic for a ``seed``)."""
 
-    def __init__(self, *, num_perm: int = 128, ngram: int = 5, unit: Literal["word", "char"] = "word",
-                 seed: int = 1, lowercase: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        num_perm: int = 128,
+        ngram: int = 5,
+        unit: Literal["word", "char"] = "word",
+        seed: int = 1,
+        lowercase: bool = True,
+    ) -> None:
         _check(ngram=ngram, unit=unit, num_perm=num_perm)
-        self.num_perm, self.ngram, self.unit, self.seed, self.lowercase = num_perm, ngram, unit, seed, lowercase
+        self.num_perm, self.ngram, self.unit, self.seed, self.lowercase = (
+            num_perm,
+            ngram,
+            unit,
+            seed,
+            lowercase,
+        )
 
     def signature(self, text: str) -> np.ndarray:
         return self.signatures([text])[0]
 
     def signatures(self, texts: Iterable[str]) -> np.ndarray:
         """An ``(n, num_perm)`` uint32 array."""
-        return minhash_signatures(list(texts), num_perm=self.num_perm, ngram=self.ngram, unit=self.unit,
-                                  seed=self.seed, lowercase=self.lowercase)
+        return minhash_signatures(
+            list(texts),
+            num_perm=self.num_perm,
+            ngram=self.ngram,
+            unit=self.unit,
+            seed=self.seed,
+            lowercase=self.lowercase,
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -203,7 +238,7 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     best, best_err = (1, num_perm), float("inf")  # (bands, rows), false positive + negative area
     for b in range(1, num_perm + 1):
         for r in range(1, num_perm // b + 1):
-            p = 1.0 - (1.0 - xs ** r) ** b
+            p = 1.0 - (1.0 - xs**r) ** b
             fp = np.trapezoid(p[xs <= threshold], xs[xs <= threshold])
             fn = np.trapezoid(1.0 - p[xs >= threshold], xs[xs >= threshold])
             if fp + fn < best_err:
@@ -258,11 +293,14 @@ def near_duplicate_clusters(
         bands, rows = lsh_params(threshold, num_perm)
     if bands * rows > num_perm:
         raise ConfigError(f"bands * rows ({bands} * {rows}) exceeds num_perm ({num_perm})")
-    sigs = signatures if signatures is not None else minhash_signatures(
-        texts, num_perm=num_perm, ngram=ngram, unit=unit, seed=seed)
+    sigs = (
+        signatures
+        if signatures is not None
+        else minhash_signatures(texts, num_perm=num_perm, ngram=ngram, unit=unit, seed=seed)
+    )
     uf = UnionFind(n)
     for band in range(bands):
-        chunk = np.ascontiguousarray(sigs[:, band * rows:(band + 1) * rows])
+        chunk = np.ascontiguousarray(sigs[:, band * rows : (band + 1) * rows])
         keys = chunk.view(np.dtype((np.void, chunk.dtype.itemsize * rows))).ravel()
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]

@@ -22,8 +22,13 @@ def sample_docs_path() -> str:
     return str(resources.files("datamill") / "data" / "sample_docs")
 
 
-def clean_sample(out: str | os.PathLike[str], *, executor: str = "local", workers: int | None = None,
-                 progress: bool = False):  # noqa: ANN201
+def clean_sample(
+    out: str | os.PathLike[str],
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    progress: bool = False,
+):  # noqa: ANN201
     """Read the sample corpus (quarantining malformed lines), drop fragments and exact duplicates,
     write Parquet shards and a manifest. Returns the pipeline's RunResult."""
     from datamill.pipeline import ExactDedup, JsonlReader, LengthFilter, Pipeline, Writer
@@ -45,15 +50,22 @@ def summary_table(result: Any) -> str:
         where = os.path.relpath(s["where"], root) + ("/" if os.path.isdir(s["where"]) else "")
         rows.append((s["stage"], f"{s['in']:,}", f"{s['out']:,}", s["note"], where))
     width = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = [f"{r[0]:<{width[0]}}  {r[1]:>{width[1]}}  {r[2]:>{width[2]}}  {r[3]:<{width[3]}}  {r[4]}".rstrip()
-             for r in rows]
+    lines = [
+        f"{r[0]:<{width[0]}}  {r[1]:>{width[1]}}  {r[2]:>{width[2]}}  {r[3]:<{width[3]}}  {r[4]}".rstrip()
+        for r in rows
+    ]
     n = len(result.finetune_ids)
     lines.append(f"lineage: {result.lineage_complete}/{n} fine-tune examples trace back to a crawled page")
     return "\n".join(lines) + "\n"
 
 
-def run_quickstart(directory: str | os.PathLike[str] = "datamill-quickstart", *, executor: str = "local",
-                   workers: int | None = None, console: Console | None = None) -> dict[str, Any]:
+def run_quickstart(
+    directory: str | os.PathLike[str] = "datamill-quickstart",
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
     """The full journey on the shipped sample (see :mod:`datamill.journey`); prints each stage's counts,
     where its outputs are, and the lineage check, and writes the counts to ``DIR/summary.txt``.
     Returns the summary."""
@@ -61,23 +73,36 @@ def run_quickstart(directory: str | os.PathLike[str] = "datamill-quickstart", *,
 
     console = console or Console()
     console.print("[bold]datamill quickstart: the life of LLM data, from a crawl to a diagnosis[/]")
-    result = run_journey(directory, executor=executor, workers=workers,  # None: one per CPU, as --help says
-                         log=lambda msg: console.print(f"[cyan]{escape(msg)}[/]"))
+    result = run_journey(
+        directory,
+        executor=executor,
+        workers=workers,  # None: one per CPU, as --help says
+        log=lambda msg: console.print(f"[cyan]{escape(msg)}[/]"),
+    )
     table = Table(title=f"datamill quickstart: done in {result.seconds:.0f} s", title_justify="left")
-    for col, just in (("stage", "left"), ("in", "right"), ("out", "right"), ("what happened", "left"),
-                      ("output", "left")):
+    for col, just in (
+        ("stage", "left"),
+        ("in", "right"),
+        ("out", "right"),
+        ("what happened", "left"),
+        ("output", "left"),
+    ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for s in result.stages:
         table.add_row(s["stage"], f"{s['in']:,}", f"{s['out']:,}", escape(s["note"]), escape(s["where"]))
     console.print(table)
     n = len(result.finetune_ids)
     style = "green" if result.lineage_complete == n else "red"
-    console.print(f"[{style}]lineage: {result.lineage_complete}/{n} fine-tune examples trace back to a crawled page[/]")
+    console.print(
+        f"[{style}]lineage: {result.lineage_complete}/{n} fine-tune examples trace back to a crawled page[/]"
+    )
     summary = os.path.join(result.root, "summary.txt")
     with open(summary, "w", encoding="utf-8") as fh:
         fh.write(summary_table(result))
-    console.print(f"summary: {escape(summary)} (the README's table); the offline teacher answered "
-                  f"{result.requests} requests")
+    console.print(
+        f"summary: {escape(summary)} (the README's table); the offline teacher answered "
+        f"{result.requests} requests"
+    )
     if result.finetune_ids:
         console.print(f"try: datamill lineage {result.finetune_ids[0]} --in {escape(result.root)}")
     console.print(f"open: {escape(result.stages[-1]['where'])}")
@@ -85,8 +110,17 @@ def run_quickstart(directory: str | os.PathLike[str] = "datamill-quickstart", *,
     from datamill.feedback.demo import seed_demo
 
     demo = seed_demo(f"sqlite:///{os.path.abspath(feedback_db)}")  # open projects beside the journey's
-    console.print(f"annotate: datamill feedback serve --db {escape(feedback_db)}  (projects journey, "
-                  f"{', '.join(demo['projects'])}; the first visit creates the admin)")
-    return {"stages": result.stages, "seconds": result.seconds, "root": result.root,
-            "lineage_complete": result.lineage_complete, "finetune_examples": n, "feedback_db": feedback_db,
-            "causes": result.causes, "summary": summary}
+    console.print(
+        f"annotate: datamill feedback serve --db {escape(feedback_db)}  (projects journey, "
+        f"{', '.join(demo['projects'])}; the first visit creates the admin)"
+    )
+    return {
+        "stages": result.stages,
+        "seconds": result.seconds,
+        "root": result.root,
+        "lineage_complete": result.lineage_complete,
+        "finetune_examples": n,
+        "feedback_db": feedback_db,
+        "causes": result.causes,
+        "summary": summary,
+    }

@@ -83,13 +83,25 @@ class Recipe:
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
-    def run(self, *, output: str | None = None, executor: str | None = None, workers: int | None = None,
-            progress: bool = False, overwrite: bool = False) -> RunResult:
+    def run(
+        self,
+        *,
+        output: str | None = None,
+        executor: str | None = None,
+        workers: int | None = None,
+        progress: bool = False,
+        overwrite: bool = False,
+    ) -> RunResult:
         out = output or self.output
         if not out:
             raise ConfigError("the recipe has no 'output'; pass output=")
-        result = self.pipeline.run(out, executor=executor or self.executor, workers=workers or self.workers,
-                                   progress=progress, overwrite=overwrite)
+        result = self.pipeline.run(
+            out,
+            executor=executor or self.executor,
+            workers=workers or self.workers,
+            progress=progress,
+            overwrite=overwrite,
+        )
         return run_finishers(result, self.finish)
 
 
@@ -132,8 +144,13 @@ def parse_recipe(data: Any, *, source: str = "recipe") -> Recipe:
         finishers = [build(f, kind="finisher") for f in finish]
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    return Recipe(pipeline=pipe, output=data.get("output"), executor=executor, workers=workers,
-                  finish=finishers)  # type: ignore[arg-type]
+    return Recipe(
+        pipeline=pipe,
+        output=data.get("output"),
+        executor=executor,
+        workers=workers,
+        finish=finishers,  # type: ignore[arg-type]
+    )
 
 
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:
@@ -149,15 +166,30 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     return parse_recipe(data, source=name)
 
 
-def dump_recipe(pipeline: Pipeline, *, output: str | None = None, executor: str = "local",
-                workers: int | None = None, finish: list[Finisher] | None = None) -> str:
+def dump_recipe(
+    pipeline: Pipeline,
+    *,
+    output: str | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    finish: list[Finisher] | None = None,
+) -> str:
     """The YAML recipe that reruns ``pipeline`` (then its ``finish`` steps)."""
-    return Recipe(pipeline=pipeline, output=output, executor=executor, workers=workers,
-                  finish=list(finish or [])).to_yaml()
+    return Recipe(
+        pipeline=pipeline, output=output, executor=executor, workers=workers, finish=list(finish or [])
+    ).to_yaml()
 
 
-def run_recipe(path: str | os.PathLike[str], *, output: str | None = None, executor: str | None = None,
-               workers: int | None = None, progress: bool = False, overwrite: bool = False) -> RunResult:
+def run_recipe(
+    path: str | os.PathLike[str],
+    *,
+    output: str | None = None,
+    executor: str | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+    overwrite: bool = False,
+) -> RunResult:
     """Load and run a recipe file; options override the recipe's own."""
-    return load_recipe(path).run(output=output, executor=executor, workers=workers, progress=progress,
-                                 overwrite=overwrite)
+    return load_recipe(path).run(
+        output=output, executor=executor, workers=workers, progress=progress, overwrite=overwrite
+    )

@@ -96,7 +96,9 @@ class Provenance:
 
     def child(self, *, step: str, parents: list[str], **kw: Any) -> Provenance:
         """Provenance for a record derived from records with ids ``parents`` by ``step``."""
-        return Provenance(source=self.source, line=self.line, offset=self.offset, step=step, parents=parents, **kw)
+        return Provenance(
+            source=self.source, line=self.line, offset=self.offset, step=step, parents=parents, **kw
+        )
 
 
 @dataclass(slots=True, kw_only=True)

@@ -20,10 +20,20 @@ __all__ = ["DEFAULT_TOKENIZER", "Tokenizer", "get_tokenizer"]
 DEFAULT_TOKENIZER = "cl100k_base"
 # OpenAI model-name prefixes and their encodings, most specific first (gpt-4o is o200k_base, not gpt-4's
 # cl100k_base; o200k_base does not ship offline, so asking for it says so rather than counting with another)
-_MODEL_ENCODINGS = {"gpt-4o": "o200k_base", "gpt-4.1": "o200k_base", "gpt-4.5": "o200k_base", "gpt-5": "o200k_base",
-                    "o1": "o200k_base", "o3": "o200k_base", "o4": "o200k_base", "chatgpt-4o": "o200k_base",
-                    "gpt-4": "cl100k_base", "gpt-3.5-turbo": "cl100k_base", "text-embedding-3": "cl100k_base",
-                    "text-embedding-ada-002": "cl100k_base"}
+_MODEL_ENCODINGS = {
+    "gpt-4o": "o200k_base",
+    "gpt-4.1": "o200k_base",
+    "gpt-4.5": "o200k_base",
+    "gpt-5": "o200k_base",
+    "o1": "o200k_base",
+    "o3": "o200k_base",
+    "o4": "o200k_base",
+    "chatgpt-4o": "o200k_base",
+    "gpt-4": "cl100k_base",
+    "gpt-3.5-turbo": "cl100k_base",
+    "text-embedding-3": "cl100k_base",
+    "text-embedding-ada-002": "cl100k_base",
+}
 
 
 class Tokenizer(ABC):
@@ -67,8 +77,10 @@ class TiktokenTokenizer(Tokenizer):
         try:
             self._enc = tiktoken.get_encoding(actual)
         except Exception as exc:  # noqa: BLE001 - tiktoken raises plain errors when it cannot download
-            raise ConfigError(f"tiktoken encoding {encoding!r} is not available offline ({exc}); "
-                              "use cl100k_base or a tokenizer.json file") from None
+            raise ConfigError(
+                f"tiktoken encoding {encoding!r} is not available offline ({exc}); "
+                "use cl100k_base or a tokenizer.json file"
+            ) from None
         self.name = encoding
 
     def encode(self, text: str) -> list[int]:
@@ -93,7 +105,9 @@ class TiktokenTokenizer(Tokenizer):
             step = -(-len(texts) // workers)
             try:
                 with mp.get_context("fork").Pool(workers) as pool:
-                    parts = pool.map(_count_slice, [(i, min(i + step, len(texts))) for i in range(0, len(texts), step)])
+                    parts = pool.map(
+                        _count_slice, [(i, min(i + step, len(texts))) for i in range(0, len(texts), step)]
+                    )
             finally:
                 _FORK_JOB = None
             return [n for part in parts for n in part]
@@ -165,7 +179,7 @@ def _fork_ok() -> bool:
 def _count_slice(span: tuple[int, int]) -> list[int]:
     assert _FORK_JOB is not None
     tok, texts = _FORK_JOB
-    return tok._count_serial(texts[span[0]:span[1]])
+    return tok._count_serial(texts[span[0] : span[1]])
 
 
 @lru_cache(maxsize=16)

@@ -69,7 +69,12 @@ def _calls() -> dict[str, tuple[Callable[..., Any], ...]]:
         "finetune mix": (finetune.mix,),
         "finetune card": (finetune.write_dataset_card,),
         "incontext chunk": (read_records, incontext.chunk_documents, write_records),
-        "incontext index": (read_records, incontext.chunk_documents, incontext.build_index, incontext.DenseIndex),
+        "incontext index": (
+            read_records,
+            incontext.chunk_documents,
+            incontext.build_index,
+            incontext.DenseIndex,
+        ),
         "incontext search": (incontext.load_index, incontext.Index.search),
         "incontext pack": (incontext.retrieve_and_pack,),
         "incontext eval": (incontext.evaluate_retrieval,),
@@ -94,16 +99,23 @@ CLI_ONLY = {
 }
 
 #: Options the library call has no keyword for, per command, and why.
-_WRITE = "where (and, for --to, in which format) write_examples writes the result; default: the input's format"
+_WRITE = (
+    "where (and, for --to, in which format) write_examples writes the result; default: the input's format"
+)
 EXCEPTIONS: dict[str, dict[str, str]] = {
     "feedback create-user": {"token": "--token also makes an API token for the user (create_api_token)"},
-    "finetune clean": {"output": _WRITE, "to": _WRITE,
-                       "rejects": "the removed examples, each with its rule, written as JSONL"},
+    "finetune clean": {
+        "output": _WRITE,
+        "to": _WRITE,
+        "rejects": "the removed examples, each with its rule, written as JSONL",
+    },
     "finetune decontaminate": {"output": _WRITE, "to": _WRITE},
     "finetune split": {"output": "the folder write_examples fills with <split>.jsonl files", "to": _WRITE},
     "finetune mix": {"output": _WRITE, "to": _WRITE},
     "incontext chunk": {"output": "the file write_records writes the chunks to"},
-    "incontext index": {name: f"--{name} is a shortcut for --kind {name}" for name in ("bm25", "dense", "hybrid")},
+    "incontext index": {
+        name: f"--{name} is a shortcut for --kind {name}" for name in ("bm25", "dense", "hybrid")
+    },
     "incontext eval": {"per_query": "writes EvalResult.per_query as JSONL"},
     "diagnose label-issues": {"top": "how many rows the table shows"},
 }
@@ -148,14 +160,17 @@ def test_options_are_the_library_calls_keywords(name):
     keywords = set().union(*(_keywords(f) for f in _calls()[name]))
     excused = EXCEPTIONS.get(name, {})
     stray = _stray(COMMANDS[name], _calls()[name], excused)
-    assert not stray, f"datamill {name}: {stray} are not keywords of {[f.__qualname__ for f in _calls()[name]]}"
+    assert not stray, (
+        f"datamill {name}: {stray} are not keywords of {[f.__qualname__ for f in _calls()[name]]}"
+    )
     stale = sorted(set(excused) - options)
     assert not stale, f"EXCEPTIONS lists {stale} for datamill {name}, which has no such option"
     assert not set(excused) & keywords, f"datamill {name}: {set(excused) & keywords} are library keywords now"
 
 
-def _own_way(num: Annotated[int, typer.Option("--num")] = 1,
-             json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+def _own_way(
+    num: Annotated[int, typer.Option("--num")] = 1, json_out: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """A command whose option is named its own way."""
 
 

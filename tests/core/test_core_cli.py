@@ -43,7 +43,9 @@ def test_every_command_has_a_docstring():
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "datamill.cli.main", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "datamill.cli.main", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_bad_input_is_one_red_line_and_exit_1(tmp_path):
@@ -61,8 +63,10 @@ def test_run_and_print_recipe(tmp_path):
     recipe = tmp_path / "r.yaml"
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(json.dumps({"text": f"hello there number {i % 5}"}) for i in range(20)) + "\n")
-    recipe.write_text(f"reader: {{type: read.jsonl, paths: '{src}'}}\nsteps:\n  - {{type: dedup.exact}}\n"
-                      f"output: {tmp_path / 'out'}\n")
+    recipe.write_text(
+        f"reader: {{type: read.jsonl, paths: '{src}'}}\nsteps:\n  - {{type: dedup.exact}}\n"
+        f"output: {tmp_path / 'out'}\n"
+    )
     printed = _run("run", str(recipe), "--print-recipe")
     assert printed.returncode == 0 and "dedup.exact" in printed.stdout and "read.jsonl" in printed.stdout
     proc = _run("run", str(recipe), "--workers", "1")
@@ -73,7 +77,9 @@ def test_run_and_print_recipe(tmp_path):
 
 def test_import_is_light():
     code = "import sys, datamill; heavy = [m for m in ('pyarrow', 'torch', 'ray', 'datasets', 'typer') if m in sys.modules]; print(heavy)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    ).stdout.strip()
     assert out == "[]"
 
 

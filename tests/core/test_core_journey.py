@@ -20,8 +20,29 @@ from datamill.lineage import LineageIndex
 README = Path(__file__).resolve().parents[2] / "README.md"
 _WORD = re.compile(r"[a-z][a-z'’-]+")
 # the words that frame a question rather than say what it is about
-_FRAME = {"what", "who", "where", "when", "which", "does", "have", "been", "happened", "will", "would", "should",
-          "could", "might", "must", "passage", "about", "else", "long", "help", "need"}
+_FRAME = {
+    "what",
+    "who",
+    "where",
+    "when",
+    "which",
+    "does",
+    "have",
+    "been",
+    "happened",
+    "will",
+    "would",
+    "should",
+    "could",
+    "might",
+    "must",
+    "passage",
+    "about",
+    "else",
+    "long",
+    "help",
+    "need",
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +77,11 @@ def test_quickstart_prints_every_stage_and_where(journey):
 
 def test_every_exported_finetune_example_has_a_complete_lineage(journey):
     root, out = journey
-    ids = [json.loads(line)["id"] for name in ("sft.jsonl", "dpo.jsonl")
-           for line in (root / "5-finetune" / name).read_text().splitlines()]
+    ids = [
+        json.loads(line)["id"]
+        for name in ("sft.jsonl", "dpo.jsonl")
+        for line in (root / "5-finetune" / name).read_text().splitlines()
+    ]
     assert len(ids) >= 20
     index = LineageIndex(root)
     for rid in ids:
@@ -66,8 +90,10 @@ def test_every_exported_finetune_example_has_a_complete_lineage(journey):
         kinds = {n.record.provenance.step for n in node.walk()}
         assert {"feedback.submit", "synthetic.judge", "synthetic.qa_from_docs", "incontext.chunk"} <= kinds
         roots = [n for n in node.walk() if n.is_root]
-        assert roots and all(n.record.provenance.source.endswith(".warc.gz") and n.record.provenance.offset is not None
-                             for n in roots)
+        assert roots and all(
+            n.record.provenance.source.endswith(".warc.gz") and n.record.provenance.offset is not None
+            for n in roots
+        )
     n = len(ids)
     assert f"lineage: {n}/{n} fine-tune examples trace back to a crawled page" in out
 
@@ -104,11 +130,15 @@ def test_the_judge_prefers_the_answer_its_passage_supports(journey):
     root, _ = journey
     pairs, judged = _rows(root / "3-synthetic" / "pairs.jsonl"), _rows(root / "3-synthetic" / "judged.jsonl")
     assert len(judged) >= 0.9 * len(pairs) >= 27  # verdicts survive the position swap
-    wins = [_support(j["chosen"], _passage(j["prompt"])) > _support(j["rejected"], _passage(j["prompt"]))
-            for j in judged]
+    wins = [
+        _support(j["chosen"], _passage(j["prompt"])) > _support(j["rejected"], _passage(j["prompt"]))
+        for j in judged
+    ]
     assert sum(wins) >= 0.9 * len(judged)
-    shown_first = [_support(p["chosen"], _passage(p["prompt"])) > _support(p["rejected"], _passage(p["prompt"]))
-                   for p in pairs]
+    shown_first = [
+        _support(p["chosen"], _passage(p["prompt"])) > _support(p["rejected"], _passage(p["prompt"]))
+        for p in pairs
+    ]
     assert 0.2 < sum(shown_first) / len(pairs) < 0.8  # position cannot explain the verdicts
     assert sum(len(j["chosen"]) < len(j["rejected"]) for j in judged) >= 0.5 * len(judged)  # nor length
 
@@ -126,11 +156,19 @@ def test_the_diagnosis_finds_several_causes_that_the_data_really_has(journey):
     taught = [r["messages"][1]["content"] for r in _rows(root / "5-finetune" / "sft.jsonl")]
     assert all(not any(t.endswith("\n\n" + m["input"]) for t in taught) for m in unseen)
     # contradictory context: the page and its planted out-of-date copy, both retrieved
-    [planted] = [c for c in read_records(root / "2-incontext" / "chunks.jsonl.zst") if c.metadata.get("planted")]
-    contra = [c for m in mistakes if "contradictory_context" in m["causes"]
-              for c in m["evidence"]["contradictory_context"]]
-    assert any(c["kind"] == "numeric" and (c["first"] in planted.text) != (c["second"] in planted.text)
-               for c in contra)
+    [planted] = [
+        c for c in read_records(root / "2-incontext" / "chunks.jsonl.zst") if c.metadata.get("planted")
+    ]
+    contra = [
+        c
+        for m in mistakes
+        if "contradictory_context" in m["causes"]
+        for c in m["evidence"]["contradictory_context"]
+    ]
+    assert any(
+        c["kind"] == "numeric" and (c["first"] in planted.text) != (c["second"] in planted.text)
+        for c in contra
+    )
     # noisy labels: what diagnose flags as mislabelled is an unsourced answer the annotators' majority chose
     unsourced = {a["output"] for a in _rows(root / "3-synthetic" / "alternatives.jsonl")}
     assert report["noisy_train"] and all(n["target"] in unsourced for n in report["noisy_train"])

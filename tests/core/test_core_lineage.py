@@ -13,15 +13,26 @@ from datamill.records import Document, Example, Judgement, Preference, Provenanc
 
 @pytest.fixture()
 def chain(tmp_path):
-    doc = Document(text="a crawled page", metadata={"url": "https://example.org/p"},
-                   provenance=Provenance(source="crawl/a.warc.gz", offset=4096))
+    doc = Document(
+        text="a crawled page",
+        metadata={"url": "https://example.org/p"},
+        provenance=Provenance(source="crawl/a.warc.gz", offset=4096),
+    )
     chunk = Document(text="a chunk", provenance=Provenance(step="incontext.chunk", parents=[doc.id]))
-    gen = Example(input="q?", output="a.", provenance=Provenance(step="synthetic.qa", model="teacher-7b",
-                                                                 parents=[chunk.id]))
-    judge = Judgement(annotator="ann-2", task=gen.id, value="A",
-                      provenance=Provenance(annotator="ann-2", parents=[gen.id]))
-    pref = Preference(prompt="q?", chosen="a.", rejected="b.",
-                      provenance=Provenance(step="feedback.export", parents=[judge.id, gen.id]))
+    gen = Example(
+        input="q?",
+        output="a.",
+        provenance=Provenance(step="synthetic.qa", model="teacher-7b", parents=[chunk.id]),
+    )
+    judge = Judgement(
+        annotator="ann-2", task=gen.id, value="A", provenance=Provenance(annotator="ann-2", parents=[gen.id])
+    )
+    pref = Preference(
+        prompt="q?",
+        chosen="a.",
+        rejected="b.",
+        provenance=Provenance(step="feedback.export", parents=[judge.id, gen.id]),
+    )
     write_parquet([doc], tmp_path / "pretrain" / "data" / "part-00000.parquet")
     write_jsonl([chunk], tmp_path / "index" / "chunks.jsonl.zst")
     write_jsonl([gen], tmp_path / "synthetic.jsonl")
@@ -55,12 +66,21 @@ def test_a_missing_link_makes_the_chain_incomplete(chain):
 def test_lineage_cli(chain):
     root, pref = chain
     env = {**os.environ, "COLUMNS": "250"}
-    proc = subprocess.run([sys.executable, "-m", "datamill.cli.main", "lineage", pref.id, "--in", str(root)],
-                          capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "datamill.cli.main", "lineage", pref.id, "--in", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "chain complete" in proc.stdout and "crawl/a.warc.gz @ byte 4096" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "datamill.cli.main", "lineage", pref.id, "--in", str(root), "--json"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "datamill.cli.main", "lineage", pref.id, "--in", str(root), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     data = json.loads(proc.stdout)
     assert data["parents"][0]["record"]["annotator"] == "ann-2"
     # the generation is given in full under the judgement, then referred to
@@ -76,15 +96,25 @@ def test_a_shared_ancestor_is_printed_once(tmp_path):
     qa = Example(input="q?", output="a.", provenance=Provenance(step="synthetic.qa", parents=[chunk.id]))
     alt = Example(input="q?", output="b.", provenance=Provenance(step="synthetic.respond", parents=[qa.id]))
     pair = Preference(prompt="q?", chosen="a.", rejected="b.", provenance=Provenance(parents=[qa.id, alt.id]))
-    votes = [Judgement(annotator=f"ann-{i}", task=pair.id, value=0, provenance=Provenance(parents=[pair.id]))
-             for i in range(3)]
-    final = Example(input="q?", output="a. (checked)", provenance=Provenance(step="finetune.export",
-                                                                              parents=[v.id for v in votes]))
+    votes = [
+        Judgement(annotator=f"ann-{i}", task=pair.id, value=0, provenance=Provenance(parents=[pair.id]))
+        for i in range(3)
+    ]
+    final = Example(
+        input="q?",
+        output="a. (checked)",
+        provenance=Provenance(step="finetune.export", parents=[v.id for v in votes]),
+    )
     write_jsonl([page, chunk, qa, alt, pair, *votes, final], tmp_path / "all.jsonl")
     node = trace(final.id, tmp_path)
     assert [n.id for n in node.walk()].count(page.id) == 1 and node.complete()
-    proc = subprocess.run([sys.executable, "-m", "datamill.cli.main", "lineage", final.id, "--in", str(tmp_path)],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "250"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "datamill.cli.main", "lineage", final.id, "--in", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "250"},
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     for rec in (final, page, chunk, alt, *votes):

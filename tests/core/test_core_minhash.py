@@ -19,7 +19,7 @@ def test_signature_agreement_estimates_jaccard(overlap):
     words = [f"w{i}" for i in rng.permutation(4000)]
     shared = int(1000 * overlap)
     a = words[:1000]
-    b = words[:shared] + words[2000:2000 + 1000 - shared]
+    b = words[:shared] + words[2000 : 2000 + 1000 - shared]
     truth = _jaccard(set(a), set(b))
     sig = MinHasher(num_perm=512, ngram=1).signatures([" ".join(a), " ".join(b)])
     assert abs(float(np.mean(sig[0] == sig[1])) - truth) < 0.06
@@ -33,8 +33,13 @@ def test_lsh_params_match_datasketch():
 
 def test_clusters_group_edits_and_keep_first():
     base = "the quick brown fox jumps over the lazy dog near the river bank at dawn every day"
-    texts = [base, "completely unrelated words about tax law and ledgers in spring", base + " again",
-             base.replace("lazy", "sleepy"), "completely unrelated words about tax law and ledgers in spring"]
+    texts = [
+        base,
+        "completely unrelated words about tax law and ledgers in spring",
+        base + " again",
+        base.replace("lazy", "sleepy"),
+        "completely unrelated words about tax law and ledgers in spring",
+    ]
     cid = near_duplicate_clusters(texts, threshold=0.6, ngram=2)
     assert cid[0] == 0 and cid[2] == 0 and cid[3] == 0
     assert cid[1] == 1 and cid[4] == 1

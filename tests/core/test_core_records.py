@@ -16,12 +16,21 @@ from datamill.records import (
 )
 
 json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text()
-json_values = st.recursive(json_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(), c, max_size=3),
-                           max_leaves=10)
-prov = st.builds(Provenance, source=st.none() | st.text(), line=st.none() | st.integers(0, 10**9),
-                 step=st.none() | st.text(), parents=st.lists(st.text(), max_size=3))
-messages = st.lists(st.builds(Message, role=st.sampled_from(["system", "user", "assistant"]), content=st.text()),
-                    min_size=1, max_size=4)
+json_values = st.recursive(
+    json_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(), c, max_size=3), max_leaves=10
+)
+prov = st.builds(
+    Provenance,
+    source=st.none() | st.text(),
+    line=st.none() | st.integers(0, 10**9),
+    step=st.none() | st.text(),
+    parents=st.lists(st.text(), max_size=3),
+)
+messages = st.lists(
+    st.builds(Message, role=st.sampled_from(["system", "user", "assistant"]), content=st.text()),
+    min_size=1,
+    max_size=4,
+)
 
 
 @given(text=st.text(), meta=st.dictionaries(st.text(), json_values, max_size=4), p=prov)
@@ -31,7 +40,12 @@ def test_document_round_trips_through_json(text, meta, p):
     assert from_dict(d.to_dict()) == d
 
 
-@given(msgs=messages, out=st.none() | st.text(), label=json_values, split=st.none() | st.sampled_from(["train", "test"]))
+@given(
+    msgs=messages,
+    out=st.none() | st.text(),
+    label=json_values,
+    split=st.none() | st.sampled_from(["train", "test"]),
+)
 def test_example_and_conversation_round_trip(msgs, out, label, split):
     e = Example(messages=msgs, output=out, label=label, split=split)
     assert from_json(e.to_json()) == e
@@ -40,10 +54,16 @@ def test_example_and_conversation_round_trip(msgs, out, label, split):
 
 
 def test_preference_and_judgement_round_trip():
-    p = Preference(prompt=[Message(role="user", content="2+2?")], chosen="4", rejected="5", scores={"margin": 1.5})
+    p = Preference(
+        prompt=[Message(role="user", content="2+2?")], chosen="4", rejected="5", scores={"margin": 1.5}
+    )
     assert from_json(p.to_json()) == p
-    j = Judgement(annotator="ann1", task="t1", value={"choice": "A", "strength": 2},
-                  provenance=Provenance(annotator="ann1", parents=["t1"]))
+    j = Judgement(
+        annotator="ann1",
+        task="t1",
+        value={"choice": "A", "strength": 2},
+        provenance=Provenance(annotator="ann1", parents=["t1"]),
+    )
     assert from_json(j.to_json()) == j
 
 

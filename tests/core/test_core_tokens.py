@@ -11,9 +11,19 @@ import tiktoken
 from datamill.errors import ConfigError
 from datamill.tokens import Tokenizer, get_tokenizer
 
-TEXTS = ["", "hello world", "tiktoken is great!", "  leading and trailing  ", "naïve café 東京 🚀\n\ttabs",
-         "text with <|endoftext|> in it", "an opening <| without a close", "<|fim_prefix|>x", "a" * 5000,
-         "line\n" * 300, "12345 67890 3.14159"]
+TEXTS = [
+    "",
+    "hello world",
+    "tiktoken is great!",
+    "  leading and trailing  ",
+    "naïve café 東京 🚀\n\ttabs",
+    "text with <|endoftext|> in it",
+    "an opening <| without a close",
+    "<|fim_prefix|>x",
+    "a" * 5000,
+    "line\n" * 300,
+    "12345 67890 3.14159",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +54,16 @@ def test_counts_equal_tiktoken_one_text_at_a_time(enc, docs):
     assert sum(map(len, texts)) > 1_000_000
     want = [len(enc.encode(t, disallowed_special=())) for t in texts]
     assert tok.count_batch(texts) == want
-    assert [tok.count(t) for t in TEXTS] == want[:len(TEXTS)]
+    assert [tok.count(t) for t in TEXTS] == want[: len(TEXTS)]
 
 
 @pytest.mark.slow
 def test_counts_in_forked_workers_equal_tiktoken(enc, docs):
     tok = get_tokenizer("cl100k_base")
     base = " ".join(docs)
-    texts = [base[(i * 997) % 40000:][:6200] + (f" <|endoftext|> {i}" if i % 50 == 0 else "") for i in range(1400)]
+    texts = [
+        base[(i * 997) % 40000 :][:6200] + (f" <|endoftext|> {i}" if i % 50 == 0 else "") for i in range(1400)
+    ]
     assert len(texts) > 1000 and sum(map(len, texts)) > 8_000_000  # the forked path's thresholds
     assert tok.count_batch(texts) == [len(enc.encode(t, disallowed_special=())) for t in texts]
 

@@ -47,7 +47,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PAGES = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md"))]
 RUNNABLE = {"bash": "bash", "sh": "bash", "shell": "bash", "python": "python", "py": "python"}
-MARK = re.compile(r"^<!--\s*(skip-example|slow-example|example-file|example-server|example-output)\s*(?::(.*?))?-->\s*$")
+MARK = re.compile(
+    r"^<!--\s*(skip-example|slow-example|example-file|example-server|example-output)\s*(?::(.*?))?-->\s*$"
+)
 BLOCK_TIMEOUT = 240  # seconds; one block (the quickstart is the longest)
 SERVER_TIMEOUT = 180  # seconds for a server block's URL to answer
 
@@ -97,7 +99,7 @@ def parse(page: str, text: str | None = None) -> list[Block]:
             lang = "file"
         elif "example-output" in marks:
             lang = "output"
-        blocks.append(Block(page, start + 1, lang, "\n".join(lines[start + 1:j]) + "\n", marks))
+        blocks.append(Block(page, start + 1, lang, "\n".join(lines[start + 1 : j]) + "\n", marks))
         i = j + 1
     return blocks
 
@@ -142,7 +144,9 @@ def _feedback_files(d: Path) -> None:
     (d / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
     prompts = [{"prompt": t["instruction"]} for t in _seed_tasks()[20:24]]
     (d / "prompts.jsonl").write_text("".join(json.dumps(p) + "\n" for p in prompts))
-    (d / "rules.md").write_text("# Guidelines\n\nPrefer the answer that is correct, complete and to the point.\n")
+    (d / "rules.md").write_text(
+        "# Guidelines\n\nPrefer the answer that is correct, complete and to the point.\n"
+    )
 
 
 def _finetune_files(d: Path) -> None:
@@ -157,21 +161,48 @@ def _finetune_files(d: Path) -> None:
     for t in seeds:
         inst = t["instances"][0]
         label = "classification" if t["is_classification"] else "generation"
-        alpaca.append({"instruction": t["instruction"], "input": inst["input"], "output": inst["output"], "label": label})
+        alpaca.append(
+            {
+                "instruction": t["instruction"],
+                "input": inst["input"],
+                "output": inst["output"],
+                "label": label,
+            }
+        )
         user = t["instruction"] + (f"\n\n{inst['input']}" if inst["input"] else "")
-        chat.append({"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": inst["output"]}],
-                     "label": label})
+        chat.append(
+            {
+                "messages": [
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": inst["output"]},
+                ],
+                "label": label,
+            }
+        )
     with gzip.open(d / "alpaca.jsonl.gz", "wt", encoding="utf-8") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in alpaca)
     (d / "alpaca.jsonl").write_text("".join(json.dumps(r) + "\n" for r in alpaca))
     (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chat))
     held_out = chat[::17][:10]
     (d / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in held_out))
-    (d / "eval_questions.txt").write_text("".join(r["messages"][0]["content"].replace("\n", " ") + "\n" for r in held_out))
+    (d / "eval_questions.txt").write_text(
+        "".join(r["messages"][0]["content"].replace("\n", " ") + "\n" for r in held_out)
+    )
     tickets = make_planted().train[:200]
-    (d / "support.jsonl").write_text("".join(json.dumps({"messages": [
-        {"role": "user", "content": r["input"]},
-        {"role": "assistant", "content": f"I have passed this to our {r['label']} team."}]}) + "\n" for r in tickets))
+    (d / "support.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": r["input"]},
+                        {"role": "assistant", "content": f"I have passed this to our {r['label']} team."},
+                    ]
+                }
+            )
+            + "\n"
+            for r in tickets
+        )
+    )
     model = d / "my-model"
     shutil.copytree(default_model_path(), model, ignore=shutil.ignore_patterns("*.safetensors", "1_Pooling"))
     cfg = json.loads((model / "tokenizer_config.json").read_text())
@@ -191,8 +222,14 @@ def _incontext_files(d: Path) -> None:
     pool = []
     for t in _seed_tasks()[:60]:
         inst = t["instances"][0]
-        pool.append({"instruction": t["instruction"], "input": inst["input"], "output": inst["output"],
-                     "label": "classification" if t["is_classification"] else "generation"})
+        pool.append(
+            {
+                "instruction": t["instruction"],
+                "input": inst["input"],
+                "output": inst["output"],
+                "label": "classification" if t["is_classification"] else "generation",
+            }
+        )
     (d / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pool))
     shutil.copytree(REPO / "src" / "datamill" / "data" / "beir_selfinstruct", d / "beir")
 
@@ -251,7 +288,10 @@ def _bin_dir(root: Path) -> Path:
     d = root / "bin"
     if not d.exists():
         d.mkdir(parents=True)
-        for name, cmd in (("datamill", f'"{sys.executable}" -m datamill.cli.main'), ("python", f'"{sys.executable}"')):
+        for name, cmd in (
+            ("datamill", f'"{sys.executable}" -m datamill.cli.main'),
+            ("python", f'"{sys.executable}"'),
+        ):
             (d / name).write_text(f'#!/bin/sh\nexec {cmd} "$@"\n')
             (d / name).chmod(0o755)
     return d
@@ -322,12 +362,22 @@ class Page:
             script.write_text(code, encoding="utf-8")
             argv = ["bash", "-euo", "pipefail", str(script)]
         if "example-server" in b.marks and _answers(b.marks["example-server"]):
-            return Outcome(False, f"{b.marks['example-server']} answers before the block started: another "
-                                  "process holds the port, so the block's own server could not be told apart")
+            return Outcome(
+                False,
+                f"{b.marks['example-server']} answers before the block started: another "
+                "process holds the port, so the block's own server could not be told apart",
+            )
         log, err = self.scripts / f"block{i}.out", self.scripts / f"block{i}.err"
         with open(log, "wb") as out, open(err, "wb") as errf:
-            proc = subprocess.Popen(argv, cwd=self.work, env=self.env, stdout=out, stderr=errf,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.work,
+                env=self.env,
+                stdout=out,
+                stderr=errf,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             self.groups.append(proc.pid)
             if "example-server" in b.marks:
                 ok, why = _wait_for_server(b.marks["example-server"], proc)
@@ -351,7 +401,9 @@ class Page:
         errtext = err.read_text(encoding="utf-8", errors="replace")
         earlier = [self.blocks[j].id for j, o in self.done.items() if not o.ok]
         why += f" (earlier blocks of this page failed: {earlier})" if earlier and not ok else ""
-        return Outcome(ok, f"{why}\n--- stdout (end) ---\n{text[-4000:]}\n--- stderr (end) ---\n{errtext[-4000:]}", text)
+        return Outcome(
+            ok, f"{why}\n--- stdout (end) ---\n{text[-4000:]}\n--- stderr (end) ---\n{errtext[-4000:]}", text
+        )
 
     def _check_output(self, i: int, b: Block) -> Outcome:
         ran = [j for j in range(i) if self.blocks[j].runnable]
@@ -362,8 +414,11 @@ class Page:
         printed = {line.strip() for line in self.done[ran[-1]].stdout.splitlines()}
         missing = [line for line in b.code.splitlines() if line.strip() and line.strip() not in printed]
         if missing:
-            return Outcome(False, f"{self.blocks[ran[-1]].id} did not print {missing}; it printed:\n"
-                                  f"{self.done[ran[-1]].stdout[-4000:]}")
+            return Outcome(
+                False,
+                f"{self.blocks[ran[-1]].id} did not print {missing}; it printed:\n"
+                f"{self.done[ran[-1]].stdout[-4000:]}",
+            )
         return Outcome(True, "")
 
     def stop_background(self) -> None:
@@ -437,8 +492,11 @@ class Pages:
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, request):
     # a slow-example block runs when its own test is selected (pytest -m slow), else it is passed over
-    selected = {item.callspec.params["block"].id for item in request.session.items
-                if getattr(item, "callspec", None) is not None and "block" in item.callspec.params}
+    selected = {
+        item.callspec.params["block"].id
+        for item in request.session.items
+        if getattr(item, "callspec", None) is not None and "block" in item.callspec.params
+    }
     p = Pages(tmp_path_factory.mktemp("docs-examples"), selected)
     yield p
     p.close()
@@ -474,7 +532,9 @@ def test_every_page_has_examples_and_every_unrun_block_says_why():
         assert not empty, f"{mark} marks need a value: {empty}"
     for page, text in XFAIL:
         hits = [b.id for b in ALL_BLOCKS if b.page == page and text in b.code]
-        assert len(hits) == 1, f"XFAIL entry {(page, text)} matches {hits}, not one block: update or remove it"
+        assert len(hits) == 1, (
+            f"XFAIL entry {(page, text)} matches {hits}, not one block: update or remove it"
+        )
 
 
 def test_installs_name_extras_that_exist():
@@ -489,6 +549,8 @@ def test_the_block_parser():
     text = "x\n<!-- skip-example: needs a GPU -->\n```bash\necho hi\n```\n\n```yaml\na: 1\n```\n"
     blocks = parse("x.md", text)
     assert [(b.line, b.lang, b.code, b.marks) for b in blocks] == [
-        (3, "bash", "echo hi\n", {"skip-example": "needs a GPU"}), (7, "other", "a: 1\n", {})]
+        (3, "bash", "echo hi\n", {"skip-example": "needs a GPU"}),
+        (7, "other", "a: 1\n", {}),
+    ]
     code, extras = strip_installs("pip install torch==2.13.0 && pip install -e '.[dev,ray]' && pytest\n")
     assert code.strip() == "pytest" and extras == ["dev", "ray"]

@@ -1,5 +1,5 @@
-"""The static checks CI and a newcomer's `pytest` share: ruff's lint rules and mypy on src/ (pyproject.toml
-configures both). Run in the suite so that the README's test command is the whole gate."""
+"""The static checks CI and a newcomer's `pytest` share: ruff's lint rules, ruff's formatter and mypy on src/
+(pyproject.toml configures all three). Run in the suite so that the README's test command is the whole gate."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ def test_ruff_check_is_clean():
     ruff = shutil.which("ruff") or "ruff"
     proc = _run([ruff, "check", "src", "tests", "benchmarks", "scripts"], timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_format_is_clean():
+    ruff = shutil.which("ruff") or "ruff"
+    proc = _run([ruff, "format", "--check", "src", "tests", "benchmarks", "scripts"], timeout=120)
+    assert proc.returncode == 0, "run `ruff format .` to fix:\n" + proc.stdout + proc.stderr
 
 
 def test_mypy_src_is_clean():

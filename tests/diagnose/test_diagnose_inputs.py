@@ -27,25 +27,36 @@ def _jsonl(path, rows):
 def test_results_shapes(tmp_path):
     rows = [
         {"id": "a", "input": "2+2?", "expected": "4", "output": "4"},
-        {"id": "b", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital?"}],
-         "expected": "Paris", "output": "Lyon", "contexts": ["Paris is the capital.", {"text": "Lyon is big."}]},
+        {
+            "id": "b",
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital?"}],
+            "expected": "Paris",
+            "output": "Lyon",
+            "contexts": ["Paris is the capital.", {"text": "Lyon is big."}],
+        },
         {"id": "c", "question": "q", "expected": "x", "output": "y", "score": 0.7},
         {"id": "d", "input": "q", "label": "x", "prediction": "y", "correct": False, "probs": [0.2, 0.8]},
     ]
     items = read_results(_jsonl(tmp_path / "r.jsonl", rows))
     assert [x.correct for x in items] == [True, False, True, False]
-    assert items[1].input == "Be brief.\nCapital?" and items[1].contexts == ["Paris is the capital.", "Lyon is big."]
+    assert items[1].input == "Be brief.\nCapital?" and items[1].contexts == [
+        "Paris is the capital.",
+        "Lyon is big.",
+    ]
     assert items[3].probs == [0.2, 0.8] and items[3].expected == "x" and items[3].where.endswith("r.jsonl:4")
     assert read_results(rows)[0].id == "a"  # in-memory rows too
 
 
-@pytest.mark.parametrize(("row", "message"), [
-    ({"expected": "x", "output": "y"}, "needs 'input' or 'messages'"),
-    ({"input": "q"}, "needs 'correct', 'score'"),
-    ({"input": "q", "correct": "yes"}, "'correct' must be true or false"),
-    ({"input": "q", "correct": True, "probs": {"a": 1}}, "'probs' must be a list"),
-    ({"input": "q", "score": "high"}, "'score' must be a number"),
-])
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"expected": "x", "output": "y"}, "needs 'input' or 'messages'"),
+        ({"input": "q"}, "needs 'correct', 'score'"),
+        ({"input": "q", "correct": "yes"}, "'correct' must be true or false"),
+        ({"input": "q", "correct": True, "probs": {"a": 1}}, "'probs' must be a list"),
+        ({"input": "q", "score": "high"}, "'score' must be a number"),
+    ],
+)
 def test_results_errors_name_file_and_line(tmp_path, row, message):
     path = _jsonl(tmp_path / "r.jsonl", [{"input": "ok", "correct": True}, row])
     with pytest.raises(InputError, match=message) as exc:
@@ -66,18 +77,30 @@ def test_results_bad_json_and_duplicates(tmp_path):
 
 
 def test_train_shapes(tmp_path):
-    plain = read_train(_jsonl(tmp_path / "p.jsonl", [{"input": "hi", "label": "greet"}, {"text": "x", "output": "y"}]))
+    plain = read_train(
+        _jsonl(tmp_path / "p.jsonl", [{"input": "hi", "label": "greet"}, {"text": "x", "output": "y"}])
+    )
     assert [(t.input, t.target) for t in plain] == [("hi", "greet"), ("x", "y")]
-    openai = read_train(_jsonl(tmp_path / "o.jsonl", [{"messages": [
-        {"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"}]}]))
+    openai = read_train(
+        _jsonl(
+            tmp_path / "o.jsonl",
+            [{"messages": [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"}]}],
+        )
+    )
     assert (openai[0].input, openai[0].target) == ("Q1", "A1")
     alpaca = read_train(_jsonl(tmp_path / "a.jsonl", [{"instruction": "Sum", "input": "1 2", "output": "3"}]))
     assert (alpaca[0].input, alpaca[0].target) == ("Sum\n1 2", "3")
-    sharegpt = read_train(_jsonl(tmp_path / "s.jsonl", [{"conversations": [
-        {"from": "human", "value": "Hey"}, {"from": "gpt", "value": "Hello"}]}]))
+    sharegpt = read_train(
+        _jsonl(
+            tmp_path / "s.jsonl",
+            [{"conversations": [{"from": "human", "value": "Hey"}, {"from": "gpt", "value": "Hello"}]}],
+        )
+    )
     assert (sharegpt[0].input, sharegpt[0].target) == ("Hey", "Hello")
-    recs = [Example(input="i", label="L"), Example(messages=[Message(role="user", content="u"),
-                                                             Message(role="assistant", content="a")])]
+    recs = [
+        Example(input="i", label="L"),
+        Example(messages=[Message(role="user", content="u"), Message(role="assistant", content="a")]),
+    ]
     assert [(t.input, t.target) for t in read_train(recs)] == [("i", "L"), ("u", "a")]
     typed = read_train(_jsonl(tmp_path / "t.jsonl", [r.to_dict() for r in recs]))
     assert [t.target for t in typed] == ["L", "a"] and typed[0].id == recs[0].id
@@ -101,10 +124,14 @@ def test_train_errors(tmp_path):
 
 
 def test_feedback_and_agreement(tmp_path):
-    rows = [{"annotator": "a", "task": "t1", "value": "x"}, {"annotator": "b", "task": "t1", "value": "x"},
-            {"annotator": "c", "task": "t1", "value": "y"}, {"annotator": "a", "item_id": "t2", "label": "z"},
-            {"annotator": "c", "task": "t2", "value": "z"}, {"annotator": "c", "task": "g", "value": "n",
-                                                            "gold": "m"}]
+    rows = [
+        {"annotator": "a", "task": "t1", "value": "x"},
+        {"annotator": "b", "task": "t1", "value": "x"},
+        {"annotator": "c", "task": "t1", "value": "y"},
+        {"annotator": "a", "item_id": "t2", "label": "z"},
+        {"annotator": "c", "task": "t2", "value": "z"},
+        {"annotator": "c", "task": "g", "value": "n", "gold": "m"},
+    ]
     items = read_feedback(_jsonl(tmp_path / "f.jsonl", rows))
     items += read_feedback([Judgement(annotator="b", task="t2", value="z")])
     tasks, annotators = annotator_agreement(items)
@@ -122,28 +149,43 @@ def test_feedback_and_agreement(tmp_path):
 
 
 def test_contexts_file(tmp_path):
-    ctx = read_contexts(_jsonl(tmp_path / "c.jsonl", [{"id": "a", "contexts": ["p1", "p2"]},
-                                                      {"id": 7, "context": "p3"}]))
+    ctx = read_contexts(
+        _jsonl(tmp_path / "c.jsonl", [{"id": "a", "contexts": ["p1", "p2"]}, {"id": 7, "context": "p3"}])
+    )
     assert ctx == {"a": ["p1", "p2"], "7": ["p3"]}
     with pytest.raises(InputError, match=r"c\.jsonl:1"):
         read_contexts(_jsonl(tmp_path / "c.jsonl", [{"contexts": ["x"]}]))
 
 
 def test_contradiction_rules():
-    found = find_contradictions(["The Aurora router supports up to 32 devices. Support answers on weekdays.",
-                                 "Up to 64 devices are supported by the Aurora router."])
+    found = find_contradictions(
+        [
+            "The Aurora router supports up to 32 devices. Support answers on weekdays.",
+            "Up to 64 devices are supported by the Aurora router.",
+        ]
+    )
     assert [c.kind for c in found] == ["numeric"] and "32 vs 64" in found[0].detail
     found = find_contradictions(["The museum opened on 3 March 1990.", "The museum opened on 3 March 1995."])
     assert [c.kind for c in found] == ["numeric"]
-    found = find_contradictions(["The tablet is covered by the damage plan.",
-                                 "The tablet is not covered by the damage plan."])
+    found = find_contradictions(
+        ["The tablet is covered by the damage plan.", "The tablet is not covered by the damage plan."]
+    )
     assert [c.kind for c in found] == ["negation"]
     # same numbers, different facts, or unrelated sentences: nothing
-    assert find_contradictions(["The laptop warranty lasts 12 months.", "Shipping a laptop takes 5 days.",
-                                "The laptop warranty lasts 12 months."]) == []
+    assert (
+        find_contradictions(
+            [
+                "The laptop warranty lasts 12 months.",
+                "Shipping a laptop takes 5 days.",
+                "The laptop warranty lasts 12 months.",
+            ]
+        )
+        == []
+    )
     judge = llm_judge(lambda prompt: "Yes." if "sunny" in prompt and "raining" in prompt else "No")
-    found = find_contradictions(["The weather in Oslo today is sunny.", "Today it is raining in Oslo weather."],
-                                judge=judge)
+    found = find_contradictions(
+        ["The weather in Oslo today is sunny.", "Today it is raining in Oslo weather."], judge=judge
+    )
     assert [c.kind for c in found] == ["judge"]
 
 

@@ -33,16 +33,22 @@ def test_equals_cleanlab_on_20news(news):
     assert ours.sum() > 50
     assert np.array_equal(ours, theirs)
     for rank in ("self_confidence", "normalized_margin"):
-        assert np.array_equal(find_label_issues(labels, probs, return_indices_ranked_by=rank),
-                              cleanlab_filter.find_label_issues(labels, probs, n_jobs=1, return_indices_ranked_by=rank))
-    assert np.array_equal(find_label_issues(labels, probs, frac_noise=0.5),
-                          cleanlab_filter.find_label_issues(labels, probs, n_jobs=1, frac_noise=0.5))
+        assert np.array_equal(
+            find_label_issues(labels, probs, return_indices_ranked_by=rank),
+            cleanlab_filter.find_label_issues(labels, probs, n_jobs=1, return_indices_ranked_by=rank),
+        )
+    assert np.array_equal(
+        find_label_issues(labels, probs, frac_noise=0.5),
+        cleanlab_filter.find_label_issues(labels, probs, n_jobs=1, frac_noise=0.5),
+    )
 
 
 def test_confident_joint_equals_cleanlab(news):
     count = pytest.importorskip("cleanlab.count")
     labels, probs, _ = news
-    assert np.array_equal(compute_confident_joint(labels, probs), count.compute_confident_joint(labels, probs))
+    assert np.array_equal(
+        compute_confident_joint(labels, probs), count.compute_confident_joint(labels, probs)
+    )
     assert compute_confident_joint(labels, probs).sum() == len(labels)
 
 
@@ -54,13 +60,17 @@ def test_precision_recall_against_mturk(news):
     verified = {m["id"] for m in mturk if m["mturk"]["given"] < 3}
     assert len(verified) == 82
     out = {}
-    for name, mask in (("datamill", find_label_issues(labels, probs)),
-                       ("cleanlab", cleanlab_filter.find_label_issues(labels, probs, n_jobs=1))):
+    for name, mask in (
+        ("datamill", find_label_issues(labels, probs)),
+        ("cleanlab", cleanlab_filter.find_label_issues(labels, probs, n_jobs=1)),
+    ):
         flagged = set(np.flatnonzero(mask).tolist())
         checked = flagged & candidates
         out[name] = (len(flagged & verified) / max(len(checked), 1), len(flagged & verified) / len(verified))
-        print(f"{name}: flagged {len(flagged)}, precision among checked {out[name][0]:.3f}, "
-              f"recall among candidates {out[name][1]:.3f}")
+        print(
+            f"{name}: flagged {len(flagged)}, precision among checked {out[name][0]:.3f}, "
+            f"recall among candidates {out[name][1]:.3f}"
+        )
     assert out["datamill"] == out["cleanlab"]
     assert out["datamill"][0] > 0.8 and out["datamill"][1] > 0.6  # measured: 0.873 and 0.671
 
@@ -79,8 +89,17 @@ def test_small_cases_and_errors():
 
 def test_neighbour_disagreement():
     targets = ["a", "a", "a", "a", "b", "c", "c"]
-    nb = np.array([[1, 2, 3, 4], [0, 2, 3, 4], [0, 1, 3, 4], [0, 1, 2, 4], [0, 1, 2, 3], [6, -1, -1, -1],
-                   [5, -1, -1, -1]])
+    nb = np.array(
+        [
+            [1, 2, 3, 4],
+            [0, 2, 3, 4],
+            [0, 1, 3, 4],
+            [0, 1, 2, 4],
+            [0, 1, 2, 3],
+            [6, -1, -1, -1],
+            [5, -1, -1, -1],
+        ]
+    )
     sims = np.where(nb >= 0, 0.9, -np.inf)
     found = neighbour_disagreement(targets, nb, sims, min_sim=0.8, min_neighbours=3, majority=0.75)
     assert [(f.index, f.majority) for f in found] == [(4, "a")]

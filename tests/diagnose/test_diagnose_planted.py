@@ -21,7 +21,9 @@ def test_each_cause_recovered(planted):
         gold = fx.planted[cause]
         tp = len(found & gold)
         precision, recall = tp / max(len(found), 1), tp / len(gold)
-        print(f"{cause}: precision {precision:.2f} recall {recall:.2f} ({len(found)} found, {len(gold)} planted)")
+        print(
+            f"{cause}: precision {precision:.2f} recall {recall:.2f} ({len(found)} found, {len(gold)} planted)"
+        )
         assert precision >= 0.8 and recall >= 0.8, (cause, sorted(found - gold), sorted(gold - found))
 
 
@@ -54,7 +56,9 @@ def test_evidence_points_at_the_planted_data(planted):
 
 def test_deterministic():
     a, b = make_planted(seed=3), make_planted(seed=3)
-    assert a.results == b.results and a.train == b.train and a.feedback == b.feedback and a.planted == b.planted
+    assert (
+        a.results == b.results and a.train == b.train and a.feedback == b.feedback and a.planted == b.planted
+    )
 
 
 @pytest.mark.parametrize("seed", [0, pytest.param(7, marks=pytest.mark.slow)])
@@ -67,8 +71,10 @@ def test_single_label_flips_found_without_model_probs(seed):
     gold = fx.mislabelled
     tp = len(found & gold)
     precision, recall = tp / max(len(found), 1), tp / len(gold)
-    print(f"training label errors: precision {precision:.2f} recall {recall:.2f} ({len(found)} flagged, "
-          f"{len(gold)} planted)")
+    print(
+        f"training label errors: precision {precision:.2f} recall {recall:.2f} ({len(found)} flagged, "
+        f"{len(gold)} planted)"
+    )
     assert precision >= 0.8 and recall >= 0.8, (sorted(found - gold), sorted(gold - found))
     conflicted = {d.train[i].id for g in d.conflicts for i in g.members}
     assert all(n.score >= 0.9 for n in d.noisy_train if n.id in conflicted)  # only when clearly outvoted

@@ -19,8 +19,16 @@ from datamill.diagnose import diagnose, make_planted, render_html, write_planted
 def small():
     fx = make_planted(n_train_per_label=30, n_correct=30, n_per_cause=5, n_combination=2, seed=5)
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-    fx.results.append({"id": "evil", "input": "Why is my " + evil, "expected": "billing", "output": evil,
-                       "correct": False, "contexts": [evil]})
+    fx.results.append(
+        {
+            "id": "evil",
+            "input": "Why is my " + evil,
+            "expected": "billing",
+            "output": evil,
+            "correct": False,
+            "contexts": [evil],
+        }
+    )
     return fx, diagnose(fx.results, fx.train, feedback=fx.feedback)
 
 
@@ -69,10 +77,25 @@ def test_report_in_chromium(small, tmp_path, browser, artifacts_dir):
 
 
 def test_cli_report(tmp_path):
-    paths = write_planted(tmp_path / "fx", n_train_per_label=20, n_correct=20, n_per_cause=4, n_combination=1, seed=2)
+    paths = write_planted(
+        tmp_path / "fx", n_train_per_label=20, n_correct=20, n_per_cause=4, n_combination=1, seed=2
+    )
     out = tmp_path / "r" / "report.html"
-    res = CliRunner().invoke(app, ["diagnose", "report", "--results", paths["results"], "--train", paths["train"],
-                                   "--feedback", paths["feedback"], "--out", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "diagnose",
+            "report",
+            "--results",
+            paths["results"],
+            "--train",
+            paths["train"],
+            "--feedback",
+            paths["feedback"],
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "never seen" in res.output and "report:" in res.output and out.exists()
     data = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
@@ -81,13 +104,32 @@ def test_cli_report(tmp_path):
 
 def test_cli_bad_input_is_one_line(tmp_path):
     bad = tmp_path / "results.jsonl"
-    bad.write_bytes(orjson.dumps({"input": "a", "expected": "x", "output": "y"}) + b"\n" +
-                    orjson.dumps({"expected": "x", "output": "y"}) + b"\n")
+    bad.write_bytes(
+        orjson.dumps({"input": "a", "expected": "x", "output": "y"})
+        + b"\n"
+        + orjson.dumps({"expected": "x", "output": "y"})
+        + b"\n"
+    )
     train = tmp_path / "train.jsonl"
     train.write_bytes(orjson.dumps({"input": "a", "label": "x"}) + b"\n")
-    res = subprocess.run([sys.executable, "-m", "datamill.cli.main", "diagnose", "report", "--results", str(bad),
-                          "--train", str(train), "--out", str(tmp_path / "r.html")], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "datamill.cli.main",
+            "diagnose",
+            "report",
+            "--results",
+            str(bad),
+            "--train",
+            str(train),
+            "--out",
+            str(tmp_path / "r.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 1
     assert "Traceback" not in res.stderr
     assert f"{bad}:2" in res.stderr.replace("\n", "") and "needs 'input' or 'messages'" in res.stderr
@@ -95,9 +137,17 @@ def test_cli_bad_input_is_one_line(tmp_path):
 
 def test_cli_label_issues(sample_data):
     d = sample_data / "diagnose"
-    res = CliRunner().invoke(app, ["diagnose", "label-issues", "--labels",
-                                   str(d / "original_test_labels_20news_test_set_original_labels.npy"), "--probs",
-                                   str(d / "cross_validated_predicted_probabilities_20news_test_set_pyx.npy"),
-                                   "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "diagnose",
+            "label-issues",
+            "--labels",
+            str(d / "original_test_labels_20news_test_set_original_labels.npy"),
+            "--probs",
+            str(d / "cross_validated_predicted_probabilities_20news_test_set_pyx.npy"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["count"] == 95

@@ -42,16 +42,22 @@ class Web:
 
     def setup_admin(self, username: str = "admin", password: str = "adminpass1") -> Web:
         tok = CSRF_RE.search(self.c.get("/setup").text).group(1)
-        r = self.c.post("/setup", data={"username": username, "password": password, "csrf_token": tok},
-                        follow_redirects=False)
+        r = self.c.post(
+            "/setup",
+            data={"username": username, "password": password, "csrf_token": tok},
+            follow_redirects=False,
+        )
         assert r.status_code == 303, r.text
         self.csrf = CSRF_RE.search(self.c.get("/").text).group(1)
         return self
 
     def login(self, username: str, password: str) -> Web:
         tok = CSRF_RE.search(self.c.get("/login").text).group(1)
-        r = self.c.post("/login", data={"username": username, "password": password, "csrf_token": tok},
-                        follow_redirects=False)
+        r = self.c.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": tok},
+            follow_redirects=False,
+        )
         assert r.status_code == 303, r.text
         self.csrf = CSRF_RE.search(self.c.get("/").text).group(1)
         return self
@@ -75,7 +81,9 @@ class LiveServer:
         self.port = sock.getsockname()[1]
         sock.close()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.time() + 20

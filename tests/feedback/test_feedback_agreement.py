@@ -28,8 +28,9 @@ def test_krippendorff_2011_published_values(oracles) -> None:  # noqa: ANN001
     for level, expected in case["expected"].items():
         assert krippendorff_alpha(case["data"], level=level) == pytest.approx(expected, abs=5e-4)
     for key in ("krippendorff_2011_binary_2obs", "krippendorff_2011_nominal_2obs"):
-        assert krippendorff_alpha(oracles[key]["data"]) == pytest.approx(oracles[key]["expected"]["nominal"],
-                                                                         abs=5e-4)
+        assert krippendorff_alpha(oracles[key]["data"]) == pytest.approx(
+            oracles[key]["expected"]["nominal"], abs=5e-4
+        )
 
 
 def test_fleiss_and_cohen_published_values(oracles) -> None:  # noqa: ANN001
@@ -48,9 +49,14 @@ def test_published_examples_match_the_reference_libraries(oracles) -> None:  # n
     krippendorff = pytest.importorskip("krippendorff")
     irr = pytest.importorskip("statsmodels.stats.inter_rater")
     metrics = pytest.importorskip("sklearn.metrics")
-    for key in ("krippendorff_2011_reliability_data", "krippendorff_2011_binary_2obs",
-                "krippendorff_2011_nominal_2obs"):
-        data = np.array([[np.nan if v is None else v for v in row] for row in oracles[key]["data"]], dtype=float)
+    for key in (
+        "krippendorff_2011_reliability_data",
+        "krippendorff_2011_binary_2obs",
+        "krippendorff_2011_nominal_2obs",
+    ):
+        data = np.array(
+            [[np.nan if v is None else v for v in row] for row in oracles[key]["data"]], dtype=float
+        )
         for level in LEVELS if key == "krippendorff_2011_reliability_data" else ("nominal",):
             ref = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
             assert krippendorff_alpha(oracles[key]["data"], level=level) == pytest.approx(ref, abs=1e-12)
@@ -60,7 +66,9 @@ def test_published_examples_match_the_reference_libraries(oracles) -> None:  # n
     a = ["y"] * (yy + yn) + ["n"] * (ny + nn)
     b = ["y"] * yy + ["n"] * yn + ["y"] * ny + ["n"] * nn
     assert cohen_kappa(a, b) == pytest.approx(metrics.cohen_kappa_score(a, b), abs=1e-12)
-    assert cohen_kappa_table([[yy, yn], [ny, nn]]) == pytest.approx(metrics.cohen_kappa_score(a, b), abs=1e-12)
+    assert cohen_kappa_table([[yy, yn], [ny, nn]]) == pytest.approx(
+        metrics.cohen_kappa_score(a, b), abs=1e-12
+    )
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -105,7 +113,8 @@ def test_edge_cases_and_errors() -> None:
     with pytest.raises(ValueError, match="same items"):
         cohen_kappa([1, 2], [1])
     assert cohen_kappa([1, None, 2], [1, 2, None]) == 1.0  # only the (1, 1) pair is rated by both
-    pairs = pairwise_cohen({"x": {1: "a", 2: "b", 3: "a"}, "y": {1: "a", 2: "b", 3: "b"}, "z": {9: "a"}},
-                           min_items=2)
+    pairs = pairwise_cohen(
+        {"x": {1: "a", 2: "b", 3: "a"}, "y": {1: "a", 2: "b", 3: "b"}, "z": {9: "a"}}, min_items=2
+    )
     assert [(p["a"], p["b"], p["shared"]) for p in pairs] == [("x", "y", 3)]
     assert pairs[0]["agreement"] == pytest.approx(2 / 3)

@@ -24,13 +24,35 @@ def bearer(tok: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tok}"}
 
 
-def pairwise_project(db, name: str = "p", *, n: int = 6, overlap: int = 2, gold: int = 0,  # noqa: ANN001
-                     gold_rate: float = 0.0) -> dict:
-    p = svc.create_project(db, name, task_type="pairwise", overlap=overlap, gold_rate=gold_rate,
-                           guidelines="Prefer **correct** answers.")
-    rows = [{"id": f"t{i}", "prompt": f"question {i}", "responses": [f"good {i}", f"bad {i}"]} for i in range(n)]
-    rows += [{"id": f"g{i}", "prompt": f"gold {i}", "responses": [f"right {i}", f"wrong {i}"],
-              "gold": {"preferred": 0}} for i in range(gold)]
+def pairwise_project(
+    db,
+    name: str = "p",
+    *,
+    n: int = 6,
+    overlap: int = 2,
+    gold: int = 0,  # noqa: ANN001
+    gold_rate: float = 0.0,
+) -> dict:
+    p = svc.create_project(
+        db,
+        name,
+        task_type="pairwise",
+        overlap=overlap,
+        gold_rate=gold_rate,
+        guidelines="Prefer **correct** answers.",
+    )
+    rows = [
+        {"id": f"t{i}", "prompt": f"question {i}", "responses": [f"good {i}", f"bad {i}"]} for i in range(n)
+    ]
+    rows += [
+        {
+            "id": f"g{i}",
+            "prompt": f"gold {i}",
+            "responses": [f"right {i}", f"wrong {i}"],
+            "gold": {"preferred": 0},
+        }
+        for i in range(gold)
+    ]
     svc.add_tasks(db, p["id"], enumerate(rows, 1))
     return p
 
@@ -50,8 +72,11 @@ def test_first_run_setup_login_and_cookie_flags(app_db) -> None:  # noqa: ANN001
     tok = CSRF_RE.search(fresh.c.get("/login").text).group(1)
     r = fresh.c.post("/login", data={"username": "admin", "password": "wrong-password", "csrf_token": tok})
     assert r.status_code == 401 and "wrong username or password" in r.text
-    r = fresh.c.post("/login", data={"username": "admin", "password": "adminpass1", "csrf_token": tok},
-                     follow_redirects=False)
+    r = fresh.c.post(
+        "/login",
+        data={"username": "admin", "password": "adminpass1", "csrf_token": tok},
+        follow_redirects=False,
+    )
     set_cookie = r.headers["set-cookie"].lower()
     assert "dm_session=" in set_cookie and "httponly" in set_cookie and "samesite=lax" in set_cookie
     assert "secure" not in set_cookie.split("dm_precsrf")[0]  # plain http in tests
@@ -65,8 +90,11 @@ def test_secure_cookie_over_https(db_url) -> None:  # noqa: ANN001
 
     c = TestClient(create_app(db_url), base_url="https://testserver")
     tok = CSRF_RE.search(c.get("/setup").text).group(1)
-    r = c.post("/setup", data={"username": "admin", "password": "adminpass1", "csrf_token": tok},
-               follow_redirects=False)
+    r = c.post(
+        "/setup",
+        data={"username": "admin", "password": "adminpass1", "csrf_token": tok},
+        follow_redirects=False,
+    )
     session_cookie = [v for v in r.headers.get_list("set-cookie") if v.startswith("dm_session=")][0]
     assert "Secure" in session_cookie and "HttpOnly" in session_cookie
 
@@ -89,9 +117,16 @@ def test_authorization_rules(app_db) -> None:  # noqa: ANN001
     assert c.get(f"/api/tasks/{t1['task_id']}", headers=bearer(toks["ann1"])).status_code == 200
     assert c.get(f"/api/tasks/{t1['task_id']}", headers=bearer(toks["ann2"])).status_code == 403
     body = {"client_key": uuid.uuid4().hex, "value": {"preferred": 0}}
-    assert c.post(f"/api/tasks/{t1['task_id']}/judgements", json=body, headers=bearer(toks["ann2"])).status_code == 403
-    assert c.post(f"/api/tasks/{t1['task_id']}/skip", json={"reason": "x"},
-                  headers=bearer(toks["ann2"])).status_code == 403
+    assert (
+        c.post(f"/api/tasks/{t1['task_id']}/judgements", json=body, headers=bearer(toks["ann2"])).status_code
+        == 403
+    )
+    assert (
+        c.post(
+            f"/api/tasks/{t1['task_id']}/skip", json={"reason": "x"}, headers=bearer(toks["ann2"])
+        ).status_code
+        == 403
+    )
     r = c.post(f"/api/tasks/{t1['task_id']}/judgements", json=body, headers=bearer(toks["ann1"]))
     assert r.status_code == 201
     jid = r.json()["id"]
@@ -101,18 +136,31 @@ def test_authorization_rules(app_db) -> None:  # noqa: ANN001
     assert len(c.get(f"/api/projects/{p['id']}/judgements", headers=bearer(toks["ann1"])).json()) == 1
     assert c.get(f"/api/judgements/{jid}", headers=bearer(rev)).status_code == 200
     # annotators: no export, agreement, admin API; reviewers: agreement yes, export/admin no
-    for path in (f"/api/projects/{p['id']}/export", f"/api/projects/{p['id']}/agreement",
-                 f"/api/projects/{p['id']}/disagreements", "/api/users"):
+    for path in (
+        f"/api/projects/{p['id']}/export",
+        f"/api/projects/{p['id']}/agreement",
+        f"/api/projects/{p['id']}/disagreements",
+        "/api/users",
+    ):
         assert c.get(path, headers=bearer(toks["ann1"])).status_code == 403, path
     assert c.get(f"/api/projects/{p['id']}/agreement", headers=bearer(rev)).status_code == 200
     assert c.get(f"/api/projects/{p['id']}/export", headers=bearer(rev)).status_code == 403
     assert c.post("/api/projects", json={"name": "x"}, headers=bearer(toks["ann1"])).status_code == 403
-    assert c.post(f"/api/tasks/{t1['task_id']}/resolution", json={"value": {"preferred": 1}},
-                  headers=bearer(rev)).status_code == 403
+    assert (
+        c.post(
+            f"/api/tasks/{t1['task_id']}/resolution", json={"value": {"preferred": 1}}, headers=bearer(rev)
+        ).status_code
+        == 403
+    )
     # annotator pages: stats, disagreements, export, users -> 403
     ann_web = Web(app).login("ann1", "ann1-password")
-    for path in (f"/projects/{p['id']}/stats", f"/projects/{p['id']}/disagreements",
-                 f"/projects/{p['id']}/export?format=dpo", "/users", "/projects/new"):
+    for path in (
+        f"/projects/{p['id']}/stats",
+        f"/projects/{p['id']}/disagreements",
+        f"/projects/{p['id']}/export?format=dpo",
+        "/users",
+        "/projects/new",
+    ):
         assert ann_web.c.get(path).status_code == 403, path
     # the admin session: every state change needs the CSRF token
     assert c.post("/api/projects", json={"name": "x"}).status_code == 403
@@ -137,14 +185,18 @@ def test_import_all_or_nothing_and_formats(app_db, tmp_path) -> None:  # noqa: A
     with pytest.raises(InputError, match=r"broken.jsonl:2: not valid JSON.*nothing imported"):
         svc.import_tasks(db, p["id"], broken)
     dup = tmp_path / "dup.jsonl"
-    dup.write_text('{"id": "a", "prompt": "a", "responses": ["x", "y"]}\n{"id": "a", "prompt": "b", '
-                   '"responses": ["x", "y"]}\n')
+    dup.write_text(
+        '{"id": "a", "prompt": "a", "responses": ["x", "y"]}\n{"id": "a", "prompt": "b", '
+        '"responses": ["x", "y"]}\n'
+    )
     with pytest.raises(InputError, match="dup.jsonl:2: line 2: duplicate task id 'a'"):
         svc.import_tasks(db, p["id"], dup)
     assert svc.next_task(db, svc.create_user(db, "u", "password1")["id"], p["id"]) is None  # nothing imported
     good = tmp_path / "good.jsonl"
-    good.write_text('{"id": "a", "prompt": "a", "chosen": "x", "rejected": "y"}\n'
-                    '{"id": "b", "messages": [{"role": "user", "content": "hi"}], "responses": ["x", "y"]}\n')
+    good.write_text(
+        '{"id": "a", "prompt": "a", "chosen": "x", "rejected": "y"}\n'
+        '{"id": "b", "messages": [{"role": "user", "content": "hi"}], "responses": ["x", "y"]}\n'
+    )
     assert svc.import_tasks(db, p["id"], good) == 2
     with pytest.raises(InputError, match="already in project"):
         svc.import_tasks(db, p["id"], good)
@@ -221,11 +273,17 @@ def test_idempotent_submit_and_conflicts(app_db) -> None:  # noqa: ANN001
     t2 = c.get(f"/api/projects/{p['id']}/next", headers=bearer(tok)).json()["task"]
     reuse = c.post(f"/api/tasks/{t2['task_id']}/judgements", json=body, headers=bearer(tok))
     assert reuse.status_code == 409  # a key belongs to one task
-    bad = c.post(f"/api/tasks/{t2['task_id']}/judgements", headers=bearer(tok),
-                 json={"client_key": uuid.uuid4().hex, "value": {"preferred": 5}})
+    bad = c.post(
+        f"/api/tasks/{t2['task_id']}/judgements",
+        headers=bearer(tok),
+        json={"client_key": uuid.uuid4().hex, "value": {"preferred": 5}},
+    )
     assert bad.status_code == 422 and "preferred" in bad.json()["error"]
-    short = c.post(f"/api/tasks/{t2['task_id']}/judgements", headers=bearer(tok),
-                   json={"client_key": "x", "value": {"preferred": 0}})
+    short = c.post(
+        f"/api/tasks/{t2['task_id']}/judgements",
+        headers=bearer(tok),
+        json={"client_key": "x", "value": {"preferred": 0}},
+    )
     assert short.status_code == 422
 
 
@@ -273,8 +331,9 @@ def test_export_formats_load_with_hf_datasets(app_db, tmp_path) -> None:  # noqa
     p = pairwise_project(db, n=5, overlap=3)
     for n in ("x", "y", "z"):
         svc.create_user(db, n, "password1")
-    _judge_all(db, p, {"x": 0, "y": 0, "z": 1},
-               lambda name, t: {"preferred": 1 if name == "z" else 0, "strength": 2})
+    _judge_all(
+        db, p, {"x": 0, "y": 0, "z": 1}, lambda name, t: {"preferred": 1 if name == "z" else 0, "strength": 2}
+    )
     out = tmp_path / "dpo.jsonl"
     assert export(db, p["name"], "dpo", out) == 5
     ds = datasets.load_dataset("json", data_files=str(out), split="train")
@@ -285,8 +344,11 @@ def test_export_formats_load_with_hf_datasets(app_db, tmp_path) -> None:  # noqa
     pq = tmp_path / "dpo.parquet"
     assert export(db, p["name"], "dpo", pq) == 5
     assert datasets.load_dataset("parquet", data_files=str(pq), split="train").num_rows == 5
-    reward = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()] if export(
-        db, p["name"], "reward", tmp_path / "r.jsonl") else []
+    reward = (
+        [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+        if export(db, p["name"], "reward", tmp_path / "r.jsonl")
+        else []
+    )
     assert all(r["margin"] > 0 for r in reward)
     assert export(db, p["name"], "kto", tmp_path / "k.jsonl") == 10
     kto = datasets.load_dataset("json", data_files=str(tmp_path / "k.jsonl"), split="train")
@@ -297,7 +359,9 @@ def test_export_formats_load_with_hf_datasets(app_db, tmp_path) -> None:  # noqa
     assert {r["annotator"] for r in raw} == {"x", "y", "z"}
     prefs = export_preferences(db, p["name"])
     assert len(prefs) == 5 and set(prefs[0].provenance.extra["annotators"]) == {"x", "y", "z"}
-    assert len(prefs[0].provenance.extra["judgements"]) == 3 and prefs[0].provenance.parents[0].startswith("t")
+    assert len(prefs[0].provenance.extra["judgements"]) == 3 and prefs[0].provenance.parents[0].startswith(
+        "t"
+    )
 
 
 def test_ranking_rubric_rewrite_comment_and_chat(app_db, tmp_path) -> None:  # noqa: ANN001
@@ -311,27 +375,53 @@ def test_ranking_rubric_rewrite_comment_and_chat(app_db, tmp_path) -> None:  # n
     rows = [{"id": f"r{i}", "prompt": f"q{i}", "responses": ["best", "mid", "worst"]} for i in range(3)]
     rk = svc.create_project(db, "rank", task_type="ranking", overlap=2)
     svc.add_tasks(db, rk["id"], enumerate(rows, 1))
-    _judge_all(db, rk, {"u1": 0, "u2": 0}, lambda name, t: {"ranking": [0, 1, 2] if name == "u1" else [0, 2, 1]})
+    _judge_all(
+        db, rk, {"u1": 0, "u2": 0}, lambda name, t: {"ranking": [0, 1, 2] if name == "u1" else [0, 2, 1]}
+    )
     dpo = export_rows(db, "rank", "dpo")
     assert [(r["chosen"], r["rejected"]) for r in dpo] == [("best", "worst")] * 3 or all(
-        r["chosen"] == "best" for r in dpo)
+        r["chosen"] == "best" for r in dpo
+    )
     assert len(export_rows(db, "rank", "reward")) == 9  # all 3 ordered pairs per task
     assert agreement_report(db, "rank")["alpha"]["ordinal"] is not None
 
     rb = svc.create_project(db, "rub", task_type="rubric", overlap=2, criteria=["helpful", "honest"], scale=5)
     svc.add_tasks(db, rb["id"], enumerate(rows[:1], 1))
-    _judge_all(db, rb, {"u1": 0, "u2": 0}, lambda name, t: {"scores": [
-        {"helpful": 5, "honest": 5}, {"helpful": 3, "honest": 3}, {"helpful": 1 if name == "u1" else 4,
-                                                                   "honest": 1}]})
+    _judge_all(
+        db,
+        rb,
+        {"u1": 0, "u2": 0},
+        lambda name, t: {
+            "scores": [
+                {"helpful": 5, "honest": 5},
+                {"helpful": 3, "honest": 3},
+                {"helpful": 1 if name == "u1" else 4, "honest": 1},
+            ]
+        },
+    )
     assert export_rows(db, "rub", "dpo")[0]["chosen"] == "best"
     assert len(disagreements(db, "rub")) == 1  # 1 vs 4 on one criterion
     with pytest.raises(InputError, match="criteria"):
         svc.check_value(svc.get_project(db, "rub"), 1, {"scores": [{"helpful": 5}]})
 
     rw = svc.create_project(db, "rw", task_type="rewrite")
-    svc.add_tasks(db, rw["id"], enumerate([{"id": "w", "messages": [{"role": "system", "content": "be brief"},
-                                                                     {"role": "user", "content": "2+2?"}],
-                                            "responses": ["5"]}], 1))
+    svc.add_tasks(
+        db,
+        rw["id"],
+        enumerate(
+            [
+                {
+                    "id": "w",
+                    "messages": [
+                        {"role": "system", "content": "be brief"},
+                        {"role": "user", "content": "2+2?"},
+                    ],
+                    "responses": ["5"],
+                }
+            ],
+            1,
+        ),
+    )
     _judge_all(db, rw, {"u1": 0}, lambda name, t: {"source": 0, "rewrite": "4"})
     sft = export_rows(db, "rw", "sft")
     assert sft[0]["completion"] == [{"role": "assistant", "content": "4"}]
@@ -363,7 +453,9 @@ def test_browser_forms_submit_skip_resolve_and_pages(app_db) -> None:  # noqa: A
             form = {"csrf_token": w.csrf, "client_key": key, "preferred": pick, "strength": "2"}
             r = w.c.post(action, data=form, follow_redirects=False)
             assert r.status_code == 303
-            assert w.c.post(action, data=form, follow_redirects=False).status_code == 303  # double submit: no dup
+            assert (
+                w.c.post(action, data=form, follow_redirects=False).status_code == 303
+            )  # double submit: no dup
         assert "Your queue is empty" in w.c.get(f"/projects/{p['id']}/annotate").text
     assert len(svc.list_judgements(db, p["id"])) == 6
     stats = admin.c.get(f"/projects/{p['id']}/stats").text
@@ -372,15 +464,21 @@ def test_browser_forms_submit_skip_resolve_and_pages(app_db) -> None:  # noqa: A
     m = re.search(r'action="(/projects/\d+/tasks/(\d+)/resolve)"', dis)
     assert m, "one task had split votes"
     # resolution form values are canonical indices: response 1 is the 'bad' one
-    r = admin.c.post(m.group(1), data={"csrf_token": admin.csrf, "preferred": "1", "note": "admin says B"},
-                     follow_redirects=False)
+    r = admin.c.post(
+        m.group(1),
+        data={"csrf_token": admin.csrf, "preferred": "1", "note": "admin says B"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     exported = admin.c.get(f"/projects/{p['id']}/export?format=dpo")
     assert exported.status_code == 200 and "attachment" in exported.headers["content-disposition"]
     rows = [json.loads(x) for x in exported.text.splitlines()]
     resolved = [r for r in rows if r["agreement"] == 1.0 and r["chosen"].startswith("bad")]
     assert len(resolved) == 1  # the resolution overrides the votes
-    assert admin.c.get("/docs").status_code == 200 and "/api/tasks/{task_id}/judgements" in admin.c.get("/docs").text
+    assert (
+        admin.c.get("/docs").status_code == 200
+        and "/api/tasks/{task_id}/judgements" in admin.c.get("/docs").text
+    )
 
 
 def test_client_sdk(app_db) -> None:  # noqa: ANN001
@@ -410,8 +508,13 @@ def test_client_sdk(app_db) -> None:  # noqa: ANN001
 
 def test_a_final_assistant_turn_is_the_response_not_context() -> None:
     rating = {"task_type": "rubric"}
-    chat = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Why is the sky blue?"},
-                         {"role": "assistant", "content": "Rayleigh scattering."}]}
+    chat = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Why is the sky blue?"},
+            {"role": "assistant", "content": "Rayleigh scattering."},
+        ]
+    }
     task = svc.parse_task_row(rating, chat)
     assert task["responses"] == ["Rayleigh scattering."]
     assert [m["role"] for m in task["messages"]] == ["system", "user"]
@@ -434,10 +537,17 @@ def test_feedback_errors_are_datamill_errors_that_name_their_status() -> None:
         UnauthorizedError,
     )
 
-    statuses = {cls: cls.status for cls in (NotFoundError, ForbiddenError, ConflictError, UnauthorizedError,
-                                            NeedLogin)}
-    assert statuses == {NotFoundError: 404, ForbiddenError: 403, ConflictError: 409, UnauthorizedError: 401,
-                        NeedLogin: 401}
+    statuses = {
+        cls: cls.status
+        for cls in (NotFoundError, ForbiddenError, ConflictError, UnauthorizedError, NeedLogin)
+    }
+    assert statuses == {
+        NotFoundError: 404,
+        ForbiddenError: 403,
+        ConflictError: 409,
+        UnauthorizedError: 401,
+        NeedLogin: 401,
+    }
     assert all(issubclass(cls, FeedbackError) and issubclass(cls, DatamillError) for cls in statuses)
     assert svc.ForbiddenError is ForbiddenError  # the service raises the same classes
     # a new kind of refusal that forgets its HTTP status fails where it is defined, not in a request

@@ -42,8 +42,15 @@ def test_xss_payloads_are_inert(browser, live, artifacts_dir) -> None:  # noqa: 
     guidelines = "\n\n".join(XSS)
     for tt in ("pairwise", "rewrite"):
         p = svc.create_project(db, f"xss-{tt}", task_type=tt, guidelines=guidelines, overlap=1)
-        rows = [{"id": f"x{i}", "prompt": payload, "messages": [{"role": "user", "content": payload}],
-                 "responses": [payload, XSS[(i + 1) % len(XSS)]]} for i, payload in enumerate(XSS)]
+        rows = [
+            {
+                "id": f"x{i}",
+                "prompt": payload,
+                "messages": [{"role": "user", "content": payload}],
+                "responses": [payload, XSS[(i + 1) % len(XSS)]],
+            }
+            for i, payload in enumerate(XSS)
+        ]
         svc.add_tasks(db, p["id"], enumerate(rows, 1))
     dialogs: list[str] = []
     errors: list[str] = []
@@ -98,16 +105,45 @@ def test_ui_flow_keyboard_annotation_agreement_export(browser, live, artifacts_d
         page.select_option("select[name=role]", role)
         page.click("form[action='/users'] button")
     assert page.get_by_role("cell", name="rev", exact=True).count() == 1
-    pw = svc.create_project(db, "pairs", task_type="pairwise", overlap=2, guidelines="Pick the **correct** one.")
-    svc.add_tasks(db, pw["id"], enumerate([{"id": f"t{i}", "prompt": f"What is {i}+{i}?",
-                                            "responses": [f"It is {2 * i}.", f"It is {2 * i + 1}."]}
-                                           for i in range(5)], 1))
+    pw = svc.create_project(
+        db, "pairs", task_type="pairwise", overlap=2, guidelines="Pick the **correct** one."
+    )
+    svc.add_tasks(
+        db,
+        pw["id"],
+        enumerate(
+            [
+                {
+                    "id": f"t{i}",
+                    "prompt": f"What is {i}+{i}?",
+                    "responses": [f"It is {2 * i}.", f"It is {2 * i + 1}."],
+                }
+                for i in range(5)
+            ],
+            1,
+        ),
+    )
     rk = svc.create_project(db, "rank", task_type="ranking", overlap=1)
-    svc.add_tasks(db, rk["id"], enumerate([{"id": "r", "prompt": "Order these",
-                                            "responses": ["first", "second", "third"]}], 1))
+    svc.add_tasks(
+        db,
+        rk["id"],
+        enumerate([{"id": "r", "prompt": "Order these", "responses": ["first", "second", "third"]}], 1),
+    )
     rw = svc.create_project(db, "rewrite", task_type="rewrite", overlap=1)
-    svc.add_tasks(db, rw["id"], enumerate([{"id": "w", "messages": [{"role": "user", "content": "Capital of France?"}],
-                                            "responses": ["Lyon"]}], 1))
+    svc.add_tasks(
+        db,
+        rw["id"],
+        enumerate(
+            [
+                {
+                    "id": "w",
+                    "messages": [{"role": "user", "content": "Capital of France?"}],
+                    "responses": ["Lyon"],
+                }
+            ],
+            1,
+        ),
+    )
     page.context.clear_cookies()
 
     def annotate_pairs(username: str, correct: bool) -> None:
@@ -187,7 +223,9 @@ def test_ranking_by_drag_and_drop(browser, live, artifacts_dir) -> None:  # noqa
     server, db = live
     svc.create_user(db, "dragger", "dragger-password", role="annotator")
     rk = svc.create_project(db, "drag-rank", task_type="ranking", overlap=1)
-    svc.add_tasks(db, rk["id"], enumerate([{"id": "r", "prompt": "rank", "responses": ["first", "second", "third"]}], 1))
+    svc.add_tasks(
+        db, rk["id"], enumerate([{"id": "r", "prompt": "rank", "responses": ["first", "second", "third"]}], 1)
+    )
     ctx = browser.new_context()
     page = ctx.new_page()
     login(page, server.url, "dragger", "dragger-password")

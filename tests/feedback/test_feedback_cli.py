@@ -26,11 +26,17 @@ def test_cli_verbs(tmp_path) -> None:  # noqa: ANN001
     assert r.exit_code == 0 and "dmf_" in r.output
     guide = tmp_path / "guide.md"
     guide.write_text("# Rules\nPrefer correct answers.")
-    r = run("create-project", "demo", "--type", "pairwise", "--overlap", "1", "--guidelines", str(guide), env=env)
+    r = run(
+        "create-project", "demo", "--type", "pairwise", "--overlap", "1", "--guidelines", str(guide), env=env
+    )
     assert r.exit_code == 0, r.output
     tasks = tmp_path / "tasks.jsonl"
-    tasks.write_text("".join(json.dumps({"id": f"t{i}", "prompt": f"q{i}", "chosen": "good", "rejected": "bad"}) + "\n"
-                             for i in range(3)))
+    tasks.write_text(
+        "".join(
+            json.dumps({"id": f"t{i}", "prompt": f"q{i}", "chosen": "good", "rejected": "bad"}) + "\n"
+            for i in range(3)
+        )
+    )
     r = run("import", "demo", str(tasks), env=env)
     assert r.exit_code == 0 and "3" in r.output
     db = Database(env["DATABASE_URL"])
@@ -57,12 +63,28 @@ def test_cli_errors_are_one_line(tmp_path) -> None:  # noqa: ANN001
     assert run("create-project", "p", env=env).exit_code == 0
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "a", "responses": ["x", "y"]}\n{"prompt": "b", "responses": ["x"]}\n')
-    proc = subprocess.run([sys.executable, "-m", "datamill.cli.main", "feedback", "import", "p", str(bad),
-                           "--db", env["DATABASE_URL"]], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "datamill.cli.main",
+            "feedback",
+            "import",
+            "p",
+            str(bad),
+            "--db",
+            env["DATABASE_URL"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "bad.jsonl:2:" in proc.stderr and "nothing imported" in proc.stderr
     assert "Traceback" not in proc.stderr
-    for args, message in ((["export", "p", "--out", "x.jsonl", "--format", "nope"], "allowed: dpo, reward"),
-                          (["create-project", "q", "--type", "essay"], "unknown task type 'essay'")):
+    for args, message in (
+        (["export", "p", "--out", "x.jsonl", "--format", "nope"], "allowed: dpo, reward"),
+        (["create-project", "q", "--type", "essay"], "unknown task type 'essay'"),
+    ):
         r = runner.invoke(app, ["feedback", *args], env=env)
         assert isinstance(r.exception, ConfigError) and message in str(r.exception)
 
@@ -70,8 +92,10 @@ def test_cli_errors_are_one_line(tmp_path) -> None:  # noqa: ANN001
 def test_render_markdown_sanitises() -> None:
     from datamill.feedback.render import render_markdown
 
-    html = render_markdown("**bold** `code` [ok](https://example.com) [bad](javascript:alert(1)) "
-                           "<script>alert(1)</script> <img src=x onerror=alert(1)>\n\n```py\nx = '<b>'\n```")
+    html = render_markdown(
+        "**bold** `code` [ok](https://example.com) [bad](javascript:alert(1)) "
+        "<script>alert(1)</script> <img src=x onerror=alert(1)>\n\n```py\nx = '<b>'\n```"
+    )
     assert "<strong>bold</strong>" in html and '<a href="https://example.com"' in html
     assert 'rel="noopener noreferrer nofollow"' in html
     assert "<script" not in html and "<img" not in html and 'href="javascript' not in html

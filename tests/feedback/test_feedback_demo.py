@@ -80,7 +80,9 @@ def test_cli_demo_then_setup(tmp_path) -> None:  # noqa: ANN001
     db = Database(url)
     web = Web(create_app(db))
     tok = CSRF_RE.search(web.c.get("/setup").text).group(1)
-    r = web.c.post("/setup", data={"username": "demo-annotator-1", "password": "longenough", "csrf_token": tok})
+    r = web.c.post(
+        "/setup", data={"username": "demo-annotator-1", "password": "longenough", "csrf_token": tok}
+    )
     assert r.status_code == 422 and "already exists" in r.text  # a taken name is a form error, not a 500
     web.setup_admin()
     assert svc.has_admin(db)
@@ -96,26 +98,44 @@ def test_import_fills_missing_responses_from_teachers(db_url, tmp_path) -> None:
     svc.create_project(db, "gen", task_type="pairwise")
     svc.create_project(db, "fix", task_type="rewrite")
     src = tmp_path / "prompts.jsonl"
-    src.write_text("".join(json.dumps(r) + "\n" for r in [
-        {"id": "a", "prompt": "What is DNS?"},
-        {"id": "b", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
-                                 {"role": "user", "content": "Explain TCP."}]},
-        {"id": "c", "prompt": "kept", "responses": ["own 1", "own 2"]},
-    ]))
+    src.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"id": "a", "prompt": "What is DNS?"},
+                {
+                    "id": "b",
+                    "messages": [
+                        {"role": "user", "content": "hi"},
+                        {"role": "assistant", "content": "hello"},
+                        {"role": "user", "content": "Explain TCP."},
+                    ],
+                },
+                {"id": "c", "prompt": "kept", "responses": ["own 1", "own 2"]},
+            ]
+        )
+    )
     with FakeServer() as one, FakeServer() as two:
-        teachers = [{"type": "openai", "base_url": one.url, "model": "model-a"},
-                    {"type": "openai", "base_url": two.url, "model": "model-b"}]
+        teachers = [
+            {"type": "openai", "base_url": one.url, "model": "model-a"},
+            {"type": "openai", "base_url": two.url, "model": "model-b"},
+        ]
         assert svc.import_tasks(db, "gen", src, teachers=teachers, cache=None) == 3
         assert one.stats.requests == 2 and two.stats.requests == 2  # row c was not sent
         # one teacher on a rewrite project: one answer per row (the task type's need)
         assert svc.import_tasks(db, "fix", src, teachers=teachers[0], cache=None) == 3
         # the CLI mirrors it
         url_env = {"DATABASE_URL": db_url}
-        r = CliRunner().invoke(cli, ["feedback", "create-project", "cli-gen"], env=url_env, catch_exceptions=False)
+        r = CliRunner().invoke(
+            cli, ["feedback", "create-project", "cli-gen"], env=url_env, catch_exceptions=False
+        )
         assert r.exit_code == 0
-        r = CliRunner().invoke(cli, ["feedback", "import", "cli-gen", str(src), "--teacher", one.url, "--model", "m"],
-                               env={**url_env, "DATAMILL_SYNTHETIC_CACHE": str(tmp_path / "cache.sqlite")},
-                               catch_exceptions=False)
+        r = CliRunner().invoke(
+            cli,
+            ["feedback", "import", "cli-gen", str(src), "--teacher", one.url, "--model", "m"],
+            env={**url_env, "DATAMILL_SYNTHETIC_CACHE": str(tmp_path / "cache.sqlite")},
+            catch_exceptions=False,
+        )
         assert r.exit_code == 0, r.output
     from sqlalchemy import select
 
@@ -124,7 +144,9 @@ def test_import_fills_missing_responses_from_teachers(db_url, tmp_path) -> None:
     gen, fix = svc.get_project(db, "gen")["id"], svc.get_project(db, "fix")["id"]
     assert tasks[(gen, "a")].meta["response_models"] == ["model-a", "model-b"]
     assert "dns" in tasks[(gen, "a")].responses[0].lower() and len(tasks[(gen, "b")].responses) == 2
-    assert tasks[(gen, "c")].responses == ["own 1", "own 2"] and "response_models" not in tasks[(gen, "c")].meta
+    assert (
+        tasks[(gen, "c")].responses == ["own 1", "own 2"] and "response_models" not in tasks[(gen, "c")].meta
+    )
     assert len(tasks[(fix, "a")].responses) == 1
     cli_gen = svc.get_project(db, "cli-gen")["id"]
     assert len(tasks[(cli_gen, "a")].responses) == 2  # one teacher, two samples for a pairwise task

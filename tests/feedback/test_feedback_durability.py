@@ -24,9 +24,24 @@ PER_CLIENT = 3
 
 def start_server(db_url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": db_url}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "datamill.feedback.app:app_from_env",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "datamill.feedback.app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -88,8 +103,17 @@ def test_sigkill_mid_run_loses_no_acknowledged_judgement(durable_url: str) -> No
 
     db = Database(db_url)
     p = svc.create_project(db, "durable", overlap=2)
-    svc.add_tasks(db, p["id"], enumerate([{"id": f"t{i}", "prompt": f"q{i}", "responses": ["a", "b"]}
-                                           for i in range(N_CLIENTS * PER_CLIENT)], 1))
+    svc.add_tasks(
+        db,
+        p["id"],
+        enumerate(
+            [
+                {"id": f"t{i}", "prompt": f"q{i}", "responses": ["a", "b"]}
+                for i in range(N_CLIENTS * PER_CLIENT)
+            ],
+            1,
+        ),
+    )
     tokens = {}
     for i in range(N_CLIENTS):
         u = svc.create_user(db, f"a{i}", "password1")

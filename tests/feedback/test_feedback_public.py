@@ -59,14 +59,25 @@ PAIRWISE = {
     "hh_rlhf": (HH_RLHF[:1], [{"role": r, "content": c} for r, c in HH_PROMPT], HH_CHOSEN, HH_REJECTED),
     "shp": (SHP[:1], "Why does ice float on water?", SHP[0]["human_ref_B"], "Because it is cold."),
     "ultrafeedback": (ULTRAFEEDBACK, "Name the largest moon of Saturn.", UF_RANKED[0], UF_RANKED[-1]),
-    "ultrafeedback_binarized": (ULTRAFEEDBACK_BINARIZED, "How many legs does a spider have?",
-                                "Spiders have eight legs.", "Six, like all insects."),
-    "nectar": (NECTAR, "What is the capital of Australia?", "The capital of Australia is Canberra.",
-               "Australia's capital is Perth."),
+    "ultrafeedback_binarized": (
+        ULTRAFEEDBACK_BINARIZED,
+        "How many legs does a spider have?",
+        "Spiders have eight legs.",
+        "Six, like all insects.",
+    ),
+    "nectar": (
+        NECTAR,
+        "What is the capital of Australia?",
+        "The capital of Australia is Canberra.",
+        "Australia's capital is Perth.",
+    ),
     "trl_implicit": (TRL_IMPLICIT, "What color is the sky?", "It is blue.", "It is green."),
-    "openai_dpo": (OPENAI_DPO, OPENAI_DPO[0]["input"]["messages"][0]["content"],
-                   OPENAI_DPO[0]["preferred_output"][0]["content"],
-                   OPENAI_DPO[0]["non_preferred_output"][0]["content"]),
+    "openai_dpo": (
+        OPENAI_DPO,
+        OPENAI_DPO[0]["input"]["messages"][0]["content"],
+        OPENAI_DPO[0]["preferred_output"][0]["content"],
+        OPENAI_DPO[0]["non_preferred_output"][0]["content"],
+    ),
 }
 
 
@@ -97,7 +108,9 @@ def test_more_than_two_answers_import_as_ranking(db, tmp_path):
     assert len(t["responses"]) == 7 and t["prompt"] == "What is the capital of Australia?"
     (task,) = load_project(db, p["id"])["tasks"].values()
     assert task.meta["source_ranks"] == [1, 2, 3, 4, 5, 6, 7] and task.meta["source_preferred"] == 0
-    assert task.meta["good_natured"] is True and task.meta["source_format"] == "nectar"  # the row's own fields
+    assert (
+        task.meta["good_natured"] is True and task.meta["source_format"] == "nectar"
+    )  # the row's own fields
     assert task.responses[0] == "The capital of Australia is Canberra."  # stored best first
     p2 = svc.create_project(db, "uf", task_type="ranking")
     svc.import_tasks(db, p2["id"], _write(tmp_path / "uf.jsonl", ULTRAFEEDBACK))
@@ -145,8 +158,10 @@ def test_ties_import_as_tasks_without_a_source_verdict(db, tmp_path):
     tie = {**CHATBOT_ARENA[0], "winner": "tie", "question_id": "q2"}
     p = svc.create_project(db, "arena", task_type="pairwise")
     assert svc.import_tasks(db, p["id"], _write(tmp_path / "a.jsonl", [CHATBOT_ARENA[0], tie])) == 2
-    metas = {t.external_id: (t.meta.get("source_preferred"), t.meta.get("source_tie")) for t in
-             load_project(db, p["id"])["tasks"].values()}
+    metas = {
+        t.external_id: (t.meta.get("source_preferred"), t.meta.get("source_tie"))
+        for t in load_project(db, p["id"])["tasks"].values()
+    }
     assert metas == {CHATBOT_ARENA[0]["question_id"]: (0, None), "q2": (None, "winner 'tie'")}
 
 
@@ -161,8 +176,10 @@ def test_upload_takes_public_shapes_and_names_the_uploaded_file(db, tmp_path):
 
 
 def test_transcripts_diverging_early_show_whole_completions(db, tmp_path):
-    row = {"chosen": "\n\nHuman: a?\n\nAssistant: b.\n\nHuman: c?\n\nAssistant: d.",
-           "rejected": "\n\nHuman: a?\n\nAssistant: x."}
+    row = {
+        "chosen": "\n\nHuman: a?\n\nAssistant: b.\n\nHuman: c?\n\nAssistant: d.",
+        "rejected": "\n\nHuman: a?\n\nAssistant: x.",
+    }
     p = svc.create_project(db, "hh-odd", task_type="pairwise")
     svc.import_tasks(db, p["id"], _write(tmp_path / "hh.jsonl", [row]))
     (task,) = load_project(db, p["id"])["tasks"].values()
@@ -180,7 +197,11 @@ def test_ids_past_64_bits_are_a_client_error_not_a_500(db):
     headers = {"Authorization": f"Bearer {token}"}
     for path in ("/api/tasks/9223372036854775808", "/api/judgements/9223372036854775808"):
         assert client.get(path, headers=headers).status_code == 422
-    r = client.post("/api/tasks/9223372036854775808/judgements", json={"client_key": "k", "value": {}}, headers=headers)
-    assert r.status_code == 422  # was 500: OverflowError from the SQLite driver (found by the schemathesis fuzz)
+    r = client.post(
+        "/api/tasks/9223372036854775808/judgements", json={"client_key": "k", "value": {}}, headers=headers
+    )
+    assert (
+        r.status_code == 422
+    )  # was 500: OverflowError from the SQLite driver (found by the schemathesis fuzz)
     assert client.get("/api/tasks/9223372036854775807", headers=headers).status_code == 404
     assert client.get("/api/projects/99999999999999999999/export", headers=headers).status_code == 404

@@ -9,30 +9,72 @@ from datamill.finetune import RULES, clean, from_row
 
 PLANTS = {
     "empty_output": lambda r, rng: {**r, "output": rng.choice(["", "   ", "<nooutput>", "N/A"])},
-    "refusal": lambda r, rng: {**r, "output": rng.choice([
-        "As an AI language model, I cannot do that.",
-        "I'm sorry, but I cannot help with that request.",
-        "I am unable to provide an answer to this question.",
-        "As an AI, I don't have personal opinions, but " + r["output"]])},
-    "merged_instruction": lambda r, rng: {**r, "instruction": r["instruction"] + "\nOutput: " + r["output"][:80]},
-    "truncated_output": lambda r, rng: {**r, "output": " ".join((r["output"] + " and so it goes on for the rest of "
-                                                                 "the day with").split()[:max(9, len(r["output"].split()) // 2)]
-                                                                + ["the"])},
-    "hallucinated_url": lambda r, rng: {**r, "output": r["output"] + f" More at https://www.{rng.choice(['answers', 'facts', 'wiki-help'])}.com/{rng.randint(1, 999)}."},
-    "hallucinated_image": lambda r, rng: {**r, "output": rng.choice(["Here is the image you asked for: ![result](out.png)",
-                                                                     "<img src='diagram.png'> " + r["output"]])},
-    "non_english": lambda r, rng: rng.choice([
-        {"instruction": "Escribe una frase sobre el clima de hoy en la ciudad.", "input": "",
-         "output": "Hoy hace mucho sol y la temperatura es muy agradable para pasear por el parque."},
-        {"instruction": "Décrivez votre petit-déjeuner préféré en quelques phrases.", "input": "",
-         "output": "Je prends souvent un croissant avec un café au lait et un jus d'orange frais le matin."},
-        {"instruction": "Beschreibe kurz deinen Lieblingsort in der Stadt.", "input": "",
-         "output": "Mein Lieblingsort ist der kleine Park am Fluss, wo ich oft am Wochenende spazieren gehe."}]),
-    "wrong_math": lambda r, rng: (lambda a, b: {"instruction": f"What is {a} * {b}?", "input": "",
-                                                "output": f"{a} * {b} = {a * b + rng.randint(1, 9)}."})(
-        rng.randint(11, 99), rng.randint(11, 99)),
+    "refusal": lambda r, rng: {
+        **r,
+        "output": rng.choice(
+            [
+                "As an AI language model, I cannot do that.",
+                "I'm sorry, but I cannot help with that request.",
+                "I am unable to provide an answer to this question.",
+                "As an AI, I don't have personal opinions, but " + r["output"],
+            ]
+        ),
+    },
+    "merged_instruction": lambda r, rng: {
+        **r,
+        "instruction": r["instruction"] + "\nOutput: " + r["output"][:80],
+    },
+    "truncated_output": lambda r, rng: {
+        **r,
+        "output": " ".join(
+            (r["output"] + " and so it goes on for the rest of the day with").split()[
+                : max(9, len(r["output"].split()) // 2)
+            ]
+            + ["the"]
+        ),
+    },
+    "hallucinated_url": lambda r, rng: {
+        **r,
+        "output": r["output"]
+        + f" More at https://www.{rng.choice(['answers', 'facts', 'wiki-help'])}.com/{rng.randint(1, 999)}.",
+    },
+    "hallucinated_image": lambda r, rng: {
+        **r,
+        "output": rng.choice(
+            ["Here is the image you asked for: ![result](out.png)", "<img src='diagram.png'> " + r["output"]]
+        ),
+    },
+    "non_english": lambda r, rng: rng.choice(
+        [
+            {
+                "instruction": "Escribe una frase sobre el clima de hoy en la ciudad.",
+                "input": "",
+                "output": "Hoy hace mucho sol y la temperatura es muy agradable para pasear por el parque.",
+            },
+            {
+                "instruction": "Décrivez votre petit-déjeuner préféré en quelques phrases.",
+                "input": "",
+                "output": "Je prends souvent un croissant avec un café au lait et un jus d'orange frais le matin.",
+            },
+            {
+                "instruction": "Beschreibe kurz deinen Lieblingsort in der Stadt.",
+                "input": "",
+                "output": "Mein Lieblingsort ist der kleine Park am Fluss, wo ich oft am Wochenende spazieren gehe.",
+            },
+        ]
+    ),
+    "wrong_math": lambda r, rng: (
+        lambda a, b: {
+            "instruction": f"What is {a} * {b}?",
+            "input": "",
+            "output": f"{a} * {b} = {a * b + rng.randint(1, 9)}.",
+        }
+    )(rng.randint(11, 99), rng.randint(11, 99)),
     "exact_duplicate": lambda r, rng: {**r, "output": "  " + r["output"].upper() + "  "},
-    "near_duplicate": lambda r, rng: {**r, "output": r["output"] + rng.choice([" Thanks.", " Hope this helps!"])},
+    "near_duplicate": lambda r, rng: {
+        **r,
+        "output": r["output"] + rng.choice([" Thanks.", " Hope this helps!"]),
+    },
 }
 
 
@@ -96,16 +138,32 @@ def test_dry_run_cli_writes_nothing(sample_data, tmp_path):
     src = tmp_path / "train.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"instruction": 5, "output": "x"}\n')
     before = sorted(p.name for p in tmp_path.iterdir())
-    args = ["finetune", "clean", str(src), "--rules", "refusal,empty_output", "--on-error", "quarantine",
-            "-o", str(tmp_path / "clean.jsonl"), "--rejects", str(tmp_path / "removed.jsonl")]
+    args = [
+        "finetune",
+        "clean",
+        str(src),
+        "--rules",
+        "refusal,empty_output",
+        "--on-error",
+        "quarantine",
+        "-o",
+        str(tmp_path / "clean.jsonl"),
+        "--rejects",
+        str(tmp_path / "removed.jsonl"),
+    ]
     res = CliRunner().invoke(app, [*args, "--dry-run"], env={"COLUMNS": "300"})
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output, rejects or quarantine file
     assert "would quarantine 1 malformed line(s)" in res.output and "(dry run: not written)" in res.output
-    assert "would keep 29, would remove 1; would write 29 to" in res.output and "dry run: nothing written" in res.output
+    assert (
+        "would keep 29, would remove 1; would write 29 to" in res.output
+        and "dry run: nothing written" in res.output
+    )
     res = CliRunner().invoke(app, args, env={"COLUMNS": "300"})  # the same command for real writes all three
     assert res.exit_code == 0, res.output
-    assert {"clean.jsonl", "clean.jsonl.quarantine.jsonl", "removed.jsonl"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"clean.jsonl", "clean.jsonl.quarantine.jsonl", "removed.jsonl"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
     assert len((tmp_path / "clean.jsonl").read_text().splitlines()) == 29
 
 
@@ -119,7 +177,10 @@ def test_embedding_near_duplicates_catch_paraphrases_minhash_misses():
         ("Give me a recipe for pancakes.", "Mix flour, milk and eggs, then fry small rounds in butter."),
         ("Name three prime numbers.", "2, 3 and 5."),
         ("List three primes.", "Two, three and five."),
-        ("Explain why the sky is blue.", "Air scatters short blue wavelengths of sunlight more than red ones."),
+        (
+            "Explain why the sky is blue.",
+            "Air scatters short blue wavelengths of sunlight more than red ones.",
+        ),
     ]
     recs = [Example(input=i, output=o) for i, o in rows]
     by_minhash = clean(recs, rules=["near_duplicate"], near_dup_threshold=0.85)

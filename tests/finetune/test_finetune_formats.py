@@ -10,7 +10,9 @@ from datamill.errors import InputError
 from datamill.finetune import FORMATS, convert, detect_format, from_row, read_examples, to_row, write_examples
 from datamill.records import Message, Preference
 
-text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40).filter(str.strip)
+text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40).filter(
+    str.strip
+)
 
 
 @st.composite
@@ -51,8 +53,11 @@ def test_chains_of_conversions_preserve_content(msgs, chain):
 @settings(max_examples=40)
 @given(prompt=text, chosen=text, rejected=text, via=st.sampled_from(["openai_dpo", "trl_preference"]))
 def test_preferences_round_trip(prompt, chosen, rejected, via):
-    pref = Preference(prompt=[Message(role="user", content=prompt)], chosen=[Message(role="assistant", content=chosen)],
-                      rejected=[Message(role="assistant", content=rejected)])
+    pref = Preference(
+        prompt=[Message(role="user", content=prompt)],
+        chosen=[Message(role="assistant", content=chosen)],
+        rejected=[Message(role="assistant", content=rejected)],
+    )
     back = from_row(to_row(pref, via), via)
     other = "trl_preference" if via == "openai_dpo" else "openai_dpo"
     back2 = from_row(to_row(back, other), other)
@@ -62,8 +67,13 @@ def test_preferences_round_trip(prompt, chosen, rejected, via):
 
 
 def test_alpaca_fields_survive_a_round_trip_through_openai():
-    row = {"instruction": "Translate to French.", "input": "Good morning", "output": "Bonjour",
-           "system": "You translate.", "history": [["Hi", "Hello!"]]}
+    row = {
+        "instruction": "Translate to French.",
+        "input": "Good morning",
+        "output": "Bonjour",
+        "system": "You translate.",
+        "history": [["Hi", "Hello!"]],
+    }
     rec = from_row(row, "alpaca")
     assert [m.role for m in rec.messages] == ["system", "user", "assistant", "user", "assistant"]
     assert to_row(rec, "alpaca") == row
@@ -71,30 +81,44 @@ def test_alpaca_fields_survive_a_round_trip_through_openai():
 
 
 def test_tool_calls_keep_their_arguments_through_sharegpt():
-    row = {"messages": [
-        {"role": "user", "content": "Weather in Paris?"},
-        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                              "function": {"name": "weather", "arguments": "{\"city\": \"Paris\"}"}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "18C"},
-        {"role": "assistant", "content": "It is 18C."}]}
+    row = {
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "18C"},
+            {"role": "assistant", "content": "It is 18C."},
+        ]
+    }
     rec = from_row(row, "openai")
     share = to_row(rec, "sharegpt")
     assert [t["from"] for t in share["conversations"]] == ["human", "function_call", "observation", "gpt"]
     back = from_row(share, "sharegpt")
-    assert back.messages[1].tool_calls[0]["function"] == {"name": "weather", "arguments": "{\"city\": \"Paris\"}"}
+    assert back.messages[1].tool_calls[0]["function"] == {"name": "weather", "arguments": '{"city": "Paris"}'}
     assert back.messages[2].tool_call_id == "c1"
 
 
-@pytest.mark.parametrize("row, fmt", [
-    ({"messages": [{"role": "user", "content": "x"}]}, "openai"),
-    ({"conversations": [{"from": "human", "value": "x"}]}, "sharegpt"),
-    ({"instruction": "x", "input": "", "output": "y"}, "alpaca"),
-    ({"prompt": "x", "completion": "y"}, "trl_prompt_completion"),
-    ({"prompt": "x", "completion": "y", "label": True}, "trl_unpaired_preference"),
-    ({"prompt": "x", "chosen": "y", "rejected": "z"}, "trl_preference"),
-    ({"input": {"messages": []}, "preferred_output": [], "non_preferred_output": []}, "openai_dpo"),
-    ({"text": "x"}, "trl_text"),
-])
+@pytest.mark.parametrize(
+    "row, fmt",
+    [
+        ({"messages": [{"role": "user", "content": "x"}]}, "openai"),
+        ({"conversations": [{"from": "human", "value": "x"}]}, "sharegpt"),
+        ({"instruction": "x", "input": "", "output": "y"}, "alpaca"),
+        ({"prompt": "x", "completion": "y"}, "trl_prompt_completion"),
+        ({"prompt": "x", "completion": "y", "label": True}, "trl_unpaired_preference"),
+        ({"prompt": "x", "chosen": "y", "rejected": "z"}, "trl_preference"),
+        ({"input": {"messages": []}, "preferred_output": [], "non_preferred_output": []}, "openai_dpo"),
+        ({"text": "x"}, "trl_text"),
+    ],
+)
 def test_detect_each_format(row, fmt):
     assert fmt in FORMATS
     assert detect_format([(1, row)]) == fmt
@@ -102,13 +126,21 @@ def test_detect_each_format(row, fmt):
 
 def test_mixed_and_unknown_formats_are_clear(tmp_path):
     p = tmp_path / "mixed.jsonl"
-    p.write_text(json.dumps({"messages": [{"role": "user", "content": "a"}]}) + "\n" +
-                 json.dumps({"instruction": "b", "output": "c"}) + "\n")
-    with pytest.raises(InputError, match=r"mixed formats in one file: openai \(first at line 1\), alpaca \(first at line 2\)"):
+    p.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "a"}]})
+        + "\n"
+        + json.dumps({"instruction": "b", "output": "c"})
+        + "\n"
+    )
+    with pytest.raises(
+        InputError, match=r"mixed formats in one file: openai \(first at line 1\), alpaca \(first at line 2\)"
+    ):
         list(read_examples(p))
     q = tmp_path / "odd.jsonl"
     q.write_text(json.dumps({"question": "a", "answer": "b"}) + "\n")
-    with pytest.raises(InputError, match=r"odd.jsonl:1: unrecognised fine-tuning format \(keys \['answer', 'question'\]\)"):
+    with pytest.raises(
+        InputError, match=r"odd.jsonl:1: unrecognised fine-tuning format \(keys \['answer', 'question'\]\)"
+    ):
         list(read_examples(q))
 
 
@@ -116,8 +148,13 @@ def test_files_parquet_and_hf_in_and_out(tmp_path, sample_data):
     rows = []  # the seed tasks as Alpaca rows
     for line in (sample_data / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines():
         d = json.loads(line)
-        rows.append({"instruction": d["instruction"], "input": d["instances"][0]["input"],
-                     "output": d["instances"][0]["output"]})
+        rows.append(
+            {
+                "instruction": d["instruction"],
+                "input": d["instances"][0]["input"],
+                "output": d["instances"][0]["output"],
+            }
+        )
     src = tmp_path / "alpaca.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     assert convert(src, tmp_path / "chat.parquet", to="openai").written == 175
@@ -131,7 +168,9 @@ def test_files_parquet_and_hf_in_and_out(tmp_path, sample_data):
 
 
 def test_keep_ids_carries_lineage(tmp_path):
-    rec = from_row({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}, "openai")
+    rec = from_row(
+        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}, "openai"
+    )
     rec.provenance.parents.append("parent-1")
     write_examples([rec], tmp_path / "t.jsonl", format="openai", keep_ids=True)
     row = json.loads((tmp_path / "t.jsonl").read_text())
@@ -139,16 +178,28 @@ def test_keep_ids_carries_lineage(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "datamill.cli.main", "finetune", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "datamill.cli.main", "finetune", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"this is not json\n", "not valid JSON"),
-    (b"[1, 2, 3]\n", "unrecognised fine-tuning format (keys list)"),
-    (json.dumps({"messages": [{"role": "user", "content": "a"}]}).encode() + b"\n" +
-     json.dumps({"prompt": "a", "completion": "b"}).encode() + b"\n", "mixed formats"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"this is not json\n", "not valid JSON"),
+        (b"[1, 2, 3]\n", "unrecognised fine-tuning format (keys list)"),
+        (
+            json.dumps({"messages": [{"role": "user", "content": "a"}]}).encode()
+            + b"\n"
+            + json.dumps({"prompt": "a", "completion": "b"}).encode()
+            + b"\n",
+            "mixed formats",
+        ),
+    ],
+)
 def test_bad_input_gives_a_clear_error_not_a_traceback(tmp_path, content, message):
     p = tmp_path / "bad.jsonl"
     p.write_bytes(content)
@@ -162,19 +213,39 @@ def test_a_100mb_line_is_reported_not_loaded(tmp_path):
     line = b'{"messages": [{"role": "user", "content": "' + b"x" * (100 * 1024 * 1024) + b'"}]}\n'
     with open(p, "wb") as fh:
         fh.write(line)
-        fh.write(json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}).encode() + b"\n")
+        fh.write(
+            json.dumps(
+                {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+            ).encode()
+            + b"\n"
+        )
     proc = _cli("convert", str(p), str(tmp_path / "o.jsonl"), "--to", "sharegpt")
-    assert proc.returncode == 1 and f"huge.jsonl:1: line is {len(line):,} bytes, over max_line_bytes" in proc.stderr
+    assert (
+        proc.returncode == 1
+        and f"huge.jsonl:1: line is {len(line):,} bytes, over max_line_bytes" in proc.stderr
+    )
     proc = _cli("validate", str(p), "--json")
     report = json.loads(proc.stdout)
-    assert proc.returncode == 1 and {"check": "line_too_long", "lines": [1]}.items() <= report["checks"][0].items()
+    assert (
+        proc.returncode == 1
+        and {"check": "line_too_long", "lines": [1]}.items() <= report["checks"][0].items()
+    )
 
 
 def test_quarantine_sets_malformed_rows_aside_with_line_and_reason(tmp_path):
     good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
     p = tmp_path / "mixed.jsonl"
-    p.write_text("\n".join([json.dumps(good), "not json", json.dumps({"messages": [{"role": "robot", "content": "x"}]}),
-                            json.dumps(good | {"messages": good["messages"] + [{"role": "user", "content": "more"}]})]) + "\n")
+    p.write_text(
+        "\n".join(
+            [
+                json.dumps(good),
+                "not json",
+                json.dumps({"messages": [{"role": "robot", "content": "x"}]}),
+                json.dumps(good | {"messages": good["messages"] + [{"role": "user", "content": "more"}]}),
+            ]
+        )
+        + "\n"
+    )
     proc = _cli("convert", str(p), str(tmp_path / "o.jsonl"), "--to", "alpaca")
     assert proc.returncode == 1 and "mixed.jsonl:2:" in proc.stderr and "--on-error quarantine" in proc.stderr
     proc = _cli("convert", str(p), str(tmp_path / "o.jsonl"), "--to", "sharegpt", "--on-error", "quarantine")

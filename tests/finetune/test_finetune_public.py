@@ -58,24 +58,85 @@ def _pairs(msgs):
 
 
 PREFERENCE_SOURCES = {
-    "hh_rlhf": (HH_RLHF, [(HH_PROMPT, HH_CHOSEN, HH_REJECTED),
-                          ([("user", "Is the sun a star?")], "Yes, the sun is a G-type main-sequence star.",
-                           "Yes, the sun is a planet.")]),
-    "ultrafeedback": (ULTRAFEEDBACK, [([("user", "Name the largest moon of Saturn.")], UF_RANKED[0], UF_RANKED[-1])]),
-    "trl_preference": (ULTRAFEEDBACK_BINARIZED, [([("user", "How many legs does a spider have?")],
-                                                  "Spiders have eight legs.", "Six, like all insects.")]),
-    "shp": (SHP, [([("user", "Why does ice float on water?")], SHP[0]["human_ref_B"], "Because it is cold.")] * 2),
-    "nectar": (NECTAR, [([("user", "What is the capital of Australia?")], "The capital of Australia is Canberra.",
-                         "Australia's capital is Perth.")]),
-    "helpsteer3": (HELPSTEER3, [([(m["role"], m["content"]) for m in HELPSTEER3[0]["context"]],
-                                 "Pewter, after the grey metal.", "Smokey.")]),
-    "chatbot_arena": (CHATBOT_ARENA, [([("user", "What is the difference between OpenCL and CUDA?")],
-                                       CHATBOT_ARENA[0]["conversation_b"][1]["content"], "They are the same thing.")]),
-    "pku_saferlhf": (PKU_SAFERLHF, [([("user", PKU_SAFERLHF[0]["prompt"])], PKU_SAFERLHF[0]["response_1"],
-                                     PKU_SAFERLHF[0]["response_0"])]),
-    "openai_dpo": (OPENAI_DPO, [([("user", OPENAI_DPO[0]["input"]["messages"][0]["content"])],
-                                 OPENAI_DPO[0]["preferred_output"][0]["content"],
-                                 OPENAI_DPO[0]["non_preferred_output"][0]["content"])]),
+    "hh_rlhf": (
+        HH_RLHF,
+        [
+            (HH_PROMPT, HH_CHOSEN, HH_REJECTED),
+            (
+                [("user", "Is the sun a star?")],
+                "Yes, the sun is a G-type main-sequence star.",
+                "Yes, the sun is a planet.",
+            ),
+        ],
+    ),
+    "ultrafeedback": (
+        ULTRAFEEDBACK,
+        [([("user", "Name the largest moon of Saturn.")], UF_RANKED[0], UF_RANKED[-1])],
+    ),
+    "trl_preference": (
+        ULTRAFEEDBACK_BINARIZED,
+        [
+            (
+                [("user", "How many legs does a spider have?")],
+                "Spiders have eight legs.",
+                "Six, like all insects.",
+            )
+        ],
+    ),
+    "shp": (
+        SHP,
+        [([("user", "Why does ice float on water?")], SHP[0]["human_ref_B"], "Because it is cold.")] * 2,
+    ),
+    "nectar": (
+        NECTAR,
+        [
+            (
+                [("user", "What is the capital of Australia?")],
+                "The capital of Australia is Canberra.",
+                "Australia's capital is Perth.",
+            )
+        ],
+    ),
+    "helpsteer3": (
+        HELPSTEER3,
+        [
+            (
+                [(m["role"], m["content"]) for m in HELPSTEER3[0]["context"]],
+                "Pewter, after the grey metal.",
+                "Smokey.",
+            )
+        ],
+    ),
+    "chatbot_arena": (
+        CHATBOT_ARENA,
+        [
+            (
+                [("user", "What is the difference between OpenCL and CUDA?")],
+                CHATBOT_ARENA[0]["conversation_b"][1]["content"],
+                "They are the same thing.",
+            )
+        ],
+    ),
+    "pku_saferlhf": (
+        PKU_SAFERLHF,
+        [
+            (
+                [("user", PKU_SAFERLHF[0]["prompt"])],
+                PKU_SAFERLHF[0]["response_1"],
+                PKU_SAFERLHF[0]["response_0"],
+            )
+        ],
+    ),
+    "openai_dpo": (
+        OPENAI_DPO,
+        [
+            (
+                [("user", OPENAI_DPO[0]["input"]["messages"][0]["content"])],
+                OPENAI_DPO[0]["preferred_output"][0]["content"],
+                OPENAI_DPO[0]["non_preferred_output"][0]["content"],
+            )
+        ],
+    ),
 }
 TRL_SOURCES = {"explicit": TRL_EXPLICIT, "implicit": TRL_IMPLICIT}
 
@@ -142,8 +203,12 @@ def test_helpsteer2_rated_answers_pair_by_prompt(tmp_path):
     assert all(isinstance(r, Example) for r in recs) and len(recs) == 4
     assert recs[0].metadata["scores"]["helpfulness"] == 4
     # the multi-turn prompt's <extra_id_1> markers become turns
-    assert _pairs(recs[2].messages) == [("user", "Write a haiku about rain."), ("assistant", "Soft rain on the roof"),
-                                        ("user", "Make it about snow instead."), ("assistant", "White hush on the roof")]
+    assert _pairs(recs[2].messages) == [
+        ("user", "Write a haiku about rain."),
+        ("assistant", "Soft rain on the roof"),
+        ("user", "Make it about snow instead."),
+        ("assistant", "White hush on the roof"),
+    ]
     # the second prompt's answers tie: no training pair, counted and set aside with the reason
     result = convert(src, tmp_path / "p.jsonl", to="trl_preference", quarantine=tmp_path / "q.jsonl")
     assert result.written == 1 and result.unpaired == 1
@@ -154,22 +219,61 @@ def test_helpsteer2_rated_answers_pair_by_prompt(tmp_path):
 
 
 SFT_SOURCES = {
-    "dolly": (DOLLY, [("user", DOLLY[0]["instruction"] + "\n\n" + DOLLY[0]["context"]),
-                      ("assistant", DOLLY[0]["response"])]),
+    "dolly": (
+        DOLLY,
+        [
+            ("user", DOLLY[0]["instruction"] + "\n\n" + DOLLY[0]["context"]),
+            ("assistant", DOLLY[0]["response"]),
+        ],
+    ),
     "oasst1": (OASST1, OASST1_TOP),
-    "sharegpt": (SHAREGPT, [("user", "Summarize: cats sleep a lot."), ("assistant", "Cats spend most of the day asleep.")]),
-    "slimorca": (SLIMORCA, [("system", "You are an AI assistant."), ("user", "Translate 'thank you' to French."),
-                            ("assistant", "Merci.")]),
-    "lmsys": (LMSYS, [("user", "how to fix a flat bike tire"),
-                      ("assistant", "Remove the wheel, find the puncture, patch it and re-inflate.")]),
-    "chatml": (CHATML, [("system", "You are a helpful assistant."), ("user", "What is 2+2?"),
-                        ("assistant", "2 + 2 = 4.")]),
-    "llama2": (LLAMA2, [("system", "You are terse."), ("user", "Capital of France?"), ("assistant", "Paris."),
-                        ("user", "And of Italy?"), ("assistant", "Rome.")]),
+    "sharegpt": (
+        SHAREGPT,
+        [("user", "Summarize: cats sleep a lot."), ("assistant", "Cats spend most of the day asleep.")],
+    ),
+    "slimorca": (
+        SLIMORCA,
+        [
+            ("system", "You are an AI assistant."),
+            ("user", "Translate 'thank you' to French."),
+            ("assistant", "Merci."),
+        ],
+    ),
+    "lmsys": (
+        LMSYS,
+        [
+            ("user", "how to fix a flat bike tire"),
+            ("assistant", "Remove the wheel, find the puncture, patch it and re-inflate."),
+        ],
+    ),
+    "chatml": (
+        CHATML,
+        [("system", "You are a helpful assistant."), ("user", "What is 2+2?"), ("assistant", "2 + 2 = 4.")],
+    ),
+    "llama2": (
+        LLAMA2,
+        [
+            ("system", "You are terse."),
+            ("user", "Capital of France?"),
+            ("assistant", "Paris."),
+            ("user", "And of Italy?"),
+            ("assistant", "Rome."),
+        ],
+    ),
     "llama3": (LLAMA3, [("user", "Name a prime number."), ("assistant", "7")]),
-    "guanaco": (GUANACO, [("user", "What is a monopsony?"), ("assistant", "A market with a single buyer."),
-                          ("user", "Give an example."), ("assistant", "A town whose only employer is one mine.")]),
-    "alpaca": (ALPACA, [("user", "Classify the sentiment.\n\nI loved this film!"), ("assistant", "positive")]),
+    "guanaco": (
+        GUANACO,
+        [
+            ("user", "What is a monopsony?"),
+            ("assistant", "A market with a single buyer."),
+            ("user", "Give an example."),
+            ("assistant", "A town whose only employer is one mine."),
+        ],
+    ),
+    "alpaca": (
+        ALPACA,
+        [("user", "Classify the sentiment.\n\nI loved this film!"), ("assistant", "positive")],
+    ),
 }
 
 
@@ -210,15 +314,24 @@ def test_extra_fields_and_labels_survive_read_and_write(tmp_path):
     assert [r.label for r in recs] == ["positive", "advice"]
     convert(src, tmp_path / "b.jsonl", to="alpaca")
     assert _read(tmp_path / "b.jsonl") == ALPACA
-    rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
-             "label": "greeting", "lang": "en"}]
+    rows = [
+        {
+            "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+            "label": "greeting",
+            "lang": "en",
+        }
+    ]
     convert(_write(tmp_path / "o.jsonl", rows), tmp_path / "o2.jsonl", to="openai")
     assert _read(tmp_path / "o2.jsonl") == rows
     dolly = next(read_examples(_write(tmp_path / "d.jsonl", DOLLY)))
     assert dolly.metadata["category"] == "closed_qa"
     convert(tmp_path / "d.jsonl", tmp_path / "d2.jsonl", to="alpaca")
-    assert _read(tmp_path / "d2.jsonl")[0] == {"instruction": DOLLY[0]["instruction"], "input": DOLLY[0]["context"],
-                                               "output": DOLLY[0]["response"], "category": "closed_qa"}
+    assert _read(tmp_path / "d2.jsonl")[0] == {
+        "instruction": DOLLY[0]["instruction"],
+        "input": DOLLY[0]["context"],
+        "output": DOLLY[0]["response"],
+        "category": "closed_qa",
+    }
 
 
 def test_openai_rows_from_other_formats_leave_foreign_fields_out_and_say_so(tmp_path):
@@ -226,7 +339,9 @@ def test_openai_rows_from_other_formats_leave_foreign_fields_out_and_say_so(tmp_
     result = convert(src, tmp_path / "o.jsonl", to="openai")
     assert "category" not in _read(tmp_path / "o.jsonl")[0]
     assert result.dropped_fields["category"] == 2
-    out = CliRunner().invoke(app, ["finetune", "convert", str(src), str(tmp_path / "o2.jsonl"), "--to", "openai"])
+    out = CliRunner().invoke(
+        app, ["finetune", "convert", str(src), str(tmp_path / "o2.jsonl"), "--to", "openai"]
+    )
     assert out.exit_code == 0, out.output
     assert "category (2)" in out.output
 
@@ -250,7 +365,9 @@ def test_forced_format_overrides_detection(tmp_path):
 
 def test_cli_convert_public_sources(tmp_path):
     src = _write(tmp_path / "hh.jsonl", HH_RLHF)
-    out = CliRunner().invoke(app, ["finetune", "convert", str(src), str(tmp_path / "dpo.jsonl"), "--to", "openai_dpo"])
+    out = CliRunner().invoke(
+        app, ["finetune", "convert", str(src), str(tmp_path / "dpo.jsonl"), "--to", "openai_dpo"]
+    )
     assert out.exit_code == 0, out.output
     assert "wrote 2 openai_dpo rows" in out.output
     out = CliRunner().invoke(app, ["finetune", "validate", str(tmp_path / "dpo.jsonl")])
@@ -260,8 +377,12 @@ def test_cli_convert_public_sources(tmp_path):
 def test_validate_applies_openai_rules_to_dpo_rows(tmp_path):
     good = OPENAI_DPO[0]
     no_input = {**good, "input": {"messages": []}}
-    ends_with_assistant = {**good, "input": {"messages": [*good["input"]["messages"],
-                                                          {"role": "assistant", "content": "Let me check."}]}}
+    ends_with_assistant = {
+        **good,
+        "input": {
+            "messages": [*good["input"]["messages"], {"role": "assistant", "content": "Let me check."}]
+        },
+    }
     two_outputs = {**good, "preferred_output": good["preferred_output"] * 2}
     src = _write(tmp_path / "dpo.jsonl", [good, no_input, ends_with_assistant, two_outputs])
     report = validate(src, count_tokens=False)
@@ -288,7 +409,9 @@ def test_diagnose_reads_public_training_sets(tmp_path):
     from datamill.diagnose.inputs import read_train
 
     dolly = read_train(_write(tmp_path / "d.jsonl", DOLLY))
-    assert dolly[0].input == DOLLY[0]["instruction"] + "\n\n" + DOLLY[0]["context"]  # the context is input too
+    assert (
+        dolly[0].input == DOLLY[0]["instruction"] + "\n\n" + DOLLY[0]["context"]
+    )  # the context is input too
     assert dolly[0].target == DOLLY[0]["response"]
     oasst = read_train(_write(tmp_path / "o.jsonl", OASST1))
     assert len(oasst) == 1 and oasst[0].target == OASST1_TOP[-1][1]
@@ -307,27 +430,54 @@ def test_incontext_select_reads_public_sets_and_balances_labels(tmp_path):
 
     from datamill.cli.main import app
 
-    rows = [{"instruction": f"Classify: {t}", "input": "", "output": lab, "label": lab}
-            for t, lab in [("great film", "pos"), ("awful film", "neg"), ("loved it", "pos"), ("hated it", "neg"),
-                           ("superb", "pos"), ("dreadful", "neg")]]
+    rows = [
+        {"instruction": f"Classify: {t}", "input": "", "output": lab, "label": lab}
+        for t, lab in [
+            ("great film", "pos"),
+            ("awful film", "neg"),
+            ("loved it", "pos"),
+            ("hated it", "neg"),
+            ("superb", "pos"),
+            ("dreadful", "neg"),
+        ]
+    ]
     pool = _write(tmp_path / "pool.jsonl", rows)
-    out = CliRunner().invoke(app, ["incontext", "select", str(pool), "a wonderful film", "-k", "2",
-                                   "--strategy", "balanced", "--json"])
+    out = CliRunner().invoke(
+        app,
+        ["incontext", "select", str(pool), "a wonderful film", "-k", "2", "--strategy", "balanced", "--json"],
+    )
     assert out.exit_code == 0, out.output
-    picked = json.loads(out.output[out.output.index("["):]) if "[" in out.output else []
+    picked = json.loads(out.output[out.output.index("[") :]) if "[" in out.output else []
     labels = sorted(p.get("label") for p in picked) if picked and isinstance(picked[0], dict) else []
     assert labels == ["neg", "pos"], out.output
     # Dolly's category is the label when named; a balanced choice over a pool with no labels is refused
     dolly = _write(tmp_path / "dolly.jsonl", DOLLY)
-    out = CliRunner().invoke(app, ["incontext", "select", str(dolly), "airline history", "-k", "2",
-                                   "--strategy", "balanced", "--label-field", "category", "--json"])
+    out = CliRunner().invoke(
+        app,
+        [
+            "incontext",
+            "select",
+            str(dolly),
+            "airline history",
+            "-k",
+            "2",
+            "--strategy",
+            "balanced",
+            "--label-field",
+            "category",
+            "--json",
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert sorted(p["label"] for p in json.loads(out.output)) == ["classification", "closed_qa"]
-    out = CliRunner().invoke(app, ["incontext", "select", str(dolly), "airline history", "--strategy", "balanced"])
+    out = CliRunner().invoke(
+        app, ["incontext", "select", str(dolly), "airline history", "--strategy", "balanced"]
+    )
     assert out.exit_code != 0 and "fields examples have: category" in str(out.exception)
     # a preference set's examples are its prompts with their chosen answers
-    out = CliRunner().invoke(app, ["incontext", "select", str(_write(tmp_path / "hh.jsonl", HH_RLHF)), "cats",
-                                   "-k", "1", "--json"])
+    out = CliRunner().invoke(
+        app, ["incontext", "select", str(_write(tmp_path / "hh.jsonl", HH_RLHF)), "cats", "-k", "1", "--json"]
+    )
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)[0]["output"] == HH_CHOSEN
 
@@ -337,12 +487,31 @@ def test_split_stratifies_on_labels_of_openai_and_alpaca_rows(tmp_path):
 
     from datamill.cli.main import app
 
-    rows = [{"messages": [{"role": "user", "content": f"Review {i}: {'great' if i % 4 else 'poor'} product number {i}"},
-                          {"role": "assistant", "content": "pos" if i % 4 else "neg"}],
-             "label": "pos" if i % 4 else "neg"} for i in range(40)]
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Review {i}: {'great' if i % 4 else 'poor'} product number {i}"},
+                {"role": "assistant", "content": "pos" if i % 4 else "neg"},
+            ],
+            "label": "pos" if i % 4 else "neg",
+        }
+        for i in range(40)
+    ]
     src = _write(tmp_path / "labelled.jsonl", rows)
-    out = CliRunner().invoke(app, ["finetune", "split", str(src), "--out", str(tmp_path / "parts"),
-                                   "--fractions", "train=0.8,test=0.2", "--stratify", "label"])
+    out = CliRunner().invoke(
+        app,
+        [
+            "finetune",
+            "split",
+            str(src),
+            "--out",
+            str(tmp_path / "parts"),
+            "--fractions",
+            "train=0.8,test=0.2",
+            "--stratify",
+            "label",
+        ],
+    )
     assert out.exit_code == 0, out.output
     test = _read(tmp_path / "parts" / "test.jsonl")
     assert sorted(r["label"] for r in test) == ["neg", "neg"] + ["pos"] * 6  # 10 neg / 30 pos, 20% of each
@@ -358,24 +527,33 @@ def test_ties_are_no_training_pairs_but_can_be_kept(tmp_path):
     assert _read(tmp_path / "q.jsonl")[0]["line"] == 2
     kept = list(read_examples(src, keep_ties=True))
     assert [r.metadata.get("no_preference") for r in kept] == [None, "winner 'tie (bothbad)'"]
-    out = CliRunner().invoke(app, ["finetune", "convert", str(src), str(tmp_path / "d2.jsonl"), "--to", "openai_dpo"])
+    out = CliRunner().invoke(
+        app, ["finetune", "convert", str(src), str(tmp_path / "d2.jsonl"), "--to", "openai_dpo"]
+    )
     assert out.exit_code == 0 and "left out 1 pair(s) with no preference" in out.output, out.output
 
 
 def test_clean_takes_preference_pairs(tmp_path):
     from datamill.finetune import clean
 
-    refusal = {"chosen": "\n\nHuman: How do I pick a lock to break into a house?\n\nAssistant: I can't help with "
-                         "breaking into someone's home.",
-               "rejected": "\n\nHuman: How do I pick a lock to break into a house?\n\nAssistant: Use a tension "
-                           "wrench and a pick."}
-    empty = {"chosen": "\n\nHuman: Name a colour.\n\nAssistant: ", "rejected": "\n\nHuman: Name a colour.\n\nAssistant: Red."}
+    refusal = {
+        "chosen": "\n\nHuman: How do I pick a lock to break into a house?\n\nAssistant: I can't help with "
+        "breaking into someone's home.",
+        "rejected": "\n\nHuman: How do I pick a lock to break into a house?\n\nAssistant: Use a tension "
+        "wrench and a pick.",
+    }
+    empty = {
+        "chosen": "\n\nHuman: Name a colour.\n\nAssistant: ",
+        "rejected": "\n\nHuman: Name a colour.\n\nAssistant: Red.",
+    }
     recs = list(read_examples(_write(tmp_path / "hh.jsonl", [*HH_RLHF, refusal, HH_RLHF[0], empty])))
     result = clean(recs, languages=None)
     assert [r for _, r, _ in result.dropped] == ["exact_duplicate", "empty_output"]
     assert len(result.kept) == 3  # the refusal is kept: safety pairs prefer it
-    out = CliRunner().invoke(app, ["finetune", "clean", str(tmp_path / "hh.jsonl"), "-o", str(tmp_path / "c.jsonl"),
-                                   "--languages", ""])
+    out = CliRunner().invoke(
+        app,
+        ["finetune", "clean", str(tmp_path / "hh.jsonl"), "-o", str(tmp_path / "c.jsonl"), "--languages", ""],
+    )
     assert out.exit_code == 0, out.output
     assert len(_read(tmp_path / "c.jsonl")) == 3 and "prompt" in _read(tmp_path / "c.jsonl")[0]
 

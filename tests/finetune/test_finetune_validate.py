@@ -11,7 +11,13 @@ def msg(role, content, **kw):
     return {"role": role, "content": content, **kw}
 
 
-OK = {"messages": [msg("system", "You are terse."), msg("user", "Capital of France?"), msg("assistant", "Paris.")]}
+OK = {
+    "messages": [
+        msg("system", "You are terse."),
+        msg("user", "Capital of France?"),
+        msg("assistant", "Paris."),
+    ]
+}
 
 # line -> (row or raw bytes, the check it must trigger)
 PLANTED = {
@@ -20,34 +26,101 @@ PLANTED = {
     4: ([1, 2, 3], "data_type"),
     5: ({"messages": []}, "missing_messages_list"),
     6: ({"messages": [{"content": "no role"}, msg("assistant", "x")]}, "message_missing_key"),
-    7: ({"messages": [msg("user", "hi", mood="happy"), msg("assistant", "hello")]}, "message_unrecognized_key"),
+    7: (
+        {"messages": [msg("user", "hi", mood="happy"), msg("assistant", "hello")]},
+        "message_unrecognized_key",
+    ),
     8: ({"messages": [msg("user", "hi"), msg("robot", "beep")]}, "unrecognized_role"),
     9: ({"messages": [msg("user", ""), msg("assistant", "hello")]}, "missing_content"),
-    10: ({"messages": [msg("system", "You are terse."), msg("user", "hello?")]}, "example_missing_assistant_message"),
+    10: (
+        {"messages": [msg("system", "You are terse."), msg("user", "hello?")]},
+        "example_missing_assistant_message",
+    ),
     11: ({"messages": [msg("user", "hi"), msg("assistant", "hello", weight=2)]}, "invalid_weight"),
-    12: ({"messages": [msg("user", "hi"), msg("tool", "42", tool_call_id="nope"), msg("assistant", "ok")]},
-         "tool_call_mismatch"),
-    13: ({"messages": [msg("user", "hi"), {"role": "assistant", "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{broken"}}]}]}, "invalid_tool_arguments"),
-    14: ({"tools": [{"type": "function", "function": {"name": "weather"}}], "messages": [msg("user", "hi"), {
-        "role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                             "function": {"name": "stocks", "arguments": "{}"}}]}]}, "unknown_tool"),
-    15: ({"messages": [msg("system", "You are terse."), msg("user", "Say nothing"), msg("assistant", "   ")]},
-         "empty_output"),
+    12: (
+        {"messages": [msg("user", "hi"), msg("tool", "42", tool_call_id="nope"), msg("assistant", "ok")]},
+        "tool_call_mismatch",
+    ),
+    13: (
+        {
+            "messages": [
+                msg("user", "hi"),
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{broken"}}
+                    ],
+                },
+            ]
+        },
+        "invalid_tool_arguments",
+    ),
+    14: (
+        {
+            "tools": [{"type": "function", "function": {"name": "weather"}}],
+            "messages": [
+                msg("user", "hi"),
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {"id": "c1", "type": "function", "function": {"name": "stocks", "arguments": "{}"}}
+                    ],
+                },
+            ],
+        },
+        "unknown_tool",
+    ),
+    15: (
+        {"messages": [msg("system", "You are terse."), msg("user", "Say nothing"), msg("assistant", "   ")]},
+        "empty_output",
+    ),
     16: (OK, "duplicate_example"),
-    17: ({"messages": [msg("system", "You are terse."), msg("user", "a"), msg("user", "b"), msg("assistant", "c")]},
-         "bad_alternation"),
-    18: ({"messages": [msg("system", "You are a pirate."), msg("user", "Hi"), msg("assistant", "Arr.")]},
-         "system_prompt_inconsistent"),
-    19: ({"messages": [msg("system", "You are terse."),
-                       msg("user", "Repeat after me: the quick brown fox jumps over the lazy dog"),
-                       msg("assistant", "the quick brown fox jumps over the lazy dog")]}, "label_leakage"),
-    20: ({"messages": [msg("system", "You are terse."), msg("user", "bell\x07 ring"), msg("assistant", "ding")]},
-         "control_characters"),
-    21: ({"messages": [msg("system", "You are terse."), msg("user", "word " * 300), msg("assistant", "ok")]},
-         "over_token_limit"),
-    22: ({"messages": [msg("system", "You are terse."), msg("user", "hi"), msg("assistant", "yo")], "colour": "red"},
-         "unrecognized_example_key"),
+    17: (
+        {
+            "messages": [
+                msg("system", "You are terse."),
+                msg("user", "a"),
+                msg("user", "b"),
+                msg("assistant", "c"),
+            ]
+        },
+        "bad_alternation",
+    ),
+    18: (
+        {"messages": [msg("system", "You are a pirate."), msg("user", "Hi"), msg("assistant", "Arr.")]},
+        "system_prompt_inconsistent",
+    ),
+    19: (
+        {
+            "messages": [
+                msg("system", "You are terse."),
+                msg("user", "Repeat after me: the quick brown fox jumps over the lazy dog"),
+                msg("assistant", "the quick brown fox jumps over the lazy dog"),
+            ]
+        },
+        "label_leakage",
+    ),
+    20: (
+        {
+            "messages": [
+                msg("system", "You are terse."),
+                msg("user", "bell\x07 ring"),
+                msg("assistant", "ding"),
+            ]
+        },
+        "control_characters",
+    ),
+    21: (
+        {"messages": [msg("system", "You are terse."), msg("user", "word " * 300), msg("assistant", "ok")]},
+        "over_token_limit",
+    ),
+    22: (
+        {
+            "messages": [msg("system", "You are terse."), msg("user", "hi"), msg("assistant", "yo")],
+            "colour": "red",
+        },
+        "unrecognized_example_key",
+    ),
     23: ({"instruction": "an alpaca row", "output": "in a chat file"}, "mixed_format"),
 }
 
@@ -59,8 +132,17 @@ def planted(tmp_path):
         row, _ = PLANTED[n]
         lines.append(row if isinstance(row, bytes) else json.dumps(row).encode())
     for i in range(5):  # clean rows after the planted ones
-        lines.append(json.dumps({"messages": [msg("system", "You are terse."), msg("user", f"q{i}"),
-                                              msg("assistant", f"answer {i}")]}).encode())
+        lines.append(
+            json.dumps(
+                {
+                    "messages": [
+                        msg("system", "You are terse."),
+                        msg("user", f"q{i}"),
+                        msg("assistant", f"answer {i}"),
+                    ]
+                }
+            ).encode()
+        )
     p = tmp_path / "planted.jsonl"
     p.write_bytes(b"\n".join(lines) + b"\n")
     return p
@@ -84,8 +166,15 @@ def test_warnings_alone_exit_zero_errors_exit_one(tmp_path, planted):
     cli = [sys.executable, "-m", "datamill.cli.main", "finetune", "validate"]
     proc = subprocess.run([*cli, str(warn_only), "--json"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["checks"] == [{"check": "duplicate_example", "severity": "warning", "count": 1,
-                                                  "lines": [2], "description": CHECKS["duplicate_example"][1]}]
+    assert json.loads(proc.stdout)["checks"] == [
+        {
+            "check": "duplicate_example",
+            "severity": "warning",
+            "count": 1,
+            "lines": [2],
+            "description": CHECKS["duplicate_example"][1],
+        }
+    ]
     proc = subprocess.run([*cli, str(planted)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "FAILED" in proc.stdout and "Traceback" not in proc.stderr
 
@@ -107,9 +196,11 @@ def test_token_stats_and_billing(tmp_path):
 
 def test_other_formats_get_the_shared_checks(tmp_path):
     p = tmp_path / "alpaca.jsonl"
-    rows = [{"instruction": "Name a colour.", "input": "", "output": "Blue."},
-            {"instruction": "Name a fruit.", "input": "", "output": ""},
-            {"instruction": 5, "input": "", "output": "x"}]
+    rows = [
+        {"instruction": "Name a colour.", "input": "", "output": "Blue."},
+        {"instruction": "Name a fruit.", "input": "", "output": ""},
+        {"instruction": 5, "input": "", "output": "x"},
+    ]
     p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     found = {c.name: c.lines for c in validate(p).failed()}
     assert found == {"empty_output": [2], "bad_row": [3]}

@@ -35,12 +35,15 @@ Build an index and search it. Pack the best passages into a prompt.
 
 @pytest.mark.parametrize("method", ["tokens", "sentences", "paragraphs", "markdown", "code"])
 def test_chunks_point_back_into_their_document(method):
-    doc = Document(text=MD * 3, metadata={"url": "https://x/guide", "title": "Guide"},
-                   provenance=Provenance(source="site.warc.gz", offset=77))
+    doc = Document(
+        text=MD * 3,
+        metadata={"url": "https://x/guide", "title": "Guide"},
+        provenance=Provenance(source="site.warc.gz", offset=77),
+    )
     chunks = chunk_document(doc, method=method, max_tokens=24, overlap=4)
     assert len(chunks) > 3
     for i, c in enumerate(chunks):
-        assert c.text == doc.text[c.metadata["start"]:c.metadata["end"]]
+        assert c.text == doc.text[c.metadata["start"] : c.metadata["end"]]
         assert c.metadata["doc_id"] == doc.id and c.metadata["chunk_index"] == i
         assert c.provenance.parents == [doc.id] and c.provenance.offset == 77
         assert c.metadata["url"] == "https://x/guide"
@@ -58,9 +61,11 @@ def test_markdown_chunks_keep_heading_paths():
 
 
 def test_html_chunks_drop_boilerplate():
-    html = ("<html><head><script>alert(1)</script></head><body><nav>Home | About</nav><h1>Refunds</h1>"
-            "<p>You can return items within 30 days.</p><h2>Exceptions</h2><p>Sale items are final.</p>"
-            "<footer>(c) shop</footer></body></html>")
+    html = (
+        "<html><head><script>alert(1)</script></head><body><nav>Home | About</nav><h1>Refunds</h1>"
+        "<p>You can return items within 30 days.</p><h2>Exceptions</h2><p>Sale items are final.</p>"
+        "<footer>(c) shop</footer></body></html>"
+    )
     chunks = chunk_document(Document(text=html), method="html", max_tokens=64)
     text = " ".join(c.text for c in chunks)
     assert "30 days" in text and "alert" not in text and "Home | About" not in text
@@ -75,13 +80,16 @@ def test_bad_chunk_parameters_and_empty_documents():
     assert chunk_document(Document(text="   \n  ")) == []
 
 
-DOCS = [Document(text=t, metadata={"lang": lang}) for t, lang in [
-    ("The cat sat on the warm mat all afternoon.", "en"),
-    ("Dogs love to chase cats around the park.", "en"),
-    ("Install the package with pip, then run the quickstart.", "en"),
-    ("Paris is the capital and largest city of France.", "en"),
-    ("Le chat dort sur le tapis.", "fr"),
-]]
+DOCS = [
+    Document(text=t, metadata={"lang": lang})
+    for t, lang in [
+        ("The cat sat on the warm mat all afternoon.", "en"),
+        ("Dogs love to chase cats around the park.", "en"),
+        ("Install the package with pip, then run the quickstart.", "en"),
+        ("Paris is the capital and largest city of France.", "en"),
+        ("Le chat dort sur le tapis.", "fr"),
+    ]
+]
 
 
 @pytest.mark.parametrize("kind", ["bm25", "dense", "hybrid"])
@@ -130,10 +138,19 @@ def test_bm25_matches_bm25s_directly():
     assert [round(h.score, 5) for h in ours] == [round(float(s), 5) for s in scores[0]]
 
 
-POOL = [Example(input=f"Review: {w}. Sentiment?", output=lab, label=lab) for w, lab in [
-    ("great phone, love it", "positive"), ("terrible battery", "negative"), ("works fine", "positive"),
-    ("broke after a day", "negative"), ("superb camera", "positive"), ("awful screen", "negative"),
-    ("decent value", "positive"), ("returned it", "negative")]]
+POOL = [
+    Example(input=f"Review: {w}. Sentiment?", output=lab, label=lab)
+    for w, lab in [
+        ("great phone, love it", "positive"),
+        ("terrible battery", "negative"),
+        ("works fine", "positive"),
+        ("broke after a day", "negative"),
+        ("superb camera", "positive"),
+        ("awful screen", "negative"),
+        ("decent value", "positive"),
+        ("returned it", "negative"),
+    ]
+]
 
 
 @pytest.mark.parametrize("strategy", ["random", "knn", "mmr", "balanced"])
@@ -158,13 +175,25 @@ passage = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(question=st.text(min_size=1, max_size=80), passages=st.lists(passage, max_size=8),
-       n_shots=st.integers(0, 4), budget=st.integers(40, 600), template=st.sampled_from(["plain", "chat"]),
-       priority=st.sampled_from(["passages", "examples"]))
+@given(
+    question=st.text(min_size=1, max_size=80),
+    passages=st.lists(passage, max_size=8),
+    n_shots=st.integers(0, 4),
+    budget=st.integers(40, 600),
+    template=st.sampled_from(["plain", "chat"]),
+    priority=st.sampled_from(["passages", "examples"]),
+)
 def test_packing_never_exceeds_the_budget(question, passages, n_shots, budget, template, priority):
     try:
-        packed = pack_prompt(question, system="Answer briefly.", examples=POOL[:n_shots], passages=passages,
-                             budget=budget, template=template, priority=priority)
+        packed = pack_prompt(
+            question,
+            system="Answer briefly.",
+            examples=POOL[:n_shots],
+            passages=passages,
+            budget=budget,
+            template=template,
+            priority=priority,
+        )
     except ConfigError as exc:
         assert "alone take" in str(exc)
         return
@@ -181,14 +210,27 @@ def test_retrieve_and_pack_gives_length_chosen_examples_half_the_budget(tmp_path
     build_index(DOCS, tmp_path / "ix", kind="bm25")
     sel = FewShotSelector(POOL)
     budget = 2 * sum(sel.lengths[:4])  # all eight examples would fit the whole budget, four fit half of it
-    packed = retrieve_and_pack(tmp_path / "ix", "Where do cats sleep?", k=2, pool=POOL, shots=8, strategy="length",
-                               budget=budget, priority="examples")
+    packed = retrieve_and_pack(
+        tmp_path / "ix",
+        "Where do cats sleep?",
+        k=2,
+        pool=POOL,
+        shots=8,
+        strategy="length",
+        budget=budget,
+        priority="examples",
+    )
     shots = [i for i in packed.included if i["kind"] == "example"]
     assert 0 < sum(sel.lengths[[e.id for e in POOL].index(i["id"])] for i in shots) <= budget // 2
     assert len(shots) < 8 and "passage" in [i["kind"] for i in packed.included]
-    assert retrieve_and_pack(load_index(tmp_path / "ix"), "Where do cats sleep?", k=2).to_dict() == \
-        pack_prompt("Where do cats sleep?", passages=[h.chunk for h in load_index(tmp_path / "ix").search(
-            "Where do cats sleep?", 2)], budget=2048).to_dict()
+    assert (
+        retrieve_and_pack(load_index(tmp_path / "ix"), "Where do cats sleep?", k=2).to_dict()
+        == pack_prompt(
+            "Where do cats sleep?",
+            passages=[h.chunk for h in load_index(tmp_path / "ix").search("Where do cats sleep?", 2)],
+            budget=2048,
+        ).to_dict()
+    )
 
 
 def test_cli_pack_takes_a_preference_set_as_its_examples(tmp_path):
@@ -199,17 +241,34 @@ def test_cli_pack_takes_a_preference_set_as_its_examples(tmp_path):
 
     build_index(DOCS, tmp_path / "ix", kind="bm25")
     pool = tmp_path / "prefs.jsonl"
-    pool.write_text("".join(json.dumps({"prompt": f"Is {w} good?", "chosen": "Yes.", "rejected": "No."}) + "\n"
-                            for w in ("tea", "rain", "snow")))
-    res = CliRunner().invoke(app, ["incontext", "pack", str(tmp_path / "ix"), "Where do cats sleep?",
-                                   "--examples", str(pool), "--shots", "2", "--json"])
+    pool.write_text(
+        "".join(
+            json.dumps({"prompt": f"Is {w} good?", "chosen": "Yes.", "rejected": "No."}) + "\n"
+            for w in ("tea", "rain", "snow")
+        )
+    )
+    res = CliRunner().invoke(
+        app,
+        [
+            "incontext",
+            "pack",
+            str(tmp_path / "ix"),
+            "Where do cats sleep?",
+            "--examples",
+            str(pool),
+            "--shots",
+            "2",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert [i["kind"] for i in json.loads(res.output)["included"]].count("example") == 2
 
 
 def test_packing_reports_and_dedups():
-    packed = pack_prompt("Where is Paris?", passages=["Paris is in France.", "Paris is in France!", "x " * 3000],
-                         budget=100)
+    packed = pack_prompt(
+        "Where is Paris?", passages=["Paris is in France.", "Paris is in France!", "x " * 3000], budget=100
+    )
     reasons = [d["reason"] for d in packed.dropped]
     assert reasons == ["near-duplicate of a packed passage", "over budget"]
     assert "[1] Paris is in France." in packed.text
@@ -230,8 +289,10 @@ def test_metrics_match_hand_computed_values():
 
 
 def test_contaminated_chunks_are_flagged():
-    chunks = [Document(text="The answer to the quiz is forty two, as everyone who read the guide knows."),
-              Document(text="Unrelated passage about gardening and tomatoes.")]
+    chunks = [
+        Document(text="The answer to the quiz is forty two, as everyone who read the guide knows."),
+        Document(text="Unrelated passage about gardening and tomatoes."),
+    ]
     flagged = flag_contaminated(chunks, ["quiz is forty two"], ngram=13)
     assert list(flagged) == [chunks[0].id]
 
@@ -252,9 +313,22 @@ def test_cli_chunk_quarantines_malformed_lines(tmp_path):
     import sys
 
     src = tmp_path / "docs.jsonl"
-    src.write_text(json.dumps({"text": "Tides rise twice a day. The moon pulls the sea."}) + "\n{broken\n"
-                   + json.dumps({"text": "Rainbows need sun and rain."}) + "\n")
-    cmd = [sys.executable, "-m", "datamill.cli.main", "incontext", "chunk", str(src), "-o", str(tmp_path / "c.jsonl")]
+    src.write_text(
+        json.dumps({"text": "Tides rise twice a day. The moon pulls the sea."})
+        + "\n{broken\n"
+        + json.dumps({"text": "Rainbows need sun and rain."})
+        + "\n"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "datamill.cli.main",
+        "incontext",
+        "chunk",
+        str(src),
+        "-o",
+        str(tmp_path / "c.jsonl"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "docs.jsonl:2:" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run([*cmd, "--on-error", "quarantine"], capture_output=True, text=True, timeout=120)

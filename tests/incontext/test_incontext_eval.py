@@ -46,9 +46,24 @@ def test_bad_beir_folders(tmp_path):
 
 
 def test_eval_cli_prints_one_comparison_table(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "datamill.cli.main", "incontext", "eval", BEIR, "--kinds", "bm25",
-                           "--per-query", str(tmp_path / "pq.jsonl"), "--json"], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "datamill.cli.main",
+            "incontext",
+            "eval",
+            BEIR,
+            "--kinds",
+            "bm25",
+            "--per-query",
+            str(tmp_path / "pq.jsonl"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["queries"] == 175 and 0.8 < out["table"]["bm25"]["ndcg@10"] < 1
@@ -62,8 +77,10 @@ def test_selection_evaluation_hook():
     def model(query, shots):  # a "model" that copies the answer of the most similar shot
         return shots[0].output if shots else ""
 
-    scores = {s.strategy: s.accuracy for s in evaluate_selection(pool, evals, model, k=2,
-                                                                 strategies=("knn", "random"))}
+    scores = {
+        s.strategy: s.accuracy
+        for s in evaluate_selection(pool, evals, model, k=2, strategies=("knn", "random"))
+    }
     assert scores["knn"] >= scores["random"] and set(scores) == {"knn", "random"}
 
 
@@ -72,8 +89,11 @@ def test_http_server_search_and_pack(tmp_path):
 
     from datamill.incontext.serve import create_app
 
-    build_index([Document(text="Refunds are accepted within 30 days."), Document(text="Shipping takes 3 days.")],
-                tmp_path / "ix", kind="bm25")
+    build_index(
+        [Document(text="Refunds are accepted within 30 days."), Document(text="Shipping takes 3 days.")],
+        tmp_path / "ix",
+        kind="bm25",
+    )
     client = TestClient(create_app(tmp_path / "ix"))
     assert client.get("/health").json()["chunks"] == 2
     hits = client.post("/search", json={"query": "refund window", "k": 1}).json()["hits"]
@@ -91,16 +111,24 @@ def test_get_search_and_cli_pack_take_filters(tmp_path):
     from datamill.cli.main import app
     from datamill.incontext.serve import create_app
 
-    build_index([Document(text="Refunds are accepted within 30 days.", metadata={"lang": "en"}),
-                 Document(text="Les remboursements sont acceptés sous 30 jours. Refunds.", metadata={"lang": "fr"})],
-                tmp_path / "ix", kind="bm25")
+    build_index(
+        [
+            Document(text="Refunds are accepted within 30 days.", metadata={"lang": "en"}),
+            Document(
+                text="Les remboursements sont acceptés sous 30 jours. Refunds.", metadata={"lang": "fr"}
+            ),
+        ],
+        tmp_path / "ix",
+        kind="bm25",
+    )
     client = TestClient(create_app(tmp_path / "ix"))
     hits = client.get("/search", params={"q": "refunds", "k": 5, "filter": "lang=fr"}).json()["hits"]
     assert [h["metadata"]["lang"] for h in hits] == ["fr"]  # GET ignored filters before
     bad = client.get("/search", params={"q": "refunds", "filter": "nosuchkey=1"})
     assert bad.status_code == 400 and "nosuchkey" in bad.json()["error"]
-    out = CliRunner().invoke(app, ["incontext", "pack", str(tmp_path / "ix"), "refunds", "--filter", "lang=fr",
-                                   "--json"])
+    out = CliRunner().invoke(
+        app, ["incontext", "pack", str(tmp_path / "ix"), "refunds", "--filter", "lang=fr", "--json"]
+    )
     assert out.exit_code == 0, out.output
     packed = out.output
     assert "remboursements" in packed and "accepted within" not in packed

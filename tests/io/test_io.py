@@ -49,7 +49,10 @@ def test_writers_are_deterministic(tmp_path):
 
 
 def test_mixed_structured_records_in_parquet(tmp_path):
-    ex = [Example(messages=[Message(role="user", content=f"q{i}")], output=f"a{i}", label=i % 2) for i in range(5)]
+    ex = [
+        Example(messages=[Message(role="user", content=f"q{i}")], output=f"a{i}", label=i % 2)
+        for i in range(5)
+    ]
     write_parquet(ex, tmp_path / "ex.parquet")
     back = list(read_records(tmp_path / "ex.parquet"))
     assert [b.to_dict() | {"provenance": {}} for b in back] == [e.to_dict() for e in ex]
@@ -70,7 +73,7 @@ def test_hf_datasets_in_and_out(tmp_path):
 
 def test_globs_and_folders(tmp_path):
     for i in range(3):
-        write_jsonl(DOCS[i * 5:(i + 1) * 5], tmp_path / "shards" / f"part-{i}.jsonl.gz")
+        write_jsonl(DOCS[i * 5 : (i + 1) * 5], tmp_path / "shards" / f"part-{i}.jsonl.gz")
     assert len(list(read_records(tmp_path / "shards"))) == 15
     assert len(list(read_records(str(tmp_path / "shards" / "part-*.jsonl.gz")))) == 15
     with pytest.raises(InputError, match="no file matches"):
@@ -88,13 +91,16 @@ def test_foreign_rows_become_documents(tmp_path):
 
 # -- the malformed-input corpus -----------------------------------------------------------------
 
+
 @pytest.fixture()
 def bad_corpus(tmp_path):
     d = tmp_path / "bad"
     d.mkdir()
     good = b'{"text": "fine"}\n'
     # 1. truncated gzip: 3 good lines then the stream stops mid-member
-    full = gzip.compress(b"".join(b'{"text": "line %d of a longer shard %x"}\n' % (i, i * 7919) for i in range(200)))
+    full = gzip.compress(
+        b"".join(b'{"text": "line %d of a longer shard %x"}\n' % (i, i * 7919) for i in range(200))
+    )
     (d / "a_truncated.jsonl.gz").write_bytes(full[: len(full) // 2])
     # 2. invalid UTF-8 on line 2
     (d / "b_utf8.jsonl").write_bytes(good + b'{"text": "caf\xe9"}\n' + good)
@@ -138,8 +144,14 @@ def test_malformed_input_quarantined_with_exact_counts(bad_corpus, tmp_path):
     q = Quarantine(qpath)
     docs = list(read_records(bad_corpus, on_error="quarantine", quarantine=q))
     q.close()
-    assert dict(q.counts) == {"truncated_stream": 1, "invalid_utf8": 1, "invalid_json": 1, "bad_record": 2,
-                              "empty_file": 1, "line_too_long": 1}
+    assert dict(q.counts) == {
+        "truncated_stream": 1,
+        "invalid_utf8": 1,
+        "invalid_json": 1,
+        "bad_record": 2,
+        "empty_file": 1,
+        "line_too_long": 1,
+    }
     # every good line is kept: 2 + 3 + 1 + 0 + 1 = 7 from the plain files, plus every line of the
     # truncated gzip that decompresses before the cut (all but the last, possibly partial, one)
     from_gz = [d for d in docs if d.provenance.source.endswith(".gz")]
@@ -198,9 +210,13 @@ def test_a_writer_removes_temp_files_a_killed_process_left(tmp_path):
 def test_nested_metadata_objects_are_flattened_into_document_metadata():
     from datamill.io.adapt import to_record
 
-    doc = to_record({"id": "d1", "text": "bonjour", "source": "cc", "metadata": {"lang": "fr", "url": "http://x"}})
+    doc = to_record(
+        {"id": "d1", "text": "bonjour", "source": "cc", "metadata": {"lang": "fr", "url": "http://x"}}
+    )
     assert doc.metadata == {"source": "cc", "lang": "fr", "url": "http://x"}
-    clash = to_record({"text": "t", "lang": "en", "metadata": {"lang": "fr"}})  # kept whole: nothing overwritten
+    clash = to_record(
+        {"text": "t", "lang": "en", "metadata": {"lang": "fr"}}
+    )  # kept whole: nothing overwritten
     assert clash.metadata == {"lang": "en", "metadata": {"lang": "fr"}}
 
 
@@ -210,15 +226,23 @@ def test_json_array_files_stream_their_elements(tmp_path):
     from datamill.errors import InputError
     from datamill.io import iter_jsonl
 
-    rows = [{"instruction": "Give three tips for staying healthy.", "input": "", "output": "1. Eat well.\n2. Sleep."},
-            {"instruction": "Translate 'été' to English.", "input": "", "output": "summer"}]
+    rows = [
+        {
+            "instruction": "Give three tips for staying healthy.",
+            "input": "",
+            "output": "1. Eat well.\n2. Sleep.",
+        },
+        {"instruction": "Translate 'été' to English.", "input": "", "output": "summer"},
+    ]
     path = tmp_path / "alpaca_data.json"
-    path.write_text(json.dumps(rows, indent=4, ensure_ascii=False), encoding="utf-8")  # as Stanford Alpaca ships it
+    path.write_text(
+        json.dumps(rows, indent=4, ensure_ascii=False), encoding="utf-8"
+    )  # as Stanford Alpaca ships it
     got = list(iter_jsonl(path))
     assert [v for _, _, v in got] == rows
     assert [line for line, _, _ in got] == [2, 7]  # the line each element starts on
     data = path.read_bytes()
-    assert data[got[1][1]:got[1][1] + 1] == b"{"  # byte offsets point at the element
+    assert data[got[1][1] : got[1][1] + 1] == b"{"  # byte offsets point at the element
     gz = tmp_path / "sharegpt.json.gz"
     gz.write_bytes(gzip.compress(json.dumps(rows).encode()))
     assert [v for _, _, v in iter_jsonl(gz)] == rows

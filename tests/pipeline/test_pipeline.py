@@ -34,7 +34,9 @@ def shard_hashes(out: Path) -> dict[str, str]:
 
 
 def records(out: Path) -> list[dict]:
-    return sorted((r.to_dict() for r in read_records(out / "data")), key=lambda d: json.dumps(d, sort_keys=True))
+    return sorted(
+        (r.to_dict() for r in read_records(out / "data")), key=lambda d: json.dumps(d, sort_keys=True)
+    )
 
 
 @pytest.fixture()
@@ -44,8 +46,11 @@ def corpus(tmp_path):
 
 
 def pipeline(corpus: Path, *extra) -> Pipeline:
-    return Pipeline([LengthFilter(min_words=5), RegexFilter(pattern=r"w13\b", reason="has_w13"), ExactDedup(), *extra],
-                    reader=JsonlReader(paths=str(corpus / "*.jsonl.gz")), writer=Writer(format="parquet"))
+    return Pipeline(
+        [LengthFilter(min_words=5), RegexFilter(pattern=r"w13\b", reason="has_w13"), ExactDedup(), *extra],
+        reader=JsonlReader(paths=str(corpus / "*.jsonl.gz")),
+        writer=Writer(format="parquet"),
+    )
 
 
 def test_in_memory_and_sharded_runs_agree(corpus, tmp_path):
@@ -114,8 +119,13 @@ def _recipe(corpus: Path, out: Path, tmp_path: Path, slow: float) -> Path:
 
 def _datamill(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.Popen([sys.executable, "-m", "datamill.cli.main", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "datamill.cli.main", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kw,
+    )
 
 
 def test_sigkill_mid_run_then_resume_gives_identical_output(corpus, tmp_path):
@@ -155,7 +165,9 @@ def test_ray_and_local_executors_give_the_same_records(corpus, tmp_path, ray_loc
 def test_quarantine_in_a_pipeline_run(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jsonl").write_bytes(b'{"text": "one two three four five"}\nnot json\n{"text": 3}\n')
-    pipe = Pipeline([LengthFilter(min_words=1)], reader=JsonlReader(paths=str(tmp_path / "in"), on_error="quarantine"))
+    pipe = Pipeline(
+        [LengthFilter(min_words=1)], reader=JsonlReader(paths=str(tmp_path / "in"), on_error="quarantine")
+    )
     result = pipe.run(tmp_path / "out", workers=1)
     assert result.records_out == 1 and result.quarantined == {"bad_record": 1, "invalid_json": 1}
     lines = (tmp_path / "out" / "quarantine" / "part-00000.jsonl").read_text().splitlines()

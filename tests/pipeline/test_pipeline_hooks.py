@@ -11,10 +11,12 @@ from datamill.recipes import Finisher
 
 def test_a_named_step_without_its_hook_fails_when_defined():
     with pytest.raises(TypeError, match=r"NoKeep \('test.no_keep'\) must implement keep"):
+
         class NoKeep(Filter):
             name = "test.no_keep"
 
     with pytest.raises(TypeError, match="must implement apply, collect, reduce"):
+
         class HalfGlobal(GlobalStep):
             name = "test.half_global"
 

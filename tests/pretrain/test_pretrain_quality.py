@@ -17,7 +17,57 @@ from datamill.pretrain.quality import (
 )
 from datamill.records import Document
 
-FILLER = ["garden", "river", "stone", "window", "market", "bridge", "forest", "summer", "winter", "yellow", "purple", "orange", "silver", "mountain", "valley", "castle", "harbor", "island", "meadow", "planet", "rocket", "engine", "basket", "candle", "pencil", "paper", "letter", "button", "carpet", "mirror", "ladder", "pocket", "rabbit", "turtle", "monkey", "spider", "dragon", "violin", "guitar", "piano", "kitchen", "bottle", "jacket", "pillow", "blanket", "shadow", "thunder", "rainbow", "sunset"]  # 49 words, 5-8 letters
+FILLER = [
+    "garden",
+    "river",
+    "stone",
+    "window",
+    "market",
+    "bridge",
+    "forest",
+    "summer",
+    "winter",
+    "yellow",
+    "purple",
+    "orange",
+    "silver",
+    "mountain",
+    "valley",
+    "castle",
+    "harbor",
+    "island",
+    "meadow",
+    "planet",
+    "rocket",
+    "engine",
+    "basket",
+    "candle",
+    "pencil",
+    "paper",
+    "letter",
+    "button",
+    "carpet",
+    "mirror",
+    "ladder",
+    "pocket",
+    "rabbit",
+    "turtle",
+    "monkey",
+    "spider",
+    "dragon",
+    "violin",
+    "guitar",
+    "piano",
+    "kitchen",
+    "bottle",
+    "jacket",
+    "pillow",
+    "blanket",
+    "shadow",
+    "thunder",
+    "rainbow",
+    "sunset",
+]  # 49 words, 5-8 letters
 
 
 def doc(text: str, **meta) -> Document:
@@ -35,17 +85,58 @@ def words(n: int) -> list[str]:
 
 # -- Gopher quality -------------------------------------------------------------------------------
 
+
 def test_split_words_like_spacy():
     assert split_words("Hi... it’s 22-year-old!! Don't (U.S.) 6,000 #tag") == [
-        "Hi", "...", "it", "’s", "22", "-", "year", "-", "old", "!", "!", "Do", "n't", "(", "U.S.", ")", "6,000",
-        "#", "tag"]
+        "Hi",
+        "...",
+        "it",
+        "’s",
+        "22",
+        "-",
+        "year",
+        "-",
+        "old",
+        "!",
+        "!",
+        "Do",
+        "n't",
+        "(",
+        "U.S.",
+        ")",
+        "6,000",
+        "#",
+        "tag",
+    ]
 
 
 def test_split_words_infixes_urls_and_exceptions_like_spacy():
     # checked against spaCy 3.8's blank English tokenizer
-    assert split_words("U-23 20-25 local/global 1/2 Date( __name__ http://x.com/a/b.json, Cannot Oct. 11") == [
-        "U-23", "20", "-", "25", "local", "/", "global", "1/2", "Date", "(", "_", "_", "name", "_", "_",
-        "http://x.com/a/b.json", ",", "Can", "not", "Oct.", "11"]
+    assert split_words(
+        "U-23 20-25 local/global 1/2 Date( __name__ http://x.com/a/b.json, Cannot Oct. 11"
+    ) == [
+        "U-23",
+        "20",
+        "-",
+        "25",
+        "local",
+        "/",
+        "global",
+        "1/2",
+        "Date",
+        "(",
+        "_",
+        "_",
+        "name",
+        "_",
+        "_",
+        "http://x.com/a/b.json",
+        ",",
+        "Can",
+        "not",
+        "Oct.",
+        "11",
+    ]
 
 
 def test_count_sentences_like_spacy_sentencizer():
@@ -101,7 +192,7 @@ def test_gopher_ellipsis_ratio_0_1():
 def test_gopher_bullet_lines_0_9():
     g = GopherQualityFilter()
     w = words(60)
-    lines = [" ".join(w[i:i + 6]) for i in range(0, 60, 6)]  # 10 lines
+    lines = [" ".join(w[i : i + 6]) for i in range(0, 60, 6)]  # 10 lines
     nine = "\n".join(["- " + ln for ln in lines[:9]] + [lines[9]])
     assert verdict(g, nine) is True  # 9 / 10 = 0.9
     assert verdict(g, "\n".join("• " + ln for ln in lines)) == "gopher_too_many_bullets"
@@ -110,7 +201,7 @@ def test_gopher_bullet_lines_0_9():
 def test_gopher_end_ellipsis_lines_0_3():
     g = GopherQualityFilter()
     w = words(60)
-    lines = [" ".join(w[i:i + 6]) for i in range(0, 60, 6)]
+    lines = [" ".join(w[i : i + 6]) for i in range(0, 60, 6)]
     three = "\n".join([ln + "..." for ln in lines[:3]] + lines[3:])
     assert verdict(g, three) is True  # 3 / 10
     four = "\n".join([ln + "…" for ln in lines[:4]] + lines[4:])
@@ -132,8 +223,14 @@ def test_gopher_two_stop_words():
 
 # -- Gopher repetition ----------------------------------------------------------------------------
 
-OFF = {"dup_line_frac": 1.0, "dup_para_frac": 1.0, "dup_line_char_frac": 1.0, "dup_para_char_frac": 1.0,
-       "top_n_grams": [], "dup_n_grams": []}
+OFF = {
+    "dup_line_frac": 1.0,
+    "dup_para_frac": 1.0,
+    "dup_line_char_frac": 1.0,
+    "dup_para_char_frac": 1.0,
+    "top_n_grams": [],
+    "dup_n_grams": [],
+}
 
 
 def paragraphs(n: int) -> list[str]:
@@ -234,7 +331,7 @@ def test_repeated_ngram_chars_matches_the_plain_walk():
     def walk(words, n):  # datatrove's find_all_duplicate, verbatim in logic
         seen, chars, i = set(), 0, 0
         while i < len(words) - n + 1:
-            gram = "".join(words[i:i + n])
+            gram = "".join(words[i : i + n])
             if gram in seen:
                 chars, i = chars + len(gram), i + n
             else:
@@ -251,7 +348,12 @@ def test_repeated_ngram_chars_matches_the_plain_walk():
 
 def test_repetition_defaults_are_the_papers():
     f = GopherRepetitionFilter()
-    assert (f.dup_line_frac, f.dup_para_frac, f.dup_line_char_frac, f.dup_para_char_frac) == (0.3, 0.3, 0.2, 0.2)
+    assert (f.dup_line_frac, f.dup_para_frac, f.dup_line_char_frac, f.dup_para_char_frac) == (
+        0.3,
+        0.3,
+        0.2,
+        0.2,
+    )
     assert f.top == [(2, 0.2), (3, 0.18), (4, 0.16)]
     assert f.dup == [(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)]
 
@@ -263,7 +365,9 @@ S = "This sentence has words."  # one sentence, four words
 
 def test_c4_keeps_lines_with_terminal_punctuation_and_three_words():
     c4 = C4QualityFilter(min_num_sentences=1)
-    d = doc("\n".join([S, "No terminal punctuation here", "Two words.", "Three words here.", "Ends badly..."]))
+    d = doc(
+        "\n".join([S, "No terminal punctuation here", "Two words.", "Three words here.", "Ends badly..."])
+    )
     assert c4.keep(d) is True
     assert d.text == S + "\nThree words here."
     assert c4.stats.counters["line_no_terminal_punct"] == 2
@@ -281,8 +385,16 @@ def test_c4_document_rules_and_removed_lines():
     c4 = C4QualityFilter(min_num_sentences=1)
     assert verdict(c4, S + "\nLorem ipsum dolor sit amet.") == "lorem_ipsum"
     assert verdict(c4, S + "\nThe code is { return x; }.") == "curly_bracket"
-    d = doc("\n".join([S, "Please enable JavaScript to view it.", "Read our privacy policy for details.",
-                       "A citation follows here.[1]"]))
+    d = doc(
+        "\n".join(
+            [
+                S,
+                "Please enable JavaScript to view it.",
+                "Read our privacy policy for details.",
+                "A citation follows here.[1]",
+            ]
+        )
+    )
     assert c4.keep(d) is True
     assert d.text == S + "\nA citation follows here."
     assert c4.stats.counters["line_javascript"] == 1 and c4.stats.counters["line_policy"] == 1
@@ -297,6 +409,7 @@ def test_c4_word_length_1000():
 
 
 # -- FineWeb --------------------------------------------------------------------------------------
+
 
 def long_lines(n: int, end: str = "") -> list[str]:
     return [f"line {i:03d} about the {FILLER[i % 48]} and more words{end}" for i in range(n)]
@@ -336,11 +449,13 @@ def test_fineweb_newlines_per_word_0_3():
 
 # -- URL blocklist --------------------------------------------------------------------------------
 
+
 def test_url_filter_domains_substrings_file_and_hook(tmp_path):
     block = tmp_path / "block.txt"
     block.write_text("# adult sites\nbad.example\n")
-    f = UrlFilter(domains=["spam.example"], domains_file=str(block), substrings=["/casino/"],
-                  hook="os.path:isabs")
+    f = UrlFilter(
+        domains=["spam.example"], domains_file=str(block), substrings=["/casino/"], hook="os.path:isabs"
+    )
     assert verdict(f, "x", url="https://www.spam.example/a") == "blocked_domain"
     assert verdict(f, "x", url="http://bad.example/") == "blocked_domain"
     assert verdict(f, "x", url="https://notbad.example/") is True

@@ -63,11 +63,15 @@ def test_non_html_gigantic_unknown_charset_and_empty(tmp_path):
         + warc("https://a.example/odd", page.encode("latin-1"), "text/html; charset=x-made-up")
         + warc("https://a.example/empty", b"<html><body></body></html>")
         + warc("https://a.example/gz", gzip.compress(page.encode()), extra="Content-Encoding: gzip\r\n")
-        + warc("https://a.example/badgz", b"not gzip at all", extra="Content-Encoding: gzip\r\n"))
+        + warc("https://a.example/badgz", b"not gzip at all", extra="Content-Encoding: gzip\r\n")
+    )
     docs, bad = read(WarcReader(paths=str(path), max_bytes=2000), path)
     assert bad == {"non_html_payload": 1, "page_too_large": 1, "bad_http_encoding": 1}
-    assert [d.metadata["url"] for d in docs] == ["https://a.example/odd", "https://a.example/empty",
-                                                 "https://a.example/gz"]
+    assert [d.metadata["url"] for d in docs] == [
+        "https://a.example/odd",
+        "https://a.example/empty",
+        "https://a.example/gz",
+    ]
     assert docs[0].metadata["charset_declared"] == "x-made-up"
     ex = Extract()
     kept = list(ex(docs))
@@ -78,8 +82,11 @@ def test_non_html_gigantic_unknown_charset_and_empty(tmp_path):
 
 
 def test_html_folder_reader(tmp_path):
-    (tmp_path / "a.html").write_text("<html lang='de'><head><title>T</title></head><body><p>Hallo Welt, "
-                                     "das ist ein Test.</p></body></html>", encoding="utf-8")
+    (tmp_path / "a.html").write_text(
+        "<html lang='de'><head><title>T</title></head><body><p>Hallo Welt, "
+        "das ist ein Test.</p></body></html>",
+        encoding="utf-8",
+    )
     (tmp_path / "big.htm").write_text("<p>" + "y" * 500 + "</p>")
     r = HtmlFolderReader(paths=str(tmp_path), max_bytes=400)
     q = Quarantine()
@@ -92,9 +99,11 @@ def test_html_folder_reader(tmp_path):
 
 def test_trafilatura_engine_extracts_main_text():
     pytest.importorskip("trafilatura")
-    html = ("<html><head><title>News</title></head><body><nav>Home | About</nav><article><p>"
-            + "The council approved the new library budget after a long debate. " * 5
-            + "</p></article><footer>Copyright</footer></body></html>")
+    html = (
+        "<html><head><title>News</title></head><body><nav>Home | About</nav><article><p>"
+        + "The council approved the new library budget after a long debate. " * 5
+        + "</p></article><footer>Copyright</footer></body></html>"
+    )
     text, title = extract_text(html, engine="trafilatura")
     assert "council approved" in text and "Copyright" not in text
     assert title == "News"
@@ -112,17 +121,22 @@ def test_sample_crawl_is_shipped_and_small(tmp_path):
 def wet_record(url: str, text: str, lang: str | None = None) -> bytes:
     body = text.encode()
     extra = f"WARC-Identified-Content-Language: {lang}\r\n" if lang else ""
-    head = (f"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Record-ID: <urn:uuid:{url}>\r\n"
-            f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Target-URI: {url}\r\n{extra}Content-Type: text/plain\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Record-ID: <urn:uuid:{url}>\r\n"
+        f"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Target-URI: {url}\r\n{extra}Content-Type: text/plain\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     return gzip.compress(head + body + b"\r\n\r\n", mtime=0)
 
 
 def test_wet_conversion_records_are_plain_text(tmp_path):
     path = tmp_path / "crawl.warc.wet.gz"
     warcinfo = gzip.compress(b"WARC/1.0\r\nWARC-Type: warcinfo\r\nContent-Length: 0\r\n\r\n\r\n\r\n", mtime=0)
-    path.write_bytes(warcinfo + wet_record("https://a.example/1", "First line of text.\nSecond line.", "eng,deu")
-                     + wet_record("https://a.example/2", "x" * 3000))
+    path.write_bytes(
+        warcinfo
+        + wet_record("https://a.example/1", "First line of text.\nSecond line.", "eng,deu")
+        + wet_record("https://a.example/2", "x" * 3000)
+    )
     docs, bad = read(WarcReader(paths=str(path), max_bytes=2000), path)
     assert bad == {"page_too_large": 1}
     assert [d.text for d in docs] == ["First line of text.\nSecond line."]

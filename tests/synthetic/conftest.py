@@ -16,8 +16,14 @@ def fake_server():
 
 @pytest.fixture
 def teacher(fake_server):
-    return OpenAITeacher(base_url=fake_server.url, model="fake-teacher", max_concurrency=16, backoff_base=0.01,
-                         backoff_max=0.05, timeout=10)
+    return OpenAITeacher(
+        base_url=fake_server.url,
+        model="fake-teacher",
+        max_concurrency=16,
+        backoff_base=0.01,
+        backoff_max=0.05,
+        timeout=10,
+    )
 
 
 @pytest.fixture

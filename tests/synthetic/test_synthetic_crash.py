@@ -18,18 +18,43 @@ N = 1000
 
 
 def _cmd(url, src, out, cache):
-    return [sys.executable, "-c", "from datamill.cli.main import main; main()", "synthetic", "respond",
-            "--teacher", url, "--model", "fake-teacher", "-i", str(src), "-o", str(out), "--cache", str(cache),
-            "--concurrency", str(CONCURRENCY), "--no-progress", "--max-tokens", "64"]
+    return [
+        sys.executable,
+        "-c",
+        "from datamill.cli.main import main; main()",
+        "synthetic",
+        "respond",
+        "--teacher",
+        url,
+        "--model",
+        "fake-teacher",
+        "-i",
+        str(src),
+        "-o",
+        str(out),
+        "--cache",
+        str(cache),
+        "--concurrency",
+        str(CONCURRENCY),
+        "--no-progress",
+        "--max-tokens",
+        "64",
+    ]
 
 
 def test_sigkill_then_resume(tmp_path, fake_server):
     fake_server.latency = 0.03
     src = tmp_path / "prompts.jsonl"
-    src.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Explain item number {i} briefly."}) + "\n"
-                           for i in range(N)))
+    src.write_text(
+        "".join(
+            json.dumps({"id": f"p{i}", "prompt": f"Explain item number {i} briefly."}) + "\n"
+            for i in range(N)
+        )
+    )
     out, cache = tmp_path / "out.jsonl", tmp_path / "cache.sqlite"
-    proc = subprocess.Popen(_cmd(fake_server.url, src, out, cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _cmd(fake_server.url, src, out, cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     while fake_server.stats.by_status[200] < 300:
         assert proc.poll() is None, proc.communicate()
@@ -52,7 +77,11 @@ def test_sigkill_then_resume(tmp_path, fake_server):
     assert len(rows) == N and sorted(inputs) == sorted(f"Explain item number {i} briefly." for i in range(N))
     assert sorted(r["provenance"]["parents"][0] for r in rows) == sorted(f"p{i}" for i in range(N))
     total = fake_server.stats.by_status[200]
-    print(f"answered before kill {answered_at_kill}, cached {cached}, in flight {in_flight}, total answered {total}")
+    print(
+        f"answered before kill {answered_at_kill}, cached {cached}, in flight {in_flight}, total answered {total}"
+    )
     assert total <= N + in_flight, (total, in_flight)
-    assert sorted(p.name for p in tmp_path.glob("out.jsonl*")) == ["out.jsonl"]  # the killed run's temp file is gone
+    assert sorted(p.name for p in tmp_path.glob("out.jsonl*")) == [
+        "out.jsonl"
+    ]  # the killed run's temp file is gone
     assert RequestCache(cache).counts() == {"ok": N}

@@ -25,18 +25,29 @@ from datamill.synthetic import (
 
 
 def _jobs(n, **params):
-    return [Job(messages=[{"role": "user", "content": f"Tell me about item {i}"}], params={"max_tokens": 64, **params})
-            for i in range(n)]
+    return [
+        Job(
+            messages=[{"role": "user", "content": f"Tell me about item {i}"}],
+            params={"max_tokens": 64, **params},
+        )
+        for i in range(n)
+    ]
 
 
 def test_fake_server_speaks_openai(fake_server):
-    r = httpx.post(f"{fake_server.url}/chat/completions",
-                   json={"model": "m", "messages": [{"role": "user", "content": "Explain tides"}]})
+    r = httpx.post(
+        f"{fake_server.url}/chat/completions",
+        json={"model": "m", "messages": [{"role": "user", "content": "Explain tides"}]},
+    )
     data = r.json()
     assert r.status_code == 200 and data["choices"][0]["finish_reason"] == "stop"
-    assert data["usage"]["total_tokens"] == data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"]
-    again = httpx.post(f"{fake_server.url}/chat/completions",
-                       json={"model": "m", "messages": [{"role": "user", "content": "Explain tides"}]}).json()
+    assert (
+        data["usage"]["total_tokens"] == data["usage"]["prompt_tokens"] + data["usage"]["completion_tokens"]
+    )
+    again = httpx.post(
+        f"{fake_server.url}/chat/completions",
+        json={"model": "m", "messages": [{"role": "user", "content": "Explain tides"}]},
+    ).json()
     assert again["choices"][0]["message"] == data["choices"][0]["message"]  # deterministic
     assert httpx.get(f"{fake_server.url}/models").json()["data"][0]["id"] == "fake-teacher"
     assert httpx.post(f"{fake_server.url}/chat/completions", content=b"{").status_code == 400
@@ -60,7 +71,9 @@ def test_retries_429_and_500_without_double_billing(fake_server, teacher, cache_
 def test_retry_after_is_honoured_then_gives_up(fake_server):
     fake_server.rates["rate_limit_rate"] = 1.0
     fake_server.retry_after = 0.2
-    t = OpenAITeacher(base_url=fake_server.url, model="m", max_retries=2, backoff_base=0.001, backoff_max=0.001)
+    t = OpenAITeacher(
+        base_url=fake_server.url, model="m", max_retries=2, backoff_base=0.001, backoff_max=0.001
+    )
     runner = Runner(t, cache=None)
     t0 = time.perf_counter()
     [res] = runner.run(_jobs(1))
@@ -113,8 +126,14 @@ def test_invalid_output_counted_reasked_and_quarantined(fake_server, teacher, ca
 
     fake_server.rates.update(bad_json_rate=0.3, truncate_rate=0.2)
     runner = Runner(teacher, cache=cache_path, max_reasks=3)
-    jobs = [Job(messages=j.messages, params={**j.params, "response_format": {"type": "json_object"}}, parse=need_json)
-            for j in _jobs(80)]
+    jobs = [
+        Job(
+            messages=j.messages,
+            params={**j.params, "response_format": {"type": "json_object"}},
+            parse=need_json,
+        )
+        for j in _jobs(80)
+    ]
     results = runner.run(jobs)
     u = runner.usage
     assert u.invalid["not_json"] > 0 and u.invalid["truncated"] > 0
@@ -124,8 +143,15 @@ def test_invalid_output_counted_reasked_and_quarantined(fake_server, teacher, ca
     # with every answer broken, all are quarantined by reason, none kept
     fake_server.rates.update(bad_json_rate=1.0, truncate_rate=0.0)
     runner = Runner(teacher, cache=None, max_reasks=1)
-    results = runner.run([Job(messages=[{"role": "user", "content": "x y z"}],
-                              params={"response_format": {"type": "json_object"}}, parse=need_json)])
+    results = runner.run(
+        [
+            Job(
+                messages=[{"role": "user", "content": "x y z"}],
+                params={"response_format": {"type": "json_object"}},
+                parse=need_json,
+            )
+        ]
+    )
     assert results[0].error == "not_json" and runner.usage.quarantined == {"not_json": 1}
     assert runner.usage.invalid["not_json"] == 2  # first answer + one re-ask
 
@@ -148,7 +174,10 @@ def test_cost_and_token_accounting(fake_server, cache_path):
     runner = Runner(t, cache=cache_path)
     runner.run(_jobs(10))
     u = runner.usage
-    assert u.prompt_tokens == fake_server.stats.prompt_tokens and u.completion_tokens == fake_server.stats.completion_tokens
+    assert (
+        u.prompt_tokens == fake_server.stats.prompt_tokens
+        and u.completion_tokens == fake_server.stats.completion_tokens
+    )
     assert u.cost == pytest.approx((u.prompt_tokens * 0.15 + u.completion_tokens * 0.60) / 1e6)
     assert json.dumps(u.to_dict())
 
@@ -170,8 +199,12 @@ def test_teacher_and_output_errors_are_datamill_errors():
     assert issubclass(TeacherError, errors.DatamillError)
     assert InvalidOutput is errors.InvalidOutput and issubclass(InvalidOutput, errors.DatamillError)
     exc = InvalidOutput("schema", "missing keys", params="json_schema")
-    assert (exc.reason, exc.detail, exc.params, str(exc)) == ("schema", "missing keys", ("json_schema",),
-                                                             "schema: missing keys")
+    assert (exc.reason, exc.detail, exc.params, str(exc)) == (
+        "schema",
+        "missing keys",
+        ("json_schema",),
+        "schema: missing keys",
+    )
 
 
 def test_slow_responses_time_out_and_are_retried(fake_server):
@@ -222,8 +255,13 @@ def test_reask_message_fits_the_reason():
     from datamill.synthetic import fake_answer
 
     judge_prompt = "[The Start of Assistant A's Answer]\nlong answer\n[The End of Assistant A's Answer]"
-    again = fake_answer([{"role": "user", "content": judge_prompt}, {"role": "assistant", "content": "?"},
-                         {"role": "user", "content": "Your previous answer could not be used (x)."}])
+    again = fake_answer(
+        [
+            {"role": "user", "content": judge_prompt},
+            {"role": "assistant", "content": "?"},
+            {"role": "user", "content": "Your previous answer could not be used (x)."},
+        ]
+    )
     assert again == fake_answer([{"role": "user", "content": judge_prompt}])
 
 

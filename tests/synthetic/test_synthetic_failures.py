@@ -47,8 +47,10 @@ def _dead(url):
     return OpenAITeacher(base_url=url, model="m", max_retries=1, backoff_base=0.001, backoff_max=0.001)
 
 
-PASSAGE = ("Mount Everest is the highest mountain above sea level. It lies in the Himalayas on the border of "
-           "Nepal and China. Climbers first reached its summit in 1953.")
+PASSAGE = (
+    "Mount Everest is the highest mountain above sea level. It lies in the Himalayas on the border of "
+    "Nepal and China. Climbers first reached its summit in 1953."
+)
 
 
 @pytest.mark.parametrize("task", ["respond", "qa", "judge", "self_instruct", "evol"])
@@ -58,15 +60,22 @@ def test_every_task_stops_when_every_request_fails(dead_url, task):
         "respond": lambda: respond(["a", "b", "c"], t, cache=None),
         "qa": lambda: qa_from_docs([Document(id="c1", text=PASSAGE)], t, cache=None),
         "judge": lambda: judge_pairs(["Why?"], ["Because."], ["Air scatters blue light."], t, cache=None),
-        "self_instruct": lambda: self_instruct(["Write a haiku about rain.", "Explain photosynthesis simply.",
-                                                "List three uses of vinegar."], t, cache=None, num_instructions=5),
+        "self_instruct": lambda: self_instruct(
+            ["Write a haiku about rain.", "Explain photosynthesis simply.", "List three uses of vinegar."],
+            t,
+            cache=None,
+            num_instructions=5,
+        ),
         "evol": lambda: evol_instruct(["Explain photosynthesis simply."], t, cache=None),
     }
     with pytest.raises(TeacherError) as err:
         calls[task]()
     msg = str(err.value)
     assert msg.startswith("every teacher request failed")
-    assert f"first cause: {dead_url}: gave up after 2 attempts: ConnectError" in msg and "connection refused" in msg
+    assert (
+        f"first cause: {dead_url}: gave up after 2 attempts: ConnectError" in msg
+        and "connection refused" in msg
+    )
 
 
 def test_a_share_of_failures_above_max_failures_stops_the_run(fake_server):
@@ -84,8 +93,11 @@ def test_a_share_of_failures_above_max_failures_stops_the_run(fake_server):
     assert step.stats.counters["failed"] == failed
 
     fake_server.reset_stats()
-    with pytest.raises(TeacherError, match=r"\d+ of 40 teacher requests failed \(\d+%, more than the allowed "
-                                           r"--max-failures / max_failures 0.1\); first cause: .*HTTP 500"):
+    with pytest.raises(
+        TeacherError,
+        match=r"\d+ of 40 teacher requests failed \(\d+%, more than the allowed "
+        r"--max-failures / max_failures 0.1\); first cause: .*HTTP 500",
+    ):
         list(Respond(teacher=teacher(), cache=None, max_failures=0.1)(respond_records(prompts)))
 
 
@@ -119,8 +131,24 @@ def test_max_failures_is_validated_and_checked_by_the_runner(dead_url):
 def test_cli_respond_against_a_teacher_that_is_not_running(tmp_path, dead_url, no_backoff):
     src = tmp_path / "p.jsonl"
     src.write_text("".join(json.dumps({"prompt": f"Explain thing {i}."}) + "\n" for i in range(3)))
-    res = runner.invoke(app, ["synthetic", "respond", "-t", dead_url, "-m", "m", "-i", str(src),
-                              "-o", str(tmp_path / "o.jsonl"), "--cache", "none", "--no-progress"])
+    res = runner.invoke(
+        app,
+        [
+            "synthetic",
+            "respond",
+            "-t",
+            dead_url,
+            "-m",
+            "m",
+            "-i",
+            str(src),
+            "-o",
+            str(tmp_path / "o.jsonl"),
+            "--cache",
+            "none",
+            "--no-progress",
+        ],
+    )
     assert res.exit_code != 0 and "0 records from 3 inputs" not in res.output
     assert isinstance(res.exception, TeacherError)
     assert "every teacher request failed (3)" in str(res.exception) and dead_url in str(res.exception)
@@ -130,7 +158,10 @@ def test_cli_respond_against_a_teacher_that_is_not_running(tmp_path, dead_url, n
 
 @pytest.mark.parametrize("command", ["qa", "judge", "self-instruct", "generate"])
 def test_cli_every_command_stops_on_a_dead_teacher(tmp_path, dead_url, no_backoff, sample_data, command):
-    rows = {"qa": {"text": PASSAGE}, "judge": {"prompt": "Why?", "response_a": "Because.", "response_b": "Air."}}
+    rows = {
+        "qa": {"text": PASSAGE},
+        "judge": {"prompt": "Why?", "response_a": "Because.", "response_b": "Air."},
+    }
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps(rows.get(command, {"type": "example", "input": "Explain rain."})) + "\n")
     common = ["-t", dead_url, "-m", "m", "-o", str(tmp_path / "o.jsonl"), "--cache", "none", "--no-progress"]
@@ -138,11 +169,19 @@ def test_cli_every_command_stops_on_a_dead_teacher(tmp_path, dead_url, no_backof
         (tmp_path / "r.yaml").write_text(
             f"reader: {{type: read.jsonl, paths: {src}}}\n"
             f"steps:\n  - {{type: synthetic.evol_instruct, teacher: {{base_url: '{dead_url}', model: m}}, "
-            f"cache: null}}\nwriter: {{type: write, format: jsonl}}\noutput: {tmp_path / 'out'}\n")
+            f"cache: null}}\nwriter: {{type: write, format: jsonl}}\noutput: {tmp_path / 'out'}\n"
+        )
         args = ["synthetic", "generate", str(tmp_path / "r.yaml"), "-w", "1", "--json"]
     elif command == "self-instruct":
-        args = ["synthetic", command, *common, "--seeds",
-                str(sample_data / "finetune" / "self_instruct_seed_tasks.jsonl"), "-n", "5"]
+        args = [
+            "synthetic",
+            command,
+            *common,
+            "--seeds",
+            str(sample_data / "finetune" / "self_instruct_seed_tasks.jsonl"),
+            "-n",
+            "5",
+        ]
     else:
         args = ["synthetic", command, *common, "-i", str(src)]
     res = runner.invoke(app, args)
@@ -155,8 +194,23 @@ def test_cli_max_failures_option(tmp_path, fake_server, no_backoff):
     fake_server.rates["error_rate"] = 0.75
     src = tmp_path / "p.jsonl"
     src.write_text("".join(json.dumps({"prompt": f"Explain thing {i}."}) + "\n" for i in range(40)))
-    args = ["synthetic", "respond", "-t", fake_server.url, "-m", "fake-teacher", "-i", str(src), "-c", "1",
-            "-o", str(tmp_path / "o.jsonl"), "--cache", "none", "--no-progress"]
+    args = [
+        "synthetic",
+        "respond",
+        "-t",
+        fake_server.url,
+        "-m",
+        "fake-teacher",
+        "-i",
+        str(src),
+        "-c",
+        "1",
+        "-o",
+        str(tmp_path / "o.jsonl"),
+        "--cache",
+        "none",
+        "--no-progress",
+    ]
     res = runner.invoke(app, [*args, "--max-failures", "0.9"])
     assert res.exit_code == 0, res.output
     assert "teacher request(s) failed past their retries" in res.output and "HTTP 500" in res.output

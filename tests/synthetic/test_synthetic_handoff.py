@@ -27,14 +27,38 @@ def test_judged_pairs_and_answers_become_feedback_tasks(tmp_path, fake_server):
     from datamill.feedback.service import create_project, create_user, import_tasks, next_task, submit
 
     long = "Air molecules scatter short blue wavelengths of sunlight much more than red ones."
-    (tmp_path / "pairs.jsonl").write_text(json.dumps({"id": "q1", "prompt": "Why is the sky blue?",
-                                                      "response_a": "Because.", "response_b": long}) + "\n")
+    (tmp_path / "pairs.jsonl").write_text(
+        json.dumps(
+            {"id": "q1", "prompt": "Why is the sky blue?", "response_a": "Because.", "response_b": long}
+        )
+        + "\n"
+    )
     (tmp_path / "prompts.jsonl").write_text(json.dumps({"id": "p1", "prompt": "Name a planet."}) + "\n")
     t = ["-t", fake_server.url, "-m", "fake-teacher", "--cache", "none"]
     _ok(["synthetic", "judge", *t, "-i", str(tmp_path / "pairs.jsonl"), "-o", str(tmp_path / "judged.jsonl")])
-    _ok(["synthetic", "respond", *t, "-i", str(tmp_path / "prompts.jsonl"), "-o", str(tmp_path / "ans.jsonl")])
-    _ok(["synthetic", "to-feedback", "-i", str(tmp_path / "judged.jsonl"), "-o", str(tmp_path / "pair_tasks.jsonl")])
-    _ok(["synthetic", "to-feedback", "-i", str(tmp_path / "ans.jsonl"), "-o", str(tmp_path / "ans_tasks.jsonl")])
+    _ok(
+        ["synthetic", "respond", *t, "-i", str(tmp_path / "prompts.jsonl"), "-o", str(tmp_path / "ans.jsonl")]
+    )
+    _ok(
+        [
+            "synthetic",
+            "to-feedback",
+            "-i",
+            str(tmp_path / "judged.jsonl"),
+            "-o",
+            str(tmp_path / "pair_tasks.jsonl"),
+        ]
+    )
+    _ok(
+        [
+            "synthetic",
+            "to-feedback",
+            "-i",
+            str(tmp_path / "ans.jsonl"),
+            "-o",
+            str(tmp_path / "ans_tasks.jsonl"),
+        ]
+    )
     [judged] = list(read_records(str(tmp_path / "judged.jsonl")))
     [answer] = list(read_records(str(tmp_path / "ans.jsonl")))
 
@@ -52,8 +76,14 @@ def test_judged_pairs_and_answers_become_feedback_tasks(tmp_path, fake_server):
         view = next_task(db, user["id"], "check-judge")
         assert sorted(view["responses"]) == sorted(["Because.", long]) and view["external_id"] == judged.id
         # the person agrees with the judge: the long answer wins, whatever position it was shown in
-        submit(db, user["id"], view["task_id"], client_key="k-000001",
-               value={"preferred": view["responses"].index(long)}, displayed=True)
+        submit(
+            db,
+            user["id"],
+            view["task_id"],
+            client_key="k-000001",
+            value={"preferred": view["responses"].index(long)},
+            displayed=True,
+        )
         [dpo] = export_preferences(db, "check-judge")
         assert dpo.chosen == long and dpo.rejected == "Because."
     finally:

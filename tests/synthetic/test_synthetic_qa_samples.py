@@ -11,9 +11,11 @@ from datamill.records import Document
 from datamill.synthetic import QAFromDocs, qa_from_docs
 from datamill.synthetic.teachers import Completion, Teacher
 
-EVEREST = ("Mount Everest is the highest mountain above sea level. It lies in the Himalayas on the border of "
-           "Nepal and China. Climbers first reached its summit in 1953. The mountain grows a few millimetres "
-           "each year.")
+EVEREST = (
+    "Mount Everest is the highest mountain above sea level. It lies in the Himalayas on the border of "
+    "Nepal and China. Climbers first reached its summit in 1953. The mountain grows a few millimetres "
+    "each year."
+)
 
 
 def test_n_per_chunk_makes_n_distinct_requests_questions_and_ids(teacher, fake_server, cache_path):
@@ -23,7 +25,9 @@ def test_n_per_chunk_makes_n_distinct_requests_questions_and_ids(teacher, fake_s
     assert sorted(e.metadata["sample"] for e in out) == [0, 1, 2]
     assert sorted(e.provenance.extra["seed"] for e in out) == [0, 1, 2]
     assert all(e.provenance.parents == ["c1"] and e.output in EVEREST for e in out)
-    assert fake_server.requests == 3 and len(fake_server.stats.completed) == 3  # three different request bodies
+    assert (
+        fake_server.requests == 3 and len(fake_server.stats.completed) == 3
+    )  # three different request bodies
     # each request is cached under its own key: a rerun sends nothing and gives the same examples
     fake_server.reset_stats()
     again = qa_from_docs([Document(id="c1", text=EVEREST)], teacher, n_per_chunk=3, cache=cache_path)
@@ -33,11 +37,15 @@ def test_n_per_chunk_makes_n_distinct_requests_questions_and_ids(teacher, fake_s
 def test_one_pair_per_chunk_asks_as_before(teacher, fake_server):
     step = QAFromDocs(teacher=teacher, cache=None)
     [job] = step.jobs(Document(text=EVEREST))
-    assert "pair 1 of 1" not in job.messages[0]["content"] and "write 1 question-answer pair(s)" in \
-        job.messages[0]["content"]
+    assert (
+        "pair 1 of 1" not in job.messages[0]["content"]
+        and "write 1 question-answer pair(s)" in job.messages[0]["content"]
+    )
     jobs = QAFromDocs(teacher=teacher, cache=None, n_per_chunk=2).jobs(Document(text=EVEREST))
-    assert ["pair 1 of 2" in jobs[0].messages[0]["content"], "pair 2 of 2" in jobs[1].messages[0]["content"]] == \
-        [True, True]
+    assert [
+        "pair 1 of 2" in jobs[0].messages[0]["content"],
+        "pair 2 of 2" in jobs[1].messages[0]["content"],
+    ] == [True, True]
     assert [j.params["seed"] for j in jobs] == [0, 1]
 
 
@@ -58,9 +66,14 @@ class _SameAnswer(Teacher):
 
 
 def test_identical_generated_pairs_are_dropped_with_a_counted_reason():
-    t = _SameAnswer([{"question": "Which is the highest mountain?", "answer": "Mount Everest is the highest mountain"}])
+    t = _SameAnswer(
+        [{"question": "Which is the highest mountain?", "answer": "Mount Everest is the highest mountain"}]
+    )
     step = QAFromDocs(teacher=t, cache=None, n_per_chunk=2)
-    chunks = [Document(id="a", text=EVEREST), Document(id="b", text=EVEREST + " Its Tibetan name is Chomolungma.")]
+    chunks = [
+        Document(id="a", text=EVEREST),
+        Document(id="b", text=EVEREST + " Its Tibetan name is Chomolungma."),
+    ]
     out = list(step(chunks))
     assert t.sent == 4 and len(set(t.prompts)) == 4  # two requests per chunk, each its own prompt
     assert len(out) == 1 and out[0].metadata["chunk_id"] == "a"
@@ -74,7 +87,9 @@ def test_questions_that_differ_only_in_case_and_spacing_are_duplicates():
     prompts = iter([" which is  the HIGHEST mountain", "Which is the highest mountain?"])
 
     async def complete(messages, params):  # noqa: ANN001, ANN202
-        return Completion(text=json.dumps({"pairs": [{"question": next(prompts), "answer": "Mount Everest"}]}))
+        return Completion(
+            text=json.dumps({"pairs": [{"question": next(prompts), "answer": "Mount Everest"}]})
+        )
 
     t.complete = complete  # type: ignore[method-assign]
     assert len(list(step([Document(id="a", text=EVEREST)]))) == 1

@@ -20,7 +20,9 @@ def _ref_lcs(a: list[str], b: list[str]) -> int:
     table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
     for i in range(1, len(a) + 1):
         for j in range(1, len(b) + 1):
-            table[i][j] = table[i - 1][j - 1] + 1 if a[i - 1] == b[j - 1] else max(table[i - 1][j], table[i][j - 1])
+            table[i][j] = (
+                table[i - 1][j - 1] + 1 if a[i - 1] == b[j - 1] else max(table[i - 1][j], table[i][j - 1])
+            )
     return table[-1][-1]
 
 
@@ -53,7 +55,9 @@ def test_matches_reference_definition(a, b):
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.lists(words, min_size=1, max_size=15), min_size=1, max_size=20), st.lists(words, max_size=15))
+@given(
+    st.lists(st.lists(words, min_size=1, max_size=15), min_size=1, max_size=20), st.lists(words, max_size=15)
+)
 def test_index_max_is_exact(pool, query):
     texts = [" ".join(p) for p in pool]
     q = " ".join(query)

@@ -66,8 +66,11 @@ def test_self_instruct_on_real_seed_tasks(seeds, teacher, cache_path, fake_serve
         assert len(ex.provenance.parents) == 8 and ex.provenance.extra["template_hash"]
     # rerun from cache: same instructions, no request sent
     sent = fake_server.requests
-    again = list(SelfInstruct(teacher=teacher, num_instructions=25, requests_per_round=6, cache=cache_path,
-                              seed=3)(seeds))
+    again = list(
+        SelfInstruct(teacher=teacher, num_instructions=25, requests_per_round=6, cache=cache_path, seed=3)(
+            seeds
+        )
+    )
     assert [e.input for e in again] == [e.input for e in out] and fake_server.requests == sent
 
 
@@ -79,8 +82,21 @@ def _paper_keep(inst: str) -> bool:
     inst = re.sub(r"\s+", " ", inst).strip()
     if not inst or len(inst.split()) <= 3 or len(inst.split()) > 150:
         return False
-    blacklist = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
-                 "draw", "plot", "go to"]
+    blacklist = [
+        "image",
+        "images",
+        "graph",
+        "graphs",
+        "picture",
+        "pictures",
+        "file",
+        "files",
+        "map",
+        "maps",
+        "draw",
+        "plot",
+        "go to",
+    ]
     if any(re.search(rf"\b({w})\b", inst, flags=re.IGNORECASE) for w in blacklist):
         return False
     return not (inst.startswith("Write a program") or inst[0] in _string.punctuation or not inst[0].isascii())
@@ -134,17 +150,29 @@ def test_self_instruct_matches_an_independent_reference(seeds, teacher):
                 pool.append(cand)
     assert kept == out
     st = step.stats.dropped
-    for reason in ("too_short", "too_long", "blacklisted_word", "write_a_program", "starts_with_punctuation",
-                   "starts_non_ascii", "rouge_similar"):
+    for reason in (
+        "too_short",
+        "too_long",
+        "blacklisted_word",
+        "write_a_program",
+        "starts_with_punctuation",
+        "starts_non_ascii",
+        "rouge_similar",
+    ):
         assert st[reason] > 0, (reason, dict(st))
 
 
 def test_qa_from_docs_grounded_with_chunk_provenance(teacher, fake_server):
-    chunks = [Document(id=f"doc1#c{i}", text=t, metadata={"doc_id": "doc1"}) for i, t in enumerate([
-        "The Amazon river carries more water than any other river. It flows through Brazil, Peru and Colombia.",
-        "Photosynthesis turns light energy into chemical energy. Plants store that energy as glucose in leaves.",
-        "Too short.",
-    ])]
+    chunks = [
+        Document(id=f"doc1#c{i}", text=t, metadata={"doc_id": "doc1"})
+        for i, t in enumerate(
+            [
+                "The Amazon river carries more water than any other river. It flows through Brazil, Peru and Colombia.",
+                "Photosynthesis turns light energy into chemical energy. Plants store that energy as glucose in leaves.",
+                "Too short.",
+            ]
+        )
+    ]
     out = qa_from_docs(chunks, teacher, n_per_chunk=2, cache=None)
     assert len(out) == 4
     for ex in out:
@@ -168,10 +196,13 @@ def test_qa_invalid_json_is_reasked_and_quarantined(teacher, fake_server):
 
 
 def test_judge_pairwise_swaps_positions(teacher, fake_server):
-    long = "Tides are caused by the gravitational pull of the moon and the sun on the oceans, as Earth rotates."
+    long = (
+        "Tides are caused by the gravitational pull of the moon and the sun on the oceans, as Earth rotates."
+    )
     short = "The moon."
-    prefs = judge_pairs(["Why are there tides?", "Why are there tides?"], [short, long], [long, short], teacher,
-                        cache=None)
+    prefs = judge_pairs(
+        ["Why are there tides?", "Why are there tides?"], [short, long], [long, short], teacher, cache=None
+    )
     assert len(prefs) == 2 and all(p.chosen == long and p.rejected == short for p in prefs)
     # each pair is judged in both orders; the second pair is the first one swapped, so its two requests are
     # the same two requests and are sent once
@@ -182,13 +213,23 @@ def test_judge_pairwise_swaps_positions(teacher, fake_server):
     assert list(step([Preference(prompt="q", chosen="same length", rejected="equal lengt")])) == []
     assert step.stats.dropped["position_inconsistent"] == 1
     # without swapping the same position bias slips through
-    assert len(list(Judge(teacher=teacher, cache=None, swap=False)(
-        [Preference(prompt="q", chosen="same length", rejected="equal lengt")]))) == 1
+    assert (
+        len(
+            list(
+                Judge(teacher=teacher, cache=None, swap=False)(
+                    [Preference(prompt="q", chosen="same length", rejected="equal lengt")]
+                )
+            )
+        )
+        == 1
+    )
 
 
 def test_judge_rubric_and_score_filter(teacher):
-    exs = [Example(input="Explain tides.", output="Moon."),
-           Example(input="Explain tides.", output=" ".join(["The moon pulls the sea toward it."] * 8))]
+    exs = [
+        Example(input="Explain tides.", output="Moon."),
+        Example(input="Explain tides.", output=" ".join(["The moon pulls the sea toward it."] * 8)),
+    ]
     scored = list(Judge(teacher=teacher, mode="rubric", cache=None)(exs))
     assert [e.id for e in scored] == [e.id for e in exs]
     assert scored[0].metadata["judge_score"] < scored[1].metadata["judge_score"]
@@ -214,8 +255,13 @@ def test_evol_instruct_with_elimination(teacher, seeds):
     out = list(step(seeds[:40]))
     assert out and step.stats.dropped.get("no_information_gain", 0) > 0
     for ex in out:
-        assert ex.output and ex.metadata["evol_method"] in ("constraints", "deepen", "concretize", "reasoning",
-                                                            "breadth")
+        assert ex.output and ex.metadata["evol_method"] in (
+            "constraints",
+            "deepen",
+            "concretize",
+            "reasoning",
+            "breadth",
+        )
         assert evol_eliminate("x", ex.input, ex.output) is None
     second = [e for e in out if e.metadata["evol_round"] == 2]
     ids = {e.id for e in out}
@@ -240,12 +286,21 @@ def test_steps_round_trip_through_a_recipe(tmp_path, fake_server, cache_path):
     from datamill.io import write_records
 
     write_records([Example(input=f"Explain topic number {i}.") for i in range(30)], src)
-    recipe = parse_recipe({
-        "reader": {"type": "read.jsonl", "paths": str(src)},
-        "steps": [{"type": "synthetic.respond", "teacher": {"type": "openai", "base_url": fake_server.url,
-                                                             "model": "fake-teacher"}, "cache": cache_path},
-                  {"type": "synthetic.refusal"}, {"type": "synthetic.near_dedup", "field": "output"}],
-        "writer": {"type": "write", "format": "jsonl"}})
+    recipe = parse_recipe(
+        {
+            "reader": {"type": "read.jsonl", "paths": str(src)},
+            "steps": [
+                {
+                    "type": "synthetic.respond",
+                    "teacher": {"type": "openai", "base_url": fake_server.url, "model": "fake-teacher"},
+                    "cache": cache_path,
+                },
+                {"type": "synthetic.refusal"},
+                {"type": "synthetic.near_dedup", "field": "output"},
+            ],
+            "writer": {"type": "write", "format": "jsonl"},
+        }
+    )
     res = recipe.run(output=str(tmp_path / "out"), workers=1)
     assert res.records_out > 0 and res.records_out + res.steps[2].dropped_total == 30
     assert fake_server.requests == 30
@@ -275,12 +330,20 @@ def test_qa_from_incontext_chunks(teacher):
 def test_outputs_flow_into_finetune_formats(teacher, tmp_path):
     """Judged pairs export as DPO rows, generated Q&A as chat fine-tuning rows (datamill.finetune)."""
     formats = pytest.importorskip("datamill.finetune.formats")
-    prefs = judge_pairs(["Why is the sky blue?"], ["Because."], ["Air scatters blue light more than red."], teacher,
-                        cache=None)
+    prefs = judge_pairs(
+        ["Why is the sky blue?"],
+        ["Because."],
+        ["Air scatters blue light more than red."],
+        teacher,
+        cache=None,
+    )
     dpo = formats.to_row(prefs[0], "openai_dpo")
     assert dpo["preferred_output"][0]["content"] == "Air scatters blue light more than red."
-    qa = qa_from_docs([Document(id="c", text="The Nile is the longest river in Africa. It flows north.")], teacher,
-                      cache=None)
+    qa = qa_from_docs(
+        [Document(id="c", text="The Nile is the longest river in Africa. It flows north.")],
+        teacher,
+        cache=None,
+    )
     row = formats.to_row(qa[0], "openai")
     assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
     assert row["messages"][1]["content"] == qa[0].output
@@ -294,12 +357,20 @@ def test_task_module_layout_and_hooks():
     from datamill.synthetic import Teacher, TeacherStep
     from datamill.synthetic.tasks.base import PerRecordTeacherStep
 
-    families = {"Respond": "distill", "Rewrite": "distill", "Judge": "judge", "Critique": "judge",
-                "SelfInstruct": "selfinstruct", "EvolInstruct": "evol", "QAFromDocs": "docqa"}
+    families = {
+        "Respond": "distill",
+        "Rewrite": "distill",
+        "Judge": "judge",
+        "Critique": "judge",
+        "SelfInstruct": "selfinstruct",
+        "EvolInstruct": "evol",
+        "QAFromDocs": "docqa",
+    }
     for name, module in families.items():
         cls = getattr(tasks, name)
         assert cls.__module__ == f"datamill.synthetic.tasks.{module}" and issubclass(cls, TeacherStep)
     with pytest.raises(TypeError, match=r"NoOutputs \('synthetic.test_no_outputs'\) must implement outputs"):
+
         class NoOutputs(PerRecordTeacherStep):
             name = "synthetic.test_no_outputs"
 
@@ -307,6 +378,7 @@ def test_task_module_layout_and_hooks():
                 return []
 
     with pytest.raises(TypeError, match="generate"):
+
         class NoGenerate(TeacherStep):
             name = "synthetic.test_no_generate"
 

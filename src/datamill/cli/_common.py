@@ -64,18 +64,37 @@ err_console = _Console(stderr=True)
 #: older spelling of the file-writing commands, kept so scripts keep working).
 OUTPUT = ("--output", "--out", "-o")
 
-ExecutorOpt = Annotated[str, typer.Option("--executor", "-x", help="Where shards run: local (process pool) or ray.")]
-WorkersOpt = Annotated[int | None, typer.Option("--workers", "-w", help="Parallel workers (default: CPU count).")]
-PrintRecipeOpt = Annotated[bool, typer.Option("--print-recipe", help="Print the equivalent YAML recipe and exit.")]
-OnErrorOpt = Annotated[str, typer.Option("--on-error", help="raise: stop at the first malformed line, naming it; "
-                                                            "quarantine: set it aside (counted) and go on.")]
-QuarantineOpt = Annotated[str | None, typer.Option("--quarantine", help="Where quarantined lines go (JSONL; default: "
-                                                                         "next to the output, *.quarantine.jsonl).")]
+ExecutorOpt = Annotated[
+    str, typer.Option("--executor", "-x", help="Where shards run: local (process pool) or ray.")
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", "-w", help="Parallel workers (default: CPU count).")
+]
+PrintRecipeOpt = Annotated[
+    bool, typer.Option("--print-recipe", help="Print the equivalent YAML recipe and exit.")
+]
+OnErrorOpt = Annotated[
+    str,
+    typer.Option(
+        "--on-error",
+        help="raise: stop at the first malformed line, naming it; "
+        "quarantine: set it aside (counted) and go on.",
+    ),
+]
+QuarantineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--quarantine",
+        help="Where quarantined lines go (JSONL; default: next to the output, *.quarantine.jsonl).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing, different run.")]
 TokenizerOpt = Annotated[str, typer.Option("--tokenizer", help="tiktoken encoding or tokenizer.json path.")]
-TextFieldOpt = Annotated[str, typer.Option("--text-field", help="Field holding the text in plain JSON/Parquet rows.")]
+TextFieldOpt = Annotated[
+    str, typer.Option("--text-field", help="Field holding the text in plain JSON/Parquet rows.")
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -94,14 +113,24 @@ class OptionBlock:
 
     def __call__(self, func: _F) -> _F:
         sig = inspect.signature(func, eval_str=True)
-        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)  # typer passes every option by name
-               for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        own = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)  # typer passes every option by name
+            for p in sig.parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
         if len(own) == len(sig.parameters) and not getattr(func, "_block_options", False):
             raise TypeError(f"{func.__name__} needs **kwargs to take the options of a block")
         names = {p.name for p in own}
-        block = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
-                                   default=inspect.Parameter.empty if default is ... else default)
-                 for name, (annotation, default) in self.options.items() if name not in names]
+        block = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=annotation,
+                default=inspect.Parameter.empty if default is ... else default,
+            )
+            for name, (annotation, default) in self.options.items()
+            if name not in names
+        ]
         params = block + own if self.lead else own + block
 
         @functools.wraps(func)
@@ -110,8 +139,9 @@ class OptionBlock:
 
         # typer reads a command's options from its signature and calls it with them as keywords
         command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-        command.__annotations__ = {p.name: p.annotation for p in params
-                                   if p.annotation is not inspect.Parameter.empty}
+        command.__annotations__ = {
+            p.name: p.annotation for p in params if p.annotation is not inspect.Parameter.empty
+        }
         command._block_options = True  # type: ignore[attr-defined]  # a block stacked on top may add more
         return command  # type: ignore[return-value]
 
@@ -208,29 +238,47 @@ def report_quarantine(q: Any) -> None:
     where = f" → {q.path}" if q.path else ""
     ties = q.counts.get("no_preference", 0)
     if ties:
-        console.print(f"[yellow]left out {ties:,} pair(s) with no preference (ties, or one answer to a prompt)"
-                      f"{escape(where)}[/]")
+        console.print(
+            f"[yellow]left out {ties:,} pair(s) with no preference (ties, or one answer to a prompt)"
+            f"{escape(where)}[/]"
+        )
     if q.total - ties:
         kinds = ", ".join(f"{k} {n:,}" for k, n in q.counts.most_common() if k != "no_preference")
-        console.print(f"[yellow]quarantined {q.total - ties:,} malformed line(s) ({escape(kinds)}){escape(where)}[/]")
+        console.print(
+            f"[yellow]quarantined {q.total - ties:,} malformed line(s) ({escape(kinds)}){escape(where)}[/]"
+        )
 
 
 def print_json(data: Any) -> None:
     import orjson
 
-    typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=str).decode())
+    typer.echo(
+        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=str).decode()
+    )
 
 
 def stats_table(steps: Iterable[Any], *, title: str = "Steps") -> Table:
     """A table of StepStats: seen, kept, dropped and the top drop reasons."""
     table = Table(title=title, title_justify="left")
-    for col, just in (("step", "left"), ("seen", "right"), ("kept", "right"), ("dropped", "right"),
-                      ("top reasons", "left"), ("s", "right")):
+    for col, just in (
+        ("step", "left"),
+        ("seen", "right"),
+        ("kept", "right"),
+        ("dropped", "right"),
+        ("top reasons", "left"),
+        ("s", "right"),
+    ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for st in steps:
         reasons = ", ".join(f"{r} {n:,}" for r, n in st.dropped.most_common(3))
-        table.add_row(escape(st.name), f"{st.seen:,}", f"{st.kept:,}", f"{st.dropped_total:,}", escape(reasons),
-                      f"{st.seconds:.2f}")
+        table.add_row(
+            escape(st.name),
+            f"{st.seen:,}",
+            f"{st.kept:,}",
+            f"{st.dropped_total:,}",
+            escape(reasons),
+            f"{st.seconds:.2f}",
+        )
     return table
 
 
@@ -243,8 +291,10 @@ def print_run_result(result: Any, *, title: str = "Run summary", finish: Iterabl
     table.add_row("records in", f"{result.records_in:,}")
     table.add_row("records out", f"{result.records_out:,}")
     q = sum(result.quarantined.values())
-    table.add_row("quarantined", f"{q:,}" + (f" ({', '.join(f'{k} {v}' for k, v in result.quarantined.items())})"
-                                              if q else ""))
+    table.add_row(
+        "quarantined",
+        f"{q:,}" + (f" ({', '.join(f'{k} {v}' for k, v in result.quarantined.items())})" if q else ""),
+    )
     if result.skipped_shards:
         table.add_row("resumed", f"{result.skipped_shards} finished shard task(s) skipped")
     for f in finish:

@@ -11,21 +11,57 @@ from rich.table import Table
 
 from datamill.cli._common import OUTPUT, JsonOpt, console, print_json
 
-app = typer.Typer(help="Why did the model get it wrong: coverage, label noise, inconsistency, contradictions.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Why did the model get it wrong: coverage, label noise, inconsistency, contradictions.",
+    no_args_is_help=True,
+)
 
 
 @app.command()
 def report(
-    results: Annotated[Path, typer.Option("--results", "-r", help="Evaluation results JSONL (input/messages, expected, output, correct/score, probs?, contexts?).")],
-    train: Annotated[str, typer.Option("--train", "-t", help="Training set: JSONL/Parquet file, folder, glob or saved HF dataset.")],
-    out_html: Annotated[Path, typer.Option(*OUTPUT, help="HTML report to write (report.json is written beside it).")] = Path("report.html"),
-    feedback: Annotated[Path | None, typer.Option("--feedback", help="Annotator judgements JSONL (Judgement records or export rows).")] = None,
-    contexts: Annotated[Path | None, typer.Option("--contexts", help="Context passages per result id JSONL ({id, contexts}).")] = None,
-    embedder: Annotated[str, typer.Option("--model", help="Embedding model: all-MiniLM-L6-v2 (shipped) or a local folder.")] = "all-MiniLM-L6-v2",
-    classes: Annotated[str | None, typer.Option("--classes", help="Comma-separated class names in the order of 'probs' (default: sorted labels).")] = None,
-    coverage_threshold: Annotated[float | None, typer.Option("--coverage-threshold", help="Coverage under which a mistake was never seen (default: from the training set).")] = None,
-    near_sim: Annotated[float, typer.Option("--near-sim", help="Similarity of a near training neighbour.")] = 0.8,
+    results: Annotated[
+        Path,
+        typer.Option(
+            "--results",
+            "-r",
+            help="Evaluation results JSONL (input/messages, expected, output, correct/score, probs?, contexts?).",
+        ),
+    ],
+    train: Annotated[
+        str,
+        typer.Option(
+            "--train", "-t", help="Training set: JSONL/Parquet file, folder, glob or saved HF dataset."
+        ),
+    ],
+    out_html: Annotated[
+        Path, typer.Option(*OUTPUT, help="HTML report to write (report.json is written beside it).")
+    ] = Path("report.html"),
+    feedback: Annotated[
+        Path | None,
+        typer.Option("--feedback", help="Annotator judgements JSONL (Judgement records or export rows)."),
+    ] = None,
+    contexts: Annotated[
+        Path | None, typer.Option("--contexts", help="Context passages per result id JSONL ({id, contexts}).")
+    ] = None,
+    embedder: Annotated[
+        str, typer.Option("--model", help="Embedding model: all-MiniLM-L6-v2 (shipped) or a local folder.")
+    ] = "all-MiniLM-L6-v2",
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            "--classes", help="Comma-separated class names in the order of 'probs' (default: sorted labels)."
+        ),
+    ] = None,
+    coverage_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--coverage-threshold",
+            help="Coverage under which a mistake was never seen (default: from the training set).",
+        ),
+    ] = None,
+    near_sim: Annotated[
+        float, typer.Option("--near-sim", help="Similarity of a near training neighbour.")
+    ] = 0.8,
     dup_sim: Annotated[float, typer.Option("--dup-sim", help="Similarity of a near-duplicate input.")] = 0.92,
     json_out: JsonOpt = False,
 ) -> None:
@@ -34,39 +70,72 @@ def report(
 
     from datamill.diagnose import diagnose, write_report
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=True, disable=json_out) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=json_out,
+    ) as bar:
         task = bar.add_task("reading", total=None)
-        d = diagnose(results, train, feedback=feedback, contexts=contexts, embedder=embedder,
-                     classes=[c.strip() for c in classes.split(",")] if classes else None,
-                     coverage_threshold=coverage_threshold, near_sim=near_sim, dup_sim=dup_sim,
-                     progress=lambda phase: bar.update(task, description=phase))
+        d = diagnose(
+            results,
+            train,
+            feedback=feedback,
+            contexts=contexts,
+            embedder=embedder,
+            classes=[c.strip() for c in classes.split(",")] if classes else None,
+            coverage_threshold=coverage_threshold,
+            near_sim=near_sim,
+            dup_sim=dup_sim,
+            progress=lambda phase: bar.update(task, description=phase),
+        )
         bar.update(task, description="writing report")
         html_path, json_path = write_report(d, out_html)
     summary = d.summary()
     if json_out:
         print_json({"summary": summary, "html": html_path, "json": json_path, "seconds": d.timings["total"]})
         return
-    table = Table(title=f"{summary['mistakes']:,} mistakes of {len(d.results):,} results, "
-                        f"{len(d.train):,} training examples", title_justify="left")
+    table = Table(
+        title=f"{summary['mistakes']:,} mistakes of {len(d.results):,} results, "
+        f"{len(d.train):,} training examples",
+        title_justify="left",
+    )
     table.add_column("cause")
     table.add_column("mistakes", justify="right")
     table.add_column("share", justify="right")
-    for cause in ("never_seen", "noisy_label", "inconsistent_label", "contradictory_context", "combination",
-                  "unexplained"):
+    for cause in (
+        "never_seen",
+        "noisy_label",
+        "inconsistent_label",
+        "contradictory_context",
+        "combination",
+        "unexplained",
+    ):
         n = summary[cause]
         table.add_row(cause.replace("_", " "), f"{n:,}", f"{n / max(summary['mistakes'], 1):.0%}")
     console.print(table)
-    console.print(f"{len(d.noisy_train):,} likely label errors in training, {len(d.conflicts):,} conflicting "
-                  f"near-duplicate groups, {len(d.eval_label_issues):,} doubtful expected answers")
-    console.print(f"report: [bold]{escape(str(html_path))}[/] and {escape(str(json_path))} "
-                  f"({d.timings['total']:.1f}s)")
+    console.print(
+        f"{len(d.noisy_train):,} likely label errors in training, {len(d.conflicts):,} conflicting "
+        f"near-duplicate groups, {len(d.eval_label_issues):,} doubtful expected answers"
+    )
+    console.print(
+        f"report: [bold]{escape(str(html_path))}[/] and {escape(str(json_path))} ({d.timings['total']:.1f}s)"
+    )
 
 
 @app.command("label-issues")
 def label_issues(
-    labels: Annotated[Path, typer.Option("--labels", help="Given labels: .npy of ints, or JSONL with 'label'.")],
-    probs: Annotated[Path, typer.Option("--probs", help="Out-of-sample predicted probabilities: .npy (n, K), or JSONL with 'probs'.")],
+    labels: Annotated[
+        Path, typer.Option("--labels", help="Given labels: .npy of ints, or JSONL with 'label'.")
+    ],
+    probs: Annotated[
+        Path,
+        typer.Option(
+            "--probs", help="Out-of-sample predicted probabilities: .npy (n, K), or JSONL with 'probs'."
+        ),
+    ],
     top: Annotated[int, typer.Option("--top", help="Rows to show.")] = 20,
     json_out: JsonOpt = False,
 ) -> None:
@@ -77,8 +146,10 @@ def label_issues(
     y, p = load_label_arrays(labels, probs)
     ranked = find(y, p, return_indices_ranked_by="self_confidence")
     quality = label_quality_scores(y, p)
-    rows = [{"index": int(i), "label": int(y[i]), "likely": int(p[i].argmax()), "quality": float(quality[i])}
-            for i in ranked]
+    rows = [
+        {"index": int(i), "label": int(y[i]), "likely": int(p[i].argmax()), "quality": float(quality[i])}
+        for i in ranked
+    ]
     if json_out:
         print_json({"issues": rows, "count": len(rows), "n": len(y)})
         return

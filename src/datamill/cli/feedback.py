@@ -10,12 +10,19 @@ from rich.markup import escape
 
 from datamill.cli._common import OUTPUT, JsonOpt, console, print_json
 
-app = typer.Typer(help="Human feedback (RLHF): the annotation web app, agreement, export to DPO/reward data.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Human feedback (RLHF): the annotation web app, agreement, export to DPO/reward data.",
+    no_args_is_help=True,
+)
 
-DbOpt = Annotated[str | None, typer.Option("--db", envvar="DATABASE_URL",
-                                           help="Database URL: sqlite:///file.db (default "
-                                                "datamill-feedback.db) or postgresql://user@host/db.")]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="DATABASE_URL",
+        help="Database URL: sqlite:///file.db (default datamill-feedback.db) or postgresql://user@host/db.",
+    ),
+]
 ProjectArg = Annotated[str, typer.Argument(help="Project name or id.")]
 
 
@@ -54,11 +61,20 @@ def serve(
 
     url = database_url(db)
     _db(url).dispose()  # migrate once, before serving
-    console.print(f"datamill feedback on [bold]http://{escape(host)}:{port}[/] (database {escape(url.split('@')[-1])})")
+    console.print(
+        f"datamill feedback on [bold]http://{escape(host)}:{port}[/] (database {escape(url.split('@')[-1])})"
+    )
     if workers > 1 and not url.startswith("sqlite"):
         os.environ["DATABASE_URL"] = url
-        uvicorn.run("datamill.feedback.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", access_log=False)
+        uvicorn.run(
+            "datamill.feedback.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
         return
     from datamill.feedback.app import create_app
 
@@ -68,8 +84,9 @@ def serve(
 @app.command()
 def demo(
     db: DbOpt = None,
-    prefix: Annotated[str, typer.Option(help="Project names are PREFIX-pairwise, PREFIX-rubric, PREFIX-rewrite.")]
-    = "demo",
+    prefix: Annotated[
+        str, typer.Option(help="Project names are PREFIX-pairwise, PREFIX-rubric, PREFIX-rewrite.")
+    ] = "demo",
     annotators: Annotated[int, typer.Option(help="Simulated annotators judging the pairwise project.")] = 2,
 ) -> None:
     """Seed demo projects (pairwise with gold, rubric, rewrite) and simulated judgements; then run serve."""
@@ -77,19 +94,29 @@ def demo(
 
     out = seed_demo(db, prefix=prefix, annotators=annotators)
     url = out["url"]
-    _kv("Demo seeded", {"database": url.split("@")[-1], "projects": ", ".join(out["projects"]),
-                        "new projects": ", ".join(out["created"]) or "- (already there)",
-                        "simulated judgements": out["judgements"]})
+    _kv(
+        "Demo seeded",
+        {
+            "database": url.split("@")[-1],
+            "projects": ", ".join(out["projects"]),
+            "new projects": ", ".join(out["created"]) or "- (already there)",
+            "simulated judgements": out["judgements"],
+        },
+    )
     flag = "" if db is None else f" --db {db}"
-    console.print(f"next: [bold]datamill feedback serve{escape(flag)}[/] and open http://127.0.0.1:8000 "
-                  "(the first visit creates the admin)")
+    console.print(
+        f"next: [bold]datamill feedback serve{escape(flag)}[/] and open http://127.0.0.1:8000 "
+        "(the first visit creates the admin)"
+    )
 
 
 @app.command()
 def init(
     db: DbOpt = None,
     username: Annotated[str | None, typer.Option("--admin", help="Also create this admin user.")] = None,
-    password: Annotated[str | None, typer.Option(help="The admin's password (prompted when omitted).")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="The admin's password (prompted when omitted).")
+    ] = None,
 ) -> None:
     """Create or migrate the database (and optionally the first admin)."""
     from datamill.feedback.service import create_user
@@ -99,7 +126,10 @@ def init(
     if username:
         pw = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
         created = create_user(database, username, pw, role="admin")
-    _kv("Database ready", {"url": database.url.split("@")[-1], "admin": created["username"] if created else "-"})
+    _kv(
+        "Database ready",
+        {"url": database.url.split("@")[-1], "admin": created["username"] if created else "-"},
+    )
 
 
 @app.command("create-user")
@@ -125,9 +155,12 @@ def create_user_cmd(
 @app.command("create-project")
 def create_project_cmd(
     name: Annotated[str, typer.Argument(help="Unique project name.")],
-    task_type: Annotated[str, typer.Option("--type", help="pairwise, ranking, rubric, rewrite or comment.")]
-    = "pairwise",
-    guidelines: Annotated[Path | None, typer.Option(help="Markdown file with the annotation guidelines.")] = None,
+    task_type: Annotated[
+        str, typer.Option("--type", help="pairwise, ranking, rubric, rewrite or comment.")
+    ] = "pairwise",
+    guidelines: Annotated[
+        Path | None, typer.Option(help="Markdown file with the annotation guidelines.")
+    ] = None,
     overlap: Annotated[int, typer.Option(help="Annotators per task.")] = 1,
     gold_rate: Annotated[float, typer.Option(help="Share of gold tasks mixed into each queue (0..1).")] = 0.0,
     criteria: Annotated[str | None, typer.Option(help="Rubric criteria, comma-separated.")] = None,
@@ -144,23 +177,40 @@ def create_project_cmd(
             text = guidelines.read_text(encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot read guidelines: {exc}", path=str(guidelines)) from None
-    p = create_project(_db(db), name, task_type=task_type, guidelines=text, overlap=overlap, gold_rate=gold_rate,
-                       criteria=[c for c in criteria.split(",")] if criteria else None, scale=scale)
+    p = create_project(
+        _db(db),
+        name,
+        task_type=task_type,
+        guidelines=text,
+        overlap=overlap,
+        gold_rate=gold_rate,
+        criteria=[c for c in criteria.split(",")] if criteria else None,
+        scale=scale,
+    )
     _kv("Project created", {k: p[k] for k in ("id", "name", "task_type", "overlap", "gold_rate", "criteria")})
 
 
 @app.command("import")
 def import_cmd(
     project: ProjectArg,
-    source: Annotated[Path, typer.Argument(help="JSONL(.gz/.zst), Parquet, or an HF datasets save_to_disk folder.")],
+    source: Annotated[
+        Path, typer.Argument(help="JSONL(.gz/.zst), Parquet, or an HF datasets save_to_disk folder.")
+    ],
     split: Annotated[str | None, typer.Option(help="Split of an HF DatasetDict.")] = None,
-    teachers: Annotated[list[str] | None, typer.Option(
-        "--teacher", help="Answer rows that have no responses with this OpenAI-compatible base URL (or local "
-                          "model path); repeat for one answer per teacher.")] = None,
-    model: Annotated[list[str] | None, typer.Option(
-        help="Model name of each --teacher URL (one, or one per teacher).")] = None,
-    samples: Annotated[int | None, typer.Option(help="Answers per teacher and row (default: what the task "
-                                                     "type needs).")] = None,
+    teachers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--teacher",
+            help="Answer rows that have no responses with this OpenAI-compatible base URL (or local "
+            "model path); repeat for one answer per teacher.",
+        ),
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option(help="Model name of each --teacher URL (one, or one per teacher).")
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option(help="Answers per teacher and row (default: what the task type needs).")
+    ] = None,
     db: DbOpt = None,
 ) -> None:
     """Import tasks: all rows or none (a bad row is reported with its line number)."""
@@ -184,17 +234,35 @@ def export(
     output: Annotated[Path, typer.Option(*OUTPUT, help="Output file: .jsonl(.gz/.zst) or .parquet.")],
     format: Annotated[str, typer.Option("--format", "-f", help="dpo, reward, kto, sft or raw.")] = "dpo",
     policy: Annotated[str, typer.Option(help="Vote aggregation: majority or gold-weighted.")] = "majority",
-    min_agreement: Annotated[float, typer.Option(help="Leave out tasks whose winning vote share is lower.")] = 0.0,
+    min_agreement: Annotated[
+        float, typer.Option(help="Leave out tasks whose winning vote share is lower.")
+    ] = 0.0,
     include_gold: Annotated[bool, typer.Option(help="Also export gold tasks.")] = False,
     db: DbOpt = None,
 ) -> None:
     """Export judgements as training data (DPO/TRL prompt-chosen-rejected, reward pairs, KTO, SFT, raw)."""
     from datamill.feedback.export import export as run_export
 
-    n = run_export(_db(db), project, format, output, policy=policy, min_agreement=min_agreement,
-                   include_gold=include_gold)
-    _kv("Export", {"project": project, "format": format, "policy": policy, "min agreement": min_agreement,
-                   "rows": f"{n:,}", "output": output})
+    n = run_export(
+        _db(db),
+        project,
+        format,
+        output,
+        policy=policy,
+        min_agreement=min_agreement,
+        include_gold=include_gold,
+    )
+    _kv(
+        "Export",
+        {
+            "project": project,
+            "format": format,
+            "policy": policy,
+            "min agreement": min_agreement,
+            "rows": f"{n:,}",
+            "output": output,
+        },
+    )
 
 
 @app.command()
@@ -212,21 +280,30 @@ def stats(
     if json_out:
         print_json(report)
         return
-    rows: dict[str, object] = {"tasks (+gold)": f"{report['tasks']} (+{report['gold_tasks']})",
-                               "judgements": report["judgements"], "completed tasks": report["completed_tasks"],
-                               "skips": report["skips"]}
+    rows: dict[str, object] = {
+        "tasks (+gold)": f"{report['tasks']} (+{report['gold_tasks']})",
+        "judgements": report["judgements"],
+        "completed tasks": report["completed_tasks"],
+        "skips": report["skips"],
+    }
     for level, a in report["alpha"].items():
         rows[f"Krippendorff alpha ({level})"] = "n/a" if a is None else f"{a:.3f}"
     if report["fleiss"]:
         f = report["fleiss"]
         rows[f"Fleiss kappa ({f['tasks']} tasks x {f['raters_per_task']})"] = (
-            "n/a" if f["kappa"] is None else f"{f['kappa']:.3f}")
+            "n/a" if f["kappa"] is None else f"{f['kappa']:.3f}"
+        )
     _kv(escape(f"Project {report['project']} ({report['task_type']})"), rows)
     table = Table(title="Annotators", title_justify="left")
     for col in ("annotator", "judgements", "skips", "median s", "gold acc.", "agrees w/ majority"):
         table.add_column(col, justify="left" if col == "annotator" else "right")
     for a in report["annotators"]:
-        table.add_row(escape(a["annotator"]), str(a["judgements"]), str(a["skips"]), str(a["median_seconds"]),
-                      "n/a" if a["gold_accuracy"] is None else f"{a['gold_accuracy']:.2f}",
-                      "n/a" if a["majority_agreement"] is None else f"{a['majority_agreement']:.2f}")
+        table.add_row(
+            escape(a["annotator"]),
+            str(a["judgements"]),
+            str(a["skips"]),
+            str(a["median_seconds"]),
+            "n/a" if a["gold_accuracy"] is None else f"{a['gold_accuracy']:.2f}",
+            "n/a" if a["majority_agreement"] is None else f"{a['majority_agreement']:.2f}",
+        )
     console.print(table)

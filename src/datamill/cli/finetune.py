@@ -23,13 +23,22 @@ from datamill.cli._common import (
     report_quarantine,
 )
 
-app = typer.Typer(help="Fine-tuning sets: formats, validation, token limits, cleaning, splits, dataset cards.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Fine-tuning sets: formats, validation, token limits, cleaning, splits, dataset cards.",
+    no_args_is_help=True,
+)
 
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Input format (a fine-tuning format or a public "
-                                                                 "dataset's shape: hh_rlhf, ultrafeedback, shp, "
-                                                                 "helpsteer2, nectar, dolly, oasst1, chat_text), or "
-                                                                 "auto to detect it.")]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Input format (a fine-tuning format or a public "
+        "dataset's shape: hh_rlhf, ultrafeedback, shp, "
+        "helpsteer2, nectar, dolly, oasst1, chat_text), or "
+        "auto to detect it.",
+    ),
+]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Output format (default: the input's).")]
 SourceArg = Annotated[str, typer.Argument(metavar="SRC", help="Input fine-tuning file.")]
 SeedOpt = Annotated[int, typer.Option("--seed")]
@@ -39,25 +48,47 @@ TOKENS = OptionBlock(
     format=(FormatOpt, "auto"),
     max_tokens=(Annotated[int, typer.Option("--max-tokens", help="Token limit per example.")], 16385),
     tokenizer=(TokenizerOpt, "cl100k_base"),
-    chat_template=(Annotated[str | None, typer.Option(
-        "--chat-template", help="HF tokenizer folder whose chat template renders examples.")], None),
-    epochs=(Annotated[int | None, typer.Option("--epochs", help="Epochs for billing (default: OpenAI's choice).")],
-            None),
-    price_per_million=(Annotated[float | None, typer.Option(
-        "--price", help="Price per 1M training tokens, for a cost estimate.")], None),
-    json_out=(JsonOpt, False))
+    chat_template=(
+        Annotated[
+            str | None,
+            typer.Option("--chat-template", help="HF tokenizer folder whose chat template renders examples."),
+        ],
+        None,
+    ),
+    epochs=(
+        Annotated[
+            int | None, typer.Option("--epochs", help="Epochs for billing (default: OpenAI's choice).")
+        ],
+        None,
+    ),
+    price_per_million=(
+        Annotated[
+            float | None, typer.Option("--price", help="Price per 1M training tokens, for a cost estimate.")
+        ],
+        None,
+    ),
+    json_out=(JsonOpt, False),
+)
 #: How a set is read and written back (clean, decontaminate, split).
-READ_WRITE = OptionBlock(format=(FormatOpt, "auto"), to=(ToOpt, None), on_error=(OnErrorOpt, "raise"),
-                         quarantine=(QuarantineOpt, None))
+READ_WRITE = OptionBlock(
+    format=(FormatOpt, "auto"),
+    to=(ToOpt, None),
+    on_error=(OnErrorOpt, "raise"),
+    quarantine=(QuarantineOpt, None),
+)
 
 
 def _token_table(t) -> Table:  # type: ignore[no-untyped-def]
     table = Table(title=f"tokens ({t.tokenizer})", title_justify="left", show_header=False)
-    rows = [("examples", f"{t.examples:,}"), ("total", f"{t.total:,}"),
-            ("min / mean / max", f"{t.min:,} / {t.mean:,.0f} / {t.max:,}"),
-            ("p50 / p90 / p99", f"{t.p50:,.0f} / {t.p90:,.0f} / {t.p99:,.0f}"),
-            (f"over {t.max_tokens:,}", f"{t.over_limit:,}"), ("epochs", str(t.epochs)),
-            ("billed tokens", f"{t.billed_tokens:,}")]
+    rows = [
+        ("examples", f"{t.examples:,}"),
+        ("total", f"{t.total:,}"),
+        ("min / mean / max", f"{t.min:,} / {t.mean:,.0f} / {t.max:,}"),
+        ("p50 / p90 / p99", f"{t.p50:,.0f} / {t.p90:,.0f} / {t.p99:,.0f}"),
+        (f"over {t.max_tokens:,}", f"{t.over_limit:,}"),
+        ("epochs", str(t.epochs)),
+        ("billed tokens", f"{t.billed_tokens:,}"),
+    ]
     if t.cost is not None:
         rows.append(("estimated cost", f"${t.cost:,.2f}"))
     for k, v in rows:
@@ -96,8 +127,11 @@ def _output_format(recs: list[Any], to: str | None = None) -> str:
     out = write_format(fmt, preference=any(isinstance(r, Preference) for r in recs))
     if out == fmt:
         return fmt
-    console.print(f"[yellow]note:[/] {escape(fmt)} rows are written as {out} (a public dataset's shape is read, "
-                  "not written; --to chooses)", highlight=False)
+    console.print(
+        f"[yellow]note:[/] {escape(fmt)} rows are written as {out} (a public dataset's shape is read, "
+        "not written; --to chooses)",
+        highlight=False,
+    )
     return out
 
 
@@ -115,13 +149,17 @@ def validate(
     if json_out:
         print_json(report.to_dict())
     else:
-        table = Table(title=f"{report.path}: {report.rows:,} rows, format {report.format}", title_justify="left")
+        table = Table(
+            title=f"{report.path}: {report.rows:,} rows, format {report.format}", title_justify="left"
+        )
         for col in ("check", "severity", "count", "lines"):
             table.add_column(col, justify="right" if col == "count" else "left")
         for c in report.failed():
             style = "red" if c.severity == "error" else "yellow"
             more = "…" if c.count > len(c.lines) else ""
-            table.add_row(c.name, f"[{style}]{c.severity}[/]", f"{c.count:,}", ", ".join(map(str, c.lines)) + more)
+            table.add_row(
+                c.name, f"[{style}]{c.severity}[/]", f"{c.count:,}", ", ".join(map(str, c.lines)) + more
+            )
         if report.failed():
             console.print(table)
         if report.tokens:
@@ -135,8 +173,10 @@ def validate(
 @app.command()
 @TOKENS
 def stats(
-    source: Annotated[Path, typer.Argument(metavar="FILE", help="A fine-tuning file (JSONL, Parquet, or HF "
-                                                                "dataset folder).")],
+    source: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="A fine-tuning file (JSONL, Parquet, or HF dataset folder)."),
+    ],
     json_out: JsonOpt = False,
     **tokens: Any,
 ) -> None:
@@ -154,16 +194,35 @@ def stats(
 @app.command()
 def convert(
     src: Annotated[str, typer.Argument(help="Input file, folder, glob or HF dataset folder.")],
-    dst: Annotated[Path, typer.Argument(help="Output: .jsonl(.gz/.zst), .parquet, or a folder for HF datasets.")],
-    to: Annotated[str, typer.Option("--to", help="Target format: openai, openai_dpo, sharegpt, alpaca, trl_text, "
-                                                 "trl_prompt_completion, trl_preference, trl_unpaired_preference, "
-                                                 "chat_text (ChatML).")],
+    dst: Annotated[
+        Path, typer.Argument(help="Output: .jsonl(.gz/.zst), .parquet, or a folder for HF datasets.")
+    ],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="Target format: openai, openai_dpo, sharegpt, alpaca, trl_text, "
+            "trl_prompt_completion, trl_preference, trl_unpaired_preference, "
+            "chat_text (ChatML).",
+        ),
+    ],
     format: FormatOpt = "auto",  # noqa: A002
-    keep_ids: Annotated[bool, typer.Option("--keep-ids", help="Add id and provenance columns for lineage.")] = False,
-    tree_paths: Annotated[str, typer.Option("--tree-paths", help="oasst1 trees: top (best-ranked reply at each "
-                                                                  "turn) or all (every path).")] = "top",
-    pair_score: Annotated[str, typer.Option("--pair-score", help="Rated single answers (HelpSteer2) into a "
-                                                                  "preference format: the score to pair on.")] = "helpfulness",
+    keep_ids: Annotated[
+        bool, typer.Option("--keep-ids", help="Add id and provenance columns for lineage.")
+    ] = False,
+    tree_paths: Annotated[
+        str,
+        typer.Option(
+            "--tree-paths", help="oasst1 trees: top (best-ranked reply at each turn) or all (every path)."
+        ),
+    ] = "top",
+    pair_score: Annotated[
+        str,
+        typer.Option(
+            "--pair-score",
+            help="Rated single answers (HelpSteer2) into a preference format: the score to pair on.",
+        ),
+    ] = "helpfulness",
     on_error: OnErrorOpt = "raise",
     quarantine: QuarantineOpt = None,
 ) -> None:
@@ -173,34 +232,59 @@ def convert(
     _check_format(to, "--to")
     _check_format(format, "--format", auto=True)
     q = open_quarantine(on_error, quarantine, beside=dst)
-    result = run(src, dst, to=to, format=format, keep_ids=keep_ids, on_error=on_error, quarantine=q,
-                 tree_paths=tree_paths, pair_score=pair_score)
+    result = run(
+        src,
+        dst,
+        to=to,
+        format=format,
+        keep_ids=keep_ids,
+        on_error=on_error,
+        quarantine=q,
+        tree_paths=tree_paths,
+        pair_score=pair_score,
+    )
     console.print(f"wrote {result.written:,} {to} rows to {dst}")
     dropped = dict(result.dropped_fields)
     if dropped.pop("rejected", 0):
-        console.print(f"[yellow]{to} holds one answer per row: each preference pair was written as its prompt "
-                      "and chosen answer (rejected answers left out)[/]")
+        console.print(
+            f"[yellow]{to} holds one answer per row: each preference pair was written as its prompt "
+            "and chosen answer (rejected answers left out)[/]"
+        )
     if dropped:
         fields = ", ".join(f"{k} ({n:,})" for k, n in sorted(dropped.items(), key=lambda x: -x[1]))
-        console.print(f"[yellow]not written (OpenAI rows take only OpenAI's keys): {escape(fields)}; "
-                      f"--keep-ids keeps them in the datamill column[/]")
+        console.print(
+            f"[yellow]not written (OpenAI rows take only OpenAI's keys): {escape(fields)}; "
+            f"--keep-ids keeps them in the datamill column[/]"
+        )
     report_quarantine(q)
 
 
-def _read_all(source: str, format: str = "auto", on_error: str = "raise", quarantine: str | None = None,  # noqa: A002
-              beside: object = None, dry_run: bool = False, **_: Any):  # noqa: ANN202
+def _read_all(
+    source: str,
+    format: str = "auto",
+    on_error: str = "raise",
+    quarantine: str | None = None,  # noqa: A002
+    beside: object = None,
+    dry_run: bool = False,
+    **_: Any,
+):  # noqa: ANN202
     from datamill.finetune import read_examples
     from datamill.io import Quarantine
 
     _check_format(format, "--format", auto=True)
     q = open_quarantine(on_error, quarantine, beside=beside if beside is not None else source)
-    if dry_run and q.path is not None:  # a dry run writes nothing: count the malformed lines, say where they would go
+    if (
+        dry_run and q.path is not None
+    ):  # a dry run writes nothing: count the malformed lines, say where they would go
         would, q = q.path, Quarantine()
     recs = list(read_examples(source, format=format, on_error=on_error, quarantine=q))
     if dry_run and q.total:
-        console.print(f"[yellow]would quarantine {q.total:,} malformed line(s) "
-                      f"({', '.join(f'{k} {n:,}' for k, n in q.counts.most_common())}) → {escape(would)} "
-                      "(dry run: not written)[/]", highlight=False)
+        console.print(
+            f"[yellow]would quarantine {q.total:,} malformed line(s) "
+            f"({', '.join(f'{k} {n:,}' for k, n in q.counts.most_common())}) → {escape(would)} "
+            "(dry run: not written)[/]",
+            highlight=False,
+        )
     else:
         report_quarantine(q)
     return recs
@@ -210,17 +294,38 @@ def _read_all(source: str, format: str = "auto", on_error: str = "raise", quaran
 @READ_WRITE
 def clean(
     source: SourceArg,
-    output: Annotated[Path | None, typer.Option(*OUTPUT, help="Cleaned output file (same format as the input "
-                                                              "unless --to).")] = None,
-    rules: Annotated[str | None, typer.Option("--rules", help="Comma-separated rules (default: all).")] = None,
-    languages: Annotated[str, typer.Option("--languages", help="Wanted languages (ISO 639-1), comma-separated; '' for any.")] = "en",
-    near_dup_threshold: Annotated[float | None, typer.Option("--near-dup-threshold", help="Jaccard (minhash, "
-                                                                   "default 0.85) or cosine (embedding, default 0.95).")] = None,
-    near_dup_method: Annotated[str, typer.Option("--near-dup-method", help="minhash (word 3-grams) or embedding "
-                                                                            "(MiniLM; catches paraphrases).")] = "minhash",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed; write nothing "
-                                                          "(no output, rejects or quarantine file).")] = False,
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="Write removed examples with their rule here (JSONL).")] = None,
+    output: Annotated[
+        Path | None, typer.Option(*OUTPUT, help="Cleaned output file (same format as the input unless --to).")
+    ] = None,
+    rules: Annotated[
+        str | None, typer.Option("--rules", help="Comma-separated rules (default: all).")
+    ] = None,
+    languages: Annotated[
+        str, typer.Option("--languages", help="Wanted languages (ISO 639-1), comma-separated; '' for any.")
+    ] = "en",
+    near_dup_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--near-dup-threshold",
+            help="Jaccard (minhash, default 0.85) or cosine (embedding, default 0.95).",
+        ),
+    ] = None,
+    near_dup_method: Annotated[
+        str,
+        typer.Option(
+            "--near-dup-method", help="minhash (word 3-grams) or embedding (MiniLM; catches paraphrases)."
+        ),
+    ] = "minhash",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Only report what would be removed; write nothing (no output, rejects or quarantine file).",
+        ),
+    ] = False,
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="Write removed examples with their rule here (JSONL).")
+    ] = None,
     json_out: JsonOpt = False,
     **read: Any,
 ) -> None:
@@ -232,18 +337,30 @@ def clean(
     _check_format(read["to"], "--to")
     recs = _read_all(source, beside=output, dry_run=dry_run, **read)
     fmt = _output_format(recs, read["to"])
-    result = run(recs, rules=rules.split(",") if rules else RULES,
-                 languages=[x for x in languages.split(",") if x] or None,
-                 near_dup_threshold=near_dup_threshold, near_dup_method=near_dup_method, dry_run=dry_run)
+    result = run(
+        recs,
+        rules=rules.split(",") if rules else RULES,
+        languages=[x for x in languages.split(",") if x] or None,
+        near_dup_threshold=near_dup_threshold,
+        near_dup_method=near_dup_method,
+        dry_run=dry_run,
+    )
     if output is not None and not dry_run:
         write_examples(result.kept, output, format=fmt)
     if rejects is not None and not dry_run:
-        write_jsonl(({"rule": r, "reason": why, "line": rec.provenance.line, "record": rec.to_dict()}
-                     for rec, r, why in result.dropped), rejects)
+        write_jsonl(
+            (
+                {"rule": r, "reason": why, "line": rec.provenance.line, "record": rec.to_dict()}
+                for rec, r, why in result.dropped
+            ),
+            rejects,
+        )
     if json_out:
         print_json(result.to_dict())
         return
-    table = Table(title=f"clean {source}" + (" (dry run: nothing removed)" if dry_run else ""), title_justify="left")
+    table = Table(
+        title=f"clean {source}" + (" (dry run: nothing removed)" if dry_run else ""), title_justify="left"
+    )
     for col in ("rule", "removed", "example (line: reason)"):
         table.add_column(col)
     for rule, n in sorted(result.counts.items(), key=lambda x: -x[1]):
@@ -251,22 +368,36 @@ def clean(
         table.add_row(rule, f"{n:,}", f"{ex[0]['line']}: {ex[0]['reason']}"[:80] if ex else "")
     console.print(table)
     keep = result.seen - len(result.dropped)
-    kept, removed, wrote_ = ("would keep", "would remove", "would write") if dry_run else ("kept", "removed", "wrote")
+    kept, removed, wrote_ = (
+        ("would keep", "would remove", "would write") if dry_run else ("kept", "removed", "wrote")
+    )
     wrote = [f"{keep:,} to {output}"] if output is not None else []
     wrote += [f"{len(result.dropped):,} rejects to {rejects}"] if rejects is not None else []
-    console.print(f"seen {result.seen:,}, {kept} {keep:,}, {removed} {len(result.dropped):,}"
-                  + (f"; {wrote_} {', '.join(wrote)}" if wrote else "")
-                  + ("; dry run: nothing written" if dry_run else ""), highlight=False)
+    console.print(
+        f"seen {result.seen:,}, {kept} {keep:,}, {removed} {len(result.dropped):,}"
+        + (f"; {wrote_} {', '.join(wrote)}" if wrote else "")
+        + ("; dry run: nothing written" if dry_run else ""),
+        highlight=False,
+    )
 
 
 @app.command()
 @READ_WRITE
 def decontaminate(
     source: Annotated[str, typer.Argument(metavar="SRC", help="Training file.")],
-    eval_texts: Annotated[list[str], typer.Option("--eval", help="Evaluation file(s) (any fine-tuning format, or JSONL with a text field).")],
-    output: Annotated[Path | None, typer.Option(*OUTPUT, help="Write the decontaminated training set here.")] = None,
+    eval_texts: Annotated[
+        list[str],
+        typer.Option(
+            "--eval", help="Evaluation file(s) (any fine-tuning format, or JSONL with a text field)."
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option(*OUTPUT, help="Write the decontaminated training set here.")
+    ] = None,
     ngram: Annotated[int, typer.Option("--ngram")] = 13,
-    embedding_threshold: Annotated[float | None, typer.Option("--embedding-threshold", help="Also flag cosine >= this (MiniLM).")] = None,
+    embedding_threshold: Annotated[
+        float | None, typer.Option("--embedding-threshold", help="Also flag cosine >= this (MiniLM).")
+    ] = None,
     json_out: JsonOpt = False,
     **read: Any,
 ) -> None:
@@ -283,8 +414,10 @@ def decontaminate(
     if json_out:
         print_json(result.to_dict())
         return
-    console.print(f"{len(result.removed):,} of {len(train):,} training examples overlap {len(evals):,} evaluation "
-                  f"texts" + (f"; wrote {len(result.kept):,} to {output}" if output else ""))
+    console.print(
+        f"{len(result.removed):,} of {len(train):,} training examples overlap {len(evals):,} evaluation "
+        f"texts" + (f"; wrote {len(result.kept):,} to {output}" if output else "")
+    )
     for i, why in list(result.flagged.items())[:10]:
         console.print(f"  line {train[i].provenance.line}: {why}")
 
@@ -294,10 +427,20 @@ def decontaminate(
 def split(
     source: SourceArg,
     output: Annotated[Path, typer.Option(*OUTPUT, help="Folder for <split>.jsonl files.")],
-    fractions: Annotated[str, typer.Option("--fractions", help="name=fraction,... e.g. train=0.8,validation=0.1,test=0.1")] = "train=0.9,test=0.1",
-    stratify: Annotated[str | None, typer.Option("--stratify", help="A field to stratify on: 'label' or a metadata key.")] = None,
-    group: Annotated[str, typer.Option("--group", help="Rows kept in one part: near_duplicate, equal values of a field "
-                                                      "('label' or a metadata key), or none.")] = "near_duplicate",
+    fractions: Annotated[
+        str, typer.Option("--fractions", help="name=fraction,... e.g. train=0.8,validation=0.1,test=0.1")
+    ] = "train=0.9,test=0.1",
+    stratify: Annotated[
+        str | None, typer.Option("--stratify", help="A field to stratify on: 'label' or a metadata key.")
+    ] = None,
+    group: Annotated[
+        str,
+        typer.Option(
+            "--group",
+            help="Rows kept in one part: near_duplicate, equal values of a field "
+            "('label' or a metadata key), or none.",
+        ),
+    ] = "near_duplicate",
     seed: SeedOpt = 0,
     **read: Any,
 ) -> None:
@@ -317,8 +460,10 @@ def split(
         if not sep or fr_value is None:
             raise ConfigError(f"--fractions must look like train=0.9,test=0.1, got {fractions!r}")
         if not re.fullmatch(r"\w+(\.\w+)*", name):  # the split names Hugging Face datasets accepts
-            raise ConfigError(f"--fractions: a part name is letters, digits and _ (it names a file and a "
-                              f"dataset split), got {name!r}")
+            raise ConfigError(
+                f"--fractions: a part name is letters, digits and _ (it names a file and a "
+                f"dataset split), got {name!r}"
+            )
         if name in fr:
             raise ConfigError(f"--fractions names {name!r} twice: {fractions!r}")
         fr[name] = fr_value
@@ -330,8 +475,11 @@ def split(
     n = sum(parts.counts.values())
     for name, items in parts.items():
         write_examples(items, output / f"{name}.jsonl", format=fmt)
-        console.print(f"{name}: {len(items):,} ({len(items) / n:.1%}; asked {fr[name]:.1%}) → "
-                      f"{output / f'{name}.jsonl'}", highlight=False)
+        console.print(
+            f"{name}: {len(items):,} ({len(items) / n:.1%}; asked {fr[name]:.1%}) → "
+            f"{output / f'{name}.jsonl'}",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -354,7 +502,11 @@ def mix(
         name, sep, rest = spec.partition("=")
         if not sep:
             raise ConfigError(f"a source is name=path[:weight], got {spec!r}")
-        path, _, w = rest.rpartition(":") if rest.count(":") and rest.rsplit(":", 1)[1].replace(".", "").isdigit() else (rest, "", "1")
+        path, _, w = (
+            rest.rpartition(":")
+            if rest.count(":") and rest.rsplit(":", 1)[1].replace(".", "").isdigit()
+            else (rest, "", "1")
+        )
         data[name] = _read_all(path, "auto")
         weights[name] = float(w or 1)
     mixed = run(data, weights=weights, total=total, seed=seed, replace=replace)
@@ -367,18 +519,25 @@ def card(
     data_dir: Annotated[Path, typer.Argument(help="Folder of <split>.jsonl files (as written by split).")],
     name: Annotated[str, typer.Option("--name")] = "",
     license: Annotated[str, typer.Option("--license")] = "unknown",  # noqa: A002
-    sources: Annotated[list[str] | None, typer.Option("--source", help="Where the data came from (repeatable).")] = None,
+    sources: Annotated[
+        list[str] | None, typer.Option("--source", help="Where the data came from (repeatable).")
+    ] = None,
     tokenizer: TokenizerOpt = "cl100k_base",
-    output: Annotated[Path | None, typer.Option(*OUTPUT, help="Card path (default: DATA_DIR/README.md).")] = None,
+    output: Annotated[
+        Path | None, typer.Option(*OUTPUT, help="Card path (default: DATA_DIR/README.md).")
+    ] = None,
 ) -> None:
     """Write a Hugging Face dataset card (README.md with YAML header) for a split folder: load_dataset(folder) loads it."""
     from datamill.finetune import write_dataset_card
 
-    card = write_dataset_card(data_dir, output, name=name, license=license, sources=sources or (), tokenizer=tokenizer)
+    card = write_dataset_card(
+        data_dir, output, name=name, license=license, sources=sources or (), tokenizer=tokenizer
+    )
     console.print(f"wrote {card.path} ({sum(card.splits.values()):,} examples, {card.tokens.total:,} tokens)")
     if Path(card.path).parent.resolve() != data_dir.resolve():
-        console.print(f"[yellow]note:[/] datasets.load_dataset reads the README.md of the folder it loads; this card "
-                      f"points at the files from {escape(str(Path(card.path).parent))}, not from "
-                      f"{escape(str(data_dir))}", highlight=False)
-
-
+        console.print(
+            f"[yellow]note:[/] datasets.load_dataset reads the README.md of the folder it loads; this card "
+            f"points at the files from {escape(str(Path(card.path).parent))}, not from "
+            f"{escape(str(data_dir))}",
+            highlight=False,
+        )

@@ -20,15 +20,21 @@ from datamill.cli._common import (
     print_json,
 )
 
-app = typer.Typer(help="In-context learning and RAG: chunk, index, retrieve, select few-shot examples, pack prompts.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="In-context learning and RAG: chunk, index, retrieve, select few-shot examples, pack prompts.",
+    no_args_is_help=True,
+)
 
-DocsArg = Annotated[list[str], typer.Argument(help="Documents or chunks (JSONL/Parquet files, folders, globs).")]
+DocsArg = Annotated[
+    list[str], typer.Argument(help="Documents or chunks (JSONL/Parquet files, folders, globs).")
+]
 IndexArg = Annotated[Path, typer.Argument(metavar="INDEX_DIR", help="Index folder.")]
 StrategyOpt = Annotated[str, typer.Option("--strategy", help="random, knn, mmr, balanced or length.")]
 
 #: How documents are read: the field holding their text, and what to do with a malformed line.
-READ = OptionBlock(text_field=(TextFieldOpt, "text"), on_error=(OnErrorOpt, "raise"), quarantine=(QuarantineOpt, None))
+READ = OptionBlock(
+    text_field=(TextFieldOpt, "text"), on_error=(OnErrorOpt, "raise"), quarantine=(QuarantineOpt, None)
+)
 
 
 def _examples(path: Path) -> list:  # type: ignore[type-arg]
@@ -38,8 +44,7 @@ def _examples(path: Path) -> list:  # type: ignore[type-arg]
     return [as_example(r) for r in read_examples(path)]
 
 
-def _docs(paths: list[str], *, text_field: str, on_error: str, quarantine: str | None,
-          beside: object = None):  # noqa: ANN202
+def _docs(paths: list[str], *, text_field: str, on_error: str, quarantine: str | None, beside: object = None):  # noqa: ANN202
     from datamill.cli._common import open_quarantine, report_quarantine
     from datamill.io import read_records
     from datamill.records import Document
@@ -49,8 +54,11 @@ def _docs(paths: list[str], *, text_field: str, on_error: str, quarantine: str |
         if not isinstance(rec, Document):
             from datamill.errors import InputError
 
-            raise InputError(f"expected documents, got a {rec.type_name} record", path=rec.provenance.source,
-                             line=rec.provenance.line)
+            raise InputError(
+                f"expected documents, got a {rec.type_name} record",
+                path=rec.provenance.source,
+                line=rec.provenance.line,
+            )
         yield rec
     report_quarantine(q)
 
@@ -60,7 +68,9 @@ def _docs(paths: list[str], *, text_field: str, on_error: str, quarantine: str |
 def chunk(
     docs: Annotated[list[str], typer.Argument(help="Document files, folders or globs (JSONL/Parquet).")],
     output: Annotated[Path, typer.Option(*OUTPUT, help="Chunks file (.jsonl/.jsonl.zst/.parquet).")],
-    method: Annotated[str, typer.Option("--method", help="tokens, sentences, paragraphs, markdown, html or code.")] = "tokens",
+    method: Annotated[
+        str, typer.Option("--method", help="tokens, sentences, paragraphs, markdown, html or code.")
+    ] = "tokens",
     max_tokens: Annotated[int, typer.Option("--max-tokens")] = 256,
     overlap: Annotated[int, typer.Option("--overlap")] = 32,
     **read: Any,
@@ -69,7 +79,9 @@ def chunk(
     from datamill.incontext import chunk_documents
     from datamill.io import write_records
 
-    chunks = chunk_documents(_docs(docs, beside=output, **read), method=method, max_tokens=max_tokens, overlap=overlap)
+    chunks = chunk_documents(
+        _docs(docs, beside=output, **read), method=method, max_tokens=max_tokens, overlap=overlap
+    )
     console.print(f"wrote {write_records(chunks, output):,} chunks to {output}")
 
 
@@ -82,9 +94,13 @@ def index(
     bm25: Annotated[bool, typer.Option("--bm25", help="Shortcut for --kind bm25.")] = False,
     dense: Annotated[bool, typer.Option("--dense", help="Shortcut for --kind dense.")] = False,
     hybrid: Annotated[bool, typer.Option("--hybrid", help="Shortcut for --kind hybrid.")] = False,
-    method: Annotated[str | None, typer.Option("--chunk", help="Chunk documents first with this method.")] = None,
+    method: Annotated[
+        str | None, typer.Option("--chunk", help="Chunk documents first with this method.")
+    ] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Chunk size (with --chunk).")] = 256,
-    model: Annotated[str, typer.Option("--model", help="Embedding model: shipped MiniLM or a local folder.")] = "all-MiniLM-L6-v2",
+    model: Annotated[
+        str, typer.Option("--model", help="Embedding model: shipped MiniLM or a local folder.")
+    ] = "all-MiniLM-L6-v2",
     **read: Any,
 ) -> None:
     """Build a persisted BM25, dense or hybrid index."""
@@ -107,9 +123,14 @@ def search(
     path: IndexArg,
     query: Annotated[str, typer.Argument(help="The query.")],
     k: Annotated[int, typer.Option("-k", help="How many results.")] = 5,
-    filters: Annotated[list[str] | None, typer.Option(
-        "--filter", help="key=value on chunk metadata (the document's, e.g. lang=en, url=...); repeat a key "
-                         "for any of several values, different keys must all match.")] = None,
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            help="key=value on chunk metadata (the document's, e.g. lang=en, url=...); repeat a key "
+            "for any of several values, different keys must all match.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Search an index."""
@@ -126,8 +147,12 @@ def search(
             if not any(v in seen for v in wanted):
                 shown = ", ".join(f"{v} ({n:,})" for v, n in list(seen.items())[:10])
                 more = f", … {len(seen) - 10:,} more" if len(seen) > 10 else ""
-                err_console.print(f"[yellow]warning:[/] no chunk has {escape(key)}={escape(' or '.join(wanted))}; "
-                                  f"its values: {escape(shown)}{more}", highlight=False, soft_wrap=True)
+                err_console.print(
+                    f"[yellow]warning:[/] no chunk has {escape(key)}={escape(' or '.join(wanted))}; "
+                    f"its values: {escape(shown)}{more}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
                 raise typer.Exit(1)
     if json_out:
         print_json([h.to_dict() for h in hits])
@@ -142,27 +167,43 @@ def search(
 
 @app.command()
 def pack(
-    index: Annotated[Path, typer.Argument(metavar="INDEX_DIR", help="Index folder to retrieve passages from.")],
+    index: Annotated[
+        Path, typer.Argument(metavar="INDEX_DIR", help="Index folder to retrieve passages from.")
+    ],
     question: Annotated[str, typer.Argument(help="The question.")],
     k: Annotated[int, typer.Option("-k", help="Passages to retrieve.")] = 5,
     budget: Annotated[int, typer.Option("--budget", help="Token budget of the whole prompt.")] = 2048,
     system: Annotated[str | None, typer.Option("--system")] = None,
-    pool: Annotated[Path | None, typer.Option("--examples", help="Few-shot pool (any fine-tuning format).")] = None,
+    pool: Annotated[
+        Path | None, typer.Option("--examples", help="Few-shot pool (any fine-tuning format).")
+    ] = None,
     shots: Annotated[int, typer.Option("--shots", help="Few-shot examples to select.")] = 0,
     strategy: StrategyOpt = "knn",
     template: Annotated[str, typer.Option("--template", help="plain or chat.")] = "plain",
-    priority: Annotated[str, typer.Option("--priority", help="What fills first: passages or examples.")] = "passages",
-    filters: Annotated[list[str] | None, typer.Option(
-        "--filter", help="key=value on chunk metadata, as search takes it.")] = None,
+    priority: Annotated[
+        str, typer.Option("--priority", help="What fills first: passages or examples.")
+    ] = "passages",
+    filters: Annotated[
+        list[str] | None, typer.Option("--filter", help="key=value on chunk metadata, as search takes it.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Retrieve passages (and few-shot examples) and pack them into a prompt within a token budget."""
     from datamill.incontext import parse_filters, retrieve_and_pack
 
-    packed = retrieve_and_pack(index, question, k=k, filters=parse_filters(filters or []) or None,
-                               pool=_examples(pool) if pool is not None and shots else (),
-                               shots=shots, strategy=strategy, system=system, budget=budget,
-                               template=template, priority=priority)  # type: ignore[arg-type]
+    packed = retrieve_and_pack(
+        index,
+        question,
+        k=k,
+        filters=parse_filters(filters or []) or None,
+        pool=_examples(pool) if pool is not None and shots else (),
+        shots=shots,
+        strategy=strategy,
+        system=system,
+        budget=budget,
+        template=template,  # type: ignore[arg-type]
+        priority=priority,  # type: ignore[arg-type]
+    )
     if json_out:
         print_json(packed.to_dict())
         return
@@ -170,35 +211,53 @@ def pack(
         console.print(packed.text, markup=False, highlight=False)
     else:
         print_json(packed.messages)
-    console.print(f"[bold]{packed.tokens:,} / {packed.budget:,} tokens[/]; included {len(packed.included)}, "
-                  f"dropped {len(packed.dropped)}" + "".join(f"\n  dropped {d['kind']} {d['id']}: {d['reason']}"
-                                                            for d in packed.dropped))
+    console.print(
+        f"[bold]{packed.tokens:,} / {packed.budget:,} tokens[/]; included {len(packed.included)}, "
+        f"dropped {len(packed.dropped)}"
+        + "".join(f"\n  dropped {d['kind']} {d['id']}: {d['reason']}" for d in packed.dropped)
+    )
 
 
 @app.command("eval")
 def eval_(
-    folder: Annotated[Path, typer.Argument(metavar="BEIR_DIR", help="BEIR-format folder (corpus.jsonl, "
-                                                                    "queries.jsonl, qrels/).")],
-    kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated index kinds to compare.")] = "bm25,dense,hybrid",
+    folder: Annotated[
+        Path,
+        typer.Argument(metavar="BEIR_DIR", help="BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/)."),
+    ],
+    kinds: Annotated[
+        str, typer.Option("--kinds", help="Comma-separated index kinds to compare.")
+    ] = "bm25,dense,hybrid",
     split: Annotated[str, typer.Option("--split")] = "test",
-    per_query: Annotated[Path | None, typer.Option("--per-query", help="Write per-query metrics (JSONL) here.")] = None,
+    per_query: Annotated[
+        Path | None, typer.Option("--per-query", help="Write per-query metrics (JSONL) here.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Evaluate retrieval (recall@k, nDCG@10, MRR@10, MAP@100) and compare index kinds in one table."""
     from datamill.incontext import evaluate_retrieval
 
     with console.status("indexing and searching"):
-        result = evaluate_retrieval(folder, kinds=[k.strip() for k in kinds.split(",") if k.strip()], split=split)
+        result = evaluate_retrieval(
+            folder, kinds=[k.strip() for k in kinds.split(",") if k.strip()], split=split
+        )
     if per_query is not None:
         from datamill.io import write_jsonl
 
-        write_jsonl(({"kind": kind, "query_id": q, **m} for kind, rows in result.per_query.items()
-                     for q, m in rows.items()), per_query)
+        write_jsonl(
+            (
+                {"kind": kind, "query_id": q, **m}
+                for kind, rows in result.per_query.items()
+                for q, m in rows.items()
+            ),
+            per_query,
+        )
     if json_out:
         print_json({k: v for k, v in result.to_dict().items() if k != "per_query"})
         return
     metrics = list(next(iter(result.table.values())).keys())
-    table = Table(title=f"{folder}: {result.queries} queries, {result.documents:,} documents", title_justify="left")
+    table = Table(
+        title=f"{folder}: {result.queries} queries, {result.documents:,} documents", title_justify="left"
+    )
     table.add_column("index")
     for m in metrics:
         table.add_column(m, justify="right")
@@ -207,7 +266,9 @@ def eval_(
     best = {m: max(result.table[k][m] for k in result.table) for m in metrics}
     for kind, row in result.table.items():
         cells = [f"[bold green]{row[m]:.4f}[/]" if row[m] == best[m] else f"{row[m]:.4f}" for m in metrics]
-        table.add_row(kind, *cells, f"{result.seconds[kind]['index']:.2f}", f"{result.seconds[kind]['queries']:.2f}")
+        table.add_row(
+            kind, *cells, f"{result.seconds[kind]['index']:.2f}", f"{result.seconds[kind]['queries']:.2f}"
+        )
     console.print(table)
 
 
@@ -219,8 +280,13 @@ def select(
     strategy: StrategyOpt = "knn",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     token_budget: Annotated[int | None, typer.Option("--token-budget")] = None,
-    label_field: Annotated[str, typer.Option("--label-field", help="Where balanced finds the label: label, or a "
-                                                                    "field of the rows (e.g. category).")] = "label",
+    label_field: Annotated[
+        str,
+        typer.Option(
+            "--label-field",
+            help="Where balanced finds the label: label, or a field of the rows (e.g. category).",
+        ),
+    ] = "label",
     json_out: JsonOpt = False,
 ) -> None:
     """Choose few-shot examples for a query (a preference set's examples are its prompts and chosen answers)."""
@@ -228,8 +294,16 @@ def select(
 
     selector = FewShotSelector(_examples(pool), label_field=label_field)
     chosen = selector.select(query, k, strategy=strategy, seed=seed, token_budget=token_budget)
-    rows = [{"id": e.id, "line": e.provenance.line, "input": example_io(e)[0], "output": example_io(e)[1],
-             "label": selector.label_of(e)} for e in chosen]
+    rows = [
+        {
+            "id": e.id,
+            "line": e.provenance.line,
+            "input": example_io(e)[0],
+            "output": example_io(e)[1],
+            "label": selector.label_of(e),
+        }
+        for e in chosen
+    ]
     if json_out:
         print_json(rows)
         return
@@ -237,8 +311,9 @@ def select(
     for col in ("line", "label", "input", "output"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["line"]), "" if r["label"] is None else str(r["label"]), r["input"][:70],
-                      r["output"][:50])
+        table.add_row(
+            str(r["line"]), "" if r["label"] is None else str(r["label"]), r["input"][:70], r["output"][:50]
+        )
     console.print(table)
 
 

@@ -26,7 +26,7 @@ from datamill.cli._common import (
 app = typer.Typer(
     name="datamill",
     help="The data behind large language models: pre-training corpora, human feedback, fine-tuning sets, "
-         "in-context/RAG data, synthetic data, and diagnosis of model mistakes.",
+    "in-context/RAG data, synthetic data, and diagnosis of model mistakes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -51,7 +51,9 @@ def _root(
 def run(
     path: Annotated[Path, typer.Argument(metavar="RECIPE", help="A YAML recipe file.", exists=False)],
     output: Annotated[str | None, typer.Option(*OUTPUT, help="Output folder (overrides the recipe).")] = None,
-    executor: Annotated[str | None, typer.Option("--executor", "-x", help="local or ray (overrides the recipe).")] = None,
+    executor: Annotated[
+        str | None, typer.Option("--executor", "-x", help="local or ray (overrides the recipe).")
+    ] = None,
     workers: WorkersOpt = None,
     overwrite: OverwriteOpt = False,
     print_recipe: PrintRecipeOpt = False,
@@ -69,7 +71,9 @@ def run(
 
 @app.command()
 def quickstart(
-    directory: Annotated[Path, typer.Argument(help="Where to write the demo outputs.")] = Path("datamill-quickstart"),
+    directory: Annotated[Path, typer.Argument(help="Where to write the demo outputs.")] = Path(
+        "datamill-quickstart"
+    ),
     executor: ExecutorOpt = "local",
     workers: WorkersOpt = None,
 ) -> None:
@@ -82,7 +86,9 @@ def quickstart(
 @app.command()
 def lineage(
     record_id: Annotated[str, typer.Argument(help="The id of any record written by datamill.")],
-    root: Annotated[Path, typer.Option("--in", help="Folder holding the records (searched recursively).")] = Path("."),
+    root: Annotated[
+        Path, typer.Option("--in", help="Folder holding the records (searched recursively).")
+    ] = Path("."),
     json_out: JsonOpt = False,
 ) -> None:
     """Show where a record came from: its chain of parents down to the source document."""
@@ -141,12 +147,16 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         cmd = command()
-        err_console.print(f"[bold red]error:[/] {escape(cli_error_text(exc, cmd))}", highlight=False,
-                          soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(cli_error_text(exc, cmd))}", highlight=False, soft_wrap=True
+        )
         options = {o for p in getattr(cmd, "params", ()) for o in getattr(p, "opts", ())}
         if isinstance(exc, InputError) and exc.line is not None and "--on-error" in options:
-            err_console.print("  (add --on-error quarantine to set malformed lines aside, counted, and go on)",
-                              style="dim", highlight=False)
+            err_console.print(
+                "  (add --on-error quarantine to set malformed lines aside, counted, and go on)",
+                style="dim",
+                highlight=False,
+            )
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[red]interrupted[/]")
@@ -157,8 +167,12 @@ def main(argv: list[str] | None = None) -> None:
         hint = ""
         if isinstance(exc, ModuleNotFoundError):
             hint = _missing_extra_hint([w for w in args if not w.startswith("-")])
-        err_console.print(f"[bold red]error:[/] {escape(f'{type(exc).__name__}: {exc}{hint}')} "
-                          "(rerun with --debug for the traceback)", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(f'{type(exc).__name__}: {exc}{hint}')} "
+            "(rerun with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(1)
 
 

@@ -22,36 +22,67 @@ from datamill.cli._common import (
     stats_table,
 )
 
-app = typer.Typer(help="Synthetic data and distillation: teacher models generate and judge data.", no_args_is_help=True)
+app = typer.Typer(
+    help="Synthetic data and distillation: teacher models generate and judge data.", no_args_is_help=True
+)
 
-TeacherOpt = Annotated[str, typer.Option("--teacher", "-t", help="OpenAI-compatible base URL (…/v1) or a local "
-                                                                 "transformers model folder.")]
+TeacherOpt = Annotated[
+    str,
+    typer.Option(
+        "--teacher", "-t", help="OpenAI-compatible base URL (…/v1) or a local transformers model folder."
+    ),
+]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name sent to the server.")]
 InputsOpt = Annotated[list[Path], typer.Option("--input", "-i", help="Input JSONL/Parquet file(s).")]
 OutputOpt = Annotated[Path, typer.Option(*OUTPUT, help="Output file (.jsonl, .jsonl.gz, .parquet).")]
-CacheOpt = Annotated[str, typer.Option("--cache", help="SQLite request cache ('default': "
-                                                       "$DATAMILL_SYNTHETIC_CACHE or ~/.cache/datamill/synthetic.sqlite; "
-                                                       "'none' disables).")]
+CacheOpt = Annotated[
+    str,
+    typer.Option(
+        "--cache",
+        help="SQLite request cache ('default': "
+        "$DATAMILL_SYNTHETIC_CACHE or ~/.cache/datamill/synthetic.sqlite; "
+        "'none' disables).",
+    ),
+]
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", "-c", help="Requests in flight at once.")]
 ApiKeyOpt = Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key.")]
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", help="Max tokens per answer.")]
 TemperatureOpt = Annotated[float, typer.Option("--temperature", help="Sampling temperature.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed sent with each request.")]
-MaxFailuresOpt = Annotated[float, typer.Option(
-    "--max-failures", min=0.0, max=1.0,
-    help="Share of teacher requests (0-1) that may fail past their retries; above it, or when every request "
-         "fails, the command stops with the first cause and exits 1.")]
-RejectsOpt = Annotated[str, typer.Option("--rejects", help="JSONL of answers given up (invalid past the re-asks, "
-                                                           "teacher errors); 'default': OUT.rejects.jsonl, 'none' "
-                                                           "to skip.")]
+MaxFailuresOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-failures",
+        min=0.0,
+        max=1.0,
+        help="Share of teacher requests (0-1) that may fail past their retries; above it, or when every request "
+        "fails, the command stops with the first cause and exits 1.",
+    ),
+]
+RejectsOpt = Annotated[
+    str,
+    typer.Option(
+        "--rejects",
+        help="JSONL of answers given up (invalid past the re-asks, "
+        "teacher errors); 'default': OUT.rejects.jsonl, 'none' "
+        "to skip.",
+    ),
+]
 
 #: The teacher (who answers) leads a generation command's options ...
 TEACHER = OptionBlock(teacher=(TeacherOpt, ...), model=(ModelOpt, None), lead=True)
 #: ... and how it is asked, cached and reported follows them.
-ASKING = OptionBlock(cache=(CacheOpt, "default"), max_concurrency=(ConcurrencyOpt, 32),
-                     api_key_env=(ApiKeyOpt, "OPENAI_API_KEY"), max_tokens=(MaxTokensOpt, 1024),
-                     seed=(SeedOpt, 0), json_out=(JsonOpt, False), progress=(ProgressOpt, True),
-                     rejects=(RejectsOpt, "default"), max_failures=(MaxFailuresOpt, 0.5))
+ASKING = OptionBlock(
+    cache=(CacheOpt, "default"),
+    max_concurrency=(ConcurrencyOpt, 32),
+    api_key_env=(ApiKeyOpt, "OPENAI_API_KEY"),
+    max_tokens=(MaxTokensOpt, 1024),
+    seed=(SeedOpt, 0),
+    json_out=(JsonOpt, False),
+    progress=(ProgressOpt, True),
+    rejects=(RejectsOpt, "default"),
+    max_failures=(MaxFailuresOpt, 0.5),
+)
 
 
 def _none(value: str) -> str | None:
@@ -59,22 +90,42 @@ def _none(value: str) -> str | None:
     return None if value.lower() == "none" else value
 
 
-def _step_options(teacher: str, model: str | None, max_concurrency: int, api_key_env: str, cache: str,
-                  max_tokens: int, seed: int, max_failures: float, progress: bool, json_out: bool,
-                  **_: Any) -> dict[str, Any]:
+def _step_options(
+    teacher: str,
+    model: str | None,
+    max_concurrency: int,
+    api_key_env: str,
+    cache: str,
+    max_tokens: int,
+    seed: int,
+    max_failures: float,
+    progress: bool,
+    json_out: bool,
+    **_: Any,
+) -> dict[str, Any]:
     """The keywords of a generation step (:class:`~datamill.synthetic.tasks.TeacherStep`) from the
     TEACHER and ASKING options."""
     from datamill.synthetic import make_teacher
 
-    return {"teacher": make_teacher(teacher, model=model, max_concurrency=max_concurrency, api_key_env=api_key_env),
-            "cache": _none(cache), "max_tokens": max_tokens, "seed": seed, "max_failures": max_failures,
-            "progress": progress and not json_out}
+    return {
+        "teacher": make_teacher(
+            teacher, model=model, max_concurrency=max_concurrency, api_key_env=api_key_env
+        ),
+        "cache": _none(cache),
+        "max_tokens": max_tokens,
+        "seed": seed,
+        "max_failures": max_failures,
+        "progress": progress and not json_out,
+    }
 
 
 def _print_failures(usage: Any) -> None:
     if usage.failed:
-        console.print(f"[yellow]{usage.failed:,}[/] teacher request(s) failed past their retries (rerun to retry "
-                      f"them); first cause: {escape(str(usage.first_failure))}", highlight=False)
+        console.print(
+            f"[yellow]{usage.failed:,}[/] teacher request(s) failed past their retries (rerun to retry "
+            f"them); first cause: {escape(str(usage.first_failure))}",
+            highlight=False,
+        )
 
 
 def _print_recipe(step: Any, inputs: list[Path], output: Path, text_field: str) -> None:
@@ -82,13 +133,25 @@ def _print_recipe(step: Any, inputs: list[Path], output: Path, text_field: str) 
     from datamill.recipes import dump_recipe
 
     fmt = "parquet" if str(output).endswith(".parquet") else "jsonl"
-    pipe = Pipeline([step], reader=JsonlReader(paths=[str(p) for p in inputs], text_field=text_field),
-                    writer=Writer(format=fmt))
+    pipe = Pipeline(
+        [step],
+        reader=JsonlReader(paths=[str(p) for p in inputs], text_field=text_field),
+        writer=Writer(format=fmt),
+    )
     typer.echo(dump_recipe(pipe, output=str(output.with_suffix("")) + "-run"))
 
 
-def _run(step: Any, inputs: list[Path], output: Path, *, text_field: str = "prompt", rejects: str,
-         json_out: bool, title: str = "Generation", **_: Any) -> Any:
+def _run(
+    step: Any,
+    inputs: list[Path],
+    output: Path,
+    *,
+    text_field: str = "prompt",
+    rejects: str,
+    json_out: bool,
+    title: str = "Generation",
+    **_: Any,
+) -> Any:
     """Run ``step`` over the inputs (:func:`~datamill.synthetic.run.run_step`) and render what it made."""
     from datamill.synthetic.run import run_step
 
@@ -107,8 +170,9 @@ def _done(result: Any, line: str) -> None:
         console.print(f"[yellow]{result.rejected:,}[/] answers given up (not kept) -> {result.rejects}")
 
 
-def _generate(step: Any, inputs: list[Path], output: Path, *, text_field: str, print_recipe: bool,
-              **options: Any) -> None:
+def _generate(
+    step: Any, inputs: list[Path], output: Path, *, text_field: str, print_recipe: bool, **options: Any
+) -> None:
     if print_recipe:
         _print_recipe(step, inputs, output, text_field)
         return
@@ -116,7 +180,10 @@ def _generate(step: Any, inputs: list[Path], output: Path, *, text_field: str, p
     if options["json_out"]:
         print_json(result.to_dict())
         return
-    _done(result, f"[bold]{result.records_out:,}[/] records from {result.records_in:,} inputs -> {result.output}")
+    _done(
+        result,
+        f"[bold]{result.records_out:,}[/] records from {result.records_in:,} inputs -> {result.output}",
+    )
 
 
 @app.command()
@@ -127,10 +194,15 @@ def respond(
     output: OutputOpt,
     k: Annotated[int, typer.Option("--k", "-k", help="Samples per prompt.")] = 1,
     system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
-    json_mode: Annotated[bool, typer.Option("--json-mode", help="Require JSON answers (re-ask, then reject).")
-                         ] = False,
-    json_schema: Annotated[Path | None, typer.Option("--json-schema", help="A JSON Schema file the answers must "
-                                                                           "satisfy (implies --json-mode).")] = None,
+    json_mode: Annotated[
+        bool, typer.Option("--json-mode", help="Require JSON answers (re-ask, then reject).")
+    ] = False,
+    json_schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--json-schema", help="A JSON Schema file the answers must satisfy (implies --json-mode)."
+        ),
+    ] = None,
     temperature: TemperatureOpt = 0.7,
     text_field: TextFieldOpt = "prompt",
     print_recipe: PrintRecipeOpt = False,
@@ -149,8 +221,14 @@ def respond(
             schema = json.loads(json_schema.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{json_schema}: cannot read the JSON Schema: {exc}") from None
-    step = Respond(k=k, system=system, json_mode=json_mode, json_schema=schema, temperature=temperature,
-                   **_step_options(**options))
+    step = Respond(
+        k=k,
+        system=system,
+        json_mode=json_mode,
+        json_schema=schema,
+        temperature=temperature,
+        **_step_options(**options),
+    )
     _generate(step, inputs, output, text_field=text_field, print_recipe=print_recipe, **options)
 
 
@@ -158,27 +236,45 @@ def respond(
 @TEACHER
 @ASKING
 def self_instruct(
-    inputs: Annotated[list[Path], typer.Option("--seeds", help="Seed tasks JSONL (Self-Instruct seed_tasks.jsonl "
-                                                               "format).")],
+    inputs: Annotated[
+        list[Path], typer.Option("--seeds", help="Seed tasks JSONL (Self-Instruct seed_tasks.jsonl format).")
+    ],
     output: OutputOpt,
     num_instructions: Annotated[int, typer.Option("--num", "-n", help="New instructions to generate.")] = 100,
-    rouge_threshold: Annotated[float, typer.Option("--rouge-threshold", help="Drop if ROUGE-L above this.")] = 0.7,
+    rouge_threshold: Annotated[
+        float, typer.Option("--rouge-threshold", help="Drop if ROUGE-L above this.")
+    ] = 0.7,
     temperature: TemperatureOpt = 1.0,
     **options: Any,
 ) -> None:
     """Bootstrap new instructions from seed tasks with the Self-Instruct paper's filters."""
     from datamill.synthetic import SelfInstruct
 
-    step = SelfInstruct(num_instructions=num_instructions, rouge_threshold=rouge_threshold, temperature=temperature,
-                        **_step_options(**options))
+    step = SelfInstruct(
+        num_instructions=num_instructions,
+        rouge_threshold=rouge_threshold,
+        temperature=temperature,
+        **_step_options(**options),
+    )
     result = _run(step, inputs, output, title="Self-Instruct (dropped = candidate instructions)", **options)
     if options["json_out"]:
-        print_json({"output": result.output, "seeds": result.records_in, "generated": result.records_out,
-                    "step": result.stats.to_dict(), "usage": result.usage.to_dict(), "rejects": result.rejects,
-                    "rejected": result.rejected})
+        print_json(
+            {
+                "output": result.output,
+                "seeds": result.records_in,
+                "generated": result.records_out,
+                "step": result.stats.to_dict(),
+                "usage": result.usage.to_dict(),
+                "rejects": result.rejects,
+                "rejected": result.rejected,
+            }
+        )
         return
-    _done(result, f"[bold]{result.records_out:,}[/] new instructions from {result.records_in:,} seeds -> "
-                  f"{result.output}")
+    _done(
+        result,
+        f"[bold]{result.records_out:,}[/] new instructions from {result.records_in:,} seeds -> "
+        f"{result.output}",
+    )
 
 
 @app.command()
@@ -187,9 +283,16 @@ def self_instruct(
 def qa(
     inputs: InputsOpt,
     output: OutputOpt,
-    n_per_chunk: Annotated[int, typer.Option("--n-per-chunk", help="Question/answer pairs per chunk, one request each; a repeated question is dropped (counted).")] = 1,
-    min_grounding: Annotated[float, typer.Option("--min-grounding", help="Min share of answer words in the chunk.")
-                             ] = 0.5,
+    n_per_chunk: Annotated[
+        int,
+        typer.Option(
+            "--n-per-chunk",
+            help="Question/answer pairs per chunk, one request each; a repeated question is dropped (counted).",
+        ),
+    ] = 1,
+    min_grounding: Annotated[
+        float, typer.Option("--min-grounding", help="Min share of answer words in the chunk.")
+    ] = 0.5,
     temperature: TemperatureOpt = 0.7,
     text_field: TextFieldOpt = "text",
     print_recipe: PrintRecipeOpt = False,
@@ -198,8 +301,12 @@ def qa(
     """Grounded question/answer pairs from document chunks (e.g. `datamill incontext chunk` output)."""
     from datamill.synthetic import QAFromDocs
 
-    step = QAFromDocs(n_per_chunk=n_per_chunk, min_grounding=min_grounding, temperature=temperature,
-                      **_step_options(**options))
+    step = QAFromDocs(
+        n_per_chunk=n_per_chunk,
+        min_grounding=min_grounding,
+        temperature=temperature,
+        **_step_options(**options),
+    )
     _generate(step, inputs, output, text_field=text_field, print_recipe=print_recipe, **options)
 
 
@@ -209,10 +316,13 @@ def qa(
 def judge(
     inputs: InputsOpt,
     output: OutputOpt,
-    mode: Annotated[str, typer.Option("--mode", help="pairwise (Preference out) or rubric (score Examples).")
-                    ] = "pairwise",
-    swap: Annotated[bool, typer.Option("--swap/--no-swap", help="Judge each pair in both orders (--no-swap: one "
-                                                                "order only).")] = True,
+    mode: Annotated[
+        str, typer.Option("--mode", help="pairwise (Preference out) or rubric (score Examples).")
+    ] = "pairwise",
+    swap: Annotated[
+        bool,
+        typer.Option("--swap/--no-swap", help="Judge each pair in both orders (--no-swap: one order only)."),
+    ] = True,
     text_field: TextFieldOpt = "prompt",
     print_recipe: PrintRecipeOpt = False,
     **options: Any,
@@ -226,7 +336,9 @@ def judge(
 
 @app.command()
 def generate(
-    path: Annotated[Path, typer.Argument(metavar="RECIPE", help="A YAML recipe whose steps include synthetic.* steps.")],
+    path: Annotated[
+        Path, typer.Argument(metavar="RECIPE", help="A YAML recipe whose steps include synthetic.* steps.")
+    ],
     output: Annotated[str | None, typer.Option(*OUTPUT, help="Output folder (overrides the recipe).")] = None,
     executor: ExecutorOpt = "local",
     workers: WorkersOpt = None,
@@ -242,10 +354,18 @@ def generate(
     if print_recipe:
         typer.echo(rec.to_yaml())
         return
-    result = rec.run(output=output, executor=executor, workers=workers, progress=not json_out, overwrite=overwrite)
+    result = rec.run(
+        output=output, executor=executor, workers=workers, progress=not json_out, overwrite=overwrite
+    )
     if json_out:
-        print_json({"output": result.output, "records_in": result.records_in, "records_out": result.records_out,
-                    "steps": [s.to_dict() for s in result.steps]})
+        print_json(
+            {
+                "output": result.output,
+                "records_in": result.records_in,
+                "records_out": result.records_out,
+                "steps": [s.to_dict() for s in result.steps],
+            }
+        )
         return
     print_run_result(result, title="Generation")
     from rich.table import Table
@@ -258,8 +378,15 @@ def generate(
         if "requests" not in c:
             continue
         invalid = ", ".join(f"{k[8:]} {v}" for k, v in c.items() if k.startswith("invalid_"))
-        table.add_row(st.name, f"{c['requests']:,}", f"{c['cache_hits']:,}", f"{c['prompt_tokens']:,}",
-                      f"{c['completion_tokens']:,}", f"{c['cost_microusd'] / 1e6:,.4f}", invalid)
+        table.add_row(
+            st.name,
+            f"{c['requests']:,}",
+            f"{c['cache_hits']:,}",
+            f"{c['prompt_tokens']:,}",
+            f"{c['completion_tokens']:,}",
+            f"{c['cost_microusd'] / 1e6:,.4f}",
+            invalid,
+        )
     if table.row_count:
         console.print(table)
 
@@ -277,7 +404,9 @@ def to_feedback(
     if json_out:
         print_json({"output": str(output), "tasks": n})
         return
-    console.print(f"[bold]{n:,}[/] feedback tasks -> {output} (next: datamill feedback import PROJECT {output})")
+    console.print(
+        f"[bold]{n:,}[/] feedback tasks -> {output} (next: datamill feedback import PROJECT {output})"
+    )
 
 
 @app.command("fake-server")
@@ -286,24 +415,41 @@ def fake_server(
     latency: Annotated[float, typer.Option("--latency", help="Seconds per answer.")] = 0.0,
     rate_limit_rate: Annotated[float, typer.Option("--rate-limit-rate", help="Share of 429 answers.")] = 0.0,
     error_rate: Annotated[float, typer.Option("--error-rate", help="Share of 500 answers.")] = 0.0,
-    malformed_rate: Annotated[float, typer.Option("--malformed-rate", help="Share of broken JSON bodies.")] = 0.0,
-    bad_json_rate: Annotated[float, typer.Option("--bad-json-rate", help="Share of non-JSON content in JSON mode.")
-                             ] = 0.0,
+    malformed_rate: Annotated[
+        float, typer.Option("--malformed-rate", help="Share of broken JSON bodies.")
+    ] = 0.0,
+    bad_json_rate: Annotated[
+        float, typer.Option("--bad-json-rate", help="Share of non-JSON content in JSON mode.")
+    ] = 0.0,
     empty_rate: Annotated[float, typer.Option("--empty-rate", help="Share of empty answers.")] = 0.0,
-    truncate_rate: Annotated[float, typer.Option("--truncate-rate", help="Share of finish_reason=length answers.")
-                             ] = 0.0,
+    truncate_rate: Annotated[
+        float, typer.Option("--truncate-rate", help="Share of finish_reason=length answers.")
+    ] = 0.0,
     slow_rate: Annotated[float, typer.Option("--slow-rate", help="Share of slow answers.")] = 0.0,
-    slow_seconds: Annotated[float, typer.Option("--slow-seconds", help="Extra delay of a slow answer.")] = 2.0,
+    slow_seconds: Annotated[
+        float, typer.Option("--slow-seconds", help="Extra delay of a slow answer.")
+    ] = 2.0,
     seed: SeedOpt = 0,
 ) -> None:
     """Serve the offline fake OpenAI-compatible teacher (for demos and tests) until Ctrl-C."""
     from datamill.synthetic import FakeServer
 
-    server = FakeServer(port=port, latency=latency, rate_limit_rate=rate_limit_rate, error_rate=error_rate,
-                        malformed_rate=malformed_rate, bad_json_rate=bad_json_rate, empty_rate=empty_rate,
-                        truncate_rate=truncate_rate,
-                        slow_rate=slow_rate, slow_seconds=slow_seconds, seed=seed).start()
-    console.print(f"fake teacher at [bold]{server.url}[/] (model 'fake-teacher'); Ctrl-C to stop", highlight=False)
+    server = FakeServer(
+        port=port,
+        latency=latency,
+        rate_limit_rate=rate_limit_rate,
+        error_rate=error_rate,
+        malformed_rate=malformed_rate,
+        bad_json_rate=bad_json_rate,
+        empty_rate=empty_rate,
+        truncate_rate=truncate_rate,
+        slow_rate=slow_rate,
+        slow_seconds=slow_seconds,
+        seed=seed,
+    ).start()
+    console.print(
+        f"fake teacher at [bold]{server.url}[/] (model 'fake-teacher'); Ctrl-C to stop", highlight=False
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

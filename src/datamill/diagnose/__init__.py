@@ -1,9 +1,9 @@
 """Why did the model get it wrong: trace mistakes to coverage gaps, label noise, inconsistent labels, contradictions.
 
-    from datamill.diagnose import diagnose, write_report
-    d = diagnose("eval.jsonl", "train.jsonl", feedback="judgements.jsonl")
-    print(d.summary())            # how many mistakes each cause explains
-    write_report(d, "report.html")  # one self-contained page (+ report.json beside it)
+from datamill.diagnose import diagnose, write_report
+d = diagnose("eval.jsonl", "train.jsonl", feedback="judgements.jsonl")
+print(d.summary())            # how many mistakes each cause explains
+write_report(d, "report.html")  # one self-contained page (+ report.json beside it)
 """
 
 from datamill.diagnose.contradictions import Contradiction, find_contradictions, llm_judge

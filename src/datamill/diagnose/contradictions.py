@@ -17,16 +17,124 @@ __all__ = ["Contradiction", "find_contradictions", "llm_judge"]
 _SENT = re.compile(r"(?<=[.!?;])\s+|\n+")
 _TOKEN = re.compile(r"\d+(?:[.,:/]\d+)*%?|[A-Za-z][A-Za-z'\-]*")
 _NUMBER = re.compile(r"\d")
-_MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-           "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
-           "dec", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
-_NEGATIONS = {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot", "isn't",
-              "aren't", "wasn't", "weren't", "doesn't", "don't", "didn't", "won't", "can't", "hasn't", "haven't",
-              "hadn't", "shouldn't", "wouldn't", "couldn't", "n't"}
-_STOP = {"the", "a", "an", "of", "in", "on", "at", "to", "for", "and", "or", "is", "are", "was", "were", "be",
-         "been", "by", "with", "as", "it", "its", "this", "that", "these", "those", "from", "has", "have", "had",
-         "which", "who", "also", "about", "approximately", "around", "roughly", "some", "there", "their", "does",
-         "do", "did", "will", "would", "can", "could", "than", "then", "so", "such", "into", "over", "per", "all"}
+_MONTHS = {
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+}
+_NEGATIONS = {
+    "not",
+    "no",
+    "never",
+    "none",
+    "nobody",
+    "nothing",
+    "neither",
+    "nor",
+    "without",
+    "cannot",
+    "isn't",
+    "aren't",
+    "wasn't",
+    "weren't",
+    "doesn't",
+    "don't",
+    "didn't",
+    "won't",
+    "can't",
+    "hasn't",
+    "haven't",
+    "hadn't",
+    "shouldn't",
+    "wouldn't",
+    "couldn't",
+    "n't",
+}
+_STOP = {
+    "the",
+    "a",
+    "an",
+    "of",
+    "in",
+    "on",
+    "at",
+    "to",
+    "for",
+    "and",
+    "or",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "by",
+    "with",
+    "as",
+    "it",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "from",
+    "has",
+    "have",
+    "had",
+    "which",
+    "who",
+    "also",
+    "about",
+    "approximately",
+    "around",
+    "roughly",
+    "some",
+    "there",
+    "their",
+    "does",
+    "do",
+    "did",
+    "will",
+    "would",
+    "can",
+    "could",
+    "than",
+    "then",
+    "so",
+    "such",
+    "into",
+    "over",
+    "per",
+    "all",
+}
 
 
 @dataclass(slots=True)
@@ -57,11 +165,22 @@ def _statements(passages: Sequence[str], limit: int) -> list[_Statement]:
             if len(sent) < 8:
                 continue
             toks = [t.lower() for t in _TOKEN.findall(sent)]
-            values = tuple(sorted({t.rstrip("%").replace(",", "") for t in toks if _NUMBER.search(t)} |
-                                  {t for t in toks if t in _MONTHS}))
+            values = tuple(
+                sorted(
+                    {t.rstrip("%").replace(",", "") for t in toks if _NUMBER.search(t)}
+                    | {t for t in toks if t in _MONTHS}
+                )
+            )
             negated = any(t in _NEGATIONS or t.endswith("n't") for t in toks)
-            content = frozenset(t for t in toks if not _NUMBER.search(t) and t not in _MONTHS and t not in _STOP
-                                and t not in _NEGATIONS and not t.endswith("n't"))
+            content = frozenset(
+                t
+                for t in toks
+                if not _NUMBER.search(t)
+                and t not in _MONTHS
+                and t not in _STOP
+                and t not in _NEGATIONS
+                and not t.endswith("n't")
+            )
             out.append(_Statement(sent, p, content, values, negated))
             if len(out) >= limit:
                 return out
@@ -72,9 +191,15 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def find_contradictions(passages: Sequence[str], *, numeric_overlap: float = 0.6, negation_overlap: float = 0.75,
-                        judge: Callable[[str, str], bool] | None = None, judge_overlap: float = 0.3,
-                        max_statements: int = 300) -> list[Contradiction]:
+def find_contradictions(
+    passages: Sequence[str],
+    *,
+    numeric_overlap: float = 0.6,
+    negation_overlap: float = 0.75,
+    judge: Callable[[str, str], bool] | None = None,
+    judge_overlap: float = 0.3,
+    max_statements: int = 300,
+) -> list[Contradiction]:
     """Conflicting statement pairs in one item's context passages.
 
     Args:
@@ -97,20 +222,32 @@ def find_contradictions(passages: Sequence[str], *, numeric_overlap: float = 0.6
             overlap = _jaccard(a.content, b.content)
             if overlap < min(numeric_overlap, negation_overlap, judge_overlap if judge else 1.0):
                 continue
-            if a.values and b.values and a.values != b.values and overlap >= numeric_overlap \
-                    and a.negated == b.negated:
+            if (
+                a.values
+                and b.values
+                and a.values != b.values
+                and overlap >= numeric_overlap
+                and a.negated == b.negated
+            ):
                 detail = f"{', '.join(a.values)} vs {', '.join(b.values)}"
                 out.append(Contradiction("numeric", a.text, b.text, (a.passage, b.passage), detail))
             elif a.negated != b.negated and a.values == b.values and overlap >= negation_overlap:
-                out.append(Contradiction("negation", a.text, b.text, (a.passage, b.passage),
-                                         "one statement negates the other"))
+                out.append(
+                    Contradiction(
+                        "negation", a.text, b.text, (a.passage, b.passage), "one statement negates the other"
+                    )
+                )
             elif judge is not None and overlap >= judge_overlap and judge(a.text, b.text):
-                out.append(Contradiction("judge", a.text, b.text, (a.passage, b.passage), "judged contradictory"))
+                out.append(
+                    Contradiction("judge", a.text, b.text, (a.passage, b.passage), "judged contradictory")
+                )
     return out
 
 
-_JUDGE_PROMPT = ("Do these two statements contradict each other (they cannot both be true)? "
-                 "Answer only yes or no.\n\nStatement A: {a}\nStatement B: {b}")
+_JUDGE_PROMPT = (
+    "Do these two statements contradict each other (they cannot both be true)? "
+    "Answer only yes or no.\n\nStatement A: {a}\nStatement B: {b}"
+)
 
 
 def llm_judge(generate: Callable[[str], str]) -> Callable[[str, str], bool]:
@@ -118,6 +255,7 @@ def llm_judge(generate: Callable[[str], str]) -> Callable[[str, str], bool]:
 
     ``generate(prompt) -> str``; an answer starting with "yes" counts as a contradiction.
     """
+
     def judge(a: str, b: str) -> bool:
         return generate(_JUDGE_PROMPT.format(a=a, b=b)).strip().lower().startswith("yes")
 

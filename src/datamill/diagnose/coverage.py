@@ -15,8 +15,9 @@ import numpy as np
 __all__ = ["Cluster", "cluster_coverage", "coverage_scores", "knn", "project_2d"]
 
 
-def knn(queries: np.ndarray, base: np.ndarray, k: int, *, exclude_self: bool = False,
-        chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def knn(
+    queries: np.ndarray, base: np.ndarray, k: int, *, exclude_self: bool = False, chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices and cosine similarities of the ``k`` nearest ``base`` rows of each query, best first.
 
     With ``exclude_self`` (queries are ``base``), a row is never its own neighbour. Missing
@@ -29,15 +30,15 @@ def knn(queries: np.ndarray, base: np.ndarray, k: int, *, exclude_self: bool = F
     if kk <= 0 or n == 0:
         return idx, sims
     for start in range(0, n, chunk):
-        s = queries[start:start + chunk] @ base.T
+        s = queries[start : start + chunk] @ base.T
         if exclude_self:
             rows = np.arange(len(s))
             s[rows, start + rows] = -np.inf
         part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
         ps = np.take_along_axis(s, part, axis=1)
         order = np.argsort(-ps, axis=1, kind="stable")
-        idx[start:start + len(s), :kk] = np.take_along_axis(part, order, axis=1)
-        sims[start:start + len(s), :kk] = np.take_along_axis(ps, order, axis=1)
+        idx[start : start + len(s), :kk] = np.take_along_axis(part, order, axis=1)
+        sims[start : start + len(s), :kk] = np.take_along_axis(ps, order, axis=1)
     return idx, sims
 
 
@@ -70,8 +71,15 @@ def _kmeans(x: np.ndarray, k: int, *, seed: int = 0, iters: int = 30) -> np.ndar
     return centres / np.clip(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12, None)
 
 
-def cluster_coverage(eval_vecs: np.ndarray, train_vecs: np.ndarray, mistakes: np.ndarray, coverage: np.ndarray,
-                     *, n_clusters: int | None = None, seed: int = 0) -> tuple[list[Cluster], np.ndarray]:
+def cluster_coverage(
+    eval_vecs: np.ndarray,
+    train_vecs: np.ndarray,
+    mistakes: np.ndarray,
+    coverage: np.ndarray,
+    *,
+    n_clusters: int | None = None,
+    seed: int = 0,
+) -> tuple[list[Cluster], np.ndarray]:
     """Cluster the eval set and measure each cluster's training density; returns (clusters, eval labels)."""
     n = len(eval_vecs)
     k = n_clusters or max(2, min(30, int(round(np.sqrt(n / 2)))))
@@ -80,8 +88,13 @@ def cluster_coverage(eval_vecs: np.ndarray, train_vecs: np.ndarray, mistakes: np
         return [], np.zeros(n, dtype=np.int64)
     centres = _kmeans(eval_vecs, k, seed=seed)
     ev_lab = np.argmax(eval_vecs @ centres.T, axis=1)
-    tr_lab = np.concatenate([np.argmax(train_vecs[i:i + 4096] @ centres.T, axis=1)
-                             for i in range(0, len(train_vecs), 4096)]) if len(train_vecs) else np.zeros(0, int)
+    tr_lab = (
+        np.concatenate(
+            [np.argmax(train_vecs[i : i + 4096] @ centres.T, axis=1) for i in range(0, len(train_vecs), 4096)]
+        )
+        if len(train_vecs)
+        else np.zeros(0, int)
+    )
     out = []
     for c in range(k):
         members = np.flatnonzero(ev_lab == c)
@@ -90,9 +103,17 @@ def cluster_coverage(eval_vecs: np.ndarray, train_vecs: np.ndarray, mistakes: np
         n_train = int(np.sum(tr_lab == c))
         ratio = (n_train / max(len(train_vecs), 1)) / (len(members) / n)
         n_mis = int(mistakes[members].sum())
-        out.append(Cluster(id=c, eval_items=members.tolist(), train_count=n_train, density_ratio=float(ratio),
-                           mistakes=n_mis, mistake_rate=n_mis / len(members),
-                           mean_coverage=float(coverage[members].mean())))
+        out.append(
+            Cluster(
+                id=c,
+                eval_items=members.tolist(),
+                train_count=n_train,
+                density_ratio=float(ratio),
+                mistakes=n_mis,
+                mistake_rate=n_mis / len(members),
+                mean_coverage=float(coverage[members].mean()),
+            )
+        )
     out.sort(key=lambda cl: (cl.density_ratio, -cl.mistake_rate))
     return out, ev_lab
 

@@ -24,30 +24,75 @@ import orjson
 __all__ = ["PlantedFixture", "make_planted", "write_planted"]
 
 LABELS = ("billing", "shipping", "account", "technical", "returns")
-_PRODUCTS = ("laptop", "phone", "headphones", "camera", "tablet", "smartwatch", "printer", "router", "monitor",
-             "keyboard", "speaker", "coffee machine", "vacuum cleaner", "e-reader", "drone", "gaming console")
+_PRODUCTS = (
+    "laptop",
+    "phone",
+    "headphones",
+    "camera",
+    "tablet",
+    "smartwatch",
+    "printer",
+    "router",
+    "monitor",
+    "keyboard",
+    "speaker",
+    "coffee machine",
+    "vacuum cleaner",
+    "e-reader",
+    "drone",
+    "gaming console",
+)
 _TEMPLATES = {
-    "billing": ("I was charged twice for my {p} purchase", "Why does my invoice for the {p} show an extra fee",
-                "The payment for my {p} failed but money left my account", "Can I get a receipt for the {p} I bought",
-                "My card was billed {n} dollars more than the {p} price", "Please explain the tax on my {p} invoice",
-                "I need to update the credit card used for my {p} subscription",
-                "The discount code was not applied to my {p} payment"),
-    "shipping": ("Where is my {p}, the tracking has not moved in {n} days", "My {p} delivery is late",
-                 "Can you ship the {p} to a different address", "The courier left my {p} at the wrong door",
-                 "How long does express delivery of a {p} take", "Tracking says the {p} was delivered but it is not here",
-                 "Do you ship the {p} internationally", "The {p} package is stuck at customs for {n} days"),
-    "account": ("I cannot log in to my account after ordering the {p}", "How do I reset my password",
-                "Please change the email address on my profile", "I want to delete my account and my {p} order history",
-                "My account was locked after {n} login attempts", "How do I enable two-factor authentication",
-                "Someone else is using my account to buy a {p}", "I want to merge my two customer accounts"),
-    "technical": ("My {p} will not turn on", "The {p} keeps disconnecting from wifi",
-                  "The firmware update bricked my {p}", "My {p} overheats after {n} minutes",
-                  "The screen of my {p} flickers", "How do I pair the {p} with bluetooth",
-                  "The {p} battery drains in {n} hours", "The {p} app crashes when I open settings"),
-    "returns": ("I want to return the {p} I bought", "How do I get a refund for my {p}",
-                "The {p} arrived damaged and I want a replacement", "What is the return window for a {p}",
-                "Can I exchange my {p} for a different colour", "I sent the {p} back {n} days ago and have no refund",
-                "Do I pay the postage to return a {p}", "Please send me a return label for the {p}"),
+    "billing": (
+        "I was charged twice for my {p} purchase",
+        "Why does my invoice for the {p} show an extra fee",
+        "The payment for my {p} failed but money left my account",
+        "Can I get a receipt for the {p} I bought",
+        "My card was billed {n} dollars more than the {p} price",
+        "Please explain the tax on my {p} invoice",
+        "I need to update the credit card used for my {p} subscription",
+        "The discount code was not applied to my {p} payment",
+    ),
+    "shipping": (
+        "Where is my {p}, the tracking has not moved in {n} days",
+        "My {p} delivery is late",
+        "Can you ship the {p} to a different address",
+        "The courier left my {p} at the wrong door",
+        "How long does express delivery of a {p} take",
+        "Tracking says the {p} was delivered but it is not here",
+        "Do you ship the {p} internationally",
+        "The {p} package is stuck at customs for {n} days",
+    ),
+    "account": (
+        "I cannot log in to my account after ordering the {p}",
+        "How do I reset my password",
+        "Please change the email address on my profile",
+        "I want to delete my account and my {p} order history",
+        "My account was locked after {n} login attempts",
+        "How do I enable two-factor authentication",
+        "Someone else is using my account to buy a {p}",
+        "I want to merge my two customer accounts",
+    ),
+    "technical": (
+        "My {p} will not turn on",
+        "The {p} keeps disconnecting from wifi",
+        "The firmware update bricked my {p}",
+        "My {p} overheats after {n} minutes",
+        "The screen of my {p} flickers",
+        "How do I pair the {p} with bluetooth",
+        "The {p} battery drains in {n} hours",
+        "The {p} app crashes when I open settings",
+    ),
+    "returns": (
+        "I want to return the {p} I bought",
+        "How do I get a refund for my {p}",
+        "The {p} arrived damaged and I want a replacement",
+        "What is the return window for a {p}",
+        "Can I exchange my {p} for a different colour",
+        "I sent the {p} back {n} days ago and have no refund",
+        "Do I pay the postage to return a {p}",
+        "Please send me a return label for the {p}",
+    ),
 }
 _OPENERS = ("", "Hi, ", "Hello, ", "Good morning. ", "Hey support, ")
 _CLOSERS = ("", " Thanks.", " Please help.", " Thank you in advance.", " Regards.")
@@ -72,7 +117,11 @@ _UNSEEN = (
 # tickets a reasonable person could file either way: the training set holds both labels
 _AMBIGUOUS = (
     ("I was billed for a replacement {p} that arrived broken", "billing", "returns"),
-    ("My {p} return was delivered to the warehouse but the courier lost the refund label", "shipping", "returns"),
+    (
+        "My {p} return was delivered to the warehouse but the courier lost the refund label",
+        "shipping",
+        "returns",
+    ),
     ("I cannot log in to the {p} companion app after the update", "account", "technical"),
     ("The refund for the {p} went to my old card which I closed", "billing", "returns"),
     ("My {p} shipment needs a signature but my account address is wrong", "shipping", "account"),
@@ -94,11 +143,20 @@ _FACTS = (  # (statement with {v}, true value, contradicting value)
     ("The {p} supports up to {v} paired devices.", "4", "8"),
     ("A replacement {p} costs {v} dollars.", "149", "99"),
 )
-_NEGATION = (("The {p} is covered by the accidental damage plan.", "The {p} is not covered by the accidental damage plan."),
-             ("Express delivery is available for the {p}.", "Express delivery is not available for the {p}."),
-             ("The {p} can be returned after opening.", "The {p} cannot be returned after opening."))
-_NEUTRAL = ("Our support team answers tickets on weekdays.", "Orders are packed in recyclable boxes.",
-            "Customers can chat with an agent from the help page.", "Gift cards never expire.")
+_NEGATION = (
+    (
+        "The {p} is covered by the accidental damage plan.",
+        "The {p} is not covered by the accidental damage plan.",
+    ),
+    ("Express delivery is available for the {p}.", "Express delivery is not available for the {p}."),
+    ("The {p} can be returned after opening.", "The {p} cannot be returned after opening."),
+)
+_NEUTRAL = (
+    "Our support team answers tickets on weekdays.",
+    "Orders are packed in recyclable boxes.",
+    "Customers can chat with an agent from the help page.",
+    "Gift cards never expire.",
+)
 
 
 @dataclass(slots=True)
@@ -114,8 +172,11 @@ class PlantedFixture:
 
 def _ticket(rng: random.Random, label: str, product: str | None = None) -> str:
     t = rng.choice(_TEMPLATES[label])
-    return rng.choice(_OPENERS) + t.format(p=product or rng.choice(_PRODUCTS), n=rng.randint(2, 20)) + \
-        rng.choice(_CLOSERS)
+    return (
+        rng.choice(_OPENERS)
+        + t.format(p=product or rng.choice(_PRODUCTS), n=rng.randint(2, 20))
+        + rng.choice(_CLOSERS)
+    )
 
 
 def _variants(rng: random.Random, base: str, n: int) -> list[str]:
@@ -127,8 +188,10 @@ def _variants(rng: random.Random, base: str, n: int) -> list[str]:
 def _context(rng: random.Random, product: str, *, contradict: bool) -> list[str]:
     """Three passages about ``product``; with ``contradict`` two of them disagree on one fact."""
     facts = rng.sample(_FACTS, 3)
-    passages = [" ".join([f[0].format(p=product, v=f[1]) for f in facts[:2]] + [rng.choice(_NEUTRAL)]),
-                " ".join([facts[2][0].format(p=product, v=facts[2][1]), rng.choice(_NEUTRAL)])]
+    passages = [
+        " ".join([f[0].format(p=product, v=f[1]) for f in facts[:2]] + [rng.choice(_NEUTRAL)]),
+        " ".join([facts[2][0].format(p=product, v=facts[2][1]), rng.choice(_NEUTRAL)]),
+    ]
     if not contradict:
         passages.append(rng.choice(_NEUTRAL) + " " + facts[0][0].format(p=product, v=facts[0][1]))
     elif rng.random() < 0.7:
@@ -141,8 +204,15 @@ def _context(rng: random.Random, product: str, *, contradict: bool) -> list[str]
     return passages
 
 
-def make_planted(*, n_train_per_label: int = 80, n_correct: int = 120, n_per_cause: int = 12, n_combination: int = 4,
-                 flip_rate: float = 0.0, seed: int = 0) -> PlantedFixture:
+def make_planted(
+    *,
+    n_train_per_label: int = 80,
+    n_correct: int = 120,
+    n_per_cause: int = 12,
+    n_combination: int = 4,
+    flip_rate: float = 0.0,
+    seed: int = 0,
+) -> PlantedFixture:
     """Build the planted-cause fixture (same arguments -> same rows).
 
     ``flip_rate`` also gives that share of the ordinary templated training tickets a random wrong
@@ -163,8 +233,13 @@ def make_planted(*, n_train_per_label: int = 80, n_correct: int = 120, n_per_cau
     rows.agreement()
     # a separate stream: flip_rate=0 leaves the rows above unchanged
     rows.flip(random.Random(seed + 10_007), flip_rate, len(LABELS) * n_train_per_label)
-    return PlantedFixture(results=rows.results, train=rows.train, feedback=rows.feedback, planted=rows.planted,
-                          mislabelled=rows.mislabelled)
+    return PlantedFixture(
+        results=rows.results,
+        train=rows.train,
+        feedback=rows.feedback,
+        planted=rows.planted,
+        mislabelled=rows.mislabelled,
+    )
 
 
 class _Planter:
@@ -177,19 +252,38 @@ class _Planter:
         self.results: list[dict[str, Any]] = []
         self.feedback: list[dict[str, Any]] = []
         self.mislabelled: set[str] = set()
-        self.planted: dict[str, set[str]] = {c: set() for c in ("never_seen", "noisy_label", "inconsistent_label",
-                                                                 "contradictory_context", "unexplained")}
+        self.planted: dict[str, set[str]] = {
+            c: set()
+            for c in (
+                "never_seen",
+                "noisy_label",
+                "inconsistent_label",
+                "contradictory_context",
+                "unexplained",
+            )
+        }
 
     def add_train(self, text: str, label: str) -> str:
         tid = f"t{len(self.train):05d}"
         self.train.append({"id": tid, "input": text, "label": label})
         return tid
 
-    def add_result(self, text: str, expected: str, output: str, ctx: list[str] | None = None,
-                   causes: tuple[str, ...] = ()) -> None:
+    def add_result(
+        self,
+        text: str,
+        expected: str,
+        output: str,
+        ctx: list[str] | None = None,
+        causes: tuple[str, ...] = (),
+    ) -> None:
         rid = f"r{len(self.results):05d}"
-        row: dict[str, Any] = {"id": rid, "input": text, "expected": expected, "output": output,
-                               "correct": expected == output}
+        row: dict[str, Any] = {
+            "id": rid,
+            "input": text,
+            "expected": expected,
+            "output": output,
+            "correct": expected == output,
+        }
         if ctx is not None:
             row["contexts"] = ctx
         self.results.append(row)
@@ -208,8 +302,12 @@ class _Planter:
         for _ in range(n_correct):
             label = rng.choice(LABELS)
             product = rng.choice(_PRODUCTS)
-            self.add_result(_ticket(rng, label, product), label, label,
-                            _context(rng, product, contradict=False) if rng.random() < 0.5 else None)
+            self.add_result(
+                _ticket(rng, label, product),
+                label,
+                label,
+                _context(rng, product, contradict=False) if rng.random() < 0.5 else None,
+            )
 
     def never_seen(self, n: int) -> None:
         """Questions on topics no training ticket covers."""
@@ -262,8 +360,13 @@ class _Planter:
         for _ in range(n):
             label = rng.choice(LABELS)
             product = rng.choice(_PRODUCTS)
-            self.add_result(_ticket(rng, label, product), label, self.wrong(label),
-                            _context(rng, product, contradict=True), ("contradictory_context",))
+            self.add_result(
+                _ticket(rng, label, product),
+                label,
+                self.wrong(label),
+                _context(rng, product, contradict=True),
+                ("contradictory_context",),
+            )
 
     def unexplained(self, n: int) -> None:
         """Plain mistakes with nothing wrong in the data."""
@@ -271,9 +374,13 @@ class _Planter:
         for _ in range(n):
             label = rng.choice(LABELS)
             product = rng.choice(_PRODUCTS)
-            self.add_result(_ticket(rng, label, product), label, self.wrong(label),
-                            _context(rng, product, contradict=False) if rng.random() < 0.5 else None,
-                            ("unexplained",))
+            self.add_result(
+                _ticket(rng, label, product),
+                label,
+                self.wrong(label),
+                _context(rng, product, contradict=False) if rng.random() < 0.5 else None,
+                ("unexplained",),
+            )
 
     def agreement(self) -> None:
         """Three annotators agreeing on a few ordinary items, so annotator statistics mean something."""

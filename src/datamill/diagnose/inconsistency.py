@@ -18,8 +18,14 @@ import orjson
 
 from datamill.diagnose.inputs import FeedbackItem
 
-__all__ = ["AnnotatorStats", "ConflictGroup", "TaskAgreement", "annotator_agreement", "conflicting_duplicates",
-           "overall_agreement"]
+__all__ = [
+    "AnnotatorStats",
+    "ConflictGroup",
+    "TaskAgreement",
+    "annotator_agreement",
+    "conflicting_duplicates",
+    "overall_agreement",
+]
 
 
 @dataclass(slots=True)
@@ -39,10 +45,20 @@ def _minhash_clusters(texts: Sequence[str], threshold: float) -> list[int]:
     return near_duplicate_clusters(list(texts), threshold=threshold, ngram=5, unit="char")
 
 
-def conflicting_duplicates(texts: Sequence[str], targets: Sequence[str], vecs: np.ndarray, neighbours: np.ndarray,
-                           sims: np.ndarray, *, dup_sim: float = 0.92, minhash_threshold: float = 0.7,
-                           majority: float = 0.75, min_majority: int = 3, out_vecs: np.ndarray | None = None,
-                           margin: float = 0.1) -> list[ConflictGroup]:
+def conflicting_duplicates(
+    texts: Sequence[str],
+    targets: Sequence[str],
+    vecs: np.ndarray,
+    neighbours: np.ndarray,
+    sims: np.ndarray,
+    *,
+    dup_sim: float = 0.92,
+    minhash_threshold: float = 0.7,
+    majority: float = 0.75,
+    min_majority: int = 3,
+    out_vecs: np.ndarray | None = None,
+    margin: float = 0.1,
+) -> list[ConflictGroup]:
     """Groups of near-duplicate inputs with conflicting targets (largest groups first).
 
     Args:
@@ -92,8 +108,13 @@ def conflicting_duplicates(texts: Sequence[str], targets: Sequence[str], vecs: n
         if top >= min_majority and top / len(members) >= majority:
             continue  # a clear majority: the rest are label noise
         sub = vecs[members]
-        out.append(ConflictGroup(members=sorted(members), targets={t: sorted(v) for t, v in by_target.items()},
-                                 similarity=float((sub @ sub.T).min())))
+        out.append(
+            ConflictGroup(
+                members=sorted(members),
+                targets={t: sorted(v) for t, v in by_target.items()},
+                similarity=float((sub @ sub.T).min()),
+            )
+        )
     out.sort(key=lambda g: (-len(g.members), g.members[0]))
     return out
 
@@ -159,8 +180,9 @@ def annotator_agreement(items: Sequence[FeedbackItem]) -> tuple[list[TaskAgreeme
     for ann, st in stats.items():
         if agree.get(ann):
             st.vs_consensus = float(np.mean(agree[ann]))
-    return tasks, sorted(stats.values(), key=lambda s: (s.vs_consensus if s.vs_consensus is not None else 2.0,
-                                                        s.annotator))
+    return tasks, sorted(
+        stats.values(), key=lambda s: (s.vs_consensus if s.vs_consensus is not None else 2.0, s.annotator)
+    )
 
 
 def overall_agreement(items: Sequence[FeedbackItem]) -> dict[str, Any]:
@@ -182,5 +204,7 @@ def overall_agreement(items: Sequence[FeedbackItem]) -> dict[str, Any]:
     codes = {v: float(i) for i, v in enumerate(sorted({v for per in labels.values() for v in per.values()}))}
     matrix = [[codes[labels[a][t]] if t in labels[a] else None for t in tasks] for a in sorted(labels)]
     alpha = krippendorff_alpha(matrix, level="nominal")
-    return {"krippendorff_alpha": None if np.isnan(alpha) else float(alpha),
-            "pairwise_cohen": pairwise_cohen(labels, min_items=2)}
+    return {
+        "krippendorff_alpha": None if np.isnan(alpha) else float(alpha),
+        "pairwise_cohen": pairwise_cohen(labels, min_items=2),
+    }

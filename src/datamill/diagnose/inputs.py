@@ -16,7 +16,15 @@ from typing import Any
 from datamill.errors import InputError
 from datamill.records import Conversation, Example, Judgement, Message, Preference, Record
 
-__all__ = ["EvalItem", "FeedbackItem", "TrainItem", "read_contexts", "read_feedback", "read_results", "read_train"]
+__all__ = [
+    "EvalItem",
+    "FeedbackItem",
+    "TrainItem",
+    "read_contexts",
+    "read_feedback",
+    "read_results",
+    "read_train",
+]
 
 _INPUT_KEYS = ("input", "question", "prompt", "query", "instruction", "text")
 _EXPECTED_KEYS = ("expected", "label", "reference", "target", "gold", "answer")
@@ -154,7 +162,9 @@ def read_results(source: Any, *, score_threshold: float = 0.5) -> list[EvalItem]
         else:
             key, value = _first(row, _INPUT_KEYS)
             if key is None:
-                raise _bad(path, line, f"a result needs 'input' or 'messages' (one of {', '.join(_INPUT_KEYS)})")
+                raise _bad(
+                    path, line, f"a result needs 'input' or 'messages' (one of {', '.join(_INPUT_KEYS)})"
+                )
             text = _text(value)
         _, expected = _first(row, _EXPECTED_KEYS)
         _, output = _first(row, _OUTPUT_KEYS)
@@ -172,19 +182,36 @@ def read_results(source: Any, *, score_threshold: float = 0.5) -> list[EvalItem]
             else:
                 raise _bad(path, line, "a result needs 'correct', 'score', or both 'expected' and 'output'")
         _, ctx = _first(row, _CONTEXT_KEYS)
-        contexts = [ctx] if isinstance(ctx, str) else [_text(c) if not isinstance(c, dict) else _text(
-            c.get("text", c.get("content", ""))) for c in (ctx or [])]
+        contexts = (
+            [ctx]
+            if isinstance(ctx, str)
+            else [
+                _text(c) if not isinstance(c, dict) else _text(c.get("text", c.get("content", "")))
+                for c in (ctx or [])
+            ]
+        )
         rid = str(row["id"]) if row.get("id") is not None else f"r{len(items)}"
         if rid in seen:
             raise _bad(path, line, f"duplicate result id {rid!r}")
         seen.add(rid)
-        items.append(EvalItem(id=rid, input=text, expected=None if expected is None else _text(expected),
-                              output=None if output is None else _text(output), correct=correct,
-                              score=None if score is None else float(score), probs=_probs(row.get("probs",
-                              row.get("pred_probs")), path, line), contexts=contexts, where=f"{path}:{line}"))
+        items.append(
+            EvalItem(
+                id=rid,
+                input=text,
+                expected=None if expected is None else _text(expected),
+                output=None if output is None else _text(output),
+                correct=correct,
+                score=None if score is None else float(score),
+                probs=_probs(row.get("probs", row.get("pred_probs")), path, line),
+                contexts=contexts,
+                where=f"{path}:{line}",
+            )
+        )
     if not items:
-        raise InputError("no evaluation results", path=os.fspath(source) if isinstance(source, (str, os.PathLike))
-                         else None)
+        raise InputError(
+            "no evaluation results",
+            path=os.fspath(source) if isinstance(source, (str, os.PathLike)) else None,
+        )
     return items
 
 
@@ -203,10 +230,15 @@ def _train_from_record(rec: Record) -> tuple[str, str | None, Any]:
         text, answer = _prompt_of(rec.messages)
         return text, answer, None
     if isinstance(rec, Preference):  # a preference set teaches its chosen answers
-        prompt = rec.prompt if isinstance(rec.prompt, str) else _text(
-            [m for m in rec.prompt if m.role in ("user", "system")])
+        prompt = (
+            rec.prompt
+            if isinstance(rec.prompt, str)
+            else _text([m for m in rec.prompt if m.role in ("user", "system")])
+        )
         return prompt, _text(rec.chosen if isinstance(rec.chosen, str) else rec.chosen[-1:]), None
-    raise ValueError(f"a training row must be an example, conversation or preference, got a {rec.type_name} record")
+    raise ValueError(
+        f"a training row must be an example, conversation or preference, got a {rec.type_name} record"
+    )
 
 
 def _train_from_row(row: dict[str, Any]) -> tuple[str, str | None, Any, str]:
@@ -222,7 +254,12 @@ def _train_from_row(row: dict[str, Any]) -> tuple[str, str | None, Any, str]:
     label = row.get("label")
     if "instruction" in row and "output" in row:  # alpaca: instruction + optional input
         inp = row.get("input") or ""
-        return _text(row["instruction"]) + ("\n" + _text(inp) if inp else ""), _text(row["output"]), label, rid
+        return (
+            _text(row["instruction"]) + ("\n" + _text(inp) if inp else ""),
+            _text(row["output"]),
+            label,
+            rid,
+        )
     fmt = format_of_row(row)
     if fmt is not None and fmt not in ("trl_text", "trl_prompt_completion"):
         # a fine-tuning format or a public dataset's shape (Dolly, HelpSteer2, ShareGPT, HH-RLHF, SHP …)
@@ -230,12 +267,17 @@ def _train_from_row(row: dict[str, Any]) -> tuple[str, str | None, Any, str]:
         return (*_train_from_record(rec), rid or rec.id)
     key, value = _first(row, _INPUT_KEYS)
     tkey, target = _first(row, _TRAIN_TARGET_KEYS)
-    if key is not None and tkey is not None and not (key == "prompt" and tkey == "completion" and not isinstance(
-            value, str)):
+    if (
+        key is not None
+        and tkey is not None
+        and not (key == "prompt" and tkey == "completion" and not isinstance(value, str))
+    ):
         return _text(value), _text(target), label, rid
     if fmt is None:
-        raise ValueError(f"a training row needs an input ({'/'.join(_INPUT_KEYS)}) and a target "
-                         f"({'/'.join(_TRAIN_TARGET_KEYS)}), or messages; got keys {sorted(row)}")
+        raise ValueError(
+            f"a training row needs an input ({'/'.join(_INPUT_KEYS)}) and a target "
+            f"({'/'.join(_TRAIN_TARGET_KEYS)}), or messages; got keys {sorted(row)}"
+        )
     return (*_train_from_record(from_row(row, fmt)), rid)
 
 
@@ -275,11 +317,20 @@ def read_train(source: Any) -> list[TrainItem]:
             raise _bad(path, line, f"bad training row: {exc}") from None
         if target is None:
             raise _bad(path, line, "training row has no target (label, output or assistant message)")
-        items.append(TrainItem(id=rid or f"t{len(items)}", input=text, target=target, label=label,
-                               probs=_probs(probs, path, line), where=f"{path}:{line}"))
+        items.append(
+            TrainItem(
+                id=rid or f"t{len(items)}",
+                input=text,
+                target=target,
+                label=label,
+                probs=_probs(probs, path, line),
+                where=f"{path}:{line}",
+            )
+        )
     if not items:
-        raise InputError("no training examples", path=os.fspath(source) if isinstance(source, (str, os.PathLike))
-                         else None)
+        raise InputError(
+            "no training examples", path=os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+        )
     return items
 
 
@@ -291,8 +342,15 @@ def read_feedback(source: Any) -> list[FeedbackItem]:
     out: list[FeedbackItem] = []
     for path, line, row in _rows(source, "feedback"):
         if isinstance(row, Judgement):
-            out.append(FeedbackItem(annotator=row.annotator, task=row.task, value=row.value,
-                                    gold=row.metadata.get("gold"), where=f"{path}:{line}"))
+            out.append(
+                FeedbackItem(
+                    annotator=row.annotator,
+                    task=row.task,
+                    value=row.value,
+                    gold=row.metadata.get("gold"),
+                    where=f"{path}:{line}",
+                )
+            )
             continue
         if not isinstance(row, dict):
             raise _bad(path, line, f"a judgement must be an object, got {type(row).__name__}")
@@ -301,9 +359,18 @@ def read_feedback(source: Any) -> list[FeedbackItem]:
         task = row.get("task", row.get("item_id", row.get("task_id", row.get("example_id"))))
         value = row["value"] if "value" in row else row.get("label", row.get("answer"))
         if annotator is None or task is None or value is None:
-            raise _bad(path, line, "a judgement needs 'annotator', 'task' (or item_id) and 'value' (or label)")
-        out.append(FeedbackItem(annotator=str(annotator), task=str(task), value=value,
-                                gold=row.get("gold", meta.get("gold")), where=f"{path}:{line}"))
+            raise _bad(
+                path, line, "a judgement needs 'annotator', 'task' (or item_id) and 'value' (or label)"
+            )
+        out.append(
+            FeedbackItem(
+                annotator=str(annotator),
+                task=str(task),
+                value=value,
+                gold=row.get("gold", meta.get("gold")),
+                where=f"{path}:{line}",
+            )
+        )
     return out
 
 
@@ -320,7 +387,8 @@ def read_contexts(source: Any) -> dict[str, list[str]]:
         if not isinstance(passages, list):
             raise _bad(path, line, f"'{key}' must be a string or a list of strings")
         out.setdefault(str(row["id"]), []).extend(
-            _text(p.get("text", p.get("content", ""))) if isinstance(p, dict) else _text(p) for p in passages)
+            _text(p.get("text", p.get("content", ""))) if isinstance(p, dict) else _text(p) for p in passages
+        )
     return out
 
 

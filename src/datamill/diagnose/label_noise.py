@@ -19,8 +19,16 @@ import numpy as np
 
 from datamill.errors import ConfigError, InputError
 
-__all__ = ["NoisyExample", "compute_confident_joint", "find_label_issues", "knn_pred_probs", "label_quality_scores",
-           "load_label_arrays", "neighbour_disagreement", "output_disagreement"]
+__all__ = [
+    "NoisyExample",
+    "compute_confident_joint",
+    "find_label_issues",
+    "knn_pred_probs",
+    "label_quality_scores",
+    "load_label_arrays",
+    "neighbour_disagreement",
+    "output_disagreement",
+]
 
 _FLOAT_EPS = 1e-6
 _TINY = 1e-100
@@ -34,7 +42,11 @@ def _check(labels: Any, pred_probs: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ConfigError(f"pred_probs must be an (n, K>=2) array, got shape {probs.shape}")
     if labels.ndim != 1 or len(labels) != len(probs):
         raise ConfigError(f"labels must be a vector of length {len(probs)}, got shape {labels.shape}")
-    if not np.issubdtype(labels.dtype, np.integer) or len(labels) and (labels.min() < 0 or labels.max() >= probs.shape[1]):
+    if (
+        not np.issubdtype(labels.dtype, np.integer)
+        or len(labels)
+        and (labels.min() < 0 or labels.max() >= probs.shape[1])
+    ):
         raise ConfigError(f"labels must be integers in 0..{probs.shape[1] - 1}")
     return labels.astype(np.int64), probs
 
@@ -101,8 +113,14 @@ def label_quality_scores(labels: Any, pred_probs: Any, *, method: RankBy = "self
     raise ConfigError(f"method must be 'self_confidence' or 'normalized_margin', got {method!r}")
 
 
-def find_label_issues(labels: Any, pred_probs: Any, *, frac_noise: float = 1.0, min_examples_per_class: int = 1,
-                      return_indices_ranked_by: RankBy | None = None) -> np.ndarray:
+def find_label_issues(
+    labels: Any,
+    pred_probs: Any,
+    *,
+    frac_noise: float = 1.0,
+    min_examples_per_class: int = 1,
+    return_indices_ranked_by: RankBy | None = None,
+) -> np.ndarray:
     """Boolean mask of likely label errors (or their indices, worst first, with ``return_indices_ranked_by``).
 
     Args:
@@ -142,8 +160,15 @@ def find_label_issues(labels: Any, pred_probs: Any, *, frac_noise: float = 1.0, 
     return idx[np.argsort(scores)]
 
 
-def knn_pred_probs(labels: Any, neighbours: np.ndarray, sims: np.ndarray, n_classes: int, *, power: float = 3.0,
-                   prior: float = 1e-3) -> np.ndarray:
+def knn_pred_probs(
+    labels: Any,
+    neighbours: np.ndarray,
+    sims: np.ndarray,
+    n_classes: int,
+    *,
+    power: float = 3.0,
+    prior: float = 1e-3,
+) -> np.ndarray:
     """Out-of-sample class probabilities from each example's nearest *other* examples (leave-one-out kNN).
 
     For a training set without model probabilities: each example's label distribution is the
@@ -181,9 +206,16 @@ class NoisyExample:
     neighbours: list[int]
 
 
-def neighbour_disagreement(targets: Sequence[str], neighbours: np.ndarray, sims: np.ndarray, *,
-                           min_sim: float = 0.8, min_neighbours: int = 3, majority: float = 0.75,
-                           same: Any = None) -> list[NoisyExample]:
+def neighbour_disagreement(
+    targets: Sequence[str],
+    neighbours: np.ndarray,
+    sims: np.ndarray,
+    *,
+    min_sim: float = 0.8,
+    min_neighbours: int = 3,
+    majority: float = 0.75,
+    same: Any = None,
+) -> list[NoisyExample]:
     """Examples whose target differs from a strong majority of their near neighbours, worst first.
 
     Args:
@@ -198,7 +230,9 @@ def neighbour_disagreement(targets: Sequence[str], neighbours: np.ndarray, sims:
     """
     out: list[NoisyExample] = []
     for i in range(len(targets)):
-        near = [int(j) for j, s in zip(neighbours[i], sims[i], strict=True) if s >= min_sim and j != i and j >= 0]
+        near = [
+            int(j) for j, s in zip(neighbours[i], sims[i], strict=True) if s >= min_sim and j != i and j >= 0
+        ]
         if len(near) < min_neighbours:
             continue
         if same is None:
@@ -217,16 +251,29 @@ def neighbour_disagreement(targets: Sequence[str], neighbours: np.ndarray, sims:
                 continue
             top, n_top = targets[members[0]], len(members)
         share = n_top / len(near)
-        score = share * float(np.mean([s for j, s in zip(neighbours[i], sims[i], strict=True) if int(j) in members]))
-        out.append(NoisyExample(index=i, target=targets[i], majority=top, agreement=share, score=score,
-                                neighbours=members))
+        score = share * float(
+            np.mean([s for j, s in zip(neighbours[i], sims[i], strict=True) if int(j) in members])
+        )
+        out.append(
+            NoisyExample(
+                index=i, target=targets[i], majority=top, agreement=share, score=score, neighbours=members
+            )
+        )
     out.sort(key=lambda e: -e.score)
     return out
 
 
-def output_disagreement(targets: Sequence[str], out_vecs: np.ndarray, neighbours: np.ndarray, sims: np.ndarray, *,
-                        min_sim: float = 0.8, min_neighbours: int = 3, majority: float = 0.75,
-                        margin: float = 0.1) -> list[NoisyExample]:
+def output_disagreement(
+    targets: Sequence[str],
+    out_vecs: np.ndarray,
+    neighbours: np.ndarray,
+    sims: np.ndarray,
+    *,
+    min_sim: float = 0.8,
+    min_neighbours: int = 3,
+    majority: float = 0.75,
+    margin: float = 0.1,
+) -> list[NoisyExample]:
     """Free-text version of :func:`neighbour_disagreement`, on embeddings of the outputs.
 
     Near neighbours (similar inputs) whose outputs agree with each other set the bar: output ``i``
@@ -237,8 +284,14 @@ def output_disagreement(targets: Sequence[str], out_vecs: np.ndarray, neighbours
     """
     out: list[NoisyExample] = []
     for i in range(len(targets)):
-        near = np.array([int(j) for j, s in zip(neighbours[i], sims[i], strict=True)
-                         if s >= min_sim and j != i and j >= 0], dtype=np.int64)
+        near = np.array(
+            [
+                int(j)
+                for j, s in zip(neighbours[i], sims[i], strict=True)
+                if s >= min_sim and j != i and j >= 0
+            ],
+            dtype=np.int64,
+        )
         if len(near) < min_neighbours:
             continue
         nv = out_vecs[near]
@@ -251,9 +304,16 @@ def output_disagreement(targets: Sequence[str], out_vecs: np.ndarray, neighbours
             continue
         medoid = int(near[np.argmax(typical)])
         gap = float(np.mean(typical[disagree] - to_i[disagree]))
-        out.append(NoisyExample(index=i, target=targets[i], majority=targets[medoid], agreement=share,
-                                score=share * min(1.0, gap / (2 * margin)),
-                                neighbours=[medoid] + [int(j) for j in near[disagree] if int(j) != medoid]))
+        out.append(
+            NoisyExample(
+                index=i,
+                target=targets[i],
+                majority=targets[medoid],
+                agreement=share,
+                score=share * min(1.0, gap / (2 * margin)),
+                neighbours=[medoid] + [int(j) for j in near[disagree] if int(j) != medoid],
+            )
+        )
     out.sort(key=lambda e: -e.score)
     return out
 
@@ -286,8 +346,9 @@ def load_label_arrays(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
     y = _load_column(labels, "label")
     p = _load_column(probs, "probs")
     if p.ndim != 2 or len(p) != len(y):
-        raise InputError(f"probs must be an (n, K) array with n = {len(y)} labels, got shape {p.shape}",
-                         path=str(probs))
+        raise InputError(
+            f"probs must be an (n, K) array with n = {len(y)} labels, got shape {p.shape}", path=str(probs)
+        )
     if not np.issubdtype(y.dtype, np.integer):
         raise InputError("labels must be integers 0..K-1 (class indices)", path=str(labels))
     return y.astype(np.int64), p.astype(float)

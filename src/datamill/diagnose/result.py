@@ -21,9 +21,9 @@ _FIXES = {
     "never_seen": "Collect more training data like these inputs (and the under-covered clusters below).",
     "noisy_label": "Relabel the flagged training examples (and check the flagged expected answers of the eval set).",
     "inconsistent_label": "Reconcile the conflicting near-duplicate groups and write the rule down in the labelling "
-                          "guide; retrain or re-brief the annotators with low consensus.",
+    "guide; retrain or re-brief the annotators with low consensus.",
     "contradictory_context": "Fix retrieval for these queries: drop or date-rank the passages that contradict each "
-                             "other, or tell the model how to resolve conflicts.",
+    "other, or tell the model how to resolve conflicts.",
 }
 
 
@@ -101,21 +101,45 @@ class Diagnosis:
         if s["never_seen"]:
             unseen = sorted((m for m in self.mistakes if "never_seen" in m.causes), key=lambda m: m.coverage)
             under = [c for c in self.clusters if c.density_ratio < 0.5][:5]
-            out.append({"cause": "never_seen", "mistakes": s["never_seen"], "fix": _FIXES["never_seen"],
-                        "items": [m.input[:200] for m in unseen] + [self.results[c.eval_items[0]].input[:200]
-                                                                    for c in under]})
+            out.append(
+                {
+                    "cause": "never_seen",
+                    "mistakes": s["never_seen"],
+                    "fix": _FIXES["never_seen"],
+                    "items": [m.input[:200] for m in unseen]
+                    + [self.results[c.eval_items[0]].input[:200] for c in under],
+                }
+            )
         if s["noisy_label"]:
-            out.append({"cause": "noisy_label", "mistakes": s["noisy_label"], "fix": _FIXES["noisy_label"],
-                        "items": [n.id for n in self.noisy_train] + [e["id"] for e in self.eval_label_issues]})
+            out.append(
+                {
+                    "cause": "noisy_label",
+                    "mistakes": s["noisy_label"],
+                    "fix": _FIXES["noisy_label"],
+                    "items": [n.id for n in self.noisy_train] + [e["id"] for e in self.eval_label_issues],
+                }
+            )
         if s["inconsistent_label"]:
-            ann = [a.annotator for a in self.annotators if a.vs_consensus is not None and a.vs_consensus < 0.6]
-            out.append({"cause": "inconsistent_label", "mistakes": s["inconsistent_label"],
-                        "fix": _FIXES["inconsistent_label"],
-                        "items": [[self.train[i].id for i in g.members] for g in self.conflicts] + ann})
+            ann = [
+                a.annotator for a in self.annotators if a.vs_consensus is not None and a.vs_consensus < 0.6
+            ]
+            out.append(
+                {
+                    "cause": "inconsistent_label",
+                    "mistakes": s["inconsistent_label"],
+                    "fix": _FIXES["inconsistent_label"],
+                    "items": [[self.train[i].id for i in g.members] for g in self.conflicts] + ann,
+                }
+            )
         if s["contradictory_context"]:
-            out.append({"cause": "contradictory_context", "mistakes": s["contradictory_context"],
-                        "fix": _FIXES["contradictory_context"],
-                        "items": [m.id for m in self.mistakes if "contradictory_context" in m.causes]})
+            out.append(
+                {
+                    "cause": "contradictory_context",
+                    "mistakes": s["contradictory_context"],
+                    "fix": _FIXES["contradictory_context"],
+                    "items": [m.id for m in self.mistakes if "contradictory_context" in m.causes],
+                }
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,15 +150,26 @@ class Diagnosis:
             "settings": self.settings,
             "timings": self.timings,
             "coverage_threshold": self.coverage_threshold,
-            "counts": {"results": len(self.results), "train": len(self.train), "mistakes": len(self.mistakes)},
+            "counts": {
+                "results": len(self.results),
+                "train": len(self.train),
+                "mistakes": len(self.mistakes),
+            },
             "mistakes": [{**asdict(m), "attribution": m.attribution} for m in self.mistakes],
-            "clusters": [{**asdict(c), "examples": [self.results[i].input[:200] for i in c.eval_items[:3]]}
-                         for c in self.clusters],
+            "clusters": [
+                {**asdict(c), "examples": [self.results[i].input[:200] for i in c.eval_items[:3]]}
+                for c in self.clusters
+            ],
             "noisy_train": [asdict(n) for n in self.noisy_train],
             "eval_label_issues": self.eval_label_issues,
-            "conflicts": [{"members": [self.train[i].id for i in g.members], "targets": {
-                t: [self.train[i].id for i in ms] for t, ms in g.targets.items()}, "similarity": g.similarity}
-                for g in self.conflicts],
+            "conflicts": [
+                {
+                    "members": [self.train[i].id for i in g.members],
+                    "targets": {t: [self.train[i].id for i in ms] for t, ms in g.targets.items()},
+                    "similarity": g.similarity,
+                }
+                for g in self.conflicts
+            ],
             "task_agreement": [asdict(t) for t in self.task_agreement],
             "annotators": [asdict(a) for a in self.annotators],
             "agreement": self.agreement,

@@ -32,11 +32,27 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Client": "client", "Database": "db", "add_tasks": "service", "agreement_report": "quality",
-    "cohen_kappa": "agreement", "create_app": "app", "create_project": "service", "create_user": "service",
-    "disagreements": "quality", "export": "export", "export_preferences": "export", "export_rows": "export", "fill_responses": "fill",
-    "fleiss_kappa": "agreement", "import_tasks": "service", "krippendorff_alpha": "agreement",
-    "next_task": "service", "render_markdown": "render", "seed_demo": "demo", "simulate_project": "simulate", "submit": "service",
+    "Client": "client",
+    "Database": "db",
+    "add_tasks": "service",
+    "agreement_report": "quality",
+    "cohen_kappa": "agreement",
+    "create_app": "app",
+    "create_project": "service",
+    "create_user": "service",
+    "disagreements": "quality",
+    "export": "export",
+    "export_preferences": "export",
+    "export_rows": "export",
+    "fill_responses": "fill",
+    "fleiss_kappa": "agreement",
+    "import_tasks": "service",
+    "krippendorff_alpha": "agreement",
+    "next_task": "service",
+    "render_markdown": "render",
+    "seed_demo": "demo",
+    "simulate_project": "simulate",
+    "submit": "service",
 }
 
 

@@ -79,7 +79,9 @@ def percent_agreement(a: Sequence[Any], b: Sequence[Any]) -> float:
 
 def fleiss_table(ratings: Any) -> np.ndarray:
     """A ``subjects x categories`` count table from a ``units x raters`` label matrix (``None`` = missing)."""
-    rows = [[v for v in row if v is not None and not (isinstance(v, float) and np.isnan(v))] for row in ratings]
+    rows = [
+        [v for v in row if v is not None and not (isinstance(v, float) and np.isnan(v))] for row in ratings
+    ]
     cats, codes = _codes(*rows) if rows else ([], [])
     table = np.zeros((len(rows), len(cats)), dtype=np.int64)
     for i, c in enumerate(codes):
@@ -97,8 +99,10 @@ def fleiss_kappa(table: Any) -> float:
         return float("nan")
     n_per = t.sum(axis=1)
     if not np.all(n_per == n_per[0]):
-        raise ValueError("Fleiss' kappa needs the same number of ratings per subject; "
-                         "use krippendorff_alpha for missing ratings")
+        raise ValueError(
+            "Fleiss' kappa needs the same number of ratings per subject; "
+            "use krippendorff_alpha for missing ratings"
+        )
     n = n_per[0]
     if n < 2:
         return float("nan")
@@ -183,6 +187,13 @@ def pairwise_cohen(labels: dict[str, dict[Any, Any]], *, min_items: int = 1) -> 
             continue
         la = [labels[a][i] for i in shared]
         lb = [labels[b][i] for i in shared]
-        out.append({"a": a, "b": b, "shared": len(shared), "kappa": cohen_kappa(la, lb),
-                    "agreement": percent_agreement(la, lb)})
+        out.append(
+            {
+                "a": a,
+                "b": b,
+                "shared": len(shared),
+                "kappa": cohen_kappa(la, lb),
+                "agreement": percent_agreement(la, lb),
+            }
+        )
     return out

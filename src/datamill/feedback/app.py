@@ -20,8 +20,10 @@ from datamill.feedback.db import Database
 
 __all__ = ["app_from_env", "create_app"]
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def create_app(db: Database | str | None = None, *, secure_cookies: bool | None = None) -> FastAPI:
@@ -45,9 +47,15 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
             limiter.total_tokens = min(limiter.total_tokens, Database.POOL_SIZE)
         yield
 
-    app = FastAPI(title="datamill feedback", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
-                  description="Human feedback (RLHF) annotation: projects, task queues, judgements, agreement, "
-                              "export. Authenticate with `Authorization: Bearer <token>` (POST /api/login).")
+    app = FastAPI(
+        title="datamill feedback",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        description="Human feedback (RLHF) annotation: projects, task queues, judgements, agreement, "
+        "export. Authenticate with `Authorization: Bearer <token>` (POST /api/login).",
+    )
     app.state.db = database
     app.state.secure_cookies = secure_cookies
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
@@ -61,8 +69,12 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
 class _SecurityHeaders:
     """Pure ASGI middleware adding CSP and friends to every response (cheaper than BaseHTTPMiddleware)."""
 
-    HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-               (b"x-frame-options", b"DENY"), (b"referrer-policy", b"same-origin")]
+    HEADERS = [
+        (b"content-security-policy", CSP.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+    ]
 
     def __init__(self, app: Any) -> None:
         self.app = app

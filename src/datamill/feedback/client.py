@@ -25,8 +25,16 @@ class Client:
     judgement exactly once.
     """
 
-    def __init__(self, url: str = "http://127.0.0.1:8000", *, token: str | None = None, username: str | None = None,
-                 password: str | None = None, timeout: float = 30.0, http: Any = None) -> None:
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8000",
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        http: Any = None,
+    ) -> None:
         import httpx
 
         self.url = url.rstrip("/")
@@ -36,7 +44,9 @@ class Client:
         if token is None:
             if username is None or password is None:
                 raise InputError("give token= or username= and password=")
-            self.token = self._call("POST", "/api/login", json={"username": username, "password": password})["token"]
+            self.token = self._call("POST", "/api/login", json={"username": username, "password": password})[
+                "token"
+            ]
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         import httpx
@@ -51,8 +61,13 @@ class Client:
                 msg = r.json().get("error") or r.json().get("detail")
             except ValueError:
                 msg = r.text[:300]
-            cls = {401: ForbiddenError, 403: ForbiddenError, 404: NotFoundError, 409: ConflictError,
-                   422: InputError}.get(r.status_code, DatamillError)
+            cls = {
+                401: ForbiddenError,
+                403: ForbiddenError,
+                404: NotFoundError,
+                409: ConflictError,
+                422: InputError,
+            }.get(r.status_code, DatamillError)
             raise cls(f"HTTP {r.status_code} on {method} {path}: {msg}")
         return r.json()
 
@@ -65,14 +80,35 @@ class Client:
     def project(self, project: int | str) -> dict[str, Any]:
         return self._call("GET", f"/api/projects/{project}")
 
-    def create_project(self, name: str, *, task_type: str = "pairwise", guidelines: str = "", overlap: int = 1,
-                       gold_rate: float = 0.0, criteria: list[str] | None = None, scale: int = 5) -> dict[str, Any]:
-        return self._call("POST", "/api/projects", json={
-            "name": name, "task_type": task_type, "guidelines": guidelines, "overlap": overlap,
-            "gold_rate": gold_rate, "criteria": criteria, "scale": scale})
+    def create_project(
+        self,
+        name: str,
+        *,
+        task_type: str = "pairwise",
+        guidelines: str = "",
+        overlap: int = 1,
+        gold_rate: float = 0.0,
+        criteria: list[str] | None = None,
+        scale: int = 5,
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST",
+            "/api/projects",
+            json={
+                "name": name,
+                "task_type": task_type,
+                "guidelines": guidelines,
+                "overlap": overlap,
+                "gold_rate": gold_rate,
+                "criteria": criteria,
+                "scale": scale,
+            },
+        )
 
     def create_user(self, username: str, password: str, *, role: str = "annotator") -> dict[str, Any]:
-        return self._call("POST", "/api/users", json={"username": username, "password": password, "role": role})
+        return self._call(
+            "POST", "/api/users", json={"username": username, "password": password, "role": role}
+        )
 
     def add_tasks(self, project: int | str, tasks: list[dict[str, Any]]) -> int:
         """Add tasks (admin), all or nothing; returns how many."""
@@ -82,8 +118,16 @@ class Client:
         """Your current or next task (responses in your display order), or None when your queue is empty."""
         return self._call("GET", f"/api/projects/{project}/next")["task"]
 
-    def submit(self, task_id: int, value: dict[str, Any], *, comment: str = "", client_key: str | None = None,
-               displayed: bool = False, retries: int = 3) -> dict[str, Any]:
+    def submit(
+        self,
+        task_id: int,
+        value: dict[str, Any],
+        *,
+        comment: str = "",
+        client_key: str | None = None,
+        displayed: bool = False,
+        retries: int = 3,
+    ) -> dict[str, Any]:
         """Submit a judgement; retried on network errors with the same ``client_key`` (never duplicated)."""
         key = client_key or uuid.uuid4().hex
         body = {"client_key": key, "value": value, "comment": comment, "displayed": displayed}
@@ -110,10 +154,14 @@ class Client:
     def resolve(self, task_id: int, value: dict[str, Any], *, note: str = "") -> dict[str, Any]:
         return self._call("POST", f"/api/tasks/{task_id}/resolution", json={"value": value, "note": note})
 
-    def export(self, project: int | str, *, format: str = "dpo", policy: str = "majority",
-               min_agreement: float = 0.0) -> list[dict[str, Any]]:
-        return self._call("GET", f"/api/projects/{project}/export",
-                          params={"format": format, "policy": policy, "min_agreement": min_agreement})
+    def export(
+        self, project: int | str, *, format: str = "dpo", policy: str = "majority", min_agreement: float = 0.0
+    ) -> list[dict[str, Any]]:
+        return self._call(
+            "GET",
+            f"/api/projects/{project}/export",
+            params={"format": format, "policy": policy, "min_agreement": min_agreement},
+        )
 
     def close(self) -> None:
         if self._own:

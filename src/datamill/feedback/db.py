@@ -23,9 +23,11 @@ def database_url(url: str | None = None) -> str:
         url = f"sqlite:///{url}"
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url[len(prefix):]
+            url = "postgresql+psycopg://" + url[len(prefix) :]
     if not url.startswith(("sqlite", "postgresql")):
-        raise ConfigError(f"unsupported database URL {url!r}; use sqlite:///file.db or postgresql://user@host/db")
+        raise ConfigError(
+            f"unsupported database URL {url!r}; use sqlite:///file.db or postgresql://user@host/db"
+        )
     return url
 
 
@@ -66,7 +68,9 @@ class Database:
             if path and path != ":memory:" and not path.startswith("file:"):
                 parent = Path(path).expanduser().resolve().parent
                 if not parent.is_dir():
-                    raise StorageError(f"cannot create SQLite database {path}: folder {parent} does not exist")
+                    raise StorageError(
+                        f"cannot create SQLite database {path}: folder {parent} does not exist"
+                    )
             kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kw.update(pool_size=self.POOL_SIZE, max_overflow=20, pool_pre_ping=True)
@@ -75,6 +79,7 @@ class Database:
         except Exception as exc:  # noqa: BLE001 - bad driver/URL pieces
             raise ConfigError(f"cannot use database URL {self.url!r}: {exc}") from None
         if self.is_sqlite:
+
             @event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn: Any, _rec: Any) -> None:
                 cur = dbapi_conn.cursor()
@@ -85,6 +90,7 @@ class Database:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.close()
+
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self.cache: dict[Any, Any] = {}  # immutable lookups (projects, API tokens for a few seconds)

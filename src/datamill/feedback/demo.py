@@ -25,51 +25,100 @@ Prefer the answer that is **correct**, then the one that is **helpful** and **co
 
 # (prompt or chat, better answer, worse answer); a few carry a gold answer (the better one).
 DEMO_TASKS: list[dict[str, Any]] = [
-    {"id": "capital-au", "prompt": "What is the capital of Australia?",
-     "good": "Canberra. It was purpose-built as a compromise between Sydney and Melbourne.",
-     "bad": "Sydney, the largest city, is the capital.", "gold": True},
-    {"id": "py-reverse", "prompt": "How do I reverse a list in Python?",
-     "good": "Use slicing for a new list or `reverse()` in place:\n\n```python\nxs = [1, 2, 3]\n"
-             "ys = xs[::-1]   # new list\nxs.reverse()    # in place\n```",
-     "bad": "Python lists cannot be reversed; copy the items into a new list by hand."},
-    {"id": "boil-water", "prompt": "At what temperature does water boil at sea level?",
-     "good": "100 °C (212 °F) at standard atmospheric pressure.",
-     "bad": "Water boils at 90 °C at sea level; it is 100 °C only in a vacuum.", "gold": True},
-    {"id": "sql-count", "prompt": "Write SQL that counts the rows of table `orders` per `customer_id`.",
-     "good": "```sql\nSELECT customer_id, COUNT(*) AS n\nFROM orders\nGROUP BY customer_id;\n```",
-     "bad": "```sql\nSELECT COUNT(customer_id) FROM orders;\n```\nThis gives the count per customer."},
-    {"id": "haiku", "prompt": "Write a haiku about autumn.",
-     "good": "Crisp leaves drift and fall\nthe maple lets its red go\nwind carries the year",
-     "bad": "Autumn is a season that comes after summer and before winter in the temperate zones."},
-    {"id": "km-miles", "prompt": "Convert 10 km to miles.",
-     "good": "10 km ≈ 6.21 miles (1 km ≈ 0.621 mi).", "bad": "10 km is 16.1 miles."},
-    {"id": "chat-followup",
-     "messages": [{"role": "user", "content": "Recommend a book on statistics for beginners."},
-                  {"role": "assistant", "content": "*The Art of Statistics* by David Spiegelhalter is a friendly "
-                                                   "start."},
-                  {"role": "user", "content": "Anything with exercises in Python?"}],
-     "good": "*Think Stats* by Allen B. Downey teaches statistics through Python exercises, and it is free online.",
-     "bad": "Statistics books do not use programming languages."},
-    {"id": "regex-email", "prompt": "Is `^\\S+@\\S+$` a good way to validate email addresses?",
-     "good": "It is a reasonable sanity check (something@something), but no regex fully validates email; "
-             "send a confirmation link to be sure.",
-     "bad": "Yes, it validates every valid address and rejects every invalid one."},
-    {"id": "photosynthesis", "prompt": "Explain photosynthesis in one sentence.",
-     "good": "Plants use light energy to turn carbon dioxide and water into glucose and oxygen.",
-     "bad": "Photosynthesis is how plants breathe in oxygen at night."},
-    {"id": "git-undo", "prompt": "How do I undo my last git commit but keep the changes?",
-     "good": "`git reset --soft HEAD~1` moves the branch back one commit and keeps your changes staged.",
-     "bad": "`git reset --hard HEAD~1` keeps your changes."},
-    {"id": "xss-sample", "prompt": "Model output is untrusted: does this page run it? <script>alert('xss')</script>",
-     "good": "No: the app escapes HTML in prompts and answers, so `<script>` shows as text.",
-     "bad": "<img src=x onerror=\"alert('xss')\"> [click](javascript:alert('xss'))"},
-    {"id": "prime-check", "prompt": "Is 91 a prime number?",
-     "good": "No: 91 = 7 × 13.", "bad": "Yes, 91 is prime because it is odd."},
+    {
+        "id": "capital-au",
+        "prompt": "What is the capital of Australia?",
+        "good": "Canberra. It was purpose-built as a compromise between Sydney and Melbourne.",
+        "bad": "Sydney, the largest city, is the capital.",
+        "gold": True,
+    },
+    {
+        "id": "py-reverse",
+        "prompt": "How do I reverse a list in Python?",
+        "good": "Use slicing for a new list or `reverse()` in place:\n\n```python\nxs = [1, 2, 3]\n"
+        "ys = xs[::-1]   # new list\nxs.reverse()    # in place\n```",
+        "bad": "Python lists cannot be reversed; copy the items into a new list by hand.",
+    },
+    {
+        "id": "boil-water",
+        "prompt": "At what temperature does water boil at sea level?",
+        "good": "100 °C (212 °F) at standard atmospheric pressure.",
+        "bad": "Water boils at 90 °C at sea level; it is 100 °C only in a vacuum.",
+        "gold": True,
+    },
+    {
+        "id": "sql-count",
+        "prompt": "Write SQL that counts the rows of table `orders` per `customer_id`.",
+        "good": "```sql\nSELECT customer_id, COUNT(*) AS n\nFROM orders\nGROUP BY customer_id;\n```",
+        "bad": "```sql\nSELECT COUNT(customer_id) FROM orders;\n```\nThis gives the count per customer.",
+    },
+    {
+        "id": "haiku",
+        "prompt": "Write a haiku about autumn.",
+        "good": "Crisp leaves drift and fall\nthe maple lets its red go\nwind carries the year",
+        "bad": "Autumn is a season that comes after summer and before winter in the temperate zones.",
+    },
+    {
+        "id": "km-miles",
+        "prompt": "Convert 10 km to miles.",
+        "good": "10 km ≈ 6.21 miles (1 km ≈ 0.621 mi).",
+        "bad": "10 km is 16.1 miles.",
+    },
+    {
+        "id": "chat-followup",
+        "messages": [
+            {"role": "user", "content": "Recommend a book on statistics for beginners."},
+            {
+                "role": "assistant",
+                "content": "*The Art of Statistics* by David Spiegelhalter is a friendly start.",
+            },
+            {"role": "user", "content": "Anything with exercises in Python?"},
+        ],
+        "good": "*Think Stats* by Allen B. Downey teaches statistics through Python exercises, and it is free online.",
+        "bad": "Statistics books do not use programming languages.",
+    },
+    {
+        "id": "regex-email",
+        "prompt": "Is `^\\S+@\\S+$` a good way to validate email addresses?",
+        "good": "It is a reasonable sanity check (something@something), but no regex fully validates email; "
+        "send a confirmation link to be sure.",
+        "bad": "Yes, it validates every valid address and rejects every invalid one.",
+    },
+    {
+        "id": "photosynthesis",
+        "prompt": "Explain photosynthesis in one sentence.",
+        "good": "Plants use light energy to turn carbon dioxide and water into glucose and oxygen.",
+        "bad": "Photosynthesis is how plants breathe in oxygen at night.",
+    },
+    {
+        "id": "git-undo",
+        "prompt": "How do I undo my last git commit but keep the changes?",
+        "good": "`git reset --soft HEAD~1` moves the branch back one commit and keeps your changes staged.",
+        "bad": "`git reset --hard HEAD~1` keeps your changes.",
+    },
+    {
+        "id": "xss-sample",
+        "prompt": "Model output is untrusted: does this page run it? <script>alert('xss')</script>",
+        "good": "No: the app escapes HTML in prompts and answers, so `<script>` shows as text.",
+        "bad": "<img src=x onerror=\"alert('xss')\"> [click](javascript:alert('xss'))",
+    },
+    {
+        "id": "prime-check",
+        "prompt": "Is 91 a prime number?",
+        "good": "No: 91 = 7 × 13.",
+        "bad": "Yes, 91 is prime because it is odd.",
+    },
 ]
 
 
-def seed_demo(db: Database | str | None = None, *, prefix: str = "demo", annotators: int = 2,
-              seed: int = 0, noise: float = 0.2) -> dict[str, Any]:
+def seed_demo(
+    db: Database | str | None = None,
+    *,
+    prefix: str = "demo",
+    annotators: int = 2,
+    seed: int = 0,
+    noise: float = 0.2,
+) -> dict[str, Any]:
     """Create the demo projects (pairwise with gold tasks, rubric, rewrite) and simulated pairwise judgements.
 
     Idempotent: projects that already exist are left alone. Creates no admin, so the app's first visit
@@ -106,36 +155,70 @@ def seed_demo(db: Database | str | None = None, *, prefix: str = "demo", annotat
             pair_rows.append((n, row))
         name = f"{prefix}-pairwise"
         if name not in taken:
-            p = svc.create_project(database, name, task_type="pairwise", guidelines=GUIDELINES,
-                                   overlap=annotators + 1, gold_rate=0.2)
+            p = svc.create_project(
+                database,
+                name,
+                task_type="pairwise",
+                guidelines=GUIDELINES,
+                overlap=annotators + 1,
+                gold_rate=0.2,
+            )
             svc.add_tasks(database, p["id"], pair_rows, source="<demo>", what="task")
-            judged = _simulate(database, p["id"], truth, prefix=prefix, annotators=annotators, seed=seed,
-                               noise=noise)
+            judged = _simulate(
+                database, p["id"], truth, prefix=prefix, annotators=annotators, seed=seed, noise=noise
+            )
             created.append(name)
         single = {  # one-answer projects over the first six tasks: rate the good answer, fix the bad one
-            "rubric": ("good", "# Demo: rate each answer\n\nScore **helpfulness**, **harmlessness** and **honesty** "
-                               "from 1 (poor) to 5 (excellent)."),
-            "rewrite": ("bad", "# Demo: fix the answer\n\nEdit the answer until it is correct and helpful; your "
-                               "text becomes the *chosen* answer of the SFT export."),
+            "rubric": (
+                "good",
+                "# Demo: rate each answer\n\nScore **helpfulness**, **harmlessness** and **honesty** "
+                "from 1 (poor) to 5 (excellent).",
+            ),
+            "rewrite": (
+                "bad",
+                "# Demo: fix the answer\n\nEdit the answer until it is correct and helpful; your "
+                "text becomes the *chosen* answer of the SFT export.",
+            ),
         }
         for kind, (answer, guidelines) in single.items():
             name = f"{prefix}-{kind}"
             if name in taken:
                 continue
             p = svc.create_project(database, name, task_type=kind, overlap=1, guidelines=guidelines)
-            rows = [(n, {"id": t["id"], "prompt": t.get("prompt") or t["messages"][-1]["content"],
-                         "responses": [t[answer]]}) for n, t in enumerate(DEMO_TASKS[:6], 1)]
+            rows = [
+                (
+                    n,
+                    {
+                        "id": t["id"],
+                        "prompt": t.get("prompt") or t["messages"][-1]["content"],
+                        "responses": [t[answer]],
+                    },
+                )
+                for n, t in enumerate(DEMO_TASKS[:6], 1)
+            ]
             svc.add_tasks(database, p["id"], rows, source="<demo>", what="task")
             created.append(name)
-        return {"url": database.url, "projects": [f"{prefix}-{k}" for k in ("pairwise", "rubric", "rewrite")],
-                "created": created, "judgements": judged}
+        return {
+            "url": database.url,
+            "projects": [f"{prefix}-{k}" for k in ("pairwise", "rubric", "rewrite")],
+            "created": created,
+            "judgements": judged,
+        }
     finally:
         if not isinstance(db, Database):
             database.dispose()
 
 
-def _simulate(db: Database, project_id: int, truth: dict[str, int], *, prefix: str, annotators: int, seed: int,
-              noise: float) -> int:
+def _simulate(
+    db: Database,
+    project_id: int,
+    truth: dict[str, int],
+    *,
+    prefix: str,
+    annotators: int,
+    seed: int,
+    noise: float,
+) -> int:
     """Seeded annotators judge every task of the project they are offered (gold included)."""
     from datamill.feedback import service as svc
 
@@ -153,8 +236,12 @@ def _simulate(db: Database, project_id: int, truth: dict[str, int], *, prefix: s
         while (task := svc.next_task(db, u, project_id)) is not None:
             best = truth[task["external_id"]]
             pick = best if rng.random() >= noise else 1 - best
-            svc.submit(db, u, task["task_id"], client_key=f"demo-{u}-{task['task_id']}",
-                       value={"preferred": pick, "strength": rng.randint(1, 3), "reason": "simulated"})
+            svc.submit(
+                db,
+                u,
+                task["task_id"],
+                client_key=f"demo-{u}-{task['task_id']}",
+                value={"preferred": pick, "strength": rng.randint(1, 3), "reason": "simulated"},
+            )
             n += 1
     return n
-

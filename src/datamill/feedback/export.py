@@ -27,11 +27,20 @@ def _check(fmt: str | None, policy: str, min_agreement: float) -> None:
     if policy not in POLICIES:
         raise ConfigError(f"unknown aggregation policy {policy!r}; allowed: {', '.join(POLICIES)}")
     if not 0.0 <= min_agreement <= 1.0:
-        raise ConfigError(f"min_agreement must be between 0 and 1, got {min_agreement!r}", params="min_agreement")
+        raise ConfigError(
+            f"min_agreement must be between 0 and 1, got {min_agreement!r}", params="min_agreement"
+        )
 
 
-def aggregate(db: Database, project: int | str, *, policy: str = "majority", min_agreement: float = 0.0,
-              include_gold: bool = False, data: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def aggregate(
+    db: Database,
+    project: int | str,
+    *,
+    policy: str = "majority",
+    min_agreement: float = 0.0,
+    include_gold: bool = False,
+    data: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """One outcome per judged task: responses ordered best first (``ranked``), scores, agreement, who judged.
 
     ``ranked`` holds canonical response indices, best first; ``scores`` a per-response score (higher is better)
@@ -99,12 +108,24 @@ def aggregate(db: Database, project: int | str, *, policy: str = "majority", min
             rewrites = [dict(j.value, judgement_id=j.id) for j in js if "rewrite" in j.value]
             if res is not None and "rewrite" in res.value:
                 rewrites = [dict(res.value, judgement_id=None)]
-        out.append({"task_id": tid, "external_id": task.external_id, "prompt": task.prompt,
-                    "messages": task.messages, "responses": task.responses, "meta": task.meta,
-                    "ranked": ranked, "scores": [round(s, 4) for s in scores], "agreement": round(agreement, 4),
-                    "resolved": res is not None, "rewrites": rewrites,
-                    "judgement_ids": [j.id for j in js], "annotator_ids": [j.user_id for j in js],
-                    "annotators": [users.get(j.user_id, str(j.user_id)) for j in js]})
+        out.append(
+            {
+                "task_id": tid,
+                "external_id": task.external_id,
+                "prompt": task.prompt,
+                "messages": task.messages,
+                "responses": task.responses,
+                "meta": task.meta,
+                "ranked": ranked,
+                "scores": [round(s, 4) for s in scores],
+                "agreement": round(agreement, 4),
+                "resolved": res is not None,
+                "rewrites": rewrites,
+                "judgement_ids": [j.id for j in js],
+                "annotator_ids": [j.user_id for j in js],
+                "annotators": [users.get(j.user_id, str(j.user_id)) for j in js],
+            }
+        )
     return out
 
 
@@ -122,8 +143,13 @@ def _answer(text: str, chat: bool) -> Any:
 
 
 def _common(o: dict[str, Any]) -> dict[str, Any]:
-    return {"task_id": o["external_id"], "agreement": o["agreement"], "n_judgements": len(o["judgement_ids"]),
-            "annotators": o["annotators"], "judgement_ids": [str(i) for i in o["judgement_ids"]]}
+    return {
+        "task_id": o["external_id"],
+        "agreement": o["agreement"],
+        "n_judgements": len(o["judgement_ids"]),
+        "annotators": o["annotators"],
+        "judgement_ids": [str(i) for i in o["judgement_ids"]],
+    }
 
 
 def _pairs(o: dict[str, Any], all_pairs: bool) -> list[tuple[int, int, float]]:
@@ -136,21 +162,42 @@ def _pairs(o: dict[str, Any], all_pairs: bool) -> list[tuple[int, int, float]]:
     return [(r[i], r[k], round(s[r[i]] - s[r[k]], 4)) for i in range(len(r)) for k in range(i + 1, len(r))]
 
 
-def export_rows(db: Database, project: int | str, format: str, *, policy: str = "majority",  # noqa: A002
-                min_agreement: float = 0.0, include_gold: bool = False) -> list[dict[str, Any]]:
+def export_rows(
+    db: Database,
+    project: int | str,
+    format: str,
+    *,
+    policy: str = "majority",  # noqa: A002
+    min_agreement: float = 0.0,
+    include_gold: bool = False,
+) -> list[dict[str, Any]]:
     """Rows of one export format (plain dicts, the columns TRL expects plus provenance columns)."""
     _check(format, policy, min_agreement)
     data = load_project(db, project)
     tt = data["project"]["task_type"]
     if format == "raw":
         tasks, users = data["tasks"], data["users"]
-        return [{"judgement_id": j.id, "task_id": tasks[j.task_id].external_id, "annotator": users.get(j.user_id),
-                 "annotator_id": j.user_id, "task_type": tt, "value": j.value, "comment": j.comment,
-                 "order": j.order, "seconds": round(j.seconds, 3), "gold_correct": j.gold_correct,
-                 "is_gold": tasks[j.task_id].is_gold, "created_at": j.created_at.isoformat()}
-                for j in data["judgements"] if include_gold or not tasks[j.task_id].is_gold]
-    outcomes = aggregate(db, project, policy=policy, min_agreement=min_agreement, include_gold=include_gold,
-                         data=data)
+        return [
+            {
+                "judgement_id": j.id,
+                "task_id": tasks[j.task_id].external_id,
+                "annotator": users.get(j.user_id),
+                "annotator_id": j.user_id,
+                "task_type": tt,
+                "value": j.value,
+                "comment": j.comment,
+                "order": j.order,
+                "seconds": round(j.seconds, 3),
+                "gold_correct": j.gold_correct,
+                "is_gold": tasks[j.task_id].is_gold,
+                "created_at": j.created_at.isoformat(),
+            }
+            for j in data["judgements"]
+            if include_gold or not tasks[j.task_id].is_gold
+        ]
+    outcomes = aggregate(
+        db, project, policy=policy, min_agreement=min_agreement, include_gold=include_gold, data=data
+    )
     chat = any(o["messages"] for o in outcomes)
     rows: list[dict[str, Any]] = []
     for o in outcomes:
@@ -166,13 +213,29 @@ def export_rows(db: Database, project: int | str, format: str, *, policy: str = 
                     rows.append({"prompt": prompt, "completion": _answer(rw["rewrite"], chat), **common})
                 elif rw["rewrite"].strip() != original.strip():
                     if format == "kto":
-                        rows.append({"prompt": prompt, "completion": _answer(rw["rewrite"], chat), "label": True,
-                                     **common})
-                        rows.append({"prompt": prompt, "completion": _answer(original, chat), "label": False,
-                                     **common})
+                        rows.append(
+                            {
+                                "prompt": prompt,
+                                "completion": _answer(rw["rewrite"], chat),
+                                "label": True,
+                                **common,
+                            }
+                        )
+                        rows.append(
+                            {
+                                "prompt": prompt,
+                                "completion": _answer(original, chat),
+                                "label": False,
+                                **common,
+                            }
+                        )
                     else:
-                        row = {"prompt": prompt, "chosen": _answer(rw["rewrite"], chat),
-                               "rejected": _answer(original, chat), **common}
+                        row = {
+                            "prompt": prompt,
+                            "chosen": _answer(rw["rewrite"], chat),
+                            "rejected": _answer(original, chat),
+                            **common,
+                        }
                         if format == "reward":
                             row["margin"] = 1.0
                         rows.append(row)
@@ -184,46 +247,84 @@ def export_rows(db: Database, project: int | str, format: str, *, policy: str = 
         elif format == "kto":
             best, worst = o["ranked"][0], o["ranked"][-1]
             if best != worst:
-                rows.append({"prompt": prompt, "completion": _answer(resp[best], chat), "label": True, **common})
-                rows.append({"prompt": prompt, "completion": _answer(resp[worst], chat), "label": False, **common})
+                rows.append(
+                    {"prompt": prompt, "completion": _answer(resp[best], chat), "label": True, **common}
+                )
+                rows.append(
+                    {"prompt": prompt, "completion": _answer(resp[worst], chat), "label": False, **common}
+                )
         else:
             for c, r, margin in _pairs(o, all_pairs=format == "reward"):
                 if margin <= 0 and tt == "rubric":
                     continue  # equal scores: no preference
-                row = {"prompt": prompt, "chosen": _answer(resp[c], chat), "rejected": _answer(resp[r], chat),
-                       **common}
+                row = {
+                    "prompt": prompt,
+                    "chosen": _answer(resp[c], chat),
+                    "rejected": _answer(resp[r], chat),
+                    **common,
+                }
                 if format == "reward":
                     row["margin"] = margin
                 rows.append(row)
     return rows
 
 
-def export_preferences(db: Database, project: int | str, *, policy: str = "majority", min_agreement: float = 0.0,
-                       include_gold: bool = False) -> list[Any]:
+def export_preferences(
+    db: Database,
+    project: int | str,
+    *,
+    policy: str = "majority",
+    min_agreement: float = 0.0,
+    include_gold: bool = False,
+) -> list[Any]:
     """DPO pairs as :class:`datamill.records.Preference` with provenance (task id, annotators, judgements)."""
     from datamill.records import Preference, Provenance, stable_id
 
     proj = load_project(db, project)["project"]
     out = []
-    for row in export_rows(db, project, "dpo", policy=policy, min_agreement=min_agreement,
-                           include_gold=include_gold):
-        out.append(Preference(
-            id=stable_id("feedback", proj["name"], row["task_id"], row["chosen"], row["rejected"]),
-            prompt=row["prompt"], chosen=row["chosen"], rejected=row["rejected"],
-            scores={"agreement": row["agreement"]},
-            metadata={"project": proj["name"], "task": row["task_id"], "n_judgements": row["n_judgements"]},
-            provenance=Provenance(source=f"feedback:{proj['name']}", step="feedback.export",
-                                  parents=[row["task_id"]], annotator=",".join(row["annotators"]),
-                                  extra={"annotators": row["annotators"], "judgements": row["judgement_ids"]})))
+    for row in export_rows(
+        db, project, "dpo", policy=policy, min_agreement=min_agreement, include_gold=include_gold
+    ):
+        out.append(
+            Preference(
+                id=stable_id("feedback", proj["name"], row["task_id"], row["chosen"], row["rejected"]),
+                prompt=row["prompt"],
+                chosen=row["chosen"],
+                rejected=row["rejected"],
+                scores={"agreement": row["agreement"]},
+                metadata={
+                    "project": proj["name"],
+                    "task": row["task_id"],
+                    "n_judgements": row["n_judgements"],
+                },
+                provenance=Provenance(
+                    source=f"feedback:{proj['name']}",
+                    step="feedback.export",
+                    parents=[row["task_id"]],
+                    annotator=",".join(row["annotators"]),
+                    extra={"annotators": row["annotators"], "judgements": row["judgement_ids"]},
+                ),
+            )
+        )
     return out
 
 
-def export(db: Database, project: int | str, format: str, output: str | os.PathLike[str], *,  # noqa: A002
-           policy: str = "majority", min_agreement: float = 0.0, include_gold: bool = False) -> int:
+def export(
+    db: Database,
+    project: int | str,
+    format: str,
+    output: str | os.PathLike[str],
+    *,  # noqa: A002
+    policy: str = "majority",
+    min_agreement: float = 0.0,
+    include_gold: bool = False,
+) -> int:
     """Write an export to ``output`` (``.parquet`` or JSON Lines, optionally .gz/.zst); returns the row count."""
     from datamill.io import write_jsonl, write_parquet
 
-    rows = export_rows(db, project, format, policy=policy, min_agreement=min_agreement, include_gold=include_gold)
+    rows = export_rows(
+        db, project, format, policy=policy, min_agreement=min_agreement, include_gold=include_gold
+    )
     path = os.fspath(output)
     if path.endswith(".parquet"):
         if format == "raw":  # free-form values: keep Parquet columns typed by storing them as JSON text

@@ -38,9 +38,17 @@ def _messages(row: dict[str, Any]) -> list[dict[str, Any]]:
     return msgs
 
 
-def fill_responses(rows: Iterable[tuple[int, Any]], teachers: Any | Sequence[Any], *, task_type: str = "pairwise",
-                   samples: int | None = None, cache: str | None = "default", temperature: float = 0.9,
-                   max_tokens: int = 1024, seed: int = 0) -> Iterator[tuple[int, Any]]:
+def fill_responses(
+    rows: Iterable[tuple[int, Any]],
+    teachers: Any | Sequence[Any],
+    *,
+    task_type: str = "pairwise",
+    samples: int | None = None,
+    cache: str | None = "default",
+    temperature: float = 0.9,
+    max_tokens: int = 1024,
+    seed: int = 0,
+) -> Iterator[tuple[int, Any]]:
     """``(line, row)`` pairs with teacher answers added as ``responses`` where a row has none.
 
     Args:
@@ -63,23 +71,27 @@ def fill_responses(rows: Iterable[tuple[int, Any]], teachers: Any | Sequence[Any
     k = samples if samples is not None else (_DEFAULT_SAMPLES[task_type] if len(specs) == 1 else 1)
     if k < 1:
         raise ConfigError(f"samples must be >= 1, got {k!r}", params="samples")
-    steps = [Respond(teacher=t, k=k, cache=cache, temperature=temperature, max_tokens=max_tokens, seed=seed)
-             for t in specs]
+    steps = [
+        Respond(teacher=t, k=k, cache=cache, temperature=temperature, max_tokens=max_tokens, seed=seed)
+        for t in specs
+    ]
     buffered = list(rows)
     todo: list[Example] = []
     for i, (_line, row) in enumerate(buffered):
         if needs_responses(row):
             msgs = _messages(row)
             if msgs:  # a row without any prompt is left for the importer to report
-                todo.append(Example(id=f"row-{i}", messages=[Message.from_dict(m) for m in msgs],
-                                    metadata={"row": i}))
+                todo.append(
+                    Example(id=f"row-{i}", messages=[Message.from_dict(m) for m in msgs], metadata={"row": i})
+                )
     answers: dict[int, list[tuple[str, str, int]]] = {}
     for step in steps:
         model = step.teacher.spec().get("model", "teacher")
         for ex in step(todo):  # type: ignore[arg-type]
             assert isinstance(ex, Example)
-            answers.setdefault(ex.metadata["row"], []).append((str(ex.output), str(model),
-                                                               int(ex.metadata.get("sample", 0))))
+            answers.setdefault(ex.metadata["row"], []).append(
+                (str(ex.output), str(model), int(ex.metadata.get("sample", 0)))
+            )
     for i, (line, row) in enumerate(buffered):
         got = answers.get(i)
         if got is not None:

@@ -91,9 +91,11 @@ class Project(Base):
 
 class Task(Base):
     __tablename__ = "tasks"
-    __table_args__ = (UniqueConstraint("project_id", "external_id", name="uq_task_external"),
-                      # the queue query walks this index: tasks closest to their overlap first
-                      Index("ix_tasks_queue", "project_id", "is_gold", "n_assigned", "id"))
+    __table_args__ = (
+        UniqueConstraint("project_id", "external_id", name="uq_task_external"),
+        # the queue query walks this index: tasks closest to their overlap first
+        Index("ix_tasks_queue", "project_id", "is_gold", "n_assigned", "id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     external_id: Mapped[str] = mapped_column(String(255))
@@ -111,9 +113,11 @@ class Assignment(Base):
     """A task handed to one annotator, with the display order (permutation) they saw."""
 
     __tablename__ = "assignments"
-    __table_args__ = (UniqueConstraint("task_id", "user_id", name="uq_assignment_task_user"),
-                      # next-task: this annotator's open assignment in a project, one seek at any history length
-                      Index("ix_assignments_queue", "user_id", "project_id", "status"))
+    __table_args__ = (
+        UniqueConstraint("task_id", "user_id", name="uq_assignment_task_user"),
+        # next-task: this annotator's open assignment in a project, one seek at any history length
+        Index("ix_assignments_queue", "user_id", "project_id", "status"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -129,8 +133,10 @@ class Judgement(Base):
     """One annotator's answer to one task; ``client_key`` makes submits idempotent."""
 
     __tablename__ = "judgements"
-    __table_args__ = (UniqueConstraint("user_id", "client_key", name="uq_judgement_client_key"),
-                      UniqueConstraint("task_id", "user_id", name="uq_judgement_task_user"))
+    __table_args__ = (
+        UniqueConstraint("user_id", "client_key", name="uq_judgement_client_key"),
+        UniqueConstraint("task_id", "user_id", name="uq_judgement_task_user"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -7,23 +7,33 @@ from html import escape
 __all__ = ["svg_bars", "svg_histogram"]
 
 
-def svg_bars(items: list[tuple[str, float]], *, title: str, vmax: float | None = None, fmt: str = "{:g}",
-             width: int = 520) -> str:
+def svg_bars(
+    items: list[tuple[str, float]],
+    *,
+    title: str,
+    vmax: float | None = None,
+    fmt: str = "{:g}",
+    width: int = 520,
+) -> str:
     """A horizontal bar chart of ``(label, value)`` pairs as an ``<svg>`` string."""
     row, label_w, pad = 22, 150, 6
     height = 28 + row * max(len(items), 1)
     top = max([v for _, v in items] + [vmax or 0, 1e-9])
     bar_w = width - label_w - 70
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{escape(title)}" class="chart">',
-             f'<text x="0" y="16" font-weight="bold" font-size="13">{escape(title)}</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(title)}" class="chart">',
+        f'<text x="0" y="16" font-weight="bold" font-size="13">{escape(title)}</text>',
+    ]
     if not items:
         parts.append('<text x="0" y="40" font-size="12" fill="#666">no data yet</text>')
     for i, (label, value) in enumerate(items):
         y = 28 + i * row
         w = 0 if value is None else max(bar_w * float(value) / top, 1)
-        parts.append(f'<text x="{label_w - pad}" y="{y + 14}" font-size="12" text-anchor="end">'
-                     f'{escape(str(label)[:24])}</text>')
+        parts.append(
+            f'<text x="{label_w - pad}" y="{y + 14}" font-size="12" text-anchor="end">'
+            f"{escape(str(label)[:24])}</text>"
+        )
         parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="#3b6ea8"/>')
         shown = "n/a" if value is None else fmt.format(value)
         parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="12">{escape(shown)}</text>')
@@ -42,6 +52,8 @@ def svg_histogram(values: list[float], *, title: str, bins: int = 12, unit: str 
     for v in values:
         counts[min(int((v - lo) / step), bins - 1)] += 1
     digits = 0 if step >= 10 else 1 if step >= 1 else 2
-    items = [(f"{lo + i * step:.{digits}f}-{lo + (i + 1) * step:.{digits}f}{unit}", float(c))
-             for i, c in enumerate(counts)]
+    items = [
+        (f"{lo + i * step:.{digits}f}-{lo + (i + 1) * step:.{digits}f}{unit}", float(c))
+        for i, c in enumerate(counts)
+    ]
     return svg_bars(items, title=title, fmt="{:.0f}")

@@ -11,8 +11,15 @@ import numpy as np
 from datamill.feedback.agreement import fleiss_kappa, krippendorff_alpha, pairwise_cohen
 from datamill.feedback.db import Database
 
-__all__ = ["agreement_report", "annotator_weights", "disagreements", "label_name", "load_project", "main_label",
-           "unit_values"]
+__all__ = [
+    "agreement_report",
+    "annotator_weights",
+    "disagreements",
+    "label_name",
+    "load_project",
+    "main_label",
+    "unit_values",
+]
 
 
 def load_project(db: Database, project: int | str) -> dict[str, Any]:
@@ -26,14 +33,31 @@ def load_project(db: Database, project: int | str) -> dict[str, Any]:
     pid = proj["id"]
     with db.read() as s:
         tasks = {t.id: t for t in s.scalars(select(Task).where(Task.project_id == pid).order_by(Task.id))}
-        judgements = list(s.scalars(select(Judgement).where(Judgement.project_id == pid).order_by(Judgement.id)))
+        judgements = list(
+            s.scalars(select(Judgement).where(Judgement.project_id == pid).order_by(Judgement.id))
+        )
         users = {u.id: u.username for u in s.scalars(select(User))}
-        resolutions = {r.task_id: r for r in s.scalars(
-            select(Resolution).join(Task, Task.id == Resolution.task_id).where(Task.project_id == pid))}
-        skips = list(s.execute(select(Assignment.user_id, Assignment.task_id, Assignment.skip_reason).where(
-            Assignment.project_id == pid, Assignment.status == "skipped")))
-    return {"project": proj, "tasks": tasks, "judgements": judgements, "users": users,
-            "resolutions": resolutions, "skips": skips}
+        resolutions = {
+            r.task_id: r
+            for r in s.scalars(
+                select(Resolution).join(Task, Task.id == Resolution.task_id).where(Task.project_id == pid)
+            )
+        }
+        skips = list(
+            s.execute(
+                select(Assignment.user_id, Assignment.task_id, Assignment.skip_reason).where(
+                    Assignment.project_id == pid, Assignment.status == "skipped"
+                )
+            )
+        )
+    return {
+        "project": proj,
+        "tasks": tasks,
+        "judgements": judgements,
+        "users": users,
+        "resolutions": resolutions,
+        "skips": skips,
+    }
 
 
 def main_label(task_type: str, value: dict[str, Any]) -> Any:
@@ -89,7 +113,9 @@ def _finite(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 4)
 
 
-def agreement_report(db: Database, project: int | str, *, data: dict[str, Any] | None = None) -> dict[str, Any]:
+def agreement_report(
+    db: Database, project: int | str, *, data: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Agreement of a project's (non-gold) judgements and per-annotator statistics.
 
     Returns ``alpha`` (Krippendorff by level), ``fleiss`` (on tasks rated by the most common number of
@@ -111,17 +137,33 @@ def agreement_report(db: Database, project: int | str, *, data: dict[str, Any] |
     if labelled:
         for j in regular:
             labels[users[j.user_id]][j.task_id] = main_label(tt, j.value)
-    pairs = [{**p, "kappa": _finite(p["kappa"]), "agreement": _finite(p["agreement"])}
-             for p in pairwise_cohen(labels, min_items=2)]
+    pairs = [
+        {**p, "kappa": _finite(p["kappa"]), "agreement": _finite(p["agreement"])}
+        for p in pairwise_cohen(labels, min_items=2)
+    ]
     n_tasks = sum(1 for t in tasks.values() if not t.is_gold)
     done = sum(1 for t, js in by_task.items() if len(js) >= proj["overlap"])
-    return {"project": proj["name"], "task_type": tt, "tasks": n_tasks,
-            "gold_tasks": sum(1 for t in tasks.values() if t.is_gold), "judgements": len(data["judgements"]),
-            "completed_tasks": done, "skips": len(data["skips"]), "alpha": alpha, "fleiss": fleiss,
-            "pairs": pairs, "annotators": _annotator_stats(data, tt, majority),
-            "label_counts": {label_name(tt, k): v for k, v in sorted(
-                Counter(main_label(tt, j.value) for j in regular).items(), key=lambda kv: repr(kv[0]))}
-            if labelled else {}}
+    return {
+        "project": proj["name"],
+        "task_type": tt,
+        "tasks": n_tasks,
+        "gold_tasks": sum(1 for t in tasks.values() if t.is_gold),
+        "judgements": len(data["judgements"]),
+        "completed_tasks": done,
+        "skips": len(data["skips"]),
+        "alpha": alpha,
+        "fleiss": fleiss,
+        "pairs": pairs,
+        "annotators": _annotator_stats(data, tt, majority),
+        "label_counts": {
+            label_name(tt, k): v
+            for k, v in sorted(
+                Counter(main_label(tt, j.value) for j in regular).items(), key=lambda kv: repr(kv[0])
+            )
+        }
+        if labelled
+        else {},
+    }
 
 
 def _alpha(tt: str, regular: list[Any]) -> dict[str, float | None]:
@@ -185,13 +227,19 @@ def _annotator_stats(data: dict[str, Any], tt: str, majority: dict[int, Any]) ->
         gold = [j for j in mine if j.gold_correct is not None]
         secs = [j.seconds for j in mine]
         agree = [main_label(tt, j.value) == majority[j.task_id] for j in mine if j.task_id in majority]
-        per.append({"annotator": users.get(u, str(u)), "user_id": u, "judgements": len(mine),
-                    "skips": sum(1 for s in data["skips"] if s[0] == u),
-                    "median_seconds": round(median(secs), 2) if secs else None,
-                    "total_seconds": round(sum(secs), 1),
-                    "gold_judged": len(gold),
-                    "gold_accuracy": round(sum(j.gold_correct for j in gold) / len(gold), 4) if gold else None,
-                    "majority_agreement": round(sum(agree) / len(agree), 4) if agree else None})
+        per.append(
+            {
+                "annotator": users.get(u, str(u)),
+                "user_id": u,
+                "judgements": len(mine),
+                "skips": sum(1 for s in data["skips"] if s[0] == u),
+                "median_seconds": round(median(secs), 2) if secs else None,
+                "total_seconds": round(sum(secs), 1),
+                "gold_judged": len(gold),
+                "gold_accuracy": round(sum(j.gold_correct for j in gold) / len(gold), 4) if gold else None,
+                "majority_agreement": round(sum(agree) / len(agree), 4) if agree else None,
+            }
+        )
     return per
 
 
@@ -202,8 +250,9 @@ def label_name(task_type: str, label: Any) -> str:
     return f"response {label} best"
 
 
-def disagreements(db: Database, project: int | str, *, data: dict[str, Any] | None = None,
-                  include_resolved: bool = True) -> list[dict[str, Any]]:
+def disagreements(
+    db: Database, project: int | str, *, data: dict[str, Any] | None = None, include_resolved: bool = True
+) -> list[dict[str, Any]]:
     """Tasks whose judgements disagree (different main labels, or rubric scores 2+ points apart)."""
     data = data or load_project(db, project)
     proj, tasks, users = data["project"], data["tasks"], data["users"]
@@ -226,9 +275,25 @@ def disagreements(db: Database, project: int | str, *, data: dict[str, Any] | No
         if res is not None and not include_resolved:
             continue
         t = tasks[tid]
-        out.append({"task_id": tid, "external_id": t.external_id, "prompt": t.prompt, "messages": t.messages,
-                    "responses": t.responses, "is_gold": t.is_gold,
-                    "judgements": [{"id": j.id, "annotator": users.get(j.user_id), "value": j.value,
-                                    "label": main_label(tt, j.value), "comment": j.comment} for j in js],
-                    "resolution": res.value if res is not None else None})
+        out.append(
+            {
+                "task_id": tid,
+                "external_id": t.external_id,
+                "prompt": t.prompt,
+                "messages": t.messages,
+                "responses": t.responses,
+                "is_gold": t.is_gold,
+                "judgements": [
+                    {
+                        "id": j.id,
+                        "annotator": users.get(j.user_id),
+                        "value": j.value,
+                        "label": main_label(tt, j.value),
+                        "comment": j.comment,
+                    }
+                    for j in js
+                ],
+                "resolution": res.value if res is not None else None,
+            }
+        )
     return out

@@ -22,8 +22,12 @@ def _row(rec: Any, n: int) -> tuple[dict[str, Any], int]:
         return v
 
     if isinstance(rec, Preference):
-        return {"id": rec.id, "prompt": plain(rec.prompt), "responses": [plain(rec.chosen), plain(rec.rejected)],
-                "metadata": rec.metadata}, 0
+        return {
+            "id": rec.id,
+            "prompt": plain(rec.prompt),
+            "responses": [plain(rec.chosen), plain(rec.rejected)],
+            "metadata": rec.metadata,
+        }, 0
     data = rec.to_dict() if isinstance(rec, Record) else rec
     if not isinstance(data, dict):
         raise InputError(f"record {n}: expected a Preference or a dict with prompt and responses")
@@ -42,9 +46,17 @@ def _row(rec: Any, n: int) -> tuple[dict[str, Any], int]:
     return row, best if best < 2 else 0
 
 
-def simulate_project(db_url: str, records: Iterable[Any], *, annotators: int = 3, seed: int = 0,
-                     noise: float = 0.15, project: str | None = None, policy: str = "majority",
-                     min_agreement: float = 0.0) -> list[Any]:
+def simulate_project(
+    db_url: str,
+    records: Iterable[Any],
+    *,
+    annotators: int = 3,
+    seed: int = 0,
+    noise: float = 0.15,
+    project: str | None = None,
+    policy: str = "majority",
+    min_agreement: float = 0.0,
+) -> list[Any]:
     """Create a pairwise project from ``records``, let ``annotators`` seeded annotators judge every task, export DPO.
 
     Args:
@@ -89,18 +101,27 @@ def simulate_project(db_url: str, records: Iterable[Any], *, annotators: int = 3
             k = 2
             while name in taken:
                 name, k = f"simulated-{k}", k + 1
-        proj = create_project(db, name, task_type="pairwise", overlap=annotators,
-                              guidelines="Simulated annotators: prefer the more helpful, correct answer.")
+        proj = create_project(
+            db,
+            name,
+            task_type="pairwise",
+            overlap=annotators,
+            guidelines="Simulated annotators: prefer the more helpful, correct answer.",
+        )
         add_tasks(db, proj["id"], rows, source="<records>", what="record")
         from sqlalchemy import select
 
         from datamill.feedback.models import Task
 
         with db.read() as s:
-            ids = dict(s.execute(select(Task.external_id, Task.id).where(Task.project_id == proj["id"])).all())
+            ids = dict(
+                s.execute(select(Task.external_id, Task.id).where(Task.project_id == proj["id"])).all()
+            )
         ext_truth = {ids[parse_task_row(proj, row)["external_id"]]: truth[n] for n, row in rows}
-        users = [create_user(db, f"{name}-annotator-{i + 1}", secrets.token_urlsafe(12))["id"]
-                 for i in range(annotators)]
+        users = [
+            create_user(db, f"{name}-annotator-{i + 1}", secrets.token_urlsafe(12))["id"]
+            for i in range(annotators)
+        ]
         rngs = {u: random.Random(f"{seed}:{i}") for i, u in enumerate(users)}
         active = list(users)
         while active:
@@ -112,8 +133,13 @@ def simulate_project(db_url: str, records: Iterable[Any], *, annotators: int = 3
                 best = ext_truth[task["task_id"]]
                 rng = rngs[u]
                 pick = best if rng.random() >= noise else 1 - best
-                submit(db, u, task["task_id"], client_key=f"simulated-{u}-{task['task_id']}",
-                       value={"preferred": pick, "strength": rng.randint(1, 3), "reason": "simulated"})
+                submit(
+                    db,
+                    u,
+                    task["task_id"],
+                    client_key=f"simulated-{u}-{task['task_id']}",
+                    value={"preferred": pick, "strength": rng.randint(1, 3), "reason": "simulated"},
+                )
         return export_preferences(db, proj["id"], policy=policy, min_agreement=min_agreement)
     finally:
         db.dispose()

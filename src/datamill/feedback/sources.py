@@ -34,8 +34,12 @@ def is_native_task_row(row: Any) -> bool:
     if fmt is None:
         return True
     chosen = row.get("chosen")
-    explicit = isinstance(chosen, str) or (isinstance(chosen, list) and chosen and isinstance(chosen[0], dict)
-                                           and chosen[0].get("role") == "assistant")
+    explicit = isinstance(chosen, str) or (
+        isinstance(chosen, list)
+        and chosen
+        and isinstance(chosen[0], dict)
+        and chosen[0].get("role") == "assistant"
+    )
     return fmt == "trl_preference" and bool(row.get("prompt")) and bool(explicit)
 
 
@@ -81,7 +85,9 @@ def _preference_task(rec: Preference, task_type: str) -> dict[str, Any]:
     if tie:  # the source states no preference (a tie): still worth judging, with no verdict to compare to
         meta["source_tie"] = tie
     else:
-        meta["source_preferred"] = 0  # responses are stored best first; annotators see their own shuffled order
+        meta["source_preferred"] = (
+            0  # responses are stored best first; annotators see their own shuffled order
+        )
     row = {"id": rec.id, **_context(rec.prompt), "responses": responses, "metadata": meta}
     gold = (rec.metadata.get("row_fields") or {}).get("gold")
     if gold is not None:
@@ -92,8 +98,11 @@ def _preference_task(rec: Preference, task_type: str) -> dict[str, Any]:
 def _split(ex: Example) -> tuple[list[Message], str]:
     msgs = ex.messages or [Message(role="user", content=ex.input or "")]
     if msgs[-1].role != "assistant":
-        raise InputError("the conversation has no final assistant turn to judge", path=ex.provenance.source,
-                         line=ex.provenance.line)
+        raise InputError(
+            "the conversation has no final assistant turn to judge",
+            path=ex.provenance.source,
+            line=ex.provenance.line,
+        )
     return msgs[:-1], msgs[-1].text
 
 
@@ -124,6 +133,10 @@ def task_rows_from_records(records: Iterable[Record], task_type: str) -> Iterato
         scores = [ex.metadata.get("scores") for ex in group]
         if all(isinstance(s, dict) for s in scores):
             meta["source_scores"] = scores
-        row = {"id": stable_id("group", *(ex.id for ex in group)), **_context(prompt), "responses": answers,
-               "metadata": meta}
+        row = {
+            "id": stable_id("group", *(ex.id for ex in group)),
+            **_context(prompt),
+            "responses": answers,
+            "metadata": meta,
+        }
         yield first.provenance.line or 0, row

@@ -1,10 +1,10 @@
 """Fine-tuning sets: formats, validation, token statistics, cleaning, decontamination, splits, mixing, cards.
 
-    from datamill.finetune import read_examples, validate, clean, split, write_examples
-    report = validate("train.jsonl", max_tokens=4096)
-    result = clean(read_examples("train.jsonl"))
-    parts = split(result.kept, fractions={"train": 0.9, "test": 0.1}, stratify="label")
-    write_examples(parts["train"], "clean/train.jsonl", format="openai")
+from datamill.finetune import read_examples, validate, clean, split, write_examples
+report = validate("train.jsonl", max_tokens=4096)
+result = clean(read_examples("train.jsonl"))
+parts = split(result.kept, fractions={"train": 0.9, "test": 0.1}, stratify="label")
+write_examples(parts["train"], "clean/train.jsonl", format="openai")
 """
 
 from datamill.finetune.card import CardResult, dataset_card, write_dataset_card

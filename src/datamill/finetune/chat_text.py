@@ -28,16 +28,28 @@ __all__ = ["TEMPLATES", "detect_template", "parse_chat_text", "parse_hh", "rende
 TEMPLATES = ("chatml", "llama3", "llama2", "gemma", "zephyr", "hh", "guanaco")
 
 _CHATML = re.compile(r"<\|im_start\|>\s*(\w+)\n?(.*?)(?:<\|im_end\|>|(?=<\|im_start\|>)|\Z)", re.S)
-_LLAMA3 = re.compile(r"<\|start_header_id\|>\s*(\w+)\s*<\|end_header_id\|>\n*(.*?)(?:<\|eot_id\|>|"
-                     r"(?=<\|start_header_id\|>)|\Z)", re.S)
+_LLAMA3 = re.compile(
+    r"<\|start_header_id\|>\s*(\w+)\s*<\|end_header_id\|>\n*(.*?)(?:<\|eot_id\|>|"
+    r"(?=<\|start_header_id\|>)|\Z)",
+    re.S,
+)
 _GEMMA = re.compile(r"<start_of_turn>\s*(\w+)\n?(.*?)(?:<end_of_turn>|(?=<start_of_turn>)|\Z)", re.S)
 _ZEPHYR = re.compile(r"<\|(system|user|assistant)\|>\n?(.*?)(?=<\|(?:system|user|assistant)\|>|\Z)", re.S)
 _HH = re.compile(r"(?:^|\n\n)(Human|Assistant):[ ]?")
 _GUANACO = re.compile(r"(?:^|\s*)### (Human|Assistant):[ ]?")
 _INST = re.compile(r"\[INST\](.*?)\[/INST\]", re.S)
 _SYS = re.compile(r"<<SYS>>\n?(.*?)\n?<</SYS>>\s*", re.S)
-_ROLE = {"system": "system", "user": "user", "human": "user", "assistant": "assistant", "model": "assistant",
-         "gpt": "assistant", "tool": "tool", "ipython": "tool", "developer": "developer"}
+_ROLE = {
+    "system": "system",
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "model": "assistant",
+    "gpt": "assistant",
+    "tool": "tool",
+    "ipython": "tool",
+    "developer": "developer",
+}
 
 
 def detect_template(text: str) -> str | None:
@@ -77,8 +89,10 @@ def _speakers(pattern: re.Pattern[str], text: str) -> list[Message]:
     parts = pattern.split(text)
     if parts[0].strip():
         raise ValueError(f"text before the first speaker tag: {parts[0][:60]!r}")
-    return [Message(role="user" if who == "Human" else "assistant", content=body.strip())
-            for who, body in zip(parts[1::2], parts[2::2], strict=True)]
+    return [
+        Message(role="user" if who == "Human" else "assistant", content=body.strip())
+        for who, body in zip(parts[1::2], parts[2::2], strict=True)
+    ]
 
 
 def parse_hh(text: str) -> list[Message]:
@@ -91,7 +105,7 @@ def _llama2(text: str) -> list[Message]:
     out: list[Message] = []
     pos = 0
     for m in _INST.finditer(text):
-        before = _clean(text[pos:m.start()].replace("<s>", "").replace("</s>", ""))
+        before = _clean(text[pos : m.start()].replace("<s>", "").replace("</s>", ""))
         if before:
             if not out:
                 raise ValueError(f"text before the first [INST]: {before[:60]!r}")
@@ -100,7 +114,7 @@ def _llama2(text: str) -> list[Message]:
         sys_m = _SYS.search(user)
         if sys_m:
             out.append(Message(role="system", content=sys_m.group(1).strip()))
-            user = user[:sys_m.start()] + user[sys_m.end():]
+            user = user[: sys_m.start()] + user[sys_m.end() :]
         out.append(Message(role="user", content=user.strip()))
         pos = m.end()
     tail = _clean(text[pos:].replace("<s>", "").replace("</s>", ""))
@@ -113,8 +127,10 @@ def parse_chat_text(text: str, template: str | None = None) -> tuple[str, list[M
     """``(template, messages)`` of a rendered chat; ValueError when no template fits or no turn is found."""
     tpl = template or detect_template(text)
     if tpl is None:
-        raise ValueError("no chat template recognised in the text (ChatML, Llama 2/3, Gemma, Zephyr, "
-                         "Human:/Assistant: transcripts)")
+        raise ValueError(
+            "no chat template recognised in the text (ChatML, Llama 2/3, Gemma, Zephyr, "
+            "Human:/Assistant: transcripts)"
+        )
     if tpl == "chatml":
         msgs = _tagged(_CHATML, text)
     elif tpl == "llama3":

@@ -35,8 +35,18 @@ from datamill.records import Example, Preference, Record
 
 __all__ = ["CleanResult", "RULES", "clean", "embedding_duplicates", "find_defects"]
 
-RULES = ("empty_output", "refusal", "merged_instruction", "truncated_output", "hallucinated_url",
-         "hallucinated_image", "wrong_math", "non_english", "exact_duplicate", "near_duplicate")
+RULES = (
+    "empty_output",
+    "refusal",
+    "merged_instruction",
+    "truncated_output",
+    "hallucinated_url",
+    "hallucinated_image",
+    "wrong_math",
+    "non_english",
+    "exact_duplicate",
+    "near_duplicate",
+)
 
 _PLACEHOLDER = re.compile(r"^\s*(<\s*no\s*output\s*>|<\s*noinput\s*>|n/?a|none|null|-+|\.+|\?+)\s*$", re.I)
 _REFUSAL = re.compile(
@@ -46,22 +56,40 @@ _REFUSAL = re.compile(
     r"create|generate|browse|access|perform)|"
     r"i do(n't| not) have (the ability|personal (opinions|experiences|feelings)|access to)|"
     r"my (knowledge|training) (cutoff|data))",
-    re.I)
+    re.I,
+)
 _MERGED = re.compile(r"(^|\n)\s*(output|answer|response|solution)\s*:\s*\S", re.I)
-_DANGLING = re.compile(r"(\b(the|a|an|and|or|of|to|with|in|for|that|which|is|are|but|because|by|as|from|on|at)"
-                       r"|[,:(\[{\-–]|\.\.\.|…)\s*$", re.I)
+_DANGLING = re.compile(
+    r"(\b(the|a|an|and|or|of|to|with|in|for|that|which|is|are|but|because|by|as|from|on|at)"
+    r"|[,:(\[{\-–]|\.\.\.|…)\s*$",
+    re.I,
+)
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s)>\]\"']+", re.I)
 _QUOTED = re.compile(r"(['\"])(.*?)\1")
 _ASKS_LANGUAGE = re.compile(r"translat|language|dialect|idiom|countr(y|ies)|cuisine|dish", re.I)
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|<img\b|\[image[^\]]*\]|\b(here is|here's|see|below is|attached is) "
-                    r"(the |an? )?(image|picture|photo|drawing|diagram)\b", re.I)
+_IMAGE = re.compile(
+    r"!\[[^\]]*\]\([^)]*\)|<img\b|\[image[^\]]*\]|\b(here is|here's|see|below is|attached is) "
+    r"(the |an? )?(image|picture|photo|drawing|diagram)\b",
+    re.I,
+)
 _IMAGE_IN = re.compile(r"\b(image|picture|photo|drawing|diagram|draw|sketch)\b|<img|!\[", re.I)
-_ARITH = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?(?:\s*[-+*/×x÷]\s*-?\d+(?:\.\d+)?)+)\s*=\s*(-?\d+(?:,\d{3})*(?:\.\d+)?)(?!\w)(?!\.\d)")
-_QUESTION_ARITH = re.compile(r"^\s*(?:what is|what's|calculate|compute|evaluate|solve)?\s*:?\s*"
-                             r"(-?\d+(?:\.\d+)?(?:\s*[-+*/×x÷]\s*-?\d+(?:\.\d+)?)+)\s*[?=.]?\s*$", re.I)
+_ARITH = re.compile(
+    r"(?<![\w.])(-?\d+(?:\.\d+)?(?:\s*[-+*/×x÷]\s*-?\d+(?:\.\d+)?)+)\s*=\s*(-?\d+(?:,\d{3})*(?:\.\d+)?)(?!\w)(?!\.\d)"
+)
+_QUESTION_ARITH = re.compile(
+    r"^\s*(?:what is|what's|calculate|compute|evaluate|solve)?\s*:?\s*"
+    r"(-?\d+(?:\.\d+)?(?:\s*[-+*/×x÷]\s*-?\d+(?:\.\d+)?)+)\s*[?=.]?\s*$",
+    re.I,
+)
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
-_OPS: dict[type, Callable[..., float]] = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.USub: operator.neg, ast.UAdd: operator.pos}
+_OPS: dict[type, Callable[..., float]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
 
 
 def _eval_arith(expr: str) -> float | None:
@@ -97,8 +125,11 @@ def split_example(rec: Record) -> tuple[str, str]:
     if isinstance(rec, Example):
         return rec.input or "", rec.output or ""
     if isinstance(rec, Preference):  # a pair is judged by its prompt and its chosen answer
-        prompt = rec.prompt if isinstance(rec.prompt, str) else "\n".join(
-            m.text for m in rec.prompt if m.role in ("system", "user", "developer"))
+        prompt = (
+            rec.prompt
+            if isinstance(rec.prompt, str)
+            else "\n".join(m.text for m in rec.prompt if m.role in ("system", "user", "developer"))
+        )
         return prompt, rec.chosen if isinstance(rec.chosen, str) else "\n".join(m.text for m in rec.chosen)
     raise ConfigError(f"cleaning works on examples and preference pairs, got a {rec.type_name} record")
 
@@ -119,7 +150,11 @@ def _math_problem(instruction: str, output: str) -> str | None:
     if q:
         value = _eval_arith(q.group(1))
         nums = _NUMBER.findall(output)
-        if value is not None and nums and not any(_close(value, float(n.replace(",", ""))) for n in nums[-3:]):
+        if (
+            value is not None
+            and nums
+            and not any(_close(value, float(n.replace(",", ""))) for n in nums[-3:])
+        ):
             return f"{q.group(1)} is {value:g}, the answer says {nums[-1]}"
     return None
 
@@ -134,7 +169,11 @@ def find_defects(instruction: str, output: str) -> list[tuple[str, str]]:
     stripped = output.strip()
     if _MERGED.search(instruction) or (len(stripped) >= 12 and stripped in instruction):
         found.append(("merged_instruction", "the instruction already contains the answer"))
-    if len(stripped) >= 40 and not stripped.endswith(("```", "}", "]", ")")) and (m := _DANGLING.search(stripped)):
+    if (
+        len(stripped) >= 40
+        and not stripped.endswith(("```", "}", "]", ")"))
+        and (m := _DANGLING.search(stripped))
+    ):
         found.append(("truncated_output", f"ends with {m.group(0).strip()!r}"))
     quoted = {q.group(2) for q in _QUOTED.finditer(output)}  # string literals in code are not citations
     urls = [u.rstrip(".,;") for u in _URL.findall(output) if not any(u in q for q in quoted)]
@@ -156,7 +195,9 @@ class CleanResult:
     dropped: list[tuple[Record, str, str]]  # (record, rule, reason)
     seen: int
     dry_run: bool = False
-    flagged: Counter[str] = field(default_factory=Counter)  # every rule hit, also on kept examples in dry runs
+    flagged: Counter[str] = field(
+        default_factory=Counter
+    )  # every rule hit, also on kept examples in dry runs
 
     @property
     def counts(self) -> Counter[str]:
@@ -167,18 +208,54 @@ class CleanResult:
         for rec, r, reason in self.dropped:
             if r == rule:
                 ins, o = split_example(rec)
-                out.append({"id": rec.id, "line": rec.provenance.line, "reason": reason,
-                            "instruction": ins[:200], "output": o[:200]})
+                out.append(
+                    {
+                        "id": rec.id,
+                        "line": rec.provenance.line,
+                        "reason": reason,
+                        "instruction": ins[:200],
+                        "output": o[:200],
+                    }
+                )
                 if len(out) >= k:
                     break
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seen": self.seen, "kept": len(self.kept), "dropped": len(self.dropped), "dry_run": self.dry_run,
-                "rules": {r: {"count": n, "examples": self.examples(r)} for r, n in sorted(self.counts.items())}}
+        return {
+            "seen": self.seen,
+            "kept": len(self.kept),
+            "dropped": len(self.dropped),
+            "dry_run": self.dry_run,
+            "rules": {r: {"count": n, "examples": self.examples(r)} for r, n in sorted(self.counts.items())},
+        }
 
 
-_EN_FUNCTION_WORDS = frozenset(["the", "and", "of", "to", "a", "in", "is", "for", "on", "with", "that", "it", "as", "are", "was", "this", "be", "by", "or", "from", "at"])
+_EN_FUNCTION_WORDS = frozenset(
+    [
+        "the",
+        "and",
+        "of",
+        "to",
+        "a",
+        "in",
+        "is",
+        "for",
+        "on",
+        "with",
+        "that",
+        "it",
+        "as",
+        "are",
+        "was",
+        "this",
+        "be",
+        "by",
+        "or",
+        "from",
+        "at",
+    ]
+)
 
 
 def _english_words(text: str) -> float:
@@ -190,7 +267,9 @@ def _english_words(text: str) -> float:
 def _languages(wanted: Sequence[str]):  # noqa: ANN202
     from datamill.errors import require
 
-    lingua = require("lingua", extra="pretrain", purpose="language filtering", package="lingua-language-detector")
+    lingua = require(
+        "lingua", extra="pretrain", purpose="language filtering", package="lingua-language-detector"
+    )
     detector = lingua.LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
     codes = {c.lower() for c in wanted}
     return detector, codes
@@ -199,19 +278,25 @@ def _languages(wanted: Sequence[str]):  # noqa: ANN202
 def _check_languages(wanted: Sequence[str]) -> None:
     from datamill.errors import require
 
-    lingua = require("lingua", extra="pretrain", purpose="language filtering", package="lingua-language-detector")
+    lingua = require(
+        "lingua", extra="pretrain", purpose="language filtering", package="lingua-language-detector"
+    )
     known = sorted(lang.iso_code_639_1.name.lower() for lang in lingua.Language.all())
     unknown = sorted({c.lower() for c in wanted} - set(known))
     if unknown:
-        raise ConfigError(f"languages names codes the language detector does not know: {unknown}; "
-                          f"known ISO 639-1 codes: {', '.join(known)}", params="languages")
+        raise ConfigError(
+            f"languages names codes the language detector does not know: {unknown}; "
+            f"known ISO 639-1 codes: {', '.join(known)}",
+            params="languages",
+        )
 
 
 _NEAR_DUP_DEFAULTS = {"minhash": 0.85, "embedding": 0.95}
 
 
-def embedding_duplicates(texts: Sequence[str], *, threshold: float = 0.95, model: str = "all-MiniLM-L6-v2",
-                         block: int = 2048) -> list[int]:
+def embedding_duplicates(
+    texts: Sequence[str], *, threshold: float = 0.95, model: str = "all-MiniLM-L6-v2", block: int = 2048
+) -> list[int]:
     """Each text's representative (the first text it is a near-duplicate of, else itself) by embedding
     cosine similarity >= ``threshold``: catches paraphrases that share few word n-grams."""
     import numpy as np
@@ -226,7 +311,7 @@ def embedding_duplicates(texts: Sequence[str], *, threshold: float = 0.95, model
     vecs = get_embedder(model).encode(list(texts))  # L2-normalised
     uf = UnionFind(len(texts))
     for lo in range(0, len(texts), block):
-        sims = vecs[lo:lo + block] @ vecs.T
+        sims = vecs[lo : lo + block] @ vecs.T
         rows, cols = np.nonzero(sims >= threshold)
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
             if c < r + lo:
@@ -234,9 +319,16 @@ def embedding_duplicates(texts: Sequence[str], *, threshold: float = 0.95, model
     return [uf.find(i) for i in range(len(texts))]
 
 
-def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages: Sequence[str] | None = ("en",),
-          near_dup_threshold: float | None = None, near_dup_method: str = "minhash",
-          embedding_model: str = "all-MiniLM-L6-v2", dry_run: bool = False) -> CleanResult:
+def clean(
+    records: Iterable[Record],
+    *,
+    rules: Sequence[str] = RULES,
+    languages: Sequence[str] | None = ("en",),
+    near_dup_threshold: float | None = None,
+    near_dup_method: str = "minhash",
+    embedding_model: str = "all-MiniLM-L6-v2",
+    dry_run: bool = False,
+) -> CleanResult:
     """Apply the cleaning rules; the first rule an example breaks is the one it is dropped for.
 
     Preference pairs are judged by their prompt and chosen answer (a refusal there is no defect: safety
@@ -257,8 +349,14 @@ def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages:
     if "exact_duplicate" in rules:
         _exact_duplicates(recs, pairs, verdicts)
     if "near_duplicate" in rules and len(recs) > 1:
-        _near_duplicates(recs, pairs, verdicts, method=near_dup_method, threshold=near_dup_threshold,
-                         embedding_model=embedding_model)
+        _near_duplicates(
+            recs,
+            pairs,
+            verdicts,
+            method=near_dup_method,
+            threshold=near_dup_threshold,
+            embedding_model=embedding_model,
+        )
     kept, dropped = [], []
     for rec, v in zip(recs, verdicts.first, strict=True):
         if v is None or dry_run:
@@ -268,20 +366,28 @@ def clean(records: Iterable[Record], *, rules: Sequence[str] = RULES, languages:
     return CleanResult(kept=kept, dropped=dropped, seen=len(recs), dry_run=dry_run, flagged=verdicts.flagged)
 
 
-def _check_clean_options(rules: Sequence[str], languages: Sequence[str] | None, near_dup_method: str,
-                         near_dup_threshold: float | None) -> None:
+def _check_clean_options(
+    rules: Sequence[str],
+    languages: Sequence[str] | None,
+    near_dup_method: str,
+    near_dup_threshold: float | None,
+) -> None:
     unknown = set(rules) - set(RULES)
     if unknown:
-        raise ConfigError(f"rules names no such cleaning rule: {sorted(unknown)}; allowed: {', '.join(RULES)}",
-                          params="rules")
+        raise ConfigError(
+            f"rules names no such cleaning rule: {sorted(unknown)}; allowed: {', '.join(RULES)}",
+            params="rules",
+        )
     if near_dup_method not in ("minhash", "embedding"):
-        raise ConfigError(f"near_dup_method must be minhash or embedding, got {near_dup_method!r}",
-                          params="near_dup_method")
+        raise ConfigError(
+            f"near_dup_method must be minhash or embedding, got {near_dup_method!r}", params="near_dup_method"
+        )
     if near_dup_threshold is None:
         near_dup_threshold = _NEAR_DUP_DEFAULTS[near_dup_method]
     if not 0.0 < near_dup_threshold <= 1.0:
-        raise ConfigError(f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}",
-                          params="near_dup_threshold")
+        raise ConfigError(
+            f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}", params="near_dup_threshold"
+        )
     if "non_english" in rules and languages:
         _check_languages(languages)
 
@@ -299,8 +405,9 @@ class _Verdicts:
             self.first[i] = (rule, reason)
 
 
-def _content_defects(recs: list[Record], pairs: list[tuple[str, str]], verdicts: _Verdicts,
-                     content_rules: set[str]) -> None:
+def _content_defects(
+    recs: list[Record], pairs: list[tuple[str, str]], verdicts: _Verdicts, content_rules: set[str]
+) -> None:
     for i, (ins, out) in enumerate(pairs):
         for rule, reason in find_defects(ins, out):
             # a refusal is often the chosen answer of a safety pair (HH-RLHF harmless): not a defect there
@@ -322,7 +429,11 @@ def _non_english(pairs: list[tuple[str, str]], verdicts: _Verdicts, languages: S
     for i, (ins, out) in enumerate(pairs):
         # the whole example is in another language, or the answer is when nobody asked for it
         lang = foreign(ins, 0.5, 20) and foreign(out, 0.5, 20)
-        if not lang and not _ASKS_LANGUAGE.search(ins) and not ("en" in codes and _english_words(out) >= 0.05):
+        if (
+            not lang
+            and not _ASKS_LANGUAGE.search(ins)
+            and not ("en" in codes and _english_words(out) >= 0.05)
+        ):
             lang = foreign(out, 0.95, 60)
         if lang:
             verdicts.mark(i, "non_english", f"detected {lang}")
@@ -334,13 +445,22 @@ def _exact_duplicates(recs: list[Record], pairs: list[tuple[str, str]], verdicts
         text = f"{ins}\x1f{out}\x1f{_rejected(recs[i])}"  # a pair is a duplicate only with the same rejected
         key = xxhash.xxh3_128_digest(" ".join(text.lower().split()).encode("utf-8", "surrogatepass"))
         if key in first:
-            verdicts.mark(i, "exact_duplicate", f"same as line {recs[first[key]].provenance.line or first[key]}")
+            verdicts.mark(
+                i, "exact_duplicate", f"same as line {recs[first[key]].provenance.line or first[key]}"
+            )
         else:
             first[key] = i
 
 
-def _near_duplicates(recs: list[Record], pairs: list[tuple[str, str]], verdicts: _Verdicts, *, method: str,
-                     threshold: float, embedding_model: str) -> None:
+def _near_duplicates(
+    recs: list[Record],
+    pairs: list[tuple[str, str]],
+    verdicts: _Verdicts,
+    *,
+    method: str,
+    threshold: float,
+    embedding_model: str,
+) -> None:
     texts = [f"{ins}\n{out}" for ins, out in pairs]
     if method == "embedding":
         clusters = embedding_duplicates(texts, threshold=threshold, model=embedding_model)
@@ -350,4 +470,6 @@ def _near_duplicates(recs: list[Record], pairs: list[tuple[str, str]], verdicts:
         clusters = near_duplicate_clusters(texts, threshold=threshold, ngram=3)
     for i, c in enumerate(clusters):
         if c != i and verdicts.first[i] is None:
-            verdicts.mark(i, "near_duplicate", f"near-duplicate of line {recs[c].provenance.line or c} ({method})")
+            verdicts.mark(
+                i, "near_duplicate", f"near-duplicate of line {recs[c].provenance.line or c} ({method})"
+            )

@@ -35,13 +35,23 @@ class Contamination:
     removed: list[Record]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"removed": len(self.removed), "kept": len(self.kept),
-                "reasons": {str(i): r for i, r in sorted(self.flagged.items())}}
+        return {
+            "removed": len(self.removed),
+            "kept": len(self.kept),
+            "reasons": {str(i): r for i, r in sorted(self.flagged.items())},
+        }
 
 
-def decontaminate(train: Sequence[Record], eval_texts: Iterable[str | Record], *, ngram: int = 13,
-                  min_overlap: int = 1, embedding_threshold: float | None = None,
-                  embedding_model: str = "all-MiniLM-L6-v2", drop: bool = True) -> Contamination:
+def decontaminate(
+    train: Sequence[Record],
+    eval_texts: Iterable[str | Record],
+    *,
+    ngram: int = 13,
+    min_overlap: int = 1,
+    embedding_threshold: float | None = None,
+    embedding_model: str = "all-MiniLM-L6-v2",
+    drop: bool = True,
+) -> Contamination:
     """Flag training examples sharing ``min_overlap`` word ``ngram``-grams with any evaluation text, or
     (with ``embedding_threshold``) whose embedding cosine to an evaluation text is at least that.
 
@@ -58,8 +68,10 @@ def decontaminate(train: Sequence[Record], eval_texts: Iterable[str | Record], *
     if min_overlap < 1:
         raise ConfigError(f"min_overlap must be >= 1, got {min_overlap!r}", params="min_overlap")
     if embedding_threshold is not None and not 0 < embedding_threshold <= 1:
-        raise ConfigError(f"embedding_threshold must be in (0, 1], got {embedding_threshold!r}",
-                          params="embedding_threshold")
+        raise ConfigError(
+            f"embedding_threshold must be in (0, 1], got {embedding_threshold!r}",
+            params="embedding_threshold",
+        )
     evals = [t for t in (e if isinstance(e, str) else _text(e) for e in eval_texts) if t and t.strip()]
     bank = NgramIndex(evals, n=ngram, short="whole")
     flagged: dict[int, str] = {}
@@ -107,9 +119,11 @@ def _fields_present(records: Sequence[Record]) -> list[str]:
 def _check_field(records: Sequence[Record], name: str, param: str) -> None:
     if not any(_field(r, name) is not None for r in records):
         have = _fields_present(records)
-        raise ConfigError(f"{param} names a field no row has: {name!r} (neither top-level nor in metadata); "
-                          + (f"rows have: {', '.join(have)}" if have else "rows have no label and no metadata"),
-                          params=param)
+        raise ConfigError(
+            f"{param} names a field no row has: {name!r} (neither top-level nor in metadata); "
+            + (f"rows have: {', '.join(have)}" if have else "rows have no label and no metadata"),
+            params=param,
+        )
 
 
 def _largest_remainder(n: int, fractions: dict[str, float]) -> dict[str, int]:
@@ -118,14 +132,18 @@ def _largest_remainder(n: int, fractions: dict[str, float]) -> dict[str, int]:
     names = list(fractions)
     out = {s: math.floor(n * f + 1e-9) for s, f in fractions.items()}
     left = n - sum(out.values())
-    order = sorted((s for s in names if fractions[s] > 0),
-                   key=lambda s: (-(n * fractions[s] - out[s]), fractions[s], names.index(s)))
+    order = sorted(
+        (s for s in names if fractions[s] > 0),
+        key=lambda s: (-(n * fractions[s] - out[s]), fractions[s], names.index(s)),
+    )
     for s in order[:left]:
         out[s] += 1
     return out
 
 
-def _cell_targets(sizes: dict[Any, int], fractions: dict[str, float], totals: dict[str, int]) -> dict[Any, dict[str, int]]:
+def _cell_targets(
+    sizes: dict[Any, int], fractions: dict[str, float], totals: dict[str, int]
+) -> dict[Any, dict[str, int]]:
     """Per-stratum row counts: each stratum split in the fractions (largest remainder), while the
     parts' totals stay the ones computed on all rows (controlled rounding)."""
     names = [s for s in fractions if fractions[s] > 0]
@@ -133,9 +151,15 @@ def _cell_targets(sizes: dict[Any, int], fractions: dict[str, float], totals: di
     cell = {c: {s: math.floor(sizes[c] * fractions[s] + 1e-9) for s in fractions} for c in strata}
     row_left = {c: sizes[c] - sum(cell[c].values()) for c in strata}
     col_left = {s: totals[s] - sum(cell[c][s] for c in strata) for s in names}
-    order = sorted(((c, s) for c in strata for s in names),
-                   key=lambda cs: (-(sizes[cs[0]] * fractions[cs[1]] - cell[cs[0]][cs[1]]), fractions[cs[1]],
-                                   names.index(cs[1]), strata.index(cs[0])))
+    order = sorted(
+        ((c, s) for c in strata for s in names),
+        key=lambda cs: (
+            -(sizes[cs[0]] * fractions[cs[1]] - cell[cs[0]][cs[1]]),
+            fractions[cs[1]],
+            names.index(cs[1]),
+            strata.index(cs[0]),
+        ),
+    )
     while any(row_left.values()):
         for c, s in order:
             if row_left[c] > 0 and col_left[s] > 0:
@@ -153,8 +177,14 @@ class SplitResult(dict[str, list[Record]]):
     (rounding, strata too small for every part, groups that cannot be divided); empty when exact.
     """
 
-    def __init__(self, parts: dict[str, list[Record]], *, fractions: dict[str, float], targets: dict[str, int],
-                 notes: list[str]) -> None:
+    def __init__(
+        self,
+        parts: dict[str, list[Record]],
+        *,
+        fractions: dict[str, float],
+        targets: dict[str, int],
+        notes: list[str],
+    ) -> None:
         super().__init__(parts)
         self.fractions = fractions
         self.targets = targets
@@ -165,9 +195,15 @@ class SplitResult(dict[str, list[Record]]):
         return {name: len(items) for name, items in self.items()}
 
 
-def split(records: Sequence[Record], *, fractions: dict[str, float] | None = None, seed: int = 0,
-          stratify: str | None = None, group: str | None = "near_duplicate",
-          near_dup_threshold: float = 0.7) -> SplitResult:
+def split(
+    records: Sequence[Record],
+    *,
+    fractions: dict[str, float] | None = None,
+    seed: int = 0,
+    stratify: str | None = None,
+    group: str | None = "near_duplicate",
+    near_dup_threshold: float = 0.7,
+) -> SplitResult:
     """Split into named parts (default train 0.9 / test 0.1), deterministically for a ``seed``.
 
     ``fractions`` must sum to 1. Each part's row count is ``fraction × rows`` rounded by largest
@@ -181,8 +217,9 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
     are big. A field that no row has is an error. Every record gets its part in ``split``; the returned
     :class:`SplitResult` says in ``notes`` how the counts differ from the fractions.
     """
-    fractions = _check_split_options(records, fractions, stratify=stratify, group=group,
-                                     near_dup_threshold=near_dup_threshold)
+    fractions = _check_split_options(
+        records, fractions, stratify=stratify, group=group, near_dup_threshold=near_dup_threshold
+    )
     names = list(fractions)
     n = len(records)
     targets = _part_targets(n, fractions)
@@ -211,22 +248,35 @@ def split(records: Sequence[Record], *, fractions: dict[str, float] | None = Non
     return SplitResult(out, fractions=fractions, targets=targets, notes=notes)
 
 
-def _check_split_options(records: Sequence[Record], fractions: dict[str, float] | None, *, stratify: str | None,
-                         group: str | None, near_dup_threshold: float) -> dict[str, float]:
+def _check_split_options(
+    records: Sequence[Record],
+    fractions: dict[str, float] | None,
+    *,
+    stratify: str | None,
+    group: str | None,
+    near_dup_threshold: float,
+) -> dict[str, float]:
     """The fractions to split by (default train 0.9 / test 0.1), once the options are checked."""
     fractions = dict(fractions) if fractions is not None else {"train": 0.9, "test": 0.1}
-    shown = ", ".join(f"{k}={v:g}" for k, v in fractions.items()) if all(
-        isinstance(v, (int, float)) for v in fractions.values()) else repr(fractions)
-    if not fractions or not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
-                                for v in fractions.values()):
-        raise ConfigError(f"fractions must be non-negative numbers, one per part, got {shown or '{}'}",
-                          params="fractions")
+    shown = (
+        ", ".join(f"{k}={v:g}" for k, v in fractions.items())
+        if all(isinstance(v, (int, float)) for v in fractions.values())
+        else repr(fractions)
+    )
+    if not fractions or not all(
+        isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in fractions.values()
+    ):
+        raise ConfigError(
+            f"fractions must be non-negative numbers, one per part, got {shown or '{}'}", params="fractions"
+        )
     if abs(sum(fractions.values()) - 1) > 1e-6:
-        raise ConfigError(f"fractions must sum to 1, got {sum(fractions.values()):g} ({shown})",
-                          params="fractions")
+        raise ConfigError(
+            f"fractions must sum to 1, got {sum(fractions.values()):g} ({shown})", params="fractions"
+        )
     if group == "near_duplicate" and not 0 < near_dup_threshold <= 1:
-        raise ConfigError(f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}",
-                          params="near_dup_threshold")
+        raise ConfigError(
+            f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}", params="near_dup_threshold"
+        )
     if stratify is not None:
         _check_field(records, stratify, "stratify")
     if group not in (None, "near_duplicate"):
@@ -239,9 +289,11 @@ def _part_targets(n: int, fractions: dict[str, float]) -> dict[str, int]:
     targets = _largest_remainder(n, fractions)
     for s, f in fractions.items():
         if f > 0 and targets[s] == 0:
-            raise ConfigError(f"fractions: {s}={f:g} of {n:,} rows is {n * f:.2g} rows, which rounds to none; "
-                              f"give {s} a larger fraction or split at least {math.ceil(1 / f - 1e-9):,} rows",
-                              params="fractions")
+            raise ConfigError(
+                f"fractions: {s}={f:g} of {n:,} rows is {n * f:.2g} rows, which rounds to none; "
+                f"give {s} a larger fraction or split at least {math.ceil(1 / f - 1e-9):,} rows",
+                params="fractions",
+            )
     return targets
 
 
@@ -255,12 +307,21 @@ def _group_ids(records: Sequence[Record], group: str | None, near_dup_threshold:
     if group is None:
         return list(range(len(records)))
     key_ids: dict[str, int] = {}
-    return [i if (v := _field(r, group)) is None else key_ids.setdefault(repr(v), i) for i, r in enumerate(records)]
+    return [
+        i if (v := _field(r, group)) is None else key_ids.setdefault(repr(v), i)
+        for i, r in enumerate(records)
+    ]
 
 
-def _place_groups(groups: dict[int, list[int]], strata: dict[str, list[int]], cells: dict[Any, dict[str, int]],
-                  fractions: dict[str, float], targets: dict[str, int], *,
-                  seed: int) -> tuple[dict[int, str], dict[str, dict[str, int]], dict[str, int]]:
+def _place_groups(
+    groups: dict[int, list[int]],
+    strata: dict[str, list[int]],
+    cells: dict[Any, dict[str, int]],
+    fractions: dict[str, float],
+    targets: dict[str, int],
+    *,
+    seed: int,
+) -> tuple[dict[int, str], dict[str, dict[str, int]], dict[str, int]]:
     """Each group's part, the rows per stratum and part, the rows per part. Within a stratum, groups go
     largest first (ties in a seeded random order) to the part still wanting the most rows."""
     names = list(fractions)
@@ -275,59 +336,91 @@ def _place_groups(groups: dict[int, list[int]], strata: dict[str, list[int]], ce
         rng.shuffle(gs)
         gs.sort(key=lambda g: -len(groups[g]))  # big groups first, then the small ones even out the counts
         for g in gs:
-            part = max(wanted, key=lambda s: (cells[c][s] - got[c][s], targets[s] - total[s], -names.index(s)))
+            part = max(
+                wanted, key=lambda s: (cells[c][s] - got[c][s], targets[s] - total[s], -names.index(s))
+            )
             assign[g] = part
             got[c][part] += len(groups[g])
             total[part] += len(groups[g])
     return assign, got, total
 
 
-def _split_notes(n: int, fractions: dict[str, float], targets: dict[str, int], total: dict[str, int],
-                 groups: dict[int, list[int]], *, group: str | None) -> list[str]:
+def _split_notes(
+    n: int,
+    fractions: dict[str, float],
+    targets: dict[str, int],
+    total: dict[str, int],
+    groups: dict[int, list[int]],
+    *,
+    group: str | None,
+) -> list[str]:
     """What moved the counts off ``n`` × fractions: rounding, and groups kept whole (an error when a part
     would get no rows)."""
     names = list(fractions)
     wanted = [s for s in names if fractions[s] > 0]
     notes: list[str] = []
     if any(abs(targets[s] - n * f) > 1e-9 for s, f in fractions.items()):
-        notes.append(f"{n:,} rows × fractions are not whole numbers, rounded by largest remainder: "
-                     + ", ".join(f"{s} {n * f:.4g} → {targets[s]:,}" for s, f in fractions.items()))
+        notes.append(
+            f"{n:,} rows × fractions are not whole numbers, rounded by largest remainder: "
+            + ", ".join(f"{s} {n * f:.4g} → {targets[s]:,}" for s, f in fractions.items())
+        )
     if total != targets:
         largest = max(len(m) for m in groups.values())
         what = "near-duplicate groups" if group == "near_duplicate" else f"groups of equal {group!r}"
         empty = [s for s in wanted if total[s] == 0]
         moved = ", ".join(f"{s} {total[s]:,} (target {targets[s]:,})" for s in names)
         if empty:
-            raise ConfigError(f"{', '.join(empty)} would get no rows: {len(groups):,} {what} (largest {largest:,} "
-                              f"rows) cannot be divided into {', '.join(names)}; {moved}. Choose another group "
-                              "(or none), or split more rows", params="group")
-        notes.append(f"{what} are kept whole (largest {largest:,} rows), so the counts moved off the targets: {moved}")
+            raise ConfigError(
+                f"{', '.join(empty)} would get no rows: {len(groups):,} {what} (largest {largest:,} "
+                f"rows) cannot be divided into {', '.join(names)}; {moved}. Choose another group "
+                "(or none), or split more rows",
+                params="group",
+            )
+        notes.append(
+            f"{what} are kept whole (largest {largest:,} rows), so the counts moved off the targets: {moved}"
+        )
     return notes
 
 
-def _strata_notes(got: dict[str, dict[str, int]], sizes: dict[str, int], fractions: dict[str, float],
-                  stratify: str) -> list[str]:
+def _strata_notes(
+    got: dict[str, dict[str, int]], sizes: dict[str, int], fractions: dict[str, float], stratify: str
+) -> list[str]:
     """The values of ``stratify`` with too few rows to be in every part."""
     wanted = [s for s in fractions if fractions[s] > 0]
     keys = sorted(got)
     short = [c for c in keys if any(got[c][s] == 0 for s in wanted)]
     if not short:
         return []
-    shown_strata = "; ".join(f"{'(none)' if c == 'None' else c} ({sizes[c]:,} row{'s' if sizes[c] != 1 else ''}: "
-                             + ", ".join(f"{s} {got[c][s]}" for s in wanted) + ")" for c in short[:5])
-    return [f"{len(short):,} of {len(keys):,} {stratify} values have too few rows to be in every part: "
-            + shown_strata + ("; …" if len(short) > 5 else "")]
+    shown_strata = "; ".join(
+        f"{'(none)' if c == 'None' else c} ({sizes[c]:,} row{'s' if sizes[c] != 1 else ''}: "
+        + ", ".join(f"{s} {got[c][s]}" for s in wanted)
+        + ")"
+        for c in short[:5]
+    )
+    return [
+        f"{len(short):,} of {len(keys):,} {stratify} values have too few rows to be in every part: "
+        + shown_strata
+        + ("; …" if len(short) > 5 else "")
+    ]
 
 
-def mix(sources: dict[str, Sequence[Record]], *, weights: dict[str, float], total: int | None = None,
-        seed: int = 0, replace: bool = False) -> list[Record]:
+def mix(
+    sources: dict[str, Sequence[Record]],
+    *,
+    weights: dict[str, float],
+    total: int | None = None,
+    seed: int = 0,
+    replace: bool = False,
+) -> list[Record]:
     """Sample a mixture of named sources in proportion to ``weights`` (seeded).
 
     ``total`` defaults to the largest mixture possible without replacement. Each record's
     ``metadata["source"]`` names where it came from.
     """
     if set(weights) - set(sources):
-        raise ConfigError(f"weights name unknown sources {sorted(set(weights) - set(sources))}", params="weights")
+        raise ConfigError(
+            f"weights name unknown sources {sorted(set(weights) - set(sources))}", params="weights"
+        )
     if any(not v >= 0 for v in weights.values()):
         raise ConfigError(f"weights must be >= 0, got {weights!r}", params="weights")
     w = {k: v for k, v in weights.items() if v > 0}
@@ -344,8 +437,11 @@ def mix(sources: dict[str, Sequence[Record]], *, weights: dict[str, float], tota
         want = round(total * v / s)
         pool = list(sources[k])
         if not replace and want > len(pool):
-            raise ConfigError(f"source {k!r} has {len(pool)} records, the mixture needs {want}; "
-                              "lower total or allow replace=True", params=("total", "replace"))
+            raise ConfigError(
+                f"source {k!r} has {len(pool)} records, the mixture needs {want}; "
+                "lower total or allow replace=True",
+                params=("total", "replace"),
+            )
         picked = [rng.choice(pool) for _ in range(want)] if replace else rng.sample(pool, want)
         for r in picked:
             r.metadata.setdefault("source", k)

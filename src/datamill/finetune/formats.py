@@ -95,26 +95,41 @@ def detect_format(rows: Iterable[tuple[int, Any]], *, path: str | None = None, s
         # chat set with a few plain rows stays chat (those rows then fail with their reason)
         return "chat_text" if counts["chat_text"] > counts["trl_text"] else "trl_text"
     if len(seen) > 1:
-        where = ", ".join(f"{fmt} (first at line {line})" for fmt, line in sorted(seen.items(), key=lambda x: x[1]))
+        where = ", ".join(
+            f"{fmt} (first at line {line})" for fmt, line in sorted(seen.items(), key=lambda x: x[1])
+        )
         raise InputError(f"mixed formats in one file: {where}; split the file or pass format=", path=path)
     if not seen:
         if unknown is None:
             raise InputError("no rows to detect a format from", path=path)
         line, row = unknown
         keys = sorted(row) if isinstance(row, dict) else type(row).__name__
-        raise InputError(f"unrecognised fine-tuning format (keys {keys}); expected one of: messages (openai), "
-                         "conversations (sharegpt), instruction/output (alpaca), instruction/response (dolly), "
-                         "prompt/completion, prompt/chosen/rejected, input/preferred_output/non_preferred_output, "
-                         "text, or a public dataset's shape (hh_rlhf, ultrafeedback, shp, helpsteer2, nectar, "
-                         "oasst1); pass format= to force one", path=path, line=line)
+        raise InputError(
+            f"unrecognised fine-tuning format (keys {keys}); expected one of: messages (openai), "
+            "conversations (sharegpt), instruction/output (alpaca), instruction/response (dolly), "
+            "prompt/completion, prompt/chosen/rejected, input/preferred_output/non_preferred_output, "
+            "text, or a public dataset's shape (hh_rlhf, ultrafeedback, shp, helpsteer2, nectar, "
+            "oasst1); pass format= to force one",
+            path=path,
+            line=line,
+        )
     return next(iter(seen))
 
 
-def iter_rows(source: Any, *, policy: ErrorPolicy | None = None, split: str | None = None,
-              max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[tuple[str, int, Any]]:
+def iter_rows(
+    source: Any,
+    *,
+    policy: ErrorPolicy | None = None,
+    split: str | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[tuple[str, int, Any]]:
     """``(path, line, row)`` from JSONL/Parquet files, folders, globs, or an HF dataset (object or folder)."""
-    if not isinstance(source, (str, os.PathLike)) or os.path.isdir(source) and os.path.exists(
-            os.path.join(source, "dataset_info.json")) or _is_hf_dict(source):
+    if (
+        not isinstance(source, (str, os.PathLike))
+        or os.path.isdir(source)
+        and os.path.exists(os.path.join(source, "dataset_info.json"))
+        or _is_hf_dict(source)
+    ):
         name = source if isinstance(source, (str, os.PathLike)) else "<dataset>"
         for n, row in iter_hf(source, split=split):
             yield os.fspath(name), n, row
@@ -129,13 +144,23 @@ def iter_rows(source: Any, *, policy: ErrorPolicy | None = None, split: str | No
 
 
 def _is_hf_dict(source: Any) -> bool:
-    return isinstance(source, (str, os.PathLike)) and os.path.isdir(source) and os.path.exists(
-        os.path.join(source, "dataset_dict.json"))
+    return (
+        isinstance(source, (str, os.PathLike))
+        and os.path.isdir(source)
+        and os.path.exists(os.path.join(source, "dataset_dict.json"))
+    )
 
 
-def read_examples(source: Any, *, format: str = "auto", on_error: str = "raise",  # noqa: A002
-                  quarantine: Any = None, split: str | None = None, tree_paths: str = "top",
-                  keep_ties: bool = False) -> Iterator[Record]:
+def read_examples(
+    source: Any,
+    *,
+    format: str = "auto",
+    on_error: str = "raise",  # noqa: A002
+    quarantine: Any = None,
+    split: str | None = None,
+    tree_paths: str = "top",
+    keep_ties: bool = False,
+) -> Iterator[Record]:
     """Stream a fine-tuning file (JSONL/Parquet/HF dataset) as Examples/Preferences.
 
     ``format="auto"`` detects it from the first rows (an error names the lines when formats mix).
@@ -151,20 +176,28 @@ def read_examples(source: Any, *, format: str = "auto", on_error: str = "raise",
     q = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
     policy = ErrorPolicy(on_error, q)  # type: ignore[arg-type]
     if format != "auto" and format not in FORMATS:
-        raise ConfigError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}", params="format")
+        raise ConfigError(
+            f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}", params="format"
+        )
     if tree_paths not in ("top", "all"):
         raise ConfigError(f"tree_paths must be 'top' or 'all', got {tree_paths!r}", params="tree_paths")
     fmt, forced = format, format != "auto"
     if fmt == "auto":
         sniff = ErrorPolicy("quarantine") if on_error == "quarantine" else policy  # a bad first line says so
         name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
-        fmt = detect_format(((n, row) for _, n, row in iter_rows(source, policy=sniff, split=split)), path=name)
+        fmt = detect_format(
+            ((n, row) for _, n, row in iter_rows(source, policy=sniff, split=split)), path=name
+        )
     if fmt in GROUPED:
+
         def bad(path: str, line: int, reason: str) -> None:
             policy.bad(path=path, line=line, kind="bad_example", reason=f"not a valid {fmt} row: {reason}")
 
-        rows = ((path, n, row) for path, n, row in iter_rows(source, policy=policy, split=split)
-                if _fits(row, fmt, path, n, policy, forced))
+        rows = (
+            (path, n, row)
+            for path, n, row in iter_rows(source, policy=policy, split=split)
+            if _fits(row, fmt, path, n, policy, forced)
+        )
         yield from oasst_conversations(rows, paths=tree_paths, bad=bad)
     else:
         for path, n, row in iter_rows(source, policy=policy, split=split):
@@ -173,14 +206,24 @@ def read_examples(source: Any, *, format: str = "auto", on_error: str = "raise",
             try:
                 rec = from_row(row, fmt, source=path, line=n)
                 if NO_PREFERENCE in rec.metadata and not keep_ties:
-                    q.add(path=path, line=n, kind="no_preference", raw=orjson.dumps(row, default=str),
-                          reason=f"no preference: {rec.metadata[NO_PREFERENCE]}")
+                    q.add(
+                        path=path,
+                        line=n,
+                        kind="no_preference",
+                        raw=orjson.dumps(row, default=str),
+                        reason=f"no preference: {rec.metadata[NO_PREFERENCE]}",
+                    )
                     continue
                 yield rec
             except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
                 reason = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
-                policy.bad(path=path, line=n, kind="bad_example", reason=f"not a valid {fmt} row: {reason}",
-                           raw=orjson.dumps(row, default=str))
+                policy.bad(
+                    path=path,
+                    line=n,
+                    kind="bad_example",
+                    reason=f"not a valid {fmt} row: {reason}",
+                    raw=orjson.dumps(row, default=str),
+                )
     if not isinstance(quarantine, Quarantine):
         q.close()
 
@@ -190,18 +233,34 @@ def _fits(row: Any, fmt: str, path: str, line: int, policy: ErrorPolicy, forced:
     another format than the file's."""
     got = format_of_row(row)
     if not forced and got is not None and got != fmt and not ({got, fmt} <= set(_TEXT_FAMILY)):
-        policy.bad(path=path, line=line, kind="bad_example", reason=f"not a valid {fmt} row: row looks like {got}, "
-                   f"but the file is {fmt}", raw=orjson.dumps(row, default=str))
+        policy.bad(
+            path=path,
+            line=line,
+            kind="bad_example",
+            reason=f"not a valid {fmt} row: row looks like {got}, but the file is {fmt}",
+            raw=orjson.dumps(row, default=str),
+        )
         return False
     if not isinstance(row, dict):
-        policy.bad(path=path, line=line, kind="bad_example", reason=f"not a valid {fmt} row: expected a JSON object, "
-                   f"got {type(row).__name__}", raw=orjson.dumps(row, default=str))
+        policy.bad(
+            path=path,
+            line=line,
+            kind="bad_example",
+            reason=f"not a valid {fmt} row: expected a JSON object, got {type(row).__name__}",
+            raw=orjson.dumps(row, default=str),
+        )
         return False
     return True
 
 
-def write_examples(records: Iterable[Record], path: str | os.PathLike[str], *, format: str = "openai",  # noqa: A002
-                   keep_ids: bool = False, dropped: Counter[str] | None = None) -> int:
+def write_examples(
+    records: Iterable[Record],
+    path: str | os.PathLike[str],
+    *,
+    format: str = "openai",  # noqa: A002
+    keep_ids: bool = False,
+    dropped: Counter[str] | None = None,
+) -> int:
     """Write Examples/Preferences as ``format`` rows to JSONL (.gz/.zst), Parquet, or an HF folder.
 
     ``keep_ids`` adds each record's ``id`` and a ``datamill`` column (provenance + metadata) so
@@ -211,8 +270,10 @@ def write_examples(records: Iterable[Record], path: str | os.PathLike[str], *, f
     from datamill.io import write_records
 
     if format not in WRITABLE:
-        raise ConfigError(f"format must be one of {', '.join(WRITABLE)}, got {format!r}"
-                          + (" (a public dataset's shape is read, not written)" if format in FORMATS else ""))
+        raise ConfigError(
+            f"format must be one of {', '.join(WRITABLE)}, got {format!r}"
+            + (" (a public dataset's shape is read, not written)" if format in FORMATS else "")
+        )
 
     def rows() -> Iterator[dict[str, Any]]:
         for rec in records:
@@ -237,9 +298,18 @@ class ConvertResult:
         return self.written
 
 
-def convert(src: Any, dst: str | os.PathLike[str], *, to: str, format: str = "auto",  # noqa: A002
-            keep_ids: bool = False, on_error: str = "raise", quarantine: Any = None, tree_paths: str = "top",
-            pair_score: str = "helpfulness") -> ConvertResult:
+def convert(
+    src: Any,
+    dst: str | os.PathLike[str],
+    *,
+    to: str,
+    format: str = "auto",  # noqa: A002
+    keep_ids: bool = False,
+    on_error: str = "raise",
+    quarantine: Any = None,
+    tree_paths: str = "top",
+    pair_score: str = "helpfulness",
+) -> ConvertResult:
     """Read ``src`` in any (or the given) format and write ``dst`` as ``to``.
 
     ``on_error="quarantine"`` sets malformed rows aside in ``quarantine`` (a path or a
@@ -253,15 +323,23 @@ def convert(src: Any, dst: str | os.PathLike[str], *, to: str, format: str = "au
     q = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
     try:
         result = ConvertResult(written=0)
-        recs: Iterable[Record] = read_examples(src, format=format, on_error=on_error, quarantine=q,
-                                               tree_paths=tree_paths)
+        recs: Iterable[Record] = read_examples(
+            src, format=format, on_error=on_error, quarantine=q, tree_paths=tree_paths
+        )
         if to in PREFERENCE_FORMATS:
+
             def unpaired(rec: Record, reason: str) -> None:
-                q.add(path=rec.provenance.source or "<input>", line=rec.provenance.line, kind="no_preference",
-                      reason=reason)
+                q.add(
+                    path=rec.provenance.source or "<input>",
+                    line=rec.provenance.line,
+                    kind="no_preference",
+                    reason=reason,
+                )
 
             recs = pair_by_prompt(recs, score=pair_score, bad=unpaired)
-        result.written = write_examples(recs, dst, format=to, keep_ids=keep_ids, dropped=result.dropped_fields)
+        result.written = write_examples(
+            recs, dst, format=to, keep_ids=keep_ids, dropped=result.dropped_fields
+        )
         result.unpaired = q.counts["no_preference"]
         return result
     finally:

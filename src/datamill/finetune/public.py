@@ -42,10 +42,30 @@ __all__ = [
     "public_from_row",
 ]
 
-PUBLIC_FORMATS = ("hh_rlhf", "ultrafeedback", "shp", "helpsteer2", "helpsteer2_preference", "helpsteer3",
-                  "chatbot_arena", "pku_saferlhf", "nectar", "dolly", "oasst1", "chat_text")
-PUBLIC_PREFERENCE = ("hh_rlhf", "ultrafeedback", "shp", "helpsteer2_preference", "helpsteer3", "chatbot_arena",
-                     "pku_saferlhf", "nectar")
+PUBLIC_FORMATS = (
+    "hh_rlhf",
+    "ultrafeedback",
+    "shp",
+    "helpsteer2",
+    "helpsteer2_preference",
+    "helpsteer3",
+    "chatbot_arena",
+    "pku_saferlhf",
+    "nectar",
+    "dolly",
+    "oasst1",
+    "chat_text",
+)
+PUBLIC_PREFERENCE = (
+    "hh_rlhf",
+    "ultrafeedback",
+    "shp",
+    "helpsteer2_preference",
+    "helpsteer3",
+    "chatbot_arena",
+    "pku_saferlhf",
+    "nectar",
+)
 GROUPED = ("oasst1",)
 # metadata key of a pair whose source states no preference (a tie): annotators can still judge it, but it is no
 # training pair, so read_examples leaves it out (counted as "no_preference") unless asked to keep ties
@@ -71,19 +91,25 @@ CONSUMED: dict[str, tuple[str, ...]] = {
 
 
 def _is_hh(value: Any) -> bool:
-    return isinstance(value, str) and "\n\nAssistant:" in value and bool(re.match(r"\s*Human:", value.lstrip("\n"))
-                                                                        or "\n\nHuman:" in value)
+    return (
+        isinstance(value, str)
+        and "\n\nAssistant:" in value
+        and bool(re.match(r"\s*Human:", value.lstrip("\n")) or "\n\nHuman:" in value)
+    )
 
 
 # the keys that tell a shape apart, tried in order
-_SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = tuple((fmt, frozenset(keys)) for fmt, keys in (
-    ("shp", ("human_ref_A", "human_ref_B", "history")),
-    ("helpsteer2_preference", ("response_1", "response_2", "preference_strength")),
-    ("helpsteer3", ("response1", "response2", "overall_preference")),
-    ("chatbot_arena", ("conversation_a", "conversation_b", "winner")),
-    ("pku_saferlhf", ("response_0", "response_1", "better_response_id")),
-    ("helpsteer2", ("prompt", "response", "helpfulness")),
-))
+_SIGNATURES: tuple[tuple[str, frozenset[str]], ...] = tuple(
+    (fmt, frozenset(keys))
+    for fmt, keys in (
+        ("shp", ("human_ref_A", "human_ref_B", "history")),
+        ("helpsteer2_preference", ("response_1", "response_2", "preference_strength")),
+        ("helpsteer3", ("response1", "response2", "overall_preference")),
+        ("chatbot_arena", ("conversation_a", "conversation_b", "winner")),
+        ("pku_saferlhf", ("response_0", "response_1", "better_response_id")),
+        ("helpsteer2", ("prompt", "response", "helpfulness")),
+    )
+)
 
 
 def detect_public(row: dict[str, Any]) -> str | None:
@@ -101,7 +127,8 @@ def detect_public(row: dict[str, Any]) -> str | None:
     if "instruction" in keys and "response" in keys and "output" not in keys:
         return "dolly"
     if ("message_id" in keys and "role" in keys and "text" in keys and "parent_id" in keys) or (
-            "message_tree_id" in keys and isinstance(row.get("prompt"), dict)):
+        "message_tree_id" in keys and isinstance(row.get("prompt"), dict)
+    ):
         return "oasst1"
     return None
 
@@ -140,8 +167,14 @@ def _number(value: Any) -> float | None:
         return None  # "N/A" ratings
 
 
-def _ranked_pair(prompt: list[Message], ranking: list[dict[str, Any]], what: str, meta: dict[str, Any],
-                 prov: Provenance, rid: str) -> Preference:
+def _ranked_pair(
+    prompt: list[Message],
+    ranking: list[dict[str, Any]],
+    what: str,
+    meta: dict[str, Any],
+    prov: Provenance,
+    rid: str,
+) -> Preference:
     """Best vs worst of ``ranking`` (best first); ValueError when they tie or there are fewer than two."""
     if len(ranking) < 2:
         raise ValueError(f"{what}: {len(ranking)} answer(s); a preference needs at least 2")
@@ -151,9 +184,15 @@ def _ranked_pair(prompt: list[Message], ranking: list[dict[str, Any]], what: str
         meta[NO_PREFERENCE] = f"all {len(ranking)} answers tie ({key} {best.get(key):g})"
     meta["ranking"] = ranking
     scores = {"chosen": best[key], "rejected": worst[key]} if key == "score" else {}
-    return Preference(id=rid, prompt=prompt, chosen=[Message(role="assistant", content=best["response"])],
-                      rejected=[Message(role="assistant", content=worst["response"])], scores=scores,
-                      metadata=meta, provenance=prov)
+    return Preference(
+        id=rid,
+        prompt=prompt,
+        chosen=[Message(role="assistant", content=best["response"])],
+        rejected=[Message(role="assistant", content=worst["response"])],
+        scores=scores,
+        metadata=meta,
+        provenance=prov,
+    )
 
 
 def _hh_rlhf(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
@@ -184,15 +223,28 @@ def _ultrafeedback(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, 
             value = _number(ann.get("Rating") if isinstance(ann, dict) else ann)
             if value is not None:
                 aspects[aspect] = value
-        score = (sum(aspects.values()) / len(aspects) if aspects else _number(comp.get("fine-grained_score"))
-                 if comp.get("fine-grained_score") is not None else _number(comp.get("overall_score")))
+        score = (
+            sum(aspects.values()) / len(aspects)
+            if aspects
+            else _number(comp.get("fine-grained_score"))
+            if comp.get("fine-grained_score") is not None
+            else _number(comp.get("overall_score"))
+        )
         if score is None:
             continue  # an unrated completion cannot be ranked
-        ranking.append({"response": comp["response"], "score": score, "model": comp.get("model"),
-                        "aspects": aspects, "overall_score": _number(comp.get("overall_score"))})
+        ranking.append(
+            {
+                "response": comp["response"],
+                "score": score,
+                "model": comp.get("model"),
+                "aspects": aspects,
+                "overall_score": _number(comp.get("overall_score")),
+            }
+        )
     ranking.sort(key=lambda x: -x["score"])
-    return _ranked_pair([Message(role="user", content=_str(row, "instruction"))], ranking, "ultrafeedback", meta,
-                        prov, rid)
+    return _ranked_pair(
+        [Message(role="user", content=_str(row, "instruction"))], ranking, "ultrafeedback", meta, prov, rid
+    )
 
 
 def _shp(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
@@ -203,12 +255,20 @@ def _shp(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) 
     chosen, rejected = (a, b) if label == 1 else (b, a)
     if not rid and all(isinstance(row.get(k), str) for k in ("post_id", "c_root_id_A", "c_root_id_B")):
         rid = f"{row['post_id']}:{row['c_root_id_A']}:{row['c_root_id_B']}"  # one post has many comment pairs
-    scores = {"chosen": float(sa if label == 1 else sb), "rejected": float(sb if label == 1 else sa)} if (
-        isinstance(sa, (int, float)) and isinstance(sb, (int, float))) else {}
-    return Preference(id=rid, prompt=[Message(role="user", content=_str(row, "history"))],
-                      chosen=[Message(role="assistant", content=chosen)],
-                      rejected=[Message(role="assistant", content=rejected)], scores=scores, metadata=meta,
-                      provenance=prov)
+    scores = (
+        {"chosen": float(sa if label == 1 else sb), "rejected": float(sb if label == 1 else sa)}
+        if (isinstance(sa, (int, float)) and isinstance(sb, (int, float)))
+        else {}
+    )
+    return Preference(
+        id=rid,
+        prompt=[Message(role="user", content=_str(row, "history"))],
+        chosen=[Message(role="assistant", content=chosen)],
+        rejected=[Message(role="assistant", content=rejected)],
+        scores=scores,
+        metadata=meta,
+        provenance=prov,
+    )
 
 
 def _helpsteer2(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Example:
@@ -224,8 +284,16 @@ def _helpsteer2(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid
     return Example(id=rid, messages=msgs, metadata=meta, provenance=prov)
 
 
-def _strength_pair(row: dict[str, Any], key: str, first: str, second: str, prompt: list[Message],
-                   meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
+def _strength_pair(
+    row: dict[str, Any],
+    key: str,
+    first: str,
+    second: str,
+    prompt: list[Message],
+    meta: dict[str, Any],
+    prov: Provenance,
+    rid: str,
+) -> Preference:
     """Two responses and a signed strength (HelpSteer2/3: negative means the first is better, 0 is a tie)."""
     strength = _number(row.get(key))
     if strength is None:
@@ -235,13 +303,29 @@ def _strength_pair(row: dict[str, Any], key: str, first: str, second: str, promp
     r1, r2 = _str(row, first), _str(row, second)
     chosen, rejected = (r1, r2) if strength < 0 else (r2, r1)
     meta["preference_strength"] = strength
-    return Preference(id=rid, prompt=prompt, chosen=[Message(role="assistant", content=chosen)],
-                      rejected=[Message(role="assistant", content=rejected)], metadata=meta, provenance=prov)
+    return Preference(
+        id=rid,
+        prompt=prompt,
+        chosen=[Message(role="assistant", content=chosen)],
+        rejected=[Message(role="assistant", content=rejected)],
+        metadata=meta,
+        provenance=prov,
+    )
 
 
-def _helpsteer2_preference(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
-    return _strength_pair(row, "preference_strength", "response_1", "response_2",
-                          _helpsteer_prompt(_str(row, "prompt")), meta, prov, rid)
+def _helpsteer2_preference(
+    row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str
+) -> Preference:
+    return _strength_pair(
+        row,
+        "preference_strength",
+        "response_1",
+        "response_2",
+        _helpsteer_prompt(_str(row, "prompt")),
+        meta,
+        prov,
+        rid,
+    )
 
 
 def _messages(value: Any, what: str) -> list[Message]:
@@ -256,13 +340,23 @@ def _messages(value: Any, what: str) -> list[Message]:
 
 
 def _helpsteer3(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
-    return _strength_pair(row, "overall_preference", "response1", "response2", _messages(row.get("context"), "context"),
-                          meta, prov, rid)
+    return _strength_pair(
+        row,
+        "overall_preference",
+        "response1",
+        "response2",
+        _messages(row.get("context"), "context"),
+        meta,
+        prov,
+        rid,
+    )
 
 
 def _chatbot_arena(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
-    a, b = _messages(row.get("conversation_a"), "conversation_a"), _messages(row.get("conversation_b"),
-                                                                               "conversation_b")
+    a, b = (
+        _messages(row.get("conversation_a"), "conversation_a"),
+        _messages(row.get("conversation_b"), "conversation_b"),
+    )
     winner = row.get("winner")
     if isinstance(winner, str) and winner.startswith("tie"):
         meta[NO_PREFERENCE] = f"winner {winner!r}"
@@ -278,8 +372,9 @@ def _chatbot_arena(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, 
         meta["multi_turn_completion"] = True
     meta["winner_model"] = row.get(winner)
     rid = rid or str(row.get("question_id") or "")
-    return Preference(id=rid, prompt=a[:k], chosen=chosen[k:], rejected=rejected[k:], metadata=meta,
-                      provenance=prov)
+    return Preference(
+        id=rid, prompt=a[:k], chosen=chosen[k:], rejected=rejected[k:], metadata=meta, provenance=prov
+    )
 
 
 def _pku_saferlhf(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
@@ -287,16 +382,24 @@ def _pku_saferlhf(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, r
     if better not in (0, 1):
         raise ValueError(f"'better_response_id' must be 0 or 1, got {better!r}")
     answers = [_str(row, "response_0"), _str(row, "response_1")]
-    return Preference(id=rid, prompt=[Message(role="user", content=_str(row, "prompt"))],
-                      chosen=[Message(role="assistant", content=answers[better])],
-                      rejected=[Message(role="assistant", content=answers[1 - better])], metadata=meta,
-                      provenance=prov)
+    return Preference(
+        id=rid,
+        prompt=[Message(role="user", content=_str(row, "prompt"))],
+        chosen=[Message(role="assistant", content=answers[better])],
+        rejected=[Message(role="assistant", content=answers[1 - better])],
+        metadata=meta,
+        provenance=prov,
+    )
 
 
 def _nectar(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Preference:
     ranking = []
     for i, ans in enumerate(row["answers"]):
-        if not isinstance(ans, dict) or not isinstance(ans.get("answer"), str) or _number(ans.get("rank")) is None:
+        if (
+            not isinstance(ans, dict)
+            or not isinstance(ans.get("answer"), str)
+            or _number(ans.get("rank")) is None
+        ):
             raise ValueError(f"answers[{i}] must be an object with an 'answer' string and a numeric 'rank'")
         ranking.append({"response": ans["answer"], "rank": _number(ans["rank"]), "model": ans.get("model")})
     ranking.sort(key=lambda x: x["rank"])
@@ -310,8 +413,12 @@ def _dolly(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str
         raise ValueError(f"'context' must be a string, got {type(context).__name__}")
     user = instruction + ("\n\n" + context if context else "")
     meta["alpaca"] = {"instruction": instruction, "input": context}  # written back as alpaca without loss
-    return Example(id=rid, messages=[Message(role="user", content=user), Message(role="assistant", content=response)],
-                   metadata=meta, provenance=prov)
+    return Example(
+        id=rid,
+        messages=[Message(role="user", content=user), Message(role="assistant", content=response)],
+        metadata=meta,
+        provenance=prov,
+    )
 
 
 def _chat_text(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid: str) -> Example:
@@ -320,20 +427,34 @@ def _chat_text(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid:
     return Example(id=rid, messages=msgs, metadata=meta, provenance=prov)
 
 
-_PARSERS = {"hh_rlhf": _hh_rlhf, "ultrafeedback": _ultrafeedback, "shp": _shp, "helpsteer2": _helpsteer2,
-            "helpsteer2_preference": _helpsteer2_preference, "helpsteer3": _helpsteer3,
-            "chatbot_arena": _chatbot_arena, "pku_saferlhf": _pku_saferlhf, "nectar": _nectar, "dolly": _dolly,
-            "chat_text": _chat_text}
+_PARSERS = {
+    "hh_rlhf": _hh_rlhf,
+    "ultrafeedback": _ultrafeedback,
+    "shp": _shp,
+    "helpsteer2": _helpsteer2,
+    "helpsteer2_preference": _helpsteer2_preference,
+    "helpsteer3": _helpsteer3,
+    "chatbot_arena": _chatbot_arena,
+    "pku_saferlhf": _pku_saferlhf,
+    "nectar": _nectar,
+    "dolly": _dolly,
+    "chat_text": _chat_text,
+}
 
 
-def public_from_row(row: dict[str, Any], fmt: str, meta: dict[str, Any], prov: Provenance, rid: str) -> Record:
+def public_from_row(
+    row: dict[str, Any], fmt: str, meta: dict[str, Any], prov: Provenance, rid: str
+) -> Record:
     """One row of a public format (not a grouped one) as a record; ValueError says why it does not fit."""
     return _PARSERS[fmt](row, meta, prov, rid)
 
 
 # -- oasst1 message trees ---------------------------------------------------------------------------
 
-def _oasst_nodes(rows: Iterable[tuple[str, int, dict[str, Any]]]) -> Iterator[tuple[str, int, dict[str, Any]]]:
+
+def _oasst_nodes(
+    rows: Iterable[tuple[str, int, dict[str, Any]]],
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
     """Flatten tree-export rows (nested ``replies``) into message rows; message rows pass through."""
     for path, line, row in rows:
         if isinstance(row.get("prompt"), dict):
@@ -349,8 +470,9 @@ def _oasst_nodes(rows: Iterable[tuple[str, int, dict[str, Any]]]) -> Iterator[tu
             yield path, line, row
 
 
-def oasst_conversations(rows: Iterable[tuple[str, int, dict[str, Any]]], *, paths: str = "top",
-                        bad: Any = None) -> Iterator[Example]:
+def oasst_conversations(
+    rows: Iterable[tuple[str, int, dict[str, Any]]], *, paths: str = "top", bad: Any = None
+) -> Iterator[Example]:
     """Conversations of oasst1 message trees, along ranked paths.
 
     ``paths="top"``: one conversation per tree, taking the best-ranked reply at every turn (rank 0, then
@@ -405,20 +527,30 @@ def oasst_conversations(rows: Iterable[tuple[str, int, dict[str, Any]]], *, path
             if len(trail) < 2 or tuple(trail) in seen:
                 continue
             seen.add(tuple(trail))
-            msgs = [Message(role="user" if nodes[m]["role"] == "prompter" else "assistant", content=nodes[m]["text"])
-                    for m in trail]
+            msgs = [
+                Message(
+                    role="user" if nodes[m]["role"] == "prompter" else "assistant", content=nodes[m]["text"]
+                )
+                for m in trail
+            ]
             path, line = where[trail[-1]]
-            meta = {"format": "oasst1", "message_tree_id": node.get("message_tree_id") or root,
-                    "lang": node.get("lang"), "message_ids": list(trail),
-                    "ranks": [nodes[m].get("rank") for m in trail]}
+            meta = {
+                "format": "oasst1",
+                "message_tree_id": node.get("message_tree_id") or root,
+                "lang": node.get("lang"),
+                "message_ids": list(trail),
+                "ranks": [nodes[m].get("rank") for m in trail],
+            }
             rid = root if paths == "top" else stable_id("oasst1", *trail)
             yield Example(id=rid, messages=msgs, metadata=meta, provenance=Provenance(source=path, line=line))
 
 
 # -- rated answers -> preferences -------------------------------------------------------------------
 
-def pair_by_prompt(records: Iterable[Record], *, score: str = "helpfulness",
-                   bad: Any = None) -> Iterator[Record]:
+
+def pair_by_prompt(
+    records: Iterable[Record], *, score: str = "helpfulness", bad: Any = None
+) -> Iterator[Record]:
     """Preferences from answers rated one per row (HelpSteer2): the best against the worst answer to each prompt.
 
     Records without ``metadata["scores"]`` pass through. ``bad(rec, reason)`` is told about prompts whose
@@ -430,8 +562,10 @@ def pair_by_prompt(records: Iterable[Record], *, score: str = "helpfulness",
             yield rec
             continue
         if score not in rec.metadata["scores"]:
-            raise ValueError(f"no {score!r} score on {rec.provenance.source}:{rec.provenance.line}; "
-                             f"scores there: {sorted(rec.metadata['scores'])}")
+            raise ValueError(
+                f"no {score!r} score on {rec.provenance.source}:{rec.provenance.line}; "
+                f"scores there: {sorted(rec.metadata['scores'])}"
+            )
         key = stable_id([m.to_dict() for m in rec.messages[:-1]])
         groups.setdefault(key, []).append(rec)
     for group in groups.values():
@@ -440,12 +574,27 @@ def pair_by_prompt(records: Iterable[Record], *, score: str = "helpfulness",
         hi, lo = best.metadata["scores"][score], worst.metadata["scores"][score]
         if len(group) < 2 or hi == lo:
             if bad is not None:
-                bad(best, f"{len(group)} answer(s) to this prompt" + (f", all with {score} {hi:g}" if len(
-                    group) > 1 else "") + "; no preference pair")
+                bad(
+                    best,
+                    f"{len(group)} answer(s) to this prompt"
+                    + (f", all with {score} {hi:g}" if len(group) > 1 else "")
+                    + "; no preference pair",
+                )
             continue
         meta = {k: v for k, v in best.metadata.items() if k != "scores"}
-        meta["ranking"] = [{"response": r.messages[-1].content if r.messages else "", "score": r.metadata["scores"][score],
-                            "scores": r.metadata["scores"]} for r in ranked]  # type: ignore[index]
-        yield Preference(prompt=best.messages[:-1], chosen=best.messages[-1:], rejected=worst.messages[-1:],  # type: ignore[index]
-                         scores={"chosen": hi, "rejected": lo}, metadata=meta,
-                         provenance=best.provenance.child(step="pair_by_prompt", parents=[best.id, worst.id]))
+        meta["ranking"] = [
+            {
+                "response": r.messages[-1].content if r.messages else "",
+                "score": r.metadata["scores"][score],
+                "scores": r.metadata["scores"],
+            }
+            for r in ranked
+        ]
+        yield Preference(
+            prompt=best.messages[:-1],  # type: ignore[index]
+            chosen=best.messages[-1:],  # type: ignore[index]
+            rejected=worst.messages[-1:],  # type: ignore[index]
+            scores={"chosen": hi, "rejected": lo},
+            metadata=meta,
+            provenance=best.provenance.child(step="pair_by_prompt", parents=[best.id, worst.id]),
+        )

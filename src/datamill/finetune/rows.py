@@ -39,8 +39,16 @@ __all__ = [
     "write_format",
 ]
 
-NATIVE_FORMATS = ("openai", "openai_dpo", "sharegpt", "alpaca", "trl_text", "trl_prompt_completion",
-                  "trl_preference", "trl_unpaired_preference")
+NATIVE_FORMATS = (
+    "openai",
+    "openai_dpo",
+    "sharegpt",
+    "alpaca",
+    "trl_text",
+    "trl_prompt_completion",
+    "trl_preference",
+    "trl_unpaired_preference",
+)
 FORMATS = NATIVE_FORMATS + PUBLIC_FORMATS
 WRITABLE = (*NATIVE_FORMATS, "chat_text")
 _WRITE_AS = {"dolly": "alpaca"}  # a public SFT shape written back in the native format that holds all of it
@@ -55,24 +63,53 @@ def write_format(fmt: str | None, *, preference: bool = False) -> str:
     if preference:
         return "trl_preference"
     return _WRITE_AS.get(fmt or "", "openai")
+
+
 PREFERENCE_FORMATS = ("openai_dpo", "trl_preference")
-_SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                   "function_call": "assistant", "observation": "tool", "tool": "tool", "function": "tool",
-                   "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "model": "assistant",
-                   "bot": "assistant", "prompter": "user", "developer": "system", "ipython": "tool"}
+_SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "function_call": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+    "function": "tool",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+    "model": "assistant",
+    "bot": "assistant",
+    "prompter": "user",
+    "developer": "system",
+    "ipython": "tool",
+}
 _SHAREGPT_LISTS = ("conversations", "conversation", "messages")
-_NATIVE_KEYS = {"openai": ("messages", "tools", "parallel_tool_calls", "functions"),
-                "openai_dpo": ("input", "preferred_output", "non_preferred_output"),
-                "sharegpt": (*_SHAREGPT_LISTS, "system", "tools"),
-                "alpaca": ("instruction", "input", "output", "system", "history"),
-                "trl_text": ("text",), "trl_prompt_completion": ("prompt", "completion"),
-                "trl_preference": ("prompt", "chosen", "rejected"),
-                "trl_unpaired_preference": ("prompt", "completion", "label")}
+_NATIVE_KEYS = {
+    "openai": ("messages", "tools", "parallel_tool_calls", "functions"),
+    "openai_dpo": ("input", "preferred_output", "non_preferred_output"),
+    "sharegpt": (*_SHAREGPT_LISTS, "system", "tools"),
+    "alpaca": ("instruction", "input", "output", "system", "history"),
+    "trl_text": ("text",),
+    "trl_prompt_completion": ("prompt", "completion"),
+    "trl_preference": ("prompt", "chosen", "rejected"),
+    "trl_unpaired_preference": ("prompt", "completion", "label"),
+}
 _ALWAYS_KEYS = ("id", "metadata", "datamill", "label")
-_TO_SHAREGPT = {"system": "system", "user": "human", "assistant": "gpt", "tool": "observation",
-                "function": "observation", "developer": "system"}
-_EXTRA_KEYS = {"openai": ("tools", "parallel_tool_calls", "functions"), "sharegpt": ("system", "tools"),
-               "alpaca": ("system", "history")}
+_TO_SHAREGPT = {
+    "system": "system",
+    "user": "human",
+    "assistant": "gpt",
+    "tool": "observation",
+    "function": "observation",
+    "developer": "system",
+}
+_EXTRA_KEYS = {
+    "openai": ("tools", "parallel_tool_calls", "functions"),
+    "sharegpt": ("system", "tools"),
+    "alpaca": ("system", "history"),
+}
 
 
 def _sharegpt_list(row: dict[str, Any]) -> str | None:
@@ -80,8 +117,12 @@ def _sharegpt_list(row: dict[str, Any]) -> str | None:
     under ``conversations``/``conversation``), or None."""
     for key in _SHAREGPT_LISTS:
         turns = row.get(key)
-        if isinstance(turns, list) and turns and isinstance(turns[0], dict) and (
-                "from" in turns[0] or key != "messages" and "role" in turns[0]):
+        if (
+            isinstance(turns, list)
+            and turns
+            and isinstance(turns[0], dict)
+            and ("from" in turns[0] or key != "messages" and "role" in turns[0])
+        ):
             return key
     return None
 
@@ -103,8 +144,11 @@ def format_of_row(row: Any) -> str | None:
     if "messages" in keys and isinstance(row["messages"], list):
         return "openai"
     if "prompt" in keys and "completion" in keys:
-        return "trl_unpaired_preference" if "label" in keys and isinstance(row["label"], bool) \
+        return (
+            "trl_unpaired_preference"
+            if "label" in keys and isinstance(row["label"], bool)
             else "trl_prompt_completion"
+        )
     if "instruction" in keys and "output" in keys:
         return "alpaca"
     if "text" in keys and isinstance(row["text"], str):
@@ -113,6 +157,7 @@ def format_of_row(row: Any) -> str | None:
 
 
 # -- rows -> records -------------------------------------------------------------------------------
+
 
 def _msgs(value: Any, what: str) -> list[Message]:
     if isinstance(value, str):
@@ -134,21 +179,42 @@ def _sharegpt_msgs(turns: Any) -> list[Message]:
             raise ValueError(f"turn {i} needs 'from' and 'value' (or 'role' and 'content')")
         who = who.lower() if isinstance(who, str) else who
         if who not in _SHAREGPT_ROLES:
-            raise ValueError(f"unknown sharegpt role {who!r} in turn {i}; allowed: {', '.join(_SHAREGPT_ROLES)}")
+            raise ValueError(
+                f"unknown sharegpt role {who!r} in turn {i}; allowed: {', '.join(_SHAREGPT_ROLES)}"
+            )
         if who == "function_call":
             call = orjson.loads(value) if isinstance(value, str) else value
             calls = call if isinstance(call, list) else [call]
-            out.append(Message(role="assistant", tool_calls=[
-                {"id": c.get("id", f"call_{len(out)}_{i}"), "type": "function",
-                 "function": {"name": c.get("name"), "arguments": c.get("arguments") if isinstance(
-                     c.get("arguments"), str) else orjson.dumps(c.get("arguments", {})).decode()}}
-                for i, c in enumerate(calls)]))
+            out.append(
+                Message(
+                    role="assistant",
+                    tool_calls=[
+                        {
+                            "id": c.get("id", f"call_{len(out)}_{i}"),
+                            "type": "function",
+                            "function": {
+                                "name": c.get("name"),
+                                "arguments": c.get("arguments")
+                                if isinstance(c.get("arguments"), str)
+                                else orjson.dumps(c.get("arguments", {})).decode(),
+                            },
+                        }
+                        for i, c in enumerate(calls)
+                    ],
+                )
+            )
         elif _SHAREGPT_ROLES[who] == "tool":
             prev = next((m for m in reversed(out) if m.tool_calls), None)
-            call_id = t.get("tool_call_id") or (prev.tool_calls[0]["id"] if prev and prev.tool_calls else None)
+            call_id = t.get("tool_call_id") or (
+                prev.tool_calls[0]["id"] if prev and prev.tool_calls else None
+            )
             out.append(Message(role="tool", content=value, tool_call_id=call_id))
         else:
-            weight = int(t["weight"]) if _SHAREGPT_ROLES[who] == "assistant" and t.get("weight") in (0, 1) else None
+            weight = (
+                int(t["weight"])
+                if _SHAREGPT_ROLES[who] == "assistant" and t.get("weight") in (0, 1)
+                else None
+            )
             out.append(Message(role=_SHAREGPT_ROLES[who], content=value, weight=weight))
     return out
 
@@ -158,7 +224,11 @@ def _common_prefix(a: list[Message], b: list[Message]) -> int:
     k = 0
     while k < min(len(a), len(b)) and a[k] == b[k]:
         k += 1
-    while k > 0 and a[k - 1].role in ("assistant", "tool") and (k == len(a) or a[k].role not in ("assistant", "tool")):
+    while (
+        k > 0
+        and a[k - 1].role in ("assistant", "tool")
+        and (k == len(a) or a[k].role not in ("assistant", "tool"))
+    ):
         k -= 1
     return k
 
@@ -168,7 +238,9 @@ def _preference(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid
     prompt, chosen, rejected = row.get("prompt"), row["chosen"], row["rejected"]
     if isinstance(chosen, str) and isinstance(rejected, str):
         meta["conversational"] = False
-        if prompt is None:  # TRL's extract_prompt: the longest common start, without the space before the answer
+        if (
+            prompt is None
+        ):  # TRL's extract_prompt: the longest common start, without the space before the answer
             k = 0
             while k < min(len(chosen), len(rejected)) and chosen[k] == rejected[k]:
                 k += 1
@@ -177,7 +249,9 @@ def _preference(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid
             prompt, chosen, rejected = chosen[:k], chosen[k:], rejected[k:]
         elif not isinstance(prompt, str):
             prompt = _msgs(prompt, "prompt")
-        return Preference(id=rid, prompt=prompt, chosen=chosen, rejected=rejected, metadata=meta, provenance=prov)
+        return Preference(
+            id=rid, prompt=prompt, chosen=chosen, rejected=rejected, metadata=meta, provenance=prov
+        )
     c, r = _msgs(chosen, "chosen"), _msgs(rejected, "rejected")
     meta["conversational"] = True
     k = _common_prefix(c, r) if c and c[0].role != "assistant" else 0
@@ -186,10 +260,18 @@ def _preference(row: dict[str, Any], meta: dict[str, Any], prov: Provenance, rid
         if prompt is not None:
             given = _msgs(prompt, "prompt")
             if [m.text.strip() for m in given] != [m.text.strip() for m in shared]:
-                meta["prompt_field"] = prompt  # the row's own prompt differs from the shared conversation: kept
+                meta["prompt_field"] = (
+                    prompt  # the row's own prompt differs from the shared conversation: kept
+                )
         return Preference(id=rid, prompt=shared, chosen=c[k:], rejected=r[k:], metadata=meta, provenance=prov)
-    return Preference(id=rid, prompt=[] if prompt is None else prompt if isinstance(prompt, str) else _msgs(
-        prompt, "prompt"), chosen=c, rejected=r, metadata=meta, provenance=prov)
+    return Preference(
+        id=rid,
+        prompt=[] if prompt is None else prompt if isinstance(prompt, str) else _msgs(prompt, "prompt"),
+        chosen=c,
+        rejected=r,
+        metadata=meta,
+        provenance=prov,
+    )
 
 
 def _is_preference(fmt: str) -> bool:
@@ -233,8 +315,10 @@ def from_row(row: Any, fmt: str, *, source: str | None = None, line: int | None 
     if fmt in GROUPED:
         conv = next(iter(oasst_conversations([(source or "<row>", line or 0, row)])), None)
         if conv is None:
-            raise ValueError(f"a {fmt} message row is one part of a tree with no answer on its own; read the "
-                             "whole file (read_examples) to assemble the conversations")
+            raise ValueError(
+                f"a {fmt} message row is one part of a tree with no answer on its own; read the "
+                "whole file (read_examples) to assemble the conversations"
+            )
         return conv
     meta, kept_prov = _row_meta(row, fmt)
     rid = str(row["id"]) if isinstance(row.get("id"), (str, int)) else ""
@@ -306,10 +390,14 @@ def _from_row(row: dict[str, Any], fmt: str, meta: dict[str, Any], prov: Provena
         for key in ("tools", "parallel_tool_calls"):
             if key in inp:
                 meta[key] = inp[key]
-        return Preference(id=rid, prompt=_msgs(inp["messages"], "messages"),
-                          chosen=_msgs(row["preferred_output"], "preferred_output"),
-                          rejected=_msgs(row["non_preferred_output"], "non_preferred_output"),
-                          metadata=meta, provenance=prov)
+        return Preference(
+            id=rid,
+            prompt=_msgs(inp["messages"], "messages"),
+            chosen=_msgs(row["preferred_output"], "preferred_output"),
+            rejected=_msgs(row["non_preferred_output"], "non_preferred_output"),
+            metadata=meta,
+            provenance=prov,
+        )
     raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}", params="format")
 
 
@@ -318,12 +406,17 @@ def as_example(rec: Record) -> Example:
     if isinstance(rec, Example):
         return rec
     if isinstance(rec, Preference):
-        return Example(id=rec.id, messages=_as_msgs(rec.prompt, "user") + _as_msgs(rec.chosen, "assistant"),
-                       metadata=rec.metadata, provenance=rec.provenance)
+        return Example(
+            id=rec.id,
+            messages=_as_msgs(rec.prompt, "user") + _as_msgs(rec.chosen, "assistant"),
+            metadata=rec.metadata,
+            provenance=rec.provenance,
+        )
     raise ValueError(f"a {rec.type_name} record is not a fine-tuning example")
 
 
 # -- records -> rows -------------------------------------------------------------------------------
+
 
 def _split_prompt(msgs: list[Message]) -> tuple[list[Message], list[Message]]:
     """(prompt, completion): the completion is the trailing run of assistant/tool messages."""
@@ -343,9 +436,16 @@ def _sharegpt_turns(msgs: list[Message]) -> list[dict[str, Any]]:
     turns = []
     for m in msgs:
         if m.role == "assistant" and m.tool_calls:
-            calls = [{"name": c["function"]["name"], "arguments": c["function"]["arguments"], "id": c.get("id")}
-                     for c in m.tool_calls]
-            turns.append({"from": "function_call", "value": orjson.dumps(calls[0] if len(calls) == 1 else calls).decode()})
+            calls = [
+                {"name": c["function"]["name"], "arguments": c["function"]["arguments"], "id": c.get("id")}
+                for c in m.tool_calls
+            ]
+            turns.append(
+                {
+                    "from": "function_call",
+                    "value": orjson.dumps(calls[0] if len(calls) == 1 else calls).decode(),
+                }
+            )
         elif m.role == "assistant" and m.function_call:
             turns.append({"from": "function_call", "value": orjson.dumps(m.function_call).decode()})
         else:
@@ -354,7 +454,9 @@ def _sharegpt_turns(msgs: list[Message]) -> list[dict[str, Any]]:
     return turns
 
 
-def to_row(rec: Record, fmt: str, *, keep_ids: bool = False, dropped: Counter[str] | None = None) -> dict[str, Any]:
+def to_row(
+    rec: Record, fmt: str, *, keep_ids: bool = False, dropped: Counter[str] | None = None
+) -> dict[str, Any]:
     """One record as a row of ``fmt``; ValueError when the record cannot be expressed in it.
 
     The row fields the record was read with beyond its format's own (``metadata["row_fields"]``) and its
@@ -376,8 +478,10 @@ def to_row(rec: Record, fmt: str, *, keep_ids: bool = False, dropped: Counter[st
                 row.setdefault(k, v)
     if keep_ids:
         row["id"] = rec.id
-        row["datamill"] = {"provenance": rec.provenance.to_dict(),
-                           "metadata": {k: v for k, v in rec.metadata.items() if k not in _EXTRA_KEYS.get(fmt, ())}}
+        row["datamill"] = {
+            "provenance": rec.provenance.to_dict(),
+            "metadata": {k: v for k, v in rec.metadata.items() if k not in _EXTRA_KEYS.get(fmt, ())},
+        }
     return row
 
 
@@ -388,22 +492,35 @@ def _to_row(rec: Record, fmt: str) -> dict[str, Any]:
         if fmt == "trl_preference":
             conv = not isinstance(rec.chosen, str)
             if conv:
-                row = {"prompt": [m.to_dict() for m in _as_msgs(rec.prompt, "user")],
-                       "chosen": [m.to_dict() for m in _as_msgs(rec.chosen, "assistant")],
-                       "rejected": [m.to_dict() for m in _as_msgs(rec.rejected, "assistant")]}
+                row = {
+                    "prompt": [m.to_dict() for m in _as_msgs(rec.prompt, "user")],
+                    "chosen": [m.to_dict() for m in _as_msgs(rec.chosen, "assistant")],
+                    "rejected": [m.to_dict() for m in _as_msgs(rec.rejected, "assistant")],
+                }
             else:
-                row = {"prompt": rec.prompt if isinstance(rec.prompt, str) else "\n\n".join(
-                    m.text for m in rec.prompt), "chosen": rec.chosen, "rejected": rec.rejected}
+                row = {
+                    "prompt": rec.prompt
+                    if isinstance(rec.prompt, str)
+                    else "\n\n".join(m.text for m in rec.prompt),
+                    "chosen": rec.chosen,
+                    "rejected": rec.rejected,
+                }
         elif fmt == "openai_dpo":
             inp: dict[str, Any] = {"messages": [m.to_dict() for m in _as_msgs(rec.prompt, "user")]}
             if "tools" in meta:
                 inp["tools"] = meta["tools"]
-            row = {"input": inp,
-                   "preferred_output": [m.to_dict() for m in _as_msgs(rec.chosen, "assistant")],
-                   "non_preferred_output": [m.to_dict() for m in _as_msgs(rec.rejected, "assistant")]}
+            row = {
+                "input": inp,
+                "preferred_output": [m.to_dict() for m in _as_msgs(rec.chosen, "assistant")],
+                "non_preferred_output": [m.to_dict() for m in _as_msgs(rec.rejected, "assistant")],
+            }
         else:  # an SFT format: the prompt and the chosen answer (what "SFT on chosen" trains on)
-            return _to_row(Example(messages=_as_msgs(rec.prompt, "user") + _as_msgs(rec.chosen, "assistant"),
-                                   metadata=meta), fmt)
+            return _to_row(
+                Example(
+                    messages=_as_msgs(rec.prompt, "user") + _as_msgs(rec.chosen, "assistant"), metadata=meta
+                ),
+                fmt,
+            )
     elif isinstance(rec, Example):
         if rec.messages is None:
             if fmt not in ("trl_text", "chat_text"):
@@ -423,13 +540,23 @@ def _to_row(rec: Record, fmt: str) -> dict[str, Any]:
             elif fmt == "alpaca":
                 system = [m.text for m in msgs if m.role == "system"]
                 rest = [m for m in msgs if m.role != "system"]
-                if len(rest) < 2 or len(rest) % 2 or any(
-                        m.role != ("user" if i % 2 == 0 else "assistant") or m.tool_calls for i, m in enumerate(rest)):
+                if (
+                    len(rest) < 2
+                    or len(rest) % 2
+                    or any(
+                        m.role != ("user" if i % 2 == 0 else "assistant") or m.tool_calls
+                        for i, m in enumerate(rest)
+                    )
+                ):
                     raise ValueError("alpaca needs alternating user/assistant turns without tool calls")
                 *hist, (last_user, last_asst) = [(rest[i], rest[i + 1]) for i in range(0, len(rest), 2)]
                 orig = meta.get("alpaca") or {}
                 user = last_user.text
-                if orig and orig.get("instruction", "") + ("\n\n" + orig["input"] if orig.get("input") else "") == user:
+                if (
+                    orig
+                    and orig.get("instruction", "") + ("\n\n" + orig["input"] if orig.get("input") else "")
+                    == user
+                ):
                     row = {"instruction": orig["instruction"], "input": orig.get("input", "")}
                 else:
                     row = {"instruction": user, "input": ""}
@@ -444,9 +571,14 @@ def _to_row(rec: Record, fmt: str) -> dict[str, Any]:
                 row = {"text": render_chatml(msgs)}
             elif fmt in ("trl_prompt_completion", "trl_unpaired_preference"):
                 prompt, completion = _split_prompt(msgs)
-                conv = meta.get("conversational", len(prompt) != 1 or prompt[0].role != "user" or len(completion) != 1)
+                conv = meta.get(
+                    "conversational", len(prompt) != 1 or prompt[0].role != "user" or len(completion) != 1
+                )
                 if conv:
-                    row = {"prompt": [m.to_dict() for m in prompt], "completion": [m.to_dict() for m in completion]}
+                    row = {
+                        "prompt": [m.to_dict() for m in prompt],
+                        "completion": [m.to_dict() for m in completion],
+                    }
                 else:
                     row = {"prompt": prompt[0].text, "completion": completion[0].text}
                 if fmt == "trl_unpaired_preference":
@@ -458,5 +590,3 @@ def _to_row(rec: Record, fmt: str) -> dict[str, Any]:
     else:
         raise ValueError(f"cannot write a {rec.type_name} record as a fine-tuning row")
     return row
-
-

@@ -46,10 +46,19 @@ def _messages_of(rec: Record) -> list[Message] | None:
     if isinstance(rec, Example):
         return rec.messages
     if isinstance(rec, Preference):
-        prompt = [Message(role="user", content=rec.prompt)] if isinstance(rec.prompt, str) else list(rec.prompt)
-        chosen = [Message(role="assistant", content=rec.chosen)] if isinstance(rec.chosen, str) else list(rec.chosen)
-        rejected = ([Message(role="assistant", content=rec.rejected)] if isinstance(rec.rejected, str)
-                    else list(rec.rejected))
+        prompt = (
+            [Message(role="user", content=rec.prompt)] if isinstance(rec.prompt, str) else list(rec.prompt)
+        )
+        chosen = (
+            [Message(role="assistant", content=rec.chosen)]
+            if isinstance(rec.chosen, str)
+            else list(rec.chosen)
+        )
+        rejected = (
+            [Message(role="assistant", content=rec.rejected)]
+            if isinstance(rec.rejected, str)
+            else list(rec.rejected)
+        )
         return prompt + (chosen if len(_joined(chosen)) >= len(_joined(rejected)) else rejected)
     return None
 
@@ -58,8 +67,9 @@ def _joined(msgs: list[Message]) -> str:
     return "".join(_text(m) for m in msgs)
 
 
-def count_example_tokens(records: Sequence[Record], *, tokenizer: str = "cl100k_base",
-                         chat_template: str | None = None) -> list[int]:
+def count_example_tokens(
+    records: Sequence[Record], *, tokenizer: str = "cl100k_base", chat_template: str | None = None
+) -> list[int]:
     """Tokens per example (a preference pair counts its prompt plus the longer answer)."""
     if chat_template is not None:
         return _count_with_template(records, chat_template)
@@ -100,17 +110,22 @@ def _count_with_template(records: Sequence[Record], path: str) -> list[int]:
     try:
         tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as exc:  # no such folder / no tokenizer files in it
-        raise ConfigError(f"chat_template: cannot load a tokenizer from {path}: {exc}",
-                          params="chat_template") from None
+        raise ConfigError(
+            f"chat_template: cannot load a tokenizer from {path}: {exc}", params="chat_template"
+        ) from None
     if not getattr(tok, "chat_template", None):
-        raise ConfigError(f"chat_template: the tokenizer at {path} has no chat template", params="chat_template")
+        raise ConfigError(
+            f"chat_template: the tokenizer at {path} has no chat template", params="chat_template"
+        )
     out = []
     for rec in records:
         msgs = _messages_of(rec)
         if msgs is None:
             out.append(len(tok(getattr(rec, "input", None) or "", add_special_tokens=False)["input_ids"]))
             continue
-        rendered = tok.apply_chat_template([{"role": m.role, "content": _text(m)} for m in msgs], tokenize=False)
+        rendered = tok.apply_chat_template(
+            [{"role": m.role, "content": _text(m)} for m in msgs], tokenize=False
+        )
         out.append(len(tok(rendered, add_special_tokens=False)["input_ids"]))
     return out
 
@@ -148,12 +163,20 @@ def _check_billing(*, max_tokens: int, epochs: int | None, price_per_million: fl
     if epochs is not None and epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs!r}", params="epochs")
     if price_per_million is not None and not price_per_million >= 0:
-        raise ConfigError(f"price_per_million must be >= 0, got {price_per_million!r}", params="price_per_million")
+        raise ConfigError(
+            f"price_per_million must be >= 0, got {price_per_million!r}", params="price_per_million"
+        )
 
 
-def token_stats(counts: Sequence[int], *, max_tokens: int = 16385, epochs: int | None = None,
-                price_per_million: float | None = None, tokenizer: str = "cl100k_base",
-                bins: int = 10) -> TokenStats:
+def token_stats(
+    counts: Sequence[int],
+    *,
+    max_tokens: int = 16385,
+    epochs: int | None = None,
+    price_per_million: float | None = None,
+    tokenizer: str = "cl100k_base",
+    bins: int = 10,
+) -> TokenStats:
     """Summarise token counts: percentiles, a histogram, examples over ``max_tokens``, and billing
     (each example billed up to ``max_tokens``, times ``epochs``; OpenAI's default when None)."""
     _check_billing(max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million)
@@ -170,22 +193,46 @@ def token_stats(counts: Sequence[int], *, max_tokens: int = 16385, epochs: int |
         hist = [(int(e[i]), int(e[i + 1]) - 1, int(h[i])) for i in range(len(h))]
     pct = np.percentile(arr, [50, 90, 99]) if n else np.zeros(3)
     return TokenStats(
-        tokenizer=tokenizer, examples=n, total=int(arr.sum()), min=int(arr.min()) if n else 0,
-        max=int(arr.max()) if n else 0, mean=float(arr.mean()) if n else 0.0, p50=float(pct[0]),
-        p90=float(pct[1]), p99=float(pct[2]), max_tokens=max_tokens, over_limit=int((arr > max_tokens).sum()),
-        epochs=ep, billed_tokens=billed,
-        cost=None if price_per_million is None else billed / 1e6 * price_per_million, histogram=hist)
+        tokenizer=tokenizer,
+        examples=n,
+        total=int(arr.sum()),
+        min=int(arr.min()) if n else 0,
+        max=int(arr.max()) if n else 0,
+        mean=float(arr.mean()) if n else 0.0,
+        p50=float(pct[0]),
+        p90=float(pct[1]),
+        p99=float(pct[2]),
+        max_tokens=max_tokens,
+        over_limit=int((arr > max_tokens).sum()),
+        epochs=ep,
+        billed_tokens=billed,
+        cost=None if price_per_million is None else billed / 1e6 * price_per_million,
+        histogram=hist,
+    )
 
 
-def file_token_stats(source: Any, *, format: str = "auto", max_tokens: int = 16385,  # noqa: A002
-                     tokenizer: str = "cl100k_base", chat_template: str | None = None, epochs: int | None = None,
-                     price_per_million: float | None = None) -> TokenStats:
+def file_token_stats(
+    source: Any,
+    *,
+    format: str = "auto",
+    max_tokens: int = 16385,  # noqa: A002
+    tokenizer: str = "cl100k_base",
+    chat_template: str | None = None,
+    epochs: int | None = None,
+    price_per_million: float | None = None,
+) -> TokenStats:
     """:func:`token_stats` of a fine-tuning file, folder or HF dataset (read with
     :func:`~datamill.finetune.read_examples`); the billing options are checked before anything is read."""
     from datamill.finetune.formats import read_examples
 
     _check_billing(max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million)
-    counts = count_example_tokens(list(read_examples(source, format=format)), tokenizer=tokenizer,
-                                  chat_template=chat_template)
-    return token_stats(counts, max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million,
-                       tokenizer=chat_template or tokenizer)
+    counts = count_example_tokens(
+        list(read_examples(source, format=format)), tokenizer=tokenizer, chat_template=chat_template
+    )
+    return token_stats(
+        counts,
+        max_tokens=max_tokens,
+        epochs=epochs,
+        price_per_million=price_per_million,
+        tokenizer=chat_template or tokenizer,
+    )

@@ -58,7 +58,10 @@ CHECKS: dict[str, tuple[Severity, str]] = {
     "unknown_tool": ("error", "a tool call names a function not in the example's 'tools'"),
     "dpo_missing_input": ("error", "an openai_dpo row has no input messages"),
     "dpo_last_input_not_user": ("error", "the last input message of an openai_dpo row is not from the user"),
-    "dpo_output_not_single_assistant": ("error", "preferred/non_preferred output is not one assistant message"),
+    "dpo_output_not_single_assistant": (
+        "error",
+        "preferred/non_preferred output is not one assistant message",
+    ),
     "empty_output": ("error", "the output (final assistant message, completion, chosen/rejected) is empty"),
     "identical_pair": ("error", "chosen and rejected are the same"),
     "over_token_limit": ("warning", "example is longer than --max-tokens (it will be truncated)"),
@@ -85,8 +88,13 @@ class CheckResult:
             self.lines.append(line)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"check": self.name, "severity": self.severity, "count": self.count, "lines": self.lines,
-                "description": self.description}
+        return {
+            "check": self.name,
+            "severity": self.severity,
+            "count": self.count,
+            "lines": self.lines,
+            "description": self.description,
+        }
 
 
 @dataclass
@@ -115,9 +123,16 @@ class ValidationReport:
         return [c for c in self.checks.values() if c.count]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "format": self.format, "rows": self.rows, "ok": self.ok, "errors": self.errors,
-                "warnings": self.warnings, "checks": [c.to_dict() for c in self.failed()],
-                "tokens": self.tokens.to_dict() if self.tokens else None}
+        return {
+            "path": self.path,
+            "format": self.format,
+            "rows": self.rows,
+            "ok": self.ok,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "checks": [c.to_dict() for c in self.failed()],
+            "tokens": self.tokens.to_dict() if self.tokens else None,
+        }
 
 
 def _check_openai_row(row: dict[str, Any], line: int, hit) -> None:  # type: ignore[no-untyped-def]
@@ -157,7 +172,8 @@ def _check_openai_row(row: dict[str, Any], line: int, hit) -> None:  # type: ign
             if "weight" in m and m["weight"] not in (0, 1):
                 flags.add("invalid_weight")
         for call in ([fcall] if isinstance(fcall, dict) else []) + [
-                c.get("function", {}) for c in calls or [] if isinstance(c, dict)]:
+            c.get("function", {}) for c in calls or [] if isinstance(c, dict)
+        ]:
             args = call.get("arguments")
             try:
                 if not isinstance(orjson.loads(args), dict):
@@ -187,8 +203,12 @@ def _check_openai_dpo_row(row: dict[str, Any], line: int, hit) -> None:  # type:
         hit("dpo_last_input_not_user", line)
     for key in ("preferred_output", "non_preferred_output"):
         out = row.get(key)
-        if not (isinstance(out, list) and len(out) == 1 and isinstance(out[0], dict)
-                and out[0].get("role") == "assistant"):
+        if not (
+            isinstance(out, list)
+            and len(out) == 1
+            and isinstance(out[0], dict)
+            and out[0].get("role") == "assistant"
+        ):
             hit("dpo_output_not_single_assistant", line)
             break
 
@@ -246,22 +266,35 @@ def _check_record(rec: Record, line: int, hit) -> None:  # type: ignore[no-untyp
 
 
 def _system_prompt(rec: Record) -> str | None:
-    msgs = rec.messages if isinstance(rec, Example) else (rec.prompt if isinstance(rec, Preference) and not isinstance(
-        rec.prompt, str) else None)
+    msgs = (
+        rec.messages
+        if isinstance(rec, Example)
+        else (rec.prompt if isinstance(rec, Preference) and not isinstance(rec.prompt, str) else None)
+    )
     if not msgs:
         return None
     return next((m.text for m in msgs if m.role == "system"), "")
 
 
-def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens: int = 16385,  # noqa: A002
-             tokenizer: str = "cl100k_base", count_tokens: bool = True, epochs: int | None = None,
-             price_per_million: float | None = None, chat_template: str | None = None) -> ValidationReport:
+def validate(
+    source: str | os.PathLike[str],
+    *,
+    format: str = "auto",
+    max_tokens: int = 16385,  # noqa: A002
+    tokenizer: str = "cl100k_base",
+    count_tokens: bool = True,
+    epochs: int | None = None,
+    price_per_million: float | None = None,
+    chat_template: str | None = None,
+) -> ValidationReport:
     """Validate a fine-tuning file (JSONL, Parquet or HF dataset; any supported format); never raises on bad rows.
 
     Rows are checked raw (OpenAI's rules on ``openai`` rows) and after conversion (shared rules).
     """
     if format != "auto" and format not in FORMATS:
-        raise ConfigError(f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}", params="format")
+        raise ConfigError(
+            f"format must be 'auto' or one of {', '.join(FORMATS)}, got {format!r}", params="format"
+        )
     _check_billing(max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million)
     path = os.fspath(source)
     checks = {name: CheckResult(name, sev, desc) for name, (sev, desc) in CHECKS.items()}
@@ -270,8 +303,9 @@ def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens
         checks[name].hit(line)
 
     quarantine = Quarantine()
-    rows: list[tuple[int, Any]] = [(n, row) for _, n, row in iter_rows(source, policy=ErrorPolicy("quarantine",
-                                                                                                 quarantine))]
+    rows: list[tuple[int, Any]] = [
+        (n, row) for _, n, row in iter_rows(source, policy=ErrorPolicy("quarantine", quarantine))
+    ]
     for entry in quarantine.entries:
         kind = entry["kind"]
         hit(kind if kind in checks else "invalid_json", entry["line"])
@@ -283,17 +317,27 @@ def validate(source: str | os.PathLike[str], *, format: str = "auto", max_tokens
     _check_system_prompts(records, hit)
     stats = None
     if count_tokens and records:
-        counts = count_example_tokens([r for _, r in records], tokenizer=tokenizer, chat_template=chat_template)
+        counts = count_example_tokens(
+            [r for _, r in records], tokenizer=tokenizer, chat_template=chat_template
+        )
         for (line, _), n in zip(records, counts, strict=True):
             if n > max_tokens:
                 hit("over_token_limit", line)
-        stats = token_stats(counts, max_tokens=max_tokens, epochs=epochs, price_per_million=price_per_million,
-                            tokenizer=chat_template or tokenizer)
-    return ValidationReport(path=path, format=fmt, rows=len(rows) + quarantine.total, checks=checks, tokens=stats)
+        stats = token_stats(
+            counts,
+            max_tokens=max_tokens,
+            epochs=epochs,
+            price_per_million=price_per_million,
+            tokenizer=chat_template or tokenizer,
+        )
+    return ValidationReport(
+        path=path, format=fmt, rows=len(rows) + quarantine.total, checks=checks, tokens=stats
+    )
 
 
-def _checked_records(rows: list[tuple[int, Any]], fmt: str | None, path: str,
-                     hit: Callable[[str, int], None]) -> list[tuple[int, Record]]:
+def _checked_records(
+    rows: list[tuple[int, Any]], fmt: str | None, path: str, hit: Callable[[str, int], None]
+) -> list[tuple[int, Record]]:
     """Each row of format ``fmt`` checked raw and as a record (grouped formats assembled first); the records
     with their lines. Rows that are no object, of another format or unreadable are only counted."""
     records: list[tuple[int, Record]] = []

@@ -1,10 +1,10 @@
 """In-context learning and RAG: chunk, index, retrieve, select few-shot examples, pack prompts, evaluate.
 
-    from datamill.incontext import chunk_documents, build_index, load_index, pack_prompt
-    chunks = list(chunk_documents(docs, method="markdown", max_tokens=256))
-    build_index(chunks, "index/", kind="hybrid")
-    hits = load_index("index/").search("how do refunds work?", k=5)
-    prompt = pack_prompt("how do refunds work?", passages=[h.chunk for h in hits], budget=2048)
+from datamill.incontext import chunk_documents, build_index, load_index, pack_prompt
+chunks = list(chunk_documents(docs, method="markdown", max_tokens=256))
+build_index(chunks, "index/", kind="hybrid")
+hits = load_index("index/").search("how do refunds work?", k=5)
+prompt = pack_prompt("how do refunds work?", passages=[h.chunk for h in hits], budget=2048)
 """
 
 from datamill.incontext.chunk import CHUNK_METHODS, chunk_document, chunk_documents

@@ -25,8 +25,9 @@ CHUNK_METHODS = ("tokens", "sentences", "paragraphs", "markdown", "html", "code"
 _SENT = re.compile(r"[^.!?。！？\n]+(?:[.!?。！？]+[\"')\]]*|\n+|$)\s*", re.S)
 _PARA = re.compile(r"(?:[^\n]|\n(?!\s*\n))+\n*\s*", re.S)
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
-_CODE_TOP = re.compile(r"^(?:async\s+def|def|class|function|fn|func|public|private|static|export|interface|struct|impl)\b",
-                       re.M)
+_CODE_TOP = re.compile(
+    r"^(?:async\s+def|def|class|function|fn|func|public|private|static|export|interface|struct|impl)\b", re.M
+)
 
 
 @dataclass
@@ -37,7 +38,9 @@ class _Span:
 
 
 def _units(text: str, pattern: re.Pattern[str], base: int = 0, headings: tuple[str, ...] = ()) -> list[_Span]:
-    return [_Span(base + m.start(), base + m.end(), headings) for m in pattern.finditer(text) if m.group().strip()]
+    return [
+        _Span(base + m.start(), base + m.end(), headings) for m in pattern.finditer(text) if m.group().strip()
+    ]
 
 
 def _markdown_sections(text: str) -> list[tuple[int, int, tuple[str, ...]]]:
@@ -89,16 +92,26 @@ def _html_to_text(html: str) -> tuple[str, list[tuple[int, int, tuple[str, ...]]
     return "".join(parts), sections
 
 
-def chunk_document(doc: Document, *, method: str = "tokens", max_tokens: int = 256, overlap: int = 32,
-                   tokenizer: str = "cl100k_base", min_chars: int = 1) -> list[Document]:
+def chunk_document(
+    doc: Document,
+    *,
+    method: str = "tokens",
+    max_tokens: int = 256,
+    overlap: int = 32,
+    tokenizer: str = "cl100k_base",
+    min_chars: int = 1,
+) -> list[Document]:
     """Split one document into chunks (see the module doc); an empty document gives no chunks."""
     if method not in CHUNK_METHODS:
-        raise ConfigError(f"method must be one of {', '.join(CHUNK_METHODS)}, got {method!r}", params="method")
+        raise ConfigError(
+            f"method must be one of {', '.join(CHUNK_METHODS)}, got {method!r}", params="method"
+        )
     if max_tokens < 8:
         raise ConfigError(f"max_tokens must be >= 8, got {max_tokens!r}", params="max_tokens")
     if not 0 <= overlap < max_tokens:
-        raise ConfigError(f"overlap must be >= 0 and < max_tokens, got {overlap!r}",
-                          params=("overlap", "max_tokens"))
+        raise ConfigError(
+            f"overlap must be >= 0 and < max_tokens, got {overlap!r}", params=("overlap", "max_tokens")
+        )
     tok = get_tokenizer(tokenizer)
     text = doc.text
     if method == "html":
@@ -118,21 +131,38 @@ def chunk_document(doc: Document, *, method: str = "tokens", max_tokens: int = 2
                 units = _units(body, _SENT, start, heads)
             elif method == "code":
                 cuts = sorted({0, *(m.start() for m in _CODE_TOP.finditer(body)), len(body)})
-                units = [_Span(start + a, start + b, heads) for a, b in zip(cuts, cuts[1:], strict=False)
-                         if body[a:b].strip()]
+                units = [
+                    _Span(start + a, start + b, heads)
+                    for a, b in zip(cuts, cuts[1:], strict=False)
+                    if body[a:b].strip()
+                ]
             else:
                 units = _units(body, _PARA, start, heads)
             spans += _pack(text, units, tok, max_tokens, overlap)
     out = []
-    for i, sp in enumerate(s for s in spans if len(text[s.start:s.end].strip()) >= min_chars):
-        body = text[sp.start:sp.end]
-        meta = {**doc.metadata, "doc_id": doc.id, "chunk_index": i, "start": sp.start, "end": sp.end,
-                "heading_path": list(sp.headings), "method": method}
+    for i, sp in enumerate(s for s in spans if len(text[s.start : s.end].strip()) >= min_chars):
+        body = text[sp.start : sp.end]
+        meta = {
+            **doc.metadata,
+            "doc_id": doc.id,
+            "chunk_index": i,
+            "start": sp.start,
+            "end": sp.end,
+            "heading_path": list(sp.headings),
+            "method": method,
+        }
         if method == "html":
             meta["offsets_into"] = "extracted_text"
-        prov = Provenance(source=doc.provenance.source, line=doc.provenance.line, offset=doc.provenance.offset,
-                          step="incontext.chunk", parents=[doc.id])
-        out.append(Document(id=stable_id(doc.id, i, sp.start, sp.end), text=body, metadata=meta, provenance=prov))
+        prov = Provenance(
+            source=doc.provenance.source,
+            line=doc.provenance.line,
+            offset=doc.provenance.offset,
+            step="incontext.chunk",
+            parents=[doc.id],
+        )
+        out.append(
+            Document(id=stable_id(doc.id, i, sp.start, sp.end), text=body, metadata=meta, provenance=prov)
+        )
     return out
 
 
@@ -161,7 +191,7 @@ def _pack(text: str, units: list[_Span], tok, max_tokens: int, overlap: int) -> 
     trailing units into the next chunk. A unit longer than max_tokens is cut into token windows."""
     if not units:
         return []
-    counts = tok.count_batch([text[u.start:u.end] for u in units])
+    counts = tok.count_batch([text[u.start : u.end] for u in units])
     out: list[_Span] = []
     cur: list[int] = []
     size = 0
@@ -170,8 +200,10 @@ def _pack(text: str, units: list[_Span], tok, max_tokens: int, overlap: int) -> 
             if cur:
                 out.append(_Span(units[cur[0]].start, units[cur[-1]].end, units[cur[0]].headings))
                 cur, size = [], 0
-            out += [_Span(u.start + s.start, u.start + s.end, u.headings)
-                    for s in _token_windows(text[u.start:u.end], tok, max_tokens, overlap)]
+            out += [
+                _Span(u.start + s.start, u.start + s.end, u.headings)
+                for s in _token_windows(text[u.start : u.end], tok, max_tokens, overlap)
+            ]
             continue
         if cur and (size + n > max_tokens or units[cur[0]].headings != u.headings):
             out.append(_Span(units[cur[0]].start, units[cur[-1]].end, units[cur[0]].headings))
@@ -190,9 +222,22 @@ def _pack(text: str, units: list[_Span], tok, max_tokens: int, overlap: int) -> 
     return out
 
 
-def chunk_documents(docs: Iterable[Document], *, method: str = "tokens", max_tokens: int = 256, overlap: int = 32,
-                    tokenizer: str = "cl100k_base", min_chars: int = 1) -> Iterator[Document]:
+def chunk_documents(
+    docs: Iterable[Document],
+    *,
+    method: str = "tokens",
+    max_tokens: int = 256,
+    overlap: int = 32,
+    tokenizer: str = "cl100k_base",
+    min_chars: int = 1,
+) -> Iterator[Document]:
     """Chunk every document (streaming)."""
     for doc in docs:
-        yield from chunk_document(doc, method=method, max_tokens=max_tokens, overlap=overlap, tokenizer=tokenizer,
-                                  min_chars=min_chars)
+        yield from chunk_document(
+            doc,
+            method=method,
+            max_tokens=max_tokens,
+            overlap=overlap,
+            tokenizer=tokenizer,
+            min_chars=min_chars,
+        )

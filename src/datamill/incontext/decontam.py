@@ -10,8 +10,9 @@ from datamill.records import Document
 __all__ = ["flag_contaminated"]
 
 
-def flag_contaminated(chunks: Sequence[Document], eval_texts: Iterable[str], *, ngram: int = 13,
-                      min_overlap: int = 1) -> dict[str, int]:
+def flag_contaminated(
+    chunks: Sequence[Document], eval_texts: Iterable[str], *, ngram: int = 13, min_overlap: int = 1
+) -> dict[str, int]:
     """Chunk id -> number of word ``ngram``-grams it shares with the evaluation texts (only overlapping
     chunks). Evaluation texts shorter than ``ngram`` words are looked for whole."""
     bank = NgramIndex(eval_texts, n=ngram, short="whole")

@@ -36,16 +36,24 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
     corpus = []
     for n, _, row in iter_jsonl(os.path.join(root, "corpus.jsonl")):
         if not isinstance(row, dict) or "_id" not in row or not isinstance(row.get("text"), str):
-            raise InputError("corpus rows need '_id' and a string 'text'", path=os.path.join(root, "corpus.jsonl"),
-                             line=n)
+            raise InputError(
+                "corpus rows need '_id' and a string 'text'", path=os.path.join(root, "corpus.jsonl"), line=n
+            )
         meta = {"title": row["title"]} if row.get("title") else {}
-        corpus.append(Document(id=str(row["_id"]), text=row["text"], metadata=meta,
-                               provenance=Provenance(source=os.path.join(root, "corpus.jsonl"), line=n)))
+        corpus.append(
+            Document(
+                id=str(row["_id"]),
+                text=row["text"],
+                metadata=meta,
+                provenance=Provenance(source=os.path.join(root, "corpus.jsonl"), line=n),
+            )
+        )
     queries = {}
     for n, _, row in iter_jsonl(os.path.join(root, "queries.jsonl")):
         if not isinstance(row, dict) or "_id" not in row or not isinstance(row.get("text"), str):
-            raise InputError("query rows need '_id' and a string 'text'", path=os.path.join(root, "queries.jsonl"),
-                             line=n)
+            raise InputError(
+                "query rows need '_id' and a string 'text'", path=os.path.join(root, "queries.jsonl"), line=n
+            )
         queries[str(row["_id"])] = row["text"]
     qpath = os.path.join(root, "qrels", f"{split}.tsv")
     if not os.path.exists(qpath):
@@ -71,8 +79,9 @@ def _ndcg(ranked: Sequence[str], rel: dict[str, int], k: int) -> float:
     return dcg / idcg if idcg else 0.0
 
 
-def score_run(run: dict[str, list[str]], qrels: dict[str, dict[str, int]], *,
-              ks: Sequence[int] = (1, 5, 10, 100)) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+def score_run(
+    run: dict[str, list[str]], qrels: dict[str, dict[str, int]], *, ks: Sequence[int] = (1, 5, 10, 100)
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Mean metrics and per-query metrics of ranked results ``run`` (query id -> doc ids)."""
     per: dict[str, dict[str, float]] = {}
     for qid, rel in qrels.items():
@@ -111,13 +120,24 @@ class EvalResult:
         return max(self.table, key=lambda kind: self.table[kind][metric])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"queries": self.queries, "documents": self.documents, "table": self.table, "seconds": self.seconds,
-                "per_query": self.per_query}
+        return {
+            "queries": self.queries,
+            "documents": self.documents,
+            "table": self.table,
+            "seconds": self.seconds,
+            "per_query": self.per_query,
+        }
 
 
-def evaluate_retrieval(folder: str | os.PathLike[str], *, kinds: Sequence[str] = ("bm25", "dense", "hybrid"),
-                       split: str = "test", k: int = 100, index_params: dict[str, dict[str, Any]] | None = None,
-                       progress: bool = False) -> EvalResult:
+def evaluate_retrieval(
+    folder: str | os.PathLike[str],
+    *,
+    kinds: Sequence[str] = ("bm25", "dense", "hybrid"),
+    split: str = "test",
+    k: int = 100,
+    index_params: dict[str, dict[str, Any]] | None = None,
+    progress: bool = False,
+) -> EvalResult:
     """Index the corpus with each kind, run every query, score against the qrels."""
     from datamill.incontext.index import BM25Index, DenseIndex, Index, build_index
 

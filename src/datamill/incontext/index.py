@@ -61,8 +61,13 @@ class Hit:
         return self.chunk.id
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rank": self.rank, "score": round(float(self.score), 6), "id": self.chunk.id,
-                "text": self.chunk.text, "metadata": self.chunk.metadata}
+        return {
+            "rank": self.rank,
+            "score": round(float(self.score), 6),
+            "id": self.chunk.id,
+            "text": self.chunk.text,
+            "metadata": self.chunk.metadata,
+        }
 
 
 def _value_text(value: Any) -> str:
@@ -177,8 +182,10 @@ class Index(ABC):
             raise ConfigError("a query is empty")
         if not self.chunks:
             return [[] for _ in queries]
-        return [[Hit(self.chunks[i], s, r + 1) for r, (i, s) in enumerate(scored[:k])]
-                for scored in self._scores_batch(list(queries), k)]
+        return [
+            [Hit(self.chunks[i], s, r + 1) for r, (i, s) in enumerate(scored[:k])]
+            for scored in self._scores_batch(list(queries), k)
+        ]
 
     def add(self, chunks: Iterable[Document]) -> int:
         new = list(chunks)
@@ -204,9 +211,18 @@ class Index(ABC):
         from datamill import __version__
 
         with open(os.path.join(out, "index.json"), "w") as fh:
-            json.dump({"datamill_index": FORMAT_VERSION, "kind": self.kind, "datamill_version": __version__,
-                       "chunks": len(self.chunks), "params": self.params,
-                       "metadata_keys": sorted(self.metadata_keys())}, fh, indent=1)
+            json.dump(
+                {
+                    "datamill_index": FORMAT_VERSION,
+                    "kind": self.kind,
+                    "datamill_version": __version__,
+                    "chunks": len(self.chunks),
+                    "params": self.params,
+                    "metadata_keys": sorted(self.metadata_keys()),
+                },
+                fh,
+                indent=1,
+            )
         return out
 
     @abstractmethod
@@ -224,8 +240,16 @@ class BM25Index(Index):
 
     kind = "bm25"
 
-    def __init__(self, chunks: Sequence[Document] = (), *, k1: float = 1.5, b: float = 0.75,
-                 stopwords: str | None = "en", stemmer: str | None = "english", method: str = "lucene") -> None:
+    def __init__(
+        self,
+        chunks: Sequence[Document] = (),
+        *,
+        k1: float = 1.5,
+        b: float = 0.75,
+        stopwords: str | None = "en",
+        stemmer: str | None = "english",
+        method: str = "lucene",
+    ) -> None:
         super().__init__(chunks, k1=k1, b=b, stopwords=stopwords, stemmer=stemmer, method=method)
         self._retriever = None
         if self.chunks:
@@ -240,8 +264,9 @@ class BM25Index(Index):
 
     def _tokenize(self, texts: list[str]):  # noqa: ANN202
         bm25s = require("bm25s", extra="incontext", purpose="BM25 indexes")
-        return bm25s.tokenize(texts, stopwords=self.params["stopwords"] or [], stemmer=self._stem(),
-                              show_progress=False)
+        return bm25s.tokenize(
+            texts, stopwords=self.params["stopwords"] or [], stemmer=self._stem(), show_progress=False
+        )
 
     def _build(self) -> None:
         bm25s = require("bm25s", extra="incontext", purpose="BM25 indexes")
@@ -297,8 +322,9 @@ class DenseIndex(Index):
 
     kind = "dense"
 
-    def __init__(self, chunks: Sequence[Document] = (), *, model: str = "all-MiniLM-L6-v2",
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, chunks: Sequence[Document] = (), *, model: str = "all-MiniLM-L6-v2", batch_size: int = 64
+    ) -> None:
         super().__init__(chunks, model=model, batch_size=batch_size)
         self.vectors = np.zeros((0, 0), np.float32)
         self._ann = None
@@ -311,7 +337,9 @@ class DenseIndex(Index):
         return get_embedder(self.params["model"])
 
     def _embed(self, chunks: Sequence[Document]) -> np.ndarray:
-        return self._embedder().encode([_search_text(c) for c in chunks], batch_size=self.params["batch_size"])
+        return self._embedder().encode(
+            [_search_text(c) for c in chunks], batch_size=self.params["batch_size"]
+        )
 
     def _grow(self, new: list[Document]) -> None:
         vecs = self._embed(new)
@@ -320,7 +348,9 @@ class DenseIndex(Index):
 
     def _ann_index(self):  # noqa: ANN202
         if self._ann is None:
-            usearch = require("usearch.index", extra="incontext", purpose="large dense indexes", package="usearch")
+            usearch = require(
+                "usearch.index", extra="incontext", purpose="large dense indexes", package="usearch"
+            )
             ann = usearch.Index(ndim=self.vectors.shape[1], metric="cos", dtype="f32")
             ann.add(np.arange(len(self.vectors), dtype=np.uint64), self.vectors)
             self._ann = ann
@@ -346,8 +376,10 @@ class DenseIndex(Index):
                 out.append([(int(i), float(sims[i])) for i in top])
             return out
         matches = self._ann_index().search(qv, k)
-        return [[(int(key), 1.0 - float(dist)) for key, dist in zip(m.keys, m.distances, strict=True)]
-                for m in (matches[i] for i in range(len(queries)))]
+        return [
+            [(int(key), 1.0 - float(dist)) for key, dist in zip(m.keys, m.distances, strict=True)]
+            for m in (matches[i] for i in range(len(queries)))
+        ]
 
     def _save_parts(self, out: str) -> None:
         os.makedirs(os.path.join(out, "dense"), exist_ok=True)
@@ -369,9 +401,16 @@ class HybridIndex(Index):
 
     kind = "hybrid"
 
-    def __init__(self, chunks: Sequence[Document] = (), *, fusion: Literal["rrf", "weighted"] = "weighted",
-                 alpha: float = 0.7, rrf_k: int = 60, model: str = "all-MiniLM-L6-v2",
-                 bm25: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        chunks: Sequence[Document] = (),
+        *,
+        fusion: Literal["rrf", "weighted"] = "weighted",
+        alpha: float = 0.7,
+        rrf_k: int = 60,
+        model: str = "all-MiniLM-L6-v2",
+        bm25: dict[str, Any] | None = None,
+    ) -> None:
         if fusion not in ("rrf", "weighted"):
             raise ConfigError(f"fusion must be 'rrf' or 'weighted', got {fusion!r}")
         super().__init__(chunks, fusion=fusion, alpha=alpha, rrf_k=rrf_k, model=model, bm25=bm25 or {})
@@ -391,8 +430,9 @@ class HybridIndex(Index):
         depth = min(n, max(k * 4, 100))
         if self.params["fusion"] == "rrf":
             out = []
-            for lexical, semantic in zip(self.bm25._scores_batch(queries, depth),
-                                         self.dense._scores_batch(queries, depth), strict=True):
+            for lexical, semantic in zip(
+                self.bm25._scores_batch(queries, depth), self.dense._scores_batch(queries, depth), strict=True
+            ):
                 fused: dict[int, float] = {}
                 for ranked in (lexical, semantic):
                     for r, (i, _) in enumerate(ranked):
@@ -430,8 +470,13 @@ class HybridIndex(Index):
 _KINDS: dict[str, type[Index]] = {"bm25": BM25Index, "dense": DenseIndex, "hybrid": HybridIndex}
 
 
-def build_index(chunks: Iterable[Document], out_dir: str | os.PathLike[str] | None = None, *,
-                kind: str = "hybrid", **params: Any) -> Index:
+def build_index(
+    chunks: Iterable[Document],
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    kind: str = "hybrid",
+    **params: Any,
+) -> Index:
     """Build an index of ``kind`` over ``chunks`` and save it to ``out_dir`` (when given)."""
     if kind not in _KINDS:
         raise ConfigError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}", params="kind")
@@ -452,8 +497,9 @@ def load_index(path: str | os.PathLike[str]) -> Index:
     p = os.fspath(path)
     meta_path = os.path.join(p, "index.json")
     if not os.path.exists(meta_path):
-        raise InputError("not a datamill index folder (no index.json); build one with "
-                         "`datamill incontext index`", path=p)
+        raise InputError(
+            "not a datamill index folder (no index.json); build one with `datamill incontext index`", path=p
+        )
     try:
         with open(meta_path) as fh:
             meta = json.load(fh)
@@ -461,8 +507,11 @@ def load_index(path: str | os.PathLike[str]) -> Index:
         raise InputError(f"index.json is unreadable: {exc}", path=p) from None
     version = meta.get("datamill_index")
     if version != FORMAT_VERSION:
-        raise InputError(f"index format {version!r} was written by datamill {meta.get('datamill_version', '?')}; "
-                         f"this datamill reads format {FORMAT_VERSION}: rebuild the index", path=p)
+        raise InputError(
+            f"index format {version!r} was written by datamill {meta.get('datamill_version', '?')}; "
+            f"this datamill reads format {FORMAT_VERSION}: rebuild the index",
+            path=p,
+        )
     kind = meta.get("kind")
     if kind not in _KINDS:
         raise InputError(f"unknown index kind {kind!r}", path=p)
@@ -471,7 +520,9 @@ def load_index(path: str | os.PathLike[str]) -> Index:
     if os.path.exists(cpath):
         chunks = _load_chunks(cpath)
     if len(chunks) != meta.get("chunks", len(chunks)):
-        raise InputError(f"index.json says {meta.get('chunks')} chunks but chunks.parquet holds {len(chunks)}", path=p)
+        raise InputError(
+            f"index.json says {meta.get('chunks')} chunks but chunks.parquet holds {len(chunks)}", path=p
+        )
     try:
         idx = _KINDS[kind]._load_parts(p, chunks, meta.get("params", {}))
     except (OSError, ValueError) as exc:
@@ -488,7 +539,6 @@ def _metadata_of(chunks: Sequence[Document]) -> Iterable[dict[str, Any]]:
     return (c.metadata for c in chunks)
 
 
-
 class _ChunkStore(list):  # type: ignore[type-arg]
     """The chunks of a loaded index: a list whose records are built from the memory-mapped Parquet
     table the first time each is used, so loading a large index costs almost nothing."""
@@ -501,8 +551,12 @@ class _ChunkStore(list):  # type: ignore[type-arg]
         import orjson
 
         row = {name: self._table.column(name)[i].as_py() for name in ("id", "text", "metadata", "provenance")}
-        doc = Document(id=row["id"], text=row["text"], metadata=orjson.loads(row["metadata"]),
-                       provenance=orjson.loads(row["provenance"]))
+        doc = Document(
+            id=row["id"],
+            text=row["text"],
+            metadata=orjson.loads(row["metadata"]),
+            provenance=orjson.loads(row["provenance"]),
+        )
         super().__setitem__(i, doc)
         return doc
 

@@ -37,12 +37,19 @@ class PackedPrompt:
     dropped: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tokens": self.tokens, "budget": self.budget, "text": self.text, "messages": self.messages,
-                "included": self.included, "dropped": self.dropped}
+        return {
+            "tokens": self.tokens,
+            "budget": self.budget,
+            "text": self.text,
+            "messages": self.messages,
+            "included": self.included,
+            "dropped": self.dropped,
+        }
 
 
-def _render(template: str, system: str | None, examples: list[tuple[str, str]], passages: list[str],
-            question: str) -> tuple[str, list[dict[str, str]]]:
+def _render(
+    template: str, system: str | None, examples: list[tuple[str, str]], passages: list[str], question: str
+) -> tuple[str, list[dict[str, str]]]:
     context = "\n\n".join(f"[{i + 1}] {p}" for i, p in enumerate(passages))
     if template == "chat":
         msgs: list[dict[str, str]] = []
@@ -50,7 +57,7 @@ def _render(template: str, system: str | None, examples: list[tuple[str, str]], 
             msgs.append({"role": "system", "content": system})
         for q, a in examples:
             msgs += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
-        user = (f"Context:\n{context}\n\nQuestion: {question}" if passages else question)
+        user = f"Context:\n{context}\n\nQuestion: {question}" if passages else question
         msgs.append({"role": "user", "content": user})
         return "", msgs
     parts = []
@@ -64,11 +71,18 @@ def _render(template: str, system: str | None, examples: list[tuple[str, str]], 
     return "\n\n".join(parts), []
 
 
-def pack_prompt(question: str, *, system: str | None = None, examples: Sequence[Example] = (),
-                passages: Sequence[Document | str] = (), budget: int = 4096, tokenizer: str = "cl100k_base",
-                template: Literal["plain", "chat"] = "plain",
-                priority: Literal["passages", "examples"] = "passages",
-                dedup_threshold: float | None = 0.8) -> PackedPrompt:
+def pack_prompt(
+    question: str,
+    *,
+    system: str | None = None,
+    examples: Sequence[Example] = (),
+    passages: Sequence[Document | str] = (),
+    budget: int = 4096,
+    tokenizer: str = "cl100k_base",
+    template: Literal["plain", "chat"] = "plain",
+    priority: Literal["passages", "examples"] = "passages",
+    dedup_threshold: float | None = 0.8,
+) -> PackedPrompt:
     """Render the best prompt that fits ``budget`` tokens (see the module doc)."""
     if template not in ("plain", "chat"):
         raise ConfigError(f"template must be 'plain' or 'chat', got {template!r}", params="template")
@@ -95,7 +109,9 @@ def pack_prompt(question: str, *, system: str | None = None, examples: Sequence[
 
     base = count(*state())
     if base > budget:
-        raise ConfigError(f"the system prompt and question alone take {base} tokens, over the budget of {budget}")
+        raise ConfigError(
+            f"the system prompt and question alone take {base} tokens, over the budget of {budget}"
+        )
     sigs = None
     if dedup_threshold is not None and len(docs) > 1:
         from datamill.minhash import MinHasher
@@ -109,8 +125,11 @@ def pack_prompt(question: str, *, system: str | None = None, examples: Sequence[
             if not docs[i].strip():
                 dropped.append({"kind": kind, "id": ids[i], "reason": "empty"})
                 continue
-            if sigs is not None and dedup_threshold is not None and any(
-                    float((sigs[i] == sigs[j]).mean()) >= dedup_threshold for j in chosen_p):
+            if (
+                sigs is not None
+                and dedup_threshold is not None
+                and any(float((sigs[i] == sigs[j]).mean()) >= dedup_threshold for j in chosen_p)
+            ):
                 dropped.append({"kind": kind, "id": ids[i], "reason": "near-duplicate of a packed passage"})
                 continue
             chosen_p.append(i)
@@ -118,21 +137,35 @@ def pack_prompt(question: str, *, system: str | None = None, examples: Sequence[
             chosen_ex.append(i)
         if count(*state()) > budget:
             (chosen_p if kind == "passage" else chosen_ex).pop()
-            dropped.append({"kind": kind, "id": ids[i] if kind == "passage" else examples[i].id,
-                            "reason": "over budget"})
+            dropped.append(
+                {"kind": kind, "id": ids[i] if kind == "passage" else examples[i].id, "reason": "over budget"}
+            )
     text, msgs = state()
     tokens = count(text, msgs)
-    included = ([{"kind": "passage", "id": ids[i], "rank": i + 1} for i in chosen_p]
-                + [{"kind": "example", "id": examples[i].id, "rank": i + 1} for i in chosen_ex])
-    return PackedPrompt(text=text, messages=msgs, tokens=tokens, budget=budget, included=included, dropped=dropped)
+    included = [{"kind": "passage", "id": ids[i], "rank": i + 1} for i in chosen_p] + [
+        {"kind": "example", "id": examples[i].id, "rank": i + 1} for i in chosen_ex
+    ]
+    return PackedPrompt(
+        text=text, messages=msgs, tokens=tokens, budget=budget, included=included, dropped=dropped
+    )
 
 
-def retrieve_and_pack(index: Index | str | os.PathLike[str], question: str, *, k: int = 5,
-                      filters: dict[str, Any] | None = None, pool: Sequence[Example] = (), shots: int = 0,
-                      strategy: str = "knn", system: str | None = None, budget: int = 2048,
-                      tokenizer: str = "cl100k_base", template: Literal["plain", "chat"] = "plain",
-                      priority: Literal["passages", "examples"] = "passages",
-                      dedup_threshold: float | None = 0.8) -> PackedPrompt:
+def retrieve_and_pack(
+    index: Index | str | os.PathLike[str],
+    question: str,
+    *,
+    k: int = 5,
+    filters: dict[str, Any] | None = None,
+    pool: Sequence[Example] = (),
+    shots: int = 0,
+    strategy: str = "knn",
+    system: str | None = None,
+    budget: int = 2048,
+    tokenizer: str = "cl100k_base",
+    template: Literal["plain", "chat"] = "plain",
+    priority: Literal["passages", "examples"] = "passages",
+    dedup_threshold: float | None = 0.8,
+) -> PackedPrompt:
     """RAG in one call: the ``k`` passages ``index`` (an :class:`Index` or its folder) finds for
     ``question`` (with ``filters`` on chunk metadata), ``shots`` few-shot examples chosen from ``pool`` by
     ``strategy`` (:class:`FewShotSelector`; the ``length`` strategy fills at most half of ``budget``,
@@ -144,6 +177,16 @@ def retrieve_and_pack(index: Index | str | os.PathLike[str], question: str, *, k
     chosen: list[Example] = []
     if pool and shots:
         chosen = FewShotSelector(pool, tokenizer=tokenizer).select(
-            question, shots, strategy=strategy, token_budget=budget // 2 if strategy == "length" else None)
-    return pack_prompt(question, system=system, examples=chosen, passages=[h.chunk for h in hits], budget=budget,
-                       tokenizer=tokenizer, template=template, priority=priority, dedup_threshold=dedup_threshold)
+            question, shots, strategy=strategy, token_budget=budget // 2 if strategy == "length" else None
+        )
+    return pack_prompt(
+        question,
+        system=system,
+        examples=chosen,
+        passages=[h.chunk for h in hits],
+        budget=budget,
+        tokenizer=tokenizer,
+        template=template,
+        priority=priority,
+        dedup_threshold=dedup_threshold,
+    )

@@ -42,8 +42,14 @@ def example_io(ex: Example) -> tuple[str, str]:
 class FewShotSelector:
     """Embeds the pool once; ``select(query, k, strategy=...)`` returns examples from it."""
 
-    def __init__(self, pool: Sequence[Example], *, model: str = "all-MiniLM-L6-v2",
-                 tokenizer: str = "cl100k_base", label_field: str = "label") -> None:
+    def __init__(
+        self,
+        pool: Sequence[Example],
+        *,
+        model: str = "all-MiniLM-L6-v2",
+        tokenizer: str = "cl100k_base",
+        label_field: str = "label",
+    ) -> None:
         if not pool:
             raise ConfigError("the example pool is empty")
         self.pool = list(pool)
@@ -64,10 +70,21 @@ class FewShotSelector:
             self._vecs = self._embed([example_io(e)[0] for e in self.pool])
         return self._vecs
 
-    def select(self, query: str, k: int = 4, *, strategy: str = "knn", seed: int = 0, lambda_: float = 0.5,
-               token_budget: int | None = None, exclude_ids: set[str] | None = None) -> list[Example]:
+    def select(
+        self,
+        query: str,
+        k: int = 4,
+        *,
+        strategy: str = "knn",
+        seed: int = 0,
+        lambda_: float = 0.5,
+        token_budget: int | None = None,
+        exclude_ids: set[str] | None = None,
+    ) -> list[Example]:
         if strategy not in STRATEGIES:
-            raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}", params="strategy")
+            raise ConfigError(
+                f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}", params="strategy"
+            )
         if k < 1:
             raise ConfigError(f"k must be >= 1, got {k!r}", params="k")
         if strategy == "balanced":
@@ -123,11 +140,16 @@ class FewShotSelector:
         """A balanced selection over a pool without labels would silently be plain kNN: refuse instead."""
         if any(self.label_of(e) is not None for e in self.pool):
             return
-        keys = sorted({k for e in self.pool for k in e.metadata if k not in ("format", "row_fields", "alpaca")})
-        raise ConfigError(f"strategy 'balanced' needs labels, but no example in the pool has "
-                          f"{'a label' if self.label_field == 'label' else repr(self.label_field)}; "
-                          f"say which field holds the label with label_field; fields examples have: "
-                          f"{', '.join(keys) or 'none'}", params="label_field")
+        keys = sorted(
+            {k for e in self.pool for k in e.metadata if k not in ("format", "row_fields", "alpaca")}
+        )
+        raise ConfigError(
+            f"strategy 'balanced' needs labels, but no example in the pool has "
+            f"{'a label' if self.label_field == 'label' else repr(self.label_field)}; "
+            f"say which field holds the label with label_field; fields examples have: "
+            f"{', '.join(keys) or 'none'}",
+            params="label_field",
+        )
 
     def _mmr(self, order: list[int], sim_of: dict[int, float], k: int, lambda_: float) -> list[int]:
         cand = order[: max(k * 10, 50)]
@@ -138,7 +160,9 @@ class FewShotSelector:
                 best = cand[0]
             else:
                 red = np.max(vecs[cand] @ vecs[picked].T, axis=1)
-                scores = [lambda_ * sim_of[c] - (1 - lambda_) * r for c, r in zip(cand, red.tolist(), strict=True)]
+                scores = [
+                    lambda_ * sim_of[c] - (1 - lambda_) * r for c, r in zip(cand, red.tolist(), strict=True)
+                ]
                 best = cand[int(np.argmax(scores))]
             picked.append(best)
             cand.remove(best)
@@ -155,10 +179,16 @@ class SelectionScore:
         return {"strategy": self.strategy, "accuracy": self.accuracy, "n": self.n}
 
 
-def evaluate_selection(pool: Sequence[Example], eval_set: Sequence[Example],
-                       model: Callable[[str, list[Example]], str], *, k: int = 4,
-                       strategies: Sequence[str] = ("random", "knn", "mmr", "balanced"), seed: int = 0,
-                       match: Callable[[str, str], bool] | None = None) -> list[SelectionScore]:
+def evaluate_selection(
+    pool: Sequence[Example],
+    eval_set: Sequence[Example],
+    model: Callable[[str, list[Example]], str],
+    *,
+    k: int = 4,
+    strategies: Sequence[str] = ("random", "knn", "mmr", "balanced"),
+    seed: int = 0,
+    match: Callable[[str, str], bool] | None = None,
+) -> list[SelectionScore]:
     """Accuracy of ``model(query, shots) -> answer`` on ``eval_set`` for each selection strategy.
 
     An answer is right when ``match(answer, expected)`` (default: equal after strip/lower).

@@ -19,8 +19,11 @@ def create_app(index_dir: str | os.PathLike[str]):  # noqa: ANN201
     from datamill.incontext.pack import retrieve_and_pack
 
     index = load_index(index_dir)
-    app = fastapi.FastAPI(title="datamill incontext", version="1",
-                          description=f"Search and prompt packing over the {index.kind} index at {os.fspath(index_dir)}.")
+    app = fastapi.FastAPI(
+        title="datamill incontext",
+        version="1",
+        description=f"Search and prompt packing over the {index.kind} index at {os.fspath(index_dir)}.",
+    )
 
     class SearchRequest(BaseModel):
         query: str = Field(min_length=1, max_length=20_000)
@@ -49,15 +52,24 @@ def create_app(index_dir: str | os.PathLike[str]):  # noqa: ANN201
         return {"query": req.query, "hits": [h.to_dict() for h in hits]}
 
     @app.get("/search")
-    def search_get(q: str = fastapi.Query(min_length=1, max_length=20_000),
-                   k: int = fastapi.Query(5, ge=1, le=1000),
-                   filter: list[str] = fastapi.Query([], description="key=value; repeat")) -> dict[str, Any]:  # noqa: A002
+    def search_get(
+        q: str = fastapi.Query(min_length=1, max_length=20_000),
+        k: int = fastapi.Query(5, ge=1, le=1000),
+        filter: list[str] = fastapi.Query([], description="key=value; repeat"),
+    ) -> dict[str, Any]:  # noqa: A002
         hits = index.search(q, k, filters=parse_filters(filter) or None)
         return {"query": q, "hits": [h.to_dict() for h in hits]}
 
     @app.post("/pack")
     def pack(req: PackRequest) -> dict[str, Any]:
-        return retrieve_and_pack(index, req.question, k=req.k, filters=req.filters, system=req.system,
-                                 budget=req.budget, template=req.template).to_dict()  # type: ignore[arg-type]
+        return retrieve_and_pack(
+            index,
+            req.question,
+            k=req.k,
+            filters=req.filters,
+            system=req.system,
+            budget=req.budget,
+            template=req.template,  # type: ignore[arg-type]
+        ).to_dict()
 
     return app

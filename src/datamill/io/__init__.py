@@ -56,8 +56,12 @@ def read_records(
     q = quarantine if isinstance(quarantine, Quarantine) else Quarantine(quarantine)
     policy = ErrorPolicy(on_error, q)
     files = expand_paths(paths, suffixes=JsonlReader.suffixes + ParquetReader.suffixes)
-    kw: dict[str, Any] = {"on_error": on_error, "record_type": record_type, "text_field": text_field,
-                          "id_field": id_field}
+    kw: dict[str, Any] = {
+        "on_error": on_error,
+        "record_type": record_type,
+        "text_field": text_field,
+        "id_field": id_field,
+    }
     try:
         for f in files:
             reader = ParquetReader(paths=f, **kw) if f.endswith(".parquet") else JsonlReader(paths=f, **kw)

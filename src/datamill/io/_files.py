@@ -27,8 +27,21 @@ __all__ = [
 ]
 
 DATA_SUFFIXES = (
-    ".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson",
-    ".parquet", ".warc", ".warc.gz", ".wet", ".wet.gz", ".html", ".htm", ".html.gz",
+    ".jsonl",
+    ".jsonl.gz",
+    ".jsonl.zst",
+    ".json",
+    ".json.gz",
+    ".json.zst",
+    ".ndjson",
+    ".parquet",
+    ".warc",
+    ".warc.gz",
+    ".wet",
+    ".wet.gz",
+    ".html",
+    ".htm",
+    ".html.gz",
 )
 
 
@@ -62,7 +75,8 @@ def expand_paths(
             out.extend(matches)
         elif os.path.isdir(s):
             found = sorted(
-                str(f) for f in Path(s).rglob("*")
+                str(f)
+                for f in Path(s).rglob("*")
                 if f.is_file() and f.name.endswith(suffixes) and not f.name.startswith(".")
             )
             if not found:
@@ -176,7 +190,7 @@ def remove_stale_temp(path: str) -> list[str]:
     prefix = _temp_prefix(path)
     removed = []
     for tmp in glob.glob(glob.escape(prefix) + "*"):
-        pid = tmp[len(prefix):]
+        pid = tmp[len(prefix) :]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:

@@ -49,8 +49,10 @@ def to_record(
             raise ValueError(f"expected a {record_type} record, got type {rec.type_name!r}")
     else:
         if text_field not in obj:
-            raise ValueError(f"row has no {text_field!r} field (keys: {', '.join(sorted(obj)) or 'none'}); "
-                             "set text_field to the field holding the text")
+            raise ValueError(
+                f"row has no {text_field!r} field (keys: {', '.join(sorted(obj)) or 'none'}); "
+                "set text_field to the field holding the text"
+            )
         text = obj[text_field]
         if not isinstance(text, str):
             raise ValueError(f"field {text_field!r} must be a string, got {type(text).__name__}")
@@ -61,11 +63,21 @@ def to_record(
             # Dolma-style {"text", "metadata": {...}}: one flat metadata, so filters and steps see its keys
             del meta["metadata"]
             meta.update(nested)
-        return Document(id="" if rid is None else str(rid), text=text, metadata=meta,
-                        provenance=Provenance(source=source, line=line, offset=offset))
+        return Document(
+            id="" if rid is None else str(rid),
+            text=text,
+            metadata=meta,
+            provenance=Provenance(source=source, line=line, offset=offset),
+        )
     if source is not None and rec.provenance.source is None:
         rec.provenance = Provenance(
-            source=source, line=line, offset=offset, step=rec.provenance.step, model=rec.provenance.model,
-            annotator=rec.provenance.annotator, parents=rec.provenance.parents, extra=rec.provenance.extra,
+            source=source,
+            line=line,
+            offset=offset,
+            step=rec.provenance.step,
+            model=rec.provenance.model,
+            annotator=rec.provenance.annotator,
+            parents=rec.provenance.parents,
+            extra=rec.provenance.extra,
         )
     return rec

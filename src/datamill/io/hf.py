@@ -36,8 +36,9 @@ def load_hf(source: Any, *, split: str | None = None):  # noqa: ANN201
     return ds
 
 
-def iter_hf(source: Any, *, split: str | None = None, start: int = 0, stop: int | None = None,
-            batch_size: int = 4096) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_hf(
+    source: Any, *, split: str | None = None, start: int = 0, stop: int | None = None, batch_size: int = 4096
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(row_number, row)`` (1-based) from rows ``start:stop`` of a dataset, batch by batch."""
     from datamill.io.parquet import _rows_to_records
     from datamill.records import record_types
@@ -46,7 +47,7 @@ def iter_hf(source: Any, *, split: str | None = None, start: int = 0, stop: int 
     stop = len(ds) if stop is None else min(stop, len(ds))
     types = record_types()
     for lo in range(start, stop, batch_size):
-        batch = ds[lo:min(lo + batch_size, stop)]
+        batch = ds[lo : min(lo + batch_size, stop)]
         keys = list(batch)
         n = len(batch[keys[0]]) if keys else 0
         rows = [{k: batch[k][i] for k in keys} for i in range(n)]

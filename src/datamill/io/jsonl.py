@@ -58,9 +58,13 @@ def iter_jsonl(
                 raw = fh.readline(max_line_bytes + 1)
             except errors as exc:
                 comp = compression_of(name) or "file"
-                policy.bad(path=name, line=lineno + 1, kind="truncated_stream",
-                           reason=f"{comp} stream is truncated or corrupt after line {lineno}: {exc}",
-                           offset=offset)
+                policy.bad(
+                    path=name,
+                    line=lineno + 1,
+                    kind="truncated_stream",
+                    reason=f"{comp} stream is truncated or corrupt after line {lineno}: {exc}",
+                    offset=offset,
+                )
                 return
             if not raw:
                 break
@@ -82,9 +86,16 @@ def iter_jsonl(
                 except errors:
                     pass
                 offset += size
-                policy.bad(path=name, line=lineno, kind="line_too_long", raw=head, offset=start, size=size,
-                           reason=f"line is {size:,} bytes, over max_line_bytes={max_line_bytes:,} "
-                                  "(raise max_line_bytes to read it)")
+                policy.bad(
+                    path=name,
+                    line=lineno,
+                    kind="line_too_long",
+                    raw=head,
+                    offset=start,
+                    size=size,
+                    reason=f"line is {size:,} bytes, over max_line_bytes={max_line_bytes:,} "
+                    "(raise max_line_bytes to read it)",
+                )
                 continue
             offset += len(raw)
             if not raw.strip():
@@ -95,11 +106,23 @@ def iter_jsonl(
                 try:  # orjson also rejects bad UTF-8: say which it was
                     raw.decode("utf-8")
                 except UnicodeDecodeError as uexc:
-                    policy.bad(path=name, line=lineno, kind="invalid_utf8", raw=raw, offset=start,
-                               reason=f"invalid UTF-8 at byte {uexc.start} of the line")
+                    policy.bad(
+                        path=name,
+                        line=lineno,
+                        kind="invalid_utf8",
+                        raw=raw,
+                        offset=start,
+                        reason=f"invalid UTF-8 at byte {uexc.start} of the line",
+                    )
                     continue
-                policy.bad(path=name, line=lineno, kind="invalid_json", raw=raw, offset=start,
-                           reason=f"not valid JSON: {exc}")
+                policy.bad(
+                    path=name,
+                    line=lineno,
+                    kind="invalid_json",
+                    raw=raw,
+                    offset=start,
+                    reason=f"not valid JSON: {exc}",
+                )
                 continue
             yield lineno, start, value
     finally:
@@ -113,8 +136,14 @@ def _is_json_name(name: str) -> bool:
     return base.endswith(".json")
 
 
-def _iter_json_array(fh: Any, first: bytes, name: str, policy: ErrorPolicy, max_bytes: int,
-                     errors: tuple[type[BaseException], ...]) -> Iterator[tuple[int, int, Any]]:
+def _iter_json_array(
+    fh: Any,
+    first: bytes,
+    name: str,
+    policy: ErrorPolicy,
+    max_bytes: int,
+    errors: tuple[type[BaseException], ...],
+) -> Iterator[tuple[int, int, Any]]:
     """The elements of a JSON array, streamed: ``(line the element starts on, byte offset, value)``.
 
     A malformed element ends the read (an array cannot be resynchronised past it) after telling the
@@ -136,7 +165,9 @@ def _iter_json_array(fh: Any, first: bytes, name: str, policy: ErrorPolicy, max_
     try:
         buf = utf8.decode(first)
     except UnicodeDecodeError as exc:
-        policy.bad(path=name, line=1, kind="invalid_utf8", reason=f"invalid UTF-8 at byte {exc.start}", offset=0)
+        policy.bad(
+            path=name, line=1, kind="invalid_utf8", reason=f"invalid UTF-8 at byte {exc.start}", offset=0
+        )
         return
     pos = buf.index("[") + 1
     line, offset, index = 1 + buf.count("\n", 0, pos), len(buf[:pos].encode()), 0
@@ -151,8 +182,13 @@ def _iter_json_array(fh: Any, first: bytes, name: str, policy: ErrorPolicy, max_
                     break
                 buf, pos = more(buf, pos)
             if pos >= len(buf):
-                policy.bad(path=name, line=line, kind="invalid_json", offset=offset,
-                           reason=f"the JSON array is not closed with ']' after {index} element(s)")
+                policy.bad(
+                    path=name,
+                    line=line,
+                    kind="invalid_json",
+                    offset=offset,
+                    reason=f"the JSON array is not closed with ']' after {index} element(s)",
+                )
                 return
             if buf[pos] == "]":
                 return
@@ -163,11 +199,17 @@ def _iter_json_array(fh: Any, first: bytes, name: str, policy: ErrorPolicy, max_
                 except json.JSONDecodeError as exc:
                     if state["eof"] or len(buf) - pos > max_bytes:
                         too_long = not state["eof"]
-                        policy.bad(path=name, line=line, kind="line_too_long" if too_long else "invalid_json",
-                                   raw=buf[pos:pos + 4096], offset=offset,
-                                   reason=f"element {index + 1} of the JSON array is over max_line_bytes="
-                                          f"{max_bytes:,}" if too_long else
-                                          f"element {index + 1} of the JSON array is not valid JSON: {exc.msg}")
+                        policy.bad(
+                            path=name,
+                            line=line,
+                            kind="line_too_long" if too_long else "invalid_json",
+                            raw=buf[pos : pos + 4096],
+                            offset=offset,
+                            reason=f"element {index + 1} of the JSON array is over max_line_bytes="
+                            f"{max_bytes:,}"
+                            if too_long
+                            else f"element {index + 1} of the JSON array is not valid JSON: {exc.msg}",
+                        )
                         return
                     buf, pos = more(buf, pos)
             yield line, offset, value
@@ -177,11 +219,21 @@ def _iter_json_array(fh: Any, first: bytes, name: str, policy: ErrorPolicy, max_
             offset += len(text.encode())
             pos = end
     except UnicodeDecodeError as exc:
-        policy.bad(path=name, line=line, kind="invalid_utf8", offset=offset,
-                   reason=f"invalid UTF-8 in element {index + 1} of the JSON array ({exc.reason})")
+        policy.bad(
+            path=name,
+            line=line,
+            kind="invalid_utf8",
+            offset=offset,
+            reason=f"invalid UTF-8 in element {index + 1} of the JSON array ({exc.reason})",
+        )
     except errors as exc:
-        policy.bad(path=name, line=line, kind="truncated_stream", offset=offset,
-                   reason=f"stream is truncated or corrupt in element {index + 1} of the JSON array: {exc}")
+        policy.bad(
+            path=name,
+            line=line,
+            kind="truncated_stream",
+            offset=offset,
+            reason=f"stream is truncated or corrupt in element {index + 1} of the JSON array: {exc}",
+        )
 
 
 class JsonlWriter(AtomicWriter):
@@ -192,7 +244,9 @@ class JsonlWriter(AtomicWriter):
         self._fh = open_write(self._file.tmp, compression=compression_of(self.path))
 
     def write(self, rec: Record | dict[str, Any]) -> None:
-        data = rec.to_json() if isinstance(rec, Record) else orjson.dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY)
+        data = (
+            rec.to_json() if isinstance(rec, Record) else orjson.dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY)
+        )
         self._fh.write(data)
         self._fh.write(b"\n")
         self.count += 1

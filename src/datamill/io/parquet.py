@@ -30,8 +30,9 @@ def _columns(cls: type[Record]) -> list[tuple[str, bool]]:
 def record_schema(cls: type[Record]):  # noqa: ANN201
     import pyarrow as pa
 
-    return pa.schema([(name, pa.string()) for name, _ in _columns(cls)],
-                     metadata={_TYPE_KEY: cls.type_name.encode()})
+    return pa.schema(
+        [(name, pa.string()) for name, _ in _columns(cls)], metadata={_TYPE_KEY: cls.type_name.encode()}
+    )
 
 
 def _row(rec: Record, cols: list[tuple[str, bool]]) -> dict[str, Any]:
@@ -49,7 +50,9 @@ def records_to_table(records: list[Record]):  # noqa: ANN201
     cols = _columns(cls)
     for rec in records:
         if type(rec) is not cls:
-            raise ConfigError(f"a Parquet file holds one record type; got {cls.type_name} and {rec.type_name}")
+            raise ConfigError(
+                f"a Parquet file holds one record type; got {cls.type_name} and {rec.type_name}"
+            )
     return pa.Table.from_pylist([_row(r, cols) for r in records], schema=record_schema(cls))
 
 
@@ -63,7 +66,9 @@ def _rows_to_records(rows: list[dict[str, Any]], cls: type[Record]) -> Iterator[
         yield out
 
 
-def iter_parquet(path: str | os.PathLike[str], *, batch_size: int = 4096) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_parquet(
+    path: str | os.PathLike[str], *, batch_size: int = 4096
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(row_number, row)`` (1-based); datamill-written files give ``to_dict`` rows back."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -91,7 +96,9 @@ def iter_parquet(path: str | os.PathLike[str], *, batch_size: int = 4096) -> Ite
 class ParquetWriter(AtomicWriter):
     """Write records (one type per file) or plain dict rows to Parquet, atomically, in row groups."""
 
-    def __init__(self, path: str | os.PathLike[str], *, batch_size: int = 2048, compression: str = "zstd") -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, batch_size: int = 2048, compression: str = "zstd"
+    ) -> None:
         super().__init__(path)
         self.batch_size = batch_size
         self.compression = compression

@@ -32,8 +32,17 @@ class Quarantine:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def add(self, *, path: str, line: int | None, reason: str, kind: str,
-            raw: bytes | str | None = None, offset: int | None = None, size: int | None = None) -> None:
+    def add(
+        self,
+        *,
+        path: str,
+        line: int | None,
+        reason: str,
+        kind: str,
+        raw: bytes | str | None = None,
+        offset: int | None = None,
+        size: int | None = None,
+    ) -> None:
         """Record one malformed input under ``kind`` (a short reason name used for counting)."""
         self.counts[kind] += 1
         entry: dict = {"path": path, "line": line, "offset": offset, "kind": kind, "reason": reason}
@@ -73,8 +82,17 @@ class ErrorPolicy:
         self.on_error = on_error
         self.quarantine = quarantine if quarantine is not None else Quarantine()
 
-    def bad(self, *, path: str, line: int | None, reason: str, kind: str,
-            raw: bytes | str | None = None, offset: int | None = None, size: int | None = None) -> None:
+    def bad(
+        self,
+        *,
+        path: str,
+        line: int | None,
+        reason: str,
+        kind: str,
+        raw: bytes | str | None = None,
+        offset: int | None = None,
+        size: int | None = None,
+    ) -> None:
         if self.on_error == "raise":
             raise InputError(reason, path=path, line=line)
         self.quarantine.add(path=path, line=line, reason=reason, kind=kind, raw=raw, offset=offset, size=size)

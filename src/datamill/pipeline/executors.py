@@ -21,8 +21,9 @@ class Executor(ABC):
     workers = 1
 
     @abstractmethod
-    def map(self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]],
-            on_result: Callable[[int, Any], None]) -> None:
+    def map(
+        self, fn: Callable[..., Any], tasks: Sequence[tuple[Any, ...]], on_result: Callable[[int, Any], None]
+    ) -> None:
         """Run ``fn(*args)`` for each tuple of ``tasks``, telling ``on_result`` as each finishes."""
 
     def describe(self) -> dict[str, Any]:
@@ -82,8 +83,11 @@ class RayExecutor(Executor):
     def _ensure(self):  # noqa: ANN202
         ray = require("ray", extra="ray", purpose="the ray executor")
         if not ray.is_initialized():
-            kw: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False,
-                                  "include_dashboard": False}
+            kw: dict[str, Any] = {
+                "ignore_reinit_error": True,
+                "log_to_driver": False,
+                "include_dashboard": False,
+            }
             if self.address:
                 kw["address"] = self.address
             else:

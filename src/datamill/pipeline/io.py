@@ -24,8 +24,15 @@ class Reader(Component):
 
     kind: ClassVar[str] = "reader"
 
-    def __init__(self, *, paths: str | list[str], on_error: OnError = "raise", record_type: str = "auto",
-                 text_field: str = "text", id_field: str = "id") -> None:
+    def __init__(
+        self,
+        *,
+        paths: str | list[str],
+        on_error: OnError = "raise",
+        record_type: str = "auto",
+        text_field: str = "text",
+        id_field: str = "id",
+    ) -> None:
         self.paths = [paths] if isinstance(paths, str) else list(paths)
         if not self.paths:
             raise ConfigError("a reader needs at least one path")
@@ -44,15 +51,29 @@ class Reader(Component):
     def read_shard(self, shard: str, policy: ErrorPolicy) -> Iterator[Record]:
         """The records of one shard; bad rows go to ``policy``."""
 
-    def _rows_to_records(self, shard: str, rows: Iterator[tuple[int, int | None, Any]],
-                         policy: ErrorPolicy) -> Iterator[Record]:
+    def _rows_to_records(
+        self, shard: str, rows: Iterator[tuple[int, int | None, Any]], policy: ErrorPolicy
+    ) -> Iterator[Record]:
         for line, offset, obj in rows:
             try:
-                yield to_record(obj, record_type=self.record_type, text_field=self.text_field,
-                                id_field=self.id_field, source=shard, line=line, offset=offset)
+                yield to_record(
+                    obj,
+                    record_type=self.record_type,
+                    text_field=self.text_field,
+                    id_field=self.id_field,
+                    source=shard,
+                    line=line,
+                    offset=offset,
+                )
             except ValueError as exc:
-                policy.bad(path=shard, line=line, kind="bad_record", reason=str(exc), offset=offset,
-                           raw=_preview(obj))
+                policy.bad(
+                    path=shard,
+                    line=line,
+                    kind="bad_record",
+                    reason=str(exc),
+                    offset=offset,
+                    raw=_preview(obj),
+                )
 
     def read(self, *, policy: ErrorPolicy | None = None) -> Iterator[Record]:
         """All records of all shards, in order (convenience for in-memory use)."""
@@ -76,11 +97,19 @@ class JsonlReader(Reader):
     name = "read.jsonl"
     suffixes = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".json.gz", ".json.zst")
 
-    def __init__(self, *, paths: str | list[str], on_error: OnError = "raise", record_type: str = "auto",
-                 text_field: str = "text", id_field: str = "id",
-                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
-        super().__init__(paths=paths, on_error=on_error, record_type=record_type, text_field=text_field,
-                         id_field=id_field)
+    def __init__(
+        self,
+        *,
+        paths: str | list[str],
+        on_error: OnError = "raise",
+        record_type: str = "auto",
+        text_field: str = "text",
+        id_field: str = "id",
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
+        super().__init__(
+            paths=paths, on_error=on_error, record_type=record_type, text_field=text_field, id_field=id_field
+        )
         self.max_line_bytes = max_line_bytes
 
     def read_shard(self, shard: str, policy: ErrorPolicy) -> Iterator[Record]:
@@ -104,11 +133,20 @@ class HFReader(Reader):
 
     name = "read.hf"
 
-    def __init__(self, *, paths: str | list[str], split: str | None = None, shard_size: int = 100_000,
-                 on_error: OnError = "raise", record_type: str = "auto", text_field: str = "text",
-                 id_field: str = "id") -> None:
-        super().__init__(paths=paths, on_error=on_error, record_type=record_type, text_field=text_field,
-                         id_field=id_field)
+    def __init__(
+        self,
+        *,
+        paths: str | list[str],
+        split: str | None = None,
+        shard_size: int = 100_000,
+        on_error: OnError = "raise",
+        record_type: str = "auto",
+        text_field: str = "text",
+        id_field: str = "id",
+    ) -> None:
+        super().__init__(
+            paths=paths, on_error=on_error, record_type=record_type, text_field=text_field, id_field=id_field
+        )
         if shard_size < 1:
             raise ConfigError(f"shard_size must be >= 1, got {shard_size!r}")
         self.split, self.shard_size = split, shard_size
@@ -121,7 +159,9 @@ class HFReader(Reader):
             if not os.path.isdir(path):
                 raise InputError("no such dataset folder", path=path)
             n = len(load_hf(path, split=self.split))
-            out.extend(f"{path}#{lo}:{min(lo + self.shard_size, n)}" for lo in range(0, max(n, 1), self.shard_size))
+            out.extend(
+                f"{path}#{lo}:{min(lo + self.shard_size, n)}" for lo in range(0, max(n, 1), self.shard_size)
+            )
         return out
 
     def read_shard(self, shard: str, policy: ErrorPolicy) -> Iterator[Record]:

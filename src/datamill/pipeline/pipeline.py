@@ -55,7 +55,9 @@ class RunResult:
 class Pipeline:
     """Steps between a reader and a writer. Call it on records for in-memory use, or :meth:`run` it."""
 
-    def __init__(self, steps: list[Step], *, reader: Reader | None = None, writer: Writer | None = None) -> None:
+    def __init__(
+        self, steps: list[Step], *, reader: Reader | None = None, writer: Writer | None = None
+    ) -> None:
         for s in steps:
             if not isinstance(s, Step):
                 raise ConfigError(f"pipeline steps must be Step objects, got {s!r}")
@@ -75,8 +77,11 @@ class Pipeline:
     def to_config(self) -> dict[str, Any]:
         if self.reader is None:
             raise ConfigError("a pipeline needs a reader to be written as a recipe")
-        return {"reader": self.reader.to_config(), "steps": [s.to_config() for s in self.steps],
-                "writer": self.writer.to_config()}
+        return {
+            "reader": self.reader.to_config(),
+            "steps": [s.to_config() for s in self.steps],
+            "writer": self.writer.to_config(),
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Pipeline:
@@ -85,9 +90,11 @@ class Pipeline:
         steps_cfg = config.get("steps") or []
         if not isinstance(steps_cfg, list):
             raise ConfigError("'steps' must be a list")
-        return cls([build(s, kind="step") for s in steps_cfg],  # type: ignore[misc]
-                   reader=build(config["reader"], kind="reader"),  # type: ignore[arg-type]
-                   writer=build(config.get("writer") or {"type": "write"}, kind="writer"))  # type: ignore[arg-type]
+        return cls(
+            [build(s, kind="step") for s in steps_cfg],  # type: ignore[misc]
+            reader=build(config["reader"], kind="reader"),  # type: ignore[arg-type]
+            writer=build(config.get("writer") or {"type": "write"}, kind="writer"),  # type: ignore[arg-type]
+        )
 
     def stages(self) -> list[tuple[list[Step], GlobalStep | None]]:
         """The steps split at global steps: ``[(shard-local steps, global step or None), ...]``."""
@@ -103,8 +110,15 @@ class Pipeline:
         return out
 
     # -- running -----------------------------------------------------------------------------
-    def run(self, output: str | os.PathLike[str], *, executor: str | Executor = "local",
-            workers: int | None = None, progress: bool = False, overwrite: bool = False) -> RunResult:
+    def run(
+        self,
+        output: str | os.PathLike[str],
+        *,
+        executor: str | Executor = "local",
+        workers: int | None = None,
+        progress: bool = False,
+        overwrite: bool = False,
+    ) -> RunResult:
         """Run over every shard of the reader into ``output``; resumes a killed run in the same folder."""
         if self.reader is None:
             raise ConfigError("Pipeline.run needs a reader")
@@ -122,8 +136,11 @@ class Pipeline:
         try:
             for k, (_, glob) in enumerate(stages):
                 ts = time.time()
-                todo = [(config, out, k, i, shard) for i, shard in enumerate(shards)
-                        if not os.path.exists(_marker(out, k, i))]
+                todo = [
+                    (config, out, k, i, shard)
+                    for i, shard in enumerate(shards)
+                    if not os.path.exists(_marker(out, k, i))
+                ]
                 skipped += len(shards) - len(todo)
                 label = f"stage {k + 1}/{len(stages)}" + (f" → {glob.name}" if glob else "")
                 bar.start(label, total=len(shards), done=len(shards) - len(todo))
@@ -134,17 +151,26 @@ class Pipeline:
         finally:
             bar.stop()
             ex.close()
-        manifest = _write_manifest(out, config, shards, stages, ex, stage_times, reduce_info, time.time() - t0)
+        manifest = _write_manifest(
+            out, config, shards, stages, ex, stage_times, reduce_info, time.time() - t0
+        )
         if os.path.isdir(_work(out)):
             shutil.rmtree(_work(out))
         steps = [StepStats.from_dict(d) for d in manifest["steps"]]
-        return RunResult(output=out, files=manifest["output"]["files"], records_in=manifest["records_in"],
-                         records_out=manifest["output"]["records"],
-                         quarantined=manifest["quarantine"]["by_kind"], steps=steps, manifest=manifest,
-                         skipped_shards=skipped)
+        return RunResult(
+            output=out,
+            files=manifest["output"]["files"],
+            records_in=manifest["records_in"],
+            records_out=manifest["output"]["records"],
+            quarantined=manifest["quarantine"]["by_kind"],
+            steps=steps,
+            manifest=manifest,
+            skipped_shards=skipped,
+        )
 
 
 # -- shard tasks (top level so process pools and Ray can ship them) ------------------------------
+
 
 def _state(out: str) -> str:
     return os.path.join(out, _STATE)
@@ -196,8 +222,11 @@ def _run_shard(config: dict[str, Any], out: str, stage: int, shard_index: int, s
         assert prev is not None
         with open(_marker(out, stage - 1, shard_index)) as fh:
             empty = json.load(fh)["records_out"] == 0  # every record dropped: the stage file has no lines
-        rows = iter(()) if empty else (Record.from_dict(obj) for _, _, obj in
-                                       iter_jsonl(_stage_file(out, stage - 1, shard_index)))
+        rows = (
+            iter(())
+            if empty
+            else (Record.from_dict(obj) for _, _, obj in iter_jsonl(_stage_file(out, stage - 1, shard_index)))
+        )
         it = prev.apply(count(rows), shard=shard_index, workdir=_global_dir(out, stage - 1))
         counted.append(prev)
     for step in steps:
@@ -226,9 +255,14 @@ def _run_shard(config: dict[str, Any], out: str, stage: int, shard_index: int, s
         if quarantine.total:
             os.replace(quarantine.path, qpath)  # type: ignore[arg-type]
     result = {
-        "stage": stage, "shard": shard_index, "input": shard, "records_in": records_in, "records_out": n_out,
+        "stage": stage,
+        "shard": shard_index,
+        "input": shard,
+        "records_in": records_in,
+        "records_out": n_out,
         "output": os.path.relpath(target, out) if glob is None else None,
-        "steps": [s.stats.to_dict() for s in counted], "quarantine": qcounts,
+        "steps": [s.stats.to_dict() for s in counted],
+        "quarantine": qcounts,
         "seconds": round(time.time() - t0, 4),
     }
     marker = _marker(out, stage, shard_index)
@@ -247,8 +281,11 @@ def _reduce(out: str, stage: int, glob: GlobalStep, num_shards: int, ex: Executo
     t0 = time.time()
     # a reduce that declares ``executor`` gets it, to shuffle on Ray when the run uses Ray
     kw: dict[str, Any] = {"executor": ex} if "executor" in inspect.signature(glob.reduce).parameters else {}
-    info = {"step": glob.name, **glob.reduce(workdir=_global_dir(out, stage), num_shards=num_shards, **kw),
-            "seconds": round(time.time() - t0, 4)}
+    info = {
+        "step": glob.name,
+        **glob.reduce(workdir=_global_dir(out, stage), num_shards=num_shards, **kw),
+        "seconds": round(time.time() - t0, 4),
+    }
     with open(marker + ".tmp", "w") as fh:
         json.dump(info, fh)
     os.replace(marker + ".tmp", marker)
@@ -256,6 +293,7 @@ def _reduce(out: str, stage: int, glob: GlobalStep, num_shards: int, ex: Executo
 
 
 # -- output folder bookkeeping --------------------------------------------------------------------
+
 
 def _claim_output(out: str, config: dict[str, Any], shards: list[str], *, overwrite: bool) -> None:
     """Make sure ``out`` is empty, or holds an unfinished run of this same pipeline (then resume)."""
@@ -268,11 +306,16 @@ def _claim_output(out: str, config: dict[str, Any], shards: list[str], *, overwr
         if prev == json.loads(json.dumps(me)):
             return
         if not overwrite:
-            raise ConfigError(f"{out} holds the output of a different pipeline or input; "
-                              "use another folder or overwrite=True", params="overwrite")
+            raise ConfigError(
+                f"{out} holds the output of a different pipeline or input; "
+                "use another folder or overwrite=True",
+                params="overwrite",
+            )
     elif os.path.isdir(out) and os.listdir(out) and not overwrite:
-        raise ConfigError(f"{out} is not empty and holds no datamill run; use another folder or overwrite=True",
-                          params="overwrite")
+        raise ConfigError(
+            f"{out} is not empty and holds no datamill run; use another folder or overwrite=True",
+            params="overwrite",
+        )
     if overwrite:
         for sub in (state, os.path.join(out, "data"), os.path.join(out, "quarantine")):
             if os.path.isdir(sub):
@@ -295,9 +338,16 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _write_manifest(out: str, config: dict[str, Any], shards: list[str],
-                    stages: list[tuple[list[Step], GlobalStep | None]], ex: Executor,
-                    stage_times: list[float], reduce_info: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+def _write_manifest(
+    out: str,
+    config: dict[str, Any],
+    shards: list[str],
+    stages: list[tuple[list[Step], GlobalStep | None]],
+    ex: Executor,
+    stage_times: list[float],
+    reduce_info: list[dict[str, Any]],
+    seconds: float,
+) -> dict[str, Any]:
     results = []
     for k in range(len(stages)):
         for i in range(len(shards)):
@@ -334,11 +384,17 @@ def _write_manifest(out: str, config: dict[str, Any], shards: list[str],
         "records_in": sum(r["records_in"] for r in results if r["stage"] == 0),
         "steps": [merged[n].to_dict() for n in order],
         "global": reduce_info,
-        "quarantine": {"total": sum(qtotal.values()), "by_kind": dict(sorted(qtotal.items())),
-                       "folder": "quarantine" if qtotal else None},
+        "quarantine": {
+            "total": sum(qtotal.values()),
+            "by_kind": dict(sorted(qtotal.items())),
+            "folder": "quarantine" if qtotal else None,
+        },
         "output": {"files": files, "records": sum(r["records_out"] for r in last)},
-        "timings": {"seconds": round(seconds, 3), "stages": [round(t, 3) for t in stage_times],
-                    "shard_seconds": round(sum(r["seconds"] for r in results), 3)},
+        "timings": {
+            "seconds": round(seconds, 3),
+            "stages": [round(t, 3) for t in stage_times],
+            "shard_seconds": round(sum(r["seconds"] for r in results), 3),
+        },
     }
     with open(os.path.join(out, "manifest.json.tmp"), "w") as fh:
         json.dump(manifest, fh, indent=2)
@@ -355,8 +411,14 @@ class _Progress:
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                               TextColumn("shards"), TimeElapsedColumn(), transient=False)
+            self._p = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("shards"),
+                TimeElapsedColumn(),
+                transient=False,
+            )
             self._p.start()
 
     def start(self, label: str, *, total: int, done: int) -> None:

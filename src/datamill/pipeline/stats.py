@@ -49,13 +49,23 @@ class StepStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "seen": self.seen, "kept": self.kept,
-            "dropped": dict(sorted(self.dropped.items())), "counters": dict(sorted(self.counters.items())),
-            "examples": self.examples, "seconds": round(self.seconds, 4),
+            "name": self.name,
+            "seen": self.seen,
+            "kept": self.kept,
+            "dropped": dict(sorted(self.dropped.items())),
+            "counters": dict(sorted(self.counters.items())),
+            "examples": self.examples,
+            "seconds": round(self.seconds, 4),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StepStats:
-        return cls(name=d["name"], seen=d["seen"], kept=d["kept"], dropped=Counter(d.get("dropped", {})),
-                   examples=d.get("examples", {}), counters=Counter(d.get("counters", {})),
-                   seconds=d.get("seconds", 0.0))
+        return cls(
+            name=d["name"],
+            seen=d["seen"],
+            kept=d["kept"],
+            dropped=Counter(d.get("dropped", {})),
+            examples=d.get("examples", {}),
+            counters=Counter(d.get("counters", {})),
+            seconds=d.get("seconds", 0.0),
+        )

@@ -42,8 +42,15 @@ class LengthFilter(Filter[Record]):
 
     name = "filter.length"
 
-    def __init__(self, *, min_chars: int = 0, max_chars: int | None = None, min_words: int = 0,
-                 max_words: int | None = None, field: str = "text") -> None:
+    def __init__(
+        self,
+        *,
+        min_chars: int = 0,
+        max_chars: int | None = None,
+        min_words: int = 0,
+        max_words: int | None = None,
+        field: str = "text",
+    ) -> None:
         for key, v in (("min_chars", min_chars), ("min_words", min_words)):
             if v < 0:
                 raise ConfigError(f"{key} must be >= 0, got {v!r}")
@@ -72,8 +79,15 @@ class RegexFilter(Filter[Record]):
 
     name = "filter.regex"
 
-    def __init__(self, *, pattern: str, keep_matching: bool = False, ignore_case: bool = True,
-                 field: str = "text", reason: str = "regex") -> None:
+    def __init__(
+        self,
+        *,
+        pattern: str,
+        keep_matching: bool = False,
+        ignore_case: bool = True,
+        field: str = "text",
+        reason: str = "regex",
+    ) -> None:
         try:
             self._re = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
         except re.error as exc:
@@ -121,7 +135,11 @@ class ExactDedup(GlobalStep[Record]):
         for rec in records:
             keys.append(self._key(rec))
             yield rec
-        arr = np.frombuffer(b"".join(keys), dtype=np.uint64).reshape(-1, 2) if keys else np.zeros((0, 2), np.uint64)
+        arr = (
+            np.frombuffer(b"".join(keys), dtype=np.uint64).reshape(-1, 2)
+            if keys
+            else np.zeros((0, 2), np.uint64)
+        )
         np.save(os.path.join(workdir, f"hashes-{shard:05d}.npy"), arr)
 
     def reduce(self, *, workdir: str, num_shards: int) -> dict[str, Any]:

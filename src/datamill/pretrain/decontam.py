@@ -15,6 +15,7 @@ from datamill.records import Document
 
 __all__ = ["Decontaminate", "ngram_hashes"]
 
+
 def ngram_hashes(text: str, n: int) -> np.ndarray:
     """64-bit hashes of the distinct lowercased word n-grams of ``text`` (empty below n words)."""
     grams = _ngram_set(text, n)
@@ -65,8 +66,14 @@ class Decontaminate(Filter[Document]):
 
     name = "pretrain.decontaminate"
 
-    def __init__(self, *, eval_sets: list[str], n: int = 13, action: Literal["drop", "flag"] = "drop",
-                 fields: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        eval_sets: list[str],
+        n: int = 13,
+        action: Literal["drop", "flag"] = "drop",
+        fields: list[str] | None = None,
+    ) -> None:
         if not eval_sets:
             raise ConfigError("decontamination needs at least one evaluation set")
         if n < 1:

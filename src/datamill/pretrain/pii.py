@@ -16,12 +16,20 @@ __all__ = ["PII_TYPES", "PiiRedactor", "luhn_ok", "redact_pii"]
 PII_TYPES = ("email", "phone", "ip_address", "credit_card")
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\b")
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-_PHONE = re.compile(r"(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]?\d{3,4}"
-                    r"(?![\w])(?![ .-]\d)")
-_IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])")
+_PHONE = re.compile(
+    r"(?<![\w+])(?<!\d[ .-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]?\d{3,4}"
+    r"(?![\w])(?![ .-]\d)"
+)
+_IPV4 = re.compile(
+    r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.])"
+)
 _IPV6 = re.compile(r"(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
-_DEFAULT_REPLACEMENTS = {"email": "<EMAIL>", "phone": "<PHONE>", "ip_address": "<IP_ADDRESS>",
-                         "credit_card": "<CREDIT_CARD>"}
+_DEFAULT_REPLACEMENTS = {
+    "email": "<EMAIL>",
+    "phone": "<PHONE>",
+    "ip_address": "<IP_ADDRESS>",
+    "credit_card": "<CREDIT_CARD>",
+}
 # documentation and private ranges are not personal: 127.0.0.1, 192.168.x.x, 10.x.x.x stay
 _KEEP_IPS = ("127.", "0.", "10.", "192.168.", "255.")
 
@@ -49,8 +57,9 @@ def _ipv6_ok(s: str) -> bool:
     return s.count(":") >= 2 and not re.fullmatch(r"[\d:]+", s)  # not a time like 12:30:45
 
 
-def redact_pii(text: str, *, types: tuple[str, ...] = PII_TYPES,
-               replacements: dict[str, str] | None = None) -> tuple[str, Counter[str]]:
+def redact_pii(
+    text: str, *, types: tuple[str, ...] = PII_TYPES, replacements: dict[str, str] | None = None
+) -> tuple[str, Counter[str]]:
     """(redacted text, counts per PII type). Card numbers must pass Luhn; phones need 9-15 digits."""
     rep = {**_DEFAULT_REPLACEMENTS, **(replacements or {})}
     counts: Counter[str] = Counter()
@@ -88,8 +97,13 @@ class PiiRedactor(Mapper[Document]):
 
     name = "pretrain.pii"
 
-    def __init__(self, *, types: list[str] | None = None, engine: Literal["regex", "presidio"] = "regex",
-                 replacements: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        types: list[str] | None = None,
+        engine: Literal["regex", "presidio"] = "regex",
+        replacements: dict[str, str] | None = None,
+    ) -> None:
         self.types = tuple(types or PII_TYPES)
         bad = [t for t in self.types if t not in PII_TYPES]
         if bad:
@@ -102,12 +116,19 @@ class PiiRedactor(Mapper[Document]):
     def _presidio(self, text: str) -> tuple[str, Counter[str]]:
         if self._analyzer is None:
             # no datamill extra installs it: presidio also needs a spaCy model, a download of its own
-            self._analyzer = require("presidio_analyzer", extra=None, purpose="PII with presidio",
-                                     package="presidio-analyzer",
-                                     then=" and a spaCy English model (python -m spacy download en_core_web_lg)"
-                                     ).AnalyzerEngine()
-        names = {"email": "EMAIL_ADDRESS", "phone": "PHONE_NUMBER", "ip_address": "IP_ADDRESS",
-                 "credit_card": "CREDIT_CARD"}
+            self._analyzer = require(
+                "presidio_analyzer",
+                extra=None,
+                purpose="PII with presidio",
+                package="presidio-analyzer",
+                then=" and a spaCy English model (python -m spacy download en_core_web_lg)",
+            ).AnalyzerEngine()
+        names = {
+            "email": "EMAIL_ADDRESS",
+            "phone": "PHONE_NUMBER",
+            "ip_address": "IP_ADDRESS",
+            "credit_card": "CREDIT_CARD",
+        }
         back = {v: k for k, v in names.items()}
         found = self._analyzer.analyze(text=text, entities=[names[t] for t in self.types], language="en")
         counts: Counter[str] = Counter()
@@ -115,7 +136,7 @@ class PiiRedactor(Mapper[Document]):
         for r in sorted(found, key=lambda r: r.start, reverse=True):
             kind = back[r.entity_type]
             counts[kind] += 1
-            text = text[:r.start] + rep[kind] + text[r.end:]
+            text = text[: r.start] + rep[kind] + text[r.end :]
         return text, counts
 
     def apply(self, rec: Document) -> Document:

@@ -46,14 +46,22 @@ _EXCEPTION_LIST = (
     "Adm. Ak. Ala. Apr. Ariz. Ark. Aug. Bros. Calif. Co. Colo. Conn. Corp. D.C. Dec. Del. Dr. E.G. E.g. Feb. Fla. "
     "Ga. Gen. Gov. I.E. I.e. Ia. Id. Ill. Inc. Ind. Jan. Jr. Jul. Jun. Kan. Kans. Ky. La. Ltd. Mar. Mass. Md. Messrs. "
     "Mich. Minn. Miss. Mo. Mont. Mr. Mrs. Ms. Mt. N.C. N.D. N.H. N.J. N.M. N.Y. Neb. Nebr. Nev. Nov. Oct. Okla. Ore. "
-    "Pa. Ph.D. Prof. Rep. Rev. S.C. Sen. Sep. Sept. St. Tenn. Va. Wash. Wis. a.m. co. e.g. i.e. p.m. v.s. vs.")
+    "Pa. Ph.D. Prof. Rep. Rev. S.C. Sen. Sep. Sept. St. Tenn. Va. Wash. Wis. a.m. co. e.g. i.e. p.m. v.s. vs."
+)
 _EXCEPTIONS = frozenset(_EXCEPTION_LIST.split())
 PUNCTUATION = set(string.punctuation) | set("“”‘’«»…–—¡¿、。，：；！？")
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 # Unicode sentence terminals (Basic Multilingual Plane), as FineWeb's line-punctuation rule uses
 TERMINAL_PUNCTUATION = tuple("!.?։؝؞؟۔܀܁܂߹।॥၊။።፧፨᙮᜵᜶។៕៖៙៚᠃᠉᥄᥅‼‽⁇⁈⁉⸮⸼。꓿꘎꘏꛳꛷﹒﹖﹗！．？｡")
 C4_END_PUNCTUATION = (".", "?", "!", '"', "'")
-C4_POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+C4_POLICY = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 _SENTENCE_END = frozenset(TERMINAL_PUNCTUATION)
 
@@ -125,15 +133,29 @@ class GopherQualityFilter(Filter[Document]):
 
     name = "pretrain.gopher_quality"
 
-    def __init__(self, *, min_doc_words: int = 50, max_doc_words: int = 100_000, min_avg_word_length: float = 3,
-                 max_avg_word_length: float = 10, max_symbol_word_ratio: float = 0.1,
-                 max_bullet_lines_ratio: float = 0.9, max_ellipsis_lines_ratio: float = 0.3,
-                 min_alpha_words_ratio: float = 0.8, min_stop_words: int = 2,
-                 stop_words: list[str] | None = None) -> None:
-        _check_ratio(max_bullet_lines_ratio=max_bullet_lines_ratio, max_ellipsis_lines_ratio=max_ellipsis_lines_ratio,
-                     min_alpha_words_ratio=min_alpha_words_ratio)
+    def __init__(
+        self,
+        *,
+        min_doc_words: int = 50,
+        max_doc_words: int = 100_000,
+        min_avg_word_length: float = 3,
+        max_avg_word_length: float = 10,
+        max_symbol_word_ratio: float = 0.1,
+        max_bullet_lines_ratio: float = 0.9,
+        max_ellipsis_lines_ratio: float = 0.3,
+        min_alpha_words_ratio: float = 0.8,
+        min_stop_words: int = 2,
+        stop_words: list[str] | None = None,
+    ) -> None:
+        _check_ratio(
+            max_bullet_lines_ratio=max_bullet_lines_ratio,
+            max_ellipsis_lines_ratio=max_ellipsis_lines_ratio,
+            min_alpha_words_ratio=min_alpha_words_ratio,
+        )
         if min_doc_words < 0 or max_doc_words < min_doc_words:
-            raise ConfigError(f"need 0 <= min_doc_words <= max_doc_words, got {min_doc_words!r}, {max_doc_words!r}")
+            raise ConfigError(
+                f"need 0 <= min_doc_words <= max_doc_words, got {min_doc_words!r}, {max_doc_words!r}"
+            )
         self.min_doc_words, self.max_doc_words = min_doc_words, max_doc_words
         self.min_avg, self.max_avg = min_avg_word_length, max_avg_word_length
         self.max_symbol = max_symbol_word_ratio
@@ -185,11 +207,22 @@ class GopherRepetitionFilter(Filter[Document]):
 
     name = "pretrain.gopher_repetition"
 
-    def __init__(self, *, dup_line_frac: float = 0.3, dup_para_frac: float = 0.3, dup_line_char_frac: float = 0.2,
-                 dup_para_char_frac: float = 0.2, top_n_grams: list[list[float]] | None = None,
-                 dup_n_grams: list[list[float]] | None = None) -> None:
-        _check_ratio(dup_line_frac=dup_line_frac, dup_para_frac=dup_para_frac, dup_line_char_frac=dup_line_char_frac,
-                     dup_para_char_frac=dup_para_char_frac)
+    def __init__(
+        self,
+        *,
+        dup_line_frac: float = 0.3,
+        dup_para_frac: float = 0.3,
+        dup_line_char_frac: float = 0.2,
+        dup_para_char_frac: float = 0.2,
+        top_n_grams: list[list[float]] | None = None,
+        dup_n_grams: list[list[float]] | None = None,
+    ) -> None:
+        _check_ratio(
+            dup_line_frac=dup_line_frac,
+            dup_para_frac=dup_para_frac,
+            dup_line_char_frac=dup_line_char_frac,
+            dup_para_char_frac=dup_para_char_frac,
+        )
         self.dup_line_frac, self.dup_para_frac = dup_line_frac, dup_para_frac
         self.dup_line_char_frac, self.dup_para_char_frac = dup_line_char_frac, dup_para_char_frac
         self.top = [(int(n), float(f)) for n, f in (_DEFAULT_TOP if top_n_grams is None else top_n_grams)]
@@ -213,7 +246,7 @@ class GopherRepetitionFilter(Filter[Document]):
             return "dup_line_char_frac"
         words = split_words(text)
         for k, frac in self.top:
-            grams = [" ".join(words[i:i + k]) for i in range(len(words) - k + 1)]
+            grams = [" ".join(words[i : i + k]) for i in range(len(words) - k + 1)]
             if grams:
                 gram, count = Counter(grams).most_common(1)[0]
                 if len(gram) * count / len(text) > frac:
@@ -254,15 +287,28 @@ class C4QualityFilter(Filter[Document]):
 
     name = "pretrain.c4_quality"
 
-    def __init__(self, *, remove_citations: bool = True, filter_no_terminal_punct: bool = True,
-                 min_num_sentences: int = 5, min_words_per_line: int = 3, max_word_length: int = 1000,
-                 filter_lorem_ipsum: bool = True, filter_javascript: bool = True,
-                 filter_curly_bracket: bool = True, filter_policy: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        remove_citations: bool = True,
+        filter_no_terminal_punct: bool = True,
+        min_num_sentences: int = 5,
+        min_words_per_line: int = 3,
+        max_word_length: int = 1000,
+        filter_lorem_ipsum: bool = True,
+        filter_javascript: bool = True,
+        filter_curly_bracket: bool = True,
+        filter_policy: bool = True,
+    ) -> None:
         self.remove_citations, self.terminal = remove_citations, filter_no_terminal_punct
         self.min_sentences, self.min_words = min_num_sentences, min_words_per_line
         self.max_word_length = max_word_length
-        self.lorem, self.js, self.curly, self.policy = (filter_lorem_ipsum, filter_javascript,
-                                                         filter_curly_bracket, filter_policy)
+        self.lorem, self.js, self.curly, self.policy = (
+            filter_lorem_ipsum,
+            filter_javascript,
+            filter_curly_bracket,
+            filter_policy,
+        )
 
     def keep(self, rec: Document) -> bool | str:
         counters = self.stats.counters
@@ -329,11 +375,21 @@ class FineWebQualityFilter(Filter[Document]):
 
     name = "pretrain.fineweb_quality"
 
-    def __init__(self, *, line_punct_thr: float = 0.12, line_punct_exclude_zero: bool = False,
-                 short_line_thr: float = 0.67, short_line_length: int = 30, char_duplicates_ratio: float = 0.01,
-                 new_line_ratio: float = 0.3) -> None:
-        _check_ratio(line_punct_thr=line_punct_thr, short_line_thr=short_line_thr,
-                     char_duplicates_ratio=char_duplicates_ratio)
+    def __init__(
+        self,
+        *,
+        line_punct_thr: float = 0.12,
+        line_punct_exclude_zero: bool = False,
+        short_line_thr: float = 0.67,
+        short_line_length: int = 30,
+        char_duplicates_ratio: float = 0.01,
+        new_line_ratio: float = 0.3,
+    ) -> None:
+        _check_ratio(
+            line_punct_thr=line_punct_thr,
+            short_line_thr=short_line_thr,
+            char_duplicates_ratio=char_duplicates_ratio,
+        )
         self.line_punct_thr, self.exclude_zero = line_punct_thr, line_punct_exclude_zero
         self.short_line_thr, self.short_line_length = short_line_thr, short_line_length
         self.char_dup, self.new_line_ratio = char_duplicates_ratio, new_line_ratio
@@ -370,8 +426,14 @@ class UrlFilter(Filter[Document]):
 
     name = "pretrain.url_filter"
 
-    def __init__(self, *, domains: list[str] | None = None, domains_file: str | None = None,
-                 substrings: list[str] | None = None, hook: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        domains: list[str] | None = None,
+        domains_file: str | None = None,
+        substrings: list[str] | None = None,
+        hook: str | None = None,
+    ) -> None:
         self.domains = {d.lower().strip(".") for d in (domains or [])}
         self.domains_file, self.hook = domains_file, hook
         self.substrings = [s.lower() for s in (substrings or [])]

@@ -36,7 +36,7 @@ def _dechunk(body: bytes) -> bytes:
         size = int(body[pos:eol].split(b";", 1)[0].strip() or b"0", 16)
         if size == 0:
             break
-        out += body[eol + 2:eol + 2 + size]
+        out += body[eol + 2 : eol + 2 + size]
         pos = eol + 2 + size + 2
     return bytes(out)
 
@@ -78,8 +78,15 @@ def _to_text(body: bytes, charset: str | None) -> tuple[str, str, bool]:
     return bytes_to_str(body, enc, fallback_encodings=("utf-8", "cp1252")), enc, fallback
 
 
-def warc_record(url: str, payload: bytes, *, content_type: str = "text/html; charset=utf-8",
-                date: str = "2024-01-01T00:00:00Z", record_id: str | None = None, http_headers: str = "") -> bytes:
+def warc_record(
+    url: str,
+    payload: bytes,
+    *,
+    content_type: str = "text/html; charset=utf-8",
+    date: str = "2024-01-01T00:00:00Z",
+    record_id: str | None = None,
+    http_headers: str = "",
+) -> bytes:
     """One WARC/1.0 ``response`` record (HTTP 200 around ``payload``) as its own gzip member.
 
     Concatenated records make a valid ``.warc.gz``; for fixtures, samples and benchmarks.
@@ -89,11 +96,15 @@ def warc_record(url: str, payload: bytes, *, content_type: str = "text/html; cha
     import io
 
     rid = record_id or stable_id(url, date)
-    http = (f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n{http_headers}Content-Length: {len(payload)}"
-            "\r\n\r\n").encode() + payload
-    head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:{rid}>\r\nWARC-Date: {date}\r\n"
-            f"WARC-Target-URI: {url}\r\nContent-Type: application/http; msgtype=response\r\n"
-            f"Content-Length: {len(http)}\r\n\r\n").encode()
+    http = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n{http_headers}Content-Length: {len(payload)}"
+        "\r\n\r\n"
+    ).encode() + payload
+    head = (
+        f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:{rid}>\r\nWARC-Date: {date}\r\n"
+        f"WARC-Target-URI: {url}\r\nContent-Type: application/http; msgtype=response\r\n"
+        f"Content-Length: {len(http)}\r\n\r\n"
+    ).encode()
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
         gz.write(head + http + b"\r\n\r\n")
@@ -101,8 +112,9 @@ def warc_record(url: str, payload: bytes, *, content_type: str = "text/html; cha
 
 
 class _WebReader(Reader):
-    def __init__(self, *, paths: str | list[str], on_error: OnError = "quarantine",
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self, *, paths: str | list[str], on_error: OnError = "quarantine", max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         super().__init__(paths=paths, on_error=on_error, record_type="document")
         if max_bytes < 1:
             raise ConfigError(f"max_bytes must be >= 1, got {max_bytes!r}")
@@ -122,26 +134,40 @@ class WarcReader(_WebReader):
     suffixes = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz", ".arc.gz")
 
     def read_shard(self, shard: str, policy: ErrorPolicy) -> Iterator[Document]:
-        fastwarc = require("fastwarc.warc", extra="pretrain", purpose="reading WARC files", package="fastwarc")
+        fastwarc = require(
+            "fastwarc.warc", extra="pretrain", purpose="reading WARC files", package="fastwarc"
+        )
         types = fastwarc.WarcRecordType.response | fastwarc.WarcRecordType.conversion
         self._conversion = fastwarc.WarcRecordType.conversion
         size = os.path.getsize(shard)
         last_end = 0
         with open(shard, "rb") as fh:
             try:
-                for rec in fastwarc.ArchiveIterator(fh, record_types=types, parse_http=True, verify_digests=False):
+                for rec in fastwarc.ArchiveIterator(
+                    fh, record_types=types, parse_http=True, verify_digests=False
+                ):
                     doc = self._record(rec, shard, policy)
                     last_end = rec.stream_pos
                     if doc is not None:
                         yield doc
             except (OSError, ValueError, EOFError, zlib.error) as exc:
-                policy.bad(path=shard, line=None, kind="truncated_warc", reason=f"cannot read WARC: {exc}",
-                           offset=last_end)
+                policy.bad(
+                    path=shard,
+                    line=None,
+                    kind="truncated_warc",
+                    reason=f"cannot read WARC: {exc}",
+                    offset=last_end,
+                )
                 return
             # fastwarc stops quietly at damage: a gzip member cut short or a record body shorter than declared
             if not _ends_cleanly(shard, size):
-                policy.bad(path=shard, line=None, kind="truncated_warc",
-                           reason="file ends inside a record (truncated WARC or gzip stream)", offset=last_end)
+                policy.bad(
+                    path=shard,
+                    line=None,
+                    kind="truncated_warc",
+                    reason="file ends inside a record (truncated WARC or gzip stream)",
+                    offset=last_end,
+                )
 
     def _record(self, rec: Any, shard: str, policy: ErrorPolicy) -> Document | None:
         url = rec.headers.get("WARC-Target-URI") or ""
@@ -151,12 +177,26 @@ class WarcReader(_WebReader):
         if rec.record_type == self._conversion:  # WET: plain text already
             body = rec.reader.read(self.max_bytes + 1)
             if len(body) > self.max_bytes:
-                policy.bad(path=shard, line=None, kind="page_too_large", offset=offset,
-                           reason=f"{url}: text over {self.max_bytes:,} bytes")
+                policy.bad(
+                    path=shard,
+                    line=None,
+                    kind="page_too_large",
+                    offset=offset,
+                    reason=f"{url}: text over {self.max_bytes:,} bytes",
+                )
                 return None
             text = body.decode("utf-8", "replace")
-            doc = self._doc(text, url=url, date=date, rid=rid, shard=shard, offset=offset, fmt="text",
-                            content_type="text/plain", charset="utf-8")
+            doc = self._doc(
+                text,
+                url=url,
+                date=date,
+                rid=rid,
+                shard=shard,
+                offset=offset,
+                fmt="text",
+                content_type="text/plain",
+                charset="utf-8",
+            )
             hint = rec.headers.get("WARC-Identified-Content-Language")
             if hint:  # Common Crawl's CLD2 guess, ISO 639-3, most likely first ("eng,deu")
                 doc.metadata["warc_lang"] = hint
@@ -166,13 +206,23 @@ class WarcReader(_WebReader):
         headers = dict(rec.http_headers.items())
         ctype = (rec.http_content_type or "").lower()
         if ctype and not ctype.startswith(_HTML_TYPES):
-            policy.bad(path=shard, line=None, kind="non_html_payload", offset=offset,
-                       reason=f"{url}: content type {ctype}")
+            policy.bad(
+                path=shard,
+                line=None,
+                kind="non_html_payload",
+                offset=offset,
+                reason=f"{url}: content type {ctype}",
+            )
             return None
         body = rec.reader.read(self.max_bytes + 1)
         if len(body) > self.max_bytes:
-            policy.bad(path=shard, line=None, kind="page_too_large", offset=offset,
-                       reason=f"{url}: payload over {self.max_bytes:,} bytes")
+            policy.bad(
+                path=shard,
+                line=None,
+                kind="page_too_large",
+                offset=offset,
+                reason=f"{url}: payload over {self.max_bytes:,} bytes",
+            )
             return None
         try:
             body = decode_payload(body, headers)
@@ -180,27 +230,66 @@ class WarcReader(_WebReader):
             policy.bad(path=shard, line=None, kind="bad_http_encoding", offset=offset, reason=f"{url}: {exc}")
             return None
         if len(body) > self.max_bytes:
-            policy.bad(path=shard, line=None, kind="page_too_large", offset=offset,
-                       reason=f"{url}: decoded payload over {self.max_bytes:,} bytes")
+            policy.bad(
+                path=shard,
+                line=None,
+                kind="page_too_large",
+                offset=offset,
+                reason=f"{url}: decoded payload over {self.max_bytes:,} bytes",
+            )
             return None
         if not ctype and b"\x00" in body[:1024]:
-            policy.bad(path=shard, line=None, kind="non_html_payload", offset=offset,
-                       reason=f"{url}: binary payload without a content type")
+            policy.bad(
+                path=shard,
+                line=None,
+                kind="non_html_payload",
+                offset=offset,
+                reason=f"{url}: binary payload without a content type",
+            )
             return None
         text, charset, fallback = _to_text(body, rec.http_charset)
-        doc = self._doc(text, url=url, date=date, rid=rid, shard=shard, offset=offset,
-                        fmt="text" if ctype.startswith("text/plain") else "html", content_type=ctype, charset=charset)
+        doc = self._doc(
+            text,
+            url=url,
+            date=date,
+            rid=rid,
+            shard=shard,
+            offset=offset,
+            fmt="text" if ctype.startswith("text/plain") else "html",
+            content_type=ctype,
+            charset=charset,
+        )
         if fallback:
             doc.metadata["charset_declared"] = rec.http_charset
         return doc
 
     @staticmethod
-    def _doc(text: str, *, url: str, date: str | None, rid: str, shard: str, offset: int, fmt: str,
-             content_type: str, charset: str) -> Document:
-        meta: dict[str, Any] = {"url": url, "date": date, "content_type": content_type, "charset": charset,
-                                "format": fmt, "warc_record_id": rid}
-        return Document(id=stable_id(rid, url), text=text, metadata=meta,
-                        provenance=Provenance(source=shard, offset=offset))
+    def _doc(
+        text: str,
+        *,
+        url: str,
+        date: str | None,
+        rid: str,
+        shard: str,
+        offset: int,
+        fmt: str,
+        content_type: str,
+        charset: str,
+    ) -> Document:
+        meta: dict[str, Any] = {
+            "url": url,
+            "date": date,
+            "content_type": content_type,
+            "charset": charset,
+            "format": fmt,
+            "warc_record_id": rid,
+        }
+        return Document(
+            id=stable_id(rid, url),
+            text=text,
+            metadata=meta,
+            provenance=Provenance(source=shard, offset=offset),
+        )
 
 
 def _ends_cleanly(path: str, size: int) -> bool:
@@ -240,7 +329,9 @@ class HtmlFolderReader(_WebReader):
         try:
             size = os.path.getsize(shard)
             if size > self.max_bytes:
-                policy.bad(path=shard, line=None, kind="page_too_large", reason=f"file over {self.max_bytes:,} bytes")
+                policy.bad(
+                    path=shard, line=None, kind="page_too_large", reason=f"file over {self.max_bytes:,} bytes"
+                )
                 return
             with open(shard, "rb") as fh:
                 body = fh.read()
@@ -248,7 +339,15 @@ class HtmlFolderReader(_WebReader):
             raise InputError(f"cannot read: {exc.strerror}", path=shard) from None
         text, charset, _ = _to_text(body, None)
         url = "file://" + os.path.abspath(shard)
-        yield Document(id=stable_id(url), text=text,
-                       metadata={"url": url, "date": None, "content_type": "text/html", "charset": charset,
-                                 "format": "html"},
-                       provenance=Provenance(source=shard))
+        yield Document(
+            id=stable_id(url),
+            text=text,
+            metadata={
+                "url": url,
+                "date": None,
+                "content_type": "text/html",
+                "charset": charset,
+                "format": "html",
+            },
+            provenance=Provenance(source=shard),
+        )

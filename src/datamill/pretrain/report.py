@@ -35,9 +35,11 @@ def _bars(counts: list[tuple[str, int]], *, width: int = 640, bar_h: int = 18) -
     for i, (label, n) in enumerate(counts):
         w = max(1, int((width - 260) * n / top))
         y = i * bar_h + 2
-        rows.append(f'<text x="0" y="{y + 13}" font-size="12">{_e(label)}</text>'
-                    f'<rect class="bar" x="170" y="{y}" width="{w}" height="{bar_h - 4}"/>'
-                    f'<text x="{175 + w}" y="{y + 13}" font-size="12">{n:,}</text>')
+        rows.append(
+            f'<text x="0" y="{y + 13}" font-size="12">{_e(label)}</text>'
+            f'<rect class="bar" x="170" y="{y}" width="{w}" height="{bar_h - 4}"/>'
+            f'<text x="{175 + w}" y="{y + 13}" font-size="12">{n:,}</text>'
+        )
     return f'<svg width="{width}" height="{h}" role="img">{"".join(rows)}</svg>'
 
 
@@ -87,8 +89,15 @@ def collect_report(output: str) -> dict[str, Any]:
                         clusters[row["cluster_size"]] += 1
                         if len(dup_examples) < 10:
                             dup_examples.append(row)
-    return {"manifest": manifest, "lengths": lengths, "languages": langs, "sampled_tokens": tokens,
-            "shards": shards, "cluster_sizes": clusters, "duplicate_examples": dup_examples}
+    return {
+        "manifest": manifest,
+        "lengths": lengths,
+        "languages": langs,
+        "sampled_tokens": tokens,
+        "shards": shards,
+        "cluster_sizes": clusters,
+        "duplicate_examples": dup_examples,
+    }
 
 
 def write_report(output: str | os.PathLike[str], path: str | None = None) -> str:
@@ -97,28 +106,47 @@ def write_report(output: str | os.PathLike[str], path: str | None = None) -> str
     data = collect_report(out)
     m = data["manifest"]
     target = path or os.path.join(out, "report.html")
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>datamill pretrain report</title>"
-             f"<style>{_CSS}</style></head><body><h1>Pre-training run report</h1>"
-             f"<p>{_e(out)} · created {_e(m.get('created'))} · executor {_e(m['executor'].get('type'))} "
-             f"({_e(m['executor'].get('workers'))} workers) · {m['timings']['seconds']:.1f} s</p>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>datamill pretrain report</title>"
+        f"<style>{_CSS}</style></head><body><h1>Pre-training run report</h1>"
+        f"<p>{_e(out)} · created {_e(m.get('created'))} · executor {_e(m['executor'].get('type'))} "
+        f"({_e(m['executor'].get('workers'))} workers) · {m['timings']['seconds']:.1f} s</p>"
+    ]
     total_tokens = data["shards"]["tokens"] if data["shards"] else data["sampled_tokens"]
-    cards = [("documents in", m["records_in"]), ("documents out", m["output"]["records"]),
-             ("quarantined", m["quarantine"]["total"]), ("tokens", total_tokens)]
-    parts.append("<div class='cards'>" + "".join(f"<div class='card'><b>{v:,}</b>{_e(k)}</div>" for k, v in cards)
-                 + "</div>")
-    parts.append("<h2>Steps</h2><table><tr><th>step</th><th>seen</th><th>kept</th><th>dropped</th><th>s</th>"
-                 "<th>counters</th></tr>")
+    cards = [
+        ("documents in", m["records_in"]),
+        ("documents out", m["output"]["records"]),
+        ("quarantined", m["quarantine"]["total"]),
+        ("tokens", total_tokens),
+    ]
+    parts.append(
+        "<div class='cards'>"
+        + "".join(f"<div class='card'><b>{v:,}</b>{_e(k)}</div>" for k, v in cards)
+        + "</div>"
+    )
+    parts.append(
+        "<h2>Steps</h2><table><tr><th>step</th><th>seen</th><th>kept</th><th>dropped</th><th>s</th>"
+        "<th>counters</th></tr>"
+    )
     for st in m["steps"]:
         dropped = sum(st["dropped"].values())
         counters = ", ".join(f"{_e(k)} {v:,}" for k, v in list(st.get("counters", {}).items())[:12])
-        parts.append(f"<tr><td>{_e(st['name'])}</td><td class=n>{st['seen']:,}</td><td class=n>{st['kept']:,}</td>"
-                     f"<td class=n>{dropped:,}</td><td class=n>{st['seconds']:.2f}</td><td>{counters}</td></tr>")
-    parts.append("</table><h2>Drop reasons</h2><table><tr><th>step</th><th>reason</th><th>count</th>"
-                 "<th>examples</th></tr>")
+        parts.append(
+            f"<tr><td>{_e(st['name'])}</td><td class=n>{st['seen']:,}</td><td class=n>{st['kept']:,}</td>"
+            f"<td class=n>{dropped:,}</td><td class=n>{st['seconds']:.2f}</td><td>{counters}</td></tr>"
+        )
+    parts.append(
+        "</table><h2>Drop reasons</h2><table><tr><th>step</th><th>reason</th><th>count</th>"
+        "<th>examples</th></tr>"
+    )
     for st in m["steps"]:
         for reason, n in sorted(st["dropped"].items(), key=lambda kv: -kv[1]):
-            ex = "".join(f"<div class='snip'>{_e(x['snippet'][:200])}</div>" for x in st["examples"].get(reason, []))
-            parts.append(f"<tr><td>{_e(st['name'])}</td><td>{_e(reason)}</td><td class=n>{n:,}</td><td>{ex}</td></tr>")
+            ex = "".join(
+                f"<div class='snip'>{_e(x['snippet'][:200])}</div>" for x in st["examples"].get(reason, [])
+            )
+            parts.append(
+                f"<tr><td>{_e(st['name'])}</td><td>{_e(reason)}</td><td class=n>{n:,}</td><td>{ex}</td></tr>"
+            )
     parts.append("</table>")
     if m["quarantine"]["total"]:
         parts.append("<h2>Quarantined input</h2>" + _bars(sorted(m["quarantine"]["by_kind"].items())))
@@ -127,25 +155,33 @@ def write_report(output: str | os.PathLike[str], path: str | None = None) -> str
     parts.append("<h2>Near-duplicate clusters</h2>")
     for g in m.get("global", []):
         if "clusters" in g:
-            parts.append(f"<p>{_e(g['step'])}: {g['clusters']:,} clusters, {g['duplicates']:,} duplicates removed, "
-                         f"{g['candidate_pairs']:,} candidate pairs, LSH {g['bands']}×{g['rows']}, "
-                         f"buckets by {_e(g['bucket_engine'])}.</p>")
+            parts.append(
+                f"<p>{_e(g['step'])}: {g['clusters']:,} clusters, {g['duplicates']:,} duplicates removed, "
+                f"{g['candidate_pairs']:,} candidate pairs, LSH {g['bands']}×{g['rows']}, "
+                f"buckets by {_e(g['bucket_engine'])}.</p>"
+            )
             hist = sorted(((int(k), v) for k, v in g.get("cluster_size_histogram", {}).items()))
             parts.append(_bars([(f"size {k}", v) for k, v in hist]))
     if data["duplicate_examples"]:
         parts.append("<table><tr><th>cluster</th><th>representative</th><th>duplicate</th></tr>")
         for row in data["duplicate_examples"]:
-            parts.append(f"<tr><td>{row['cluster']}</td><td>{_e(row.get('representative'))}</td>"
-                         f"<td class='snip'>{_e(str(row.get('url') or ''))}\n{_e(row['text'][:200])}</td></tr>")
+            parts.append(
+                f"<tr><td>{row['cluster']}</td><td>{_e(row.get('representative'))}</td>"
+                f"<td class='snip'>{_e(str(row.get('url') or ''))}\n{_e(row['text'][:200])}</td></tr>"
+            )
         parts.append("</table>")
     if data["shards"]:
         s = data["shards"]
-        parts.append(f"<h2>Shards and tokens</h2><p>{s['documents']:,} documents, {s['tokens']:,} tokens "
-                     f"({_e(s['tokenizer'])}) in {len(s['shards'])} {_e(s['format'])} shard(s).</p><table>"
-                     "<tr><th>file</th><th>documents</th><th>tokens</th></tr>")
+        parts.append(
+            f"<h2>Shards and tokens</h2><p>{s['documents']:,} documents, {s['tokens']:,} tokens "
+            f"({_e(s['tokenizer'])}) in {len(s['shards'])} {_e(s['format'])} shard(s).</p><table>"
+            "<tr><th>file</th><th>documents</th><th>tokens</th></tr>"
+        )
         for sh in s["shards"]:
-            parts.append(f"<tr><td>{_e(sh['file'])}</td><td class=n>{sh['documents']:,}</td>"
-                         f"<td class=n>{sh['tokens']:,}</td></tr>")
+            parts.append(
+                f"<tr><td>{_e(sh['file'])}</td><td class=n>{sh['documents']:,}</td>"
+                f"<td class=n>{sh['tokens']:,}</td></tr>"
+            )
         parts.append("</table>")
     parts.append("</body></html>")
     with open(target + ".tmp", "w", encoding="utf-8") as fh:

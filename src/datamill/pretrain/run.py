@@ -76,7 +76,9 @@ def make_reader(inputs: str | list[str], *, on_error: str = "quarantine") -> Rea
         else:
             kinds.add("jsonl")
     if len(kinds) != 1:
-        raise ConfigError(f"inputs must be all WARC, all HTML, all JSONL or all Parquet; found {sorted(kinds)}")
+        raise ConfigError(
+            f"inputs must be all WARC, all HTML, all JSONL or all Parquet; found {sorted(kinds)}"
+        )
     paths = [inputs] if isinstance(inputs, str) else list(inputs)
     kind = kinds.pop()
     if kind == "warc":
@@ -91,20 +93,34 @@ def _is_web(reader: Reader) -> bool:
     return isinstance(reader, WarcReader | HtmlFolderReader)
 
 
-def quality_steps(*, lang: str | None = "en", min_language_score: float = 0.65,
-                  blocklist: list[str] | None = None, langid: str = "lingua") -> list[Step]:
+def quality_steps(
+    *,
+    lang: str | None = "en",
+    min_language_score: float = 0.65,
+    blocklist: list[str] | None = None,
+    langid: str = "lingua",
+) -> list[Step]:
     """URL blocklist (if given), language ID, Gopher repetition + quality, C4, FineWeb (paper defaults)."""
-    if langid not in LANGID_ENGINES:  # checked here: LanguageFilter calls it engine, as the extractor's option is
-        raise ConfigError(f"langid must be one of {', '.join(LANGID_ENGINES)}, got {langid!r}", params="langid")
+    if (
+        langid not in LANGID_ENGINES
+    ):  # checked here: LanguageFilter calls it engine, as the extractor's option is
+        raise ConfigError(
+            f"langid must be one of {', '.join(LANGID_ENGINES)}, got {langid!r}", params="langid"
+        )
     if not 0 <= min_language_score <= 1:  # here too: LanguageFilter calls it min_score
-        raise ConfigError(f"min_language_score must be between 0 and 1, got {min_language_score!r}",
-                          params="min_language_score")
+        raise ConfigError(
+            f"min_language_score must be between 0 and 1, got {min_language_score!r}",
+            params="min_language_score",
+        )
     steps: list[Step] = []
     if blocklist:
         steps.append(UrlFilter(domains=blocklist))
     engine: Any = langid
-    steps.append(LanguageFilter(languages=[lang], min_score=min_language_score, engine=engine) if lang
-                 else LanguageFilter(engine=engine))
+    steps.append(
+        LanguageFilter(languages=[lang], min_score=min_language_score, engine=engine)
+        if lang
+        else LanguageFilter(engine=engine)
+    )
     if lang in (None, "en"):  # the heuristics (stop words, punctuation) are English-tuned
         steps += [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(), FineWebQualityFilter()]
     else:
@@ -112,14 +128,24 @@ def quality_steps(*, lang: str | None = "en", min_language_score: float = 0.65,
     return steps
 
 
-def default_pipeline(inputs: str | list[str], *, lang: str | None = "en", engine: str = "resiliparse",
-                     blocklist: list[str] | None = None, minhash_threshold: float = 0.8,
-                     tokenizer: str = "cl100k_base", eval_sets: list[str] | None = None,
-                     output_format: str = "parquet", langid: str = "lingua") -> Pipeline:
+def default_pipeline(
+    inputs: str | list[str],
+    *,
+    lang: str | None = "en",
+    engine: str = "resiliparse",
+    blocklist: list[str] | None = None,
+    minhash_threshold: float = 0.8,
+    tokenizer: str = "cl100k_base",
+    eval_sets: list[str] | None = None,
+    output_format: str = "parquet",
+    langid: str = "lingua",
+) -> Pipeline:
     """The default pre-training recipe as a :class:`~datamill.pipeline.Pipeline`."""
     if not 0 < minhash_threshold < 1:  # here too: MinhashDedup calls it threshold
-        raise ConfigError(f"minhash_threshold must be between 0 and 1, got {minhash_threshold!r}",
-                          params="minhash_threshold")
+        raise ConfigError(
+            f"minhash_threshold must be between 0 and 1, got {minhash_threshold!r}",
+            params="minhash_threshold",
+        )
     reader = make_reader(inputs)
     steps: list[Step] = []
     if _is_web(reader):
@@ -134,31 +160,58 @@ def default_pipeline(inputs: str | list[str], *, lang: str | None = "en", engine
     return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
 
 
-def extract_pipeline(inputs: str | list[str], *, engine: str = "resiliparse", main_content: bool = True,
-                     output_format: str = "parquet") -> Pipeline:
+def extract_pipeline(
+    inputs: str | list[str],
+    *,
+    engine: str = "resiliparse",
+    main_content: bool = True,
+    output_format: str = "parquet",
+) -> Pipeline:
     """Read web dumps and extract main text (no filtering)."""
     reader = make_reader(inputs)
     if not _is_web(reader):
         raise ConfigError("extract needs WARC, WET or HTML inputs")
-    return Pipeline([Extract(engine=engine, main_content=main_content)],  # type: ignore[arg-type]
-                    reader=reader, writer=Writer(format=output_format))
+    return Pipeline(
+        [Extract(engine=engine, main_content=main_content)],  # type: ignore[arg-type]
+        reader=reader,
+        writer=Writer(format=output_format),
+    )
 
 
-def filter_pipeline(inputs: str | list[str], *, lang: str | None = "en", min_language_score: float = 0.65,
-                    blocklist: list[str] | None = None, pii: bool = True, output_format: str = "parquet",
-                    langid: str = "lingua") -> Pipeline:
+def filter_pipeline(
+    inputs: str | list[str],
+    *,
+    lang: str | None = "en",
+    min_language_score: float = 0.65,
+    blocklist: list[str] | None = None,
+    pii: bool = True,
+    output_format: str = "parquet",
+    langid: str = "lingua",
+) -> Pipeline:
     """Language ID and the quality filters (plus PII redaction) over documents (extracting web inputs first)."""
     reader = make_reader(inputs)
     steps: list[Step] = [Extract()] if _is_web(reader) else []
-    steps += quality_steps(lang=lang, min_language_score=min_language_score, blocklist=blocklist, langid=langid)
+    steps += quality_steps(
+        lang=lang, min_language_score=min_language_score, blocklist=blocklist, langid=langid
+    )
     if pii:
         steps.append(PiiRedactor())
     return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
 
 
-def dedup_pipeline(inputs: str | list[str], *, exact: bool = True, url: bool = True, minhash: bool = True,
-                   threshold: float = 0.8, num_perm: int = 128, ngram: int = 5, bands: int | None = None,
-                   rows: int | None = None, output_format: str = "parquet") -> Pipeline:
+def dedup_pipeline(
+    inputs: str | list[str],
+    *,
+    exact: bool = True,
+    url: bool = True,
+    minhash: bool = True,
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    ngram: int = 5,
+    bands: int | None = None,
+    rows: int | None = None,
+    output_format: str = "parquet",
+) -> Pipeline:
     """URL, exact and MinHash near-duplicate removal across every input file."""
     reader = make_reader(inputs)
     steps: list[Step] = [Extract()] if _is_web(reader) else []
@@ -167,14 +220,22 @@ def dedup_pipeline(inputs: str | list[str], *, exact: bool = True, url: bool = T
     if exact:
         steps.append(ExactDedup())
     if minhash:
-        steps.append(MinhashDedup(threshold=threshold, num_perm=num_perm, ngram=ngram, bands=bands, rows=rows))
+        steps.append(
+            MinhashDedup(threshold=threshold, num_perm=num_perm, ngram=ngram, bands=bands, rows=rows)
+        )
     if len(steps) == (1 if _is_web(reader) else 0):
         raise ConfigError("choose at least one of exact, url, minhash", params=("exact", "url", "minhash"))
     return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
 
 
-def decontaminate_pipeline(inputs: str | list[str], *, eval_sets: list[str], n: int = 13, action: str = "drop",
-                           output_format: str = "parquet") -> Pipeline:
+def decontaminate_pipeline(
+    inputs: str | list[str],
+    *,
+    eval_sets: list[str],
+    n: int = 13,
+    action: str = "drop",
+    output_format: str = "parquet",
+) -> Pipeline:
     """Drop (or flag) documents sharing an ``n``-gram with the evaluation sets."""
     reader = make_reader(inputs)
     steps: list[Step] = [Extract()] if _is_web(reader) else []
@@ -182,8 +243,9 @@ def decontaminate_pipeline(inputs: str | list[str], *, eval_sets: list[str], n: 
     return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
 
 
-def tokenize_pipeline(inputs: str | list[str], *, tokenizer: str = "cl100k_base",
-                      output_format: str = "parquet") -> Pipeline:
+def tokenize_pipeline(
+    inputs: str | list[str], *, tokenizer: str = "cl100k_base", output_format: str = "parquet"
+) -> Pipeline:
     """Count tokens of every document (``metadata["n_tokens"]``)."""
     reader = make_reader(inputs)
     steps: list[Step] = [Extract()] if _is_web(reader) else []
@@ -198,22 +260,31 @@ class Shards(Finisher):
     name = "pretrain.shards"
     key = "shards"
 
-    def __init__(self, *, tokenizer: str = "cl100k_base", tokens_per_shard: int = 100_000_000,
-                 token_ids: bool = False) -> None:
+    def __init__(
+        self, *, tokenizer: str = "cl100k_base", tokens_per_shard: int = 100_000_000, token_ids: bool = False
+    ) -> None:
         if tokens_per_shard < 1:
-            raise ConfigError(f"tokens_per_shard must be >= 1, got {tokens_per_shard!r}", params="tokens_per_shard")
+            raise ConfigError(
+                f"tokens_per_shard must be >= 1, got {tokens_per_shard!r}", params="tokens_per_shard"
+            )
         self.tokenizer, self.tokens_per_shard, self.token_ids = tokenizer, tokens_per_shard, token_ids
 
     def finish(self, result: RunResult) -> dict[str, Any]:
         out = result.output
-        summary = shard_corpus([os.path.join(out, f) for f in result.files], os.path.join(out, "shards"),
-                               tokens_per_shard=self.tokens_per_shard, tokenizer=self.tokenizer,
-                               token_ids=self.token_ids)
+        summary = shard_corpus(
+            [os.path.join(out, f) for f in result.files],
+            os.path.join(out, "shards"),
+            tokens_per_shard=self.tokens_per_shard,
+            tokenizer=self.tokenizer,
+            token_ids=self.token_ids,
+        )
         return {**{k: v for k, v in summary.items() if k != "shards"}, "files": len(summary["shards"])}
 
     def summary(self, value: Any) -> str:
-        return (f"{value['tokens']:,} tokens ({value['tokenizer']}) in {value['files']} shard(s) "
-                f"under {value['folder']}")
+        return (
+            f"{value['tokens']:,} tokens ({value['tokenizer']}) in {value['files']} shard(s) "
+            f"under {value['folder']}"
+        )
 
 
 class Report(Finisher):
@@ -231,42 +302,87 @@ class Report(Finisher):
         return write_report(result.output, self.path)
 
 
-def finish_run(result: RunResult, *, tokenizer: str = "cl100k_base", tokens_per_shard: int = 100_000_000,
-               token_ids: bool = False, report: bool = True) -> dict[str, Any]:
+def finish_run(
+    result: RunResult,
+    *,
+    tokenizer: str = "cl100k_base",
+    tokens_per_shard: int = 100_000_000,
+    token_ids: bool = False,
+    report: bool = True,
+) -> dict[str, Any]:
     """Shard a finished run's documents into ``<output>/shards`` and write ``<output>/report.html``.
 
     The shard summary (documents, token total, tokenizer, shard files) and the report path are added
     to ``result.manifest`` and to ``<output>/manifest.json``, and returned (``{"shards": ..., "report": ...}``).
     """
-    finish: list[Finisher] = [Shards(tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids)]
+    finish: list[Finisher] = [
+        Shards(tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids)
+    ]
     if report:
         finish.append(Report())
     run_finishers(result, finish)
     return {f.key: result.manifest[f.key] for f in finish}
 
 
-def default_recipe(inputs: str | list[str], output: str | os.PathLike[str] | None = None, *, lang: str = "en",
-                   executor: str = "local", workers: int | None = None, engine: str = "resiliparse",
-                   blocklist: list[str] | None = None, eval_sets: list[str] | None = None,
-                   minhash_threshold: float = 0.8, tokenizer: str = "cl100k_base",
-                   tokens_per_shard: int = 100_000_000, token_ids: bool = False,
-                   langid: str = "lingua") -> Recipe:
+def default_recipe(
+    inputs: str | list[str],
+    output: str | os.PathLike[str] | None = None,
+    *,
+    lang: str = "en",
+    executor: str = "local",
+    workers: int | None = None,
+    engine: str = "resiliparse",
+    blocklist: list[str] | None = None,
+    eval_sets: list[str] | None = None,
+    minhash_threshold: float = 0.8,
+    tokenizer: str = "cl100k_base",
+    tokens_per_shard: int = 100_000_000,
+    token_ids: bool = False,
+    langid: str = "lingua",
+) -> Recipe:
     """The whole default pre-training run as a recipe: :func:`default_pipeline`, then shards and report
     (the arguments are :func:`run_pretrain`'s)."""
-    pipe = default_pipeline(inputs, lang=lang or None, engine=engine, blocklist=blocklist, eval_sets=eval_sets,
-                            minhash_threshold=minhash_threshold, tokenizer=tokenizer, langid=langid)
-    finish: list[Finisher] = [Shards(tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids),
-                              Report()]
-    return Recipe(pipeline=pipe, output=None if output is None else os.fspath(output), executor=executor,
-                  workers=workers, finish=finish)
+    pipe = default_pipeline(
+        inputs,
+        lang=lang or None,
+        engine=engine,
+        blocklist=blocklist,
+        eval_sets=eval_sets,
+        minhash_threshold=minhash_threshold,
+        tokenizer=tokenizer,
+        langid=langid,
+    )
+    finish: list[Finisher] = [
+        Shards(tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids),
+        Report(),
+    ]
+    return Recipe(
+        pipeline=pipe,
+        output=None if output is None else os.fspath(output),
+        executor=executor,
+        workers=workers,
+        finish=finish,
+    )
 
 
-def run_pretrain(inputs: str | list[str], output: str | os.PathLike[str], *, lang: str = "en",
-                 executor: str = "local", workers: int | None = None, progress: bool = False,
-                 overwrite: bool = False, engine: str = "resiliparse", blocklist: list[str] | None = None,
-                 eval_sets: list[str] | None = None, minhash_threshold: float = 0.8,
-                 tokenizer: str = "cl100k_base", tokens_per_shard: int = 100_000_000,
-                 token_ids: bool = False, langid: str = "lingua") -> RunResult:
+def run_pretrain(
+    inputs: str | list[str],
+    output: str | os.PathLike[str],
+    *,
+    lang: str = "en",
+    executor: str = "local",
+    workers: int | None = None,
+    progress: bool = False,
+    overwrite: bool = False,
+    engine: str = "resiliparse",
+    blocklist: list[str] | None = None,
+    eval_sets: list[str] | None = None,
+    minhash_threshold: float = 0.8,
+    tokenizer: str = "cl100k_base",
+    tokens_per_shard: int = 100_000_000,
+    token_ids: bool = False,
+    langid: str = "lingua",
+) -> RunResult:
     """Run the default pre-training recipe on ``inputs`` into ``output``; resumable.
 
     Args:
@@ -284,8 +400,19 @@ def run_pretrain(inputs: str | list[str], output: str | os.PathLike[str], *, lan
     kind), ``manifest.json`` and ``report.html``. The shard summary (with the token total) is in
     ``manifest.json`` under ``"shards"`` and the report path under ``"report"``.
     """
-    recipe = default_recipe(inputs, output, lang=lang, executor=executor, workers=workers, engine=engine,
-                            blocklist=blocklist, eval_sets=eval_sets, minhash_threshold=minhash_threshold,
-                            tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids,
-                            langid=langid)
+    recipe = default_recipe(
+        inputs,
+        output,
+        lang=lang,
+        executor=executor,
+        workers=workers,
+        engine=engine,
+        blocklist=blocklist,
+        eval_sets=eval_sets,
+        minhash_threshold=minhash_threshold,
+        tokenizer=tokenizer,
+        tokens_per_shard=tokens_per_shard,
+        token_ids=token_ids,
+        langid=langid,
+    )
     return recipe.run(progress=progress, overwrite=overwrite)

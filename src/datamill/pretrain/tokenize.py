@@ -92,10 +92,17 @@ def shard_corpus(
         shards.write(doc, n, ids)
     shards.close()
     done = shards.done
-    summary = ShardSummary(folder=output, tokenizer=tok.name, format=format, token_ids=token_ids,
-                           dtype="uint32" if token_ids else None, eos_id=eot if token_ids and eos else None,
-                           documents=sum(s["documents"] for s in done), tokens=sum(s["tokens"] for s in done),
-                           shards=done)
+    summary = ShardSummary(
+        folder=output,
+        tokenizer=tok.name,
+        format=format,
+        token_ids=token_ids,
+        dtype="uint32" if token_ids else None,
+        eos_id=eot if token_ids and eos else None,
+        documents=sum(s["documents"] for s in done),
+        tokens=sum(s["tokens"] for s in done),
+        shards=done,
+    )
     with open(os.path.join(output, "index.json.tmp"), "w") as fh:
         json.dump(summary, fh, indent=1)
     os.replace(os.path.join(output, "index.json.tmp"), os.path.join(output, "index.json"))
@@ -133,8 +140,12 @@ class _ShardFiles:
         """Whether a document of ``n`` tokens belongs in a new shard (a shard holds at least one)."""
         if self._writer is None:
             return False
-        return bool(self.tokens + n > tokens_per_shard and self.docs
-                    or docs_per_shard is not None and self.docs >= docs_per_shard)
+        return bool(
+            self.tokens + n > tokens_per_shard
+            and self.docs
+            or docs_per_shard is not None
+            and self.docs >= docs_per_shard
+        )
 
     def write(self, doc: Document, n: int, ids: list[int] | None) -> None:
         if self._writer is None:

@@ -14,32 +14,32 @@ from datamill.synthetic.cache import RequestCache, default_cache_path, request_k
 from datamill.synthetic.engine import PRICES, InvalidOutput, Job, Result, Runner, Usage, parse_json, price_of
 from datamill.synthetic.fake_server import FakeServer, FakeServerStats, fake_answer
 from datamill.synthetic.filters import (
-                                        JudgeScoreFilter,
-                                        LanguageFilter,
-                                        NearDedup,
-                                        RefusalFilter,
-                                        RougeNovelty,
-                                        is_refusal,
+    JudgeScoreFilter,
+    LanguageFilter,
+    NearDedup,
+    RefusalFilter,
+    RougeNovelty,
+    is_refusal,
 )
 from datamill.synthetic.handoff import feedback_tasks, write_feedback_tasks
 from datamill.synthetic.rouge import RougeIndex, lcs_length, rouge_l, rouge_tokens
 from datamill.synthetic.tasks import (
-                                        Critique,
-                                        EvolInstruct,
-                                        Judge,
-                                        QAFromDocs,
-                                        Respond,
-                                        Rewrite,
-                                        SelfInstruct,
-                                        TeacherStep,
-                                        evol_eliminate,
-                                        evol_instruct,
-                                        judge_pairs,
-                                        load_seed_tasks,
-                                        qa_from_docs,
-                                        respond,
-                                        self_instruct,
-                                        self_instruct_filter,
+    Critique,
+    EvolInstruct,
+    Judge,
+    QAFromDocs,
+    Respond,
+    Rewrite,
+    SelfInstruct,
+    TeacherStep,
+    evol_eliminate,
+    evol_instruct,
+    judge_pairs,
+    load_seed_tasks,
+    qa_from_docs,
+    respond,
+    self_instruct,
+    self_instruct_filter,
 )
 from datamill.synthetic.teachers import Completion, OpenAITeacher, Teacher, TransformersTeacher, make_teacher
 

@@ -29,7 +29,9 @@ def request_key(model: str, messages: list[dict[str, Any]], params: dict[str, An
 
 def default_cache_path() -> str:
     """``$DATAMILL_SYNTHETIC_CACHE``, else ``~/.cache/datamill/synthetic.sqlite``."""
-    return os.environ.get("DATAMILL_SYNTHETIC_CACHE") or os.path.expanduser("~/.cache/datamill/synthetic.sqlite")
+    return os.environ.get("DATAMILL_SYNTHETIC_CACHE") or os.path.expanduser(
+        "~/.cache/datamill/synthetic.sqlite"
+    )
 
 
 _SCHEMA = """
@@ -63,7 +65,9 @@ class RequestCache:
     def get(self, key: str) -> Completion | None:
         """The cached answer for ``key``, or None if absent or failed last time."""
         with self._lock:
-            row = self._db.execute("SELECT completion FROM requests WHERE key=? AND status='ok'", (key,)).fetchone()
+            row = self._db.execute(
+                "SELECT completion FROM requests WHERE key=? AND status='ok'", (key,)
+            ).fetchone()
         return Completion.from_dict(orjson.loads(row[0])) if row else None
 
     def get_many(self, keys: list[str]) -> dict[str, Completion]:
@@ -71,9 +75,12 @@ class RequestCache:
         out: dict[str, Completion] = {}
         with self._lock:
             for i in range(0, len(keys), 500):
-                part = keys[i:i + 500]
-                rows = self._db.execute(f"SELECT key, completion FROM requests WHERE status='ok' AND key IN "
-                                        f"({','.join('?' * len(part))})", part).fetchall()
+                part = keys[i : i + 500]
+                rows = self._db.execute(
+                    f"SELECT key, completion FROM requests WHERE status='ok' AND key IN "
+                    f"({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
                 out.update((k, Completion.from_dict(orjson.loads(blob))) for k, blob in rows)
         return out
 
@@ -90,7 +97,9 @@ class RequestCache:
                     "INSERT INTO requests(key, model, status, completion, error, attempts, updated) "
                     "VALUES (?,?,?,?,?,1,?) ON CONFLICT(key) DO UPDATE SET status=excluded.status, "
                     "completion=excluded.completion, error=excluded.error, attempts=attempts+1, "
-                    "updated=excluded.updated", (key, model, status, blob, error, time.time()))
+                    "updated=excluded.updated",
+                    (key, model, status, blob, error, time.time()),
+                )
             except sqlite3.Error as exc:
                 raise StorageError(f"{self.path}: cannot write the synthetic cache: {exc}") from None
 

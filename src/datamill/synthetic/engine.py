@@ -28,8 +28,17 @@ from datamill.errors import ConfigError, InvalidOutput, TeacherError
 from datamill.synthetic.cache import RequestCache, request_key
 from datamill.synthetic.teachers import Completion, Teacher, run_coroutine
 
-__all__ = ["FAILURE_CHECK_AFTER", "InvalidOutput", "Job", "PRICES", "Result", "Runner", "Usage", "parse_json",
-           "price_of"]
+__all__ = [
+    "FAILURE_CHECK_AFTER",
+    "InvalidOutput",
+    "Job",
+    "PRICES",
+    "Result",
+    "Runner",
+    "Usage",
+    "parse_json",
+    "price_of",
+]
 
 #: requests a run makes before the failure share is checked mid-run (it is always checked at the end)
 FAILURE_CHECK_AFTER = 20
@@ -37,18 +46,28 @@ FAILURE_CHECK_AFTER = 20
 #: USD per 1M tokens (input, output) by model-name prefix; models on this machine cost 0, others not listed
 #: (or given in ``prices``) are not priced (their cost is "unknown", with a warning).
 PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00), "gpt-4.1-nano": (0.10, 0.40),
-    "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1": (2.00, 8.00), "gpt-4-turbo": (10.00, 30.00), "gpt-4": (30.00, 60.00),
-    "gpt-3.5-turbo": (0.50, 1.50), "o3-mini": (1.10, 4.40), "o4-mini": (1.10, 4.40),
-    "claude-3-5-haiku": (0.80, 4.00), "claude-3-5-sonnet": (3.00, 15.00), "claude-3-haiku": (0.25, 1.25),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4-turbo": (10.00, 30.00),
+    "gpt-4": (30.00, 60.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+    "claude-3-5-haiku": (0.80, 4.00),
+    "claude-3-5-sonnet": (3.00, 15.00),
+    "claude-3-haiku": (0.25, 1.25),
 }
 
 
 _UNPRICED_WARNED: set[str] = set()
 
 
-def price_of(model: str, prices: dict[str, Sequence[float]] | None = None, *,
-             warn: bool = True) -> tuple[float, float] | None:
+def price_of(
+    model: str, prices: dict[str, Sequence[float]] | None = None, *, warn: bool = True
+) -> tuple[float, float] | None:
     """(input, output) USD per 1M tokens for ``model``: the longest matching prefix in ``prices`` or PRICES.
 
     None for a model no table prices, with a warning (once per model, unless ``warn`` is false: a model
@@ -63,8 +82,12 @@ def price_of(model: str, prices: dict[str, Sequence[float]] | None = None, *,
         import warnings
 
         _UNPRICED_WARNED.add(model)
-        warnings.warn(f"no price known for model {model!r}: its cost is not estimated; pass prices="
-                      f"{{{model!r}: (input, output)}} in USD per 1M tokens", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"no price known for model {model!r}: its cost is not estimated; pass prices="
+            f"{{{model!r}: (input, output)}} in USD per 1M tokens",
+            UserWarning,
+            stacklevel=2,
+        )
     return None
 
 
@@ -129,18 +152,18 @@ class Usage:
     model: str = ""
     jobs: int = 0
     done: int = 0
-    requests: int = 0          # answers received (paid)
+    requests: int = 0  # answers received (paid)
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
-    failed: int = 0            # teacher errors past retries (retried on the next run)
+    failed: int = 0  # teacher errors past retries (retried on the next run)
     first_failure: str | None = None  # the first of those errors, as the teacher reported it
-    invalid: Counter[str] = field(default_factory=Counter)      # invalid answers seen, by reason
+    invalid: Counter[str] = field(default_factory=Counter)  # invalid answers seen, by reason
     quarantined: Counter[str] = field(default_factory=Counter)  # jobs given up, by reason
-    retries: Counter[str] = field(default_factory=Counter)      # transport retries, by reason
+    retries: Counter[str] = field(default_factory=Counter)  # transport retries, by reason
     seconds: float = 0.0
-    priced: bool = True        # False: the model has no known price, so ``cost`` is not an estimate
+    priced: bool = True  # False: the model has no known price, so ``cost`` is not an estimate
 
     @property
     def throughput(self) -> float:
@@ -148,13 +171,23 @@ class Usage:
         return self.done / self.seconds if self.seconds else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "jobs": self.jobs, "done": self.done, "requests": self.requests,
-                "cache_hits": self.cache_hits, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "cost_usd": round(self.cost, 6) if self.priced else None, "failed": self.failed,
-                "first_failure": self.first_failure,
-                "invalid": dict(self.invalid), "quarantined": dict(self.quarantined), "retries": dict(self.retries),
-                "seconds": round(self.seconds, 3), "jobs_per_second": round(self.throughput, 2)}
+        return {
+            "model": self.model,
+            "jobs": self.jobs,
+            "done": self.done,
+            "requests": self.requests,
+            "cache_hits": self.cache_hits,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": round(self.cost, 6) if self.priced else None,
+            "failed": self.failed,
+            "first_failure": self.first_failure,
+            "invalid": dict(self.invalid),
+            "quarantined": dict(self.quarantined),
+            "retries": dict(self.retries),
+            "seconds": round(self.seconds, 3),
+            "jobs_per_second": round(self.throughput, 2),
+        }
 
     def table(self, title: str = "Teacher usage") -> Any:
         """A Rich summary table."""
@@ -163,14 +196,22 @@ class Usage:
         t = Table(title=title, title_justify="left", show_header=False)
         t.add_column(style="bold")
         t.add_column(justify="right")
-        rows = [("model", self.model), ("jobs done", f"{self.done:,} / {self.jobs:,}"),
-                ("requests answered", f"{self.requests:,}"), ("cache hits", f"{self.cache_hits:,}"),
-                ("prompt tokens", f"{self.prompt_tokens:,}"), ("completion tokens", f"{self.completion_tokens:,}"),
-                ("estimated cost", f"${self.cost:,.4f}" if self.priced else "unknown (no price for this model)"),
-                ("throughput", f"{self.throughput:,.1f} jobs/s"),
-                ("time", f"{self.seconds:,.1f} s")]
-        for label, counter in (("retries", self.retries), ("invalid answers", self.invalid),
-                               ("quarantined", self.quarantined)):
+        rows = [
+            ("model", self.model),
+            ("jobs done", f"{self.done:,} / {self.jobs:,}"),
+            ("requests answered", f"{self.requests:,}"),
+            ("cache hits", f"{self.cache_hits:,}"),
+            ("prompt tokens", f"{self.prompt_tokens:,}"),
+            ("completion tokens", f"{self.completion_tokens:,}"),
+            ("estimated cost", f"${self.cost:,.4f}" if self.priced else "unknown (no price for this model)"),
+            ("throughput", f"{self.throughput:,.1f} jobs/s"),
+            ("time", f"{self.seconds:,.1f} s"),
+        ]
+        for label, counter in (
+            ("retries", self.retries),
+            ("invalid answers", self.invalid),
+            ("quarantined", self.quarantined),
+        ):
             if counter:
                 rows.append((label, ", ".join(f"{k} {v:,}" for k, v in counter.most_common())))
         if self.failed:
@@ -180,10 +221,14 @@ class Usage:
         return t
 
 
-_REASK_JSON = ("Your previous answer could not be used ({reason}). Reply again with only valid JSON, "
-               "no prose and no code fences.")
-_REASK_FORMAT = ("Your previous answer could not be used ({reason}). Answer again and follow the required "
-                 "output format exactly.")
+_REASK_JSON = (
+    "Your previous answer could not be used ({reason}). Reply again with only valid JSON, "
+    "no prose and no code fences."
+)
+_REASK_FORMAT = (
+    "Your previous answer could not be used ({reason}). Answer again and follow the required "
+    "output format exactly."
+)
 
 
 class Runner:
@@ -199,12 +244,23 @@ class Runner:
             :meth:`check_failures` raises; a run in which every request failed always raises.
     """
 
-    def __init__(self, teacher: Teacher, *, cache: RequestCache | str | None = None, max_reasks: int = 2,
-                 prices: dict[str, Sequence[float]] | None = None, progress: bool = False,
-                 max_failures: float = 0.5) -> None:
+    def __init__(
+        self,
+        teacher: Teacher,
+        *,
+        cache: RequestCache | str | None = None,
+        max_reasks: int = 2,
+        prices: dict[str, Sequence[float]] | None = None,
+        progress: bool = False,
+        max_failures: float = 0.5,
+    ) -> None:
         if max_reasks < 0:
             raise ConfigError(f"max_reasks must be >= 0, got {max_reasks!r}")
-        if isinstance(max_failures, bool) or not isinstance(max_failures, int | float) or not 0 <= max_failures <= 1:
+        if (
+            isinstance(max_failures, bool)
+            or not isinstance(max_failures, int | float)
+            or not 0 <= max_failures <= 1
+        ):
             raise ConfigError(f"max_failures must be a share between 0 and 1, got {max_failures!r}")
         self.max_failures = float(max_failures)
         self.teacher = teacher
@@ -260,10 +316,15 @@ class Runner:
         share = u.failed / made
         if u.requests and share <= self.max_failures:
             return
-        what = (f"every teacher request failed ({u.failed:,})" if not u.requests else
-                f"{u.failed:,} of {made:,} teacher requests failed ({share:.0%}, more than the allowed "
-                f"--max-failures / max_failures {self.max_failures:g})")
-        rerun = "; finished answers are cached, rerun to resume" if self.cache is not None and u.requests else ""
+        what = (
+            f"every teacher request failed ({u.failed:,})"
+            if not u.requests
+            else f"{u.failed:,} of {made:,} teacher requests failed ({share:.0%}, more than the allowed "
+            f"--max-failures / max_failures {self.max_failures:g})"
+        )
+        rerun = (
+            "; finished answers are cached, rerun to resume" if self.cache is not None and u.requests else ""
+        )
         raise TeacherError(f"{what}; first cause: {u.first_failure}{rerun}")
 
     def _from_cache(self, job: Job, comp: Completion) -> Result | None:
@@ -301,13 +362,22 @@ class Runner:
             )
 
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]} jobs/s"), TimeElapsedColumn(), TextColumn("ETA"),
-                TimeRemainingColumn(), TextColumn("{task.fields[tokens]} tok"), TextColumn("${task.fields[cost]}"),
-                TextColumn("{task.fields[hits]} cached"), transient=False)
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]} jobs/s"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[tokens]} tok"),
+                TextColumn("${task.fields[cost]}"),
+                TextColumn("{task.fields[hits]} cached"),
+                transient=False,
+            )
             self._progress.start()
-            self._task = self._progress.add_task(self.teacher.model, total=0, rate="0.0", tokens="0", cost="0.0000",
-                                                 hits="0")
+            self._task = self._progress.add_task(
+                self.teacher.model, total=0, rate="0.0", tokens="0", cost="0.0000", hits="0"
+            )
             self._t0 = time.perf_counter()
         task = self._progress.tasks[0]
         self._progress.update(self._task, total=(task.total or 0) + n)
@@ -317,14 +387,20 @@ class Runner:
         if self._progress is None:
             return
         el = max(time.perf_counter() - self._t0, 1e-9)
-        self._progress.update(self._task, advance=1, rate=f"{u.done / el:,.1f}",
-                              tokens=f"{u.prompt_tokens + u.completion_tokens:,}", cost=f"{u.cost:,.4f}",
-                              hits=f"{u.cache_hits:,}")
+        self._progress.update(
+            self._task,
+            advance=1,
+            rate=f"{u.done / el:,.1f}",
+            tokens=f"{u.prompt_tokens + u.completion_tokens:,}",
+            cost=f"{u.cost:,.4f}",
+            hits=f"{u.cache_hits:,}",
+        )
 
     async def _arun(self, jobs: Sequence[Job]) -> list[Result]:
         if self.cache is not None:  # one query for every first attempt instead of one per job
             self._prefetched = self.cache.get_many(
-                [request_key(self.teacher.model, j.messages, dict(j.params)) for j in jobs])
+                [request_key(self.teacher.model, j.messages, dict(j.params)) for j in jobs]
+            )
         try:  # the teacher opens its connections on the first request, so a run served from cache opens none
             return list(await asyncio.gather(*(self._one(j) for j in jobs)))
         finally:
@@ -339,8 +415,11 @@ class Runner:
             from datamill.tokens import get_tokenizer
 
             self._tokenizer = get_tokenizer("cl100k_base")
-        p = comp.prompt_tokens if comp.prompt_tokens is not None else sum(
-            self._tokenizer.count(str(m.get("content") or "")) + 4 for m in messages)
+        p = (
+            comp.prompt_tokens
+            if comp.prompt_tokens is not None
+            else sum(self._tokenizer.count(str(m.get("content") or "")) + 4 for m in messages)
+        )
         c = comp.completion_tokens if comp.completion_tokens is not None else self._tokenizer.count(comp.text)
         return p, c
 
@@ -418,10 +497,16 @@ class Runner:
             elif reason == "empty":
                 params = {**params, "seed": int(params.get("seed") or 0) + 1000 + attempt}
             else:
-                messages = [*messages, {"role": "assistant", "content": comp.text},
-                            {"role": "user", "content": (_REASK_JSON if reason in ("not_json", "schema")
-                                                         else _REASK_FORMAT).format(
-                                reason=f"{reason}: {detail}" if detail else reason)}]
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": comp.text},
+                    {
+                        "role": "user",
+                        "content": (
+                            _REASK_JSON if reason in ("not_json", "schema") else _REASK_FORMAT
+                        ).format(reason=f"{reason}: {detail}" if detail else reason),
+                    },
+                ]
         if res.error is not None and res.error != "teacher_error":
             self.usage.quarantined[res.error] += 1
         if res.error is None or res.error != "teacher_error":

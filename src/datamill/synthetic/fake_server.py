@@ -45,24 +45,153 @@ import xxhash
 __all__ = ["FakeServer", "FakeServerStats", "fake_answer"]
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
-_STOP = frozenset(["a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are", "was", "were", "be", "been", "by", "as", "at", "it", "its", "this", "that", "these", "those", "from", "into", "about", "your", "you", "we", "our", "their", "they", "he", "she", "his", "her", "not", "no", "can", "will", "would", "should", "could", "what", "which", "who", "how", "why", "when", "where", "does", "do", "did", "give", "write", "make", "list", "each", "one", "two", "some", "any", "more", "most", "than", "then", "there", "here", "also", "such", "only", "very", "just", "like", "using", "use", "used", "other"])
-_VERBS = ["Explain", "Describe", "Summarize", "Compare", "Classify", "Suggest", "Rewrite", "Translate", "Outline",
-          "Evaluate", "Identify", "Recommend", "Estimate", "Propose", "Criticise", "Convert", "Rank", "Plan"]
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "with",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "by",
+        "as",
+        "at",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "from",
+        "into",
+        "about",
+        "your",
+        "you",
+        "we",
+        "our",
+        "their",
+        "they",
+        "he",
+        "she",
+        "his",
+        "her",
+        "not",
+        "no",
+        "can",
+        "will",
+        "would",
+        "should",
+        "could",
+        "what",
+        "which",
+        "who",
+        "how",
+        "why",
+        "when",
+        "where",
+        "does",
+        "do",
+        "did",
+        "give",
+        "write",
+        "make",
+        "list",
+        "each",
+        "one",
+        "two",
+        "some",
+        "any",
+        "more",
+        "most",
+        "than",
+        "then",
+        "there",
+        "here",
+        "also",
+        "such",
+        "only",
+        "very",
+        "just",
+        "like",
+        "using",
+        "use",
+        "used",
+        "other",
+    ]
+)
+_VERBS = [
+    "Explain",
+    "Describe",
+    "Summarize",
+    "Compare",
+    "Classify",
+    "Suggest",
+    "Rewrite",
+    "Translate",
+    "Outline",
+    "Evaluate",
+    "Identify",
+    "Recommend",
+    "Estimate",
+    "Propose",
+    "Criticise",
+    "Convert",
+    "Rank",
+    "Plan",
+]
 _VERB_SET = frozenset(v.lower() for v in _VERBS)
-_OBJECTS = ["a weekly budget for a student", "the causes of inflation", "a polite email declining a meeting",
-            "three ways to reduce stress at work", "the plot of a famous novel", "a recipe using only five items",
-            "the difference between weather and climate", "a cover letter for a junior developer",
-            "how vaccines train the immune system", "a short poem about autumn rain", "a tweet announcing a sale",
-            "the pros and cons of remote work", "a workout plan for beginners", "how to brew green tea properly",
-            "the rules of chess for a child", "a travel itinerary for two days in Rome",
-            "an argument for public libraries", "the main idea of a news paragraph", "a slogan for a bakery",
-            "a bug report for a crashing app", "the steps to change a flat tyre", "a toast for a wedding",
-            "a lesson plan about fractions", "the sentiment of a product review", "a name for a pet turtle"]
+_OBJECTS = [
+    "a weekly budget for a student",
+    "the causes of inflation",
+    "a polite email declining a meeting",
+    "three ways to reduce stress at work",
+    "the plot of a famous novel",
+    "a recipe using only five items",
+    "the difference between weather and climate",
+    "a cover letter for a junior developer",
+    "how vaccines train the immune system",
+    "a short poem about autumn rain",
+    "a tweet announcing a sale",
+    "the pros and cons of remote work",
+    "a workout plan for beginners",
+    "how to brew green tea properly",
+    "the rules of chess for a child",
+    "a travel itinerary for two days in Rome",
+    "an argument for public libraries",
+    "the main idea of a news paragraph",
+    "a slogan for a bakery",
+    "a bug report for a crashing app",
+    "the steps to change a flat tyre",
+    "a toast for a wedding",
+    "a lesson plan about fractions",
+    "the sentiment of a product review",
+    "a name for a pet turtle",
+]
 # Some generations break the paper's filters on purpose, so the filters have something to remove.
-_BAD = ["Draw a picture of a cat.", "Plot a graph of the stock price.", "Write a program to sort numbers.",
-        "Go to the store.", "List it.", "Summarise the attached file for me.", "Décrivez la tour Eiffel en détail.",
-        "1. Answer this.", "Écrivez un court poème sur la mer.", "- Explain the water cycle to a ten year old.",
-        "Explain " + " ".join(["why"] + ["the sky and the sea look blue on a clear summer day"] * 15) + "."]
+_BAD = [
+    "Draw a picture of a cat.",
+    "Plot a graph of the stock price.",
+    "Write a program to sort numbers.",
+    "Go to the store.",
+    "List it.",
+    "Summarise the attached file for me.",
+    "Décrivez la tour Eiffel en détail.",
+    "1. Answer this.",
+    "Écrivez un court poème sur la mer.",
+    "- Explain the water cycle to a ten year old.",
+    "Explain " + " ".join(["why"] + ["the sky and the sea look blue on a clear summer day"] * 15) + ".",
+]
 
 
 def _h(*parts: str) -> int:
@@ -95,10 +224,12 @@ def _answer_text(prompt: str) -> str:
     kws = _keywords(prompt) or ["this"]
     h = _h(prompt)
     topic = ", ".join(kws[:3])
-    lines = [f"Here is a clear answer about {topic}.",
-             f"The key point is that {kws[0]} matters because it shapes the result.",
-             f"In practice, consider {kws[-1]} first, then check the details step by step.",
-             "In short, start simple, measure, and adjust."]
+    lines = [
+        f"Here is a clear answer about {topic}.",
+        f"The key point is that {kws[0]} matters because it shapes the result.",
+        f"In practice, consider {kws[-1]} first, then check the details step by step.",
+        "In short, start simple, measure, and adjust.",
+    ]
     return " ".join(lines[: 2 + h % 3])
 
 
@@ -108,67 +239,466 @@ def _answer_text(prompt: str) -> str:
 # noun phrase and verb, and that sentence, quoted from the passage, is the answer. Without a passage (a
 # question asked alone) the teacher can only answer in general terms: fluent, plausible and unsupported,
 # the answer a grounded judge should reject.
-_DET = frozenset(["the", "a", "an", "another", "each", "every", "most", "many", "some", "all", "both", "several",
-                  "few"])
+_DET = frozenset(
+    ["the", "a", "an", "another", "each", "every", "most", "many", "some", "all", "both", "several", "few"]
+)
 _POSS = frozenset(["our", "my", "their", "your", "his", "her"])
-_PRON = frozenset(["i", "you", "we", "he", "she", "it", "they", "me", "us", "them", "him", "who", "which", "that",
-                   "what", "whom", "whose", "this", "these", "those", "there", "here", "one", "anyone", "someone",
-                   "everyone", "nobody", "something", "anything", "everything", "nothing", "thee", "thou"])
-_NOT_FIRST = _PRON | frozenset([
-    "if", "when", "whenever", "while", "because", "but", "and", "so", "or", "as", "although", "though", "once",
-    "after", "before", "since", "until", "unless", "with", "without", "in", "on", "at", "by", "for", "from", "to",
-    "of", "into", "then", "also", "however", "therefore", "thus", "maybe", "perhaps", "just", "still", "yes", "no",
-    "not", "according", "like", "such", "whether", "how", "why", "where", "its", "sometimes", "often", "usually",
-    "always", "never", "even", "only", "again", "today", "now", "recently", "finally", "first", "please", "let",
-    "thank", "thanks", "example", "meaning", "answer", "output", "input", "question", "note", "user", "bot",
-    "following", "much", "more", "other", "same", "different", "very", "every"])
-_IMPERATIVE = frozenset([  # an instruction, not a statement
-    "write", "check", "remember", "invite", "take", "view", "bank", "turn", "make", "listen", "tell", "classify",
-    "explain", "describe", "rewrite", "suggest", "detect", "given", "parse", "complete", "recommend", "use",
-    "imagine", "learn", "look", "choose", "search", "schedule", "go", "address", "find", "generate", "create",
-    "give", "list", "identify", "convert", "translate", "summarize", "summarise", "read", "return", "predict",
-    "solve", "think", "come", "try", "add", "consider", "plan", "keep", "water", "start", "follow", "ensure",
-    "avoid", "ask", "call", "visit", "get", "put", "set", "stay", "work", "show", "help", "contact", "hire",
-    "compare", "sort", "play", "select", "fill", "extract", "pick", "provide", "edit", "design", "format",
-    "determine", "calculate", "decide", "name", "rank", "rate", "fix", "improve", "draw", "book", "do", "don't",
-    "be", "have", "see", "buy", "pay", "say", "ride", "move", "open", "close", "join", "watch"])
+_PRON = frozenset(
+    [
+        "i",
+        "you",
+        "we",
+        "he",
+        "she",
+        "it",
+        "they",
+        "me",
+        "us",
+        "them",
+        "him",
+        "who",
+        "which",
+        "that",
+        "what",
+        "whom",
+        "whose",
+        "this",
+        "these",
+        "those",
+        "there",
+        "here",
+        "one",
+        "anyone",
+        "someone",
+        "everyone",
+        "nobody",
+        "something",
+        "anything",
+        "everything",
+        "nothing",
+        "thee",
+        "thou",
+    ]
+)
+_NOT_FIRST = _PRON | frozenset(
+    [
+        "if",
+        "when",
+        "whenever",
+        "while",
+        "because",
+        "but",
+        "and",
+        "so",
+        "or",
+        "as",
+        "although",
+        "though",
+        "once",
+        "after",
+        "before",
+        "since",
+        "until",
+        "unless",
+        "with",
+        "without",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "from",
+        "to",
+        "of",
+        "into",
+        "then",
+        "also",
+        "however",
+        "therefore",
+        "thus",
+        "maybe",
+        "perhaps",
+        "just",
+        "still",
+        "yes",
+        "no",
+        "not",
+        "according",
+        "like",
+        "such",
+        "whether",
+        "how",
+        "why",
+        "where",
+        "its",
+        "sometimes",
+        "often",
+        "usually",
+        "always",
+        "never",
+        "even",
+        "only",
+        "again",
+        "today",
+        "now",
+        "recently",
+        "finally",
+        "first",
+        "please",
+        "let",
+        "thank",
+        "thanks",
+        "example",
+        "meaning",
+        "answer",
+        "output",
+        "input",
+        "question",
+        "note",
+        "user",
+        "bot",
+        "following",
+        "much",
+        "more",
+        "other",
+        "same",
+        "different",
+        "very",
+        "every",
+    ]
+)
+_IMPERATIVE = frozenset(
+    [  # an instruction, not a statement
+        "write",
+        "check",
+        "remember",
+        "invite",
+        "take",
+        "view",
+        "bank",
+        "turn",
+        "make",
+        "listen",
+        "tell",
+        "classify",
+        "explain",
+        "describe",
+        "rewrite",
+        "suggest",
+        "detect",
+        "given",
+        "parse",
+        "complete",
+        "recommend",
+        "use",
+        "imagine",
+        "learn",
+        "look",
+        "choose",
+        "search",
+        "schedule",
+        "go",
+        "address",
+        "find",
+        "generate",
+        "create",
+        "give",
+        "list",
+        "identify",
+        "convert",
+        "translate",
+        "summarize",
+        "summarise",
+        "read",
+        "return",
+        "predict",
+        "solve",
+        "think",
+        "come",
+        "try",
+        "add",
+        "consider",
+        "plan",
+        "keep",
+        "water",
+        "start",
+        "follow",
+        "ensure",
+        "avoid",
+        "ask",
+        "call",
+        "visit",
+        "get",
+        "put",
+        "set",
+        "stay",
+        "work",
+        "show",
+        "help",
+        "contact",
+        "hire",
+        "compare",
+        "sort",
+        "play",
+        "select",
+        "fill",
+        "extract",
+        "pick",
+        "provide",
+        "edit",
+        "design",
+        "format",
+        "determine",
+        "calculate",
+        "decide",
+        "name",
+        "rank",
+        "rate",
+        "fix",
+        "improve",
+        "draw",
+        "book",
+        "do",
+        "don't",
+        "be",
+        "have",
+        "see",
+        "buy",
+        "pay",
+        "say",
+        "ride",
+        "move",
+        "open",
+        "close",
+        "join",
+        "watch",
+    ]
+)
 _NOT_FIRST |= _IMPERATIVE
 _BE = frozenset(["is", "are", "was", "were"])
 _MODALS = frozenset(["can", "could", "should", "must", "will", "would", "may", "might"])
-_ADVERBS = frozenset(["now", "recently", "already", "also", "just", "always", "never", "often", "finally", "still", "first",
-                      "usually", "certainly", "clearly", "generally", "mostly", "really", "actually"])
+_ADVERBS = frozenset(
+    [
+        "now",
+        "recently",
+        "already",
+        "also",
+        "just",
+        "always",
+        "never",
+        "often",
+        "finally",
+        "still",
+        "first",
+        "usually",
+        "certainly",
+        "clearly",
+        "generally",
+        "mostly",
+        "really",
+        "actually",
+    ]
+)
 # third-person verbs whose object "What does X ...?" asks for, with their base form
-_OBJECT_VERBS = {"carries": "carry", "joins": "join", "shows": "show", "means": "mean", "needs": "need",
-                 "offers": "offer", "provides": "provide", "includes": "include", "requires": "require",
-                 "contains": "contain", "causes": "cause", "uses": "use", "gives": "give", "makes": "make",
-                 "allows": "allow", "protects": "protect", "improves": "improve", "creates": "create",
-                 "supports": "support", "produces": "produce", "describes": "describe", "explains": "explain",
-                 "measures": "measure", "stores": "store", "holds": "hold", "serves": "serve", "covers": "cover",
-                 "reduces": "reduce", "increases": "increase", "affects": "affect", "prevents": "prevent",
-                 "expects": "expect", "recommends": "recommend", "suggests": "suggest", "says": "say",
-                 "states": "state", "claims": "claim", "sells": "sell", "teaches": "teach", "builds": "build",
-                 "wants": "want", "receives": "receive", "combines": "combine", "represents": "represent",
-                 "refers": "refer", "depends": "depend", "consists": "consist", "helps": "help", "turns": "turn",
-                 "keeps": "keep", "brings": "bring", "flows": "flow"}
+_OBJECT_VERBS = {
+    "carries": "carry",
+    "joins": "join",
+    "shows": "show",
+    "means": "mean",
+    "needs": "need",
+    "offers": "offer",
+    "provides": "provide",
+    "includes": "include",
+    "requires": "require",
+    "contains": "contain",
+    "causes": "cause",
+    "uses": "use",
+    "gives": "give",
+    "makes": "make",
+    "allows": "allow",
+    "protects": "protect",
+    "improves": "improve",
+    "creates": "create",
+    "supports": "support",
+    "produces": "produce",
+    "describes": "describe",
+    "explains": "explain",
+    "measures": "measure",
+    "stores": "store",
+    "holds": "hold",
+    "serves": "serve",
+    "covers": "cover",
+    "reduces": "reduce",
+    "increases": "increase",
+    "affects": "affect",
+    "prevents": "prevent",
+    "expects": "expect",
+    "recommends": "recommend",
+    "suggests": "suggest",
+    "says": "say",
+    "states": "state",
+    "claims": "claim",
+    "sells": "sell",
+    "teaches": "teach",
+    "builds": "build",
+    "wants": "want",
+    "receives": "receive",
+    "combines": "combine",
+    "represents": "represent",
+    "refers": "refer",
+    "depends": "depend",
+    "consists": "consist",
+    "helps": "help",
+    "turns": "turn",
+    "keeps": "keep",
+    "brings": "bring",
+    "flows": "flow",
+}
 _BASE_OBJECT = frozenset(_OBJECT_VERBS.values())
 _TRAILING_PREP = {"refer": "to", "depend": "on", "consist": "of", "turn": "into", "flow": "through"}
-_IRREGULAR_PAST = {"said": "say", "told": "tell", "made": "make", "found": "find", "took": "take", "gave": "give",
-                   "became": "become", "began": "begin", "won": "win", "lost": "lose", "built": "build",
-                   "spent": "spend", "paid": "pay", "sold": "sell", "led": "lead", "wrote": "write", "grew": "grow",
-                   "knew": "know", "thought": "think", "brought": "bring", "held": "hold", "kept": "keep",
-                   "chose": "choose", "left": "leave", "sent": "send", "got": "get"}
-_PARTICIPLES = frozenset(["spent", "done", "made", "seen", "taken", "given", "found", "won", "lost", "built",
-                          "become", "grown", "shown", "written", "brought", "kept", "held", "sold", "told", "paid",
-                          "left", "met", "begun", "known", "chosen", "led", "sent", "got", "gotten", "run"])
-_PERSON = frozenset(["author", "founder", "president", "singer", "singer-songwriter", "writer", "actor", "actress",
-                     "player", "musician", "artist", "scientist", "speaker", "chairman", "ceo", "director",
-                     "spokesman", "spokeswoman", "leader", "member", "composer", "violinist", "teacher", "poet",
-                     "politician", "engineer", "investor", "owner", "minister", "mayor", "chef", "coach",
-                     "professor", "doctor"])
-_WHERE = frozenset(["located", "printed", "found", "held", "based", "kept", "stored", "shown", "sold", "written",
-                    "listed", "displayed", "published", "placed", "built", "grown", "hidden", "buried"])
-_ADJ_TO = frozenset(["equal", "similar", "close", "related", "connected", "linked", "due", "opposed", "dedicated",
-                     "devoted", "committed", "important", "useful", "harmful", "essential", "open", "available"])
+_IRREGULAR_PAST = {
+    "said": "say",
+    "told": "tell",
+    "made": "make",
+    "found": "find",
+    "took": "take",
+    "gave": "give",
+    "became": "become",
+    "began": "begin",
+    "won": "win",
+    "lost": "lose",
+    "built": "build",
+    "spent": "spend",
+    "paid": "pay",
+    "sold": "sell",
+    "led": "lead",
+    "wrote": "write",
+    "grew": "grow",
+    "knew": "know",
+    "thought": "think",
+    "brought": "bring",
+    "held": "hold",
+    "kept": "keep",
+    "chose": "choose",
+    "left": "leave",
+    "sent": "send",
+    "got": "get",
+}
+_PARTICIPLES = frozenset(
+    [
+        "spent",
+        "done",
+        "made",
+        "seen",
+        "taken",
+        "given",
+        "found",
+        "won",
+        "lost",
+        "built",
+        "become",
+        "grown",
+        "shown",
+        "written",
+        "brought",
+        "kept",
+        "held",
+        "sold",
+        "told",
+        "paid",
+        "left",
+        "met",
+        "begun",
+        "known",
+        "chosen",
+        "led",
+        "sent",
+        "got",
+        "gotten",
+        "run",
+    ]
+)
+_PERSON = frozenset(
+    [
+        "author",
+        "founder",
+        "president",
+        "singer",
+        "singer-songwriter",
+        "writer",
+        "actor",
+        "actress",
+        "player",
+        "musician",
+        "artist",
+        "scientist",
+        "speaker",
+        "chairman",
+        "ceo",
+        "director",
+        "spokesman",
+        "spokeswoman",
+        "leader",
+        "member",
+        "composer",
+        "violinist",
+        "teacher",
+        "poet",
+        "politician",
+        "engineer",
+        "investor",
+        "owner",
+        "minister",
+        "mayor",
+        "chef",
+        "coach",
+        "professor",
+        "doctor",
+    ]
+)
+_WHERE = frozenset(
+    [
+        "located",
+        "printed",
+        "found",
+        "held",
+        "based",
+        "kept",
+        "stored",
+        "shown",
+        "sold",
+        "written",
+        "listed",
+        "displayed",
+        "published",
+        "placed",
+        "built",
+        "grown",
+        "hidden",
+        "buried",
+    ]
+)
+_ADJ_TO = frozenset(
+    [
+        "equal",
+        "similar",
+        "close",
+        "related",
+        "connected",
+        "linked",
+        "due",
+        "opposed",
+        "dedicated",
+        "devoted",
+        "committed",
+        "important",
+        "useful",
+        "harmful",
+        "essential",
+        "open",
+        "available",
+    ]
+)
 _NOT_ADJ = frozenset(["more", "less", "very", "really", "so", "too", "much", "quite", "not", "still"])
 _NP_WORD = re.compile(r"[A-Za-z][\w'’\-]*|\d[\d,.]*")
 _NP_END = frozenset(["of", "in", "for", "from", "on", "at", "with", "and", "such", "as", "the", "a", "an"])
@@ -184,18 +714,28 @@ def _is_verb(tok: str, i: int) -> bool:
 
 def _noun_phrase(words: list[str]) -> list[str] | None:
     """The sentence's opening words as a subject a question can reuse, or None."""
-    while len(words) > 1 and (words[-1].lower() in _ADVERBS or
-                              words[-1].lower().endswith("ly") and words[-2].lower() not in _DET):
+    while len(words) > 1 and (
+        words[-1].lower() in _ADVERBS or words[-1].lower().endswith("ly") and words[-2].lower() not in _DET
+    ):
         words = words[:-1]
     low = [w.lower() for w in words]
     if len(words) > 7 or not all(_NP_WORD.fullmatch(w) for w in words) or low[-1] in _NP_END:
         return None
     first = low[0]
-    if first in _NOT_FIRST or re.match(r"(i|you|we|he|she|it|they|that|there)['’]", first) \
-            or (first.endswith(("ed", "ing")) and len(first) > 4) or (first in _DET | _POSS and len(words) == 1):
+    if (
+        first in _NOT_FIRST
+        or re.match(r"(i|you|we|he|she|it|they|that|there)['’]", first)
+        or (first.endswith(("ed", "ing")) and len(first) > 4)
+        or (first in _DET | _POSS and len(words) == 1)
+    ):
         return None
-    if any(w in _PRON or w in _MODALS or w in _BE or w in ("to", "said", "says", "not", "if", "how", "why", "when")
-           for w in low[1:]) or any(w[0].isdigit() for w in words[1:]):
+    if any(
+        w in _PRON
+        or w in _MODALS
+        or w in _BE
+        or w in ("to", "said", "says", "not", "if", "how", "why", "when")
+        for w in low[1:]
+    ) or any(w[0].isdigit() for w in words[1:]):
         return None
     return words
 
@@ -210,7 +750,11 @@ def _as_in_question(words: list[str], passage: str) -> str:
         out[0] = first.lower()
     elif len(out) > 1 and out[1][:1].isupper():
         pass  # a name: Taylor Alison Swift, Mind Mapping
-    elif first[:1].isupper() and first[1:].islower() and not re.search(rf"[a-z,;:] {re.escape(first)}\b", passage):
+    elif (
+        first[:1].isupper()
+        and first[1:].islower()
+        and not re.search(rf"[a-z,;:] {re.escape(first)}\b", passage)
+    ):
         out[0] = first.lower()  # "Thunder", "Glass covering", "External rewards"
     return " ".join(out)
 
@@ -219,8 +763,13 @@ def _question_for(sentence: str, passage: str) -> tuple[str, int] | None:
     """The question a statement sentence answers and how natural it is (3 best), or None."""
     s = sentence.strip().lstrip("-•*– ").strip()
     n = len(s.split())
-    if n < 5 or n > 40 or not (s[:1].isupper() or s[:1].isdigit()) or s.endswith(("?", ":")) \
-            or any(c in s for c in '<";“'):
+    if (
+        n < 5
+        or n > 40
+        or not (s[:1].isupper() or s[:1].isdigit())
+        or s.endswith(("?", ":"))
+        or any(c in s for c in '<";“')
+    ):
         return None
     toks = _TOKEN.findall(s.rstrip(".!"))
     i = next((j for j in range(1, min(len(toks), 9)) if _is_verb(toks[j], j)), None)
@@ -229,7 +778,7 @@ def _question_for(sentence: str, passage: str) -> tuple[str, int] | None:
         return None
     v = toks[i].lower()
     x = toks[0] if len(words) == 1 and v in ("said", "says", "told") else _as_in_question(words, passage)
-    rest = toks[i + 1:]
+    rest = toks[i + 1 :]
     while rest and rest[0].lower() in _ADVERBS:
         rest = rest[1:]
     rl = [t.lower() for t in rest]
@@ -238,15 +787,26 @@ def _question_for(sentence: str, passage: str) -> tuple[str, int] | None:
     about = (f"What does the passage say about {x}?", 1)
     if v in _BE:
         if rl[0] in ("a", "an", "the", "one", "how", "what", "whether", "that") or rl[:2] == ["known", "as"]:
-            if rl[0] in ("a", "an", "the") and any(w in _PERSON for w in rl[1:8]) and words[0][:1].isupper() \
-                    and words[0].lower() not in _DET:
+            if (
+                rl[0] in ("a", "an", "the")
+                and any(w in _PERSON for w in rl[1:8])
+                and words[0][:1].isupper()
+                and words[0].lower() not in _DET
+            ):
                 return f"Who {v} {x}?", 3
             return f"What {v} {x}?", 3
         if len(rl) >= 2 and rl[0] in _WHERE and rl[1] in ("in", "on", "at", "inside", "near", "under"):
             return f"Where {v} {x} {rest[0]}?", 3
-        if len(rl) >= 2 and rest[0].isalpha() and rest[0].islower() and rl[0] not in _NOT_ADJ and (
+        if (
+            len(rl) >= 2
+            and rest[0].isalpha()
+            and rest[0].islower()
+            and rl[0] not in _NOT_ADJ
+            and (
                 rl[1] in ("with", "by", "for", "from", "of", "about", "in", "on")
-                or (rl[1] == "to" and rl[0] in _ADJ_TO)):
+                or (rl[1] == "to" and rl[0] in _ADJ_TO)
+            )
+        ):
             return f"What {v} {x} {rest[0]} {rest[1]}?", 3
         return about
     if v in ("has", "have", "had"):
@@ -310,9 +870,13 @@ def _read_passage(passage: str, *, part: tuple[int, int] = (0, 1)) -> list[tuple
             for i in [*range(lo, hi), *range(len(sents))]:
                 sent = sents[i]
                 in_part = lo > 0 and lo <= i < hi
-                if (topic.lower() in sent.lower() or in_part) and 6 <= len(sent.split()) <= 60 \
-                        and not sent.endswith("?") and "<" not in sent \
-                        and (not strict or sent[:1].isupper() and sent.split()[0].lower() not in _IMPERATIVE):
+                if (
+                    (topic.lower() in sent.lower() or in_part)
+                    and 6 <= len(sent.split()) <= 60
+                    and not sent.endswith("?")
+                    and "<" not in sent
+                    and (not strict or sent[:1].isupper() and sent.split()[0].lower() not in _IMPERATIVE)
+                ):
                     return [(f"What {'else ' if in_part else ''}does the passage say about {topic}?", sent)]
     return [(q, a) for *_, q, a in found]
 
@@ -324,7 +888,9 @@ def _topics(passage: str) -> list[str]:
     order: dict[str, int] = {}
     for m in re.finditer(r"[A-Z][a-z]+(?: [A-Z][a-z]+)+", passage):
         words = m.group(0).split()
-        while words and (words[0].lower() in _NOT_FIRST or words[0].lower() in _STOP or words[0].lower() in _DET):
+        while words and (
+            words[0].lower() in _NOT_FIRST or words[0].lower() in _STOP or words[0].lower() in _DET
+        ):
             words = words[1:]
         if len(words) >= 2:
             name = " ".join(words)
@@ -333,20 +899,39 @@ def _topics(passage: str) -> list[str]:
     tokens = [(w.group(0), w.start()) for w in re.finditer(r"[A-Za-z][a-z]+", passage)]
     for (a, pos), (b, _) in zip(tokens, tokens[1:], strict=False):
         la, lb = a.lower(), b.lower()
-        if a.islower() and b.islower() and min(len(la), len(lb)) > 3 and not ({la, lb} & (_STOP | _NOT_FIRST)) \
-                and not la.endswith(("ly", "ed")) and passage[pos + len(a):pos + len(a) + 1] == " ":
+        if (
+            a.islower()
+            and b.islower()
+            and min(len(la), len(lb)) > 3
+            and not ({la, lb} & (_STOP | _NOT_FIRST))
+            and not la.endswith(("ly", "ed"))
+            and passage[pos + len(a) : pos + len(a) + 1] == " "
+        ):
             counts[f"{la} {lb}"] += 1
             order.setdefault(f"{la} {lb}", pos)
     return sorted(counts, key=lambda t: (-counts[t], order[t]))
 
 
-_REPHRASE = ["According to the text, {q}", "Based on the passage, {q}", "Quick question: {q}",
-             "{Q} Please answer briefly.", "Can you help me with this one? {Q}", "Here is my question: {Q}",
-             "I'd like to know: {q}", "{Q} Answer from the text."]
-_REPHRASE_ABOUT = ["What does the text say about {x}?", "What do we learn about {x} here?",
-                   "Quick question: what does the passage say about {x}?", "{Q} Please answer briefly.",
-                   "Can you help me with this one? {Q}", "Here is my question: {Q}",
-                   "I'd like to know what the passage says about {x}.", "Tell me about {x}, going by the passage."]
+_REPHRASE = [
+    "According to the text, {q}",
+    "Based on the passage, {q}",
+    "Quick question: {q}",
+    "{Q} Please answer briefly.",
+    "Can you help me with this one? {Q}",
+    "Here is my question: {Q}",
+    "I'd like to know: {q}",
+    "{Q} Answer from the text.",
+]
+_REPHRASE_ABOUT = [
+    "What does the text say about {x}?",
+    "What do we learn about {x} here?",
+    "Quick question: what does the passage say about {x}?",
+    "{Q} Please answer briefly.",
+    "Can you help me with this one? {Q}",
+    "Here is my question: {Q}",
+    "I'd like to know what the passage says about {x}.",
+    "Tell me about {x}, going by the passage.",
+]
 _ABOUT = re.compile(r"What does the passage say about (.+)\?$")
 
 
@@ -369,17 +954,28 @@ _UNSOURCED = [
     "There is no single answer about {t}. It usually comes down to the circumstances, and the details are worth "
     "confirming with an expert.",
 ]
-_QUESTION = re.compile(r"(?:what|who|where|how long|how)\s+(is|are|was|were|does|do|did|has|have|had|can|could|"
-                       r"should|must|will|would|may|might)\s+(.+?)\??$", re.I)
+_QUESTION = re.compile(
+    r"(?:what|who|where|how long|how)\s+(is|are|was|were|does|do|did|has|have|had|can|could|"
+    r"should|must|will|would|may|might)\s+(.+?)\??$",
+    re.I,
+)
 
 
 def _unsourced_answer(question: str) -> str:
     """A fluent, general answer that does not rely on any passage (what a teacher says without one)."""
-    q = re.sub(r"^(According to the text|Based on the passage|Quick question|Here is my question|I'd like to know|"
-               r"Can you help me with this one\?)[,:]?\s*", "", question.strip())
+    q = re.sub(
+        r"^(According to the text|Based on the passage|Quick question|Here is my question|I'd like to know|"
+        r"Can you help me with this one\?)[,:]?\s*",
+        "",
+        question.strip(),
+    )
     q = re.sub(r"\s*(Please answer briefly|Answer from the text)\.$", "", q)
-    about = re.match(r"(?:what does the (?:passage|text) say about|what do we learn about|tell me about|"
-                     r"what the passage says about)\s+(.+?)(?:,? (?:here|going by the passage))?[?.]$", q, re.I)
+    about = re.match(
+        r"(?:what does the (?:passage|text) say about|what do we learn about|tell me about|"
+        r"what the passage says about)\s+(.+?)(?:,? (?:here|going by the passage))?[?.]$",
+        q,
+        re.I,
+    )
     if about:
         q = f"What does the passage say about {about.group(1)}?"
     m = _QUESTION.match(q)
@@ -389,15 +985,28 @@ def _unsourced_answer(question: str) -> str:
     elif words[:1] == ["happened"] and words[1:2] == ["to"]:
         words = words[2:]
     elif m and "been" in words:
-        words = words[:words.index("been")]
+        words = words[: words.index("been")]
     elif m and words[-3:] in (["have", "to", "do"], ["need", "to", "do"]):
         words = words[:-3]
     elif m and len(words) > 1:
-        prep = words[-1].lower() in ("to", "with", "by", "for", "from", "of", "about", "in", "on", "into", "through")
+        prep = words[-1].lower() in (
+            "to",
+            "with",
+            "by",
+            "for",
+            "from",
+            "of",
+            "about",
+            "in",
+            "on",
+            "into",
+            "through",
+        )
         if prep:
             words = words[:-1]
-        if len(words) > 1 and (prep or m.group(1).lower() not in _BE or words[-1].endswith("ed")
-                               or words[-1] in _WHERE):
+        if len(words) > 1 and (
+            prep or m.group(1).lower() not in _BE or words[-1].endswith("ed") or words[-1] in _WHERE
+        ):
             words = words[:-1]  # the verb, participle or adjective the question asks about
     topic = " ".join(words) if 0 < len(words) <= 8 else ", ".join(_keywords(q, 2)) or "this"
     tmpl = _UNSOURCED[_h(question) % len(_UNSOURCED)]
@@ -443,8 +1052,9 @@ def _qa(prompt: str) -> str:
     passage = _passage(prompt)
     part = re.search(r"pair (\d+) of (\d+) for this passage", prompt)
     k, of = (int(part.group(1)) - 1, max(1, int(part.group(2)))) if part else (0, 1)
-    found = _read_passage(passage, part=(k, of)) or [("What is the passage about?",
-                                                      passage.strip() or "The passage is empty.")]
+    found = _read_passage(passage, part=(k, of)) or [
+        ("What is the passage about?", passage.strip() or "The passage is empty.")
+    ]
     pairs = [{"question": q, "answer": a} for q, a in found[:n]]
     for i in range(n - len(pairs)):  # a short passage: the same question again, in other words
         q, a = found[i % len(found)]
@@ -454,8 +1064,12 @@ def _qa(prompt: str) -> str:
 
 def _pairwise(prompt: str) -> str:
     q = re.search(r"\[User Question\]\s*(.*?)\s*\[The Start of Assistant A's Answer\]", prompt, re.S)
-    a = re.search(r"\[The Start of Assistant A's Answer\]\s*(.*?)\s*\[The End of Assistant A's Answer\]", prompt, re.S)
-    b = re.search(r"\[The Start of Assistant B's Answer\]\s*(.*?)\s*\[The End of Assistant B's Answer\]", prompt, re.S)
+    a = re.search(
+        r"\[The Start of Assistant A's Answer\]\s*(.*?)\s*\[The End of Assistant A's Answer\]", prompt, re.S
+    )
+    b = re.search(
+        r"\[The Start of Assistant B's Answer\]\s*(.*?)\s*\[The End of Assistant B's Answer\]", prompt, re.S
+    )
     ta, tb = a.group(1) if a else "", b.group(1) if b else ""
     question = q.group(1) if q else ""
     src = re.search(r"<passage>\s*(.*?)\s*</passage>", question, re.S)
@@ -463,8 +1077,10 @@ def _pairwise(prompt: str) -> str:
         ga, gb = _support(ta, src.group(1)), _support(tb, src.group(1))
         if abs(ga - gb) >= 0.15:
             verdict = "A" if ga > gb else "B"
-            return (f"Assistant A's answer is {'' if ga >= 0.6 else 'not '}supported by the passage ({ga:.0%} of its "
-                    f"words occur there); Assistant B's is {'' if gb >= 0.6 else 'not '}({gb:.0%}). [[{verdict}]]")
+            return (
+                f"Assistant A's answer is {'' if ga >= 0.6 else 'not '}supported by the passage ({ga:.0%} of its "
+                f"words occur there); Assistant B's is {'' if gb >= 0.6 else 'not '}({gb:.0%}). [[{verdict}]]"
+            )
     # no passage (or both equally supported): the more complete answer wins, ties broken by position (which
     # swapping exposes)
     verdict = "A" if len(ta) > len(tb) else "B" if len(tb) > len(ta) else "A"
@@ -484,9 +1100,13 @@ def _evol(prompt: str) -> str:
     h = _h(prompt)
     if h % 11 == 0:
         return given  # unchanged: an evolution the elimination rules must catch
-    adds = ["Answer in no more than five sentences.", "Include one concrete example.",
-            "Explain your reasoning step by step.", "Consider the case of a beginner and of an expert.",
-            "Use a table to compare the options."]
+    adds = [
+        "Answer in no more than five sentences.",
+        "Include one concrete example.",
+        "Explain your reasoning step by step.",
+        "Consider the case of a beginner and of an expert.",
+        "Use a table to compare the options.",
+    ]
     if "#Created Prompt#" in prompt:
         kws = _keywords(given, 2) or ["topic"]
         return f"{_VERBS[h % len(_VERBS)]} how {kws[0]} relates to {_OBJECTS[h % len(_OBJECTS)]}."
@@ -545,13 +1165,33 @@ class FakeServer:
         port: 0 picks a free port.
     """
 
-    def __init__(self, *, latency: float = 0.0, rate_limit_rate: float = 0.0, retry_after: float = 0.05,
-                 error_rate: float = 0.0, malformed_rate: float = 0.0, bad_json_rate: float = 0.0,
-                 empty_rate: float = 0.0, truncate_rate: float = 0.0, slow_rate: float = 0.0, slow_seconds: float = 2.0, seed: int = 0,
-                 model: str = "fake-teacher", host: str = "127.0.0.1", port: int = 0) -> None:
-        rates = dict(rate_limit_rate=rate_limit_rate, error_rate=error_rate, malformed_rate=malformed_rate,
-                     bad_json_rate=bad_json_rate, empty_rate=empty_rate, truncate_rate=truncate_rate,
-                     slow_rate=slow_rate)
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        rate_limit_rate: float = 0.0,
+        retry_after: float = 0.05,
+        error_rate: float = 0.0,
+        malformed_rate: float = 0.0,
+        bad_json_rate: float = 0.0,
+        empty_rate: float = 0.0,
+        truncate_rate: float = 0.0,
+        slow_rate: float = 0.0,
+        slow_seconds: float = 2.0,
+        seed: int = 0,
+        model: str = "fake-teacher",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        rates = dict(
+            rate_limit_rate=rate_limit_rate,
+            error_rate=error_rate,
+            malformed_rate=malformed_rate,
+            bad_json_rate=bad_json_rate,
+            empty_rate=empty_rate,
+            truncate_rate=truncate_rate,
+            slow_rate=slow_rate,
+        )
         for k, v in rates.items():
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{k} must be within [0, 1], got {v!r}")
@@ -589,7 +1229,8 @@ class FakeServer:
             asyncio.set_event_loop(loop)
             try:
                 self._server = loop.run_until_complete(
-                    asyncio.start_server(self._handle, self.host, self.port, backlog=1024))
+                    asyncio.start_server(self._handle, self.host, self.port, backlog=1024)
+                )
                 self.port = self._server.sockets[0].getsockname()[1]
             except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
                 error.append(exc)
@@ -667,8 +1308,12 @@ class FakeServer:
                     status, extra, payload = await self._respond(method, path.split("?")[0], body)
                 except Exception as exc:  # noqa: BLE001 - a bug here must surface as a 500, not a hang
                     status, extra, payload = self._count(500, {}, {"error": {"message": repr(exc)}})
-                head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}", "Content-Type: application/json",
-                        f"Content-Length: {len(payload)}", "Connection: keep-alive"]
+                head = [
+                    f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}",
+                    "Content-Type: application/json",
+                    f"Content-Length: {len(payload)}",
+                    "Connection: keep-alive",
+                ]
                 head += [f"{k}: {v}" for k, v in extra.items()]
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
                 await writer.drain()
@@ -684,8 +1329,15 @@ class FakeServer:
         with self._lock:
             r = self._rng.random()
         acc = 0.0
-        for fault in ("rate_limit_rate", "error_rate", "malformed_rate", "bad_json_rate", "empty_rate",
-                      "truncate_rate", "slow_rate"):
+        for fault in (
+            "rate_limit_rate",
+            "error_rate",
+            "malformed_rate",
+            "bad_json_rate",
+            "empty_rate",
+            "truncate_rate",
+            "slow_rate",
+        ):
             acc += self.rates.get(fault, 0.0)
             if r < acc:
                 return fault
@@ -693,11 +1345,24 @@ class FakeServer:
 
     async def _respond(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         path = path.rstrip("/")
-        if method == "GET" and path in ("/v1/_stats", "/_stats"):  # counters for a server in another process (not counted)
+        if method == "GET" and path in (
+            "/v1/_stats",
+            "/_stats",
+        ):  # counters for a server in another process (not counted)
             st = self.stats
-            return 200, {}, json.dumps({"requests": st.requests, "by_status": {str(k): v for k, v in st.by_status.items()},
-                                        "completed": sum(st.completed.values()), "prompt_tokens": st.prompt_tokens,
-                                        "completion_tokens": st.completion_tokens}).encode()
+            return (
+                200,
+                {},
+                json.dumps(
+                    {
+                        "requests": st.requests,
+                        "by_status": {str(k): v for k, v in st.by_status.items()},
+                        "completed": sum(st.completed.values()),
+                        "prompt_tokens": st.prompt_tokens,
+                        "completion_tokens": st.completion_tokens,
+                    }
+                ).encode(),
+            )
         with self._lock:
             self.stats.requests += 1
         if method == "GET" and path in ("/v1/models", "/models"):
@@ -711,7 +1376,9 @@ class FakeServer:
             return self._count(400, {}, {"error": {"message": "body must be JSON with 'messages'"}})
         fault = self._draw()
         if fault == "rate_limit_rate":
-            return self._count(429, {"Retry-After": f"{self.retry_after:g}"}, {"error": {"message": "rate limited"}})
+            return self._count(
+                429, {"Retry-After": f"{self.retry_after:g}"}, {"error": {"message": "rate limited"}}
+            )
         if fault == "error_rate":
             return self._count(500, {}, {"error": {"message": "internal error"}})
         delay = self.latency + (self.slow_seconds if fault == "slow_rate" else 0.0)
@@ -734,20 +1401,37 @@ class FakeServer:
             self.stats.completed[key] += 1
             self.stats.prompt_tokens += ptoks
             self.stats.completion_tokens += ctoks
-        out = {"id": f"chatcmpl-{key}", "object": "chat.completion", "created": int(time.time()),
-               "model": req.get("model", self.model),
-               "choices": [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-                           for i in range(n)],
-               "usage": {"prompt_tokens": ptoks, "completion_tokens": ctoks, "total_tokens": ptoks + ctoks}}
+        out = {
+            "id": f"chatcmpl-{key}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": req.get("model", self.model),
+            "choices": [
+                {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+                for i in range(n)
+            ],
+            "usage": {"prompt_tokens": ptoks, "completion_tokens": ctoks, "total_tokens": ptoks + ctoks},
+        }
         if fault == "malformed_rate":
             return self._count(200, {}, None, raw=json.dumps(out)[:-7].encode())
         return self._count(200, {}, out)
 
-    def _count(self, status: int, extra: dict[str, str], data: Any, raw: bytes | None = None,
-               ) -> tuple[int, dict[str, str], bytes]:
+    def _count(
+        self,
+        status: int,
+        extra: dict[str, str],
+        data: Any,
+        raw: bytes | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
             self.stats.by_status[status] += 1
         return status, extra, raw if raw is not None else json.dumps(data).encode()
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}

@@ -26,7 +26,9 @@ class NearDedup(Step[Record]):
 
     name = "synthetic.near_dedup"
 
-    def __init__(self, *, field: str = "auto", threshold: float = 0.8, ngram: int = 3, num_perm: int = 128) -> None:
+    def __init__(
+        self, *, field: str = "auto", threshold: float = 0.8, ngram: int = 3, num_perm: int = 128
+    ) -> None:
         if not 0 < threshold <= 1:
             raise ConfigError(f"threshold must be within (0, 1], got {threshold!r}")
         self.field, self.threshold, self.ngram, self.num_perm = field, threshold, ngram, num_perm
@@ -38,8 +40,11 @@ class NearDedup(Step[Record]):
         recs = list(records)
         st.seen += len(recs)
         texts = [_text(r, self.field) for r in recs]
-        clusters = near_duplicate_clusters(texts, threshold=self.threshold, ngram=self.ngram,
-                                           num_perm=self.num_perm) if recs else []
+        clusters = (
+            near_duplicate_clusters(texts, threshold=self.threshold, ngram=self.ngram, num_perm=self.num_perm)
+            if recs
+            else []
+        )
         for i, (rec, cid) in enumerate(zip(recs, clusters, strict=True)):
             if cid != i:
                 st.drop("near_duplicate", rec)
@@ -63,7 +68,9 @@ class RougeNovelty(Filter[Record]):
 
     name = "synthetic.rouge_novelty"
 
-    def __init__(self, *, field: str = "auto", threshold: float = 0.7, reference: list[str] | None = None) -> None:
+    def __init__(
+        self, *, field: str = "auto", threshold: float = 0.7, reference: list[str] | None = None
+    ) -> None:
         if not 0 < threshold <= 1:
             raise ConfigError(f"threshold must be within (0, 1], got {threshold!r}")
         self.field, self.threshold = field, threshold
@@ -81,10 +88,14 @@ class RougeNovelty(Filter[Record]):
 _REFUSAL = re.compile(
     r"\b(as an ai(?: language)? model|as a large language model|i(?:'m| am) (?:sorry|unable|not able)|"
     r"i can(?:not|'t) (?:help|assist|provide|comply|do that|fulfil|fulfill)|i apologi[sz]e|"
-    r"i(?:'m| am) just an ai|i do not have (?:personal|the ability)|my (?:knowledge )?cutoff)\b", re.IGNORECASE)
+    r"i(?:'m| am) just an ai|i do not have (?:personal|the ability)|my (?:knowledge )?cutoff)\b",
+    re.IGNORECASE,
+)
 _BOILERPLATE = re.compile(
     r"^(?:certainly|sure|of course|absolutely)[!,.]? (?:here(?:'s| is| are))|\bi hope this helps\b|"
-    r"\bfeel free to ask\b|\blet me know if you (?:have|need)\b", re.IGNORECASE)
+    r"\bfeel free to ask\b|\blet me know if you (?:have|need)\b",
+    re.IGNORECASE,
+)
 
 
 def is_refusal(text: str) -> str | None:
@@ -115,8 +126,36 @@ class RefusalFilter(Filter[Record]):
         return reason or True
 
 
-_COMMON = ("en", "fr", "de", "es", "it", "pt", "nl", "ru", "zh", "ja", "ko", "ar", "hi", "tr", "pl", "sv", "uk",
-           "vi", "id", "cs", "el", "he", "fa", "da", "fi", "no", "ro", "hu")
+_COMMON = (
+    "en",
+    "fr",
+    "de",
+    "es",
+    "it",
+    "pt",
+    "nl",
+    "ru",
+    "zh",
+    "ja",
+    "ko",
+    "ar",
+    "hi",
+    "tr",
+    "pl",
+    "sv",
+    "uk",
+    "vi",
+    "id",
+    "cs",
+    "el",
+    "he",
+    "fa",
+    "da",
+    "fi",
+    "no",
+    "ro",
+    "hu",
+)
 
 
 class LanguageFilter(Filter[Record]):
@@ -128,8 +167,14 @@ class LanguageFilter(Filter[Record]):
 
     name = "synthetic.language"
 
-    def __init__(self, *, languages: list[str] | None = None, field: str = "auto", min_score: float = 0.5,
-                 low_accuracy: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        languages: list[str] | None = None,
+        field: str = "auto",
+        min_score: float = 0.5,
+        low_accuracy: bool = True,
+    ) -> None:
         self.languages = [x.lower() for x in (languages or ["en"])]
         self.low_accuracy = low_accuracy
         self.field, self.min_score = field, min_score
@@ -139,11 +184,14 @@ class LanguageFilter(Filter[Record]):
         if self._detector is None:
             from datamill.errors import require
 
-            lingua = require("lingua", extra="synthetic", purpose="language filtering",
-                             package="lingua-language-detector")
+            lingua = require(
+                "lingua", extra="synthetic", purpose="language filtering", package="lingua-language-detector"
+            )
             # the common languages plus the wanted ones: loading every model of lingua takes ~30 s
             codes = {c.upper() for c in [*self.languages, *_COMMON]}
-            langs = [lingua.IsoCode639_1.from_str(c) for c in sorted(codes) if hasattr(lingua.IsoCode639_1, c)]
+            langs = [
+                lingua.IsoCode639_1.from_str(c) for c in sorted(codes) if hasattr(lingua.IsoCode639_1, c)
+            ]
             builder = lingua.LanguageDetectorBuilder.from_iso_codes_639_1(*langs)
             # lingua's low-accuracy mode (trigrams only) loads in ~1 s instead of ~15 s; fine past a sentence
             self._detector = (builder.with_low_accuracy_mode() if self.low_accuracy else builder).build()

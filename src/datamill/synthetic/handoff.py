@@ -39,9 +39,17 @@ def feedback_tasks(records: Iterable[Record]) -> Iterator[dict[str, Any]]:
         if isinstance(rec, Preference):
             prompt: Any = rec.prompt if isinstance(rec.prompt, str) else [m.to_dict() for m in rec.prompt]
             meta: dict[str, Any] = _trace(rec)
-            meta.update((k, rec.metadata[k]) for k in ("judge_model", "judge_verdicts", "swapped") if k in rec.metadata)
-            yield {"id": rec.id, "prompt": prompt, "responses": [_text(rec.chosen), _text(rec.rejected)],
-                   "metadata": meta}
+            meta.update(
+                (k, rec.metadata[k])
+                for k in ("judge_model", "judge_verdicts", "swapped")
+                if k in rec.metadata
+            )
+            yield {
+                "id": rec.id,
+                "prompt": prompt,
+                "responses": [_text(rec.chosen), _text(rec.rejected)],
+                "metadata": meta,
+            }
         elif isinstance(rec, Example):
             if rec.messages and rec.messages[-1].role == "assistant":
                 context = [m.to_dict() for m in rec.messages[:-1]]
@@ -49,20 +57,29 @@ def feedback_tasks(records: Iterable[Record]) -> Iterator[dict[str, Any]]:
             elif rec.output is not None:
                 context, answer = [{"role": "user", "content": rec.input or ""}], rec.output
             else:
-                raise ConfigError(f"example {rec.id} has no answer to check (no output, no final assistant turn)")
+                raise ConfigError(
+                    f"example {rec.id} has no answer to check (no output, no final assistant turn)"
+                )
             row: dict[str, Any] = {"id": rec.id, "responses": [answer], "metadata": _trace(rec)}
-            if len(context) == 1 and context[0]["role"] == "user" and isinstance(context[0].get("content"), str):
+            if (
+                len(context) == 1
+                and context[0]["role"] == "user"
+                and isinstance(context[0].get("content"), str)
+            ):
                 row["prompt"] = context[0]["content"]
             else:
                 row["prompt"] = context
             yield row
         else:
-            raise ConfigError(f"cannot make a feedback task from a {rec.type_name} ({rec.id}); "
-                              "expected Preference or Example records")
+            raise ConfigError(
+                f"cannot make a feedback task from a {rec.type_name} ({rec.id}); "
+                "expected Preference or Example records"
+            )
 
 
-def write_feedback_tasks(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-                         output: str | os.PathLike[str]) -> int:
+def write_feedback_tasks(
+    inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], output: str | os.PathLike[str]
+) -> int:
     """The :func:`feedback_tasks` of the records in ``inputs`` (files written by a synthetic step),
     written to ``output`` as JSON Lines for ``datamill feedback import``; returns how many."""
     from datamill.io import read_records, write_jsonl

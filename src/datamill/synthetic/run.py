@@ -38,9 +38,16 @@ class TaskRun:
     rejected: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"output": self.output, "records_in": self.records_in, "records_out": self.records_out,
-                "step": self.stats.to_dict(), "usage": self.usage.to_dict(), "quarantined": self.quarantined,
-                "rejects": self.rejects, "rejected": self.rejected}
+        return {
+            "output": self.output,
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "step": self.stats.to_dict(),
+            "usage": self.usage.to_dict(),
+            "quarantined": self.quarantined,
+            "rejects": self.rejects,
+            "rejected": self.rejected,
+        }
 
 
 def default_rejects(output: str | os.PathLike[str]) -> str:
@@ -55,9 +62,16 @@ def default_rejects(output: str | os.PathLike[str]) -> str:
     return os.path.join(head, name + ".rejects.jsonl")
 
 
-def run_step(step: TeacherStep, inputs: str | os.PathLike[str] | list[str], output: str | os.PathLike[str], *,
-             text_field: str = "prompt", on_error: str = "raise", quarantine: str | None = None,
-             rejects: str | os.PathLike[str] | None = None) -> TaskRun:
+def run_step(
+    step: TeacherStep,
+    inputs: str | os.PathLike[str] | list[str],
+    output: str | os.PathLike[str],
+    *,
+    text_field: str = "prompt",
+    on_error: str = "raise",
+    quarantine: str | None = None,
+    rejects: str | os.PathLike[str] | None = None,
+) -> TaskRun:
     """Stream ``inputs`` (JSONL/Parquet; plain rows use ``text_field``) through ``step`` into ``output``.
 
     A :class:`SelfInstruct` step reads its inputs as Self-Instruct seed-task files
@@ -81,7 +95,9 @@ def run_step(step: TeacherStep, inputs: str | os.PathLike[str] | list[str], outp
     paths = [os.fspath(inputs)] if isinstance(inputs, str | os.PathLike) else [os.fspath(p) for p in inputs]
 
     def read() -> Iterator[Record]:
-        if isinstance(step, SelfInstruct):  # seed tasks have their own shape (id, name, instruction, instances)
+        if isinstance(
+            step, SelfInstruct
+        ):  # seed tasks have their own shape (id, name, instruction, instances)
             for path in paths:
                 yield from load_seed_tasks(path)
         else:
@@ -101,5 +117,13 @@ def run_step(step: TeacherStep, inputs: str | os.PathLike[str] | list[str], outp
     if step.rejects is not None and os.path.exists(step.rejects):
         with open(step.rejects, "rb") as fh:
             rejected = sum(1 for _ in fh)
-    return TaskRun(output=out, records_in=seen, records_out=n, stats=step.stats, usage=step.usage,
-                   quarantined=dict(q.counts), rejects=step.rejects if rejected else None, rejected=rejected)
+    return TaskRun(
+        output=out,
+        records_in=seen,
+        records_out=n,
+        stats=step.stats,
+        usage=step.usage,
+        quarantined=dict(q.counts),
+        rejects=step.rejects if rejected else None,
+        rejected=rejected,
+    )

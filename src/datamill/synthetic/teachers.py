@@ -67,8 +67,14 @@ class Completion:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "finish_reason": self.finish_reason, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens, "model": self.model, "seconds": round(self.seconds, 4)}
+        return {
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "model": self.model,
+            "seconds": round(self.seconds, 4),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Completion:
@@ -128,14 +134,24 @@ class OpenAITeacher(Teacher):
             a ``Retry-After`` header sets a floor.
     """
 
-    def __init__(self, *, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", max_concurrency: int = 32,
-                 timeout: float = 60.0, max_retries: int = 6, backoff_base: float = 0.5, backoff_max: float = 30.0
-                 ) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_concurrency: int = 32,
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"teacher base_url must start with http:// or https://, got {base_url!r}")
         if max_concurrency < 1:
-            raise ConfigError(f"max_concurrency must be >= 1, got {max_concurrency!r}",
-                              params="max_concurrency")
+            raise ConfigError(
+                f"max_concurrency must be >= 1, got {max_concurrency!r}", params="max_concurrency"
+            )
         if max_retries < 0:
             raise ConfigError(f"max_retries must be >= 0, got {max_retries!r}")
         self.base_url = base_url.rstrip("/")
@@ -149,9 +165,17 @@ class OpenAITeacher(Teacher):
         self._slots: asyncio.Queue[int] | None = None
 
     def spec(self) -> dict[str, Any]:
-        return {"type": "openai", "base_url": self.base_url, "model": self.model, "api_key_env": self.api_key_env,
-                "max_concurrency": self.max_concurrency, "timeout": self.timeout, "max_retries": self.max_retries,
-                "backoff_base": self.backoff_base, "backoff_max": self.backoff_max}
+        return {
+            "type": "openai",
+            "base_url": self.base_url,
+            "model": self.model,
+            "api_key_env": self.api_key_env,
+            "max_concurrency": self.max_concurrency,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "backoff_base": self.backoff_base,
+            "backoff_max": self.backoff_max,
+        }
 
     async def open(self) -> None:
         httpx = require("httpx", extra="synthetic", purpose="the OpenAI-compatible teacher")
@@ -165,8 +189,12 @@ class OpenAITeacher(Teacher):
         limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
         # one TLS context for every pool: building one costs ~0.1 s (it loads the CA bundle)
         verify = _ssl_context() if self.base_url.startswith("https://") else False
-        self._clients = [httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=self.timeout,
-                                           limits=limits, verify=verify) for _ in range(-(-self.max_concurrency // per))]
+        self._clients = [
+            httpx.AsyncClient(
+                base_url=self.base_url, headers=headers, timeout=self.timeout, limits=limits, verify=verify
+            )
+            for _ in range(-(-self.max_concurrency // per))
+        ]
         # a free slot names a client with a free connection, so no request ever waits inside httpcore's pool
         self._slots = asyncio.Queue()
         for _ in range(per):
@@ -181,7 +209,7 @@ class OpenAITeacher(Teacher):
         self._open_lock = None
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
-        delay = random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** attempt))
+        delay = random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
         if retry_after:
             with contextlib.suppress(ValueError):  # an HTTP date falls back to backoff
                 delay = max(delay, float(retry_after))
@@ -216,11 +244,16 @@ class OpenAITeacher(Teacher):
                         except (ValueError, KeyError, IndexError, TypeError) as exc:
                             reason, last = "malformed_body", f"unreadable response body: {exc}"
                     elif resp.status_code in _RETRY_STATUS:
-                        reason, last = f"http_{resp.status_code}", f"HTTP {resp.status_code}: {resp.text[:200]}"
+                        reason, last = (
+                            f"http_{resp.status_code}",
+                            f"HTTP {resp.status_code}: {resp.text[:200]}",
+                        )
                         retry_after = resp.headers.get("retry-after")
                     else:
-                        raise TeacherError(f"{self.base_url}: HTTP {resp.status_code} for model {self.model!r}: "
-                                           f"{resp.text[:300]}")
+                        raise TeacherError(
+                            f"{self.base_url}: HTTP {resp.status_code} for model {self.model!r}: "
+                            f"{resp.text[:300]}"
+                        )
             finally:
                 self._slots.put_nowait(slot)
             if attempt < self.max_retries:
@@ -234,7 +267,9 @@ def _transport_error(exc: BaseException) -> str:
     the socket error under it says the connection was refused)."""
     text = f"{type(exc).__name__}: {exc}"
     root, seen = exc, {id(exc)}
-    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:  # httpx hides the cause
+    while (nxt := root.__cause__ or root.__context__) is not None and id(
+        nxt
+    ) not in seen:  # httpx hides the cause
         seen.add(id(nxt))
         root = nxt
     if isinstance(root, ConnectionRefusedError):
@@ -255,9 +290,14 @@ def _parse(data: dict[str, Any], model: str, seconds: float) -> Completion:
     choice = data["choices"][0]
     text = choice["message"].get("content") or ""
     usage = data.get("usage") or {}
-    return Completion(text=text, finish_reason=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens"),
-                      completion_tokens=usage.get("completion_tokens"), model=data.get("model") or model,
-                      seconds=seconds)
+    return Completion(
+        text=text,
+        finish_reason=choice.get("finish_reason"),
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=usage.get("completion_tokens"),
+        model=data.get("model") or model,
+        seconds=seconds,
+    )
 
 
 class TransformersTeacher(Teacher):
@@ -288,8 +328,10 @@ class TransformersTeacher(Teacher):
             self._tok = transformers.AutoTokenizer.from_pretrained(self.model, local_files_only=True)
             self._lm = transformers.AutoModelForCausalLM.from_pretrained(self.model, local_files_only=True)
         except OSError as exc:
-            raise ConfigError(f"teacher {self.model!r} is neither an http(s):// URL nor a local model folder "
-                              f"(nothing is downloaded): {exc}") from None
+            raise ConfigError(
+                f"teacher {self.model!r} is neither an http(s):// URL nor a local model folder "
+                f"(nothing is downloaded): {exc}"
+            ) from None
         self._lm.to(self.device).eval()
 
     def _prompt(self, messages: list[dict[str, Any]]) -> str:
@@ -307,20 +349,33 @@ class TransformersTeacher(Teacher):
         enc = self._tok(self._prompt(messages), return_tensors="pt").to(self.device)
         max_new = int(params.get("max_tokens") or 256)
         temperature = float(params.get("temperature", 1.0))
-        kw: dict[str, Any] = {"max_new_tokens": max_new, "do_sample": temperature > 0,
-                              "pad_token_id": self._tok.pad_token_id or self._tok.eos_token_id or 0}
+        kw: dict[str, Any] = {
+            "max_new_tokens": max_new,
+            "do_sample": temperature > 0,
+            "pad_token_id": self._tok.pad_token_id or self._tok.eos_token_id or 0,
+        }
         if temperature > 0:
             kw["temperature"] = temperature
             kw["top_p"] = float(params.get("top_p", 1.0))
         torch.manual_seed(int(params.get("seed") or 0))
         with torch.no_grad():
             out = self._lm.generate(**enc, **kw)
-        new = out[0, enc["input_ids"].shape[1]:]
+        new = out[0, enc["input_ids"].shape[1] :]
         eos = self._tok.eos_token_id
-        finish = "stop" if (eos is not None and len(new) and int(new[-1]) == eos) or len(new) < max_new else "length"
+        finish = (
+            "stop"
+            if (eos is not None and len(new) and int(new[-1]) == eos) or len(new) < max_new
+            else "length"
+        )
         text = self._tok.decode(new, skip_special_tokens=True)
-        return Completion(text=text, finish_reason=finish, prompt_tokens=int(enc["input_ids"].shape[1]),
-                          completion_tokens=int(len(new)), model=self.model, seconds=time.perf_counter() - t0)
+        return Completion(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=int(enc["input_ids"].shape[1]),
+            completion_tokens=int(len(new)),
+            model=self.model,
+            seconds=time.perf_counter() - t0,
+        )
 
     async def complete(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
         if self._lock is None:
@@ -334,8 +389,13 @@ _HF_NAME = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 _KINDS = {"openai": OpenAITeacher, "transformers": TransformersTeacher}
 
 
-def make_teacher(spec: Teacher | dict[str, Any] | str, *, model: str | None = None,
-                 max_concurrency: int | None = None, api_key_env: str | None = None) -> Teacher:
+def make_teacher(
+    spec: Teacher | dict[str, Any] | str,
+    *,
+    model: str | None = None,
+    max_concurrency: int | None = None,
+    api_key_env: str | None = None,
+) -> Teacher:
     """A teacher from a spec dict (``{"type": "openai", "base_url": ..., "model": ...}``), a base URL, a
     local model folder, or itself.
 
@@ -354,8 +414,11 @@ def make_teacher(spec: Teacher | dict[str, Any] | str, *, model: str | None = No
     kind = spec.pop("type", "openai")
     if kind not in _KINDS:
         raise ConfigError(f"unknown teacher type {kind!r}; allowed: {', '.join(sorted(_KINDS))}")
-    given = {"model": model} if kind == "transformers" else {
-        "model": model, "max_concurrency": max_concurrency, "api_key_env": api_key_env}
+    given = (
+        {"model": model}
+        if kind == "transformers"
+        else {"model": model, "max_concurrency": max_concurrency, "api_key_env": api_key_env}
+    )
     for key, value in given.items():
         if value is not None:
             spec.setdefault(key, value)

@@ -45,8 +45,9 @@ def setup_page(request: Request, db: Db) -> Response:
 
 
 @router.post("/setup", include_in_schema=False)
-def setup_post(request: Request, db: Db, username: str = Form(""), password: str = Form(""),
-               csrf_token: str = Form("")) -> Response:
+def setup_post(
+    request: Request, db: Db, username: str = Form(""), password: str = Form(""), csrf_token: str = Form("")
+) -> Response:
     check_pre_csrf(request, csrf_token)
     try:
         user = svc.create_user(db, username, password, role="admin", first_admin=True)
@@ -63,13 +64,18 @@ def login_page(request: Request, db: Db) -> Response:
 
 
 @router.post("/login", include_in_schema=False)
-def login_post(request: Request, db: Db, username: str = Form(""), password: str = Form(""),
-               csrf_token: str = Form("")) -> Response:
+def login_post(
+    request: Request, db: Db, username: str = Form(""), password: str = Form(""), csrf_token: str = Form("")
+) -> Response:
     check_pre_csrf(request, csrf_token)
     user = svc.authenticate(db, username, password)
     if user is None:
-        return pre_csrf_page(request, "login.html", {"error": "wrong username or password",
-                                                     "no_admin": not svc.has_admin(db)}, 401)
+        return pre_csrf_page(
+            request,
+            "login.html",
+            {"error": "wrong username or password", "no_admin": not svc.has_admin(db)},
+            401,
+        )
     return login_response(request, user.id, "/")
 
 

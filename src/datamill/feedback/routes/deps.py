@@ -73,8 +73,11 @@ async def api_user(request: Request) -> User:
     # async, so a request whose API token was seen in the last seconds costs no thread hop and no query;
     # anything else (new token, session cookie) looks the database up in the thread pool
     header = request.headers.get("authorization", "")
-    user = (svc.cached_token_user(request.app.state.db, header[7:].strip())
-            if header.lower().startswith("bearer ") else None)
+    user = (
+        svc.cached_token_user(request.app.state.db, header[7:].strip())
+        if header.lower().startswith("bearer ")
+        else None
+    )
     found = (user, None) if user is not None else await run_in_threadpool(auth, request)
     if found is None:
         raise UnauthorizedError("authentication required: log in or send Authorization: Bearer <token>")
@@ -136,7 +139,9 @@ def pre_csrf_page(request: Request, name: str, ctx: dict[str, Any], status: int 
     """A page with a form used before any session exists, its CSRF token kept in a SameSite=Strict cookie."""
     token = request.cookies.get(PRE_CSRF_COOKIE) or secrets.token_urlsafe(32)
     resp = page(request, name, {**ctx, "csrf": token, "user": None}, status)
-    resp.set_cookie(PRE_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path="/")
+    resp.set_cookie(
+        PRE_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path="/"
+    )
     return resp
 
 
@@ -144,8 +149,15 @@ def login_response(request: Request, user_id: int, target: str) -> Response:
     """A new session for ``user_id``: its cookie set on a redirect to ``target``."""
     token, _csrf = svc.create_session(request.app.state.db, user_id)
     resp = RedirectResponse(target, status_code=303)
-    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request),
-                    max_age=svc.SESSION_DAYS * 86400, path="/")
+    resp.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        max_age=svc.SESSION_DAYS * 86400,
+        path="/",
+    )
     resp.delete_cookie(PRE_CSRF_COOKIE, path="/")
     return resp
 

@@ -20,8 +20,9 @@ __all__ = ["handle_error", "http_status"]
 
 def http_status(exc: DatamillError) -> int:
     """The HTTP status of an error."""
-    return getattr(exc, "status", None) or (422 if isinstance(exc, (InputError, ConfigError)) else
-                                            503 if isinstance(exc, StorageError) else 400)
+    return getattr(exc, "status", None) or (
+        422 if isinstance(exc, (InputError, ConfigError)) else 503 if isinstance(exc, StorageError) else 400
+    )
 
 
 async def handle_error(request: Request, exc: Exception) -> Response:
@@ -34,5 +35,9 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/api") or "text/html" not in request.headers.get("accept", ""):
         return JSONResponse({"error": str(exc), "status": status}, status_code=status)
     found = auth(request)
-    return page(request, "error.html", {"user": found[0] if found else None, "csrf": None,
-                                        "message": str(exc), "status": status}, status)
+    return page(
+        request,
+        "error.html",
+        {"user": found[0] if found else None, "csrf": None, "message": str(exc), "status": status},
+        status,
+    )

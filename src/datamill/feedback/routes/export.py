@@ -21,8 +21,14 @@ def _slug(name: str) -> str:
 
 
 @router.get("/projects/{project}/export", include_in_schema=False)
-def export_download(project: str, me: PageUser, db: Db, format: str = "dpo", policy: str = "majority",
-                    min_agreement: float = 0.0) -> Response:
+def export_download(
+    project: str,
+    me: PageUser,
+    db: Db,
+    format: str = "dpo",
+    policy: str = "majority",
+    min_agreement: float = 0.0,
+) -> Response:
     import orjson
 
     from datamill.feedback.export import export_rows
@@ -30,14 +36,22 @@ def export_download(project: str, me: PageUser, db: Db, format: str = "dpo", pol
     need(me[0], "admin")
     p = svc.get_project(db, project)
     rows = export_rows(db, p["id"], format, policy=policy, min_agreement=min_agreement)
-    return Response(b"".join(orjson.dumps(r) + b"\n" for r in rows), media_type="application/x-ndjson",
-                    headers={"Content-Disposition": f'attachment; filename="{_slug(p["name"])}-{format}.jsonl"'})
+    return Response(
+        b"".join(orjson.dumps(r) + b"\n" for r in rows),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="{_slug(p["name"])}-{format}.jsonl"'},
+    )
 
 
 @router.get("/api/projects/{project}/export", tags=["export"])
-def api_export(project: str, user: ApiUser, db: Db, format: Literal["dpo", "reward", "kto", "sft", "raw"] = "dpo",
-               policy: Literal["majority", "gold-weighted"] = "majority",
-               min_agreement: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0) -> list[dict[str, Any]]:
+def api_export(
+    project: str,
+    user: ApiUser,
+    db: Db,
+    format: Literal["dpo", "reward", "kto", "sft", "raw"] = "dpo",
+    policy: Literal["majority", "gold-weighted"] = "majority",
+    min_agreement: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0,
+) -> list[dict[str, Any]]:
     """Export rows (admin): dpo/reward/kto/sft/raw, aggregated by majority or gold-weighted votes."""
     from datamill.feedback.export import export_rows
 

@@ -23,12 +23,17 @@ def form_value(p: dict[str, Any], form: Any) -> dict[str, Any]:
         pref = str(form.get("preferred", "")).strip()
         if pref not in ("0", "1", "tie"):
             raise InputError("choose A, B or tie")
-        v: dict[str, Any] = {"preferred": None if pref == "tie" else int(pref), "reason": str(form.get("reason", ""))}
+        v: dict[str, Any] = {
+            "preferred": None if pref == "tie" else int(pref),
+            "reason": str(form.get("reason", "")),
+        }
         if str(form.get("strength", "")).strip():
             v["strength"] = num("strength")
         return v
     if tt == "ranking":
-        ranks = sorted((k for k in form if k.startswith("rank_")), key=lambda k: int(k[5:]) if k[5:].isdigit() else 0)
+        ranks = sorted(
+            (k for k in form if k.startswith("rank_")), key=lambda k: int(k[5:]) if k[5:].isdigit() else 0
+        )
         pos = [(num(k), int(k[5:])) for k in ranks if k[5:].isdigit()]
         if sorted(r for r, _ in pos) != list(range(1, len(pos) + 1)):
             raise InputError("give every response a different rank (1 = best)")

@@ -15,11 +15,20 @@ router = APIRouter()
 
 @router.get("/", include_in_schema=False)
 def index(request: Request, me: PageUser, db: Db) -> Response:
-    return page(request, "index.html", {"user": me[0], "csrf": me[1], "projects": svc.project_progress(db, me[0].id)})
+    return page(
+        request, "index.html", {"user": me[0], "csrf": me[1], "projects": svc.project_progress(db, me[0].id)}
+    )
 
 
 @router.get("/docs", include_in_schema=False)
 def docs_page(request: Request) -> Response:
     found = auth(request)
-    return page(request, "docs.html", {"user": found[0] if found else None, "csrf": found[1] if found else None,
-                                       "spec": request.app.openapi()})
+    return page(
+        request,
+        "docs.html",
+        {
+            "user": found[0] if found else None,
+            "csrf": found[1] if found else None,
+            "spec": request.app.openapi(),
+        },
+    )

@@ -40,16 +40,32 @@ def project_new(request: Request, me: PageUser) -> Response:
 
 
 @router.post("/projects/new", include_in_schema=False)
-def project_new_post(request: Request, me: PageUser, db: Db, name: str = Form(""),
-                     task_type: str = Form("pairwise"), guidelines: str = Form(""), overlap: int = Form(1),
-                     gold_rate: float = Form(0.0), criteria: str = Form(""), scale: int = Form(5),
-                     csrf_token: str = Form("")) -> Response:
+def project_new_post(
+    request: Request,
+    me: PageUser,
+    db: Db,
+    name: str = Form(""),
+    task_type: str = Form("pairwise"),
+    guidelines: str = Form(""),
+    overlap: int = Form(1),
+    gold_rate: float = Form(0.0),
+    criteria: str = Form(""),
+    scale: int = Form(5),
+    csrf_token: str = Form(""),
+) -> Response:
     need(me[0], "admin")
     check_form_csrf(me[1], csrf_token)
     try:
-        p = svc.create_project(db, name, task_type=task_type, guidelines=guidelines, overlap=overlap,
-                               gold_rate=gold_rate, scale=scale,
-                               criteria=[c for c in criteria.split(",") if c.strip()] or None)
+        p = svc.create_project(
+            db,
+            name,
+            task_type=task_type,
+            guidelines=guidelines,
+            overlap=overlap,
+            gold_rate=gold_rate,
+            scale=scale,
+            criteria=[c for c in criteria.split(",") if c.strip()] or None,
+        )
     except (ConfigError, ConflictError) as exc:
         return page(request, "project_new.html", {"user": me[0], "csrf": me[1], "error": str(exc)}, 422)
     return RedirectResponse(f"/projects/{p['id']}", status_code=303)
@@ -62,14 +78,23 @@ def project_page(request: Request, project: str, me: PageUser, db: Db) -> Respon
     p = svc.get_project(db, project)
     if me[0].role == "annotator":
         return RedirectResponse(f"/projects/{p['id']}/annotate", status_code=303)
-    return page(request, "project.html", {"user": me[0], "csrf": me[1], "p": p,
-                                          "report": agreement_report(db, p["id"]),
-                                          "message": request.query_params.get("msg")})
+    return page(
+        request,
+        "project.html",
+        {
+            "user": me[0],
+            "csrf": me[1],
+            "p": p,
+            "report": agreement_report(db, p["id"]),
+            "message": request.query_params.get("msg"),
+        },
+    )
 
 
 @router.post("/projects/{project}/import", include_in_schema=False)
-async def project_import(project: str, file: UploadFile, me: PageUser, db: Db,
-                         csrf_token: str = Form("")) -> Response:
+async def project_import(
+    project: str, file: UploadFile, me: PageUser, db: Db, csrf_token: str = Form("")
+) -> Response:
     need(me[0], "admin")
     check_form_csrf(me[1], csrf_token)
     p = svc.get_project(db, project)
@@ -90,9 +115,16 @@ def api_projects(user: ApiUser, db: Db) -> list[dict[str, Any]]:
 def api_create_project(body: ProjectIn, user: ApiUser, db: Db) -> dict[str, Any]:
     """Create a project (admin)."""
     need(user, "admin")
-    return svc.create_project(db, body.name, task_type=body.task_type, guidelines=body.guidelines,
-                              overlap=body.overlap, gold_rate=body.gold_rate, criteria=body.criteria,
-                              scale=body.scale)
+    return svc.create_project(
+        db,
+        body.name,
+        task_type=body.task_type,
+        guidelines=body.guidelines,
+        overlap=body.overlap,
+        gold_rate=body.gold_rate,
+        criteria=body.criteria,
+        scale=body.scale,
+    )
 
 
 @router.get("/api/projects/{project}", tags=["projects"])

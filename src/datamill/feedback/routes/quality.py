@@ -28,14 +28,28 @@ def _charts(report: dict[str, Any], seconds: list[float]) -> list[str]:
 
     ann = report["annotators"]
     return [
-        svg_bars([(k, float(v)) for k, v in report["label_counts"].items()], title="Label distribution",
-                 fmt="{:.0f}"),
-        svg_bars([(a["annotator"], float(a["judgements"])) for a in ann], title="Judgements per annotator",
-                 fmt="{:.0f}"),
-        svg_bars([(a["annotator"], a["gold_accuracy"]) for a in ann if a["gold_judged"]],
-                 title="Gold accuracy", vmax=1.0, fmt="{:.2f}"),
-        svg_bars([(f"{q['a']}~{q['b']}", max(q["kappa"] or 0.0, 0.0)) for q in report["pairs"]],
-                 title="Cohen's kappa per annotator pair", vmax=1.0, fmt="{:.2f}"),
+        svg_bars(
+            [(k, float(v)) for k, v in report["label_counts"].items()],
+            title="Label distribution",
+            fmt="{:.0f}",
+        ),
+        svg_bars(
+            [(a["annotator"], float(a["judgements"])) for a in ann],
+            title="Judgements per annotator",
+            fmt="{:.0f}",
+        ),
+        svg_bars(
+            [(a["annotator"], a["gold_accuracy"]) for a in ann if a["gold_judged"]],
+            title="Gold accuracy",
+            vmax=1.0,
+            fmt="{:.2f}",
+        ),
+        svg_bars(
+            [(f"{q['a']}~{q['b']}", max(q["kappa"] or 0.0, 0.0)) for q in report["pairs"]],
+            title="Cohen's kappa per annotator pair",
+            vmax=1.0,
+            fmt="{:.2f}",
+        ),
         svg_histogram(seconds, title="Seconds per judgement"),
     ]
 
@@ -49,8 +63,9 @@ def stats_page(request: Request, project: str, me: PageUser, db: Db) -> Response
     data = load_project(db, p["id"])
     report = agreement_report(db, p["id"], data=data)
     charts = _charts(report, [j.seconds for j in data["judgements"]])
-    return page(request, "stats.html", {"user": me[0], "csrf": me[1], "p": p, "report": report,
-                                        "charts": charts})
+    return page(
+        request, "stats.html", {"user": me[0], "csrf": me[1], "p": p, "report": report, "charts": charts}
+    )
 
 
 @router.get("/projects/{project}/disagreements", include_in_schema=False)
@@ -59,8 +74,11 @@ def disagreements_page(request: Request, project: str, me: PageUser, db: Db) -> 
 
     need(me[0], "reviewer")
     p = svc.get_project(db, project)
-    return page(request, "disagreements.html", {"user": me[0], "csrf": me[1], "p": p,
-                                                "items": disagreements(db, p["id"]), "letters": "ABCDEFGHIJ"})
+    return page(
+        request,
+        "disagreements.html",
+        {"user": me[0], "csrf": me[1], "p": p, "items": disagreements(db, p["id"]), "letters": "ABCDEFGHIJ"},
+    )
 
 
 @router.post("/projects/{project}/tasks/{task_id}/resolve", include_in_schema=False)

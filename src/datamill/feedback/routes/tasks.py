@@ -21,8 +21,12 @@ router = APIRouter()
 
 
 class SubmitIn(BaseModel):
-    client_key: str = Field(min_length=8, max_length=64, description="A client-made unique key (UUID): "
-                            "resending it returns the stored judgement instead of a duplicate.")
+    client_key: str = Field(
+        min_length=8,
+        max_length=64,
+        description="A client-made unique key (UUID): "
+        "resending it returns the stored judgement instead of a duplicate.",
+    )
     value: dict[str, Any]
     comment: str = Field(default="", max_length=10_000)
     displayed: bool = Field(default=False, description="Response indices are positions as displayed.")
@@ -42,9 +46,19 @@ def _json(data: Any, status: int = 200) -> Response:
 def annotate(request: Request, project: str, me: PageUser, db: Db) -> Response:
     p = svc.get_project(db, project)
     task = svc.next_task(db, me[0].id, p["id"])
-    return page(request, "annotate.html", {"user": me[0], "csrf": me[1], "p": p, "task": task,
-                                           "client_key": uuid.uuid4().hex, "letters": "ABCDEFGHIJ",
-                                           "message": request.query_params.get("msg")})
+    return page(
+        request,
+        "annotate.html",
+        {
+            "user": me[0],
+            "csrf": me[1],
+            "p": p,
+            "task": task,
+            "client_key": uuid.uuid4().hex,
+            "letters": "ABCDEFGHIJ",
+            "message": request.query_params.get("msg"),
+        },
+    )
 
 
 @router.post("/projects/{project}/tasks/{task_id}/submit", include_in_schema=False)
@@ -54,17 +68,26 @@ async def annotate_submit(request: Request, project: str, task_id: RowId, me: Pa
     p = svc.get_project(db, project)
     try:
         value = form_value(p, form)
-        await run_in_threadpool(lambda: svc.submit(
-            db, me[0].id, task_id, client_key=str(form.get("client_key", "")), value=value,
-            comment=str(form.get("comment", "")), displayed=True))
+        await run_in_threadpool(
+            lambda: svc.submit(
+                db,
+                me[0].id,
+                task_id,
+                client_key=str(form.get("client_key", "")),
+                value=value,
+                comment=str(form.get("comment", "")),
+                displayed=True,
+            )
+        )
     except InputError as exc:
         return RedirectResponse(f"/projects/{p['id']}/annotate?msg={quoted(str(exc))}", status_code=303)
     return RedirectResponse(f"/projects/{p['id']}/annotate", status_code=303)
 
 
 @router.post("/projects/{project}/tasks/{task_id}/skip", include_in_schema=False)
-def annotate_skip(project: str, task_id: RowId, me: PageUser, db: Db, reason: str = Form(""),
-                  csrf_token: str = Form("")) -> Response:
+def annotate_skip(
+    project: str, task_id: RowId, me: PageUser, db: Db, reason: str = Form(""), csrf_token: str = Form("")
+) -> Response:
     check_form_csrf(me[1], csrf_token)
     p = svc.get_project(db, project)
     try:
@@ -88,11 +111,20 @@ def api_task(task_id: RowId, user: ApiUser, db: Db) -> dict[str, Any]:
     return svc.get_task_for(db, user, task_id)
 
 
-@router.post("/api/tasks/{task_id}/judgements", tags=["annotate"], status_code=201, response_model=dict[str, Any])
+@router.post(
+    "/api/tasks/{task_id}/judgements", tags=["annotate"], status_code=201, response_model=dict[str, Any]
+)
 def api_submit(task_id: RowId, body: SubmitIn, user: ApiUser, db: Db) -> Response:
     """Submit a judgement (201), idempotent by ``client_key`` (a repeat returns the stored one with 200)."""
-    j, created = svc.submit(db, user.id, task_id, client_key=body.client_key, value=body.value,
-                            comment=body.comment, displayed=body.displayed)
+    j, created = svc.submit(
+        db,
+        user.id,
+        task_id,
+        client_key=body.client_key,
+        value=body.value,
+        comment=body.comment,
+        displayed=body.displayed,
+    )
     return _json(j, 201 if created else 200)
 
 

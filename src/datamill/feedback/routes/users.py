@@ -26,13 +26,22 @@ class UserIn(BaseModel):
 @router.get("/users", include_in_schema=False)
 def users_page(request: Request, me: PageUser, db: Db) -> Response:
     need(me[0], "admin")
-    return page(request, "users.html", {"user": me[0], "csrf": me[1], "users": svc.list_users(db),
-                                        "error": request.query_params.get("msg")})
+    return page(
+        request,
+        "users.html",
+        {"user": me[0], "csrf": me[1], "users": svc.list_users(db), "error": request.query_params.get("msg")},
+    )
 
 
 @router.post("/users", include_in_schema=False)
-def users_post(me: PageUser, db: Db, username: str = Form(""), password: str = Form(""),
-               role: str = Form("annotator"), csrf_token: str = Form("")) -> Response:
+def users_post(
+    me: PageUser,
+    db: Db,
+    username: str = Form(""),
+    password: str = Form(""),
+    role: str = Form("annotator"),
+    csrf_token: str = Form(""),
+) -> Response:
     need(me[0], "admin")
     check_form_csrf(me[1], csrf_token)
     try:
@@ -48,8 +57,9 @@ def tokens_page(request: Request, me: PageUser) -> Response:
 
 
 @router.post("/tokens", include_in_schema=False)
-def tokens_post(request: Request, me: PageUser, db: Db, name: str = Form("client"),
-                csrf_token: str = Form("")) -> Response:
+def tokens_post(
+    request: Request, me: PageUser, db: Db, name: str = Form("client"), csrf_token: str = Form("")
+) -> Response:
     check_form_csrf(me[1], csrf_token)
     token = svc.create_api_token(db, me[0].id, name=name)
     return page(request, "tokens.html", {"user": me[0], "csrf": me[1], "token": token})

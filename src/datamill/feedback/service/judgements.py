@@ -14,18 +14,32 @@ __all__ = ["get_judgement_for", "judgement_dict", "list_judgements", "resolve"]
 
 
 def judgement_dict(j: Judgement, username: str | None = None) -> dict[str, Any]:
-    return {"id": j.id, "task_id": j.task_id, "project_id": j.project_id, "user_id": j.user_id,
-            "annotator": username, "client_key": j.client_key, "value": j.value, "comment": j.comment,
-            "order": j.order, "seconds": round(j.seconds, 3), "gold_correct": j.gold_correct,
-            "created_at": j.created_at.isoformat()}
+    return {
+        "id": j.id,
+        "task_id": j.task_id,
+        "project_id": j.project_id,
+        "user_id": j.user_id,
+        "annotator": username,
+        "client_key": j.client_key,
+        "value": j.value,
+        "comment": j.comment,
+        "order": j.order,
+        "seconds": round(j.seconds, 3),
+        "gold_correct": j.gold_correct,
+        "created_at": j.created_at.isoformat(),
+    }
+
 
 def list_judgements(db: Database, project: int | str, *, user_id: int | None = None) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
     pid = get_project(db, project)["id"]
     with db.read() as s:
-        q = select(Judgement, User.username).join(User, User.id == Judgement.user_id).where(
-            Judgement.project_id == pid)
+        q = (
+            select(Judgement, User.username)
+            .join(User, User.id == Judgement.user_id)
+            .where(Judgement.project_id == pid)
+        )
         if user_id is not None:
             q = q.where(Judgement.user_id == user_id)
         return [judgement_dict(j, name) for j, name in s.execute(q.order_by(Judgement.id))]

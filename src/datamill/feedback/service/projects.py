@@ -8,19 +8,42 @@ from datamill.errors import ConfigError, ConflictError, NotFoundError
 from datamill.feedback.db import Database
 from datamill.feedback.models import TASK_TYPES, Judgement, Project, Task
 
-__all__ = ["DEFAULT_CRITERIA", "create_project", "get_project", "list_projects", "project_dict", "project_progress"]
+__all__ = [
+    "DEFAULT_CRITERIA",
+    "create_project",
+    "get_project",
+    "list_projects",
+    "project_dict",
+    "project_progress",
+]
 
 DEFAULT_CRITERIA = ["helpfulness", "harmlessness", "honesty"]
 
 
 def project_dict(p: Project) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "task_type": p.task_type, "guidelines": p.guidelines,
-            "overlap": p.overlap, "gold_rate": p.gold_rate, "criteria": list(p.criteria or []), "scale": p.scale}
+    return {
+        "id": p.id,
+        "name": p.name,
+        "task_type": p.task_type,
+        "guidelines": p.guidelines,
+        "overlap": p.overlap,
+        "gold_rate": p.gold_rate,
+        "criteria": list(p.criteria or []),
+        "scale": p.scale,
+    }
 
 
-def create_project(db: Database, name: str, *, task_type: str = "pairwise", guidelines: str = "",
-                   overlap: int = 1, gold_rate: float = 0.0, criteria: list[str] | None = None,
-                   scale: int = 5) -> dict[str, Any]:
+def create_project(
+    db: Database,
+    name: str,
+    *,
+    task_type: str = "pairwise",
+    guidelines: str = "",
+    overlap: int = 1,
+    gold_rate: float = 0.0,
+    criteria: list[str] | None = None,
+    scale: int = 5,
+) -> dict[str, Any]:
     """Create a project.
 
     Args:
@@ -50,8 +73,15 @@ def create_project(db: Database, name: str, *, task_type: str = "pairwise", guid
         raise ConfigError("a rubric project needs at least one criterion")
     try:
         with db.write() as s:
-            p = Project(name=name, task_type=task_type, guidelines=guidelines, overlap=overlap,
-                        gold_rate=gold_rate, criteria=crit if task_type == "rubric" else [], scale=scale)
+            p = Project(
+                name=name,
+                task_type=task_type,
+                guidelines=guidelines,
+                overlap=overlap,
+                gold_rate=gold_rate,
+                criteria=crit if task_type == "rubric" else [],
+                scale=scale,
+            )
             s.add(p)
             s.flush()
             return project_dict(p)
@@ -95,7 +125,12 @@ def project_progress(db: Database, user_id: int) -> list[dict[str, Any]]:
 
     projects = list_projects(db)
     with db.read() as s:
-        mine = dict(s.execute(select(Judgement.project_id, func.count()).where(Judgement.user_id == user_id)
-                              .group_by(Judgement.project_id)).all())
+        mine = dict(
+            s.execute(
+                select(Judgement.project_id, func.count())
+                .where(Judgement.user_id == user_id)
+                .group_by(Judgement.project_id)
+            ).all()
+        )
         total = dict(s.execute(select(Task.project_id, func.count()).group_by(Task.project_id)).all())
     return [{**p, "mine": mine.get(p["id"], 0), "tasks": total.get(p["id"], 0)} for p in projects]

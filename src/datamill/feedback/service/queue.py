@@ -34,12 +34,20 @@ def task_view(project: dict[str, Any], task: Any, a: Any) -> dict[str, Any]:
     ``task`` and ``a`` are a Task and an Assignment (or None), or rows with the same column names.
     """
     order = list(a.order) if a is not None else list(range(len(task.responses)))
-    return {"task_id": task.id, "project_id": task.project_id, "external_id": task.external_id,
-            "task_type": project["task_type"], "prompt": task.prompt, "messages": task.messages,
-            "responses": [task.responses[i] for i in order], "order": order,
-            "criteria": project["criteria"], "scale": project["scale"],
-            "assignment_id": a.id if a is not None else None,
-            "started_at": a.started_at.isoformat() if a is not None else None}
+    return {
+        "task_id": task.id,
+        "project_id": task.project_id,
+        "external_id": task.external_id,
+        "task_type": project["task_type"],
+        "prompt": task.prompt,
+        "messages": task.messages,
+        "responses": [task.responses[i] for i in order],
+        "order": order,
+        "criteria": project["criteria"],
+        "scale": project["scale"],
+        "assignment_id": a.id if a is not None else None,
+        "started_at": a.started_at.isoformat() if a is not None else None,
+    }
 
 
 @functools.cache
@@ -53,15 +61,26 @@ def _sql() -> Any:
     # "not already mine" as NOT EXISTS on the unique (task, user) index: a probe per candidate task, where
     # NOT IN (all my task ids) read the annotator's whole history on every next-task
     not_mine = ~exists().where(A.task_id == T.id, A.user_id == bindparam("uid"))
-    free = select(T.id, T.n_assigned).where(
-        T.project_id == bindparam("pid"), T.is_gold.is_(False), T.n_assigned < bindparam("overlap"),
-        not_mine).order_by(T.n_assigned.desc(), T.id.desc())
-    claim = update(tt).where(T.id == bindparam("tid"), T.n_assigned < bindparam("overlap")).values(
-        n_assigned=T.n_assigned + 1)
+    free = (
+        select(T.id, T.n_assigned)
+        .where(
+            T.project_id == bindparam("pid"),
+            T.is_gold.is_(False),
+            T.n_assigned < bindparam("overlap"),
+            not_mine,
+        )
+        .order_by(T.n_assigned.desc(), T.id.desc())
+    )
+    claim = (
+        update(tt)
+        .where(T.id == bindparam("tid"), T.n_assigned < bindparam("overlap"))
+        .values(n_assigned=T.n_assigned + 1)
+    )
     return SimpleNamespace(
         open=select(A.id, A.task_id, A.order, A.started_at)
         .where(A.user_id == bindparam("uid"), A.project_id == bindparam("pid"), A.status == "open")
-        .order_by(A.id).limit(1),
+        .order_by(A.id)
+        .limit(1),
         n_mine=select(func.count()).where(A.user_id == bindparam("uid"), A.project_id == bindparam("pid")),
         task=select(*view).where(T.id == bindparam("tid")),
         golds=select(T.id).where(T.project_id == bindparam("pid"), T.is_gold.is_(True), not_mine).limit(50),
@@ -72,13 +91,13 @@ def _sql() -> Any:
         # SQLite >= 3.35 and PostgreSQL: one statement claims the task and reads it
         claim_returning=claim.returning(*view),
         add_assignment=insert(at),
-        task_and_assignment=select(T.project_id, T.responses, T.is_gold, T.gold, A.id.label("aid"), A.status,
-                                   A.order, A.started_at)
+        task_and_assignment=select(
+            T.project_id, T.responses, T.is_gold, T.gold, A.id.label("aid"), A.status, A.order, A.started_at
+        )
         .select_from(tt.outerjoin(at, and_(A.task_id == T.id, A.user_id == bindparam("uid"))))
         .where(T.id == bindparam("tid")),
         add_judgement=insert(jt),
-        finish=update(at).where(A.id == bindparam("aid"))
-        .values(status="done", finished_at=bindparam("now")),
+        finish=update(at).where(A.id == bindparam("aid")).values(status="done", finished_at=bindparam("now")),
     )
 
 
@@ -103,7 +122,11 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
                 if a is not None:
                     return task_view(proj, conn.execute(sql.task, {"tid": a.task_id}).one(), a)
                 # the gold draw is seeded by how many tasks this annotator has had (only counted when needed)
-                n_mine = conn.execute(sql.n_mine, {"uid": user_id, "pid": pid}).scalar() if proj["gold_rate"] else 0
+                n_mine = (
+                    conn.execute(sql.n_mine, {"uid": user_id, "pid": pid}).scalar()
+                    if proj["gold_rate"]
+                    else 0
+                )
                 rng = random.Random(f"gold:{user_id}:{pid}:{n_mine}")
                 want_gold = proj["gold_rate"] > 0 and rng.random() < proj["gold_rate"]
                 task = None
@@ -119,8 +142,11 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
                     # annotators spread over different rows instead of queueing on one. SQLite has one
                     # writer at a time anyway; PostgreSQL falls back to waiting when every free row is locked
                     q = sql.free_locked if locking else sql.free
-                    cands = [c for c in conn.execute(q, {"uid": user_id, "pid": pid, "overlap": overlap}).all()
-                             if c[0] not in tried]
+                    cands = [
+                        c
+                        for c in conn.execute(q, {"uid": user_id, "pid": pid, "overlap": overlap}).all()
+                        if c[0] not in tried
+                    ]
                     if not cands:
                         if locking:  # all locked by others: wait on them rather than report an empty queue
                             locking = False
@@ -138,9 +164,17 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
                             break
                 order = _permutation(task.id, user_id, len(task.responses))
                 now = utcnow()
-                aid = conn.execute(sql.add_assignment, {"task_id": task.id, "user_id": user_id, "project_id": pid,
-                                                        "status": "open", "order": order, "started_at": now}
-                                   ).inserted_primary_key[0]
+                aid = conn.execute(
+                    sql.add_assignment,
+                    {
+                        "task_id": task.id,
+                        "user_id": user_id,
+                        "project_id": pid,
+                        "status": "open",
+                        "order": order,
+                        "started_at": now,
+                    },
+                ).inserted_primary_key[0]
                 return task_view(proj, task, SimpleNamespace(id=aid, order=order, started_at=now))
         except IntegrityError:  # a concurrent request of the same user took this task first: try again
             continue
@@ -166,8 +200,17 @@ def get_task_for(db: Database, user: User, task_id: int) -> dict[str, Any]:
         proj = get_project(db, task.project_id)
         return task_view(proj, task, a)
 
-def submit(db: Database, user_id: int, task_id: int, *, client_key: str, value: Any, comment: str = "",
-           displayed: bool = False) -> tuple[dict[str, Any], bool]:
+
+def submit(
+    db: Database,
+    user_id: int,
+    task_id: int,
+    *,
+    client_key: str,
+    value: Any,
+    comment: str = "",
+    displayed: bool = False,
+) -> tuple[dict[str, Any], bool]:
     """Record a judgement; returns ``(judgement, created)``.
 
     Idempotent by ``client_key`` (unique per user): resending the same key returns the stored judgement
@@ -182,7 +225,9 @@ def submit(db: Database, user_id: int, task_id: int, *, client_key: str, value: 
         raise InputError("comment must be a string")
 
     def existing(s: Any) -> tuple[dict[str, Any], bool] | None:
-        j = s.scalar(select(Judgement).where(Judgement.user_id == user_id, Judgement.client_key == client_key))
+        j = s.scalar(
+            select(Judgement).where(Judgement.user_id == user_id, Judgement.client_key == client_key)
+        )
         if j is None:
             return None
         if j.task_id != task_id:
@@ -215,10 +260,18 @@ def submit(db: Database, user_id: int, task_id: int, *, client_key: str, value: 
                 value = from_display(proj, value, order)
             value = check_value(proj, len(row.responses), value)
             now = utcnow()
-            j = {"task_id": task_id, "user_id": user_id, "project_id": row.project_id, "client_key": client_key,
-                 "value": value, "comment": comment[:10_000], "order": order,
-                 "seconds": max((now - row.started_at).total_seconds(), 0.0),
-                 "gold_correct": gold_correct(proj, row.gold, value) if row.is_gold else None, "created_at": now}
+            j = {
+                "task_id": task_id,
+                "user_id": user_id,
+                "project_id": row.project_id,
+                "client_key": client_key,
+                "value": value,
+                "comment": comment[:10_000],
+                "order": order,
+                "seconds": max((now - row.started_at).total_seconds(), 0.0),
+                "gold_correct": gold_correct(proj, row.gold, value) if row.is_gold else None,
+                "created_at": now,
+            }
             jid = conn.execute(sql.add_judgement, j).inserted_primary_key[0]
             conn.execute(sql.finish, {"aid": row.aid, "now": now})
             return judgement_dict(SimpleNamespace(id=jid, **j)), True  # type: ignore[arg-type]

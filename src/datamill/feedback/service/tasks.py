@@ -86,8 +86,10 @@ def parse_task_row(project: dict[str, Any], row: Any) -> dict[str, Any]:
     tt = project["task_type"]
     need = _MIN_RESPONSES[tt]
     if len(responses) < need or (tt == "pairwise" and len(responses) != 2):
-        raise ValueError(f"a {tt} task needs {'exactly 2' if tt == 'pairwise' else f'at least {need}'} "
-                         f"responses, got {len(responses)}")
+        raise ValueError(
+            f"a {tt} task needs {'exactly 2' if tt == 'pairwise' else f'at least {need}'} "
+            f"responses, got {len(responses)}"
+        )
     meta = row.get("metadata") or {}
     if not isinstance(meta, dict):
         raise ValueError("metadata must be an object")
@@ -100,8 +102,15 @@ def parse_task_row(project: dict[str, Any], row: Any) -> dict[str, Any]:
     ext = row.get("id") or stable_id(prompt, messages, responses)
     if not isinstance(ext, (str, int)):
         raise ValueError("id must be a string")
-    return {"external_id": str(ext)[:255], "prompt": prompt, "messages": messages, "responses": responses,
-            "meta": meta, "gold": gold, "is_gold": gold is not None}
+    return {
+        "external_id": str(ext)[:255],
+        "prompt": prompt,
+        "messages": messages,
+        "responses": responses,
+        "meta": meta,
+        "gold": gold,
+        "is_gold": gold is not None,
+    }
 
 
 def iter_task_rows(source: Any, *, split: str | None = None) -> Iterator[tuple[int, Any]]:
@@ -129,8 +138,14 @@ def iter_task_rows(source: Any, *, split: str | None = None) -> Iterator[tuple[i
             yield line, value
 
 
-def add_tasks(db: Database, project: int | str, rows: Iterable[tuple[int, Any]], *, source: str = "<request>",
-              what: str = "line") -> int:
+def add_tasks(
+    db: Database,
+    project: int | str,
+    rows: Iterable[tuple[int, Any]],
+    *,
+    source: str = "<request>",
+    what: str = "line",
+) -> int:
     """Validate every row, then insert all tasks in one transaction (an error imports nothing).
 
     Raises InputError naming ``source:line`` for a malformed row or a duplicate task id.
@@ -156,8 +171,12 @@ def add_tasks(db: Database, project: int | str, rows: Iterable[tuple[int, Any]],
             where = f"{what} {line}: " if source == "<request>" or what != "line" else ""
             raise InputError(f"{where}{exc}; nothing imported", path=source, line=line) from None
         if task["external_id"] in seen:
-            raise InputError(f"{what} {line}: duplicate task id {task['external_id']!r} (first at {what} "
-                             f"{seen[task['external_id']]}); nothing imported", path=source, line=line)
+            raise InputError(
+                f"{what} {line}: duplicate task id {task['external_id']!r} (first at {what} "
+                f"{seen[task['external_id']]}); nothing imported",
+                path=source,
+                line=line,
+            )
         seen[task["external_id"]] = line
         task["project_id"] = proj["id"]
         task["n_assigned"] = 0
@@ -169,14 +188,23 @@ def add_tasks(db: Database, project: int | str, rows: Iterable[tuple[int, Any]],
         existing: set[str] = set()
         ids = list(seen)
         for lo in range(0, len(ids), 500):
-            existing.update(s.scalars(select(Task.external_id).where(
-                Task.project_id == proj["id"], Task.external_id.in_(ids[lo:lo + 500]))))
+            existing.update(
+                s.scalars(
+                    select(Task.external_id).where(
+                        Task.project_id == proj["id"], Task.external_id.in_(ids[lo : lo + 500])
+                    )
+                )
+            )
         if existing:
             first = min(existing, key=lambda e: seen[e])
-            raise InputError(f"{what} {seen[first]}: task id {first!r} is already in project {proj['name']!r}"
-                             f" ({len(existing)} duplicate(s)); nothing imported", path=source, line=seen[first])
+            raise InputError(
+                f"{what} {seen[first]}: task id {first!r} is already in project {proj['name']!r}"
+                f" ({len(existing)} duplicate(s)); nothing imported",
+                path=source,
+                line=seen[first],
+            )
         for lo in range(0, len(parsed), 1000):
-            s.execute(insert(Task), parsed[lo:lo + 1000])
+            s.execute(insert(Task), parsed[lo : lo + 1000])
     if not db.is_sqlite:
         # fresh statistics for the queue query: before autovacuum's first ANALYZE, PostgreSQL guesses one
         # task and checks "not mine" against the annotator's whole history for each (measured 5.4 ms vs
@@ -187,7 +215,9 @@ def add_tasks(db: Database, project: int | str, rows: Iterable[tuple[int, Any]],
     return len(parsed)
 
 
-def _task_rows(db: Database, project: int | str, source: Any, *, split: str | None) -> Iterator[tuple[int, Any]]:
+def _task_rows(
+    db: Database, project: int | str, source: Any, *, split: str | None
+) -> Iterator[tuple[int, Any]]:
     """The source's task rows; a public dataset's shape (HH-RLHF, UltraFeedback, SHP, HelpSteer2, Nectar,
     oasst1, Dolly …, told by its first row) is read as fine-tuning records and turned into tasks."""
     from datamill.feedback.sources import is_native_task_row, task_rows_from_records
@@ -206,8 +236,16 @@ def _task_rows(db: Database, project: int | str, source: Any, *, split: str | No
     yield from task_rows_from_records(read_examples(source, split=split, keep_ties=True), task_type)
 
 
-def import_tasks(db: Database, project: int | str, source: Any, *, split: str | None = None,
-                 teachers: Any = None, samples: int | None = None, cache: str | None = "default") -> int:
+def import_tasks(
+    db: Database,
+    project: int | str,
+    source: Any,
+    *,
+    split: str | None = None,
+    teachers: Any = None,
+    samples: int | None = None,
+    cache: str | None = "default",
+) -> int:
     """Import tasks from a JSONL/Parquet file or HF dataset into a project, all or nothing; returns the count.
 
     Rows are task rows (see :func:`parse_task_row`) or a public dataset's published shape (preference sets
@@ -228,8 +266,9 @@ def import_tasks(db: Database, project: int | str, source: Any, *, split: str | 
     if teachers is not None:
         from datamill.feedback.fill import fill_responses
 
-        rows = fill_responses(rows, teachers, task_type=get_project(db, project)["task_type"], samples=samples,
-                              cache=cache)
+        rows = fill_responses(
+            rows, teachers, task_type=get_project(db, project)["task_type"], samples=samples, cache=cache
+        )
     return add_tasks(db, project, rows, source=name, what=what)
 
 
@@ -242,5 +281,10 @@ def import_upload(db: Database, project: int | str, filename: str, data: bytes) 
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / name
         dest.write_bytes(data)
-        return add_tasks(db, project, _task_rows(db, project, dest, split=None), source=name,
-                         what="row" if name.endswith(".parquet") else "line")
+        return add_tasks(
+            db,
+            project,
+            _task_rows(db, project, dest, split=None),
+            source=name,
+            what="row" if name.endswith(".parquet") else "line",
+        )

@@ -64,11 +64,14 @@ def has_admin(db: Database) -> bool:
     from sqlalchemy import select
 
     with db.read() as s:
-        return s.scalar(select(User.id).where(User.role == "admin", User.active.is_(True)).limit(1)) is not None
+        return (
+            s.scalar(select(User.id).where(User.role == "admin", User.active.is_(True)).limit(1)) is not None
+        )
 
 
-def create_user(db: Database, username: str, password: str, *, role: str = "annotator",
-                first_admin: bool = False) -> dict[str, Any]:
+def create_user(
+    db: Database, username: str, password: str, *, role: str = "annotator", first_admin: bool = False
+) -> dict[str, Any]:
     """Create a user (argon2-hashed password). ``first_admin`` succeeds only while no active admin exists
     (a seeded demo database holds simulated annotators but no admin)."""
     from sqlalchemy import func, select, text
@@ -118,8 +121,14 @@ def create_session(db: Database, user_id: int) -> tuple[str, str]:
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     with db.write() as s:
-        s.add(Session(token_hash=_sha(token), user_id=user_id, csrf=csrf,
-                      expires_at=utcnow() + timedelta(days=SESSION_DAYS)))
+        s.add(
+            Session(
+                token_hash=_sha(token),
+                user_id=user_id,
+                csrf=csrf,
+                expires_at=utcnow() + timedelta(days=SESSION_DAYS),
+            )
+        )
     return token, csrf
 
 
@@ -172,8 +181,9 @@ def token_user(db: Database, token: str) -> User | None:
         return hit
     digest = _sha(token)
     with db.read() as s:
-        user = s.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id)
-                        .where(ApiToken.token_hash == digest))
+        user = s.scalar(
+            select(User).join(ApiToken, ApiToken.user_id == User.id).where(ApiToken.token_hash == digest)
+        )
     user = user if user is not None and user.active else None
     if user is not None and len(db.cache) < 10_000:
         db.cache[("token", digest)] = (time.monotonic() + TOKEN_CACHE_SECONDS, user)
@@ -194,5 +204,7 @@ def list_users(db: Database) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
     with db.read() as s:
-        return [{"id": u.id, "username": u.username, "role": u.role, "active": u.active}
-                for u in s.scalars(select(User).order_by(User.id))]
+        return [
+            {"id": u.id, "username": u.username, "role": u.role, "active": u.active}
+            for u in s.scalars(select(User).order_by(User.id))
+        ]

@@ -35,9 +35,14 @@ def check_value(project: dict[str, Any], n_responses: int, value: Any) -> dict[s
         return out
     if tt == "ranking":
         ranking = value.get("ranking")
-        if not isinstance(ranking, list) or sorted(ranking) != list(range(n)) or any(
-                isinstance(r, bool) for r in ranking):
-            raise InputError(f"ranking must list each response index 0..{n - 1} once, best first; got {ranking!r}")
+        if (
+            not isinstance(ranking, list)
+            or sorted(ranking) != list(range(n))
+            or any(isinstance(r, bool) for r in ranking)
+        ):
+            raise InputError(
+                f"ranking must list each response index 0..{n - 1} once, best first; got {ranking!r}"
+            )
         return {"ranking": ranking}
     if tt == "rubric":
         scores = value.get("scores")

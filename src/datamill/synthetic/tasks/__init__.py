@@ -22,7 +22,20 @@ from datamill.synthetic.tasks.selfinstruct import (
 )
 
 __all__ = [
-    "Critique", "EvolInstruct", "Judge", "QAFromDocs", "Respond", "Rewrite", "SelfInstruct", "TeacherStep",
-    "evol_eliminate", "evol_instruct", "judge_pairs", "load_seed_tasks", "qa_from_docs", "respond", "self_instruct",
+    "Critique",
+    "EvolInstruct",
+    "Judge",
+    "QAFromDocs",
+    "Respond",
+    "Rewrite",
+    "SelfInstruct",
+    "TeacherStep",
+    "evol_eliminate",
+    "evol_instruct",
+    "judge_pairs",
+    "load_seed_tasks",
+    "qa_from_docs",
+    "respond",
+    "self_instruct",
     "self_instruct_filter",
 ]

@@ -27,8 +27,17 @@ from datamill.synthetic.cache import default_cache_path
 from datamill.synthetic.engine import Job, Result, Runner, Usage
 from datamill.synthetic.teachers import Teacher, make_teacher
 
-__all__ = ["PerRecordTeacherStep", "TeacherSpec", "TeacherStep", "as_records", "batched", "chat_example",
-           "prompt_messages", "record_instruction", "text_of"]
+__all__ = [
+    "PerRecordTeacherStep",
+    "TeacherSpec",
+    "TeacherStep",
+    "as_records",
+    "batched",
+    "chat_example",
+    "prompt_messages",
+    "record_instruction",
+    "text_of",
+]
 
 TeacherSpec = Teacher | dict[str, Any] | str
 
@@ -111,10 +120,21 @@ class TeacherStep(Step[Record]):
 
     template: str = ""
 
-    def __init__(self, *, teacher: TeacherSpec, cache: str | None = "default", temperature: float = 0.7,
-                 max_tokens: int = 1024, seed: int = 0, batch_size: int = 256, max_reasks: int = 2,
-                 prices: dict[str, Sequence[float]] | None = None, progress: bool = False,
-                 rejects: str | None = None, max_failures: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        teacher: TeacherSpec,
+        cache: str | None = "default",
+        temperature: float = 0.7,
+        max_tokens: int = 1024,
+        seed: int = 0,
+        batch_size: int = 256,
+        max_reasks: int = 2,
+        prices: dict[str, Sequence[float]] | None = None,
+        progress: bool = False,
+        rejects: str | None = None,
+        max_failures: float = 0.5,
+    ) -> None:
         self._teacher = make_teacher(teacher)
         if isinstance(teacher, Teacher):  # keep the recipe serialisable
             self._params["teacher"] = teacher.spec()
@@ -124,9 +144,18 @@ class TeacherStep(Step[Record]):
             raise ConfigError(f"max_tokens must be >= 1, got {max_tokens!r}", params="max_tokens")
         self.cache_path = default_cache_path() if cache == "default" else cache
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
-        self.batch_size, self.max_reasks, self.prices, self.progress = batch_size, max_reasks, prices, progress
+        self.batch_size, self.max_reasks, self.prices, self.progress = (
+            batch_size,
+            max_reasks,
+            prices,
+            progress,
+        )
         self.rejects = rejects
-        if isinstance(max_failures, bool) or not isinstance(max_failures, int | float) or not 0 <= max_failures <= 1:
+        if (
+            isinstance(max_failures, bool)
+            or not isinstance(max_failures, int | float)
+            or not 0 <= max_failures <= 1
+        ):
             raise ConfigError(f"max_failures must be a share between 0 and 1, got {max_failures!r}")
         self.max_failures = max_failures
         self._runner: Runner | None = None
@@ -139,8 +168,14 @@ class TeacherStep(Step[Record]):
     @property
     def runner(self) -> Runner:
         if self._runner is None:
-            self._runner = Runner(self._teacher, cache=self.cache_path, max_reasks=self.max_reasks,
-                                  prices=self.prices, progress=self.progress, max_failures=self.max_failures)
+            self._runner = Runner(
+                self._teacher,
+                cache=self.cache_path,
+                max_reasks=self.max_reasks,
+                prices=self.prices,
+                progress=self.progress,
+                max_failures=self.max_failures,
+            )
         return self._runner
 
     @property
@@ -149,11 +184,20 @@ class TeacherStep(Step[Record]):
         return self.runner.usage
 
     def params_for(self, seed_offset: int = 0, **extra: Any) -> dict[str, Any]:
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "seed": self.seed + seed_offset,
-                **extra}
+        return {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed + seed_offset,
+            **extra,
+        }
 
-    def provenance(self, parents: Sequence[Record], sent: dict[str, Any] | Result, template: str | None = None,
-                   **extra: Any) -> Provenance:
+    def provenance(
+        self,
+        parents: Sequence[Record],
+        sent: dict[str, Any] | Result,
+        template: str | None = None,
+        **extra: Any,
+    ) -> Provenance:
         """Teacher model, prompt template hash, the parameters and seed of the answer kept, parent ids.
 
         ``sent`` is a Result (its last request's parameters, and the re-asks that led to it) or params.
@@ -165,9 +209,15 @@ class TeacherStep(Step[Record]):
                 extra = {"reasks": sent.reasks, **extra}
         else:
             params = sent
-        info = {"template_hash": stable_id(template if template is not None else self.template),
-                "params": params, "seed": params.get("seed"), **extra}
-        return base.child(step=self.name, parents=[p.id for p in parents], model=self._teacher.model, extra=info)
+        info = {
+            "template_hash": stable_id(template if template is not None else self.template),
+            "params": params,
+            "seed": params.get("seed"),
+            **extra,
+        }
+        return base.child(
+            step=self.name, parents=[p.id for p in parents], model=self._teacher.model, extra=info
+        )
 
     def run_jobs(self, jobs: list[Job]) -> list[Result]:
         """Answer ``jobs``; stops the run (TeacherError) when too many teacher requests have failed."""
@@ -182,13 +232,20 @@ class TeacherStep(Step[Record]):
         if self.rejects is None:
             return
         comp = res.completion
-        entry = {"step": self.name, "record_id": rec.id if rec is not None else None, "reason": reason,
-                 "attempts": res.attempts, "retried_next_run": reason == "teacher_error",
-                 "answer": (comp.text[:4096] if comp is not None else None),
-                 "finish_reason": comp.finish_reason if comp is not None else None,
-                 "error": res.value if reason == "teacher_error" else None,
-                 "model": self._teacher.model, "messages": res.job.messages,
-                 "params": res.params if res.params is not None else res.job.params, "reasks": res.reasks}
+        entry = {
+            "step": self.name,
+            "record_id": rec.id if rec is not None else None,
+            "reason": reason,
+            "attempts": res.attempts,
+            "retried_next_run": reason == "teacher_error",
+            "answer": (comp.text[:4096] if comp is not None else None),
+            "finish_reason": comp.finish_reason if comp is not None else None,
+            "error": res.value if reason == "teacher_error" else None,
+            "model": self._teacher.model,
+            "messages": res.job.messages,
+            "params": res.params if res.params is not None else res.job.params,
+            "reasks": res.reasks,
+        }
         if self._rejects_fd is None:
             os.makedirs(os.path.dirname(os.path.abspath(self.rejects)), exist_ok=True)
             self._rejects_fd = os.open(self.rejects, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -201,9 +258,14 @@ class TeacherStep(Step[Record]):
             self._rejects_fd = None
         u = self.usage
         c = self.stats.counters
-        for key, value in (("requests", u.requests), ("cache_hits", u.cache_hits), ("prompt_tokens", u.prompt_tokens),
-                           ("completion_tokens", u.completion_tokens), ("failed", u.failed),
-                           ("cost_microusd", round(u.cost * 1e6))):
+        for key, value in (
+            ("requests", u.requests),
+            ("cache_hits", u.cache_hits),
+            ("prompt_tokens", u.prompt_tokens),
+            ("completion_tokens", u.completion_tokens),
+            ("failed", u.failed),
+            ("cost_microusd", round(u.cost * 1e6)),
+        ):
             c[key] = value
         for reason, n in u.invalid.items():
             c[f"invalid_{reason}"] = n
@@ -245,7 +307,7 @@ class PerRecordTeacherStep(TeacherStep):
             pos = 0
             for rec, js in zip(batch, per, strict=True):
                 st.seen += 1
-                mine, pos = results[pos:pos + len(js)], pos + len(js)
+                mine, pos = results[pos : pos + len(js)], pos + len(js)
                 for res in mine:
                     if not res.ok:
                         self.reject(rec, res)

@@ -40,8 +40,16 @@ class Respond(PerRecordTeacherStep):
     name = "synthetic.respond"
     template = "{prompt}"
 
-    def __init__(self, *, teacher: TeacherSpec, k: int = 1, system: str | None = None, json_mode: bool = False,
-                 json_schema: dict[str, Any] | None = None, **kw: Any) -> None:
+    def __init__(
+        self,
+        *,
+        teacher: TeacherSpec,
+        k: int = 1,
+        system: str | None = None,
+        json_mode: bool = False,
+        json_schema: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> None:
         super().__init__(teacher=teacher, **kw)
         if k < 1:
             raise ConfigError(f"k must be >= 1, got {k!r}", params="k")
@@ -60,21 +68,29 @@ class Respond(PerRecordTeacherStep):
 
     def _format(self) -> dict[str, Any]:
         if self.json_schema is not None:
-            return {"response_format": {"type": "json_schema", "json_schema": {
-                "name": "answer", "schema": self.json_schema, "strict": True}}}
+            return {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "answer", "schema": self.json_schema, "strict": True},
+                }
+            }
         return {"response_format": {"type": "json_object"}} if self.json_mode else {}
 
     def jobs(self, rec: Record) -> list[Job]:
         msgs = self._messages(rec)
-        return [Job(messages=msgs, params=self.params_for(i, **self._format()), parse=self._parse, tag=i)
-                for i in range(self.k)]
+        return [
+            Job(messages=msgs, params=self.params_for(i, **self._format()), parse=self._parse, tag=i)
+            for i in range(self.k)
+        ]
 
     def outputs(self, rec: Record, results: list[Result]) -> Iterator[Record | str]:
         for res in results:
             msgs = res.job.messages
             prov = self.provenance([rec], res, template=self.system or self.template, sample=res.job.tag)
             answer = res.value if isinstance(res.value, str) else orjson.dumps(res.value).decode()
-            yield chat_example(msgs, answer, provenance=prov, metadata={**rec.metadata, "sample": res.job.tag})
+            yield chat_example(
+                msgs, answer, provenance=prov, metadata={**rec.metadata, "sample": res.job.tag}
+            )
 
 
 def _json_parser(schema: dict[str, Any] | None) -> Any:
@@ -86,8 +102,9 @@ def _json_parser(schema: dict[str, Any] | None) -> Any:
         try:
             cls.check_schema(schema)
         except jsonschema.SchemaError as exc:
-            raise ConfigError(f"json_schema is not a valid JSON Schema: {exc.message}",
-                              params="json_schema") from None
+            raise ConfigError(
+                f"json_schema is not a valid JSON Schema: {exc.message}", params="json_schema"
+            ) from None
         validator = cls(schema)
     required = list((schema or {}).get("required") or [])
 
@@ -116,8 +133,14 @@ class Rewrite(PerRecordTeacherStep):
     name = "synthetic.rewrite"
     template = REWRITE_TEMPLATE
 
-    def __init__(self, *, teacher: TeacherSpec, instruction: str = "is clearer and more concise",
-                 field: str = "auto", **kw: Any) -> None:
+    def __init__(
+        self,
+        *,
+        teacher: TeacherSpec,
+        instruction: str = "is clearer and more concise",
+        field: str = "auto",
+        **kw: Any,
+    ) -> None:
         super().__init__(teacher=teacher, **kw)
         self.instruction, self.field = instruction, field
 
@@ -128,9 +151,17 @@ class Rewrite(PerRecordTeacherStep):
 
     def jobs(self, rec: Record) -> list[Job]:
         text = _field_text(rec, self._field(rec))
-        return [Job(messages=[{"role": "user", "content": REWRITE_TEMPLATE.format(instruction=self.instruction,
-                                                                                    text=text)}],
-                    params=self.params_for(0))]
+        return [
+            Job(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": REWRITE_TEMPLATE.format(instruction=self.instruction, text=text),
+                    }
+                ],
+                params=self.params_for(0),
+            )
+        ]
 
     def outputs(self, rec: Record, results: list[Result]) -> Iterator[Record | str]:
         for res in results:

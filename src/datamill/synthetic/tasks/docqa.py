@@ -21,11 +21,14 @@ __all__ = ["QAFromDocs", "grounding", "qa_from_docs"]
 
 QA_TEMPLATE = (
     "Read the passage and write {n} question-answer pair(s) that the passage alone answers. Each answer must be "
-    "supported by the passage. {focus}Reply with JSON only: {{\"pairs\": [{{\"question\": \"...\", \"answer\": "
-    "\"...\"}}]}}\n\n<passage>\n{text}\n</passage>")
+    'supported by the passage. {focus}Reply with JSON only: {{"pairs": [{{"question": "...", "answer": '
+    '"..."}}]}}\n\n<passage>\n{text}\n</passage>'
+)
 #: with n_per_chunk > 1, each of the n requests for a chunk asks about its own part of the passage
-QA_FOCUS = ("This is pair {i} of {n} for this passage, each written in a separate request: draw it from part {i} "
-            "of the passage cut into {n} parts of about equal length, so that the {n} questions differ. ")
+QA_FOCUS = (
+    "This is pair {i} of {n} for this passage, each written in a separate request: draw it from part {i} "
+    "of the passage cut into {n} parts of about equal length, so that the {n} questions differ. "
+)
 
 
 def _question_key(question: str) -> str:
@@ -39,8 +42,13 @@ def _qa_parse(text: str) -> list[dict[str, str]]:
     if not isinstance(pairs, list) or not pairs:
         raise InvalidOutput("schema", "'pairs' must be a non-empty list")
     for p in pairs:
-        if not (isinstance(p, dict) and isinstance(p.get("question"), str) and isinstance(p.get("answer"), str)
-                and p["question"].strip() and p["answer"].strip()):
+        if not (
+            isinstance(p, dict)
+            and isinstance(p.get("question"), str)
+            and isinstance(p.get("answer"), str)
+            and p["question"].strip()
+            and p["answer"].strip()
+        ):
             raise InvalidOutput("schema", "each pair needs non-empty string 'question' and 'answer'")
     return pairs
 
@@ -71,8 +79,16 @@ class QAFromDocs(PerRecordTeacherStep):
     name = "synthetic.qa_from_docs"
     template = QA_TEMPLATE
 
-    def __init__(self, *, teacher: TeacherSpec, n_per_chunk: int = 1, min_grounding: float = 0.5,
-                 json_mode: bool = True, min_chunk_words: int = 5, **kw: Any) -> None:
+    def __init__(
+        self,
+        *,
+        teacher: TeacherSpec,
+        n_per_chunk: int = 1,
+        min_grounding: float = 0.5,
+        json_mode: bool = True,
+        min_chunk_words: int = 5,
+        **kw: Any,
+    ) -> None:
         super().__init__(teacher=teacher, **kw)
         if n_per_chunk < 1:
             raise ConfigError(f"n_per_chunk must be >= 1, got {n_per_chunk!r}", params="n_per_chunk")
@@ -85,10 +101,22 @@ class QAFromDocs(PerRecordTeacherStep):
             return []
         extra = {"response_format": {"type": "json_object"}} if self.json_mode else {}
         n = self.n_per_chunk
-        return [Job(messages=[{"role": "user", "content": QA_TEMPLATE.format(
-                    n=1, focus=QA_FOCUS.format(i=i + 1, n=n) if n > 1 else "", text=text)}],
-                    params=self.params_for(i, **extra), parse=_qa_parse, tag=(text, i))
-                for i in range(n)]
+        return [
+            Job(
+                messages=[
+                    {
+                        "role": "user",
+                        "content": QA_TEMPLATE.format(
+                            n=1, focus=QA_FOCUS.format(i=i + 1, n=n) if n > 1 else "", text=text
+                        ),
+                    }
+                ],
+                params=self.params_for(i, **extra),
+                parse=_qa_parse,
+                tag=(text, i),
+            )
+            for i in range(n)
+        ]
 
     def generate(self, records: Iterable[Record]) -> Iterator[Record]:
         self._emitted: set[str] = set()
@@ -114,8 +142,12 @@ class QAFromDocs(PerRecordTeacherStep):
             for k in ("doc_id", "source", "heading_path", "start", "end"):
                 if k in rec.metadata:
                     meta[k] = rec.metadata[k]
-            ex = chat_example([{"role": "user", "content": pair["question"].strip()}], pair["answer"].strip(),
-                              metadata=meta, provenance=self.provenance([rec], res, sample=sample))
+            ex = chat_example(
+                [{"role": "user", "content": pair["question"].strip()}],
+                pair["answer"].strip(),
+                metadata=meta,
+                provenance=self.provenance([rec], res, sample=sample),
+            )
             if ex.id in self._emitted:
                 yield "duplicate_example"
                 continue
@@ -123,7 +155,8 @@ class QAFromDocs(PerRecordTeacherStep):
             yield ex
 
 
-def qa_from_docs(chunks: Iterable[Document], teacher: TeacherSpec, *, n_per_chunk: int = 1,
-                 **kw: Any) -> list[Example]:
+def qa_from_docs(
+    chunks: Iterable[Document], teacher: TeacherSpec, *, n_per_chunk: int = 1, **kw: Any
+) -> list[Example]:
     """Grounded question/answer Examples from document chunks; each keeps its chunk id as parent."""
     return list(QAFromDocs(teacher=teacher, n_per_chunk=n_per_chunk, **kw)(list(chunks)))  # type: ignore[arg-type]

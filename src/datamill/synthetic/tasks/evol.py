@@ -18,10 +18,10 @@ __all__ = ["EvolInstruct", "evol_eliminate", "evol_instruct"]
 _DEPTH = {
     "constraints": "Please add one more constraints/requirements into #The Given Prompt#.",
     "deepen": "If #The Given Prompt# contains inquiries about certain issues, the depth and breadth of the inquiry "
-              "can be increased.",
+    "can be increased.",
     "concretize": "Please replace general concepts with more specific concepts.",
     "reasoning": "If #The Given Prompt# can be solved with just a few simple thinking processes, you can rewrite it "
-                 "to explicitly request multiple-step reasoning.",
+    "to explicitly request multiple-step reasoning.",
 }
 EVOL_DEPTH_TEMPLATE = (
     "I want you act as a Prompt Rewriter.\nYour objective is to rewrite a given prompt into a more complex version "
@@ -30,16 +30,47 @@ EVOL_DEPTH_TEMPLATE = (
     "following method:\n{method}\nYou should try your best not to make the #Rewritten Prompt# become verbose, "
     "#Rewritten Prompt# can only add 10 to 20 words into #The Given Prompt#.\n'#The Given Prompt#', '#Rewritten "
     "Prompt#', 'given prompt' and 'rewritten prompt' are not allowed to appear in #Rewritten Prompt#\n"
-    "#The Given Prompt#:\n{prompt}\n#Rewritten Prompt#:\n")
+    "#The Given Prompt#:\n{prompt}\n#Rewritten Prompt#:\n"
+)
 EVOL_BREADTH_TEMPLATE = (
     "I want you act as a Prompt Creator.\nYour goal is to draw inspiration from the #The Given Prompt# to create a "
     "brand new prompt.\nThis new prompt should belong to the same domain as the #The Given Prompt# but be even more "
     "rare.\nThe LENGTH and complexity of the #Created Prompt# should be similar to that of the #The Given Prompt#.\n"
     "The #Created Prompt# must be reasonable and must be understood and responded by humans.\n'#The Given Prompt#', "
     "'#Created Prompt#', 'given prompt' and 'created prompt' are not allowed to appear in #Created Prompt#.\n"
-    "#The Given Prompt#:\n{prompt}\n#Created Prompt#:\n")
-_LEAK = re.compile(r"#?\s*(the given prompt|given prompt|rewritten prompt|created prompt)\s*#?", re.IGNORECASE)
-_STOPWORDS = frozenset(["a", "an", "the", "and", "or", "of", "to", "in", "on", "is", "are", "was", "it", "this", "that", "i", "you", "we", "be", "for", "with", "as", "at", "by"])
+    "#The Given Prompt#:\n{prompt}\n#Created Prompt#:\n"
+)
+_LEAK = re.compile(
+    r"#?\s*(the given prompt|given prompt|rewritten prompt|created prompt)\s*#?", re.IGNORECASE
+)
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "is",
+        "are",
+        "was",
+        "it",
+        "this",
+        "that",
+        "i",
+        "you",
+        "we",
+        "be",
+        "for",
+        "with",
+        "as",
+        "at",
+        "by",
+    ]
+)
 
 
 def evol_eliminate(original: str, evolved: str, response: str | None = None) -> str | None:
@@ -76,8 +107,15 @@ class EvolInstruct(TeacherStep):
     name = "synthetic.evol_instruct"
     template = EVOL_DEPTH_TEMPLATE + EVOL_BREADTH_TEMPLATE
 
-    def __init__(self, *, teacher: TeacherSpec, rounds: int = 1, methods: list[str] | None = None,
-                 respond: bool = True, **kw: Any) -> None:
+    def __init__(
+        self,
+        *,
+        teacher: TeacherSpec,
+        rounds: int = 1,
+        methods: list[str] | None = None,
+        respond: bool = True,
+        **kw: Any,
+    ) -> None:
         super().__init__(teacher=teacher, **kw)
         allowed = [*_DEPTH, "breadth"]
         self.methods = list(methods or allowed)
@@ -101,15 +139,29 @@ class EvolInstruct(TeacherStep):
             for rnd in range(self.rounds):
                 if not alive:
                     break
-                methods = [random.Random(f"{self.seed}:{rec.id}:{rnd}").choice(self.methods) for rec, _ in alive]
-                jobs = [Job(messages=[{"role": "user", "content": self._evolve_prompt(text, m)}],
-                            params=self.params_for(rnd)) for (_, text), m in zip(alive, methods, strict=True)]
+                methods = [
+                    random.Random(f"{self.seed}:{rec.id}:{rnd}").choice(self.methods) for rec, _ in alive
+                ]
+                jobs = [
+                    Job(
+                        messages=[{"role": "user", "content": self._evolve_prompt(text, m)}],
+                        params=self.params_for(rnd),
+                    )
+                    for (_, text), m in zip(alive, methods, strict=True)
+                ]
                 evolved = self.run_jobs(jobs)
                 answers: list[Result | None] = [None] * len(alive)
                 if self.respond:
                     idx = [i for i, r in enumerate(evolved) if r.ok]
-                    got = self.run_jobs([Job(messages=[{"role": "user", "content": str(evolved[i].value).strip()}],
-                                             params=self.params_for(rnd)) for i in idx])
+                    got = self.run_jobs(
+                        [
+                            Job(
+                                messages=[{"role": "user", "content": str(evolved[i].value).strip()}],
+                                params=self.params_for(rnd),
+                            )
+                            for i in idx
+                        ]
+                    )
                     for i, r in zip(idx, got, strict=True):
                         answers[i] = r
                 nxt: list[tuple[Record, str]] = []
@@ -125,16 +177,20 @@ class EvolInstruct(TeacherStep):
                     if reason:
                         st.drop(reason, rec)
                         continue
-                    out = Example(input=new, output=ans.value if ans is not None else None,
-                                  metadata={**rec.metadata, "evol_method": m, "evol_round": rnd + 1},
-                                  provenance=self.provenance([rec], ev,
-                                                             template=self._evolve_prompt("", m), method=m))
+                    out = Example(
+                        input=new,
+                        output=ans.value if ans is not None else None,
+                        metadata={**rec.metadata, "evol_method": m, "evol_round": rnd + 1},
+                        provenance=self.provenance([rec], ev, template=self._evolve_prompt("", m), method=m),
+                    )
                     st.kept += 1
                     yield out
                     nxt.append((out, new))
                 alive = nxt
 
 
-def evol_instruct(instructions: Iterable[Any], teacher: TeacherSpec, *, rounds: int = 1, **kw: Any) -> list[Example]:
+def evol_instruct(
+    instructions: Iterable[Any], teacher: TeacherSpec, *, rounds: int = 1, **kw: Any
+) -> list[Example]:
     """Evolved instructions (and answers) from ``instructions``."""
     return list(EvolInstruct(teacher=teacher, rounds=rounds, **kw)(as_records(instructions)))  # type: ignore[arg-type]

@@ -16,12 +16,27 @@ from datamill.synthetic.tasks.base import TeacherSpec, TeacherStep, as_records, 
 
 __all__ = ["SelfInstruct", "load_seed_tasks", "self_instruct", "self_instruct_filter"]
 
-BLACKLIST = ("image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps", "draw",
-             "plot", "go to")
+BLACKLIST = (
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "go to",
+)
 _BLACKLIST_RE = re.compile(r"\b(" + "|".join(re.escape(w) for w in BLACKLIST) + r")\b", re.IGNORECASE)
 _NUMBERED = re.compile(r"^\s*\d+\s*[.):]\s*(.+?)\s*$")
 
-SELF_INSTRUCT_TEMPLATE = "Come up with a series of tasks:\n\n{tasks}\n\nNow write {n} new tasks, numbered, one per line."
+SELF_INSTRUCT_TEMPLATE = (
+    "Come up with a series of tasks:\n\n{tasks}\n\nNow write {n} new tasks, numbered, one per line."
+)
 
 
 def self_instruct_filter(instruction: str) -> str | None:
@@ -53,10 +68,19 @@ def load_seed_tasks(path: str) -> list[Example]:
         if not isinstance(row, dict) or not isinstance(row.get("instruction"), str):
             raise InputError("a seed task needs a string 'instruction'", path=str(path), line=line_no)
         inst = (row.get("instances") or [{}])[0]
-        out.append(Example(id=str(row.get("id") or ""), input=row["instruction"], output=inst.get("output"),
-                           metadata={"name": row.get("name"), "instance_input": inst.get("input"),
-                                     "is_classification": row.get("is_classification")},
-                           provenance=Provenance(source=str(path), line=line_no)))
+        out.append(
+            Example(
+                id=str(row.get("id") or ""),
+                input=row["instruction"],
+                output=inst.get("output"),
+                metadata={
+                    "name": row.get("name"),
+                    "instance_input": inst.get("input"),
+                    "is_classification": row.get("is_classification"),
+                },
+                provenance=Provenance(source=str(path), line=line_no),
+            )
+        )
     return out
 
 
@@ -72,17 +96,34 @@ class SelfInstruct(TeacherStep):
     name = "synthetic.self_instruct"
     template = SELF_INSTRUCT_TEMPLATE
 
-    def __init__(self, *, teacher: TeacherSpec, num_instructions: int = 100, num_prompt_instructions: int = 8,
-                 tasks_per_request: int = 8, requests_per_round: int = 8, rouge_threshold: float = 0.7,
-                 max_rounds: int = 50, **kw: Any) -> None:
+    def __init__(
+        self,
+        *,
+        teacher: TeacherSpec,
+        num_instructions: int = 100,
+        num_prompt_instructions: int = 8,
+        tasks_per_request: int = 8,
+        requests_per_round: int = 8,
+        rouge_threshold: float = 0.7,
+        max_rounds: int = 50,
+        **kw: Any,
+    ) -> None:
         kw.setdefault("temperature", 1.0)
         super().__init__(teacher=teacher, **kw)
-        if num_instructions < 1 or num_prompt_instructions < 1 or tasks_per_request < 1 or requests_per_round < 1:
-            raise ConfigError("num_instructions, num_prompt_instructions, tasks_per_request and requests_per_round "
-                              "must be >= 1")
+        if (
+            num_instructions < 1
+            or num_prompt_instructions < 1
+            or tasks_per_request < 1
+            or requests_per_round < 1
+        ):
+            raise ConfigError(
+                "num_instructions, num_prompt_instructions, tasks_per_request and requests_per_round "
+                "must be >= 1"
+            )
         if not 0 < rouge_threshold <= 1:
-            raise ConfigError(f"rouge_threshold must be within (0, 1], got {rouge_threshold!r}",
-                              params="rouge_threshold")
+            raise ConfigError(
+                f"rouge_threshold must be within (0, 1], got {rouge_threshold!r}", params="rouge_threshold"
+            )
         self.num_instructions, self.num_prompt_instructions = num_instructions, num_prompt_instructions
         self.tasks_per_request, self.requests_per_round = tasks_per_request, requests_per_round
         self.rouge_threshold, self.max_rounds = rouge_threshold, max_rounds
@@ -103,13 +144,19 @@ class SelfInstruct(TeacherStep):
             jobs = []
             for r in range(self.requests_per_round):
                 n_machine = min(2, len(machine), self.num_prompt_instructions - 1)
-                human_idx = rng.sample(range(len(seeds)), min(len(seeds), self.num_prompt_instructions - n_machine))
+                human_idx = rng.sample(
+                    range(len(seeds)), min(len(seeds), self.num_prompt_instructions - n_machine)
+                )
                 shown = [(texts[i], seeds[i]) for i in human_idx] + rng.sample(machine, n_machine)
                 tasks = "\n".join(f"{i + 1}. {t}" for i, (t, _) in enumerate(shown))
                 prompt = self.template.format(tasks=tasks, n=self.tasks_per_request)
-                jobs.append(Job(messages=[{"role": "user", "content": prompt}],
-                                params=self.params_for(rnd * self.requests_per_round + r),
-                                tag=[p for _, p in shown]))
+                jobs.append(
+                    Job(
+                        messages=[{"role": "user", "content": prompt}],
+                        params=self.params_for(rnd * self.requests_per_round + r),
+                        tag=[p for _, p in shown],
+                    )
+                )
             added = 0
             for res in self.run_jobs(jobs):
                 if not res.ok:
@@ -134,15 +181,17 @@ class SelfInstruct(TeacherStep):
                         continue
                     pool.add(cand)
                     parents: list[Record] = res.job.tag
-                    ex = Example(input=cand, provenance=self.provenance(parents, res),
-                                 metadata={"round": rnd})
+                    ex = Example(
+                        input=cand, provenance=self.provenance(parents, res), metadata={"round": rnd}
+                    )
                     machine.append((cand, ex))
                     added += 1
                     st.kept += 1
                     yield ex
 
 
-def self_instruct(seeds: Iterable[Any], teacher: TeacherSpec, *, num_instructions: int = 100,
-                  **kw: Any) -> list[Example]:
+def self_instruct(
+    seeds: Iterable[Any], teacher: TeacherSpec, *, num_instructions: int = 100, **kw: Any
+) -> list[Example]:
     """New instructions bootstrapped from ``seeds`` with the Self-Instruct filters."""
     return list(SelfInstruct(teacher=teacher, num_instructions=num_instructions, **kw)(as_records(seeds)))  # type: ignore[arg-type]
