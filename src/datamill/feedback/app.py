@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from datamill.errors import DatamillError
 from datamill.feedback.db import Database
+from datamill.feedback.guard import InputGuard
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -60,7 +61,8 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
     app.state.secure_cookies = secure_cookies
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.add_exception_handler(DatamillError, handle_error)
-    app.add_middleware(_SecurityHeaders)
+    app.add_middleware(InputGuard)
+    app.add_middleware(_SecurityHeaders)  # the outermost: refusals carry the headers too
     for router in ROUTERS:
         app.include_router(router)
     return app

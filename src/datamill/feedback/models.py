@@ -18,14 +18,19 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from datamill.feedback.textsafe import scrub
 
 __all__ = [
+    "MAX_ROW_ID",
     "ApiToken",
     "Assignment",
     "Base",
     "Judgement",
     "Project",
     "ROLES",
+    "SafeJSON",
     "Resolution",
     "Session",
     "TASK_TYPES",
@@ -36,14 +41,28 @@ __all__ = [
 
 ROLES = ("admin", "reviewer", "annotator")
 TASK_TYPES = ("pairwise", "ranking", "rubric", "rewrite", "comment")
+#: the largest row id both databases hold (a PostgreSQL INTEGER; SQLite's go to 2**63 - 1): an id past it
+#: is refused (422) or looked up as a name, the same on both, never sent to the database driver
+MAX_ROW_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+class SafeJSON(TypeDecorator[Any]):
+    """JSON whose values come back scrubbed (:func:`~datamill.feedback.textsafe.scrub`): a lone surrogate or a
+    NaN stored before input was checked no longer breaks every response and export that touches the row."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return scrub(value)
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: SafeJSON, list[Any]: SafeJSON}
 
 
 class User(Base):
@@ -84,7 +103,7 @@ class Project(Base):
     guidelines: Mapped[str] = mapped_column(Text, default="")
     overlap: Mapped[int] = mapped_column(Integer, default=1)
     gold_rate: Mapped[float] = mapped_column(Float, default=0.0)
-    criteria: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    criteria: Mapped[list[Any]] = mapped_column(SafeJSON, default=list)
     scale: Mapped[int] = mapped_column(Integer, default=5)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -100,11 +119,11 @@ class Task(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     external_id: Mapped[str] = mapped_column(String(255))
     prompt: Mapped[str] = mapped_column(Text, default="")
-    messages: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    responses: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    messages: Mapped[list[Any]] = mapped_column(SafeJSON, default=list)
+    responses: Mapped[list[Any]] = mapped_column(SafeJSON, default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column(SafeJSON, default=dict)
     is_gold: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    gold: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    gold: Mapped[dict[str, Any] | None] = mapped_column(SafeJSON, nullable=True)
     n_assigned: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -122,7 +141,7 @@ class Assignment(Base):
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    order: Mapped[list[Any]] = mapped_column(JSON)
+    order: Mapped[list[Any]] = mapped_column(SafeJSON)
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     skip_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -142,9 +161,9 @@ class Judgement(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     client_key: Mapped[str] = mapped_column(String(64))
-    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    value: Mapped[dict[str, Any]] = mapped_column(SafeJSON)
     comment: Mapped[str] = mapped_column(Text, default="")
-    order: Mapped[list[Any]] = mapped_column(JSON)
+    order: Mapped[list[Any]] = mapped_column(SafeJSON)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     gold_correct: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -157,6 +176,6 @@ class Resolution(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    value: Mapped[dict[str, Any]] = mapped_column(SafeJSON)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

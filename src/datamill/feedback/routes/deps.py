@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from datamill.errors import ForbiddenError, NeedLogin, UnauthorizedError
 from datamill.feedback import service as svc
 from datamill.feedback.db import Database
-from datamill.feedback.models import User
+from datamill.feedback.models import MAX_ROW_ID, User
 from datamill.feedback.render import render_markdown
 
 __all__ = [
@@ -100,8 +100,8 @@ def page_user(request: Request) -> tuple[User, str]:
 Db = Annotated[Database, Depends(get_db)]
 ApiUser = Annotated[User, Depends(api_user)]
 PageUser = Annotated[tuple[User, str], Depends(page_user)]
-# a row id in a URL: what a 64-bit integer column holds (a larger one was a 500 from the database driver)
-RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+# a row id in a URL: what an integer column holds on both databases (a larger one was a 500 from the driver)
+RowId = Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)]
 
 
 # ---------------------------------------------------------------- roles and CSRF

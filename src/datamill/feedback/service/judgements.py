@@ -9,6 +9,7 @@ from datamill.feedback.db import Database
 from datamill.feedback.models import Judgement, Resolution, Task, User, utcnow
 from datamill.feedback.service.projects import get_project
 from datamill.feedback.service.values import check_value
+from datamill.feedback.textsafe import check_text
 
 __all__ = ["get_judgement_for", "judgement_dict", "list_judgements", "resolve"]
 
@@ -59,6 +60,7 @@ def resolve(db: Database, user_id: int, task_id: int, *, value: Any, note: str =
     """Set (or replace) the final answer of a task; export uses it instead of the aggregated votes."""
     from sqlalchemy import select
 
+    check_text(value=value, note=note)
     with db.write() as s:
         task = s.get(Task, task_id)
         if task is None:

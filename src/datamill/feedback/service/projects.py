@@ -6,7 +6,8 @@ from typing import Any
 
 from datamill.errors import ConfigError, ConflictError, NotFoundError
 from datamill.feedback.db import Database
-from datamill.feedback.models import TASK_TYPES, Judgement, Project, Task
+from datamill.feedback.models import MAX_ROW_ID, TASK_TYPES, Judgement, Project, Task
+from datamill.feedback.textsafe import check_text
 
 __all__ = [
     "DEFAULT_CRITERIA",
@@ -57,6 +58,7 @@ def create_project(
     """
     from sqlalchemy.exc import IntegrityError
 
+    check_text(name=name, guidelines=guidelines, criteria=criteria)
     name = name.strip()
     if not name or len(name) > 128:
         raise ConfigError("project name must have 1-128 characters")
@@ -99,8 +101,10 @@ def get_project(db: Database, ref: int | str) -> dict[str, Any]:
         return dict(hit)
     with db.read() as s:
         p = None
-        # a number past a 64-bit id can only be a name (the database driver would overflow)
-        if (isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit())) and 0 < int(ref) < 2**63:
+        # only ASCII digits make an id ("²" is a digit to str.isdigit, not to int), and a number past what
+        # both databases' ids hold can only be a name (the driver would overflow)
+        is_id = isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 12)
+        if is_id and 0 < int(ref) <= MAX_ROW_ID:
             p = s.get(Project, int(ref))
         if p is None:
             p = s.scalar(select(Project).where(Project.name == str(ref)))

@@ -18,6 +18,7 @@ from datamill.feedback.models import Assignment, Judgement, Task, User, utcnow
 from datamill.feedback.service.judgements import judgement_dict
 from datamill.feedback.service.projects import get_project
 from datamill.feedback.service.values import check_value, from_display, gold_correct
+from datamill.feedback.textsafe import check_text
 
 __all__ = ["get_task_for", "next_task", "skip", "submit", "task_view"]
 
@@ -223,6 +224,7 @@ def submit(
         raise InputError("client_key must be a string of 8-64 characters (e.g. a UUID)")
     if not isinstance(comment, str):
         raise InputError("comment must be a string")
+    check_text(value=value, comment=comment)
 
     def existing(s: Any) -> tuple[dict[str, Any], bool] | None:
         j = s.scalar(
@@ -288,6 +290,7 @@ def skip(db: Database, user_id: int, task_id: int, *, reason: str) -> None:
     from sqlalchemy import update
 
     reason = (reason or "").strip()
+    check_text(reason=reason)
     if not reason:
         raise InputError("a skip needs a reason")
     with db.write() as s:

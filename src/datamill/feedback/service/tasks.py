@@ -12,8 +12,9 @@ from datamill.feedback.db import Database
 from datamill.feedback.models import Task, utcnow
 from datamill.feedback.service.projects import get_project
 from datamill.feedback.service.values import check_value
+from datamill.feedback.textsafe import scrub, text_problem
 
-__all__ = ["add_tasks", "import_tasks", "import_upload", "iter_task_rows", "parse_task_row"]
+__all__ = ["add_tasks", "import_tasks", "import_upload", "iter_task_rows", "parse_task_row", "upload_name"]
 
 
 def _text(v: Any, what: str) -> str:
@@ -100,17 +101,24 @@ def parse_task_row(project: dict[str, Any], row: Any) -> dict[str, Any]:
         except InputError as exc:
             raise ValueError(f"bad gold answer: {exc}") from None
     ext = row.get("id") or stable_id(prompt, messages, responses)
-    if not isinstance(ext, (str, int)):
+    if not isinstance(ext, (str, int)) or isinstance(ext, bool):
         raise ValueError("id must be a string")
-    return {
+    task = {
         "external_id": str(ext)[:255],
         "prompt": prompt,
         "messages": messages,
         "responses": responses,
-        "meta": meta,
+        "meta": scrub(meta),  # a missing score in a Parquet/HF row is NaN: null, as JSON has it
         "gold": gold,
         "is_gold": gold is not None,
     }
+    # text neither database can hold the same way (NUL: PostgreSQL refuses it) or no encoder can write
+    why = text_problem(
+        {k: task[k] for k in ("external_id", "prompt", "messages", "responses", "meta")}, "task"
+    )
+    if why:
+        raise ValueError(why)
+    return task
 
 
 def iter_task_rows(source: Any, *, split: str | None = None) -> Iterator[tuple[int, Any]]:
@@ -272,12 +280,24 @@ def import_tasks(
     return add_tasks(db, project, rows, source=name, what=what)
 
 
+def upload_name(filename: str | None) -> str:
+    """A safe file name for an upload kept in a temporary folder: its last path part, with its suffixes kept
+    (they tell the format), ``upload.jsonl`` for a name that is none (``.``, ``..``, empty, a NUL, too long)."""
+    name = Path((filename or "").replace("\\", "/")).name
+    if name in ("", ".", "..") or text_problem(name) or len(name.encode()) > 200:
+        suffixes = "".join(
+            s for s in Path(scrub(name)).suffixes if s.isascii() and s.isprintable() and len(s) <= 10
+        )
+        return "upload" + (suffixes or ".jsonl")
+    return name
+
+
 def import_upload(db: Database, project: int | str, filename: str, data: bytes) -> int:
     """Import an uploaded JSONL(.gz/.zst) or Parquet file of task rows or a public dataset's shape (as
     :func:`import_tasks` reads them), all or nothing; returns the count."""
     import tempfile
 
-    name = Path(filename or "upload.jsonl").name
+    name = upload_name(filename)
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / name
         dest.write_bytes(data)

@@ -11,6 +11,7 @@ from typing import Any
 from datamill.errors import ConfigError, ConflictError, ForbiddenError, InputError, NotFoundError
 from datamill.feedback.db import Database
 from datamill.feedback.models import ROLES, ApiToken, Session, User, utcnow
+from datamill.feedback.textsafe import check_text
 
 __all__ = [
     "ARGON2_PARAMS",
@@ -79,6 +80,7 @@ def create_user(
 
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}; allowed: {', '.join(ROLES)}")
+    check_text(username=username, password=password)
     username = username.strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
         raise InputError("username must be 1-64 characters without spaces")
