@@ -40,7 +40,8 @@ from typing import Any
 import orjson
 
 from datamill.errors import ConfigError, InputError
-from datamill.finetune.public import GROUPED, NO_PREFERENCE, oasst_conversations, pair_by_prompt
+from datamill.finetune.grouped import oasst_conversations, pair_by_prompt
+from datamill.finetune.public import GROUPED, NO_PREFERENCE
 from datamill.finetune.rows import (
     FORMATS,
     NATIVE_FORMATS,

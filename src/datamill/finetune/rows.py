@@ -1,7 +1,7 @@
 """One row and one record: the fine-tuning formats' rows as datamill records, and records as rows.
 
-One idea, both directions of every native format (and the dispatch to the public shapes), so a little over
-the house's ~450 lines: split by direction, each half would have to know every format's keys again.
+One idea, both directions of every native format (and the dispatch to the public shapes), so past the
+house's ~450 lines (about 600): split by direction, each half would have to know every format's keys again.
 
 :mod:`datamill.finetune.formats` reads and writes whole files with these; the formats themselves are
 described there, the public datasets' shapes in :mod:`datamill.finetune.public`.
@@ -16,13 +16,13 @@ import orjson
 
 from datamill.errors import ConfigError
 from datamill.finetune.chat_text import detect_template, render_chatml
+from datamill.finetune.grouped import oasst_conversations
 from datamill.finetune.public import (
     CONSUMED,
     GROUPED,
     PUBLIC_FORMATS,
     PUBLIC_PREFERENCE,
     detect_public,
-    oasst_conversations,
     public_from_row,
 )
 from datamill.records import Example, Message, Preference, Provenance, Record

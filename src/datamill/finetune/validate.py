@@ -22,7 +22,8 @@ import xxhash
 
 from datamill.errors import ConfigError
 from datamill.finetune.formats import FORMATS, format_of_row, from_row, iter_rows
-from datamill.finetune.public import GROUPED, oasst_conversations
+from datamill.finetune.grouped import oasst_conversations
+from datamill.finetune.public import GROUPED
 from datamill.finetune.stats import TokenStats, _check_billing, count_example_tokens, token_stats
 from datamill.io import ErrorPolicy, Quarantine
 from datamill.records import Example, Message, Preference, Record
