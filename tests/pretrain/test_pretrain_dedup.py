@@ -184,21 +184,3 @@ def test_shard_corpus_fixed_size_and_token_ids(tmp_path):
     assert idx[0] == 0 and idx[-1] == len(ids) and len(idx) == first["documents"] + 1
     assert tok.decode(ids[idx[0] : idx[1] - 1].tolist()) == docs[0].text  # each doc then end-of-text
     assert ids[idx[1] - 1] == s["eos_id"]
-
-
-@pytest.mark.ray
-def test_ray_bucket_shuffle_gives_the_local_pairs(ray_local):
-    from datamill.pipeline import make_executor
-    from datamill.pretrain.dedup import _local_pairs, _ray_pairs
-
-    rng = np.random.default_rng(3)
-    bands = rng.integers(0, 2**63, size=(3000, 9), dtype=np.uint64)
-    bands[[5, 17, 2999], 2] = bands[100, 2]  # a bucket of four in one band
-    bands[40, :] = bands[41, :]  # a pair sharing every band
-    local = _local_pairs(bands)
-    assert local.tolist() == [[5, 17], [5, 100], [5, 2999], [40, 41]]
-    ex = make_executor("ray", workers=2)
-    try:
-        assert _ray_pairs(bands, ex).tolist() == local.tolist()
-    finally:
-        ex.close()

@@ -114,7 +114,7 @@ def test_ray_executor_gives_the_same_documents(sample_run, tmp_path, ray_local):
     result = run_pretrain(str(crawl / "*.warc.gz"), tmp_path / "ray", executor="ray", workers=2)
     assert result.manifest["executor"]["type"] == "ray"
     g = [x for x in result.manifest["global"] if x["step"] == "pretrain.minhash_dedup"][0]
-    assert g["bucket_engine"] == "ray_data_groupby"
+    assert g["bucket_engine"] == "hash_shuffle"
     assert texts(tmp_path / "ray") == texts(local)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -11,6 +12,7 @@ import numpy as np
 import xxhash
 
 from datamill.errors import ConfigError
+from datamill.pipeline.shuffle import atomic_json, read_partition, run_tasks, write_partitioned
 from datamill.pipeline.step import Filter, GlobalStep
 from datamill.records import Record
 
@@ -142,29 +144,36 @@ class ExactDedup(GlobalStep[Record]):
         )
         np.save(os.path.join(workdir, f"hashes-{shard:05d}.npy"), arr)
 
-    def reduce(self, *, workdir: str, num_shards: int) -> dict[str, Any]:
-        parts, shard_ids, positions = [], [], []
-        for s in range(num_shards):
-            arr = np.load(os.path.join(workdir, f"hashes-{s:05d}.npy"))
-            parts.append(arr)
-            shard_ids.append(np.full(len(arr), s, dtype=np.int64))
-            positions.append(np.arange(len(arr), dtype=np.int64))
-        hashes = np.concatenate(parts) if parts else np.zeros((0, 2), np.uint64)
-        shards = np.concatenate(shard_ids) if shard_ids else np.zeros(0, np.int64)
-        pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
-        order = np.lexsort((pos, shards, hashes[:, 1], hashes[:, 0]))
-        h = hashes[order]
-        dup = np.zeros(len(order), dtype=bool)
-        if len(order) > 1:
-            dup[1:] = (h[1:, 0] == h[:-1, 0]) & (h[1:, 1] == h[:-1, 1])
-        drop_shards, drop_pos = shards[order][dup], pos[order][dup]
-        for s in range(num_shards):
-            np.save(os.path.join(workdir, f"drop-{s:05d}.npy"), np.sort(drop_pos[drop_shards == s]))
-        return {"records": int(len(order)), "duplicates": int(dup.sum())}
+    def reduce(self, *, workdir: str, num_shards: int, executor: Any = None) -> dict[str, Any]:
+        """A hash shuffle on ``executor``: each shard's keys are partitioned by hash (one partition per
+        shard), each partition keeps the first (shard, position) of every key and routes the others'
+        positions back to their shards."""
+        parts = max(1, num_shards)
+        run_tasks(
+            executor,
+            _partition_hashes,
+            [(workdir, s, parts) for s in range(num_shards)],
+            [_xpath(workdir, "keys", s) + ".json" for s in range(num_shards)],
+        )
+        done = run_tasks(
+            executor,
+            _first_of_each_key,
+            [(workdir, p, num_shards) for p in range(parts)],
+            [_xpath(workdir, "drop", p) + ".json" for p in range(parts)],
+        )
+        atomic_json(os.path.join(workdir, "exact", "plan.json"), {"partitions": parts})
+        return {
+            "records": sum(r["records"] for r in done),
+            "duplicates": sum(r["duplicates"] for r in done),
+            "partitions": parts,
+        }
 
     def apply(self, records: Iterable[Record], *, shard: int, workdir: str) -> Iterator[Record]:
         st = self.stats
-        drop = set(np.load(os.path.join(workdir, f"drop-{shard:05d}.npy")).tolist())
+        with open(os.path.join(workdir, "exact", "plan.json")) as fh:
+            parts = json.load(fh)["partitions"]
+        paths = [_xpath(workdir, "drop", p) for p in range(parts)]
+        drop = set(read_partition(paths, shard, ("pos",))["pos"].tolist())
         for i, rec in enumerate(records):
             st.seen += 1
             if i in drop:
@@ -172,3 +181,36 @@ class ExactDedup(GlobalStep[Record]):
             else:
                 st.kept += 1
                 yield rec
+
+
+def _xpath(workdir: str, phase: str, i: int) -> str:
+    return os.path.join(workdir, "exact", phase, f"part-{i:05d}.arrow")
+
+
+def _partition_hashes(workdir: str, shard: int, num_partitions: int) -> dict[str, Any]:
+    """Map: one shard's 128-bit keys with their positions, hash-partitioned."""
+    h = np.load(os.path.join(workdir, f"hashes-{shard:05d}.npy"))
+    cols = {"h0": h[:, 0], "h1": h[:, 1], "pos": np.arange(len(h), dtype=np.int64)}
+    write_partitioned(
+        _xpath(workdir, "keys", shard), cols, (h[:, 0] % num_partitions).astype(np.int64), num_partitions
+    )
+    return {"records": len(h)}
+
+
+def _first_of_each_key(workdir: str, partition: int, num_shards: int) -> dict[str, Any]:
+    """Reduce: in one partition, every row but the first (shard, position) of its key is dropped."""
+    h0, h1, shard, pos = [], [], [], []
+    for s in range(num_shards):
+        d = read_partition([_xpath(workdir, "keys", s)], partition, ("h0", "h1", "pos"))
+        h0.append(d["h0"])
+        h1.append(d["h1"])
+        pos.append(d["pos"].astype(np.int64))
+        shard.append(np.full(len(d["pos"]), s, dtype=np.int64))
+    k0, k1 = np.concatenate(h0).astype(np.uint64), np.concatenate(h1).astype(np.uint64)
+    sh, ps = np.concatenate(shard), np.concatenate(pos)
+    order = np.lexsort((ps, sh, k1, k0))
+    k0, k1, sh, ps = k0[order], k1[order], sh[order], ps[order]
+    dup = np.zeros(len(order), dtype=bool)
+    dup[1:] = (k0[1:] == k0[:-1]) & (k1[1:] == k1[:-1])
+    write_partitioned(_xpath(workdir, "drop", partition), {"pos": ps[dup]}, sh[dup], max(1, num_shards))
+    return {"records": len(order), "duplicates": int(dup.sum())}

@@ -1,17 +1,16 @@
 """Cross-shard dedup as global steps: URL dedup and MinHash-LSH near-dup dedup.
 
-MinHash runs as explicit stages, like datatrove's:
+MinHash runs as explicit stages, like datatrove's, and no process holds the whole corpus:
 
-1. **signatures** (``collect``, per shard, parallel): MinHash signatures and LSH band keys to
-   ``<work>/sig-NNNNN.npy`` / ``bands-NNNNN.npy`` (their CPU time is summed into the manifest's
-   ``global`` entry as ``signature_seconds``).
-2. **buckets** (``reduce``): rows ``(band key, document)`` grouped by key. With the Ray executor this
-   is a Ray Data ``groupby(key).count()`` (a distributed hash shuffle) that returns the keys shared
-   by more than one document; locally a numpy sort. Each bucket with more than
-   one document yields candidate pairs (first member, other member).
-3. **clusters** (``reduce``): candidate pairs verified by estimated Jaccard >= ``threshold`` and
-   merged with union-find; the lowest (shard, position) of a cluster is its representative.
-4. **filter** (``apply``, per shard, parallel): drops non-representatives and writes them to
+1. **signatures** (``collect``, per shard, parallel): ids, MinHash signatures and LSH band keys to
+   ``<work>/sig-NNNNN.parquet`` (their CPU time is summed into the manifest's ``global`` entry as
+   ``signature_seconds``).
+2. **buckets, verification, clusters** (``reduce``): tasks on the run's executor, over files, with
+   one partition per shard (:mod:`datamill.pretrain.lsh`): band keys hash-shuffled into buckets,
+   candidate pairs (first member, other member) joined with their two signatures and kept if the
+   estimated Jaccard reaches ``threshold``, connected components by large-star/small-star rounds;
+   the lowest (shard, position) of a cluster is its representative.
+3. **filter** (``apply``, per shard, parallel): drops non-representatives and writes them to
    ``<output>/dedup/minhash-NNNNN.jsonl`` with their cluster id and representative, for audit.
 """
 
@@ -30,8 +29,10 @@ import xxhash
 
 from datamill.errors import ConfigError
 from datamill.minhash import UnionFind, lsh_params
+from datamill.pipeline.shuffle import atomic_json
 from datamill.pipeline.step import GlobalStep
 from datamill.pipeline.steps import ExactDedup
+from datamill.pretrain.lsh import minhash_reduce, read_assignments, read_plan, sig_path
 from datamill.pretrain.minhash import band_hashes, minhash_signatures
 from datamill.records import Document
 
@@ -142,7 +143,8 @@ class MinhashDedup(GlobalStep[Document]):
             sigs,
             self.threshold if self.verify else 0.0,
         )
-        yield from self._filter(recs, roots, np.arange(len(recs)), None)
+        sizes = np.bincount(roots, minlength=len(roots))[roots] if len(roots) else np.zeros(0, np.int64)
+        yield from self._filter(recs, roots, np.arange(len(recs)), sizes)
 
     # -- across shards -----------------------------------------------------------------------
     def collect(self, records: Iterable[Document], *, shard: int, workdir: str) -> Iterator[Document]:
@@ -163,82 +165,53 @@ class MinhashDedup(GlobalStep[Document]):
         sig = np.vstack(sigs) if sigs else np.zeros((0, self.num_perm), np.uint32)
         bands = band_hashes(sig, bands=self.bands, rows=self.rows)
         seconds += time.perf_counter() - t0
-        np.save(os.path.join(workdir, f"sig-{shard:05d}.npy"), sig)
-        np.save(os.path.join(workdir, f"bands-{shard:05d}.npy"), bands)
-        with open(os.path.join(workdir, f"ids-{shard:05d}.json"), "wb") as fh:
-            fh.write(orjson.dumps(ids))
-        with open(
-            os.path.join(workdir, f"time-{shard:05d}.json"), "wb"
-        ) as fh:  # the signature stage's CPU time
-            fh.write(orjson.dumps({"documents": len(ids), "seconds": seconds}))
+        _write_signatures(sig_path(workdir, shard), ids, sig, bands)
+        atomic_json(  # the signature stage's CPU time
+            os.path.join(workdir, f"time-{shard:05d}.json"), {"documents": len(ids), "seconds": seconds}
+        )
 
     def reduce(self, *, workdir: str, num_shards: int, executor: Any = None) -> dict[str, Any]:
+        """The distributed reduce (:mod:`datamill.pretrain.lsh`) on ``executor`` (in this process if None)."""
+        import pyarrow.parquet as pq
+
         t0 = time.perf_counter()
-        sig_seconds = 0.0
+        sig_seconds, counts = 0.0, []
         for s in range(num_shards):
-            path = os.path.join(workdir, f"time-{s:05d}.json")
-            if os.path.exists(path):
-                with open(path, "rb") as fh:
-                    sig_seconds += float(orjson.loads(fh.read())["seconds"])
-        sigs = [np.load(os.path.join(workdir, f"sig-{s:05d}.npy")) for s in range(num_shards)]
-        sizes = [len(s) for s in sigs]
-        allsig = np.vstack(sigs) if sigs else np.zeros((0, self.num_perm), np.uint32)
-        bands = (
-            np.vstack([np.load(os.path.join(workdir, f"bands-{s:05d}.npy")) for s in range(num_shards)])
-            if num_shards
-            else np.zeros((0, self.bands), np.uint64)
+            counts.append(pq.read_metadata(sig_path(workdir, s)).num_rows)
+            with open(os.path.join(workdir, f"time-{s:05d}.json"), "rb") as fh:
+                sig_seconds += float(orjson.loads(fh.read())["seconds"])
+        info = minhash_reduce(
+            executor,
+            workdir,
+            counts,
+            threshold=self.threshold,
+            verify=self.verify,
+            num_perm=self.num_perm,
         )
-        if getattr(executor, "kind", "local") == "ray":
-            pairs = _ray_pairs(bands, executor)
-            engine = "ray_data_groupby"
-        else:
-            pairs = _local_pairs(bands)
-            engine = "numpy_sort"
-        roots = _cluster(pairs, allsig, self.threshold if self.verify else 0.0)
-        offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
-        ids: list[str] = []
-        for s in range(num_shards):
-            with open(os.path.join(workdir, f"ids-{s:05d}.json"), "rb") as fh:
-                ids.extend(orjson.loads(fh.read()))
-        sizes_by_root = np.bincount(roots, minlength=len(roots)) if len(roots) else np.zeros(0, np.int64)
-        for s in range(num_shards):
-            lo, hi = offsets[s], offsets[s + 1]
-            np.save(os.path.join(workdir, f"roots-{s:05d}.npy"), roots[lo:hi])
-        np.save(os.path.join(workdir, "cluster-sizes.npy"), sizes_by_root)
-        with open(os.path.join(workdir, "rep-ids.json"), "wb") as fh:
-            reps = sorted(set(roots[roots != np.arange(len(roots))].tolist()))
-            fh.write(orjson.dumps({str(r): ids[r] for r in reps}))
-        multi = sizes_by_root[sizes_by_root > 1]
         return {
-            "records": int(len(roots)),
-            "candidate_pairs": int(len(pairs)),
-            "clusters": int(len(multi)),
-            "duplicates": int((multi - 1).sum()),
+            **info,
             "bands": self.bands,
             "rows": self.rows,
-            "bucket_engine": engine,
+            "bucket_engine": "hash_shuffle",
             "signature_seconds": round(sig_seconds, 3),
             "cluster_seconds": round(time.perf_counter() - t0, 3),
-            "cluster_size_histogram": {
-                str(k): int(v) for k, v in zip(*np.unique(multi, return_counts=True), strict=True)
-            },
         }
 
     def apply(self, records: Iterable[Document], *, shard: int, workdir: str) -> Iterator[Document]:
-        roots = np.load(os.path.join(workdir, f"roots-{shard:05d}.npy"))
-        offset = 0
-        for s in range(shard):
-            offset += len(np.load(os.path.join(workdir, f"roots-{s:05d}.npy"), mmap_mode="r"))
-        sizes = np.load(os.path.join(workdir, "cluster-sizes.npy"), mmap_mode="r")
-        with open(os.path.join(workdir, "rep-ids.json"), "rb") as fh:
-            rep_ids = orjson.loads(fh.read())
+        lo, hi = read_plan(workdir)["offsets"][shard : shard + 2]
+        gids = np.arange(lo, hi, dtype=np.int64)
+        roots, sizes = gids.copy(), np.ones(hi - lo, np.int64)
+        got = read_assignments(workdir, shard)
+        pos = got["member"].astype(np.int64) - lo
+        roots[pos], sizes[pos] = got["root"], got["size"]
+        rep_ids = {int(r): str(i) for r, i in zip(got["root"].tolist(), got["rep_id"], strict=True)}
         side = None
         if self.duplicates_file:
             path = os.path.join(_output_dir(workdir), "dedup", f"minhash-{shard:05d}.jsonl")
             os.makedirs(os.path.dirname(path), exist_ok=True)
             side = open(path + ".tmp", "wb")  # noqa: SIM115 - closed below, renamed when complete
         try:
-            yield from self._filter(records, roots, offset + np.arange(len(roots)), side, sizes, rep_ids)
+            yield from self._filter(records, roots, gids, sizes, side, rep_ids)
         finally:
             if side is not None:
                 side.close()
@@ -249,16 +222,14 @@ class MinhashDedup(GlobalStep[Document]):
         records: Iterable[Document],
         roots: np.ndarray,
         gids: np.ndarray,
-        side: Any,
-        sizes: np.ndarray | None = None,
-        rep_ids: dict[str, str] | None = None,
+        sizes: np.ndarray,
+        side: Any = None,
+        rep_ids: dict[int, str] | None = None,
     ) -> Iterator[Document]:
-        if sizes is None:
-            sizes = np.bincount(roots, minlength=len(roots)) if len(roots) else np.zeros(0, np.int64)
+        """Keep each cluster's representative (``root == gid``); ``sizes`` is each record's cluster size."""
         st = self.stats
-        for rec, root, gid in zip(records, roots.tolist(), gids.tolist(), strict=True):
+        for rec, root, gid, size in zip(records, roots.tolist(), gids.tolist(), sizes.tolist(), strict=True):
             st.seen += 1
-            size = int(sizes[root])
             if root == gid:
                 if size > 1:
                     rec.metadata["minhash_cluster"] = int(root)
@@ -274,13 +245,27 @@ class MinhashDedup(GlobalStep[Document]):
                             "id": rec.id,
                             "cluster": int(root),
                             "cluster_size": size,
-                            "representative": (rep_ids or {}).get(str(root)),
+                            "representative": (rep_ids or {}).get(root),
                             "url": rec.metadata.get("url"),
                             "text": rec.text,
                         }
                     )
                     + b"\n"
                 )
+
+
+def _write_signatures(path: str, ids: list[str], sig: np.ndarray, bands: np.ndarray) -> None:
+    """One shard's ids, signatures and band keys as Parquet (written aside, then renamed)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def rows(a: np.ndarray) -> Any:
+        return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a).ravel()), a.shape[1])
+
+    table = pa.table({"id": pa.array(ids, pa.string()), "sig": rows(sig), "bands": rows(bands)})
+    tmp = f"{path}.{os.getpid()}.tmp"
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
 
 
 def _local_pairs(bands: np.ndarray) -> np.ndarray:
@@ -302,37 +287,6 @@ def _pairs(keys: np.ndarray, docs: np.ndarray) -> np.ndarray:
     first = sd[np.flatnonzero(new)][np.cumsum(new) - 1]
     pairs = np.stack([first, sd], axis=1)[~new]
     return np.unique(pairs, axis=0) if len(pairs) else pairs
-
-
-def _shared_keys(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {"key": batch["key"][batch["count()"] > 1]}
-
-
-def _ray_pairs(bands: np.ndarray, executor: Any) -> np.ndarray:
-    """The bucket stage on Ray: a Ray Data ``groupby(key).count()`` (a distributed hash shuffle).
-
-    The shuffle finds the band keys shared by more than one document; only those few keys come
-    back to the driver, whose rows then give the candidate pairs. (A ``map_groups`` over every
-    bucket costs a Python call per bucket, almost all of them singletons: ~9x slower.)
-    """
-    executor._ensure()
-    import pyarrow as pa
-    import ray.data
-
-    n, nb = bands.shape
-    if n == 0:
-        return np.zeros((0, 2), np.int64)
-    keys = bands.T.ravel()
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    counts = ray.data.from_arrow(pa.table({"key": keys})).groupby("key").count()
-    shared_ds = counts.map_batches(_shared_keys, batch_format="numpy", batch_size=None)
-    tables = [t for t in ray.get(shared_ds.to_arrow_refs()) if t.num_rows]
-    if not tables:
-        return np.zeros((0, 2), np.int64)
-    shared = np.concatenate([t["key"].to_numpy() for t in tables])
-    rows = np.flatnonzero(np.isin(keys, shared))
-    return _pairs(keys[rows], rows % n)
 
 
 def _cluster(pairs: np.ndarray, sigs: np.ndarray, threshold: float) -> np.ndarray:

@@ -1,0 +1,77 @@
+"""A planted corpus and executors for the distributed global-stage tests (imported by path in subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from pathlib import Path
+from typing import Any
+
+from datamill.io import write_jsonl
+from datamill.pipeline import ExactDedup, JsonlReader, LocalExecutor, Pipeline, Writer
+from datamill.pretrain import MinhashDedup, UrlDedup
+from datamill.records import Document
+
+
+def planted_corpus(folder: Path, *, shards: int = 4, per_shard: int = 60, seed: int = 0) -> Path:
+    """Shards of 100-word documents with chains of near-duplicates across shards (each link one word
+    away from the one before, at the same position of the next shard), exact copies and URL copies."""
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(3000)]
+    docs = [" ".join(rng.choices(vocab, k=100)) for _ in range(shards * per_shard)]
+    chained = set()
+    for c in range(0, per_shard, 5):
+        for s in range(1, shards):
+            words = docs[(s - 1) * per_shard + c].split()
+            words[rng.randrange(100)] = rng.choice(vocab)
+            docs[s * per_shard + c] = " ".join(words)
+            chained.add(s * per_shard + c)
+    for i in range(3, len(docs), 11):  # exact copies of an earlier document
+        if i not in chained:
+            docs[i] = docs[i // 2]
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in range(shards):
+        recs = []
+        for k in range(per_shard):
+            n = s * per_shard + k
+            url = f"https://example.org/page/{n % (shards * per_shard - 9)}?utm_source=x"
+            recs.append(Document(id=f"d{n}", text=docs[n], metadata={"url": url}))
+        write_jsonl(recs, folder / f"part-{s}.jsonl")
+    return folder
+
+
+def dedup_pipeline(folder: Path, **minhash: Any) -> Pipeline:
+    return Pipeline(
+        [UrlDedup(), ExactDedup(), MinhashDedup(**minhash)],
+        reader=JsonlReader(paths=str(folder / "*.jsonl"), record_type="document"),
+        writer=Writer(format="jsonl"),
+    )
+
+
+class RecordingExecutor(LocalExecutor):
+    """Runs tasks in this process and records (function name, task count) of each ``map``."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.calls: list[tuple[str, int]] = []
+
+    def map(self, fn, tasks, on_result) -> None:  # type: ignore[no-untyped-def]
+        name = tasks[0][0].__name__ if tasks and callable(tasks[0][0]) else fn.__name__
+        self.calls.append((name, len(tasks)))
+        super().map(fn, tasks, on_result)
+
+
+class KillingExecutor(LocalExecutor):
+    """Runs tasks in this process and SIGKILLs it (the driver) when ``after`` tasks have run."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__(1)
+        self.after, self.ran = after, 0
+
+    def map(self, fn, tasks, on_result) -> None:  # type: ignore[no-untyped-def]
+        for i, args in enumerate(tasks):
+            if self.ran == self.after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            on_result(i, fn(*args))
+            self.ran += 1

