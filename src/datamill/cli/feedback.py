@@ -65,7 +65,10 @@ def serve(
         f"datamill feedback on [bold]http://{escape(host)}:{port}[/] (database {escape(url.split('@')[-1])})"
     )
     if workers > 1 and not url.startswith("sqlite"):
+        import secrets
+
         os.environ["DATABASE_URL"] = url
+        os.environ.setdefault("DATAMILL_FEEDBACK_SECRET", secrets.token_hex(32))  # one key for all workers
         uvicorn.run(
             "datamill.feedback.app:app_from_env",
             factory=True,

@@ -7,6 +7,8 @@ The routes live in :mod:`datamill.feedback.routes`, one module per resource; aut
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +21,10 @@ from datamill.errors import DatamillError
 from datamill.feedback.db import Database
 from datamill.feedback.guard import InputGuard
 
-__all__ = ["app_from_env", "create_app"]
+__all__ = ["SECRET_ENV", "app_from_env", "create_app"]
+
+#: the environment variable holding the app's signing key (shared by the processes of one server)
+SECRET_ENV = "DATAMILL_FEEDBACK_SECRET"
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
@@ -27,12 +32,16 @@ CSP = (
 )
 
 
-def create_app(db: Database | str | None = None, *, secure_cookies: bool | None = None) -> FastAPI:
+def create_app(
+    db: Database | str | None = None, *, secure_cookies: bool | None = None, secret: str | bytes | None = None
+) -> FastAPI:
     """The feedback web app on ``db`` (a Database or URL; default ``$DATABASE_URL`` or a SQLite file).
 
     Args:
         db: the database (migrated on open).
         secure_cookies: force the cookie ``Secure`` flag; by default it is set when the request is https.
+        secret: the key signing pre-session (login form) tokens; default ``$DATAMILL_FEEDBACK_SECRET``, else
+            a random one per process (``serve --workers N`` hands its workers one through that variable).
     """
     from datamill.feedback.routes import ROUTERS
     from datamill.feedback.routes.errors import handle_error
@@ -59,6 +68,8 @@ def create_app(db: Database | str | None = None, *, secure_cookies: bool | None 
     )
     app.state.db = database
     app.state.secure_cookies = secure_cookies
+    key = secret or os.environ.get(SECRET_ENV) or secrets.token_bytes(32)
+    app.state.secret = key.encode() if isinstance(key, str) else key
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.add_exception_handler(DatamillError, handle_error)
     app.add_middleware(InputGuard)

@@ -17,10 +17,9 @@ from datamill.feedback.routes.deps import (
     Db,
     PageUser,
     check_form_csrf,
-    check_pre_csrf,
     login_response,
-    pre_csrf_page,
 )
+from datamill.feedback.routes.presession import check_pre_csrf, pre_csrf_page
 
 __all__ = ["LoginIn", "router", "user_dict"]
 

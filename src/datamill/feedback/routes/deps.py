@@ -3,7 +3,7 @@
 Auth: browser sessions (HttpOnly, SameSite=Lax cookie; Secure over https) with a per-session CSRF
 token required on every state-changing request, or ``Authorization: Bearer <API token>`` for the client.
 Roles: admin > reviewer > annotator, checked server-side on every route. The login and first-run forms,
-before any session exists, carry a token matched against a SameSite=Strict cookie instead.
+before any session exists, are checked by :mod:`datamill.feedback.routes.presession` instead.
 """
 
 from __future__ import annotations
@@ -27,25 +27,22 @@ from datamill.feedback.render import render_markdown
 __all__ = [
     "ApiUser",
     "Db",
-    "PRE_CSRF_COOKIE",
     "PageUser",
     "SESSION_COOKIE",
     "api_user",
     "auth",
     "check_form_csrf",
-    "check_pre_csrf",
     "get_db",
     "login_response",
     "need",
     "page",
     "page_user",
-    "pre_csrf_page",
     "quoted",
+    "secure_request",
     "templates",
 ]
 
 SESSION_COOKIE = "dm_session"
-PRE_CSRF_COOKIE = "dm_precsrf"
 RANK = {"annotator": 0, "reviewer": 1, "admin": 2}
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
@@ -117,36 +114,22 @@ def check_form_csrf(csrf: str, sent: str | None) -> None:
         raise ForbiddenError("missing or wrong CSRF token; reload the page and try again")
 
 
-def check_pre_csrf(request: Request, sent: str) -> None:
-    """Refuse (403) a login or first-run form whose token does not match its pre-session cookie."""
-    cookie = request.cookies.get(PRE_CSRF_COOKIE, "")
-    if not cookie or not secrets.compare_digest(cookie, sent or ""):
-        raise ForbiddenError("missing or wrong CSRF token; reload the page and try again")
-
-
 # ---------------------------------------------------------------- pages and cookies
 def page(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
     """A rendered template."""
     return templates.TemplateResponse(request, name, ctx, status_code=status)
 
 
-def _secure(request: Request) -> bool:
+def secure_request(request: Request) -> bool:
+    """Whether cookies get the ``Secure`` flag: forced by the app, else when the request is https."""
     forced = request.app.state.secure_cookies
     return request.url.scheme == "https" if forced is None else forced
 
 
-def pre_csrf_page(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
-    """A page with a form used before any session exists, its CSRF token kept in a SameSite=Strict cookie."""
-    token = request.cookies.get(PRE_CSRF_COOKIE) or secrets.token_urlsafe(32)
-    resp = page(request, name, {**ctx, "csrf": token, "user": None}, status)
-    resp.set_cookie(
-        PRE_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path="/"
-    )
-    return resp
-
-
 def login_response(request: Request, user_id: int, target: str) -> Response:
     """A new session for ``user_id``: its cookie set on a redirect to ``target``."""
+    from datamill.feedback.routes.presession import delete_pre_csrf
+
     token, _csrf = svc.create_session(request.app.state.db, user_id)
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(
@@ -154,11 +137,11 @@ def login_response(request: Request, user_id: int, target: str) -> Response:
         token,
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure_request(request),
         max_age=svc.SESSION_DAYS * 86400,
         path="/",
     )
-    resp.delete_cookie(PRE_CSRF_COOKIE, path="/")
+    delete_pre_csrf(request, resp)
     return resp
 
 
