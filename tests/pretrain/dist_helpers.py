@@ -75,3 +75,52 @@ class KillingExecutor(LocalExecutor):
                 os.kill(os.getpid(), signal.SIGKILL)
             on_result(i, fn(*args))
             self.ran += 1
+
+
+def slow_dedup_pipeline(folder: Path, seconds: float) -> Pipeline:
+    """URL and exact dedup, then a slow step before MinHash: its stage runs long enough to lose a node."""
+    pipe = dedup_pipeline(folder)
+    cfg = pipe.to_config()
+    cfg["steps"].insert(2, {"type": "slow_step:SlowStep", "seconds": seconds})
+    return Pipeline.from_config(cfg)
+
+
+def run_losing_a_node(folder: str, out: str, seconds: float) -> dict[str, Any]:
+    """Run :func:`slow_dedup_pipeline` on a 3-node Ray cluster (1 CPU each, simulated on this machine)
+    and remove a worker node once the MinHash stage's first shard is done, while others still run."""
+    import threading
+    import time
+
+    from ray.cluster_utils import Cluster
+
+    from datamill.pipeline import RayExecutor
+
+    t0 = time.time()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    seen: dict[str, Any] = {}
+
+    def remove_one() -> None:
+        done = Path(out) / ".datamill" / "done"
+        while not (done.exists() and list(done.glob("s2-*.json"))):
+            time.sleep(0.02)
+        seen["stage_shards_done_at_removal"] = len(list(done.glob("s2-*.json")))
+        cluster.remove_node(nodes[0], allow_graceful=False)
+
+    killer = threading.Thread(target=remove_one, daemon=True)
+    killer.start()
+    t_run = time.time()
+    try:
+        result = slow_dedup_pipeline(Path(folder), seconds).run(
+            out, executor=RayExecutor(workers=3, address=cluster.address)
+        )
+        killer.join(timeout=5)
+        seen["records_out"] = result.records_out
+        seen["nodes_left"] = len(cluster.list_all_nodes())
+        seen["timings"] = result.manifest["timings"]
+        seen["started"] = round(t_run - t0, 2)
+    finally:
+        __import__("ray").shutdown()
+        cluster.shutdown()
+    return seen

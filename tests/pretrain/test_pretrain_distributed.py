@@ -18,7 +18,7 @@ from datamill.pipeline.components import connected_components, star_groups
 from datamill.pipeline.shuffle import hash_partition, write_partitioned
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent / "pipeline")]  # dist_helpers, slow_step
 
 from dist_helpers import RecordingExecutor, dedup_pipeline, planted_corpus  # noqa: E402
 
@@ -140,4 +140,115 @@ def test_ray_runs_the_global_stages_to_the_local_bytes(tmp_path, ray_local):
     dedup_pipeline(folder).run(tmp_path / "local", workers=1)
     result = dedup_pipeline(folder).run(tmp_path / "ray", executor="ray", workers=2)
     assert result.manifest["executor"]["type"] == "ray"
+    assert digests(tmp_path / "ray") == digests(tmp_path / "local")
+
+
+@pytest.mark.ray
+def test_losing_a_ray_node_mid_stage_gives_the_local_bytes(tmp_path):
+    pytest.importorskip("ray")
+    folder = planted_corpus(tmp_path / "in", shards=6, per_shard=30)
+    from dist_helpers import slow_dedup_pipeline
+
+    slow_dedup_pipeline(folder, 0.0).run(tmp_path / "local", workers=1)
+    code = (
+        "import json, sys\nfrom dist_helpers import run_losing_a_node\n"
+        "print(json.dumps(run_losing_a_node(sys.argv[1], sys.argv[2], 0.03)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent / "pipeline"), *sys.path])}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(folder), str(tmp_path / "ray")],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    seen = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    assert 1 <= seen["stage_shards_done_at_removal"] < 6, seen  # the node left mid-stage
+    assert seen["nodes_left"] == 2
+    assert digests(tmp_path / "ray") == digests(tmp_path / "local")
+
+
+def _session_pids(sid: int) -> list[int]:
+    """The processes of the session ``sid`` (a ``ray start`` this test began and everything it spawned)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[3]) == sid:
+                pids.append(int(entry))
+    return pids
+
+
+@pytest.fixture()
+def ray_cluster_address():
+    """Two Ray nodes of 1 CPU started with ``ray start`` (head, then a worker), as on a real cluster."""
+    import contextlib
+    import shutil
+    import signal
+    import socket
+    import tempfile
+    import time
+
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        ray.shutdown()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths live under it
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # Ray 2.60 asks for a token otherwise
+    common = ["--num-cpus", "1", "--block", "--disable-usage-stats"]
+    head = [*common, "--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", temp]
+    procs = [
+        subprocess.Popen(["ray", "start", *head], env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+    ]
+    address = f"127.0.0.1:{port}"
+    try:
+        probe = "import ray; ray.init(); print(len([n for n in ray.nodes() if n['Alive']]))"
+        worker = ["ray", "start", *common, "--address", address]
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            out = subprocess.run(
+                [sys.executable, "-c", probe], env={**env, "RAY_ADDRESS": address}, capture_output=True
+            )
+            alive = int(out.stdout.decode().strip() or 0) if out.returncode == 0 else 0
+            if alive == 2:
+                break
+            if alive == 1 and len(procs) == 1:
+                procs.append(
+                    subprocess.Popen(worker, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+                )
+            time.sleep(2)
+        else:
+            pytest.fail("the two-node Ray cluster did not come up in 180 s")
+        yield address
+    finally:
+        for proc in reversed(procs):
+            for pid in _session_pids(proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.ray
+@pytest.mark.slow  # two `ray start` nodes take 30-120 s to come up on a busy 2-core machine
+def test_a_recipe_runs_unchanged_locally_and_on_a_ray_cluster(tmp_path, ray_cluster_address):
+    from datamill.pretrain.run import dedup_pipeline as pretrain_dedup
+    from datamill.recipes import dump_recipe
+
+    folder = planted_corpus(tmp_path / "in", shards=3, per_shard=40)
+    recipe = tmp_path / "dedup.yaml"
+    recipe.write_text(dump_recipe(pretrain_dedup(str(folder / "*.jsonl"), output_format="jsonl")))
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster_address, "COLUMNS": "200"}
+    for executor in ("local", "ray"):
+        out = tmp_path / executor
+        cmd = [sys.executable, "-m", "datamill.cli.main", "run", str(recipe), "-o", str(out), "-x", executor]
+        proc = subprocess.run(cmd, env=env, capture_output=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout.decode()[-2000:] + proc.stderr.decode()[-2000:]
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert manifest["executor"] == {"type": "ray", "workers": 2, "address": ray_cluster_address}
     assert digests(tmp_path / "ray") == digests(tmp_path / "local")
