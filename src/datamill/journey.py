@@ -125,25 +125,50 @@ def run_journey(
         max_chunks: pages (chunks) the teacher writes questions about, spread over the corpus.
         log: told each stage as it starts.
     """
-    from datamill.diagnose import diagnose, write_report
-    from datamill.embed import get_embedder
-    from datamill.feedback import simulate_project
-    from datamill.feedback.db import Database
-    from datamill.feedback.export import export_rows
-    from datamill.finetune import validate, write_examples
-    from datamill.incontext import build_index, chunk_documents
-    from datamill.io import read_records, write_jsonl
     from datamill.lineage import LineageIndex
-    from datamill.pretrain import run_pretrain, sample_crawl_path
-    from datamill.synthetic import FakeServer, Judge, Rewrite, qa_from_docs, respond
 
     t0 = time.time()
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     res = JourneyResult(root=str(root))
-
-    # 1. pre-training: the crawl becomes clean, deduplicated, tokenized documents
     log("1/6 pretrain: extract, filter, dedup, redact the sample crawl")
+    docs = _pretrain(root, res, executor=executor, workers=workers)
+    log("2/6 incontext: chunk and index")
+    index, picked, held_pages = _index(root, res, docs, max_chunks=max_chunks)
+    log("3/6 synthetic: teacher Q&A, other phrasings, unsourced answers, a judge that reads the passage")
+    syn = _synthetic(root, res, picked, held_pages)
+    log("4/6 feedback: annotators check the judged pairs")
+    judgements, checked = _feedback(root, res, syn.judged)
+    log("5/6 finetune: export and validate")
+    train = _finetune(root, res, judgements, checked)
+    log("6/6 diagnose: a toy model's mistakes")
+    _diagnose(root, res, index, syn, train, held_pages)
+
+    # lineage: every exported fine-tune example must trace back to a crawled page
+    lineage = LineageIndex(root)
+    res.lineage_complete = sum(lineage.node(i).complete() for i in res.finetune_ids)
+    res.seconds = time.time() - t0
+    return res
+
+
+@dataclass
+class _Synthetic:
+    """What the synthetic stage made: the Q&A, each question's phrasings, and the judged pairs."""
+
+    qa: list[Example]
+    phrasings: dict[str, list[Example]]
+    judged: list[Preference]
+
+    @property
+    def fact(self) -> dict[str, Example]:
+        return {q.id: q for q in self.qa}
+
+
+def _pretrain(root: Path, res: JourneyResult, *, executor: str, workers: int | None) -> list[Document]:
+    """1. pre-training: the crawl becomes clean, deduplicated, tokenized documents."""
+    from datamill.io import read_records
+    from datamill.pretrain import run_pretrain, sample_crawl_path
+
     pre = run_pretrain(
         sample_crawl_path(), root / "1-pretrain", executor=executor, workers=workers, overwrite=True
     )
@@ -151,9 +176,17 @@ def run_journey(
     res.stage(
         "pretrain", pre.records_in, len(docs), "WARC records → clean documents", str(root / "1-pretrain")
     )
+    return docs
 
-    # 2. in-context: chunk and index them (the index also holds a planted out-of-date copy of one page)
-    log("2/6 incontext: chunk and index")
+
+def _index(
+    root: Path, res: JourneyResult, docs: list[Document], *, max_chunks: int
+) -> tuple[Any, list[Document], set[str]]:
+    """2. in-context: chunk and index the documents (the index also holds a planted out-of-date copy of one
+    page). Returns the index, the chunks the teacher writes about, and the pages held out of training."""
+    from datamill.incontext import build_index, chunk_documents
+    from datamill.io import write_jsonl
+
     chunks = list(chunk_documents(docs, method="paragraphs", max_tokens=160, overlap=0, min_chars=200))
     step = max(1, len(chunks) // max_chunks)
     picked = chunks[::step][:max_chunks]
@@ -173,10 +206,73 @@ def run_journey(
         f"chunks in a hybrid (BM25 + MiniLM) index, {len(stale)} of them a planted out-of-date copy",
         str(root / "2-incontext"),
     )
+    return index, picked, held_pages
 
-    # 3. synthetic: a teacher writes grounded Q&A and rephrases each question; a second answer comes from a
-    #    teacher that did not see the passage; a judge given the passage picks the better answer
-    log("3/6 synthetic: teacher Q&A, other phrasings, unsourced answers, a judge that reads the passage")
+
+def _phrasings(train_qa: list[Example], teacher: dict[str, Any], cache: str) -> dict[str, list[Example]]:
+    """Each training question as first asked, then in PHRASINGS + HELD_OUT_PHRASINGS other words."""
+    from datamill.synthetic import Rewrite
+
+    asked = [
+        Example(
+            id=f"{q.id}-q",
+            input=q.input,
+            metadata={"qa": q.id},
+            provenance=Provenance(step="journey.question", parents=[q.id]),
+        )
+        for q in train_qa
+    ]
+    phrasings: dict[str, list[Example]] = {q.id: [a] for q, a in zip(train_qa, asked, strict=True)}
+    for k in range(1, PHRASINGS + HELD_OUT_PHRASINGS + 1):
+        for r in Rewrite(
+            teacher=teacher,
+            instruction="asks the same question in other words",
+            field="input",
+            seed=k,
+            cache=cache,
+        )(asked):
+            r.id = f"{r.metadata['qa']}-q{k}"  # two pages can raise the same question: ids stay apart
+            phrasings[r.metadata["qa"]].append(r)  # type: ignore[arg-type]
+    return phrasings
+
+
+def _pairs(questions: list[Example], fact: dict[str, Example], alt: list[Any]) -> list[Preference]:
+    """The grounded answer against the unsourced one for each question, in no particular order."""
+    by_question = {a.provenance.parents[0]: a for a in alt if a.provenance.parents}
+    pairs = []
+    for p in questions:
+        q, other = fact[p.metadata["qa"]], by_question.get(p.id)
+        if other is None or not other.output or other.output.strip() == (q.output or "").strip():
+            continue
+        prompt = [
+            Message(role="system", content=SYSTEM),
+            Message(
+                role="user",
+                content=GROUNDED_PROMPT.format(passage=q.metadata["context"], question=p.input or ""),
+            ),
+        ]
+        a, b = q.output or "", other.output
+        if stable_id(p.id) < "8":  # the candidates in no particular order: the judge must read them
+            a, b = b, a
+        # metadata is for counting afterwards; the judge is shown only the prompt and the two answers
+        pairs.append(
+            Preference(
+                prompt=prompt,
+                chosen=a,
+                rejected=b,
+                metadata={"question": p.input, "passage_answer": q.output},
+                provenance=Provenance(step="journey.pair", parents=[q.id, other.id]),
+            )
+        )
+    return pairs
+
+
+def _synthetic(root: Path, res: JourneyResult, picked: list[Document], held_pages: set[str]) -> _Synthetic:
+    """3. synthetic: a teacher writes grounded Q&A and rephrases each question; a second answer comes from a
+    teacher that did not see the passage; a judge given the passage picks the better answer."""
+    from datamill.io import write_jsonl
+    from datamill.synthetic import FakeServer, Judge, qa_from_docs, respond
+
     cache = str(root / "3-synthetic" / "cache.sqlite")
     os.makedirs(root / "3-synthetic", exist_ok=True)
     if os.path.exists(cache):  # a rerun asks the teacher again, so its counts are the first run's
@@ -185,65 +281,19 @@ def run_journey(
         teacher = {"type": "openai", "base_url": server.url, "model": "teacher-large"}
         qa = qa_from_docs(picked, teacher, cache=cache)
         train_qa = [q for q in qa if q.metadata.get("chunk_id") not in held_pages]
-        fact = {q.id: q for q in qa}
-        asked = [
-            Example(
-                id=f"{q.id}-q",
-                input=q.input,
-                metadata={"qa": q.id},
-                provenance=Provenance(step="journey.question", parents=[q.id]),
-            )
-            for q in train_qa
-        ]
-        phrasings: dict[str, list[Example]] = {q.id: [a] for q, a in zip(train_qa, asked, strict=True)}
-        for k in range(1, PHRASINGS + HELD_OUT_PHRASINGS + 1):
-            for r in Rewrite(
-                teacher=teacher,
-                instruction="asks the same question in other words",
-                field="input",
-                seed=k,
-                cache=cache,
-            )(asked):
-                r.id = f"{r.metadata['qa']}-q{k}"  # two pages can raise the same question: ids stay apart
-                phrasings[r.metadata["qa"]].append(r)  # type: ignore[arg-type]
+        phrasings = _phrasings(train_qa, teacher, cache)
         questions = [p for ps in phrasings.values() for p in ps[: PHRASINGS + 1]]
         alt = respond(questions, teacher, cache=cache, temperature=1.0, seed=7)
-        by_question = {a.provenance.parents[0]: a for a in alt if a.provenance.parents}
-        pairs = []
-        for p in questions:
-            q, other = fact[p.metadata["qa"]], by_question.get(p.id)
-            if other is None or not other.output or other.output.strip() == (q.output or "").strip():
-                continue
-            prompt = [
-                Message(role="system", content=SYSTEM),
-                Message(
-                    role="user",
-                    content=GROUNDED_PROMPT.format(passage=q.metadata["context"], question=p.input or ""),
-                ),
-            ]
-            a, b = q.output or "", other.output
-            if stable_id(p.id) < "8":  # the candidates in no particular order: the judge must read them
-                a, b = b, a
-            # metadata is for counting afterwards; the judge is shown only the prompt and the two answers
-            pairs.append(
-                Preference(
-                    prompt=prompt,
-                    chosen=a,
-                    rejected=b,
-                    metadata={"question": p.input, "passage_answer": q.output},
-                    provenance=Provenance(step="journey.pair", parents=[q.id, other.id]),
-                )
-            )
+        pairs = _pairs(questions, {q.id: q for q in qa}, alt)
         judge = Judge(teacher=teacher, mode="pairwise", cache=cache)
         judged = [j for j in judge(pairs) if isinstance(j, Preference)]
-        requests = server.requests
+        res.requests = server.requests
     grounded_won = sum(j.chosen == j.metadata.get("passage_answer") for j in judged)
     write_jsonl(qa, root / "3-synthetic" / "qa.jsonl")
     write_jsonl([p for ps in phrasings.values() for p in ps], root / "3-synthetic" / "questions.jsonl")
     write_jsonl(alt, root / "3-synthetic" / "alternatives.jsonl")
     write_jsonl(pairs, root / "3-synthetic" / "pairs.jsonl")
     write_jsonl(judged, root / "3-synthetic" / "judged.jsonl")
-    res.requests = requests
     res.stage(
         "synthetic",
         len(picked),
@@ -252,9 +302,19 @@ def run_journey(
         f"answer won {grounded_won}/{len(judged)} judged pairs",
         str(root / "3-synthetic"),
     )
+    return _Synthetic(qa=qa, phrasings=phrasings, judged=judged)
 
-    # 4. feedback: people check the judged pairs (simulated annotators, the app's real database)
-    log("4/6 feedback: annotators check the judged pairs")
+
+def _feedback(
+    root: Path, res: JourneyResult, judged: list[Preference]
+) -> tuple[list[Judgement], list[tuple[Preference, Preference]]]:
+    """4. feedback: people check the judged pairs (simulated annotators, the app's real database). Returns
+    the judgements and each exported (human-checked) pair beside the judged pair it came from."""
+    from datamill.feedback import simulate_project
+    from datamill.feedback.db import Database
+    from datamill.feedback.export import export_rows
+    from datamill.io import write_jsonl
+
     db_url = f"sqlite:///{(root / '4-feedback' / 'feedback.db').resolve()}"
     os.makedirs(root / "4-feedback", exist_ok=True)
     if os.path.exists(root / "4-feedback" / "feedback.db"):
@@ -296,9 +356,20 @@ def run_journey(
         f"{len(judgements)} judgements by 3 annotators; {overruled} majorities chose the unsourced answer",
         str(root / "4-feedback"),
     )
+    return judgements, checked
 
-    # 5. fine-tuning: preference and SFT sets from the human-checked pairs, validated
-    log("5/6 finetune: export and validate")
+
+def _finetune(
+    root: Path,
+    res: JourneyResult,
+    judgements: list[Judgement],
+    checked: list[tuple[Preference, Preference]],
+) -> list[dict[str, Any]]:
+    """5. fine-tuning: preference and SFT sets from the human-checked pairs, validated. Returns the SFT set
+    as the toy model's training rows (question, answer)."""
+    from datamill.finetune import validate, write_examples
+    from datamill.io import write_jsonl
+
     by_task: dict[str, list[str]] = {}
     for j in judgements:
         by_task.setdefault(j.task, []).append(j.id)
@@ -340,14 +411,27 @@ def run_journey(
         + (f" ({', '.join(c.name for c in report.failed())})" if report.failed() else ""),
         str(ft),
     )
+    return [{"id": e.id, "input": asked_in[e.id], "output": _text(e.messages or [])} for e in sft]
 
-    # 6. diagnosis: a toy model that only memorises (it answers with the answer of the training question
-    #    closest in meaning) on held-out questions: other phrasings of the trained ones, and the questions
-    #    about the held-out pages
-    log("6/6 diagnose: a toy model's mistakes")
-    train = [{"id": e.id, "input": asked_in[e.id], "output": _text(e.messages or [])} for e in sft]
-    held_out = [(p, fact[p.metadata["qa"]]) for ps in phrasings.values() for p in ps[PHRASINGS + 1 :]]
-    held_out += [(q, q) for q in qa if q.metadata.get("chunk_id") in held_pages]
+
+def _diagnose(
+    root: Path,
+    res: JourneyResult,
+    index: Any,
+    syn: _Synthetic,
+    train: list[dict[str, Any]],
+    held_pages: set[str],
+) -> None:
+    """6. diagnosis: a toy model that only memorises (it answers with the answer of the training question
+    closest in meaning) on held-out questions: other phrasings of the trained ones, and the questions about
+    the held-out pages."""
+    from datamill.diagnose import diagnose, write_report
+    from datamill.embed import get_embedder
+    from datamill.io import write_jsonl
+
+    fact = syn.fact
+    held_out = [(p, fact[p.metadata["qa"]]) for ps in syn.phrasings.values() for p in ps[PHRASINGS + 1 :]]
+    held_out += [(q, q) for q in syn.qa if q.metadata.get("chunk_id") in held_pages]
     texts = [ask.input or "?" for ask, _ in held_out]
     embedder = get_embedder()
     if train and texts:
@@ -379,9 +463,3 @@ def run_journey(
     }
     found = ", ".join(f"{c.replace('_', ' ')} {n}" for c, n in res.causes.items()) or "no cause found"
     res.stage("diagnose", len(results), summary["mistakes"], f"mistakes by cause: {found}", html)
-
-    # lineage: every exported fine-tune example must trace back to a crawled page
-    lineage = LineageIndex(root)
-    res.lineage_complete = sum(lineage.node(i).complete() for i in res.finetune_ids)
-    res.seconds = time.time() - t0
-    return res
