@@ -2,10 +2,11 @@
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
-from datamill.finetune import RULES, clean, from_row
+from datamill.finetune import DEFAULT_RULES, clean, from_row
 
 PLANTS = {
     "empty_output": lambda r, rng: {**r, "output": rng.choice(["", "   ", "<nooutput>", "N/A"])},
@@ -105,7 +106,7 @@ def test_per_class_precision_and_recall(planted, capsys):
     result = clean(recs, near_dup_threshold=0.7)
     got = {rec.provenance.line - 1: rule for rec, rule, _ in result.dropped}
     table = {}
-    for rule in RULES:
+    for rule in DEFAULT_RULES:
         flagged = {i for i, r in got.items() if r == rule}
         planted_ = {i for i, t in enumerate(truth) if t == rule}
         tp = len(flagged & planted_)
@@ -190,3 +191,52 @@ def test_embedding_near_duplicates_catch_paraphrases_minhash_misses():
     assert dropped == [1, 4], [(recs.index(r), why) for r, _, why in by_embedding.dropped]
     with pytest.raises(Exception, match="near_dup_method"):
         clean(recs, near_dup_method="cosine")
+
+
+def seed_examples_with_paraphrases(data: Path) -> tuple[list, set[int]]:
+    """The 175 Self-Instruct seed tasks as examples, then 64 with the instruction reworded by hand and
+    the same answer (tests/data/finetune/seed_task_paraphrases.jsonl): the planted semantic duplicates."""
+    from datamill.records import Example
+
+    tasks = {}
+    for line in (data / "finetune" / "self_instruct_seed_tasks.jsonl").read_text().splitlines():
+        t = json.loads(line)
+        tasks[t["id"]] = t
+    para = [
+        json.loads(x) for x in (data / "finetune" / "seed_task_paraphrases.jsonl").read_text().splitlines()
+    ]
+
+    def example(instruction: str, t: dict, line: int) -> Example:
+        inst = t["instances"][0]
+        prompt = instruction + (f"\n\n{inst['input']}" if inst["input"] else "")
+        return Example(input=prompt, output=inst["output"], provenance={"line": line})
+
+    recs = [example(t["instruction"], t, i + 1) for i, t in enumerate(tasks.values())]
+    recs += [example(p["paraphrase"], tasks[p["id"]], len(recs) + k + 1) for k, p in enumerate(para)]
+    return recs, set(range(len(tasks), len(recs)))
+
+
+def test_semantic_duplicates_are_what_minhash_let_through(sample_data, capsys):
+    pytest.importorskip("sentence_transformers")
+    recs, planted = seed_examples_with_paraphrases(sample_data)
+    rules = ["exact_duplicate", "near_duplicate", "semantic_duplicate"]
+    result = clean(recs, rules=rules, languages=None)
+    by_rule = {r: {recs.index(rec) for rec, rule, _ in result.dropped if rule == r} for r in rules}
+    minhash, semantic = by_rule["near_duplicate"], by_rule["semantic_duplicate"]
+    removed = minhash | semantic
+    precision = len(removed & planted) / len(removed)
+    with capsys.disabled():
+        print(
+            f"\nreworded instructions (same answer): MinHash {len(minhash & planted)}/{len(planted)}, "
+            f"semantic after it {len(semantic & planted)} more; precision {precision:.2f}, "
+            f"recall {len(removed & planted) / len(planted):.2f}"
+        )
+    assert not minhash & semantic and len(semantic & planted) >= 10  # beyond MinHash
+    assert precision >= 0.9 and len(removed & planted) >= 0.7 * len(planted)
+    why = next(why for rec, rule, why in result.dropped if rule == "semantic_duplicate")
+    assert why.startswith("same meaning as line ") and "cosine 0." in why
+    assert clean(recs[:5], rules=rules[:2]).counts.get("semantic_duplicate", 0) == 0  # opt-in
+    with pytest.raises(Exception, match="semantic_threshold needs"):
+        clean(recs[:3], semantic_threshold=0.9)
+    with pytest.raises(Exception, match="semantic_threshold must be"):
+        clean(recs[:3], rules=rules, semantic_threshold=1.5)

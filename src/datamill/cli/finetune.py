@@ -298,7 +298,8 @@ def clean(
         Path | None, typer.Option(*OUTPUT, help="Cleaned output file (same format as the input unless --to).")
     ] = None,
     rules: Annotated[
-        str | None, typer.Option("--rules", help="Comma-separated rules (default: all).")
+        str | None,
+        typer.Option("--rules", help="Comma-separated rules (default: all but semantic_duplicate)."),
     ] = None,
     languages: Annotated[
         str, typer.Option("--languages", help="Wanted languages (ISO 639-1), comma-separated; '' for any.")
@@ -316,6 +317,13 @@ def clean(
             "--near-dup-method", help="minhash (word 3-grams) or embedding (MiniLM; catches paraphrases)."
         ),
     ] = "minhash",
+    semantic_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--semantic-threshold",
+            help="Cosine threshold of the semantic_duplicate rule (SemDeDup; default 0.8).",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -330,7 +338,7 @@ def clean(
     **read: Any,
 ) -> None:
     """Remove duplicates, refusals, empty/truncated outputs, hallucinated links/images, wrong arithmetic."""
-    from datamill.finetune import RULES, write_examples
+    from datamill.finetune import DEFAULT_RULES, write_examples
     from datamill.finetune import clean as run
     from datamill.io import write_jsonl
 
@@ -339,10 +347,11 @@ def clean(
     fmt = _output_format(recs, read["to"])
     result = run(
         recs,
-        rules=rules.split(",") if rules else RULES,
+        rules=rules.split(",") if rules else DEFAULT_RULES,
         languages=[x for x in languages.split(",") if x] or None,
         near_dup_threshold=near_dup_threshold,
         near_dup_method=near_dup_method,
+        semantic_threshold=semantic_threshold,
         dry_run=dry_run,
     )
     if output is not None and not dry_run:

@@ -204,10 +204,21 @@ def dedup(
     ngram: Annotated[int, typer.Option("--ngram", help="Shingle size in words.")] = 5,
     bands: Annotated[int | None, typer.Option("--bands", help="LSH bands (with --rows).")] = None,
     rows: Annotated[int | None, typer.Option("--rows", help="LSH rows per band.")] = None,
+    semantic: Annotated[
+        bool,
+        typer.Option(
+            "--semantic/--no-semantic",
+            help="Then SemDeDup: embed, k-means, drop same-meaning documents MinHash kept.",
+        ),
+    ] = False,
+    semantic_threshold: Annotated[
+        float | None,
+        typer.Option("--semantic-threshold", help="Cosine threshold of --semantic (default 0.8)."),
+    ] = None,
     output_format: FormatOpt = "parquet",
     **run: Any,
 ) -> None:
-    """URL, exact and MinHash-LSH dedup across all inputs; near-duplicates go to OUTPUT/dedup/ for audit."""
+    """URL, exact, MinHash-LSH (and semantic) dedup across all inputs; duplicates go to OUTPUT/dedup/ for audit."""
     from datamill.pretrain import dedup_pipeline
 
     pipe = dedup_pipeline(
@@ -220,6 +231,8 @@ def dedup(
         ngram=ngram,
         bands=bands,
         rows=rows,
+        semantic=semantic,
+        semantic_threshold=semantic_threshold,
         output_format=output_format,
     )
     result = _finish(pipe, output, title="Dedup", **run)

@@ -8,7 +8,14 @@ write_examples(parts["train"], "clean/train.jsonl", format="openai")
 """
 
 from datamill.finetune.card import CardResult, dataset_card, write_dataset_card
-from datamill.finetune.clean import RULES, CleanResult, clean, embedding_duplicates, find_defects
+from datamill.finetune.clean import (
+    DEFAULT_RULES,
+    RULES,
+    CleanResult,
+    clean,
+    embedding_duplicates,
+    find_defects,
+)
 from datamill.finetune.curate import Contamination, SplitResult, decontaminate, mix, split
 from datamill.finetune.formats import (
     FORMATS,
@@ -37,6 +44,7 @@ __all__ = [
     "CleanResult",
     "Contamination",
     "FORMATS",
+    "DEFAULT_RULES",
     "RULES",
     "SplitResult",
     "TokenStats",

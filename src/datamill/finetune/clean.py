@@ -14,8 +14,11 @@ system prompt) and its output (the final assistant turn):
 | ``wrong_math`` | output states arithmetic (``a op b = c``) that is wrong, or answers an arithmetic question wrongly |
 | ``non_english`` | text is not in the wanted languages (lingua) |
 | ``exact_duplicate`` / ``near_duplicate`` | same (or MinHash-similar) instruction and output as an earlier example |
+| ``semantic_duplicate`` | means the same as an earlier example (SemDeDup: embeddings, k-means, cosine); opt-in |
 
-``dry_run`` reports what each rule would drop, with examples, and keeps everything.
+Rules run in that order and an example is dropped for the first it breaks, so what ``semantic_duplicate``
+drops is what MinHash (and the other rules) let through. ``dry_run`` reports what each rule would drop,
+with examples, and keeps everything.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import xxhash
 from datamill.errors import ConfigError
 from datamill.records import Example, Preference, Record
 
-__all__ = ["CleanResult", "RULES", "clean", "embedding_duplicates", "find_defects"]
+__all__ = ["CleanResult", "DEFAULT_RULES", "RULES", "clean", "embedding_duplicates", "find_defects"]
 
 RULES = (
     "empty_output",
@@ -46,7 +49,10 @@ RULES = (
     "non_english",
     "exact_duplicate",
     "near_duplicate",
+    "semantic_duplicate",
 )
+#: The rules ``clean`` applies unless told otherwise: all but ``semantic_duplicate`` (it loads an embedding model).
+DEFAULT_RULES = tuple(r for r in RULES if r != "semantic_duplicate")
 
 _PLACEHOLDER = re.compile(r"^\s*(<\s*no\s*output\s*>|<\s*noinput\s*>|n/?a|none|null|-+|\.+|\?+)\s*$", re.I)
 _REFUSAL = re.compile(
@@ -322,10 +328,11 @@ def embedding_duplicates(
 def clean(
     records: Iterable[Record],
     *,
-    rules: Sequence[str] = RULES,
+    rules: Sequence[str] = DEFAULT_RULES,
     languages: Sequence[str] | None = ("en",),
     near_dup_threshold: float | None = None,
     near_dup_method: str = "minhash",
+    semantic_threshold: float | None = None,
     embedding_model: str = "all-MiniLM-L6-v2",
     dry_run: bool = False,
 ) -> CleanResult:
@@ -336,8 +343,11 @@ def clean(
 
     ``near_dup_method`` is ``"minhash"`` (Jaccard of word 3-grams >= ``near_dup_threshold``, default
     0.85) or ``"embedding"`` (cosine of sentence embeddings >= ``near_dup_threshold``, default 0.95).
+    The ``semantic_duplicate`` rule (not in :data:`DEFAULT_RULES`) then runs SemDeDup over what is left:
+    cosine >= ``semantic_threshold`` (default 0.8) inside k-means clusters of the embeddings.
     """
     _check_clean_options(rules, languages, near_dup_method, near_dup_threshold)
+    _check_semantic(rules, semantic_threshold)
     if near_dup_threshold is None:
         near_dup_threshold = _NEAR_DUP_DEFAULTS[near_dup_method]
     recs = list(records)
@@ -356,6 +366,10 @@ def clean(
             method=near_dup_method,
             threshold=near_dup_threshold,
             embedding_model=embedding_model,
+        )
+    if "semantic_duplicate" in rules and len(recs) > 1:
+        _semantic_duplicates(
+            recs, pairs, verdicts, threshold=semantic_threshold or 0.8, embedding_model=embedding_model
         )
     kept, dropped = [], []
     for rec, v in zip(recs, verdicts.first, strict=True):
@@ -473,3 +487,37 @@ def _near_duplicates(
             verdicts.mark(
                 i, "near_duplicate", f"near-duplicate of line {recs[c].provenance.line or c} ({method})"
             )
+
+
+def _check_semantic(rules: Sequence[str], semantic_threshold: float | None) -> None:
+    if semantic_threshold is None:
+        return
+    if "semantic_duplicate" not in rules:
+        raise ConfigError(
+            "semantic_threshold needs the semantic_duplicate rule in rules",
+            params=("semantic_threshold", "rules"),
+        )
+    if not 0.0 < semantic_threshold <= 1.0:
+        raise ConfigError(
+            f"semantic_threshold must be in (0, 1], got {semantic_threshold!r}", params="semantic_threshold"
+        )
+
+
+def _semantic_duplicates(
+    recs: list[Record],
+    pairs: list[tuple[str, str]],
+    verdicts: _Verdicts,
+    *,
+    threshold: float,
+    embedding_model: str,
+) -> None:
+    """SemDeDup over instruction + output: an example meaning the same as an earlier one is marked."""
+    from datamill.semdedup import texts_semantic_duplicates
+
+    found = texts_semantic_duplicates(
+        [f"{ins}\n{out}" for ins, out in pairs], threshold=threshold, model=embedding_model
+    )
+    for i, (root, sim) in enumerate(zip(found.roots.tolist(), found.similarity.tolist(), strict=True)):
+        if root != i:
+            line = recs[root].provenance.line or root
+            verdicts.mark(i, "semantic_duplicate", f"same meaning as line {line} (cosine {sim:.2f})")

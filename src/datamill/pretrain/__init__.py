@@ -38,6 +38,7 @@ from datamill.pretrain.run import (
     run_pretrain,
     tokenize_pipeline,
 )
+from datamill.pretrain.semdedup import SemanticDedup
 from datamill.pretrain.tokenize import TokenCount, shard_corpus
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "MinhashDedup",
     "PiiRedactor",
     "Report",
+    "SemanticDedup",
     "Shards",
     "TokenCount",
     "UrlDedup",

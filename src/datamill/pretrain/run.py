@@ -38,6 +38,7 @@ from datamill.pretrain.quality import (
     UrlFilter,
 )
 from datamill.pretrain.readers import HtmlFolderReader, WarcReader
+from datamill.pretrain.semdedup import SemanticDedup
 from datamill.pretrain.tokenize import TokenCount, shard_corpus
 from datamill.recipes import Finisher, Recipe, run_finishers
 
@@ -210,9 +211,14 @@ def dedup_pipeline(
     ngram: int = 5,
     bands: int | None = None,
     rows: int | None = None,
+    semantic: bool = False,
+    semantic_threshold: float | None = None,
     output_format: str = "parquet",
 ) -> Pipeline:
-    """URL, exact and MinHash near-duplicate removal across every input file."""
+    """URL, exact and MinHash near-duplicate removal across every input file; with ``semantic``, then
+    SemDeDup (:class:`SemanticDedup`, cosine >= ``semantic_threshold``, default 0.8) on what MinHash kept."""
+    if semantic_threshold is not None and not semantic:
+        raise ConfigError("semantic_threshold needs semantic=True", params=("semantic_threshold", "semantic"))
     reader = make_reader(inputs)
     steps: list[Step] = [Extract()] if _is_web(reader) else []
     if url:
@@ -223,8 +229,15 @@ def dedup_pipeline(
         steps.append(
             MinhashDedup(threshold=threshold, num_perm=num_perm, ngram=ngram, bands=bands, rows=rows)
         )
+    if semantic:
+        steps.append(
+            SemanticDedup() if semantic_threshold is None else SemanticDedup(threshold=semantic_threshold)
+        )
     if len(steps) == (1 if _is_web(reader) else 0):
-        raise ConfigError("choose at least one of exact, url, minhash", params=("exact", "url", "minhash"))
+        raise ConfigError(
+            "choose at least one of exact, url, minhash, semantic",
+            params=("exact", "url", "minhash", "semantic"),
+        )
     return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
 
 
