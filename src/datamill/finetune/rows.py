@@ -486,107 +486,93 @@ def to_row(
 
 
 def _to_row(rec: Record, fmt: str) -> dict[str, Any]:
-    meta = rec.metadata
-    row: dict[str, Any]
     if isinstance(rec, Preference):
-        if fmt == "trl_preference":
-            conv = not isinstance(rec.chosen, str)
-            if conv:
-                row = {
-                    "prompt": [m.to_dict() for m in _as_msgs(rec.prompt, "user")],
-                    "chosen": [m.to_dict() for m in _as_msgs(rec.chosen, "assistant")],
-                    "rejected": [m.to_dict() for m in _as_msgs(rec.rejected, "assistant")],
-                }
-            else:
-                row = {
-                    "prompt": rec.prompt
-                    if isinstance(rec.prompt, str)
-                    else "\n\n".join(m.text for m in rec.prompt),
-                    "chosen": rec.chosen,
-                    "rejected": rec.rejected,
-                }
-        elif fmt == "openai_dpo":
-            inp: dict[str, Any] = {"messages": [m.to_dict() for m in _as_msgs(rec.prompt, "user")]}
-            if "tools" in meta:
-                inp["tools"] = meta["tools"]
-            row = {
-                "input": inp,
-                "preferred_output": [m.to_dict() for m in _as_msgs(rec.chosen, "assistant")],
-                "non_preferred_output": [m.to_dict() for m in _as_msgs(rec.rejected, "assistant")],
-            }
-        else:  # an SFT format: the prompt and the chosen answer (what "SFT on chosen" trains on)
-            return _to_row(
-                Example(
-                    messages=_as_msgs(rec.prompt, "user") + _as_msgs(rec.chosen, "assistant"), metadata=meta
-                ),
-                fmt,
-            )
-    elif isinstance(rec, Example):
+        if fmt in PREFERENCE_FORMATS:
+            return _preference_row(rec, fmt)
+        # an SFT format: the prompt and the chosen answer (what "SFT on chosen" trains on)
+        msgs = _as_msgs(rec.prompt, "user") + _as_msgs(rec.chosen, "assistant")
+        return _to_row(Example(messages=msgs, metadata=rec.metadata), fmt)
+    if isinstance(rec, Example):
         if rec.messages is None:
             if fmt not in ("trl_text", "chat_text"):
                 raise ValueError(f"a text-only example can only be written as trl_text, not {fmt}")
-            row = {"text": rec.input or ""}
+            return {"text": rec.input or ""}
+        return _example_row(rec, rec.messages, fmt)
+    raise ValueError(f"cannot write a {rec.type_name} record as a fine-tuning row")
+
+
+def _preference_row(rec: Preference, fmt: str) -> dict[str, Any]:
+    if fmt == "openai_dpo":
+        inp: dict[str, Any] = {"messages": [m.to_dict() for m in _as_msgs(rec.prompt, "user")]}
+        if "tools" in rec.metadata:
+            inp["tools"] = rec.metadata["tools"]
+        return {
+            "input": inp,
+            "preferred_output": [m.to_dict() for m in _as_msgs(rec.chosen, "assistant")],
+            "non_preferred_output": [m.to_dict() for m in _as_msgs(rec.rejected, "assistant")],
+        }
+    if not isinstance(rec.chosen, str):  # trl_preference, conversational
+        return {
+            "prompt": [m.to_dict() for m in _as_msgs(rec.prompt, "user")],
+            "chosen": [m.to_dict() for m in _as_msgs(rec.chosen, "assistant")],
+            "rejected": [m.to_dict() for m in _as_msgs(rec.rejected, "assistant")],
+        }
+    prompt = rec.prompt if isinstance(rec.prompt, str) else "\n\n".join(m.text for m in rec.prompt)
+    return {"prompt": prompt, "chosen": rec.chosen, "rejected": rec.rejected}
+
+
+def _example_row(rec: Example, msgs: list[Message], fmt: str) -> dict[str, Any]:
+    meta = rec.metadata
+    row: dict[str, Any]
+    if fmt == "openai":
+        row = {"messages": [m.to_dict() for m in msgs]}
+        row.update({key: meta[key] for key in _EXTRA_KEYS["openai"] if key in meta})
+    elif fmt == "sharegpt":
+        row = {"conversations": _sharegpt_turns(msgs)}
+        if "tools" in meta:
+            row["tools"] = meta["tools"]
+    elif fmt == "alpaca":
+        row = _alpaca_row(msgs, meta)
+    elif fmt == "trl_text":
+        row = {"text": "\n\n".join(m.text for m in msgs)}
+    elif fmt == "chat_text":
+        row = {"text": render_chatml(msgs)}
+    elif fmt in ("trl_prompt_completion", "trl_unpaired_preference"):
+        prompt, completion = _split_prompt(msgs)
+        conv = meta.get(
+            "conversational", len(prompt) != 1 or prompt[0].role != "user" or len(completion) != 1
+        )
+        if conv:
+            row = {"prompt": [m.to_dict() for m in prompt], "completion": [m.to_dict() for m in completion]}
         else:
-            msgs = rec.messages
-            if fmt == "openai":
-                row = {"messages": [m.to_dict() for m in msgs]}
-                for key in _EXTRA_KEYS["openai"]:
-                    if key in meta:
-                        row[key] = meta[key]
-            elif fmt == "sharegpt":
-                row = {"conversations": _sharegpt_turns(msgs)}
-                if "tools" in meta:
-                    row["tools"] = meta["tools"]
-            elif fmt == "alpaca":
-                system = [m.text for m in msgs if m.role == "system"]
-                rest = [m for m in msgs if m.role != "system"]
-                if (
-                    len(rest) < 2
-                    or len(rest) % 2
-                    or any(
-                        m.role != ("user" if i % 2 == 0 else "assistant") or m.tool_calls
-                        for i, m in enumerate(rest)
-                    )
-                ):
-                    raise ValueError("alpaca needs alternating user/assistant turns without tool calls")
-                *hist, (last_user, last_asst) = [(rest[i], rest[i + 1]) for i in range(0, len(rest), 2)]
-                orig = meta.get("alpaca") or {}
-                user = last_user.text
-                if (
-                    orig
-                    and orig.get("instruction", "") + ("\n\n" + orig["input"] if orig.get("input") else "")
-                    == user
-                ):
-                    row = {"instruction": orig["instruction"], "input": orig.get("input", "")}
-                else:
-                    row = {"instruction": user, "input": ""}
-                row["output"] = last_asst.text
-                if system:
-                    row["system"] = "\n\n".join(system)
-                if hist:
-                    row["history"] = [[u.text, a.text] for u, a in hist]
-            elif fmt == "trl_text":
-                row = {"text": "\n\n".join(m.text for m in msgs)}
-            elif fmt == "chat_text":
-                row = {"text": render_chatml(msgs)}
-            elif fmt in ("trl_prompt_completion", "trl_unpaired_preference"):
-                prompt, completion = _split_prompt(msgs)
-                conv = meta.get(
-                    "conversational", len(prompt) != 1 or prompt[0].role != "user" or len(completion) != 1
-                )
-                if conv:
-                    row = {
-                        "prompt": [m.to_dict() for m in prompt],
-                        "completion": [m.to_dict() for m in completion],
-                    }
-                else:
-                    row = {"prompt": prompt[0].text, "completion": completion[0].text}
-                if fmt == "trl_unpaired_preference":
-                    if not isinstance(rec.label, bool):
-                        raise ValueError("trl_unpaired_preference needs a true/false label")
-                    row["label"] = rec.label
-            else:
-                raise ValueError(f"an example cannot be written as {fmt}; use one of the supervised formats")
+            row = {"prompt": prompt[0].text, "completion": completion[0].text}
+        if fmt == "trl_unpaired_preference":
+            if not isinstance(rec.label, bool):
+                raise ValueError("trl_unpaired_preference needs a true/false label")
+            row["label"] = rec.label
     else:
-        raise ValueError(f"cannot write a {rec.type_name} record as a fine-tuning row")
+        raise ValueError(f"an example cannot be written as {fmt}; use one of the supervised formats")
+    return row
+
+
+def _alpaca_row(msgs: list[Message], meta: dict[str, Any]) -> dict[str, Any]:
+    system = [m.text for m in msgs if m.role == "system"]
+    rest = [m for m in msgs if m.role != "system"]
+    alternating = all(
+        m.role == ("user" if i % 2 == 0 else "assistant") and not m.tool_calls for i, m in enumerate(rest)
+    )
+    if len(rest) < 2 or len(rest) % 2 or not alternating:
+        raise ValueError("alpaca needs alternating user/assistant turns without tool calls")
+    *hist, (last_user, last_asst) = [(rest[i], rest[i + 1]) for i in range(0, len(rest), 2)]
+    orig = meta.get("alpaca") or {}
+    user = last_user.text
+    if orig and orig.get("instruction", "") + ("\n\n" + orig["input"] if orig.get("input") else "") == user:
+        row = {"instruction": orig["instruction"], "input": orig.get("input", "")}
+    else:
+        row = {"instruction": user, "input": ""}
+    row["output"] = last_asst.text
+    if system:
+        row["system"] = "\n\n".join(system)
+    if hist:
+        row["history"] = [[u.text, a.text] for u, a in hist]
     return row
