@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -15,6 +15,36 @@ app = typer.Typer(
     help="Why did the model get it wrong: coverage, label noise, inconsistency, contradictions.",
     no_args_is_help=True,
 )
+
+
+def _print_summary(d: Any, summary: dict[str, int], html_path: Any, json_path: Any) -> None:
+    """The diagnosis' summary table: mistakes by cause, then the training-set findings and where the report is."""
+    table = Table(
+        title=f"{summary['mistakes']:,} mistakes of {len(d.results):,} results, "
+        f"{len(d.train):,} training examples",
+        title_justify="left",
+    )
+    table.add_column("cause")
+    table.add_column("mistakes", justify="right")
+    table.add_column("share", justify="right")
+    for cause in (
+        "never_seen",
+        "noisy_label",
+        "inconsistent_label",
+        "contradictory_context",
+        "combination",
+        "unexplained",
+    ):
+        n = summary[cause]
+        table.add_row(cause.replace("_", " "), f"{n:,}", f"{n / max(summary['mistakes'], 1):.0%}")
+    console.print(table)
+    console.print(
+        f"{len(d.noisy_train):,} likely label errors in training, {len(d.conflicts):,} conflicting "
+        f"near-duplicate groups, {len(d.eval_label_issues):,} doubtful expected answers"
+    )
+    console.print(
+        f"report: [bold]{escape(str(html_path))}[/] and {escape(str(json_path))} ({d.timings['total']:.1f}s)"
+    )
 
 
 @app.command()
@@ -97,32 +127,7 @@ def report(
     if json_out:
         print_json({"summary": summary, "html": html_path, "json": json_path, "seconds": d.timings["total"]})
         return
-    table = Table(
-        title=f"{summary['mistakes']:,} mistakes of {len(d.results):,} results, "
-        f"{len(d.train):,} training examples",
-        title_justify="left",
-    )
-    table.add_column("cause")
-    table.add_column("mistakes", justify="right")
-    table.add_column("share", justify="right")
-    for cause in (
-        "never_seen",
-        "noisy_label",
-        "inconsistent_label",
-        "contradictory_context",
-        "combination",
-        "unexplained",
-    ):
-        n = summary[cause]
-        table.add_row(cause.replace("_", " "), f"{n:,}", f"{n / max(summary['mistakes'], 1):.0%}")
-    console.print(table)
-    console.print(
-        f"{len(d.noisy_train):,} likely label errors in training, {len(d.conflicts):,} conflicting "
-        f"near-duplicate groups, {len(d.eval_label_issues):,} doubtful expected answers"
-    )
-    console.print(
-        f"report: [bold]{escape(str(html_path))}[/] and {escape(str(json_path))} ({d.timings['total']:.1f}s)"
-    )
+    _print_summary(d, summary, html_path, json_path)
 
 
 @app.command("label-issues")
