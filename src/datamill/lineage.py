@@ -6,6 +6,9 @@ folder (JSONL/Parquet written by datamill; run state and quarantine folders are 
 those links, so a fine-tune example can be followed to the human judgement, the teacher
 generation, the chunk and the crawled page it came from.
 
+A document kept by a classifier filter also links to the model that selected it
+(``provenance.extra["selected_by"]``), and the model's record to the labelled rows it learned from.
+
 Lineage is a graph, not a tree: three annotators' judgements share one judged pair, whose answers
 share one chunk. Each record is one :class:`LineageNode` however many records it fed, and
 :func:`lineage_tree` prints it once, referring back to it ("see above") where it recurs.
@@ -106,7 +109,8 @@ class LineageNode:
 
 
 class LineageIndex:
-    """Every datamill record under a folder, by id (first occurrence wins; duplicates are counted)."""
+    """Every datamill record under a folder, by id (first occurrence wins; a later copy adds the models
+    that selected it)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = os.fspath(root)
@@ -129,7 +133,9 @@ class LineageIndex:
                             rec = Record.from_dict(obj)
                         except ValueError:
                             continue
-                        self.records.setdefault(rec.id, (rec, os.path.relpath(path, self.root), n))
+                        first = self.records.setdefault(rec.id, (rec, os.path.relpath(path, self.root), n))[0]
+                        if first is not rec:  # the same document before and after a classifier filter
+                            _add_selectors(first, rec)
             except InputError:
                 continue  # not a record file (or an empty one): lineage only reads what it can
 
@@ -154,8 +160,24 @@ class LineageIndex:
         rec, file, line = hit
         node = made[record_id] = LineageNode(id=record_id, record=rec, file=file, line=line)
         # registered before its parents, so a provenance cycle (a bug upstream) ends here instead of looping
-        node.parents = [self._node(p, made) for p in rec.provenance.parents]
+        node.parents = [self._node(p, made) for p in _parent_ids(rec)]
         return node
+
+
+def _add_selectors(first: Record, later: Record) -> None:
+    """Give the copy of a record that is indexed the models that selected a later copy of it."""
+    extra = later.provenance.extra.get("selected_by") or []
+    if extra:
+        mine = first.provenance.extra.setdefault("selected_by", [])
+        mine.extend(s for s in extra if s not in mine)
+
+
+def _parent_ids(rec: Record) -> list[str]:
+    """The records ``rec`` was made from, then the models that selected it (a classifier filter names
+    itself in ``provenance.extra["selected_by"]``; the model's record names the labels it learned from)."""
+    selected = rec.provenance.extra.get("selected_by") or []
+    ids = list(rec.provenance.parents)
+    return ids + [s for s in selected if isinstance(s, str) and s not in ids]
 
 
 def lineage_tree(node: LineageNode) -> Any:
@@ -175,6 +197,8 @@ def lineage_tree(node: LineageNode) -> Any:
             shown.add(id(parent))
             style = "red" if parent.missing else ("green" if parent.is_root else "")
             label = escape(parent.label())
+            if at.record is not None and parent.id in (at.record.provenance.extra.get("selected_by") or []):
+                label = "selected by: " + label
             add(tree.add(f"[{style}]{label}[/]" if style else label), parent)
 
     tree = Tree(f"[bold]{escape(node.label())}[/]")

@@ -17,6 +17,12 @@ __all__ = ["Component", "build", "registered"]
 
 _REGISTRY: dict[str, type[Component]] = {}
 _STAGES = ("pretrain", "feedback", "finetune", "incontext", "synthetic", "diagnose")
+#: generic names of steps that live in a stage package (the model-based filters need its models)
+_HOMES = {
+    "filter.classifier": "datamill.pretrain",
+    "filter.classifier_top": "datamill.pretrain",
+    "filter.word_list": "datamill.pretrain",
+}
 
 
 class Component(metaclass=ABCMeta):
@@ -91,7 +97,9 @@ def _lookup(name: str) -> type[Component]:
         return cls
     if name not in _REGISTRY:
         area = name.split(".", 1)[0]
-        if area in _STAGES:
+        if name in _HOMES:
+            importlib.import_module(_HOMES[name])
+        elif area in _STAGES:
             importlib.import_module(f"datamill.{area}")
         else:
             importlib.import_module("datamill.pipeline.steps")

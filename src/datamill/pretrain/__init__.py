@@ -2,12 +2,16 @@
 
 Readers, extraction, language ID, Gopher/C4/FineWeb filters, PII, URL/exact/MinHash dedup,
 decontamination, token counts and shards, and an HTML report; ``run_pretrain`` runs the default recipe.
+Model-based filtering: ``annotate`` labels a sample with a teacher, ``train_classifier`` learns the
+labels, ``ClassifierFilter`` / ``ClassifierTopFraction`` (``classify_pipeline``) apply the model at scale.
 """
 
 from __future__ import annotations
 
 import os
 
+from datamill.pretrain.classifier import HashedNgrams, TextClassifier, load_classifier
+from datamill.pretrain.classify import ClassifierFilter, ClassifierTopFraction, classify_pipeline
 from datamill.pretrain.decontam import Decontaminate
 from datamill.pretrain.dedup import MinhashDedup, UrlDedup, normalize_url
 from datamill.pretrain.extract import Extract, extract_text
@@ -40,14 +44,18 @@ from datamill.pretrain.run import (
 )
 from datamill.pretrain.semdedup import SemanticDedup
 from datamill.pretrain.tokenize import TokenCount, shard_corpus
+from datamill.pretrain.train import TrainResult, train_classifier
 
 __all__ = [
     "C4QualityFilter",
+    "ClassifierFilter",
+    "ClassifierTopFraction",
     "Decontaminate",
     "Extract",
     "FineWebQualityFilter",
     "GopherQualityFilter",
     "GopherRepetitionFilter",
+    "HashedNgrams",
     "HtmlFolderReader",
     "LanguageFilter",
     "MinhashDedup",
@@ -55,11 +63,14 @@ __all__ = [
     "Report",
     "SemanticDedup",
     "Shards",
+    "TextClassifier",
     "TokenCount",
+    "TrainResult",
     "UrlDedup",
     "UrlFilter",
     "WarcReader",
     "band_hashes",
+    "classify_pipeline",
     "decontaminate_pipeline",
     "dedup_pipeline",
     "default_pipeline",
@@ -69,6 +80,7 @@ __all__ = [
     "extract_text",
     "filter_pipeline",
     "finish_run",
+    "load_classifier",
     "luhn_ok",
     "make_reader",
     "minhash_signatures",
@@ -80,6 +92,7 @@ __all__ = [
     "shard_corpus",
     "split_words",
     "tokenize_pipeline",
+    "train_classifier",
     "write_report",
 ]
 

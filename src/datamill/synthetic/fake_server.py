@@ -16,6 +16,8 @@ synthetic tasks get plausible, parseable output a person can read:
   passage contains wins (both positions give the same verdict); otherwise the more complete answer,
   ties broken by position (which swapping exposes); ``[[score]]`` ratings for rubric judges;
 * a question rewritten "in other words": the same question as another user would type it;
+* rubric scores for ``datamill pretrain annotate`` that follow the document's own features (see
+  :mod:`datamill.synthetic.fake_rubrics`);
 * numbered instruction lists for self-instruct, a rewritten prompt for evol-instruct, and a short
   answer otherwise.
 
@@ -56,6 +58,7 @@ from datamill.synthetic.fake_english import (
     rephrase,
     word_hash,
 )
+from datamill.synthetic.fake_rubrics import rubric_answer
 
 __all__ = ["FakeServer", "FakeServerStats", "fake_answer"]
 
@@ -211,6 +214,10 @@ def fake_answer(messages: list[dict[str, Any]], *, json_mode: bool = False, seed
     last = users[-1] if users else prompt
     if last.startswith("Your previous answer could not be used") and len(users) > 1:
         last = users[-2]  # a re-ask: answer the task again
+    if (
+        scored := rubric_answer(last)
+    ) is not None:  # pretrain annotate's rubrics (a document may read like any task)
+        return scored
     if last.startswith("Rewrite the following text") and (rewritten := _rewrite(last, seed or 0)) is not None:
         return rewritten
     if "new tasks" in last and "Come up with" in last:
