@@ -111,6 +111,7 @@ def seed(url: str, annotators: int, tasks: int) -> tuple[int, list[str]]:
     tokens = []
     for i in range(annotators):
         u = svc.create_user(db, f"load-{uuid.uuid4().hex[:8]}-{i}", "password1")
+        svc.add_member(db, p["id"], u["id"])
         tokens.append(svc.create_api_token(db, u["id"]))
     db.dispose()
     return p["id"], tokens

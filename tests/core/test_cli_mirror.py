@@ -57,6 +57,12 @@ def _calls() -> dict[str, tuple[Callable[..., Any], ...]]:
         "feedback init": (fb.create_user,),
         "feedback create-user": (fb.create_user,),
         "feedback create-project": (fb.create_project,),
+        "feedback add-member": (fb.add_member,),
+        "feedback remove-member": (fb.remove_member,),
+        "feedback members": (fb.list_members,),
+        "feedback audit": (fb.export_audit, fb.list_audit),
+        "feedback tokens": (fb.list_api_tokens,),
+        "feedback revoke-token": (fb.revoke_api_token,),
         "feedback import": (fb.import_tasks, synthetic.make_teacher),
         "feedback export": (export.export,),
         "feedback stats": (quality.agreement_report,),
@@ -104,6 +110,7 @@ _WRITE = (
 )
 EXCEPTIONS: dict[str, dict[str, str]] = {
     "feedback create-user": {"token": "--token also makes an API token for the user (create_api_token)"},
+    "feedback tokens": {"user": "a username, looked up (user_by_name) for list_api_tokens' user_id"},
     "finetune clean": {
         "output": _WRITE,
         "to": _WRITE,

@@ -108,3 +108,13 @@ def backend_url(request: Any, tmp_path: Any, name: str) -> Iterator[str]:
         yield url
     finally:
         drop_pg_schema(schema)
+
+
+def join_all(db: Any, project: Any) -> None:
+    """Make every annotator and reviewer a member of ``project`` (a project dict, id or name)."""
+    from datamill.feedback import service as svc
+
+    ref = project["id"] if isinstance(project, dict) else project
+    for u in svc.list_users(db):
+        if u["role"] != "admin":
+            svc.add_member(db, ref, u["id"])

@@ -7,7 +7,7 @@ import re
 import uuid
 
 import pytest
-from feedback_helpers import CSRF_RE, Web
+from feedback_helpers import CSRF_RE, Web, join_all
 
 from datamill.feedback import service as svc
 
@@ -54,6 +54,7 @@ def pairwise_project(
         for i in range(gold)
     ]
     svc.add_tasks(db, p["id"], enumerate(rows, 1))
+    join_all(db, p)  # the users made so far are members
     return p
 
 
@@ -144,7 +145,7 @@ def test_authorization_rules(app_db) -> None:  # noqa: ANN001
     ):
         assert c.get(path, headers=bearer(toks["ann1"])).status_code == 403, path
     assert c.get(f"/api/projects/{p['id']}/agreement", headers=bearer(rev)).status_code == 200
-    assert c.get(f"/api/projects/{p['id']}/export", headers=bearer(rev)).status_code == 403
+    assert c.get(f"/api/projects/{p['id']}/export", headers=bearer(rev)).status_code == 200
     assert c.post("/api/projects", json={"name": "x"}, headers=bearer(toks["ann1"])).status_code == 403
     assert (
         c.post(
@@ -191,7 +192,9 @@ def test_import_all_or_nothing_and_formats(app_db, tmp_path) -> None:  # noqa: A
     )
     with pytest.raises(InputError, match="dup.jsonl:2: line 2: duplicate task id 'a'"):
         svc.import_tasks(db, p["id"], dup)
-    assert svc.next_task(db, svc.create_user(db, "u", "password1")["id"], p["id"]) is None  # nothing imported
+    u = svc.create_user(db, "u", "password1")["id"]
+    svc.add_member(db, p["id"], u)
+    assert svc.next_task(db, u, p["id"]) is None  # nothing imported
     good = tmp_path / "good.jsonl"
     good.write_text(
         '{"id": "a", "prompt": "a", "chosen": "x", "rejected": "y"}\n'
@@ -215,6 +218,7 @@ def test_queue_overlap_no_repeat_skip_and_permutation(app_db) -> None:  # noqa: 
     _app, db = app_db
     p = pairwise_project(db, n=4, overlap=2)
     users = [svc.create_user(db, f"a{i}", "password1")["id"] for i in range(3)]
+    join_all(db, p)
     # the current task is returned again until judged
     t = svc.next_task(db, users[0], p["id"])
     assert svc.next_task(db, users[0], p["id"])["task_id"] == t["task_id"]
@@ -294,6 +298,7 @@ def test_gold_rate_and_accuracy_and_gold_weighted_export(app_db) -> None:  # noq
     _app, db = app_db
     p = pairwise_project(db, n=6, overlap=3, gold=4, gold_rate=0.5)
     good, bad1, bad2 = (svc.create_user(db, n, "password1")["id"] for n in ("good", "bad1", "bad2"))
+    join_all(db, p)
     n_gold = {good: 0, bad1: 0, bad2: 0}
     for u in (good, bad1, bad2):
         while (t := svc.next_task(db, u, p["id"])) is not None:
@@ -319,6 +324,7 @@ def test_gold_rate_and_accuracy_and_gold_weighted_export(app_db) -> None:  # noq
 def _judge_all(db, p, picks: dict[str, object], value_for) -> None:  # noqa: ANN001
     for name in picks:
         uid = svc.user_by_name(db, name).id
+        svc.add_member(db, p["id"], uid)
         while (t := svc.next_task(db, uid, p["id"])) is not None:
             svc.submit(db, uid, t["task_id"], client_key=uuid.uuid4().hex, value=value_for(name, t))
 
@@ -485,7 +491,7 @@ def test_client_sdk(app_db) -> None:  # noqa: ANN001
     from fastapi.testclient import TestClient
 
     from datamill.feedback import Client
-    from datamill.feedback.service import ForbiddenError
+    from datamill.feedback.service import ForbiddenError, NotFoundError
 
     app, db = app_db
     svc.create_user(db, "boss", "boss-password", role="admin")
@@ -496,6 +502,12 @@ def test_client_sdk(app_db) -> None:  # noqa: ANN001
     assert admin.add_tasks(proj["id"], [{"prompt": "q", "responses": ["a", "b"]}]) == 1
     admin.create_user("worker", "worker-pass", role="annotator")
     w = Client("http://testserver", username="worker", password="worker-pass", http=http)
+    with pytest.raises(NotFoundError):  # not a member yet: the project does not exist for them
+        w.next_task("sdk")
+    assert w.projects() == []
+    assert admin.add_member("sdk", "worker")["added"] is True
+    assert [m["username"] for m in admin.members("sdk")] == ["worker"]
+    assert [p["name"] for p in w.projects()] == ["sdk"]
     t = w.next_task("sdk")
     j1 = w.submit(t["task_id"], {"preferred": 0}, client_key="fixed-key-123")
     j2 = w.submit(t["task_id"], {"preferred": 0}, client_key="fixed-key-123")
@@ -504,6 +516,9 @@ def test_client_sdk(app_db) -> None:  # noqa: ANN001
         w.export("sdk")
     assert len(admin.export("sdk", format="raw")) == 1
     assert admin.agreement("sdk")["judgements"] == 1
+    assert admin.remove_member("sdk", "worker")["released"] == 0
+    with pytest.raises(NotFoundError):
+        w.judgements("sdk")
 
 
 def test_a_final_assistant_turn_is_the_response_not_context() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from feedback_helpers import join_all
 
 from datamill.feedback import service as svc
 
@@ -100,9 +101,9 @@ def test_ui_flow_keyboard_annotation_agreement_export(browser, live, artifacts_d
     # the admin creates the users and projects in the app
     page.goto(f"{base}/users")
     for name, role in (("ann", "annotator"), ("ann2", "annotator"), ("rev", "reviewer")):
-        page.fill("input[name=username]", name)
-        page.fill("input[name=password]", f"{name}-password")
-        page.select_option("select[name=role]", role)
+        page.fill("#add-user input[name=username]", name)
+        page.fill("#add-user input[name=password]", f"{name}-password")
+        page.select_option("#add-user select[name=role]", role)
         page.click("form[action='/users'] button")
     assert page.get_by_role("cell", name="rev", exact=True).count() == 1
     pw = svc.create_project(
@@ -144,6 +145,8 @@ def test_ui_flow_keyboard_annotation_agreement_export(browser, live, artifacts_d
             1,
         ),
     )
+    for proj in (pw, rk, rw):
+        join_all(db, proj)
     page.context.clear_cookies()
 
     def annotate_pairs(username: str, correct: bool) -> None:
@@ -226,6 +229,7 @@ def test_ranking_by_drag_and_drop(browser, live, artifacts_dir) -> None:  # noqa
     svc.add_tasks(
         db, rk["id"], enumerate([{"id": "r", "prompt": "rank", "responses": ["first", "second", "third"]}], 1)
     )
+    svc.add_member(db, rk["id"], "dragger")
     ctx = browser.new_context()
     page = ctx.new_page()
     login(page, server.url, "dragger", "dragger-password")

@@ -41,6 +41,16 @@ def test_cli_verbs(tmp_path) -> None:  # noqa: ANN001
     assert r.exit_code == 0 and "3" in r.output
     db = Database(env["DATABASE_URL"])
     uid = svc.user_by_name(db, "ann").id
+    assert svc.project_progress(db, uid) == []  # not a member yet
+    r = run("add-member", "demo", "ann", env=env)
+    assert r.exit_code == 0 and "added" in r.output, r.output
+    r = run("add-member", "demo", "ann", env=env)
+    assert "already a member" in r.output
+    r = run("members", "demo", "--json", env=env)
+    assert [m["username"] for m in json.loads(r.output)] == ["ann"]
+    r = runner.invoke(app, ["feedback", "add-member", "demo", "boss"], env=env)
+    assert r.exit_code != 0 and "admin" in str(r.exception)  # admins see every project: no membership to add
+    svc.forget_access(db)  # this process remembers access for ACCESS_CACHE_SECONDS; the CLI changed it
     while (t := svc.next_task(db, uid, "demo")) is not None:
         svc.submit(db, uid, t["task_id"], client_key=f"key-{t['task_id']:04d}", value={"preferred": 0})
     out = tmp_path / "dpo.jsonl"
@@ -50,6 +60,10 @@ def test_cli_verbs(tmp_path) -> None:  # noqa: ANN001
     assert json.loads(r.output)["judgements"] == 3
     r = run("stats", "demo", env=env)
     assert "Annotators" in r.output and "ann" in r.output
+    r = run("remove-member", "demo", "ann", env=env)
+    assert r.exit_code == 0 and "removed" in r.output
+    svc.forget_access(db, uid)
+    assert svc.project_progress(db, uid) == []
     db.dispose()
 
 

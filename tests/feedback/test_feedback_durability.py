@@ -117,6 +117,7 @@ def test_sigkill_mid_run_loses_no_acknowledged_judgement(durable_url: str) -> No
     tokens = {}
     for i in range(N_CLIENTS):
         u = svc.create_user(db, f"a{i}", "password1")
+        svc.add_member(db, p["id"], u["id"])
         tokens[svc.create_api_token(db, u["id"])] = u["id"]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

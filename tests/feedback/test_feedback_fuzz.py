@@ -36,6 +36,7 @@ def test_openapi_fuzz_no_server_errors(tmp_path) -> None:  # noqa: ANN001
                 1,
             ),
         )
+        svc.add_member(db, p["id"], ann["id"])
         svc.next_task(db, ann["id"], p["id"])
     app = create_app(db)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -49,9 +49,15 @@ def _write(path, rows):
     return path
 
 
+def _next(db, user, project):
+    """The user's next task, as a member of the project."""
+    svc.add_member(db, project, user)
+    return svc.next_task(db, user, project)
+
+
 def _judge_as_source(db, project, user):
     """Submit, for every task, the verdict the source dataset gave (best first in the stored order)."""
-    while (t := svc.next_task(db, user, project)) is not None:
+    while (t := _next(db, user, project)) is not None:
         svc.submit(db, user, t["task_id"], client_key=uuid.uuid4().hex, value={"preferred": 0})
 
 
@@ -87,7 +93,7 @@ def test_preference_sources_import_as_pairwise_and_export_exactly(db, tmp_path, 
     p = svc.create_project(db, name, task_type="pairwise")
     assert svc.import_tasks(db, p["id"], _write(tmp_path / "in.jsonl", rows)) == 1
     user = svc.create_user(db, "ann", "password1")["id"]
-    t = svc.next_task(db, user, p["id"])
+    t = _next(db, user, p["id"])
     assert sorted(t["responses"]) == sorted([chosen, rejected])
     if isinstance(prompt, list):
         assert (t["prompt"], t["messages"]) == ("", prompt)
@@ -104,7 +110,7 @@ def test_more_than_two_answers_import_as_ranking(db, tmp_path):
     p = svc.create_project(db, "nectar", task_type="ranking")
     svc.import_tasks(db, p["id"], _write(tmp_path / "n.jsonl", NECTAR))
     user = svc.create_user(db, "ann", "password1")["id"]
-    t = svc.next_task(db, user, p["id"])
+    t = _next(db, user, p["id"])
     assert len(t["responses"]) == 7 and t["prompt"] == "What is the capital of Australia?"
     (task,) = load_project(db, p["id"])["tasks"].values()
     assert task.meta["source_ranks"] == [1, 2, 3, 4, 5, 6, 7] and task.meta["source_preferred"] == 0
@@ -114,7 +120,7 @@ def test_more_than_two_answers_import_as_ranking(db, tmp_path):
     assert task.responses[0] == "The capital of Australia is Canberra."  # stored best first
     p2 = svc.create_project(db, "uf", task_type="ranking")
     svc.import_tasks(db, p2["id"], _write(tmp_path / "uf.jsonl", ULTRAFEEDBACK))
-    t = svc.next_task(db, user, p2["id"])
+    t = _next(db, user, p2["id"])
     assert sorted(t["responses"]) == sorted(UF_RANKED)
 
 
@@ -124,7 +130,7 @@ def test_sft_sources_import_as_single_answer_tasks(db, tmp_path):
     p2 = svc.create_project(db, "oasst", task_type="rewrite")
     assert svc.import_tasks(db, p2["id"], _write(tmp_path / "o.jsonl", OASST1)) == 1
     user = svc.create_user(db, "ann", "password1")["id"]
-    t = svc.next_task(db, user, p2["id"])
+    t = _next(db, user, p2["id"])
     # the conversation up to the last answer is the context; the last answer is under review
     assert t["responses"] == [OASST1_TOP[-1][1]]
     assert [(m["role"], m["content"]) for m in t["messages"]] == OASST1_TOP[:-1]

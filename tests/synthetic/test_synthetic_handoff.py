@@ -24,7 +24,14 @@ def test_judged_pairs_and_answers_become_feedback_tasks(tmp_path, fake_server):
     pytest.importorskip("sqlalchemy")
     from datamill.feedback.db import Database
     from datamill.feedback.export import export_preferences
-    from datamill.feedback.service import create_project, create_user, import_tasks, next_task, submit
+    from datamill.feedback.service import (
+        add_member,
+        create_project,
+        create_user,
+        import_tasks,
+        next_task,
+        submit,
+    )
 
     long = "Air molecules scatter short blue wavelengths of sunlight much more than red ones."
     (tmp_path / "pairs.jsonl").write_text(
@@ -69,6 +76,8 @@ def test_judged_pairs_and_answers_become_feedback_tasks(tmp_path, fake_server):
         assert import_tasks(db, "check-judge", str(tmp_path / "pair_tasks.jsonl")) == 1
         assert import_tasks(db, "check-answers", str(tmp_path / "ans_tasks.jsonl")) == 1
         user = create_user(db, "ann", "password123")
+        for project in ("check-answers", "check-judge"):
+            add_member(db, project, user["id"])
         view = next_task(db, user["id"], "check-answers")
         # the answer is the response to rate, not also part of the context shown above it
         assert view["responses"] == [answer.output] and view["prompt"] == "Name a planet."

@@ -122,13 +122,14 @@ def init(
     ] = None,
 ) -> None:
     """Create or migrate the database (and optionally the first admin)."""
-    from datamill.feedback.service import create_user
+    from datamill.feedback.service import create_user, record
 
     database = _db(db)
     created = None
     if username:
         pw = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
         created = create_user(database, username, pw, role="admin")
+        record(database, None, "user.create", created["username"], role="admin")
     _kv(
         "Database ready",
         {"url": database.url.split("@")[-1], "admin": created["username"] if created else "-"},
@@ -144,15 +145,156 @@ def create_user_cmd(
     db: DbOpt = None,
 ) -> None:
     """Create a user (and an API token for the Python client)."""
-    from datamill.feedback.service import create_api_token, create_user
+    from datamill.feedback.service import create_user, issue_api_token, record
 
     database = _db(db)
     pw = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
     user = create_user(database, username, pw, role=role)
+    record(database, None, "user.create", user["username"], role=user["role"])
     rows: dict[str, object] = {"id": user["id"], "username": user["username"], "role": user["role"]}
     if token:
-        rows["api token"] = create_api_token(database, user["id"], name="cli")
+        new = issue_api_token(database, user["id"], name="cli")
+        record(database, None, "token.create", user["username"], token_id=new["id"], expires_at=None)
+        rows["api token"] = new["token"]
     _kv("User created", rows)
+
+
+@app.command("add-member")
+def add_member_cmd(
+    project: ProjectArg,
+    user: Annotated[list[str], typer.Argument(help="Username(s) or id(s) of annotators or reviewers.")],
+    db: DbOpt = None,
+) -> None:
+    """Make users members of a project: they see it, take its tasks, read its guidelines (reviewers: its
+    agreement and export). Admins see every project without it."""
+    from datamill.feedback.service import add_member, get_project, record
+
+    database = _db(db)
+    name = get_project(database, project)["name"]
+    rows: dict[str, object] = {}
+    for u in user:
+        out = add_member(database, project, u)
+        rows[out["user"]] = "added" if out["added"] else "already a member"
+        if out["added"]:
+            record(database, None, "member.add", name, user=out["user"])
+    _kv(f"Members of {project}", rows)
+
+
+@app.command("remove-member")
+def remove_member_cmd(
+    project: ProjectArg,
+    user: Annotated[list[str], typer.Argument(help="Username(s) or id(s) of members.")],
+    db: DbOpt = None,
+) -> None:
+    """Remove members of a project; their open tasks there go back to the pool."""
+    from datamill.feedback.service import get_project, record, remove_member
+
+    database = _db(db)
+    name = get_project(database, project)["name"]
+    rows: dict[str, object] = {}
+    for u in user:
+        out = remove_member(database, project, u)
+        rows[out["user"]] = f"removed ({out['released']} open tasks released)"
+        record(database, None, "member.remove", name, user=out["user"], released=out["released"])
+    _kv(f"Members of {project}", rows)
+
+
+@app.command()
+def members(project: ProjectArg, db: DbOpt = None, json_out: JsonOpt = False) -> None:
+    """List the members of a project."""
+    from rich.table import Table
+
+    from datamill.feedback.service import list_members
+
+    rows = list_members(_db(db), project)
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title=f"Members of {escape(project)}", title_justify="left")
+    for col in ("user", "role", "since"):
+        table.add_column(col)
+    for m in rows:
+        table.add_row(escape(m["username"]), m["role"], m["since"][:16])
+    console.print(table)
+
+
+@app.command()
+def audit(
+    output: Annotated[
+        Path | None,
+        typer.Option(*OUTPUT, help="Write the whole log here (.jsonl or .csv) instead of a table."),
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option("--format", "-f", help="jsonl or csv (default: told by the file name).")
+    ] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action (e.g. member.add, export).")] = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The audit log of admin actions (users, roles, memberships, tokens, imports, exports, resolutions)."""
+    from rich.table import Table
+
+    from datamill.errors import ConfigError
+    from datamill.feedback.service import export_audit, list_audit
+
+    database = _db(db)
+    if output is not None:
+        n = export_audit(database, output, format=format, action=action)
+        _kv("Audit log", {"events": f"{n:,}", "output": output})
+        return
+    if format is not None:
+        raise ConfigError("--format needs --output (the table is printed otherwise)")
+    events = list_audit(database, action=action, limit=None)
+    if json_out:
+        print_json(events)
+        return
+    table = Table(title="Audit log (newest first)", title_justify="left")
+    for col in ("at (UTC)", "actor", "action", "target", "detail"):
+        table.add_column(col)
+    for e in events:
+        table.add_row(
+            e["at"][:19], escape(e["actor"]), e["action"], escape(e["target"]), escape(str(e["detail"]))
+        )
+    console.print(table)
+
+
+@app.command()
+def tokens(
+    user: Annotated[str | None, typer.Option(help="Only this user's tokens (username).")] = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List API tokens (never the secret): name, owner, created, expiry."""
+    from rich.table import Table
+
+    from datamill.feedback.service import list_api_tokens, user_by_name
+
+    database = _db(db)
+    rows = list_api_tokens(database, user_id=user_by_name(database, user).id if user else None)
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="API tokens", title_justify="left")
+    for col in ("id", "user", "name", "created", "expires"):
+        table.add_column(col)
+    for t in rows:
+        expires = (t["expires_at"] or "never")[:16] + (" (expired)" if t["expired"] else "")
+        table.add_row(str(t["id"]), escape(t["username"]), escape(t["name"]), t["created_at"][:16], expires)
+    console.print(table)
+
+
+@app.command("revoke-token")
+def revoke_token_cmd(
+    token_id: Annotated[int, typer.Argument(help="Id of the token (see `datamill feedback tokens`).")],
+    db: DbOpt = None,
+) -> None:
+    """Revoke an API token: it stops working (on a running server within a few seconds)."""
+    from datamill.feedback.service import record, revoke_api_token
+
+    database = _db(db)
+    out = revoke_api_token(database, token_id)
+    record(database, None, "token.revoke", out["user_id"], token_id=token_id, name=out["name"])
+    _kv("Token revoked", {"id": out["id"], "name": out["name"]})
 
 
 @app.command("create-project")
@@ -172,7 +314,7 @@ def create_project_cmd(
 ) -> None:
     """Create a project."""
     from datamill.errors import InputError
-    from datamill.feedback.service import create_project
+    from datamill.feedback.service import create_project, record
 
     text = ""
     if guidelines is not None:
@@ -180,8 +322,9 @@ def create_project_cmd(
             text = guidelines.read_text(encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot read guidelines: {exc}", path=str(guidelines)) from None
+    database = _db(db)
     p = create_project(
-        _db(db),
+        database,
         name,
         task_type=task_type,
         guidelines=text,
@@ -190,6 +333,7 @@ def create_project_cmd(
         criteria=[c for c in criteria.split(",")] if criteria else None,
         scale=scale,
     )
+    record(database, None, "project.create", p["name"], project_id=p["id"], task_type=p["task_type"])
     _kv("Project created", {k: p[k] for k in ("id", "name", "task_type", "overlap", "gold_rate", "criteria")})
 
 
@@ -218,7 +362,7 @@ def import_cmd(
 ) -> None:
     """Import tasks: all rows or none (a bad row is reported with its line number)."""
     from datamill.errors import ConfigError
-    from datamill.feedback.service import import_tasks
+    from datamill.feedback.service import get_project, import_tasks, record
     from datamill.synthetic import make_teacher
 
     models = list(model or [])
@@ -226,8 +370,10 @@ def import_cmd(
         raise ConfigError(f"give one --model or one per --teacher ({len(teachers)}), got {len(models)}")
     models = models * len(teachers or ()) if len(models) == 1 else models
     answering = [make_teacher(t, model=models[i] if models else None) for i, t in enumerate(teachers or ())]
+    database = _db(db)
     with console.status(f"importing {source}"):
-        n = import_tasks(_db(db), project, source, split=split, teachers=answering or None, samples=samples)
+        n = import_tasks(database, project, source, split=split, teachers=answering or None, samples=samples)
+    record(database, None, "tasks.import", get_project(database, project)["name"], tasks=n, file=str(source))
     _kv("Import", {"project": project, "source": source, "tasks imported": f"{n:,}"})
 
 
@@ -245,15 +391,27 @@ def export(
 ) -> None:
     """Export judgements as training data (DPO/TRL prompt-chosen-rejected, reward pairs, KTO, SFT, raw)."""
     from datamill.feedback.export import export as run_export
+    from datamill.feedback.service import get_project, record
 
+    database = _db(db)
     n = run_export(
-        _db(db),
+        database,
         project,
         format,
         output,
         policy=policy,
         min_agreement=min_agreement,
         include_gold=include_gold,
+    )
+    record(
+        database,
+        None,
+        "export",
+        get_project(database, project)["name"],
+        format=format,
+        policy=policy,
+        rows=n,
+        output=str(output),
     )
     _kv(
         "Export",

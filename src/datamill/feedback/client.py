@@ -110,6 +110,18 @@ class Client:
             "POST", "/api/users", json={"username": username, "password": password, "role": role}
         )
 
+    def members(self, project: int | str) -> list[dict[str, Any]]:
+        """The project's members (admin)."""
+        return self._call("GET", f"/api/projects/{project}/members")
+
+    def add_member(self, project: int | str, user: int | str) -> dict[str, Any]:
+        """Make a user (username or id) a member of the project (admin)."""
+        return self._call("POST", f"/api/projects/{project}/members", json={"user": str(user)})
+
+    def remove_member(self, project: int | str, user: int | str) -> dict[str, Any]:
+        """Remove a member (admin); their open tasks go back to the pool."""
+        return self._call("DELETE", f"/api/projects/{project}/members/{user}")
+
     def add_tasks(self, project: int | str, tasks: list[dict[str, Any]]) -> int:
         """Add tasks (admin), all or nothing; returns how many."""
         return self._call("POST", f"/api/projects/{project}/tasks", json={"tasks": tasks})["imported"]

@@ -230,6 +230,7 @@ def _simulate(
         while name in existing:
             name, k = f"{prefix}-annotator-{i + 1}-{k}", k + 1
         users.append(svc.create_user(db, name, secrets.token_urlsafe(16))["id"])
+        svc.add_member(db, project_id, users[-1])
     n = 0
     for i, u in enumerate(users):
         rng = random.Random(f"{seed}:{i}")

@@ -26,8 +26,10 @@ __all__ = [
     "MAX_ROW_ID",
     "ApiToken",
     "Assignment",
+    "AuditEvent",
     "Base",
     "Judgement",
+    "Membership",
     "Project",
     "ROLES",
     "SafeJSON",
@@ -93,6 +95,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: none: valid until revoked
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Project(Base):
@@ -105,6 +109,18 @@ class Project(Base):
     gold_rate: Mapped[float] = mapped_column(Float, default=0.0)
     criteria: Mapped[list[Any]] = mapped_column(SafeJSON, default=list)
     scale: Mapped[int] = mapped_column(Integer, default=5)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Membership(Base):
+    """A non-admin user's access to a project: members see it, take its tasks, read its guidelines (and
+    reviewers its agreement and export); admins see every project without one."""
+
+    __tablename__ = "memberships"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -179,3 +195,17 @@ class Resolution(Base):
     value: Mapped[dict[str, Any]] = mapped_column(SafeJSON)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """One admin action (users, roles, memberships, tokens, projects, imports, exports, resolutions)."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    #: who did it: a user (kept by name if the user is deleted), or the command line
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

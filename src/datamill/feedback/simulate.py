@@ -77,6 +77,7 @@ def simulate_project(
     from datamill.feedback.db import Database
     from datamill.feedback.export import export_preferences
     from datamill.feedback.service import (
+        add_member,
         add_tasks,
         create_project,
         create_user,
@@ -122,6 +123,8 @@ def simulate_project(
             create_user(db, f"{name}-annotator-{i + 1}", secrets.token_urlsafe(12))["id"]
             for i in range(annotators)
         ]
+        for u in users:
+            add_member(db, proj["id"], u)
         rngs = {u: random.Random(f"{seed}:{i}") for i, u in enumerate(users)}
         active = list(users)
         while active:

@@ -3,17 +3,31 @@
 deps      the database, the current user (API token or session), role and CSRF checks, page rendering
 errors    the one handler mapping datamill's error hierarchy to HTTP
 auth      first run, login, logout; /api/health, /api/login, /api/me
-users     users and API tokens
+users     users and roles
+tokens    API tokens: create with an expiry, list, revoke
+members   project membership (admin)
 projects  projects, the overview page, task import
 tasks     annotation: the annotate page, the queue, judgements, skips
 quality   agreement, disagreements, resolutions
 export    the JSONL download and /api/projects/{project}/export
+audit     the audit log of admin actions
 pages     the project list and the API documentation
 """
 
 from __future__ import annotations
 
-from datamill.feedback.routes import auth, export, pages, projects, quality, tasks, users
+from datamill.feedback.routes import (
+    audit,
+    auth,
+    export,
+    members,
+    pages,
+    projects,
+    quality,
+    tasks,
+    tokens,
+    users,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -21,9 +35,12 @@ __all__ = ["ROUTERS"]
 ROUTERS = [
     auth.router,
     users.router,
+    tokens.router,
     projects.router,
+    members.router,
     tasks.router,
     quality.router,
     export.router,
+    audit.router,
     pages.router,
 ]

@@ -1,4 +1,4 @@
-"""Export: the JSONL download of a project and the API's export rows (admin)."""
+"""Export: the JSONL download of a project and the API's export rows (admins, and reviewers of their projects)."""
 
 from __future__ import annotations
 
@@ -33,9 +33,10 @@ def export_download(
 
     from datamill.feedback.export import export_rows
 
-    need(me[0], "admin")
-    p = svc.get_project(db, project)
+    need(me[0], "reviewer")
+    p = svc.project_for(db, me[0], project)
     rows = export_rows(db, p["id"], format, policy=policy, min_agreement=min_agreement)
+    svc.record(db, me[0], "export", p["name"], format=format, policy=policy, rows=len(rows))
     return Response(
         b"".join(orjson.dumps(r) + b"\n" for r in rows),
         media_type="application/x-ndjson",
@@ -52,8 +53,12 @@ def api_export(
     policy: Literal["majority", "gold-weighted"] = "majority",
     min_agreement: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0,
 ) -> list[dict[str, Any]]:
-    """Export rows (admin): dpo/reward/kto/sft/raw, aggregated by majority or gold-weighted votes."""
+    """Export rows (admin, or a reviewer member): dpo/reward/kto/sft/raw, aggregated by majority or
+    gold-weighted votes."""
     from datamill.feedback.export import export_rows
 
-    need(user, "admin")
-    return export_rows(db, project, format, policy=policy, min_agreement=min_agreement)
+    need(user, "reviewer")
+    p = svc.project_for(db, user, project)
+    rows = export_rows(db, p["id"], format, policy=policy, min_agreement=min_agreement)
+    svc.record(db, user, "export", p["name"], format=format, policy=policy, rows=len(rows))
+    return rows

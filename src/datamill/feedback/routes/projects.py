@@ -68,6 +68,7 @@ def project_new_post(
         )
     except (ConfigError, ConflictError) as exc:
         return page(request, "project_new.html", {"user": me[0], "csrf": me[1], "error": str(exc)}, 422)
+    svc.record(db, me[0], "project.create", p["name"], project_id=p["id"], task_type=p["task_type"])
     return RedirectResponse(f"/projects/{p['id']}", status_code=303)
 
 
@@ -75,7 +76,7 @@ def project_new_post(
 def project_page(request: Request, project: str, me: PageUser, db: Db) -> Response:
     from datamill.feedback.quality import agreement_report
 
-    p = svc.get_project(db, project)
+    p = svc.project_for(db, me[0], project)
     if me[0].role == "annotator":
         return RedirectResponse(f"/projects/{p['id']}/annotate", status_code=303)
     return page(
@@ -102,20 +103,21 @@ async def project_import(
         n = await run_in_threadpool(svc.import_upload, db, p["id"], file.filename or "", await file.read())
     except InputError as exc:
         return RedirectResponse(f"/projects/{p['id']}?msg={quoted(str(exc))}", status_code=303)
+    svc.record(db, me[0], "tasks.import", p["name"], tasks=n, file=(file.filename or "")[:200])
     return RedirectResponse(f"/projects/{p['id']}?msg={quoted(f'imported {n} tasks')}", status_code=303)
 
 
 @router.get("/api/projects", tags=["projects"])
 def api_projects(user: ApiUser, db: Db) -> list[dict[str, Any]]:
-    """All projects."""
-    return svc.list_projects(db)
+    """The projects you may see: all for an admin, else those you are a member of."""
+    return svc.list_projects(db, user_id=user.id)
 
 
 @router.post("/api/projects", tags=["projects"], status_code=201)
 def api_create_project(body: ProjectIn, user: ApiUser, db: Db) -> dict[str, Any]:
     """Create a project (admin)."""
     need(user, "admin")
-    return svc.create_project(
+    p = svc.create_project(
         db,
         body.name,
         task_type=body.task_type,
@@ -125,16 +127,20 @@ def api_create_project(body: ProjectIn, user: ApiUser, db: Db) -> dict[str, Any]
         criteria=body.criteria,
         scale=body.scale,
     )
+    svc.record(db, user, "project.create", p["name"], project_id=p["id"], task_type=p["task_type"])
+    return p
 
 
 @router.get("/api/projects/{project}", tags=["projects"])
 def api_project(project: str, user: ApiUser, db: Db) -> dict[str, Any]:
-    """One project by id or name."""
-    return svc.get_project(db, project)
+    """One project by id or name (404 for a project you are no member of)."""
+    return svc.project_for(db, user, project)
 
 
 @router.post("/api/projects/{project}/tasks", tags=["projects"], status_code=201)
 def api_add_tasks(project: str, body: TasksIn, user: ApiUser, db: Db) -> dict[str, Any]:
     """Add tasks (admin): all or nothing; an error names the bad row."""
     need(user, "admin")
-    return {"imported": svc.add_tasks(db, project, enumerate(body.tasks, 1), what="task")}
+    n = svc.add_tasks(db, project, enumerate(body.tasks, 1), what="task")
+    svc.record(db, user, "tasks.import", svc.get_project(db, project)["name"], tasks=n, file=None)
+    return {"imported": n}

@@ -59,7 +59,7 @@ def stats_page(request: Request, project: str, me: PageUser, db: Db) -> Response
     from datamill.feedback.quality import agreement_report, load_project
 
     need(me[0], "reviewer")
-    p = svc.get_project(db, project)
+    p = svc.project_for(db, me[0], project)
     data = load_project(db, p["id"])
     report = agreement_report(db, p["id"], data=data)
     charts = _charts(report, [j.seconds for j in data["judgements"]])
@@ -73,7 +73,7 @@ def disagreements_page(request: Request, project: str, me: PageUser, db: Db) -> 
     from datamill.feedback.quality import disagreements
 
     need(me[0], "reviewer")
-    p = svc.get_project(db, project)
+    p = svc.project_for(db, me[0], project)
     return page(
         request,
         "disagreements.html",
@@ -87,7 +87,8 @@ async def resolve_post(request: Request, project: str, task_id: RowId, me: PageU
     form = await request.form()
     check_form_csrf(me[1], str(form.get("csrf_token", "")))
     p = svc.get_project(db, project)
-    svc.resolve(db, me[0].id, task_id, value=form_value(p, form), note=str(form.get("note", "")))
+    out = svc.resolve(db, me[0].id, task_id, value=form_value(p, form), note=str(form.get("note", "")))
+    svc.record(db, me[0], "resolution", p["name"], task_id=task_id, value=out["value"])
     return RedirectResponse(f"/projects/{p['id']}/disagreements", status_code=303)
 
 
@@ -97,7 +98,7 @@ def api_agreement(project: str, user: ApiUser, db: Db) -> dict[str, Any]:
     from datamill.feedback.quality import agreement_report
 
     need(user, "reviewer")
-    return agreement_report(db, project)
+    return agreement_report(db, svc.project_for(db, user, project)["id"])
 
 
 @router.get("/api/projects/{project}/disagreements", tags=["quality"])
@@ -106,11 +107,20 @@ def api_disagreements(project: str, user: ApiUser, db: Db) -> list[dict[str, Any
     from datamill.feedback.quality import disagreements
 
     need(user, "reviewer")
-    return disagreements(db, project)
+    return disagreements(db, svc.project_for(db, user, project)["id"])
 
 
 @router.post("/api/tasks/{task_id}/resolution", tags=["quality"])
 def api_resolve(task_id: RowId, body: ResolveIn, user: ApiUser, db: Db) -> dict[str, Any]:
     """Set the final answer of a disputed task (admin); export uses it over the votes."""
     need(user, "admin")
-    return svc.resolve(db, user.id, task_id, value=body.value, note=body.note)
+    out = svc.resolve(db, user.id, task_id, value=body.value, note=body.note)
+    svc.record(
+        db,
+        user,
+        "resolution",
+        svc.get_project(db, out["project_id"])["name"],
+        task_id=task_id,
+        value=out["value"],
+    )
+    return out

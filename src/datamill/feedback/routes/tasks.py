@@ -44,7 +44,7 @@ def _json(data: Any, status: int = 200) -> Response:
 
 @router.get("/projects/{project}/annotate", include_in_schema=False)
 def annotate(request: Request, project: str, me: PageUser, db: Db) -> Response:
-    p = svc.get_project(db, project)
+    p = svc.project_for(db, me[0], project)
     task = svc.next_task(db, me[0].id, p["id"])
     return page(
         request,
@@ -65,7 +65,7 @@ def annotate(request: Request, project: str, me: PageUser, db: Db) -> Response:
 async def annotate_submit(request: Request, project: str, task_id: RowId, me: PageUser, db: Db) -> Response:
     form = await request.form()
     check_form_csrf(me[1], str(form.get("csrf_token", "")))
-    p = svc.get_project(db, project)
+    p = svc.project_for(db, me[0], project)
     try:
         value = form_value(p, form)
         await run_in_threadpool(
@@ -89,7 +89,7 @@ def annotate_skip(
     project: str, task_id: RowId, me: PageUser, db: Db, reason: str = Form(""), csrf_token: str = Form("")
 ) -> Response:
     check_form_csrf(me[1], csrf_token)
-    p = svc.get_project(db, project)
+    p = svc.project_for(db, me[0], project)
     try:
         svc.skip(db, me[0].id, task_id, reason=reason)
     except InputError as exc:
@@ -137,9 +137,9 @@ def api_skip(task_id: RowId, body: SkipIn, user: ApiUser, db: Db) -> dict[str, A
 
 @router.get("/api/projects/{project}/judgements", tags=["quality"])
 def api_judgements(project: str, user: ApiUser, db: Db) -> list[dict[str, Any]]:
-    """Judgements of a project: annotators get only their own."""
+    """Judgements of a project you are a member of: annotators get only their own."""
     only = user.id if user.role == "annotator" else None
-    return svc.list_judgements(db, project, user_id=only)
+    return svc.list_judgements(db, svc.project_for(db, user, project)["id"], user_id=only)
 
 
 @router.get("/api/judgements/{judgement_id}", tags=["quality"])

@@ -1,4 +1,4 @@
-"""Users (admin) and API tokens: pages and API."""
+"""Users (admin): the users page and API: create users, change roles, deactivate."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 from datamill.errors import ConfigError, ConflictError, InputError
 from datamill.feedback import service as svc
-from datamill.feedback.routes.deps import ApiUser, Db, PageUser, check_form_csrf, need, page, quoted
+from datamill.feedback.routes.deps import ApiUser, Db, PageUser, RowId, check_form_csrf, need, page, quoted
 
-__all__ = ["UserIn", "router"]
+__all__ = ["UserIn", "UserUpdate", "router"]
 
 router = APIRouter()
 
@@ -21,6 +21,13 @@ class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=8, max_length=1024)
     role: Literal["admin", "reviewer", "annotator"] = "annotator"
+
+
+class UserUpdate(BaseModel):
+    role: Literal["admin", "reviewer", "annotator"] | None = None
+    active: bool | None = Field(
+        default=None, description="false deactivates: sessions and tokens stop working."
+    )
 
 
 @router.get("/users", include_in_schema=False)
@@ -45,24 +52,37 @@ def users_post(
     need(me[0], "admin")
     check_form_csrf(me[1], csrf_token)
     try:
-        svc.create_user(db, username, password, role=role)
+        u = svc.create_user(db, username, password, role=role)
     except (InputError, ConfigError, ConflictError) as exc:
         return RedirectResponse(f"/users?msg={quoted(str(exc))}", status_code=303)
+    svc.record(db, me[0], "user.create", u["username"], role=u["role"])
     return RedirectResponse("/users", status_code=303)
 
 
-@router.get("/tokens", include_in_schema=False)
-def tokens_page(request: Request, me: PageUser) -> Response:
-    return page(request, "tokens.html", {"user": me[0], "csrf": me[1], "token": None})
-
-
-@router.post("/tokens", include_in_schema=False)
-def tokens_post(
-    request: Request, me: PageUser, db: Db, name: str = Form("client"), csrf_token: str = Form("")
+@router.post("/users/{user_id}", include_in_schema=False)
+def users_update(
+    request: Request,
+    user_id: RowId,
+    me: PageUser,
+    db: Db,
+    role: str = Form(""),
+    active: str = Form(""),
+    csrf_token: str = Form(""),
 ) -> Response:
+    need(me[0], "admin")
     check_form_csrf(me[1], csrf_token)
-    token = svc.create_api_token(db, me[0].id, name=name)
-    return page(request, "tokens.html", {"user": me[0], "csrf": me[1], "token": token})
+    try:
+        out = svc.update_user(db, user_id, role=role or None, active=active == "1" if active else None)
+    except (ConfigError, ConflictError) as exc:
+        return page(
+            request,
+            "users.html",
+            {"user": me[0], "csrf": me[1], "users": svc.list_users(db), "error": str(exc)},
+            422,
+        )
+    if out["changed"]:
+        svc.record(db, me[0], "user.update", out["username"], **out["changed"])
+    return RedirectResponse("/users", status_code=303)
 
 
 @router.get("/api/users", tags=["users"])
@@ -76,4 +96,16 @@ def api_users(user: ApiUser, db: Db) -> list[dict[str, Any]]:
 def api_create_user(body: UserIn, user: ApiUser, db: Db) -> dict[str, Any]:
     """Create a user (admin)."""
     need(user, "admin")
-    return svc.create_user(db, body.username, body.password, role=body.role)
+    out = svc.create_user(db, body.username, body.password, role=body.role)
+    svc.record(db, user, "user.create", out["username"], role=out["role"])
+    return out
+
+
+@router.patch("/api/users/{user_ref}", tags=["users"])
+def api_update_user(user_ref: str, body: UserUpdate, user: ApiUser, db: Db) -> dict[str, Any]:
+    """Change a user's role or deactivate/reactivate them (admin); the last active admin stays one."""
+    need(user, "admin")
+    out = svc.update_user(db, user_ref, role=body.role, active=body.active)
+    if out["changed"]:
+        svc.record(db, user, "user.update", out["username"], **out["changed"])
+    return out

@@ -7,6 +7,7 @@ from typing import Any
 from datamill.errors import ForbiddenError, NotFoundError
 from datamill.feedback.db import Database
 from datamill.feedback.models import Judgement, Resolution, Task, User, utcnow
+from datamill.feedback.service.members import can_access
 from datamill.feedback.service.projects import get_project
 from datamill.feedback.service.values import check_value
 from datamill.feedback.textsafe import check_text
@@ -49,7 +50,7 @@ def list_judgements(db: Database, project: int | str, *, user_id: int | None = N
 def get_judgement_for(db: Database, user: User, judgement_id: int) -> dict[str, Any]:
     with db.read() as s:
         j = s.get(Judgement, judgement_id)
-        if j is None:
+        if j is None or not can_access(db, user.id, j.project_id):
             raise NotFoundError(f"no judgement {judgement_id}")
         if user.role == "annotator" and j.user_id != user.id:
             raise ForbiddenError("you can only see your own judgements")
@@ -74,4 +75,4 @@ def resolve(db: Database, user_id: int, task_id: int, *, value: Any, note: str =
         else:
             r.value, r.note, r.user_id, r.created_at = value, note[:5000], user_id, utcnow()
         s.flush()
-        return {"task_id": task_id, "value": value, "note": r.note}
+        return {"task_id": task_id, "project_id": task.project_id, "value": value, "note": r.note}

@@ -116,18 +116,24 @@ def get_project(db: Database, ref: int | str) -> dict[str, Any]:
     return dict(out)
 
 
-def list_projects(db: Database) -> list[dict[str, Any]]:
+def list_projects(db: Database, *, user_id: int | None = None) -> list[dict[str, Any]]:
+    """All projects, or those user ``user_id`` may see (every one for an admin, else their memberships)."""
     from sqlalchemy import select
 
     with db.read() as s:
-        return [project_dict(p) for p in s.scalars(select(Project).order_by(Project.id))]
+        projects = [project_dict(p) for p in s.scalars(select(Project).order_by(Project.id))]
+    if user_id is None:
+        return projects
+    from datamill.feedback.service.members import visible_projects
+
+    return visible_projects(db, user_id, projects)
 
 
 def project_progress(db: Database, user_id: int) -> list[dict[str, Any]]:
-    """Every project with its number of ``tasks`` and of the user's judgements in it (``mine``)."""
+    """The projects the user may see with their number of ``tasks`` and of the user's judgements (``mine``)."""
     from sqlalchemy import func, select
 
-    projects = list_projects(db)
+    projects = list_projects(db, user_id=user_id)
     with db.read() as s:
         mine = dict(
             s.execute(

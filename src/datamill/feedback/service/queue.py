@@ -16,6 +16,7 @@ from datamill.errors import ConflictError, ForbiddenError, InputError, NotFoundE
 from datamill.feedback.db import Database
 from datamill.feedback.models import Assignment, Judgement, Task, User, utcnow
 from datamill.feedback.service.judgements import judgement_dict
+from datamill.feedback.service.members import can_access, check_access
 from datamill.feedback.service.projects import get_project
 from datamill.feedback.service.values import check_value, from_display, gold_correct
 from datamill.feedback.textsafe import check_text
@@ -114,6 +115,7 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
 
     proj = get_project(db, project)
     pid, overlap = proj["id"], proj["overlap"]
+    check_access(db, user_id, pid, project)
     sql = _sql()
     for _attempt in range(5):
         try:
@@ -193,9 +195,12 @@ def _owned_assignment(s: Any, user_id: int, task_id: int) -> tuple[Task, Assignm
 
 
 def get_task_for(db: Database, user: User, task_id: int) -> dict[str, Any]:
-    """A task as ``user`` may see it: annotators only tasks assigned to them (else 403)."""
+    """A task as ``user`` may see it: annotators only tasks assigned to them (else 403); a task of a project
+    the user is no member of does not exist for them (404)."""
     with db.read() as s:
         task, a = _owned_assignment(s, user.id, task_id)
+        if not can_access(db, user.id, task.project_id):
+            raise NotFoundError(f"no task {task_id}")
         if a is None and user.role == "annotator":
             raise ForbiddenError("this task is not in your queue")
         proj = get_project(db, task.project_id)
@@ -248,7 +253,7 @@ def submit(
                 found = existing(s)
                 if found is not None:
                     return found
-            if row is None:
+            if row is None or not can_access(db, user_id, row.project_id):
                 raise NotFoundError(f"no task {task_id}")
             if row.aid is None:
                 raise ForbiddenError("this task is not in your queue")
@@ -295,6 +300,8 @@ def skip(db: Database, user_id: int, task_id: int, *, reason: str) -> None:
         raise InputError("a skip needs a reason")
     with db.write() as s:
         task, a = _owned_assignment(s, user_id, task_id)
+        if not can_access(db, user_id, task.project_id):
+            raise NotFoundError(f"no task {task_id}")
         if a is None:
             raise ForbiddenError("this task is not in your queue")
         if a.status != "open":

@@ -25,7 +25,11 @@ __all__ = [
     "delete_session",
     "has_admin",
     "has_users",
+    "list_api_tokens",
+    "issue_api_token",
     "list_users",
+    "revoke_api_token",
+    "update_user",
     "session_user",
     "token_user",
     "user_by_name",
@@ -156,12 +160,73 @@ def delete_session(db: Database, token: str | None) -> None:
             s.execute(delete(Session).where(Session.token_hash == _sha(token)))
 
 
-def create_api_token(db: Database, user_id: int, *, name: str = "") -> str:
-    """A new API token for the Python client (shown once; only its SHA-256 is stored)."""
+def create_api_token(db: Database, user_id: int, *, name: str = "", expires_days: float | None = None) -> str:
+    """A new API token for the Python client (shown once; only its SHA-256 is stored).
+
+    Args:
+        name: what the token is for (listed beside it).
+        expires_days: days until it stops working; None: until revoked.
+    """
+    return issue_api_token(db, user_id, name=name, expires_days=expires_days)["token"]
+
+
+def issue_api_token(
+    db: Database, user_id: int, *, name: str = "", expires_days: float | None = None
+) -> dict[str, Any]:
+    """:func:`create_api_token` answering ``{"id", "token", "name", "expires_at"}``."""
+    if expires_days is not None and not 0 < expires_days <= 3650:
+        raise ConfigError(f"expires_days must be in (0, 3650], got {expires_days!r}", params="expires_days")
     token = "dmf_" + secrets.token_urlsafe(32)
+    expires = utcnow() + timedelta(days=expires_days) if expires_days is not None else None
     with db.write() as s:
-        s.add(ApiToken(user_id=user_id, token_hash=_sha(token), name=name[:64]))
-    return token
+        t = ApiToken(user_id=user_id, token_hash=_sha(token), name=name[:64], expires_at=expires)
+        s.add(t)
+        s.flush()
+        tid = t.id
+    return {
+        "id": tid,
+        "token": token,
+        "name": name[:64],
+        "expires_at": expires.isoformat() if expires else None,
+    }
+
+
+def list_api_tokens(db: Database, *, user_id: int | None = None) -> list[dict[str, Any]]:
+    """API tokens (never the token itself): of one user, or everyone's (``user_id`` None), newest first."""
+    from sqlalchemy import select
+
+    now = utcnow()
+    with db.read() as s:
+        q = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
+        if user_id is not None:
+            q = q.where(ApiToken.user_id == user_id)
+        rows = s.execute(q.order_by(ApiToken.id.desc())).all()
+    return [
+        {
+            "id": t.id,
+            "name": t.name,
+            "user_id": t.user_id,
+            "username": name,
+            "created_at": t.created_at.isoformat(),
+            "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+            "expired": t.expires_at is not None and t.expires_at <= now,
+        }
+        for t, name in rows
+    ]
+
+
+def revoke_api_token(db: Database, token_id: int, *, user: User | None = None) -> dict[str, Any]:
+    """Delete an API token: ``user`` may revoke their own, an admin anyone's (``user`` None: the command
+    line, trusted). A token the user may not touch is a NotFoundError, like one that does not exist."""
+    with db.write() as s:
+        t = s.get(ApiToken, token_id)
+        if t is None or (user is not None and user.role != "admin" and t.user_id != user.id):
+            raise NotFoundError(f"no API token {token_id}")
+        out = {"id": t.id, "name": t.name, "user_id": t.user_id}
+        digest = t.token_hash
+        s.delete(t)
+    db.cache.pop(("token", digest), None)  # at once here; other server processes within TOKEN_CACHE_SECONDS
+    return out
 
 
 def cached_token_user(db: Database, token: str) -> User | None:
@@ -170,6 +235,11 @@ def cached_token_user(db: Database, token: str) -> User | None:
 
     hit = db.cache.get(("token", _sha(token)))
     return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+
+def _until(expires_at: Any) -> float:
+    """Seconds from now until ``expires_at`` (a naive UTC datetime), or a day for none."""
+    return 86400.0 if expires_at is None else (expires_at - utcnow()).total_seconds()
 
 
 def token_user(db: Database, token: str) -> User | None:
@@ -183,12 +253,18 @@ def token_user(db: Database, token: str) -> User | None:
         return hit
     digest = _sha(token)
     with db.read() as s:
-        user = s.scalar(
-            select(User).join(ApiToken, ApiToken.user_id == User.id).where(ApiToken.token_hash == digest)
-        )
-    user = user if user is not None and user.active else None
-    if user is not None and len(db.cache) < 10_000:
-        db.cache[("token", digest)] = (time.monotonic() + TOKEN_CACHE_SECONDS, user)
+        row = s.execute(
+            select(User, ApiToken.expires_at)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == digest)
+        ).first()
+    if row is None or not row[0].active:
+        return None
+    user, left = row[0], _until(row[1])
+    if left <= 0:  # expired
+        return None
+    if len(db.cache) < 10_000:  # remembered no longer than the token lives
+        db.cache[("token", digest)] = (time.monotonic() + min(TOKEN_CACHE_SECONDS, left), user)
     return user
 
 
@@ -200,6 +276,71 @@ def user_by_name(db: Database, username: str) -> User:
     if user is None:
         raise NotFoundError(f"no user {username!r}")
     return user
+
+
+def update_user(
+    db: Database, user: int | str, *, role: str | None = None, active: bool | None = None
+) -> dict[str, Any]:
+    """Change a user's role and/or deactivate (or reactivate) them; a deactivated user's sessions end and
+    their API tokens stop working. The last active admin cannot be demoted or deactivated.
+
+    Returns ``{"id", "username", "role", "active", "changed"}`` (``changed``: the fields that changed)."""
+    from sqlalchemy import delete, func, select
+
+    if role is not None and role not in ROLES:
+        raise ConfigError(f"unknown role {role!r}; allowed: {', '.join(ROLES)}")
+    if role is None and active is None:
+        raise ConfigError("give role= and/or active=")
+    with db.write() as s:
+        u = None
+        if isinstance(user, int) or (isinstance(user, str) and user.isdigit() and 0 < int(user) < 2**63):
+            u = s.get(User, int(user))
+        if u is None:
+            u = s.scalar(select(User).where(User.username == str(user)))
+        if u is None:
+            raise NotFoundError(f"no user {user!r}")
+        changed = {}
+        if role is not None and role != u.role:
+            changed["role"] = [u.role, role]
+        if active is not None and active != u.active:
+            changed["active"] = [u.active, active]
+        stays_admin = (role or u.role) == "admin" and (u.active if active is None else active)
+        if u.role == "admin" and u.active and not stays_admin:
+            if not db.is_sqlite:
+                s.execute(_admin_lock())
+            admins = s.scalar(select(func.count(User.id)).where(User.role == "admin", User.active.is_(True)))
+            if admins <= 1:
+                raise ConflictError(f"{u.username!r} is the last active admin; make another admin first")
+        if role is not None:
+            u.role = role
+        if active is not None:
+            u.active = active
+            if not active:
+                s.execute(delete(Session).where(Session.user_id == u.id))
+        out = {"id": u.id, "username": u.username, "role": u.role, "active": u.active, "changed": changed}
+    _forget_user(db, out["id"])
+    return out
+
+
+def _admin_lock() -> Any:
+    """PostgreSQL: serialise changes that count admins (two admins demoting each other at once)."""
+    from sqlalchemy import text
+
+    return text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+
+
+def _forget_user(db: Database, user_id: int) -> None:
+    """Drop what this process remembers of a user (their API tokens' lookups, their project access)."""
+    for key, hit in list(db.cache.items()):
+        if (
+            isinstance(key, tuple)
+            and key
+            and (
+                (key[0] == "token" and getattr(hit[1], "id", None) == user_id)
+                or (key[0] == "access" and key[1] == user_id)
+            )
+        ):
+            db.cache.pop(key, None)
 
 
 def list_users(db: Database) -> list[dict[str, Any]]:
