@@ -31,6 +31,7 @@ def site(app_db):  # noqa: ANN001, ANN201
     admin_tok = svc.create_api_token(db, svc.user_by_name(db, "admin").id)
     p = svc.create_project(db, "p", task_type="pairwise", overlap=2)
     svc.add_tasks(db, p["id"], enumerate([{"id": "t", "prompt": "q", "responses": ["a", "b"]}], 1))
+    svc.add_member(db, p["id"], ann["id"])
     task = svc.next_task(db, ann["id"], p["id"])
     return {"app": app, "db": db, "admin": admin, "tok": tok, "admin_tok": admin_tok, "p": p, "task": task}
 
