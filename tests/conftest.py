@@ -94,8 +94,10 @@ CI_REQUIRED = frozenset(
         "datasketch",
         "hypothesis",
         "krippendorff",
+        "moto",
         "rank_bm25",
         "rouge_score",
+        "s3fs",
         "schemathesis",
         "sklearn",
         "statsmodels",
@@ -132,3 +134,46 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # noqa
     report = yield
     _fail_required_skip(report)
     return report
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3-compatible server (moto) on 127.0.0.1 for the session, its endpoint and test credentials
+    in the environment (where s3fs, forked workers and Ray tasks find them); yields the endpoint URL."""
+    import logging
+
+    moto_server = pytest.importorskip("moto.server")
+    s3fs = pytest.importorskip("s3fs")
+    from datamill.io import storage
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    s3fs.S3FileSystem.clear_instance_cache()
+    storage._filesystem_in.cache_clear()
+    s3fs.S3FileSystem().mkdir("datamill-tests")
+    yield env["AWS_ENDPOINT_URL"]
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    s3fs.S3FileSystem.clear_instance_cache()
+    storage._filesystem_in.cache_clear()
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, request):
+    """A fresh folder (prefix) of the test S3 server's bucket: ``s3://datamill-tests/<test>-<random>``."""
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:60].strip("-")
+    return f"s3://datamill-tests/{name}-{os.urandom(3).hex()}"

@@ -18,7 +18,6 @@ recipe with ``--print-recipe``; ``datamill run recipe.yaml`` runs one.
 
 from __future__ import annotations
 
-import json
 import os
 from abc import abstractmethod
 from dataclasses import dataclass, field
@@ -119,9 +118,9 @@ def run_finishers(result: RunResult, finish: list[Finisher]) -> RunResult:
 
 
 def _save_manifest(result: RunResult) -> None:
-    with open(result.manifest_path + ".tmp", "w") as fh:
-        json.dump(result.manifest, fh, indent=2)
-    os.replace(result.manifest_path + ".tmp", result.manifest_path)
+    from datamill.io import storage
+
+    storage.write_json(result.manifest_path, result.manifest, indent=2)
 
 
 def parse_recipe(data: Any, *, source: str = "recipe") -> Recipe:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from datamill.errors import InputError
+from datamill.io import storage
 
 __all__ = [
     "AtomicFile",
@@ -61,6 +62,8 @@ def expand_paths(
 ) -> list[str]:
     """Expand files, folders (recursively, keeping ``suffixes``) and globs into a sorted file list.
 
+    Paths may be fsspec URLs (``s3://bucket/crawl/``, ``memory://x/*.jsonl``); their files come back as URLs.
+
     Raises InputError when a pattern or path matches nothing.
     """
     if isinstance(paths, (str, os.PathLike)):
@@ -68,6 +71,10 @@ def expand_paths(
     out: list[str] = []
     for p in paths:
         s = os.fspath(p)
+        if not storage.is_local(s):
+            out.extend(storage.expand_remote(s, suffixes))
+            continue
+        s = storage.local_path(s)
         if any(ch in s for ch in "*?["):
             matches = sorted(m for m in glob.glob(s, recursive=True) if os.path.isfile(m))
             if not matches:
@@ -160,12 +167,9 @@ class _ZstdReader(io.RawIOBase):
 
 
 def open_read(path: str | os.PathLike[str]) -> IO[bytes]:
-    """A buffered binary handle on ``path``, decompressing .gz and .zst transparently."""
+    """A buffered binary handle on ``path`` (a local path or URL), decompressing .gz and .zst transparently."""
     comp = compression_of(path)
-    try:
-        fh = open(path, "rb")  # noqa: SIM115
-    except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror}", path=os.fspath(path)) from None
+    fh = storage.open_input(path)
     if comp == "gzip":
         return io.BufferedReader(_GzipReader(fh), buffer_size=1 << 16)
     if comp == "zstd":
@@ -205,21 +209,32 @@ def remove_stale_temp(path: str) -> list[str]:
 
 
 class AtomicFile:
-    """A file written under a temporary sibling name and renamed into place by :meth:`commit`.
+    """A file written under a temporary name (:attr:`tmp`, always a local path) and moved into place
+    by :meth:`commit`.
 
-    A crash (or :meth:`abort`) leaves no partial file at ``path``; the temporary files a killed
-    process on this machine left behind (``path.tmp-<host>-<pid>`` whose process is gone) are removed
-    when the next writer of ``path`` opens.
+    Locally the temporary file is a sibling renamed over ``path``; for a URL (``s3://...``) it is a
+    local temporary file sent with one put, so the object appears whole or not at all. A crash (or
+    :meth:`abort`) leaves no partial file at ``path``; the temporary siblings a killed process on this
+    machine left behind (``path.tmp-<host>-<pid>`` whose process is gone) are removed when the next
+    writer of ``path`` opens.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        self.remote = not storage.is_local(self.path)
+        if self.remote:
+            self.tmp = storage.remote_temp(self.path)
+            return
+        self.path = storage.local_path(self.path)
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         self.tmp = f"{_temp_prefix(self.path)}{os.getpid()}"
         remove_stale_temp(self.path)
 
     def commit(self) -> None:
-        os.replace(self.tmp, self.path)
+        if self.remote:
+            storage.upload(self.tmp, self.path)
+        else:
+            os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
         if os.path.exists(self.tmp):
@@ -307,10 +322,17 @@ class _CompressedWriter(io.RawIOBase):
 def open_write(path: str | os.PathLike[str], *, compression: str | None = "infer") -> IO[bytes]:
     """A binary handle writing ``path``, compressing deterministically ("gzip", "zstd", None).
 
-    ``compression="infer"`` picks it from the suffix (.gz, .zst).
+    ``compression="infer"`` picks it from the suffix (.gz, .zst). A URL is written by its store's own
+    writer (on S3 a multipart upload that appears when the handle closes).
     """
-    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     if compression == "infer":
         compression = compression_of(path)
-    raw = open(path, "wb")  # noqa: SIM115
+    raw: IO[bytes]
+    if storage.is_local(path):
+        local = storage.local_path(path)
+        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+        raw = open(local, "wb")  # noqa: SIM115
+    else:
+        fs, inner = storage.fs_path(path)
+        raw = fs.open(inner, "wb")
     return io.BufferedWriter(_CompressedWriter(raw, compression), buffer_size=1 << 20)

@@ -1,4 +1,4 @@
-"""Parquet via pyarrow, in record batches: never the whole file in memory."""
+"""Parquet via pyarrow, in record batches: never the whole file in memory (local paths or URLs)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from datamill.errors import ConfigError, InputError
+from datamill.io import storage
 from datamill.io._files import AtomicWriter
 from datamill.records import Record, record_types
 
@@ -75,7 +76,7 @@ def iter_parquet(
 
     name = os.fspath(path)
     try:
-        pf = pq.ParquetFile(name)
+        pf = pq.ParquetFile(storage.local_path(name) if storage.is_local(name) else storage.open_input(name))
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"not a readable Parquet file: {exc}", path=name) from None
     meta = pf.schema_arrow.metadata or {}

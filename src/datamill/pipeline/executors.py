@@ -70,7 +70,9 @@ class LocalExecutor(Executor):
 class RayExecutor(Executor):
     """Shard tasks as Ray tasks. Starts a local Ray (``num_cpus``) unless ``address`` names a cluster.
 
-    On a cluster the output folder must be on storage every node shares.
+    On a cluster the input and output must be on storage every node reaches: a shared file system or
+    an object store URL (``s3://bucket/run``); the driver's storage settings (:func:`storage_env`)
+    are passed to every task.
     """
 
     kind = "ray"
@@ -99,6 +101,9 @@ class RayExecutor(Executor):
     def map(self, fn, tasks, on_result) -> None:  # type: ignore[no-untyped-def]
         ray = self._ensure()
         remote = ray.remote(num_cpus=1, max_retries=2)(fn)
+        env = storage_env()
+        if env:  # the driver's storage settings travel with the tasks (endpoint, credentials, region)
+            remote = remote.options(runtime_env={"env_vars": env})
         refs = {remote.remote(*args): i for i, args in enumerate(tasks)}
         pending = list(refs)
         while pending:
@@ -115,6 +120,16 @@ class RayExecutor(Executor):
 
             ray.shutdown()
             self._started = False
+
+
+# environment variables that point fsspec stores (S3 and S3-compatible servers, GCS, the HF Hub) somewhere
+_STORAGE_ENV = ("AWS_", "FSSPEC_", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "HF_")
+
+
+def storage_env() -> dict[str, str]:
+    """The driver's storage settings (``AWS_*``, ``FSSPEC_*``, ``HF_*``, Google credentials) that Ray
+    tasks get, so every node reads and writes the same store as the driver."""
+    return {k: v for k, v in os.environ.items() if k.startswith(_STORAGE_ENV)}
 
 
 def make_executor(executor: str | Executor = "local", *, workers: int | None = None) -> Executor:

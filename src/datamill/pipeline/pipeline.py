@@ -4,7 +4,8 @@ Global steps (dedup across shards) split the steps into stages. Each stage runs 
 through its steps; a stage that ends in a global step stores its shards under
 ``<output>/.datamill/work`` and the global step's ``reduce`` runs once before the next stage.
 Each finished shard leaves a completion marker, so rerunning a killed job skips finished shards and
-gives byte-identical output.
+gives byte-identical output. The output may be a local folder or a URL (``s3://bucket/run``): the data,
+the markers, the work files and the manifest all live there, on storage every node can reach.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import inspect
 import json
 import os
 import platform
-import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from datamill.errors import ConfigError
+from datamill.io import storage
 from datamill.io.jsonl import JsonlWriter, iter_jsonl
 from datamill.io.quarantine import ErrorPolicy, Quarantine
 from datamill.pipeline.executors import Executor, make_executor
@@ -49,7 +50,7 @@ class RunResult:
 
     @property
     def manifest_path(self) -> str:
-        return os.path.join(self.output, "manifest.json")
+        return storage.join(self.output, "manifest.json")
 
 
 class Pipeline:
@@ -119,14 +120,17 @@ class Pipeline:
         progress: bool = False,
         overwrite: bool = False,
     ) -> RunResult:
-        """Run over every shard of the reader into ``output``; resumes a killed run in the same folder."""
+        """Run over every shard of the reader into ``output`` (a folder or a URL such as
+        ``s3://bucket/run``); resumes a killed run in the same place."""
         if self.reader is None:
             raise ConfigError("Pipeline.run needs a reader")
         out = os.fspath(output)
+        out = storage.local_path(out) if storage.is_local(out) else out.rstrip("/")
         config = self.to_config()
+        ex = make_executor(executor, workers=workers)
+        _check_shared(out, ex)
         shards = self.reader.shards()
         _claim_output(out, config, shards, overwrite=overwrite)
-        ex = make_executor(executor, workers=workers)
         stages = self.stages()
         t0 = time.time()
         stage_times: list[float] = []
@@ -136,10 +140,11 @@ class Pipeline:
         try:
             for k, (_, glob) in enumerate(stages):
                 ts = time.time()
+                finished = set(storage.listdir(_done(out)))
                 todo = [
                     (config, out, k, i, shard)
                     for i, shard in enumerate(shards)
-                    if not os.path.exists(_marker(out, k, i))
+                    if os.path.basename(_marker(out, k, i)) not in finished
                 ]
                 skipped += len(shards) - len(todo)
                 label = f"stage {k + 1}/{len(stages)}" + (f" → {glob.name}" if glob else "")
@@ -154,8 +159,7 @@ class Pipeline:
         manifest = _write_manifest(
             out, config, shards, stages, ex, stage_times, reduce_info, time.time() - t0
         )
-        if os.path.isdir(_work(out)):
-            shutil.rmtree(_work(out))
+        storage.rmtree(_work(out))
         steps = [StepStats.from_dict(d) for d in manifest["steps"]]
         return RunResult(
             output=out,
@@ -172,25 +176,39 @@ class Pipeline:
 # -- shard tasks (top level so process pools and Ray can ship them) ------------------------------
 
 
+def _check_shared(out: str, ex: Executor) -> None:
+    """``memory://`` lives in one process: refuse it when shards would run in other processes."""
+    if storage.protocol(out) == "memory" and (ex.kind != "local" or ex.workers > 1):
+        raise ConfigError(
+            f"{out}: memory:// storage is this process's own; run it with executor='local', workers=1 "
+            "(or write to a folder or s3:// that every worker reaches)",
+            params="workers",
+        )
+
+
 def _state(out: str) -> str:
-    return os.path.join(out, _STATE)
+    return storage.join(out, _STATE)
 
 
 def _work(out: str) -> str:
-    return os.path.join(_state(out), "work")
+    return storage.join(_state(out), "work")
+
+
+def _done(out: str) -> str:
+    return storage.join(_state(out), "done")
 
 
 def _marker(out: str, stage: int, shard: int) -> str:
-    return os.path.join(_state(out), "done", f"s{stage}-{shard:05d}.json")
+    return storage.join(_done(out), f"s{stage}-{shard:05d}.json")
 
 
 def _stage_file(out: str, stage: int, shard: int) -> str:
-    return os.path.join(_work(out), f"s{stage}", f"part-{shard:05d}.jsonl.zst")
+    return storage.join(_work(out), f"s{stage}", f"part-{shard:05d}.jsonl.zst")
 
 
 def _global_dir(out: str, stage: int) -> str:
-    d = os.path.join(_work(out), f"g{stage}")
-    os.makedirs(d, exist_ok=True)
+    d = storage.join(_work(out), f"g{stage}")
+    storage.makedirs(d)
     return d
 
 
@@ -201,10 +219,12 @@ def _run_shard(config: dict[str, Any], out: str, stage: int, shard_index: int, s
     stages = pipe.stages()
     steps, glob = stages[stage]
     assert pipe.reader is not None
-    qpath = os.path.join(out, "quarantine", f"part-{shard_index:05d}.jsonl")
-    quarantine = Quarantine(qpath + ".tmp") if stage == 0 else None
-    if quarantine is not None and os.path.exists(quarantine.path or ""):
-        os.remove(quarantine.path)  # type: ignore[arg-type]
+    qpath = storage.join(out, "quarantine", f"part-{shard_index:05d}.jsonl")
+    # quarantined rows are appended to a local file, moved next to the output once the shard is done
+    qtmp = qpath + ".tmp" if storage.is_local(qpath) else storage.remote_temp(qpath)
+    quarantine = Quarantine(qtmp) if stage == 0 else None
+    if quarantine is not None and os.path.exists(qtmp):
+        os.remove(qtmp)
     counted: list[Step] = []
     records_in = 0
 
@@ -220,8 +240,8 @@ def _run_shard(config: dict[str, Any], out: str, stage: int, shard_index: int, s
     else:
         prev = stages[stage - 1][1]
         assert prev is not None
-        with open(_marker(out, stage - 1, shard_index)) as fh:
-            empty = json.load(fh)["records_out"] == 0  # every record dropped: the stage file has no lines
+        # every record dropped: the stage file has no lines
+        empty = storage.read_json(_marker(out, stage - 1, shard_index))["records_out"] == 0
         rows = (
             iter(())
             if empty
@@ -237,7 +257,8 @@ def _run_shard(config: dict[str, Any], out: str, stage: int, shard_index: int, s
         target = _stage_file(out, stage, shard_index)
         writer: Any = JsonlWriter(target)
     else:
-        target = os.path.join(out, "data", f"part-{shard_index:05d}{pipe.writer.suffix}")
+        rel = f"data/part-{shard_index:05d}{pipe.writer.suffix}"
+        target = storage.join(out, *rel.split("/"))
         writer = pipe.writer.open(target)
     n_out = 0
     try:
@@ -253,31 +274,28 @@ def _run_shard(config: dict[str, Any], out: str, stage: int, shard_index: int, s
         quarantine.close()
         qcounts = dict(quarantine.counts)
         if quarantine.total:
-            os.replace(quarantine.path, qpath)  # type: ignore[arg-type]
+            storage.upload(qtmp, qpath)
+        elif os.path.exists(qtmp):
+            os.remove(qtmp)
     result = {
         "stage": stage,
         "shard": shard_index,
         "input": shard,
         "records_in": records_in,
         "records_out": n_out,
-        "output": os.path.relpath(target, out) if glob is None else None,
+        "output": rel if glob is None else None,
         "steps": [s.stats.to_dict() for s in counted],
         "quarantine": qcounts,
         "seconds": round(time.time() - t0, 4),
     }
-    marker = _marker(out, stage, shard_index)
-    os.makedirs(os.path.dirname(marker), exist_ok=True)
-    with open(marker + ".tmp", "w") as fh:
-        json.dump(result, fh)
-    os.replace(marker + ".tmp", marker)
+    storage.write_json(_marker(out, stage, shard_index), result)
     return result
 
 
 def _reduce(out: str, stage: int, glob: GlobalStep, num_shards: int, ex: Executor) -> dict[str, Any]:
-    marker = os.path.join(_state(out), "done", f"reduce-g{stage}.json")
-    if os.path.exists(marker):
-        with open(marker) as fh:
-            return json.load(fh)
+    marker = storage.join(_done(out), f"reduce-g{stage}.json")
+    if storage.exists(marker):
+        return storage.read_json(marker)  # type: ignore[no-any-return]
     t0 = time.time()
     # a reduce that declares ``executor`` gets it, to shuffle on Ray when the run uses Ray
     kw: dict[str, Any] = {"executor": ex} if "executor" in inspect.signature(glob.reduce).parameters else {}
@@ -286,9 +304,7 @@ def _reduce(out: str, stage: int, glob: GlobalStep, num_shards: int, ex: Executo
         **glob.reduce(workdir=_global_dir(out, stage), num_shards=num_shards, **kw),
         "seconds": round(time.time() - t0, 4),
     }
-    with open(marker + ".tmp", "w") as fh:
-        json.dump(info, fh)
-    os.replace(marker + ".tmp", marker)
+    storage.write_json(marker, info)
     return info
 
 
@@ -298,11 +314,10 @@ def _reduce(out: str, stage: int, glob: GlobalStep, num_shards: int, ex: Executo
 def _claim_output(out: str, config: dict[str, Any], shards: list[str], *, overwrite: bool) -> None:
     """Make sure ``out`` is empty, or holds an unfinished run of this same pipeline (then resume)."""
     state = _state(out)
-    cfg_path = os.path.join(state, "run.json")
+    cfg_path = storage.join(state, "run.json")
     me = {"pipeline": config, "shards": shards}
-    if os.path.exists(cfg_path):
-        with open(cfg_path) as fh:
-            prev = json.load(fh)
+    if storage.exists(cfg_path):
+        prev = storage.read_json(cfg_path)
         if prev == json.loads(json.dumps(me)):
             return
         if not overwrite:
@@ -311,19 +326,16 @@ def _claim_output(out: str, config: dict[str, Any], shards: list[str], *, overwr
                 "use another folder or overwrite=True",
                 params="overwrite",
             )
-    elif os.path.isdir(out) and os.listdir(out) and not overwrite:
+    elif storage.listdir(out) and not overwrite:
         raise ConfigError(
             f"{out} is not empty and holds no datamill run; use another folder or overwrite=True",
             params="overwrite",
         )
     if overwrite:
-        for sub in (state, os.path.join(out, "data"), os.path.join(out, "quarantine")):
-            if os.path.isdir(sub):
-                shutil.rmtree(sub)
-    os.makedirs(state, exist_ok=True)
-    with open(cfg_path + ".tmp", "w") as fh:
-        json.dump(me, fh, indent=1)
-    os.replace(cfg_path + ".tmp", cfg_path)
+        for sub in (state, storage.join(out, "data"), storage.join(out, "quarantine")):
+            storage.rmtree(sub)
+    storage.makedirs(state)
+    storage.write_json(cfg_path, me, indent=1)
 
 
 def _versions() -> dict[str, str]:
@@ -348,11 +360,7 @@ def _write_manifest(
     reduce_info: list[dict[str, Any]],
     seconds: float,
 ) -> dict[str, Any]:
-    results = []
-    for k in range(len(stages)):
-        for i in range(len(shards)):
-            with open(_marker(out, k, i)) as fh:
-                results.append(json.load(fh))
+    results = [storage.read_json(_marker(out, k, i)) for k in range(len(stages)) for i in range(len(shards))]
     merged: dict[str, StepStats] = {}
     order: list[str] = []
     for r in results:
@@ -373,7 +381,7 @@ def _write_manifest(
     inputs = []
     for s in shards:
         path = s.rpartition("#")[0] if "#" in s else s
-        inputs.append({"shard": s, "bytes": os.path.getsize(path) if os.path.isfile(path) else None})
+        inputs.append({"shard": s, "bytes": storage.getsize(path) if storage.isfile(path) else None})
     manifest = {
         "datamill_manifest": 1,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -396,9 +404,7 @@ def _write_manifest(
             "shard_seconds": round(sum(r["seconds"] for r in results), 3),
         },
     }
-    with open(os.path.join(out, "manifest.json.tmp"), "w") as fh:
-        json.dump(manifest, fh, indent=2)
-    os.replace(os.path.join(out, "manifest.json.tmp"), os.path.join(out, "manifest.json"))
+    storage.write_json(storage.join(out, "manifest.json"), manifest, indent=2)
     return manifest
 
 

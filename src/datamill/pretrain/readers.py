@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from datamill.errors import ConfigError, InputError, require
+from datamill.io import storage
 from datamill.io.quarantine import ErrorPolicy, OnError
 from datamill.pipeline.io import Reader
 from datamill.records import Document, Provenance, stable_id
@@ -139,9 +140,9 @@ class WarcReader(_WebReader):
         )
         types = fastwarc.WarcRecordType.response | fastwarc.WarcRecordType.conversion
         self._conversion = fastwarc.WarcRecordType.conversion
-        size = os.path.getsize(shard)
+        size = storage.getsize(shard)
         last_end = 0
-        with open(shard, "rb") as fh:
+        with storage.open_input(shard) as fh:
             try:
                 for rec in fastwarc.ArchiveIterator(
                     fh, record_types=types, parse_http=True, verify_digests=False
@@ -294,7 +295,7 @@ class WarcReader(_WebReader):
 
 def _ends_cleanly(path: str, size: int) -> bool:
     """True if a WARC file is complete: every gzip member closes, or a plain file ends a record."""
-    with open(path, "rb") as fh:
+    with storage.open_input(path) as fh:
         if fh.read(2) != b"\x1f\x8b":
             fh.seek(max(0, size - 4))
             return size == 0 or fh.read().endswith(b"\r\n\r\n")
@@ -327,18 +328,18 @@ class HtmlFolderReader(_WebReader):
 
     def read_shard(self, shard: str, policy: ErrorPolicy) -> Iterator[Document]:
         try:
-            size = os.path.getsize(shard)
+            size = storage.getsize(shard)
             if size > self.max_bytes:
                 policy.bad(
                     path=shard, line=None, kind="page_too_large", reason=f"file over {self.max_bytes:,} bytes"
                 )
                 return
-            with open(shard, "rb") as fh:
+            with storage.open_input(shard) as fh:
                 body = fh.read()
         except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror}", path=shard) from None
+            raise InputError(f"cannot read: {exc.strerror or exc}", path=shard) from None
         text, charset, _ = _to_text(body, None)
-        url = "file://" + os.path.abspath(shard)
+        url = "file://" + os.path.abspath(storage.local_path(shard)) if storage.is_local(shard) else shard
         yield Document(
             id=stable_id(url),
             text=text,

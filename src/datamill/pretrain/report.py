@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from datamill.errors import InputError
+from datamill.io import storage
 
 __all__ = ["collect_report", "write_report"]
 
@@ -54,17 +55,16 @@ def _length_buckets(lengths: list[int]) -> list[tuple[str, int]]:
 
 def collect_report(output: str) -> dict[str, Any]:
     """The numbers the report shows, from ``output``'s manifest, documents, shards and dedup files."""
-    path = os.path.join(output, "manifest.json")
-    if not os.path.exists(path):
+    path = storage.join(output, "manifest.json")
+    if not storage.exists(path):
         raise InputError("no manifest.json: not a finished datamill run folder", path=output)
-    with open(path) as fh:
-        manifest = json.load(fh)
+    manifest = storage.read_json(path)
     from datamill.io import read_records
 
     lengths: list[int] = []
     langs: Counter[str] = Counter()
     tokens = 0
-    files = [os.path.join(output, f) for f in manifest["output"]["files"]]
+    files = [storage.join(output, f) for f in manifest["output"]["files"]]
     for i, rec in enumerate(read_records(files)):
         if i >= _MAX_DOCS:
             break
@@ -73,22 +73,20 @@ def collect_report(output: str) -> dict[str, Any]:
         langs[str(rec.metadata.get("language", "unknown"))] += 1
         tokens += int(rec.metadata.get("n_tokens") or 0)
     shards = None
-    idx = os.path.join(output, "shards", "index.json")
-    if os.path.exists(idx):
-        with open(idx) as fh:
-            shards = json.load(fh)
+    idx = storage.join(output, "shards", "index.json")
+    if storage.exists(idx):
+        shards = storage.read_json(idx)
     clusters: Counter[int] = Counter()
     dup_examples: list[dict[str, Any]] = []
-    dedup_dir = os.path.join(output, "dedup")
-    if os.path.isdir(dedup_dir):
-        for name in sorted(os.listdir(dedup_dir)):
-            if name.endswith(".jsonl"):
-                with open(os.path.join(dedup_dir, name), "rb") as fh:
-                    for line in fh:
-                        row = json.loads(line)
-                        clusters[row["cluster_size"]] += 1
-                        if len(dup_examples) < 10:
-                            dup_examples.append(row)
+    dedup_dir = storage.join(output, "dedup")
+    for name in storage.listdir(dedup_dir):
+        if name.endswith(".jsonl"):
+            with storage.open_input(storage.join(dedup_dir, name)) as fh:
+                for line in fh:
+                    row = json.loads(line)
+                    clusters[row["cluster_size"]] += 1
+                    if len(dup_examples) < 10:
+                        dup_examples.append(row)
     return {
         "manifest": manifest,
         "lengths": lengths,
@@ -105,7 +103,7 @@ def write_report(output: str | os.PathLike[str], path: str | None = None) -> str
     out = os.fspath(output)
     data = collect_report(out)
     m = data["manifest"]
-    target = path or os.path.join(out, "report.html")
+    target = path or storage.join(out, "report.html")
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>datamill pretrain report</title>"
         f"<style>{_CSS}</style></head><body><h1>Pre-training run report</h1>"
@@ -184,7 +182,5 @@ def write_report(output: str | os.PathLike[str], path: str | None = None) -> str
             )
         parts.append("</table>")
     parts.append("</body></html>")
-    with open(target + ".tmp", "w", encoding="utf-8") as fh:
-        fh.write("\n".join(parts))
-    os.replace(target + ".tmp", target)
+    storage.write_bytes(target, "\n".join(parts).encode("utf-8"))
     return target

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from datamill.errors import ConfigError
+from datamill.io import storage
 from datamill.io._files import expand_paths
 from datamill.pipeline import (
     ExactDedup,
@@ -285,8 +286,8 @@ class Shards(Finisher):
     def finish(self, result: RunResult) -> dict[str, Any]:
         out = result.output
         summary = shard_corpus(
-            [os.path.join(out, f) for f in result.files],
-            os.path.join(out, "shards"),
+            [storage.join(out, f) for f in result.files],
+            storage.join(out, "shards"),
             tokens_per_shard=self.tokens_per_shard,
             tokenizer=self.tokenizer,
             token_ids=self.token_ids,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
+import posixpath
 from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
 
 from datamill.errors import ConfigError, InputError
+from datamill.io import storage
 from datamill.pipeline.step import Mapper
 from datamill.records import Document
 
@@ -103,9 +103,7 @@ def shard_corpus(
         tokens=sum(s["tokens"] for s in done),
         shards=done,
     )
-    with open(os.path.join(output, "index.json.tmp"), "w") as fh:
-        json.dump(summary, fh, indent=1)
-    os.replace(os.path.join(output, "index.json.tmp"), os.path.join(output, "index.json"))
+    storage.write_json(storage.join(output, "index.json"), summary, indent=1)
     return summary
 
 
@@ -132,9 +130,9 @@ class _ShardFiles:
         self.docs = self.tokens = 0
         self._ids: list[np.ndarray] = []
         self._offsets: list[int] = [0]
-        os.makedirs(output, exist_ok=True)
+        storage.makedirs(output)
         if token_ids:
-            os.makedirs(os.path.join(output, "tokens"), exist_ok=True)
+            storage.makedirs(storage.join(output, "tokens"))
 
     def full(self, n: int, *, tokens_per_shard: int, docs_per_shard: int | None) -> bool:
         """Whether a document of ``n`` tokens belongs in a new shard (a shard holds at least one)."""
@@ -161,7 +159,7 @@ class _ShardFiles:
         from datamill.io.jsonl import JsonlWriter
         from datamill.io.parquet import ParquetWriter
 
-        self._path = os.path.join(self.output, f"shard-{len(self.done):05d}.{self.format}")
+        self._path = storage.join(self.output, f"shard-{len(self.done):05d}.{self.format}")
         self._writer = ParquetWriter(self._path) if self.format == "parquet" else JsonlWriter(self._path)
         self.docs = self.tokens = 0
         self._ids, self._offsets = [], [0]
@@ -172,18 +170,22 @@ class _ShardFiles:
             return
         self._writer.close()
         self._writer = None
-        entry = {"file": os.path.basename(self._path), "documents": self.docs, "tokens": self.tokens}
+        entry = {"file": posixpath.basename(self._path), "documents": self.docs, "tokens": self.tokens}
         if self.token_ids:
             entry.update(self._write_ids(f"tokens/shard-{len(self.done):05d}"))
         self.done.append(entry)
 
     def _write_ids(self, stem: str) -> dict[str, Any]:
         """``<stem>.bin`` (the ids) and ``<stem>.idx.npy`` (document offsets), each written then renamed."""
-        base = os.path.join(self.output, stem)
+        from datamill.io._files import AtomicFile
+
+        base = storage.join(self.output, *stem.split("/"))
         arr = np.concatenate(self._ids) if self._ids else np.zeros(0, np.uint32)
-        arr.tofile(base + ".bin.tmp")
-        os.replace(base + ".bin.tmp", base + ".bin")
-        with open(base + ".idx.npy.tmp", "wb") as fh:
-            np.save(fh, np.asarray(self._offsets, dtype=np.int64))
-        os.replace(base + ".idx.npy.tmp", base + ".idx.npy")
+        tokens = AtomicFile(base + ".bin")
+        try:
+            arr.tofile(tokens.tmp)
+            tokens.commit()
+        finally:
+            tokens.abort()
+        storage.save_npy(base + ".idx.npy", np.asarray(self._offsets, dtype=np.int64))
         return {"token_file": f"{stem}.bin", "index_file": f"{stem}.idx.npy", "token_count": int(len(arr))}
