@@ -25,6 +25,7 @@ from typing import IO, Any
 from datamill.errors import ConfigError, InputError
 
 __all__ = [
+    "arrow_source",
     "exists",
     "expand_remote",
     "fs_path",
@@ -264,6 +265,16 @@ def load_npy(path: str | os.PathLike[str]) -> Any:
     if is_local(path):
         return np.load(local_path(path))
     return np.load(io.BytesIO(read_bytes(path)))
+
+
+def arrow_source(path: str | os.PathLike[str]) -> Any:
+    """What pyarrow's readers take for ``path``: a memory map of a local file, a random-access
+    stream of a URL (only the byte ranges read are fetched)."""
+    import pyarrow as pa
+
+    if is_local(path):
+        return pa.memory_map(local_path(path))
+    return pa.PythonFile(open_input(path), mode="r")
 
 
 def expand_remote(pattern: str, suffixes: tuple[str, ...]) -> list[str]:

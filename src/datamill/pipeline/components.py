@@ -15,13 +15,12 @@ a handful for near-duplicate clusters). The driver holds two counters per task, 
 
 from __future__ import annotations
 
-import os
-import shutil
 from typing import Any
 
 import numpy as np
 
 from datamill.errors import StorageError
+from datamill.io import storage
 from datamill.pipeline.shuffle import hash_partition, read_partition, run_tasks, write_partitioned
 
 __all__ = ["connected_components", "star_groups"]
@@ -75,8 +74,8 @@ def connected_components(
     for rnd in range(1, MAX_ROUNDS + 1):
         changed = 0
         for kind in ("large", "small"):
-            folder = os.path.join(workdir, f"cc-{step:03d}-{kind}")
-            outs = [os.path.join(folder, f"part-{p:05d}.arrow") for p in range(num_partitions)]
+            folder = storage.join(workdir, f"cc-{step:03d}-{kind}")
+            outs = [storage.join(folder, f"part-{p:05d}.arrow") for p in range(num_partitions)]
             results = run_tasks(
                 executor,
                 _star_step,
@@ -85,7 +84,7 @@ def connected_components(
             )
             changed += sum(r["changed"] for r in results)
             if step > 0:  # the previous step's files were only this step's input
-                shutil.rmtree(os.path.dirname(cur[0]), ignore_errors=True)
+                storage.rmtree(cur[0].rsplit("/", 1)[0])
             cur, step = outs, step + 1
         if changed == 0:
             return {"paths": cur, "rounds": rnd}

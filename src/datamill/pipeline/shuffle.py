@@ -4,19 +4,21 @@ A *map* task writes one Arrow IPC file holding one record batch per partition (i
 partition); the *reduce* task of partition ``p`` reads batch ``p`` of every map file. The driver only
 schedules tasks and keeps their small summaries, so its memory grows with the number of tasks, never
 with the number of rows. Each task writes to a private temporary name and renames, then leaves a
-done-marker with its summary: a retried task (Ray re-running work of a lost node) or a resumed driver
+done-marker with its summary (all of it on the run's store: a folder or a URL such as ``s3://``;
+:func:`datamill.io._files.atomic_path` writes a local temporary file that is then renamed or put
+whole). A retried task (Ray re-running work of a lost node) or a resumed driver
 (a killed run started again) rewrites the same bytes or skips the task.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from datamill.io import storage
+from datamill.io._files import atomic_path
 
 __all__ = [
     "atomic_json",
@@ -45,17 +47,9 @@ def shard_of(gids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.searchsorted(offsets, gids, side="right").astype(np.int64) - 1
 
 
-def _tmp(path: str) -> str:
-    return f"{path}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-
-
 def atomic_json(path: str, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = _tmp(path)
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh)
-    os.replace(tmp, path)
+    """Write ``obj`` as JSON to ``path`` (a local path or URL) atomically."""
+    storage.write_json(path, obj)
 
 
 def _to_arrow(col: np.ndarray) -> Any:
@@ -80,15 +74,16 @@ def write_partitioned(
     counts = np.bincount(partition, minlength=num_partitions) if len(partition) else np.zeros(num_partitions)
     ends = np.cumsum(counts).astype(np.int64)
     table = pa.table({k: _to_arrow(v[order]) for k, v in columns.items()})
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = _tmp(path)
-    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+    with (
+        atomic_path(path) as tmp,
+        pa.OSFile(tmp, "wb") as sink,
+        pa.ipc.new_file(sink, table.schema) as writer,
+    ):
         lo = 0
         for hi in ends.tolist():
             batch = table.slice(lo, hi - lo).combine_chunks().to_batches()
             writer.write_batch(batch[0] if batch else pa.RecordBatch.from_pylist([], schema=table.schema))
             lo = hi
-    os.replace(tmp, path)
     return [int(c) for c in counts]
 
 
@@ -109,7 +104,7 @@ def read_partition(paths: Sequence[str], partition: int, columns: Sequence[str])
 
     parts: dict[str, list[np.ndarray]] = {c: [] for c in columns}
     for path in paths:
-        with pa.memory_map(path) as src:
+        with storage.arrow_source(path) as src:
             batch = pa.ipc.open_file(src).get_batch(partition)
             for c in columns:
                 parts[c].append(_column(batch.column(c)))
@@ -133,9 +128,8 @@ def run_tasks(
     todo: list[tuple[Any, ...]] = []
     index: list[int] = []
     for i, (args, marker) in enumerate(zip(tasks, markers, strict=True)):
-        if os.path.exists(marker):
-            with open(marker) as fh:
-                results[i] = json.load(fh)
+        if storage.exists(marker):
+            results[i] = storage.read_json(marker)
         else:
             todo.append((fn, marker, *args))
             index.append(i)

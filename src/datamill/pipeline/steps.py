@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -12,6 +10,7 @@ import numpy as np
 import xxhash
 
 from datamill.errors import ConfigError
+from datamill.io import storage
 from datamill.pipeline.shuffle import atomic_json, read_partition, run_tasks, write_partitioned
 from datamill.pipeline.step import Filter, GlobalStep
 from datamill.records import Record
@@ -142,7 +141,7 @@ class ExactDedup(GlobalStep[Record]):
             if keys
             else np.zeros((0, 2), np.uint64)
         )
-        np.save(os.path.join(workdir, f"hashes-{shard:05d}.npy"), arr)
+        storage.save_npy(storage.join(workdir, f"hashes-{shard:05d}.npy"), arr)
 
     def reduce(self, *, workdir: str, num_shards: int, executor: Any = None) -> dict[str, Any]:
         """A hash shuffle on ``executor``: each shard's keys are partitioned by hash (one partition per
@@ -161,7 +160,7 @@ class ExactDedup(GlobalStep[Record]):
             [(workdir, p, num_shards) for p in range(parts)],
             [_xpath(workdir, "drop", p) + ".json" for p in range(parts)],
         )
-        atomic_json(os.path.join(workdir, "exact", "plan.json"), {"partitions": parts})
+        atomic_json(storage.join(workdir, "exact", "plan.json"), {"partitions": parts})
         return {
             "records": sum(r["records"] for r in done),
             "duplicates": sum(r["duplicates"] for r in done),
@@ -170,8 +169,7 @@ class ExactDedup(GlobalStep[Record]):
 
     def apply(self, records: Iterable[Record], *, shard: int, workdir: str) -> Iterator[Record]:
         st = self.stats
-        with open(os.path.join(workdir, "exact", "plan.json")) as fh:
-            parts = json.load(fh)["partitions"]
+        parts = storage.read_json(storage.join(workdir, "exact", "plan.json"))["partitions"]
         paths = [_xpath(workdir, "drop", p) for p in range(parts)]
         drop = set(read_partition(paths, shard, ("pos",))["pos"].tolist())
         for i, rec in enumerate(records):
@@ -184,12 +182,12 @@ class ExactDedup(GlobalStep[Record]):
 
 
 def _xpath(workdir: str, phase: str, i: int) -> str:
-    return os.path.join(workdir, "exact", phase, f"part-{i:05d}.arrow")
+    return storage.join(workdir, "exact", phase, f"part-{i:05d}.arrow")
 
 
 def _partition_hashes(workdir: str, shard: int, num_partitions: int) -> dict[str, Any]:
     """Map: one shard's 128-bit keys with their positions, hash-partitioned."""
-    h = np.load(os.path.join(workdir, f"hashes-{shard:05d}.npy"))
+    h = storage.load_npy(storage.join(workdir, f"hashes-{shard:05d}.npy"))
     cols = {"h0": h[:, 0], "h1": h[:, 1], "pos": np.arange(len(h), dtype=np.int64)}
     write_partitioned(
         _xpath(workdir, "keys", shard), cols, (h[:, 0] % num_partitions).astype(np.int64), num_partitions

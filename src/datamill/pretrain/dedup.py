@@ -28,6 +28,8 @@ import orjson
 import xxhash
 
 from datamill.errors import ConfigError
+from datamill.io import storage
+from datamill.io._files import AtomicFile, atomic_path
 from datamill.minhash import UnionFind, lsh_params
 from datamill.pipeline.shuffle import atomic_json
 from datamill.pipeline.step import GlobalStep
@@ -59,8 +61,10 @@ def normalize_url(url: str) -> str:
 
 
 def _output_dir(workdir: str) -> str:
-    """The run's output folder (``<output>/.datamill/work/gN`` -> ``<output>``)."""
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(workdir))))
+    """The run's output folder (``<output>/.datamill/work/gN`` -> ``<output>``; a folder or a URL)."""
+    if storage.is_local(workdir):
+        return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(workdir))))
+    return workdir.rstrip("/").rsplit("/", 3)[0]
 
 
 class UrlDedup(ExactDedup):
@@ -167,7 +171,7 @@ class MinhashDedup(GlobalStep[Document]):
         seconds += time.perf_counter() - t0
         _write_signatures(sig_path(workdir, shard), ids, sig, bands)
         atomic_json(  # the signature stage's CPU time
-            os.path.join(workdir, f"time-{shard:05d}.json"), {"documents": len(ids), "seconds": seconds}
+            storage.join(workdir, f"time-{shard:05d}.json"), {"documents": len(ids), "seconds": seconds}
         )
 
     def reduce(self, *, workdir: str, num_shards: int, executor: Any = None) -> dict[str, Any]:
@@ -177,9 +181,9 @@ class MinhashDedup(GlobalStep[Document]):
         t0 = time.perf_counter()
         sig_seconds, counts = 0.0, []
         for s in range(num_shards):
-            counts.append(pq.read_metadata(sig_path(workdir, s)).num_rows)
-            with open(os.path.join(workdir, f"time-{s:05d}.json"), "rb") as fh:
-                sig_seconds += float(orjson.loads(fh.read())["seconds"])
+            with storage.arrow_source(sig_path(workdir, s)) as src:
+                counts.append(pq.read_metadata(src).num_rows)
+            sig_seconds += float(storage.read_json(storage.join(workdir, f"time-{s:05d}.json"))["seconds"])
         info = minhash_reduce(
             executor,
             workdir,
@@ -205,17 +209,16 @@ class MinhashDedup(GlobalStep[Document]):
         pos = got["member"].astype(np.int64) - lo
         roots[pos], sizes[pos] = got["root"], got["size"]
         rep_ids = {int(r): str(i) for r, i in zip(got["root"].tolist(), got["rep_id"], strict=True)}
-        side = None
+        side = target = None
         if self.duplicates_file:
-            path = os.path.join(_output_dir(workdir), "dedup", f"minhash-{shard:05d}.jsonl")
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            side = open(path + ".tmp", "wb")  # noqa: SIM115 - closed below, renamed when complete
+            target = AtomicFile(storage.join(_output_dir(workdir), "dedup", f"minhash-{shard:05d}.jsonl"))
+            side = open(target.tmp, "wb")  # noqa: SIM115 - closed below, moved into place when complete
         try:
             yield from self._filter(records, roots, gids, sizes, side, rep_ids)
         finally:
-            if side is not None:
+            if side is not None and target is not None:
                 side.close()
-                os.replace(side.name, side.name[:-4])
+                target.commit()
 
     def _filter(
         self,
@@ -263,9 +266,8 @@ def _write_signatures(path: str, ids: list[str], sig: np.ndarray, bands: np.ndar
         return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a).ravel()), a.shape[1])
 
     table = pa.table({"id": pa.array(ids, pa.string()), "sig": rows(sig), "bands": rows(bands)})
-    tmp = f"{path}.{os.getpid()}.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def _local_pairs(bands: np.ndarray) -> np.ndarray:

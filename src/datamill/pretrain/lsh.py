@@ -21,11 +21,11 @@ result is the same whatever executor ran it and however many partitions there ar
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
+from datamill.io import storage
 from datamill.pipeline.components import connected_components, star_groups
 from datamill.pipeline.shuffle import (
     atomic_json,
@@ -40,24 +40,22 @@ __all__ = ["minhash_reduce", "read_assignments", "read_plan", "sig_path"]
 
 
 def sig_path(workdir: str, shard: int) -> str:
-    return os.path.join(workdir, f"sig-{shard:05d}.parquet")
+    return storage.join(workdir, f"sig-{shard:05d}.parquet")
 
 
 def _path(workdir: str, phase: str, i: int) -> str:
-    return os.path.join(workdir, "lsh", phase, f"part-{i:05d}.arrow")
+    return storage.join(workdir, "lsh", phase, f"part-{i:05d}.arrow")
 
 
 def read_plan(workdir: str) -> dict[str, Any]:
-    import json
-
-    with open(os.path.join(workdir, "lsh", "plan.json")) as fh:
-        return json.load(fh)
+    return storage.read_json(storage.join(workdir, "lsh", "plan.json"))  # type: ignore[no-any-return]
 
 
 def _read_sig(workdir: str, shard: int, column: str) -> np.ndarray:
     import pyarrow.parquet as pq
 
-    col = pq.read_table(sig_path(workdir, shard), columns=[column]).column(column).combine_chunks()
+    with storage.arrow_source(sig_path(workdir, shard)) as src:
+        col = pq.read_table(src, columns=[column]).column(column).combine_chunks()
     if column == "id":
         return np.array(col.to_pylist(), dtype=object)
     width = col.type.list_size
@@ -162,7 +160,7 @@ def minhash_reduce(
     num_shards = parts = len(counts)
     offsets = np.r_[0, np.cumsum(counts)].astype(np.int64)
     plan = {"offsets": offsets.tolist(), "partitions": parts, "num_perm": num_perm}
-    atomic_json(os.path.join(workdir, "lsh", "plan.json"), plan)
+    atomic_json(storage.join(workdir, "lsh", "plan.json"), plan)
 
     def phase(name: str, fn: Any, tasks: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         markers = [_path(workdir, name, i) + ".json" for i in range(len(tasks))]
@@ -175,7 +173,7 @@ def minhash_reduce(
     th = threshold if verify else 0.0
     kept = phase("edges", _verify, [(workdir, s, parts, th, verify) for s in shards])
     edges = [_path(workdir, "edges", s) for s in shards]
-    cc = connected_components(executor, os.path.join(workdir, "lsh"), edges, parts)
+    cc = connected_components(executor, storage.join(workdir, "lsh"), edges, parts)
     hist: dict[int, int] = {}
     for r in phase("members", _members, [(workdir, cc["paths"], p, num_shards) for p in partitions]):
         for k, c in r["histogram"].items():
