@@ -33,6 +33,8 @@ def _calls() -> dict[str, tuple[Callable[..., Any], ...]]:
     from datamill.incontext.serve import create_app as incontext_app
     from datamill.io import read_records, write_records
     from datamill.lineage import trace
+    from datamill.pretrain.annotate import annotate
+    from datamill.pretrain.review import teacher_agreement
     from datamill.quickstart import run_quickstart
     from datamill.recipes import Recipe, load_recipe
     from datamill.synthetic.run import run_step
@@ -52,6 +54,10 @@ def _calls() -> dict[str, tuple[Callable[..., Any], ...]]:
         "pretrain decontaminate": (pretrain.decontaminate_pipeline, *recipe),
         "pretrain tokenize": (pretrain.tokenize_pipeline, pretrain.Shards, *recipe),
         "pretrain report": (pretrain.write_report,),
+        "pretrain annotate": (annotate, synthetic.make_teacher),
+        "pretrain train-classifier": (pretrain.train_classifier,),
+        "pretrain classify": (pretrain.classify_pipeline, *recipe),
+        "pretrain agreement": (teacher_agreement,),
         "feedback serve": (feedback_app, uvicorn.run),
         "feedback demo": (demo.seed_demo,),
         "feedback init": (fb.create_user,),

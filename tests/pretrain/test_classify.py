@@ -131,3 +131,121 @@ def test_lineage_traces_a_kept_document_to_the_teacher_labels(loop):
     assert {p.record.provenance.model for p in labels} == {"fake-teacher"}
     roots = [n for n in node.walk() if n.is_root and n is not node]
     assert roots and all(n.record.provenance.source.endswith("sample.warc.gz") for n in roots)
+
+
+def test_the_cli_runs_the_loop_with_tables(loop, tmp_path):
+    from typer.testing import CliRunner
+
+    from datamill.cli.main import app
+
+    runner = CliRunner()
+    with FakeServer() as server:
+        res = runner.invoke(
+            app,
+            [
+                "pretrain",
+                "annotate",
+                "-i",
+                str(loop["docs"]),
+                "-o",
+                str(tmp_path / "l.jsonl"),
+                "-t",
+                server.url,
+                "-m",
+                "fake-teacher",
+                "--sample",
+                "60",
+                "--cache",
+                "none",
+                "--rubric",
+                "fineweb-edu",
+                "--no-progress",
+            ],
+        )
+    assert res.exit_code == 0, res.output
+    assert "Teacher labels" in res.output and "labelled of 60 sampled" in res.output
+    res = runner.invoke(
+        app,
+        [
+            "pretrain",
+            "train-classifier",
+            "-i",
+            str(tmp_path / "l.jsonl"),
+            "-o",
+            str(tmp_path / "m"),
+            "--name",
+            "edu",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "Held-out metrics" in res.output and "spearman" in res.output and "bag-of-words" in res.output
+    res = runner.invoke(
+        app,
+        [
+            "pretrain",
+            "classify",
+            "-i",
+            str(loop["docs"] / "*.jsonl"),
+            "-o",
+            str(tmp_path / "c"),
+            "--model",
+            str(tmp_path / "m"),
+            "--top-fraction",
+            "0.5",
+            "-w",
+            "1",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "filter.classifier_top" in res.output and "classifier_not_top_fraction" in res.output
+    res = runner.invoke(
+        app,
+        [
+            "pretrain",
+            "classify",
+            "-i",
+            str(loop["docs"] / "*.jsonl"),
+            "-o",
+            str(tmp_path / "d"),
+            "--model",
+            str(tmp_path / "m"),
+            "--keep",
+            "middle",
+        ],
+    )
+    assert res.exit_code == 1 and "keep must be one of high, low" in str(res.exception)
+
+
+def test_people_check_a_share_of_the_teacher_labels_and_agreement_is_reported(loop, tmp_path):
+    from datamill.feedback.db import Database
+    from datamill.feedback.service import create_user, next_task, submit
+    from datamill.pretrain.review import send_for_review, teacher_agreement
+
+    rows = list(read_records(loop["labels"]))
+    url = f"sqlite:///{tmp_path / 'fb.db'}"
+    sent = send_for_review(rows, _edu(), db=url, project="edu-check", share=0.3)
+    assert 0.15 * len(rows) < sent["tasks"] < 0.45 * len(rows)
+    db = Database(url)
+    user = create_user(db, "ann", "secret-pass-1")
+    by_id = {r.id: r for r in rows}
+    for i in range(sent["tasks"]):
+        task = next_task(db, user["id"], "edu-check")
+        teacher = by_id[task["external_id"]].label
+        human = teacher if i % 4 else min(5, teacher + 1)  # agrees on 3 in 4
+        submit(
+            db,
+            user["id"],
+            task["task_id"],
+            client_key=f"key-{i:06d}",
+            value={"scores": [{"fineweb-edu": human + 1}]},
+        )
+    report = teacher_agreement(loop["labels"], db=url, project="edu-check")
+    assert report["judgements"] == sent["tasks"]
+    assert report["exact"] == pytest.approx(1 - len(range(0, sent["tasks"], 4)) / sent["tasks"])
+    assert report["within_one"] == 1.0 and report["human_mean"] > report["teacher_mean"]
+
+
+def _edu():
+    from datamill.pretrain.rubrics import load_rubric
+
+    return load_rubric("fineweb-edu")

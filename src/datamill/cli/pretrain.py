@@ -305,3 +305,7 @@ def report(
     from datamill.pretrain import write_report
 
     console.print(f"[bold]report[/] {escape(write_report(output, path))}")
+
+
+# the model-based commands (annotate, train-classifier, classify, agreement) register on this app
+from datamill.cli import pretrain_models as _models  # noqa: E402,F401

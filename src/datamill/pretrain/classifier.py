@@ -325,6 +325,7 @@ class TextClassifier:
             weights, bias = np.asarray(clf.coef_).T, np.asarray(clf.intercept_)
             classes = [c.item() if hasattr(c, "item") else c for c in clf.classes_]
             label_range = None
+        positive = next((c for c in classes if str(c) == str(positive)), positive)  # "1" on the command line
         if positive is not None and positive not in classes:
             raise ConfigError(f"positive={positive!r} is not one of the labels {classes}", params="positive")
         return cls(
