@@ -11,8 +11,10 @@
         ├── NotFoundError          404: no such user, project, task or judgement
         ├── ForbiddenError         403: the role, the queue or the CSRF token does not allow it
         ├── ConflictError          409: already exists, already judged, taken under contention
-        └── UnauthorizedError      401: no valid session or API token
-            └── NeedLogin          a page without a session: redirect to the login (or first-run) page
+        ├── UnauthorizedError      401: no valid session or API token
+        │   └── NeedLogin          a page without a session: redirect to the login (or first-run) page
+        ├── TooManyRequestsError   429: too many login attempts (``retry_after`` seconds)
+        └── BusyError              503: every password-hashing slot is taken (``retry_after`` seconds)
 
 The CLI prints any of these as one red line and exits 1; the web apps map them to JSON
 ``{"error": ..., "status": ...}``. An error about parameters names them in ``params`` (spelled as
@@ -27,6 +29,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 __all__ = [
+    "BusyError",
     "ConfigError",
     "ConflictError",
     "DatamillError",
@@ -39,6 +42,7 @@ __all__ = [
     "NotFoundError",
     "StorageError",
     "TeacherError",
+    "TooManyRequestsError",
     "UnauthorizedError",
     "require",
 ]
@@ -142,6 +146,26 @@ class UnauthorizedError(FeedbackError):
 
 class NeedLogin(UnauthorizedError):
     """A page needs a logged-in user: the app redirects to the login (or first-run) page."""
+
+
+class TooManyRequestsError(FeedbackError):
+    """Too many attempts from one client address or at one account; answered with ``Retry-After``."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(int(retry_after), 1)
+
+
+class BusyError(FeedbackError):
+    """The server is at its bound of concurrent work (password hashing); answered with ``Retry-After``."""
+
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(int(retry_after), 1)
 
 
 def require(

@@ -62,6 +62,14 @@ class Web:
         self.csrf = CSRF_RE.search(self.c.get("/").text).group(1)
         return self
 
+    def annotate(self, project: int | str) -> str:
+        """The annotate page with a task claimed (a GET claims none: the page's form does, by POST)."""
+        text = self.c.get(f"/projects/{project}/annotate").text
+        if 'id="claim-form"' in text:
+            r = self.c.post(f"/projects/{project}/annotate", data={"csrf_token": self.csrf})
+            text = r.text
+        return text
+
     def api(self, method: str, path: str, **kw: Any) -> Any:
         return self.c.request(method, path, headers={"X-CSRF-Token": self.csrf}, **kw)
 

@@ -450,7 +450,7 @@ def test_browser_forms_submit_skip_resolve_and_pages(app_db) -> None:  # noqa: A
     for name in ("ann", "ann2"):
         w = Web(app).login(name, "ann-password")
         for i in range(3):
-            page = w.c.get(f"/projects/{p['id']}/annotate").text
+            page = w.annotate(p["id"])
             action = re.search(r'action="(/projects/\d+/tasks/\d+/submit)"', page).group(1)
             key = re.search(r'name="client_key" value="([^"]+)"', page).group(1)
             good_first = page.index("good ") < page.index("bad ")  # which displayed position holds 'good'

@@ -186,7 +186,7 @@ def test_ui_flow_keyboard_annotation_agreement_export(browser, live, artifacts_d
     assert ranked_texts == [texts[2].strip(), texts[0].strip(), texts[1].strip()]
     # rewrite: e focuses the editor, Ctrl+Enter submits
     page.goto(f"{base}/projects/{rw['id']}/annotate")
-    assert page.is_visible(".chat")
+    page.wait_for_selector(".chat")  # the page claims the task (a POST) and shows it
     page.keyboard.press("e")
     page.keyboard.press("Control+a")
     page.keyboard.type("Paris")

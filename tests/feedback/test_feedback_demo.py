@@ -38,7 +38,7 @@ def test_seeded_demo_opens_with_first_run_admin(app_db) -> None:  # noqa: ANN001
         assert name in page
     pid = svc.get_project(db, "demo-pairwise")["id"]
     # overlap leaves room for the admin: a real queue, with the shortcuts on screen
-    page = web.c.get(f"/projects/{pid}/annotate").text
+    page = web.annotate(pid)
     assert 'id="task"' in page and "<kbd>a</kbd>" in page
     report = agreement_report(db, "demo-pairwise")
     assert report["tasks"] + report["gold_tasks"] == len(DEMO_TASKS) and report["gold_tasks"] >= 1
@@ -169,5 +169,5 @@ def test_quickstart_seeds_a_demo_the_app_opens(tmp_path) -> None:  # noqa: ANN00
     page = web.c.get("/").text
     assert "journey" in page and "demo-pairwise" in page
     pid = svc.get_project(db, "demo-pairwise")["id"]
-    assert 'id="task"' in web.c.get(f"/projects/{pid}/annotate").text
+    assert 'id="task"' in web.annotate(pid)
     db.dispose()

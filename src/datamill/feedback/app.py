@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from datamill.errors import DatamillError
 from datamill.feedback.db import Database
 from datamill.feedback.guard import InputGuard
+from datamill.feedback.limits import LoginLimits, LoginThrottle
 
 __all__ = ["SECRET_ENV", "app_from_env", "create_app"]
 
@@ -33,7 +34,11 @@ CSP = (
 
 
 def create_app(
-    db: Database | str | None = None, *, secure_cookies: bool | None = None, secret: str | bytes | None = None
+    db: Database | str | None = None,
+    *,
+    secure_cookies: bool | None = None,
+    secret: str | bytes | None = None,
+    login_limits: LoginLimits | None = None,
 ) -> FastAPI:
     """The feedback web app on ``db`` (a Database or URL; default ``$DATABASE_URL`` or a SQLite file).
 
@@ -42,6 +47,7 @@ def create_app(
         secure_cookies: force the cookie ``Secure`` flag; by default it is set when the request is https.
         secret: the key signing pre-session (login form) tokens; default ``$DATAMILL_FEEDBACK_SECRET``, else
             a random one per process (``serve --workers N`` hands its workers one through that variable).
+        login_limits: the login throttle and password-hashing bound (default :class:`LoginLimits`()).
     """
     from datamill.feedback.routes import ROUTERS
     from datamill.feedback.routes.errors import handle_error
@@ -70,9 +76,11 @@ def create_app(
     app.state.secure_cookies = secure_cookies
     key = secret or os.environ.get(SECRET_ENV) or secrets.token_bytes(32)
     app.state.secret = key.encode() if isinstance(key, str) else key
+    app.state.limits = login_limits or LoginLimits()
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.add_exception_handler(DatamillError, handle_error)
     app.add_middleware(InputGuard)
+    app.add_middleware(LoginThrottle)  # before the guard reads a body
     app.add_middleware(_SecurityHeaders)  # the outermost: refusals carry the headers too
     for router in ROUTERS:
         app.include_router(router)

@@ -1,4 +1,8 @@
-"""First run, login and logout (pages), and the API's login, identity and health."""
+"""First run, login and logout (pages), and the API's login, identity and health.
+
+Password checks (login, first run) run under the app's :class:`~datamill.feedback.limits.LoginLimits`: async
+routes, so a flood waits on the event loop instead of holding the thread pool other requests need.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from datamill.errors import ConflictError, InputError, UnauthorizedError
 from datamill.feedback import service as svc
@@ -43,16 +48,26 @@ def setup_page(request: Request, db: Db) -> Response:
     return pre_csrf_page(request, "setup.html", {"error": None, "has_users": svc.has_users(db)})
 
 
+def client_address(request: Request) -> str:
+    """The client's address (uvicorn puts a trusted proxy's X-Forwarded-For here)."""
+    return request.client.host if request.client else "?"
+
+
 @router.post("/setup", include_in_schema=False)
-def setup_post(
+async def setup_post(
     request: Request, db: Db, username: str = Form(""), password: str = Form(""), csrf_token: str = Form("")
 ) -> Response:
     check_pre_csrf(request, csrf_token)
     try:
-        user = svc.create_user(db, username, password, role="admin", first_admin=True)
+        user = await request.app.state.limits.check_password(
+            client_address(request),
+            username,
+            lambda: svc.create_user(db, username, password, role="admin", first_admin=True),
+        )
     except (InputError, ConflictError) as exc:
-        return pre_csrf_page(request, "setup.html", {"error": str(exc), "has_users": svc.has_users(db)}, 422)
-    return login_response(request, user["id"], "/")
+        has_users = await run_in_threadpool(svc.has_users, db)
+        return pre_csrf_page(request, "setup.html", {"error": str(exc), "has_users": has_users}, 422)
+    return await run_in_threadpool(login_response, request, user["id"], "/")
 
 
 @router.get("/login", include_in_schema=False)
@@ -62,20 +77,24 @@ def login_page(request: Request, db: Db) -> Response:
     return pre_csrf_page(request, "login.html", {"error": None, "no_admin": not svc.has_admin(db)})
 
 
+async def _authenticate(request: Request, db: Any, username: str, password: str) -> User | None:
+    return await request.app.state.limits.check_password(
+        client_address(request), username, lambda: svc.authenticate(db, username, password)
+    )
+
+
 @router.post("/login", include_in_schema=False)
-def login_post(
+async def login_post(
     request: Request, db: Db, username: str = Form(""), password: str = Form(""), csrf_token: str = Form("")
 ) -> Response:
     check_pre_csrf(request, csrf_token)
-    user = svc.authenticate(db, username, password)
+    user = await _authenticate(request, db, username, password)
     if user is None:
+        no_admin = not await run_in_threadpool(svc.has_admin, db)
         return pre_csrf_page(
-            request,
-            "login.html",
-            {"error": "wrong username or password", "no_admin": not svc.has_admin(db)},
-            401,
+            request, "login.html", {"error": "wrong username or password", "no_admin": no_admin}, 401
         )
-    return login_response(request, user.id, "/")
+    return await run_in_threadpool(login_response, request, user.id, "/")
 
 
 @router.post("/logout", include_in_schema=False)
@@ -94,12 +113,13 @@ def health(db: Db) -> dict[str, Any]:
 
 
 @router.post("/api/login", tags=["auth"])
-def api_login(body: LoginIn, db: Db) -> dict[str, Any]:
-    """Exchange a username and password for a new API token."""
-    user = svc.authenticate(db, body.username, body.password)
+async def api_login(request: Request, body: LoginIn, db: Db) -> dict[str, Any]:
+    """Exchange a username and password for a new API token (429 with Retry-After past the login limits)."""
+    user = await _authenticate(request, db, body.username, body.password)
     if user is None:
         raise UnauthorizedError("wrong username or password")
-    return {"token": svc.create_api_token(db, user.id, name=body.token_name), "user": user_dict(user)}
+    token = await run_in_threadpool(svc.create_api_token, db, user.id, name=body.token_name)
+    return {"token": token, "user": user_dict(user)}
 
 
 @router.get("/api/me", tags=["auth"])

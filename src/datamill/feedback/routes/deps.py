@@ -70,13 +70,15 @@ async def api_user(request: Request) -> User:
     # async, so a request whose API token was seen in the last seconds costs no thread hop and no query;
     # anything else (new token, session cookie) looks the database up in the thread pool
     header = request.headers.get("authorization", "")
-    user = (
-        svc.cached_token_user(request.app.state.db, header[7:].strip())
-        if header.lower().startswith("bearer ")
-        else None
-    )
+    bearer = header.lower().startswith("bearer ")
+    user = svc.cached_token_user(request.app.state.db, header[7:].strip()) if bearer else None
+    if user is None and bearer:  # an address guessing tokens is stopped before it costs a query each
+        address = request.client.host if request.client else "?"
+        request.app.state.limits.check_token_address(address)
     found = (user, None) if user is not None else await run_in_threadpool(auth, request)
     if found is None:
+        if bearer:
+            request.app.state.limits.bad_token(address)
         raise UnauthorizedError("authentication required: log in or send Authorization: Bearer <token>")
     user, csrf = found
     if csrf is not None and request.method not in ("GET", "HEAD", "OPTIONS"):

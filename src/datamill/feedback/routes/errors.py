@@ -32,12 +32,16 @@ async def handle_error(request: Request, exc: Exception) -> Response:
         target = "/login" if svc.has_admin(request.app.state.db) else "/setup"
         return RedirectResponse(target, status_code=303)
     status = http_status(exc)
+    retry = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry)} if retry is not None else None
     if request.url.path.startswith("/api") or "text/html" not in request.headers.get("accept", ""):
-        return JSONResponse({"error": str(exc), "status": status}, status_code=status)
-    found = auth(request)
-    return page(
+        return JSONResponse({"error": str(exc), "status": status}, status_code=status, headers=headers)
+    found = auth(request) if status not in (429, 503) else None  # a flood costs no session lookups
+    resp = page(
         request,
         "error.html",
         {"user": found[0] if found else None, "csrf": None, "message": str(exc), "status": status},
         status,
     )
+    resp.headers.update(headers or {})
+    return resp

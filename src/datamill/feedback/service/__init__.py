@@ -45,7 +45,15 @@ from datamill.feedback.service.projects import (
     project_dict,
     project_progress,
 )
-from datamill.feedback.service.queue import get_task_for, next_task, skip, submit, task_view
+from datamill.feedback.service.queue import (
+    can_claim,
+    get_task_for,
+    next_task,
+    open_task,
+    skip,
+    submit,
+    task_view,
+)
 from datamill.feedback.service.tasks import (
     add_tasks,
     import_tasks,
@@ -95,6 +103,7 @@ __all__ = [
     "cached_token_user",
     "can_access",
     "check_access",
+    "can_claim",
     "check_value",
     "cli_actor",
     "create_api_token",
@@ -123,6 +132,7 @@ __all__ = [
     "list_projects",
     "list_users",
     "next_task",
+    "open_task",
     "parse_task_row",
     "project_dict",
     "project_for",

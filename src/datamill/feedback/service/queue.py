@@ -21,7 +21,7 @@ from datamill.feedback.service.projects import get_project
 from datamill.feedback.service.values import check_value, from_display, gold_correct
 from datamill.feedback.textsafe import check_text
 
-__all__ = ["get_task_for", "next_task", "skip", "submit", "task_view"]
+__all__ = ["can_claim", "get_task_for", "next_task", "open_task", "skip", "submit", "task_view"]
 
 
 def _permutation(task_id: int, user_id: int, n: int) -> list[int]:
@@ -182,6 +182,30 @@ def next_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] 
         except IntegrityError:  # a concurrent request of the same user took this task first: try again
             continue
     raise ConflictError("could not assign a task under contention; retry")
+
+
+def open_task(db: Database, user_id: int, project: int | str) -> dict[str, Any] | None:
+    """The annotator's open task in a project, or None; assigns nothing (what a GET may do)."""
+    proj = get_project(db, project)
+    check_access(db, user_id, proj["id"], project)
+    sql = _sql()
+    with db.read() as s:
+        conn = s.connection()
+        a = conn.execute(sql.open, {"uid": user_id, "pid": proj["id"]}).first()
+        return task_view(proj, conn.execute(sql.task, {"tid": a.task_id}).one(), a) if a is not None else None
+
+
+def can_claim(db: Database, user_id: int, project: int | str) -> bool:
+    """Whether :func:`next_task` would find the annotator a new task now (a read; assigns nothing)."""
+    proj = get_project(db, project)
+    check_access(db, user_id, proj["id"], project)
+    sql = _sql()
+    args = {"uid": user_id, "pid": proj["id"], "overlap": proj["overlap"]}
+    with db.read() as s:
+        conn = s.connection()
+        if conn.execute(sql.free, args).first() is not None:
+            return True
+        return bool(proj["gold_rate"]) and conn.execute(sql.golds, args).first() is not None
 
 
 def _owned_assignment(s: Any, user_id: int, task_id: int) -> tuple[Task, Assignment | None]:

@@ -31,6 +31,9 @@
     const type = task ? task.dataset.type : null;
     const n = task ? parseInt(task.dataset.n, 10) : 0;
     const scale = task ? parseInt(task.dataset.scale, 10) : 0;
+    // a visit from this site claims the next task at once (by POST: no GET assigns a task)
+    const claim = $("#claim-form");
+    if (claim && claim.dataset.auto) { claim.dataset.sent = "1"; claim.submit(); return; }
     if (form) form.addEventListener("submit", (e) => { if (form.dataset.sent) e.preventDefault(); else form.dataset.sent = "1"; });
 
     // ranking state: response indices in the order they were picked
