@@ -52,6 +52,7 @@ def test_gets_assign_nothing_and_the_claim_is_a_csrf_checked_post(app_db) -> Non
     assert _assignments(db) == 1
     # an API token's GET still claims, as older clients expect (no browser sends a bearer token by itself)
     tok = svc.create_api_token(db, svc.create_user(db, "ann", "ann-password")["id"])
+    svc.add_member(db, p["id"], "ann")
     got = web.c.get(f"/api/projects/{p['id']}/next", headers={"Authorization": f"Bearer {tok}"})
     assert got.json()["task"] is not None and _assignments(db) == 2
 
@@ -68,6 +69,7 @@ def test_cross_origin_img_and_link_assign_nothing(browser, db_url) -> None:  # n
     db = Database(db_url)
     svc.create_user(db, "ann", "ann-password")
     p = _project(db)
+    svc.add_member(db, p["id"], "ann")
     victim = LiveServer(create_app(db))
     target = f"{victim.url}/projects/{p['id']}/annotate"
     pages = {
@@ -76,7 +78,7 @@ def test_cross_origin_img_and_link_assign_nothing(browser, db_url) -> None:  # n
     }
 
     async def evil(request):  # noqa: ANN001, ANN202
-        return HTMLResponse(pages[request.path_params["kind"]])
+        return HTMLResponse(pages.get(request.path_params["kind"], ""))
 
     attacker = LiveServer(Starlette(routes=[Route("/{kind}", evil)]))
     try:
