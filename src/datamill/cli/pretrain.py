@@ -169,6 +169,12 @@ def filter_(
     pii: Annotated[
         bool, typer.Option("--pii/--no-pii", help="Redact emails, phones, IPs, card numbers.")
     ] = True,
+    word_lists: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--word-list", help="Drop documents using words of this list (repeatable; counts per category)."
+        ),
+    ] = None,
     output_format: FormatOpt = "parquet",
     **run: Any,
 ) -> None:
@@ -183,6 +189,7 @@ def filter_(
         pii=pii,
         output_format=output_format,
         langid=langid,
+        word_lists=word_lists,
     )
     _finish(pipe, output, title="Filters", **run)
 

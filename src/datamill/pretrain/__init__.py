@@ -45,6 +45,7 @@ from datamill.pretrain.run import (
 from datamill.pretrain.semdedup import SemanticDedup
 from datamill.pretrain.tokenize import TokenCount, shard_corpus
 from datamill.pretrain.train import TrainResult, train_classifier
+from datamill.pretrain.wordlist import WordListFilter
 
 __all__ = [
     "C4QualityFilter",
@@ -69,6 +70,7 @@ __all__ = [
     "UrlDedup",
     "UrlFilter",
     "WarcReader",
+    "WordListFilter",
     "band_hashes",
     "classify_pipeline",
     "decontaminate_pipeline",

@@ -189,13 +189,19 @@ def filter_pipeline(
     pii: bool = True,
     output_format: str = "parquet",
     langid: str = "lingua",
+    word_lists: list[str] | None = None,
 ) -> Pipeline:
-    """Language ID and the quality filters (plus PII redaction) over documents (extracting web inputs first)."""
+    """Language ID and the quality filters (plus PII redaction) over documents (extracting web inputs first);
+    ``word_lists``: also drop documents using words of these lists (:class:`WordListFilter`)."""
     reader = make_reader(inputs)
     steps: list[Step] = [Extract()] if _is_web(reader) else []
     steps += quality_steps(
         lang=lang, min_language_score=min_language_score, blocklist=blocklist, langid=langid
     )
+    if word_lists:
+        from datamill.pretrain.wordlist import WordListFilter
+
+        steps.append(WordListFilter(paths=list(word_lists)))
     if pii:
         steps.append(PiiRedactor())
     return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
