@@ -334,6 +334,15 @@ def clean(
     rejects: Annotated[
         Path | None, typer.Option("--rejects", help="Write removed examples with their rule here (JSONL).")
     ] = None,
+    safety_model: Annotated[
+        str | None,
+        typer.Option(
+            "--safety-model", help="Classifier of harmful prompts: their refusals are kept, not removed."
+        ),
+    ] = None,
+    harmful_threshold: Annotated[
+        float | None, typer.Option("--harmful-threshold", help="Harm score from which a refusal is kept.")
+    ] = None,
     json_out: JsonOpt = False,
     **read: Any,
 ) -> None:
@@ -376,6 +385,12 @@ def clean(
         ex = result.examples(rule, 1)
         table.add_row(rule, f"{n:,}", f"{ex[0]['line']}: {ex[0]['reason']}"[:80] if ex else "")
     console.print(table)
+    if safety_model is not None:
+        console.print(
+            f"refusals: {result.counts.get('refusal', 0):,} removed, {len(result.kept_refusals):,} kept "
+            "(the safety model judged their prompt harmful)",
+            highlight=False,
+        )
     keep = result.seen - len(result.dropped)
     kept, removed, wrote_ = (
         ("would keep", "would remove", "would write") if dry_run else ("kept", "removed", "wrote")

@@ -204,6 +204,8 @@ class CleanResult:
     flagged: Counter[str] = field(
         default_factory=Counter
     )  # every rule hit, also on kept examples in dry runs
+    #: refusals kept because the safety model judged their prompt harmful: (record, reason, harm score)
+    kept_refusals: list[tuple[Record, str, float]] = field(default_factory=list)
 
     @property
     def counts(self) -> Counter[str]:
@@ -234,6 +236,17 @@ class CleanResult:
             "dropped": len(self.dropped),
             "dry_run": self.dry_run,
             "rules": {r: {"count": n, "examples": self.examples(r)} for r, n in sorted(self.counts.items())},
+            "refusals_removed": self.counts.get("refusal", 0),
+            "refusals_kept_harmful_prompt": len(self.kept_refusals),
+            "kept_refusal_examples": [
+                {
+                    "id": r.id,
+                    "instruction": split_example(r)[0][:200],
+                    "reason": why,
+                    "harm_score": round(s, 4),
+                }
+                for r, why, s in self.kept_refusals[:3]
+            ],
         }
 
 
@@ -335,6 +348,8 @@ def clean(
     semantic_threshold: float | None = None,
     embedding_model: str = "all-MiniLM-L6-v2",
     dry_run: bool = False,
+    safety_model: str | None = None,
+    harmful_threshold: float | None = None,
 ) -> CleanResult:
     """Apply the cleaning rules; the first rule an example breaks is the one it is dropped for.
 
@@ -345,6 +360,11 @@ def clean(
     0.85) or ``"embedding"`` (cosine of sentence embeddings >= ``near_dup_threshold``, default 0.95).
     The ``semantic_duplicate`` rule (not in :data:`DEFAULT_RULES`) then runs SemDeDup over what is left:
     cosine >= ``semantic_threshold`` (default 0.8) inside k-means clusters of the embeddings.
+
+    ``safety_model`` (a folder from ``datamill pretrain train-classifier`` whose score is the harm of a
+    prompt) keeps a refusal whose prompt scores at least ``harmful_threshold`` (default: the model's
+    threshold): refusing a harmful request is the answer a model should learn. Such refusals are in
+    ``CleanResult.kept_refusals``, the others are removed as ``refusal``; the report gives both counts.
     """
     _check_clean_options(rules, languages, near_dup_method, near_dup_threshold)
     _check_semantic(rules, semantic_threshold)
@@ -353,7 +373,12 @@ def clean(
     recs = list(records)
     pairs = [split_example(r) for r in recs]
     verdicts = _Verdicts(len(recs))
-    _content_defects(recs, pairs, verdicts, set(rules) - {"non_english", "exact_duplicate", "near_duplicate"})
+    from datamill.finetune.safety import load_safety
+
+    safety = load_safety(safety_model, harmful_threshold)
+    kept_refusals = _content_defects(
+        recs, pairs, verdicts, set(rules) - {"non_english", "exact_duplicate", "near_duplicate"}, safety
+    )
     if "non_english" in rules and languages:
         _non_english(pairs, verdicts, languages)
     if "exact_duplicate" in rules:
@@ -377,7 +402,14 @@ def clean(
             kept.append(rec)
         if v is not None:
             dropped.append((rec, v[0], v[1]))
-    return CleanResult(kept=kept, dropped=dropped, seen=len(recs), dry_run=dry_run, flagged=verdicts.flagged)
+    return CleanResult(
+        kept=kept,
+        dropped=dropped,
+        seen=len(recs),
+        dry_run=dry_run,
+        flagged=verdicts.flagged,
+        kept_refusals=kept_refusals,
+    )
 
 
 def _check_clean_options(
@@ -420,13 +452,34 @@ class _Verdicts:
 
 
 def _content_defects(
-    recs: list[Record], pairs: list[tuple[str, str]], verdicts: _Verdicts, content_rules: set[str]
-) -> None:
+    recs: list[Record],
+    pairs: list[tuple[str, str]],
+    verdicts: _Verdicts,
+    content_rules: set[str],
+    safety: tuple[Any, float] | None = None,
+) -> list[tuple[Record, str, float]]:
+    """Mark the content rules each example breaks; with a safety model, a refusal of a prompt it judges
+    harmful is kept and returned (record, reason, harm score) instead."""
+    asked: list[tuple[int, str]] = []  # refusals whose prompt the safety model judges
     for i, (ins, out) in enumerate(pairs):
         for rule, reason in find_defects(ins, out):
             # a refusal is often the chosen answer of a safety pair (HH-RLHF harmless): not a defect there
-            if rule in content_rules and not (rule == "refusal" and isinstance(recs[i], Preference)):
-                verdicts.mark(i, rule, reason)
+            if rule not in content_rules or (rule == "refusal" and isinstance(recs[i], Preference)):
+                continue
+            if rule == "refusal" and safety is not None:
+                asked.append((i, reason))
+                continue
+            verdicts.mark(i, rule, reason)
+    kept: list[tuple[Record, str, float]] = []
+    if asked and safety is not None:
+        clf, threshold = safety
+        scores = clf.scores([pairs[i][0] for i, _ in asked]).tolist()
+        for (i, reason), score in zip(asked, scores, strict=True):
+            if score >= threshold:
+                kept.append((recs[i], reason, float(score)))
+            else:
+                verdicts.mark(i, "refusal", reason)
+    return kept
 
 
 def _non_english(pairs: list[tuple[str, str]], verdicts: _Verdicts, languages: Sequence[str]) -> None:
