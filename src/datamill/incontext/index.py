@@ -323,9 +323,17 @@ class DenseIndex(Index):
     kind = "dense"
 
     def __init__(
-        self, chunks: Sequence[Document] = (), *, model: str = "all-MiniLM-L6-v2", batch_size: int = 64
+        self,
+        chunks: Sequence[Document] = (),
+        *,
+        model: str = "all-MiniLM-L6-v2",
+        batch_size: int = 64,
+        backend: str = "auto",
+        quantize: bool = False,
+        cache: bool = True,
     ) -> None:
-        super().__init__(chunks, model=model, batch_size=batch_size)
+        super().__init__(chunks, model=model, batch_size=batch_size, backend=backend, quantize=quantize)
+        self.cache = cache  # vectors of chunks embedded before are read back (not a saved parameter)
         self.vectors = np.zeros((0, 0), np.float32)
         self._ann = None
         if self.chunks:
@@ -334,11 +342,12 @@ class DenseIndex(Index):
     def _embedder(self):  # noqa: ANN202
         from datamill.embed import get_embedder
 
-        return get_embedder(self.params["model"])
+        p = self.params
+        return get_embedder(p["model"], backend=p.get("backend", "auto"), quantize=p.get("quantize", False))
 
     def _embed(self, chunks: Sequence[Document]) -> np.ndarray:
         return self._embedder().encode(
-            [_search_text(c) for c in chunks], batch_size=self.params["batch_size"]
+            [_search_text(c) for c in chunks], batch_size=self.params["batch_size"], cache=self.cache
         )
 
     def _grow(self, new: list[Document]) -> None:
