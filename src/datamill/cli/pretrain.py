@@ -32,7 +32,8 @@ InputsOpt = Annotated[
 OutputOpt = Annotated[str, typer.Option(*OUTPUT, help="Output folder (rerun into it to resume).")]
 LangOpt = Annotated[str, typer.Option("--lang", help="Keep this language (ISO 639-1); '' keeps all.")]
 LangidOpt = Annotated[
-    str, typer.Option("--langid", help="Language ID engine: lingua or fasttext (lid.176, faster).")
+    str,
+    typer.Option("--langid", help="Language ID engine: fasttext (lid.176, the default) or lingua (slower)."),
 ]
 FormatOpt = Annotated[
     str, typer.Option("--format", help="Output format: parquet, jsonl, jsonl.gz, jsonl.zst.")
@@ -96,7 +97,7 @@ def run(
     inputs: InputsOpt,
     output: OutputOpt,
     lang: LangOpt = "en",
-    langid: LangidOpt = "lingua",
+    langid: LangidOpt = "fasttext",
     engine: Annotated[
         str, typer.Option("--engine", help="HTML extraction: resiliparse or trafilatura.")
     ] = "resiliparse",
@@ -161,7 +162,7 @@ def filter_(
     inputs: InputsOpt,
     output: OutputOpt,
     lang: LangOpt = "en",
-    langid: LangidOpt = "lingua",
+    langid: LangidOpt = "fasttext",
     min_language_score: Annotated[
         float, typer.Option("--min-lang-score", help="Minimum language confidence.")
     ] = 0.65,

@@ -1,4 +1,5 @@
-"""datamill.pretrain: web dumps (WARC, WET, HTML, JSONL/Parquet) to clean, deduplicated, tokenized shards.
+"""datamill.pretrain: web dumps (WARC, WET, HTML, JSONL/Parquet), Wikipedia dumps and books to clean,
+deduplicated, tokenized shards.
 
 Readers, extraction, language ID, Gopher/C4/FineWeb filters, PII, URL/exact/MinHash dedup,
 decontamination, token counts and shards, and an HTML report; ``run_pretrain`` runs the default recipe.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from datamill.pretrain.books import BookReader, epub_text, strip_gutenberg
 from datamill.pretrain.classifier import HashedNgrams, TextClassifier, load_classifier
 from datamill.pretrain.classify import ClassifierFilter, ClassifierTopFraction, classify_pipeline
 from datamill.pretrain.decontam import Decontaminate
@@ -45,9 +47,15 @@ from datamill.pretrain.run import (
 from datamill.pretrain.semdedup import SemanticDedup
 from datamill.pretrain.tokenize import TokenCount, shard_corpus
 from datamill.pretrain.train import TrainResult, train_classifier
+from datamill.pretrain.wiki import WikipediaReader, wikitext_to_text
 from datamill.pretrain.wordlist import WordListFilter
 
 __all__ = [
+    "BookReader",
+    "WikipediaReader",
+    "epub_text",
+    "strip_gutenberg",
+    "wikitext_to_text",
     "C4QualityFilter",
     "ClassifierFilter",
     "ClassifierTopFraction",
