@@ -50,6 +50,7 @@ def main() -> None:
         f"paraphrases, {sum(k == 'near_copy' for k in planted.values())} near copies); "
         f"MinHash {t_minhash:.2f} s, embedding {t_embed:.1f} s"
     )
+    print("precision: share of the removed documents that were planted; recall: share of the planted found")
     print(f"{'method':38s} {'removed':>7s} {'found':>9s} {'precision':>9s} {'recall':>7s}")
     print(row("MinHash (5-gram, J>=0.8): all planted", scores(minhash, planted)))
     print(row("MinHash: paraphrases", scores(minhash, planted, "paraphrase")))

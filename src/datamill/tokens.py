@@ -82,6 +82,10 @@ class TiktokenTokenizer(Tokenizer):
                 "use cl100k_base or a tokenizer.json file"
             ) from None
         self.name = encoding
+        # splitting at spaces is exact only for pre-tokenisers known to keep a space at the start of a piece
+        self._word_split = self._enc._pat_str in _SPACE_LED_PATTERNS
+        self._head: dict[str, int] = {}
+        self._tail: dict[str, int] = {}
 
     def encode(self, text: str) -> list[int]:
         return self._enc.encode(text, disallowed_special=())
@@ -90,11 +94,14 @@ class TiktokenTokenizer(Tokenizer):
         return self._enc.encode_batch(list(texts), disallowed_special=(), num_threads=2)
 
     def count_batch(self, texts: Sequence[str]) -> list[int]:
-        """Token counts of many texts, exactly as ``count`` gives them, with few calls into tiktoken.
+        """Token counts of many texts, exactly as ``count`` gives them, each distinct word counted once.
 
-        Texts are joined with the end-of-text special token: tiktoken splits on special tokens
-        before BPE, so each segment encodes exactly as it would alone. Large batches are counted
-        in forked worker processes (one per core), which read the texts without copying them.
+        With cl100k_base a text splits before every space that follows a non-space character: no piece of
+        its pre-tokenising pattern spans such a place (see ``_SPACE_LED_PATTERNS``), so the text's
+        count is the sum of its ``" word"`` segments' counts. Each distinct segment is encoded once
+        (:meth:`_count_words`); texts where the rule does not hold (a space after whitespace, special-token
+        text) are encoded whole. Large batches are counted in forked worker processes (one per core),
+        which read the texts without copying them.
         """
         workers = min(os.cpu_count() or 1, 4)
         if workers > 1 and len(texts) > 1000 and sum(map(len, texts)) > 8_000_000 and _fork_ok():
@@ -111,7 +118,53 @@ class TiktokenTokenizer(Tokenizer):
             finally:
                 _FORK_JOB = None
             return [n for part in parts for n in part]
-        return self._count_serial(texts)
+        return self._count_words(texts) if self._word_split else self._count_serial(texts)
+
+    def _count_words(self, texts: Sequence[str]) -> list[int]:
+        """Counts as the sum of cached per-segment counts (see :meth:`count_batch`)."""
+        head, tail = self._head, self._tail  # segment -> tokens: a text's first segment; " " + segment
+        get = tail.__getitem__
+        counts = [0] * len(texts)
+        whole: list[int] = []
+        later: list[tuple[int, list[str]]] = []  # texts with words not seen yet
+        for i, t in enumerate(texts):
+            if _unsplittable(t):
+                whole.append(i)
+                continue
+            parts = t.split(" ")
+            try:
+                counts[i] = head[parts[0]] - get(parts[0]) + sum(map(get, parts))
+            except KeyError:
+                later.append((i, parts))
+                if len(later) >= 512:
+                    self._learn(later, counts)
+        self._learn(later, counts)
+        if whole:
+            for i, n in zip(whole, self._count_serial([texts[i] for i in whole]), strict=True):
+                counts[i] = n
+        if len(tail) > _CACHE_LIMIT:
+            head.clear()
+            tail.clear()
+        return counts
+
+    def _learn(self, pending: list[tuple[int, list[str]]], counts: list[int]) -> None:
+        """Encode the new words of ``pending`` texts (each once, in one batch), then count those texts."""
+        if not pending:
+            return
+        head, tail = self._head, self._tail
+        words: set[str] = set()
+        firsts: set[str] = set()
+        for _, parts in pending:
+            words.update(parts)
+            firsts.add(parts[0])
+        fresh = sorted(words.difference(tail))
+        tail.update(zip(fresh, self._count_serial([" " + w for w in fresh]), strict=True))
+        heads = sorted(firsts.difference(head))
+        head.update(zip(heads, self._count_serial(heads), strict=True))
+        get = tail.__getitem__
+        for i, parts in pending:
+            counts[i] = head[parts[0]] - get(parts[0]) + sum(map(get, parts))
+        pending.clear()
 
     def _count_serial(self, texts: Sequence[str]) -> list[int]:
         import numpy as np
@@ -168,6 +221,32 @@ class HFTokenizer(Tokenizer):
 
 
 _FORK_JOB: tuple[TiktokenTokenizer, Sequence[str]] | None = None
+# every character Python's str.isspace() accepts (a superset of Unicode White_Space, which tiktoken's \s is)
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+# a space after whitespace may belong to a whitespace run; "<|" may start special-token text
+_ASCII_STOPS = tuple(c + " " for c in WHITESPACE if c.isascii()) + ("<|",)
+_STOPS = tuple(c + " " for c in WHITESPACE) + ("<|",)
+
+
+def _unsplittable(text: str) -> bool:
+    """Whether ``text`` cannot be cut at its spaces (a space after whitespace, or special-token text)."""
+    return any(s in text for s in (_ASCII_STOPS if text.isascii() else _STOPS))
+
+
+_CACHE_LIMIT = 2_000_000
+# tiktoken's cl100k_base pattern (as tiktoken >= 0.7 and earlier versions write it): whitespace is inside a
+# piece only at its start, in whitespace-only pieces, or as \r\n after punctuation, so no piece holds a
+# non-space character followed by a space
+_SPACE_LED_PATTERNS = frozenset(
+    {
+        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
+        r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""",
+    }
+)
 
 
 def _fork_ok() -> bool:
@@ -179,7 +258,8 @@ def _fork_ok() -> bool:
 def _count_slice(span: tuple[int, int]) -> list[int]:
     assert _FORK_JOB is not None
     tok, texts = _FORK_JOB
-    return tok._count_serial(texts[span[0] : span[1]])
+    part = texts[span[0] : span[1]]
+    return tok._count_words(part) if tok._word_split else tok._count_serial(part)
 
 
 @lru_cache(maxsize=16)

@@ -97,3 +97,34 @@ def test_gpt_4o_names_take_o200k_not_gpt_4s_encoding():
             assert get_tokenizer(model).name == "o200k_base"
         except ConfigError as exc:  # o200k_base does not ship offline: said, not counted with cl100k_base
             assert "o200k_base" in str(exc)
+
+
+def test_word_cache_counts_equal_tiktoken_on_text_made_to_break_it(enc):
+    """Counts are summed per space-led word, each distinct word encoded once: texts full of what could
+    break the cut (runs of spaces, whitespace before a space, Unicode spaces, contractions, digits,
+    special-token text) count exactly as tiktoken encodes them, cold and from the cache."""
+    import random
+
+    from datamill.tokens import WHITESPACE, TiktokenTokenizer, _unsplittable
+
+    assert set(WHITESPACE) == {c for c in map(chr, range(0x110000)) if c.isspace()}
+    pieces = [*"ab zZ9 0.,!?-'\t\n\r", *WHITESPACE, "'s", "'ll", "'RE", "  ", "123456", "é", "日本", "🙂"]
+    pieces += ["<|", "|>", "<|endoftext|>", "don't", " the", "\n\n", "word"]
+    rng = random.Random(7)
+    tok = TiktokenTokenizer("cl100k_base")
+    assert tok._word_split
+    inner = [p for p in pieces if " " not in p and "<|" not in p]
+    solid = [p for p in inner if not p.isspace()]
+
+    def word() -> str:  # whitespace may sit inside a word, never at its end: the text stays cuttable
+        return "".join(rng.choice(inner) for _ in range(rng.randint(0, 3))) + rng.choice(solid)
+
+    words = [" ".join(word() for _ in range(rng.randint(1, 40))) for _ in range(3000)]
+    assert sum(not _unsplittable(t) for t in words) > 2500
+    for alphabet in (pieces, [p for p in pieces if p.isascii()]):
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80))) for _ in range(3000)]
+        for batch in (texts, words):
+            want = [len(enc.encode(t, disallowed_special=())) for t in batch]
+            assert tok.count_batch(batch) == want
+            assert tok.count_batch(batch[::-1]) == want[::-1]  # every word now from the cache
+    assert len(tok._tail) > 5000

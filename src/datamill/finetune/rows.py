@@ -308,8 +308,13 @@ def _row_meta(row: dict[str, Any], fmt: str) -> tuple[dict[str, Any], Provenance
     return meta, prov
 
 
-def from_row(row: Any, fmt: str, *, source: str | None = None, line: int | None = None) -> Record:
-    """One row of ``fmt`` as an Example or Preference; ValueError with the reason when it does not fit."""
+def from_row(
+    row: Any, fmt: str, *, source: str | None = None, line: int | None = None, record_id: str | None = None
+) -> Record:
+    """One row of ``fmt`` as an Example or Preference; ValueError with the reason when it does not fit.
+
+    The record's id is ``record_id`` when given, else the row's ``id``, else a hash of its content.
+    """
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
     if fmt in GROUPED:
@@ -322,6 +327,7 @@ def from_row(row: Any, fmt: str, *, source: str | None = None, line: int | None 
         return conv
     meta, kept_prov = _row_meta(row, fmt)
     rid = str(row["id"]) if isinstance(row.get("id"), (str, int)) else ""
+    rid = record_id if record_id is not None else rid
     prov = Provenance(source=source, line=line)
     if kept_prov is not None:
         kept_prov.extra = {**kept_prov.extra, "read_from": f"{source}:{line}"}

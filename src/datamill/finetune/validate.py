@@ -27,6 +27,7 @@ from datamill.finetune.public import GROUPED
 from datamill.finetune.stats import TokenStats, _check_billing, count_example_tokens, token_stats
 from datamill.io import ErrorPolicy, Quarantine
 from datamill.records import Example, Message, Preference, Record
+from datamill.tokens import get_tokenizer
 
 __all__ = ["CHECKS", "CheckResult", "ValidationReport", "validate"]
 
@@ -314,14 +315,23 @@ def validate(
     if fmt == "auto":
         kinds = Counter(f for f in (format_of_row(r) for _, r in rows) if f is not None)
         fmt = kinds.most_common(1)[0][0] if kinds else None  # type: ignore[assignment]
-    records = _checked_records(rows, fmt, path, hit)
-    _check_system_prompts(records, hit)
-    stats = None
-    if count_tokens and records:
-        counts = count_example_tokens(
-            [r for _, r in records], tokenizer=tokenizer, chat_template=chat_template
+    workers = _scan_workers(rows, fmt, chat_template)
+    if workers > 1:
+        lines, systems, counts = _scan_parallel(
+            rows, fmt, path, hit, tokenizer if count_tokens else None, workers
         )
-        for (line, _), n in zip(records, counts, strict=True):
+    else:
+        records = _checked_records(rows, fmt, path, hit)
+        lines, systems = [line for line, _ in records], [_system_prompt(r) for _, r in records]
+        counts = (
+            count_example_tokens([r for _, r in records], tokenizer=tokenizer, chat_template=chat_template)
+            if count_tokens and records
+            else None
+        )
+    _check_system_prompts(lines, systems, hit)
+    stats = None
+    if counts:
+        for line, n in zip(lines, counts, strict=True):
             if n > max_tokens:
                 hit("over_token_limit", line)
         stats = token_stats(
@@ -345,31 +355,14 @@ def _checked_records(
     seen: dict[bytes, int] = {}
     grouped: list[tuple[str, int, Any]] = []
     for line, row in rows:
-        if not isinstance(row, dict):
-            hit("data_type", line)
-            continue
-        got = format_of_row(row)
-        if got is None or fmt is None:
-            hit("unknown_format", line)
-            continue
-        if got != fmt and {got, fmt} != {"trl_text", "chat_text"}:  # one family: parsed as the file's
-            hit("mixed_format", line)
-            continue
         if fmt in GROUPED:  # rows are parts of trees: assembled below
-            grouped.append((path, line, row))
+            if _row_format_ok(row, line, fmt, hit):
+                grouped.append((path, line, row))
             continue
-        if fmt == "openai":
-            _check_openai_row(row, line, hit)
-        elif fmt == "openai_dpo":
-            _check_openai_dpo_row(row, line, hit)
-        try:
-            rec = from_row(row, fmt, source=path, line=line)
-        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-            if fmt not in ("openai", "openai_dpo"):  # already diagnosed by OpenAI's checks
-                hit("bad_row", line)
+        got = _check_row(line, row, fmt, path, hit)
+        if got is None:
             continue
-        _check_record(rec, line, hit)
-        key = xxhash.xxh3_128_digest(orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
+        rec, key = got
         if key in seen:
             hit("duplicate_example", line)
         else:
@@ -383,12 +376,131 @@ def _checked_records(
     return records
 
 
-def _check_system_prompts(records: list[tuple[int, Record]], hit: Callable[[str, int], None]) -> None:
+def _row_format_ok(row: Any, line: int, fmt: str | None, hit: Callable[[str, int], None]) -> bool:
+    """Whether ``row`` is an object of the file's format (else the reason is counted)."""
+    if not isinstance(row, dict):
+        hit("data_type", line)
+        return False
+    got = format_of_row(row)
+    if got is None or fmt is None:
+        hit("unknown_format", line)
+        return False
+    if got != fmt and {got, fmt} != {"trl_text", "chat_text"}:  # one family: parsed as the file's
+        hit("mixed_format", line)
+        return False
+    return True
+
+
+def _check_row(
+    line: int, row: Any, fmt: str | None, path: str, hit: Callable[[str, int], None]
+) -> tuple[Record, bytes] | None:
+    """One row of a flat format checked raw and as a record: the record and its duplicate key, or None."""
+    if not _row_format_ok(row, line, fmt, hit):
+        return None
+    assert fmt is not None
+    if fmt == "openai":
+        _check_openai_row(row, line, hit)
+    elif fmt == "openai_dpo":
+        _check_openai_dpo_row(row, line, hit)
+    try:  # the id is never shown: the line stands in for the content hash a record would compute
+        rec = from_row(row, fmt, source=path, line=line, record_id=str(line))
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        if fmt not in ("openai", "openai_dpo"):  # already diagnosed by OpenAI's checks
+            hit("bad_row", line)
+        return None
+    _check_record(rec, line, hit)
+    return rec, xxhash.xxh3_128_digest(orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
+
+
+def _check_system_prompts(
+    lines: list[int], systems: list[str | None], hit: Callable[[str, int], None]
+) -> None:
     """Flag the examples whose system prompt differs from the most common one."""
-    systems = [(line, _system_prompt(rec)) for line, rec in records]
-    with_system = [s for _, s in systems if s is not None]
+    with_system = [s for s in systems if s is not None]
     if with_system:
         common = Counter(with_system).most_common(1)[0][0]
-        for line, s in systems:
+        for line, s in zip(lines, systems, strict=True):
             if s is not None and s != common:
                 hit("system_prompt_inconsistent", line)
+
+
+# -- the same checks over slices of a large file in forked worker processes ----------------------------
+
+_PARALLEL_ROWS = 4000  # below this, forking costs more than it saves
+_SCAN_JOB: tuple[list[tuple[int, Any]], str | None, str, str | None] | None = None
+_Slice = tuple[list[tuple[str, int]], list[int], list[bytes], list[str | None], list[int] | None]
+
+
+def _scan_workers(rows: list[tuple[int, Any]], fmt: str | None, chat_template: str | None) -> int:
+    """How many processes check ``rows`` (1: here). Grouped formats and chat templates stay here."""
+    import multiprocessing as mp
+
+    if len(rows) < _PARALLEL_ROWS or fmt in GROUPED or chat_template is not None:
+        return 1
+    if "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
+        return 1
+    return min(os.cpu_count() or 1, 4)
+
+
+def _scan_slice(span: tuple[int, int]) -> _Slice:
+    """In a worker: check rows ``span`` of the job, and count their tokens, returning only what is needed."""
+    assert _SCAN_JOB is not None
+    rows, fmt, path, tokenizer = _SCAN_JOB
+    hits: list[tuple[str, int]] = []
+    lines: list[int] = []
+    keys: list[bytes] = []
+    systems: list[str | None] = []
+    recs: list[Record] = []
+    for line, row in rows[span[0] : span[1]]:
+        got = _check_row(line, row, fmt, path, lambda name, at: hits.append((name, at)))
+        if got is not None:
+            lines.append(line)
+            keys.append(got[1])
+            systems.append(_system_prompt(got[0]))
+            recs.append(got[0])
+    counts = count_example_tokens(recs, tokenizer=tokenizer) if tokenizer and recs else None
+    return hits, lines, keys, systems, counts
+
+
+def _scan_parallel(
+    rows: list[tuple[int, Any]],
+    fmt: str | None,
+    path: str,
+    hit: Callable[[str, int], None],
+    tokenizer: str | None,
+    workers: int,
+) -> tuple[list[int], list[str | None], list[int] | None]:
+    """:func:`_checked_records` and token counts over slices of ``rows`` in ``workers`` forked processes
+    (they read the rows without copying them); hits are replayed here in line order, so the report is
+    the one a single process gives. Returns the records' lines, system prompts and token counts."""
+    import multiprocessing as mp
+
+    global _SCAN_JOB
+    if tokenizer:
+        get_tokenizer(tokenizer)  # a bad name fails here, once, and workers inherit the loaded encoding
+    step = max(1000, -(-len(rows) // (workers * 4)))
+    _SCAN_JOB = (rows, fmt, path, tokenizer)
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_scan_slice, [(i, min(i + step, len(rows))) for i in range(0, len(rows), step)])
+    finally:
+        _SCAN_JOB = None
+    hits: list[tuple[str, int]] = []
+    lines: list[int] = []
+    systems: list[str | None] = []
+    counts: list[int] | None = [] if tokenizer else None
+    seen: set[bytes] = set()
+    for part_hits, part_lines, keys, part_systems, part_counts in parts:
+        hits += part_hits
+        for line, key in zip(part_lines, keys, strict=True):
+            if key in seen:
+                hits.append(("duplicate_example", line))
+            else:
+                seen.add(key)
+        lines += part_lines
+        systems += part_systems
+        if counts is not None and part_counts is not None:
+            counts += part_counts
+    for name, line in sorted(hits, key=lambda h: h[1]):  # stable: each check's lines in file order
+        hit(name, line)
+    return lines, systems, counts
