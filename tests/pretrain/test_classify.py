@@ -82,6 +82,13 @@ def test_threshold_filter_keeps_scores_above_and_counts_the_rest(loop, tmp_path)
     assert sum(v for k, v in st.counters.items() if k.startswith("score>=")) == st.seen
     docs = list(read_records(sorted((tmp_path / "out" / "data").glob("*"))))
     assert all(d.metadata["edu_score"] >= 2 for d in docs)
+    from datamill.pretrain import write_report
+
+    page = Path(write_report(tmp_path / "out")).read_text()
+    assert "Classifier scores: filter.classifier" in page and "score &gt;= 2" in page
+    lowest = min(d.metadata["edu_score"] for d in docs)
+    assert f"{lowest:.4f}" in page and "kept (nearest the cut)" in page
+    assert page.count("dropped: classifier_below_threshold") == 3
     low = ClassifierFilter(model=str(loop["model"]), threshold=2, keep="low")
     everything = list(read_records(sorted(loop["docs"].glob("*.jsonl"))))
     assert len(list(low(everything))) == st.seen - st.kept

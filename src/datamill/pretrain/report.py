@@ -60,7 +60,9 @@ def collect_report(output: str) -> dict[str, Any]:
         raise InputError("no manifest.json: not a finished datamill run folder", path=output)
     manifest = storage.read_json(path)
     from datamill.io import read_records
+    from datamill.pretrain.report_scores import classifier_steps, note_kept
 
+    scored = classifier_steps(manifest)
     lengths: list[int] = []
     langs: Counter[str] = Counter()
     tokens = 0
@@ -72,6 +74,8 @@ def collect_report(output: str) -> dict[str, Any]:
         lengths.append(len(text))
         langs[str(rec.metadata.get("language", "unknown"))] += 1
         tokens += int(rec.metadata.get("n_tokens") or 0)
+        if scored:
+            note_kept(scored, rec)
     shards = None
     idx = storage.join(output, "shards", "index.json")
     if storage.exists(idx):
@@ -95,6 +99,7 @@ def collect_report(output: str) -> dict[str, Any]:
         "shards": shards,
         "cluster_sizes": clusters,
         "duplicate_examples": dup_examples,
+        "classifiers": scored,
     }
 
 
@@ -148,6 +153,10 @@ def write_report(output: str | os.PathLike[str], path: str | None = None) -> str
     parts.append("</table>")
     if m["quarantine"]["total"]:
         parts.append("<h2>Quarantined input</h2>" + _bars(sorted(m["quarantine"]["by_kind"].items())))
+    if data["classifiers"]:
+        from datamill.pretrain.report_scores import scores_section
+
+        parts.extend(scores_section(m, data["classifiers"], _bars))
     parts.append("<h2>Document length (kept)</h2>" + _bars(_length_buckets(data["lengths"])))
     parts.append("<h2>Languages (kept)</h2>" + _bars(data["languages"].most_common(20)))
     parts.append("<h2>Near-duplicate clusters</h2>")
