@@ -239,6 +239,10 @@ def _pretrain_files(d: Path) -> None:
     (d / "crawl").mkdir()
     shutil.copy(REPO / "src" / "datamill" / "data" / "crawl" / "sample.warc.gz", d / "crawl")
     (d / "blocklist.txt").write_text("spam.example\nads.example.net\n")
+    # "tweets.csv.gz": the labelled tweets of Davidson et al. (tests/data/pretrain) for train_classifier
+    shutil.copy(
+        REPO / "tests" / "data" / "pretrain" / "davidson_hate_offensive_5k.csv.gz", d / "tweets.csv.gz"
+    )
 
 
 def _synthetic_files(d: Path) -> None:
