@@ -49,17 +49,34 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL only; SQLite uses one).")] = 1,
+    secure_cookies: Annotated[
+        bool,
+        typer.Option(
+            "--secure-cookies",
+            help="Always mark cookies Secure (the app is reached over https, e.g. through a TLS proxy).",
+        ),
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Believe X-Forwarded-Proto/-For only from these proxy addresses (comma-separated, or '*'); "
+            "default: no proxy headers are believed.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the annotation web app (first visit creates the admin)."""
+    """Run the annotation web app (first visit creates the admin). Behind a reverse proxy: --forwarded-allow-ips
+    with the proxy's address, or --secure-cookies (docs/feedback.md, "Deployment behind a reverse proxy")."""
     import os
 
     from datamill.errors import require
+    from datamill.feedback.app import proxy_options
 
     uvicorn = require("uvicorn", extra="feedback", purpose="the annotation web app")
     require("fastapi", extra="feedback", purpose="the annotation web app")
     from datamill.feedback.db import database_url
 
     url = database_url(db)
+    proxy = proxy_options(forwarded_allow_ips)
     _db(url).dispose()  # migrate once, before serving
     console.print(
         f"datamill feedback on [bold]http://{escape(host)}:{port}[/] (database {escape(url.split('@')[-1])})"
@@ -69,6 +86,8 @@ def serve(
 
         os.environ["DATABASE_URL"] = url
         os.environ.setdefault("DATAMILL_FEEDBACK_SECRET", secrets.token_hex(32))  # one key for all workers
+        if secure_cookies:
+            os.environ["DATAMILL_FEEDBACK_SECURE_COOKIES"] = "1"
         uvicorn.run(
             "datamill.feedback.app:app_from_env",
             factory=True,
@@ -77,11 +96,19 @@ def serve(
             workers=workers,
             log_level="warning",
             access_log=False,
+            **proxy,
         )
         return
     from datamill.feedback.app import create_app
 
-    uvicorn.run(create_app(url), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(url, secure_cookies=True if secure_cookies else None),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        **proxy,
+    )
 
 
 @app.command()

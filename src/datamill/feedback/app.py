@@ -22,7 +22,7 @@ from datamill.feedback.db import Database
 from datamill.feedback.guard import InputGuard
 from datamill.feedback.limits import LoginLimits, LoginThrottle
 
-__all__ = ["SECRET_ENV", "app_from_env", "create_app"]
+__all__ = ["SECRET_ENV", "app_from_env", "create_app", "proxy_options"]
 
 #: the environment variable holding the app's signing key (shared by the processes of one server)
 SECRET_ENV = "DATAMILL_FEEDBACK_SECRET"
@@ -114,5 +114,20 @@ class _SecurityHeaders:
 
 
 def app_from_env() -> FastAPI:
-    """App factory for multi-worker uvicorn: the database URL comes from ``$DATABASE_URL``."""
-    return create_app(None)
+    """App factory for multi-worker uvicorn: the database URL comes from ``$DATABASE_URL``, and
+    ``$DATAMILL_FEEDBACK_SECURE_COOKIES=1`` forces Secure cookies (``serve --secure-cookies``)."""
+    import os
+
+    forced = os.environ.get("DATAMILL_FEEDBACK_SECURE_COOKIES") == "1"
+    return create_app(None, secure_cookies=True if forced else None)
+
+
+def proxy_options(forwarded_allow_ips: str | None) -> dict[str, Any]:
+    """uvicorn options for proxy headers: ``X-Forwarded-Proto``/``-For`` are believed only from the proxy
+    addresses given (comma-separated, or ``*``); with None no request may claim https or another client
+    address (uvicorn alone would trust them from 127.0.0.1)."""
+    if forwarded_allow_ips is not None and not forwarded_allow_ips.strip():
+        from datamill.errors import ConfigError
+
+        raise ConfigError("forwarded_allow_ips is empty; give the proxy's address(es), e.g. 127.0.0.1")
+    return {"proxy_headers": forwarded_allow_ips is not None, "forwarded_allow_ips": forwarded_allow_ips}
