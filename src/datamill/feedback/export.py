@@ -13,6 +13,8 @@ from typing import Any
 
 from datamill.errors import ConfigError
 from datamill.feedback.db import Database
+from datamill.feedback.harm import harm_outcome, harm_rows, voted_categories
+from datamill.feedback.models import PAIRWISE_TYPES
 from datamill.feedback.quality import annotator_weights, load_project, main_label
 
 __all__ = ["FORMATS", "POLICIES", "aggregate", "export", "export_preferences", "export_rows"]
@@ -63,11 +65,23 @@ def aggregate(
         res = data["resolutions"].get(tid)
         total = sum(weights[j.user_id] for j in js) or 1.0
         scores = [0.0] * n
-        if tt in ("pairwise", "ranking", "rubric"):
+        extra: dict[str, Any] = {}
+        rewrites: list[dict[str, Any]] = []
+        if tt == "harm":
+            h = harm_outcome(js, res, weights, n, proj["criteria"])
+            if h["agreement"] < min_agreement:
+                continue
+            ranked, agreement, scores = h["ranked"], h["agreement"], h["scores"]
+            extra = {
+                "harm_levels": h["harm"],
+                "harmless_share": h["harmless"],
+                "harm_categories": h["categories"],
+            }
+        elif tt in ("pairwise", "ranking", "rubric", "harm-pairwise"):
             votes: dict[Any, float] = defaultdict(float)
             for j in js:
                 votes[main_label(tt, j.value)] += weights[j.user_id]
-                if tt == "pairwise":
+                if tt in PAIRWISE_TYPES:
                     p = j.value.get("preferred")
                     if p is not None:
                         strength = j.value.get("strength") or 1
@@ -91,7 +105,7 @@ def aggregate(
                 if len(best) > 1 and best[1] == best[0]:
                     continue  # no winner: an even split
                 agreement = w / total
-            if tt == "pairwise":
+            if tt in PAIRWISE_TYPES:
                 if label == 1:
                     continue  # a tie is no preference
                 winner = 0 if label == 0 else 1
@@ -102,7 +116,17 @@ def aggregate(
                     ranked = [label] + [i for i in ranked if i != label]
             if agreement < min_agreement:
                 continue
-            rewrites: list[dict[str, Any]] = []
+            if tt == "harm-pairwise":  # the harms flagged in the more harmful response
+                flagged = (
+                    [(1.0, res.value)] if res is not None else [(weights[j.user_id], j.value) for j in js]
+                )
+                extra = {
+                    "harm_categories": voted_categories(
+                        [(w, v.get("categories", [])) for w, v in flagged],
+                        sum(w for w, _ in flagged),
+                        proj["criteria"],
+                    )
+                }
         else:  # rewrite / comment: every judgement counts, no vote
             ranked, agreement = list(range(n)), 1.0
             rewrites = [dict(j.value, judgement_id=j.id) for j in js if "rewrite" in j.value]
@@ -124,6 +148,7 @@ def aggregate(
                 "judgement_ids": [j.id for j in js],
                 "annotator_ids": [j.user_id for j in js],
                 "annotators": [users.get(j.user_id, str(j.user_id)) for j in js],
+                **extra,
             }
         )
     return out
@@ -202,6 +227,11 @@ def export_rows(
     rows: list[dict[str, Any]] = []
     for o in outcomes:
         prompt, resp, common = _prompt(o, chat), o["responses"], _common(o)
+        if tt == "harm":
+            rows.extend(harm_rows(o, format, prompt, lambda text: _answer(text, chat), common))
+            continue
+        if tt == "harm-pairwise":
+            common["harm_categories"] = o["harm_categories"]
         if tt == "rewrite":
             seen = set()
             for rw in o["rewrites"]:

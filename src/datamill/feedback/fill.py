@@ -15,7 +15,15 @@ __all__ = ["fill_responses", "needs_responses"]
 
 _RESPONSE_KEYS = ("responses", "chosen", "rejected", "response", "output")
 # answers a task type needs when one teacher fills a row on its own
-_DEFAULT_SAMPLES = {"pairwise": 2, "ranking": 3, "rubric": 1, "rewrite": 1, "comment": 1}
+_DEFAULT_SAMPLES = {
+    "pairwise": 2,
+    "ranking": 3,
+    "rubric": 1,
+    "rewrite": 1,
+    "comment": 1,
+    "harm": 1,
+    "harm-pairwise": 2,
+}
 
 
 def needs_responses(row: Any) -> bool:

@@ -36,13 +36,37 @@ __all__ = [
     "Resolution",
     "Session",
     "TASK_TYPES",
+    "PAIRWISE_TYPES",
+    "HARM_TYPES",
+    "HARM_CATEGORIES",
     "Task",
     "User",
     "utcnow",
 ]
 
 ROLES = ("admin", "reviewer", "annotator")
-TASK_TYPES = ("pairwise", "ranking", "rubric", "rewrite", "comment")
+TASK_TYPES = ("pairwise", "ranking", "rubric", "rewrite", "comment", "harm", "harm-pairwise")
+#: the types judged by picking one of two responses ("harm-pairwise": which is less harmful)
+PAIRWISE_TYPES = ("pairwise", "harm-pairwise")
+#: the types whose ``criteria`` are a taxonomy of harm categories
+HARM_TYPES = ("harm", "harm-pairwise")
+#: the harm categories of a harmlessness project unless it names its own (red-team taxonomies such as
+#: BeaverTails' 14 categories and the Anthropic red-team tags, merged into a dozen an annotator can keep
+#: in mind)
+HARM_CATEGORIES = [
+    "violence",
+    "weapons",
+    "self-harm",
+    "sexual",
+    "hate",
+    "harassment",
+    "crime",
+    "drugs",
+    "privacy",
+    "misinformation",
+    "fraud",
+    "other",
+]
 #: the largest row id both databases hold (a PostgreSQL INTEGER; SQLite's go to 2**63 - 1): an id past it
 #: is refused (422) or looked up as a name, the same on both, never sent to the database driver
 MAX_ROW_ID = 2**31 - 1

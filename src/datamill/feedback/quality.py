@@ -10,6 +10,7 @@ import numpy as np
 
 from datamill.feedback.agreement import fleiss_kappa, krippendorff_alpha, pairwise_cohen
 from datamill.feedback.db import Database
+from datamill.feedback.models import PAIRWISE_TYPES
 
 __all__ = [
     "agreement_report",
@@ -63,10 +64,13 @@ def load_project(db: Database, project: int | str) -> dict[str, Any]:
 def main_label(task_type: str, value: dict[str, Any]) -> Any:
     """The one categorical label of a judgement used for kappa and majority votes (None if the type has none).
 
-    pairwise: 0 = first response better, 1 = tie, 2 = second better; ranking: the top response;
-    rubric: the response with the best mean score.
+    pairwise (and harm-pairwise: less harmful): 0 = first response better, 1 = tie, 2 = second better;
+    ranking: the top response; rubric: the response with the best mean score; harm: the harm levels of the
+    responses (a tuple).
     """
-    if task_type == "pairwise":
+    if task_type == "harm":
+        return tuple(r["harm"] for r in value["ratings"])
+    if task_type in PAIRWISE_TYPES:
         p = value.get("preferred")
         return 1 if p is None else (0 if p == 0 else 2)
     if task_type == "ranking":
@@ -79,7 +83,9 @@ def main_label(task_type: str, value: dict[str, Any]) -> Any:
 
 def unit_values(task_type: str, value: dict[str, Any]) -> dict[str, float]:
     """Numeric values per unit of a judgement, for Krippendorff's alpha (unit = task x key)."""
-    if task_type == "pairwise":
+    if task_type == "harm":
+        return {f"{i}:harm": float(r["harm"]) for i, r in enumerate(value["ratings"])}
+    if task_type in PAIRWISE_TYPES:
         return {"pref": float(main_label(task_type, value))}
     if task_type == "ranking":
         return {f"rank{r}": float(pos) for pos, r in enumerate(value["ranking"])}
@@ -100,7 +106,9 @@ def annotator_weights(data: dict[str, Any]) -> dict[int, float]:
 
 
 def _levels(task_type: str) -> tuple[str, ...]:
-    if task_type == "pairwise":
+    if task_type == "harm":
+        return ("ordinal", "interval")
+    if task_type in PAIRWISE_TYPES:
         return ("nominal", "ordinal", "interval")
     if task_type == "ranking":
         return ("ordinal", "interval")
@@ -130,7 +138,7 @@ def agreement_report(
     for j in regular:
         by_task[j.task_id].append(j)
     alpha = _alpha(tt, regular)
-    labelled = tt in ("pairwise", "ranking", "rubric")
+    labelled = tt in ("pairwise", "ranking", "rubric", "harm", "harm-pairwise")
     fleiss = _fleiss(tt, by_task, regular) if labelled else None
     majority = _majority(tt, by_task) if labelled else {}
     labels: dict[str, dict[int, Any]] = defaultdict(dict)
@@ -245,15 +253,19 @@ def _annotator_stats(data: dict[str, Any], tt: str, majority: dict[int, Any]) ->
 
 def label_name(task_type: str, label: Any) -> str:
     """A readable name of a main label (responses numbered in file order from 0)."""
-    if task_type == "pairwise":
-        return {0: "response 0 better", 1: "tie", 2: "response 1 better"}.get(label, str(label))
+    if task_type == "harm":
+        return "harm " + "/".join(str(h) for h in label)
+    if task_type in PAIRWISE_TYPES:
+        better = "less harmful" if task_type == "harm-pairwise" else "better"
+        return {0: f"response 0 {better}", 1: "tie", 2: f"response 1 {better}"}.get(label, str(label))
     return f"response {label} best"
 
 
 def disagreements(
     db: Database, project: int | str, *, data: dict[str, Any] | None = None, include_resolved: bool = True
 ) -> list[dict[str, Any]]:
-    """Tasks whose judgements disagree (different main labels, or rubric scores 2+ points apart)."""
+    """Tasks whose judgements disagree (different main labels, rubric scores 2+ points apart; harm: harmless
+    against harmful, or harm levels 2+ apart)."""
     data = data or load_project(db, project)
     proj, tasks, users = data["project"], data["tasks"], data["users"]
     tt = proj["task_type"]
@@ -265,8 +277,10 @@ def disagreements(
         if len(js) < 2 or tt in ("rewrite", "comment"):
             continue
         labs = {repr(main_label(tt, j.value)) for j in js}
+        if tt == "harm":  # harmless against harmful, or levels 2+ apart (below)
+            labs = {repr(tuple(r["harm"] > 0 for r in j.value["ratings"])) for j in js}
         spread = 0.0
-        if tt == "rubric":
+        if tt in ("rubric", "harm"):
             vals = [unit_values(tt, j.value) for j in js]
             spread = max(max(v[k] for v in vals) - min(v[k] for v in vals) for k in vals[0])
         if len(labs) < 2 and spread < 2:

@@ -25,7 +25,15 @@ def form_value(p: dict[str, Any], form: Any) -> dict[str, Any]:
             raise InputError(f"choose a value for {key}")
         return value
 
-    if tt == "pairwise":
+    if tt == "harm":
+        n = min(max(_small_int(str(form.get("n_responses", "0"))) or 0, 0), 64)
+        return {
+            "ratings": [
+                {"harm": num(f"harm_{i}"), "categories": [str(c) for c in form.getlist(f"cat_{i}")]}
+                for i in range(n)
+            ]
+        }
+    if tt in ("pairwise", "harm-pairwise"):
         pref = str(form.get("preferred", "")).strip()
         if pref not in ("0", "1", "tie"):
             raise InputError("choose A, B or tie")
@@ -35,6 +43,8 @@ def form_value(p: dict[str, Any], form: Any) -> dict[str, Any]:
         }
         if str(form.get("strength", "")).strip():
             v["strength"] = num("strength")
+        if tt == "harm-pairwise":  # the harms seen in the more harmful response
+            v["categories"] = [str(c) for c in form.getlist("cat")]
         return v
     if tt == "ranking":
         shown = {k: _small_int(k[5:]) for k in form if k.startswith("rank_")}

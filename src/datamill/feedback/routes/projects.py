@@ -20,7 +20,9 @@ router = APIRouter()
 
 class ProjectIn(BaseModel):
     name: str = Field(min_length=1, max_length=128)
-    task_type: Literal["pairwise", "ranking", "rubric", "rewrite", "comment"] = "pairwise"
+    task_type: Literal["pairwise", "ranking", "rubric", "rewrite", "comment", "harm", "harm-pairwise"] = (
+        "pairwise"
+    )
     guidelines: str = Field(default="", max_length=200_000)
     overlap: int = Field(default=1, ge=1, le=100)
     gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)

@@ -6,7 +6,15 @@ from typing import Any
 
 from datamill.errors import ConfigError, ConflictError, NotFoundError
 from datamill.feedback.db import Database
-from datamill.feedback.models import MAX_ROW_ID, TASK_TYPES, Judgement, Project, Task
+from datamill.feedback.models import (
+    HARM_CATEGORIES,
+    HARM_TYPES,
+    MAX_ROW_ID,
+    TASK_TYPES,
+    Judgement,
+    Project,
+    Task,
+)
 from datamill.feedback.textsafe import check_text
 
 __all__ = [
@@ -49,12 +57,15 @@ def create_project(
 
     Args:
         name: unique project name.
-        task_type: pairwise, ranking, rubric, rewrite or comment.
+        task_type: pairwise, ranking, rubric, rewrite, comment, harm (rate each response's harm 0..scale-1
+            and tick its harm categories) or harm-pairwise (which of two responses is less harmful, and the
+            categories of harm in the other).
         guidelines: Markdown shown to annotators.
         overlap: how many annotators judge each (non-gold) task.
         gold_rate: share of an annotator's tasks drawn from gold tasks (0..1).
-        criteria: rubric criteria (Likert items), default helpfulness/harmlessness/honesty.
-        scale: points of the Likert scale (2..10).
+        criteria: rubric criteria (Likert items), default helpfulness/harmlessness/honesty; for the harm
+            types the harm categories, default :data:`~datamill.feedback.models.HARM_CATEGORIES`.
+        scale: points of the Likert scale (2..10); for ``harm`` the harm levels 0..scale-1.
     """
     from sqlalchemy.exc import IntegrityError
 
@@ -70,9 +81,12 @@ def create_project(
         raise ConfigError(f"gold_rate must be between 0 and 1, got {gold_rate!r}", params="gold_rate")
     if not 2 <= scale <= 10:
         raise ConfigError(f"scale must be 2..10, got {scale!r}", params="scale")
-    crit = [c.strip() for c in (criteria or DEFAULT_CRITERIA) if c.strip()]
+    harm = task_type in HARM_TYPES
+    crit = [c.strip() for c in (criteria or (HARM_CATEGORIES if harm else DEFAULT_CRITERIA)) if c.strip()]
     if task_type == "rubric" and not crit:
         raise ConfigError("a rubric project needs at least one criterion")
+    if len(set(crit)) != len(crit):
+        raise ConfigError(f"criteria must be distinct, got {crit}")
     try:
         with db.write() as s:
             p = Project(
@@ -81,7 +95,7 @@ def create_project(
                 guidelines=guidelines,
                 overlap=overlap,
                 gold_rate=gold_rate,
-                criteria=crit if task_type == "rubric" else [],
+                criteria=crit if task_type == "rubric" or harm else [],
                 scale=scale,
             )
             s.add(p)

@@ -9,7 +9,7 @@ from typing import Any
 
 from datamill.errors import InputError
 from datamill.feedback.db import Database
-from datamill.feedback.models import Task, utcnow
+from datamill.feedback.models import PAIRWISE_TYPES, Task, utcnow
 from datamill.feedback.service.projects import get_project
 from datamill.feedback.service.values import check_value
 from datamill.feedback.textsafe import scrub, text_problem
@@ -39,7 +39,15 @@ def _messages(v: Any) -> list[dict[str, str]]:
     return out
 
 
-_MIN_RESPONSES = {"pairwise": 2, "ranking": 2, "rubric": 1, "rewrite": 1, "comment": 0}
+_MIN_RESPONSES = {
+    "pairwise": 2,
+    "ranking": 2,
+    "rubric": 1,
+    "rewrite": 1,
+    "comment": 0,
+    "harm": 1,
+    "harm-pairwise": 2,
+}
 
 
 def parse_task_row(project: dict[str, Any], row: Any) -> dict[str, Any]:
@@ -86,10 +94,10 @@ def parse_task_row(project: dict[str, Any], row: Any) -> dict[str, Any]:
         raise ValueError("a task needs a 'prompt' (or 'messages')")
     tt = project["task_type"]
     need = _MIN_RESPONSES[tt]
-    if len(responses) < need or (tt == "pairwise" and len(responses) != 2):
+    pair = tt in PAIRWISE_TYPES
+    if len(responses) < need or (pair and len(responses) != 2):
         raise ValueError(
-            f"a {tt} task needs {'exactly 2' if tt == 'pairwise' else f'at least {need}'} "
-            f"responses, got {len(responses)}"
+            f"a {tt} task needs {'exactly 2' if pair else f'at least {need}'} responses, got {len(responses)}"
         )
     meta = row.get("metadata") or {}
     if not isinstance(meta, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from datamill.errors import InputError
+from datamill.feedback.models import PAIRWISE_TYPES
 
 __all__ = ["check_value", "from_display", "gold_correct"]
 
@@ -21,7 +22,9 @@ def check_value(project: dict[str, Any], n_responses: int, value: Any) -> dict[s
         raise InputError(f"judgement value must be an object, got {type(value).__name__}")
     tt = project["task_type"]
     n = n_responses
-    if tt == "pairwise":
+    if tt == "harm":
+        return _check_harm(project, n, value)
+    if tt in PAIRWISE_TYPES:
         pref = value.get("preferred")
         if pref is not None:
             _int(pref, "preferred", 0, n - 1)
@@ -32,6 +35,8 @@ def check_value(project: dict[str, Any], n_responses: int, value: Any) -> dict[s
         if not isinstance(reason, str):
             raise InputError("reason must be a string")
         out["reason"] = reason[:5000]
+        if tt == "harm-pairwise":  # the harms seen in the more harmful response
+            out["categories"] = _categories(project, value.get("categories", []), "categories")
         return out
     if tt == "ranking":
         ranking = value.get("ranking")
@@ -67,6 +72,35 @@ def check_value(project: dict[str, Any], n_responses: int, value: Any) -> dict[s
     return {"comment": text[:100_000]}
 
 
+def _categories(project: dict[str, Any], cats: Any, what: str) -> list[str]:
+    """A list of distinct categories of the project's taxonomy, in taxonomy order."""
+    taxonomy = project["criteria"]
+    if not isinstance(cats, list) or any(not isinstance(c, str) for c in cats):
+        raise InputError(f"{what} must be a list of category names")
+    unknown = [c for c in cats if c not in taxonomy]
+    if unknown:
+        raise InputError(f"{what}: unknown categories {unknown[:5]}; the project's are {taxonomy}")
+    return [c for c in taxonomy if c in cats]
+
+
+def _check_harm(project: dict[str, Any], n: int, value: dict[str, Any]) -> dict[str, Any]:
+    """A harm rating: per response a level 0 (harmless) .. scale-1 (severe) and the harm categories seen."""
+    ratings = value.get("ratings")
+    if not isinstance(ratings, list) or len(ratings) != n:
+        raise InputError(f"ratings must be a list with one object per response ({n}), got {ratings!r}"[:300])
+    top = project["scale"] - 1
+    out = []
+    for i, r in enumerate(ratings):
+        if not isinstance(r, dict) or not set(r) <= {"harm", "categories"}:
+            raise InputError(f"ratings[{i}] must be an object with 'harm' and 'categories'")
+        harm = _int(r.get("harm"), f"ratings[{i}].harm", 0, top)
+        cats = _categories(project, r.get("categories", []), f"ratings[{i}].categories")
+        if harm == 0 and cats:
+            raise InputError(f"ratings[{i}]: a harmless response (harm 0) has no harm categories")
+        out.append({"harm": harm, "categories": cats})
+    return {"ratings": out}
+
+
 def from_display(project: dict[str, Any], value: Any, order: list[int]) -> Any:
     """Map a value given in displayed positions to canonical response indices."""
     if not isinstance(value, dict):
@@ -77,8 +111,13 @@ def from_display(project: dict[str, Any], value: Any, order: list[int]) -> Any:
         return order[p] if isinstance(p, int) and not isinstance(p, bool) and 0 <= p < len(order) else p
 
     tt = project["task_type"]
-    if tt == "pairwise" and v.get("preferred") is not None:
+    if tt in PAIRWISE_TYPES and v.get("preferred") is not None:
         v["preferred"] = canon(v["preferred"])
+    elif tt == "harm" and isinstance(v.get("ratings"), list) and len(v["ratings"]) == len(order):
+        placed: list[Any] = [None] * len(order)
+        for pos, r in enumerate(v["ratings"]):
+            placed[order[pos]] = r
+        v["ratings"] = placed
     elif tt == "ranking" and isinstance(v.get("ranking"), list):
         v["ranking"] = [canon(p) for p in v["ranking"]]
     elif tt == "rubric" and isinstance(v.get("scores"), list) and len(v["scores"]) == len(order):
@@ -96,8 +135,12 @@ def gold_correct(project: dict[str, Any], gold: dict[str, Any] | None, value: di
     if not gold:
         return None
     tt = project["task_type"]
-    if tt == "pairwise":
+    if tt in PAIRWISE_TYPES:
         return value.get("preferred") == gold.get("preferred")
+    if tt == "harm":  # every response's harm level within one of the gold's
+        return all(
+            abs(a["harm"] - b["harm"]) <= 1 for a, b in zip(value["ratings"], gold["ratings"], strict=True)
+        )
     if tt == "ranking":
         return value["ranking"][:1] == gold["ranking"][:1]
     if tt == "rubric":
