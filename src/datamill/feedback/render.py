@@ -1,12 +1,14 @@
 """Safe Markdown: markdown-it-py with raw HTML off, then nh3 (ammonia) as the allow-list sanitiser.
 
-Model outputs, prompts and guidelines are untrusted. No raw HTML survives, links keep only
+Model outputs, prompts and guidelines are untrusted. No raw HTML survives but a bare ``<kbd>``/``</kbd>``
+(guidelines name keys: "press <kbd>a</kbd>"; no attributes, never inside code), links keep only
 http/https/mailto schemes, images are dropped (no remote fetches, no ``onerror`` tricks), and no
 attribute other than ``href``/``title`` on links, ``class`` on code (language) and table alignment is kept.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -39,6 +41,7 @@ _TAGS = {
     "tr",
     "th",
     "td",
+    "kbd",
 }
 _ATTRS = {"a": {"href", "title"}, "code": {"class"}, "th": {"style"}, "td": {"style"}, "ol": {"start"}}
 
@@ -49,7 +52,24 @@ def _md() -> Any:
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
     md.enable("strikethrough")
+    md.inline.ruler.before("html_inline", "kbd", _kbd)
     return md
+
+
+_KBD = re.compile(r"<(/?)kbd>", re.IGNORECASE)
+
+
+def _kbd(state: Any, silent: bool) -> bool:
+    """Inline rule: a bare ``<kbd>`` or ``</kbd>`` becomes that tag (code spans are parsed before)."""
+    if state.src[state.pos] != "<":
+        return False
+    m = _KBD.match(state.src, state.pos)
+    if m is None:
+        return False
+    if not silent:
+        state.push("html_inline", "", 0).content = "</kbd>" if m.group(1) else "<kbd>"
+    state.pos = m.end()
+    return True
 
 
 def render_markdown(text: str | None) -> str:

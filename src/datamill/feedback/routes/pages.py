@@ -20,6 +20,17 @@ def index(request: Request, me: PageUser, db: Db) -> Response:
     )
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    """The icon, for clients that ask for /favicon.ico whatever the page's <link rel=icon> says."""
+    from pathlib import Path
+
+    from fastapi.responses import FileResponse
+
+    path = Path(__file__).parent.parent / "static" / "favicon.svg"
+    return FileResponse(path, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+
 @router.get("/docs", include_in_schema=False)
 def docs_page(request: Request) -> Response:
     found = auth(request)

@@ -67,6 +67,7 @@ def _annotate_page(
         "client_key": uuid.uuid4().hex,
         "letters": "ABCDEFGHIJ",
         "message": error,
+        "progress": svc.queue_progress(db, me[0].id, p["id"]),
     }
     return page(request, "annotate.html", ctx, 422 if error else 200)
 

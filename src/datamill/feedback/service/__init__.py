@@ -44,6 +44,7 @@ from datamill.feedback.service.projects import (
     list_projects,
     project_dict,
     project_progress,
+    queue_progress,
 )
 from datamill.feedback.service.queue import (
     can_claim,
@@ -137,6 +138,7 @@ __all__ = [
     "project_dict",
     "project_for",
     "project_progress",
+    "queue_progress",
     "record",
     "remove_member",
     "revoke_api_token",

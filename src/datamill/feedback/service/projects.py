@@ -24,6 +24,7 @@ __all__ = [
     "list_projects",
     "project_dict",
     "project_progress",
+    "queue_progress",
 ]
 
 DEFAULT_CRITERIA = ["helpfulness", "harmlessness", "honesty"]
@@ -158,3 +159,44 @@ def project_progress(db: Database, user_id: int) -> list[dict[str, Any]]:
         )
         total = dict(s.execute(select(Task.project_id, func.count()).group_by(Task.project_id)).all())
     return [{**p, "mine": mine.get(p["id"], 0), "tasks": total.get(p["id"], 0)} for p in projects]
+
+
+def queue_progress(db: Database, user_id: int, project: int | str) -> dict[str, Any]:
+    """How far an annotator is through a project: tasks ``judged``, ``skipped``, ``remaining`` (their open
+    task and the tasks they may still be handed; gold tasks come on top), ``total``, and ``last`` (the
+    external id and time of their latest judgement, or None)."""
+    from sqlalchemy import exists, func, select
+
+    from datamill.feedback.models import Assignment
+
+    p = get_project(db, project)
+    with db.read() as s:
+        status = dict(
+            s.execute(
+                select(Assignment.status, func.count())
+                .where(Assignment.user_id == user_id, Assignment.project_id == p["id"])
+                .group_by(Assignment.status)
+            ).all()
+        )
+        mine = exists().where(Assignment.task_id == Task.id, Assignment.user_id == user_id)
+        free = s.scalar(
+            select(func.count()).where(
+                Task.project_id == p["id"], Task.is_gold.is_(False), Task.n_assigned < p["overlap"], ~mine
+            )
+        )
+        last = s.execute(
+            select(Task.external_id, Judgement.created_at)
+            .join(Task, Task.id == Judgement.task_id)
+            .where(Judgement.user_id == user_id, Judgement.project_id == p["id"])
+            .order_by(Judgement.id.desc())
+            .limit(1)
+        ).first()
+    judged, skipped = status.get("done", 0), status.get("skipped", 0)
+    remaining = status.get("open", 0) + (free or 0)
+    return {
+        "judged": judged,
+        "skipped": skipped,
+        "remaining": remaining,
+        "total": judged + skipped + remaining,
+        "last": {"task": last[0], "at": last[1].isoformat(timespec="seconds")} if last else None,
+    }

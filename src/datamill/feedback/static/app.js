@@ -65,10 +65,15 @@
       });
     }
     // rubric state: the highlighted cell
-    const cells = $$(".rubric .cell");
+    const cells = type === "harm" ? $$(".harm-cell") : $$(".rubric .cell");
     let cell = 0;
     function paintCell() { cells.forEach((c, k) => c.classList.toggle("current", k === cell)); }
-    if (type === "rubric") paintCell();
+    if (type === "rubric" || type === "harm") paintCell();
+    function toggleCategory(k, root) {
+      const box = root && $('input[type=checkbox][data-cat-key="' + CSS.escape(k) + '"]', root);
+      if (box) box.checked = !box.checked;
+      return Boolean(box);
+    }
 
     function pickSource(i) {
       const raw = $("#raw-" + i);
@@ -85,7 +90,7 @@
         submitOnce(el && el.form && el.form.id === "skip-form" ? el.form : form);
         return;
       }
-      if (e.key === "Escape") { if (el) el.blur(); return; }
+      if (e.key === "Escape") { const help = $("#help"); if (help && !help.hidden) help.hidden = true; if (el) el.blur(); return; }
       if (typing(el)) {
         if (e.key === "Enter" && el.tagName === "INPUT") { e.preventDefault(); submitOnce(el.form); }
         return;
@@ -104,9 +109,20 @@
       if (focusable) { e.preventDefault(); focusable.focus(); return; }
       if (!task) return;
       if (k === "Enter") { e.preventDefault(); submitOnce(form); return; }
-      if (type === "pairwise") {
+      if (type === "harm") {
+        const d = parseInt(k, 10);
+        const here = cells[cell];
+        if (k.length === 1 && d >= 0 && d < scale && here) {
+          const radio = $('input[type=radio][data-level="' + d + '"]', here);
+          if (radio) radio.checked = true;
+          e.preventDefault();
+        } else if (toggleCategory(k, here)) { e.preventDefault(); }
+        else if (k === "ArrowDown") { cell = Math.min(cell + 1, cells.length - 1); paintCell(); e.preventDefault(); }
+        else if (k === "ArrowUp") { cell = Math.max(cell - 1, 0); paintCell(); e.preventDefault(); }
+      } else if (type === "pairwise" || type === "harm-pairwise") {
         const radio = $('input[type=radio][data-key="' + CSS.escape(k) + '"]', form);
         if (radio) { radio.checked = true; e.preventDefault(); }
+        else if (toggleCategory(k, $("#categories"))) e.preventDefault();
       } else if (type === "ranking") {
         const d = parseInt(k, 10);
         if (d >= 1 && d <= n && !picked.includes(d - 1)) { picked.push(d - 1); paintRanking(); e.preventDefault(); }
