@@ -127,6 +127,7 @@ def test_audit_log_records_admin_actions_and_exports(app_db, tmp_path) -> None: 
     events = admin.api("GET", "/api/audit").json()
     actions = [e["action"] for e in reversed(events)]
     assert actions == [
+        "user.create",  # the first-run admin
         "user.create",
         "user.create",
         "user.update",
@@ -139,7 +140,9 @@ def test_audit_log_records_admin_actions_and_exports(app_db, tmp_path) -> None: 
         "member.remove",
         "token.create",
     ]
-    assert all(e["actor"] == "admin" and e["actor_id"] for e in events)
+    assert all(e["actor"] == "admin" for e in events)
+    assert events[-1]["detail"] == {"role": "admin", "first_run": True} and events[-1]["actor_id"] is None
+    assert all(e["actor_id"] for e in events[:-1])
     by = {e["action"]: e for e in events}
     assert by["export"]["target"] == "audited" and by["export"]["detail"] == {
         "format": "dpo",

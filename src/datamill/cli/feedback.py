@@ -328,14 +328,20 @@ def revoke_token_cmd(
 def create_project_cmd(
     name: Annotated[str, typer.Argument(help="Unique project name.")],
     task_type: Annotated[
-        str, typer.Option("--type", help="pairwise, ranking, rubric, rewrite or comment.")
+        str,
+        typer.Option(
+            "--type",
+            help="pairwise, ranking, rubric, rewrite, comment, harm or harm-pairwise (harmlessness).",
+        ),
     ] = "pairwise",
     guidelines: Annotated[
         Path | None, typer.Option(help="Markdown file with the annotation guidelines.")
     ] = None,
     overlap: Annotated[int, typer.Option(help="Annotators per task.")] = 1,
     gold_rate: Annotated[float, typer.Option(help="Share of gold tasks mixed into each queue (0..1).")] = 0.0,
-    criteria: Annotated[str | None, typer.Option(help="Rubric criteria, comma-separated.")] = None,
+    criteria: Annotated[
+        str | None, typer.Option(help="Rubric criteria or harm categories, comma-separated.")
+    ] = None,
     scale: Annotated[int, typer.Option(help="Likert scale points for rubric tasks.")] = 5,
     db: DbOpt = None,
 ) -> None:

@@ -67,6 +67,11 @@ async def setup_post(
     except (InputError, ConflictError) as exc:
         has_users = await run_in_threadpool(svc.has_users, db)
         return pre_csrf_page(request, "setup.html", {"error": str(exc), "has_users": has_users}, 422)
+    await run_in_threadpool(
+        lambda: svc.record(
+            db, user["username"], "user.create", user["username"], role="admin", first_run=True
+        )
+    )
     return await run_in_threadpool(login_response, request, user["id"], "/")
 
 
