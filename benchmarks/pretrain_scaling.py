@@ -1,6 +1,6 @@
 """Per-stage throughput of the default pre-training recipe on this machine (local and Ray executors).
 
-    python benchmarks/pretrain_scaling.py [--files 4] [--pages 500] [--workers 2] [--no-ray] [--langid fasttext]
+    python benchmarks/pretrain_scaling.py [--files 4] [--pages 500] [--workers 2] [--no-ray] [--langid lingua]
     python benchmarks/pretrain_scaling.py --shuffle-docs 200000    # the MinHash bucket stage alone
 
 Builds ``files`` WARC.gz files of ``pages`` HTML pages each (real paragraphs from Dolma's Common Crawl
@@ -107,7 +107,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-ray", action="store_true")
-    ap.add_argument("--langid", default="lingua", choices=["lingua", "fasttext"])
+    ap.add_argument("--langid", default="fasttext", choices=["fasttext", "lingua"])
     ap.add_argument("--shuffle-docs", type=int, default=0, help="only time the bucket stage on N documents")
     args = ap.parse_args()
     print(f"command: python {' '.join(sys.argv)}")
