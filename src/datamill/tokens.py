@@ -9,6 +9,7 @@ shipped with the embedding model.
 from __future__ import annotations
 
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import lru_cache
@@ -228,13 +229,21 @@ WHITESPACE = (
     + ("\u2028\u2029\u202f\u205f\u3000")
 )
 # a space after whitespace may belong to a whitespace run; "<|" may start special-token text
-_ASCII_STOPS = tuple(c + " " for c in WHITESPACE if c.isascii()) + ("<|",)
-_STOPS = tuple(c + " " for c in WHITESPACE) + ("<|",)
+_RARE_SPACE_BEFORE_SPACE = re.compile(
+    "[" + re.escape(WHITESPACE.translate({ord(c): None for c in " \n\t\r"})) + "] "
+)
 
 
 def _unsplittable(text: str) -> bool:
     """Whether ``text`` cannot be cut at its spaces (a space after whitespace, or special-token text)."""
-    return any(s in text for s in (_ASCII_STOPS if text.isascii() else _STOPS))
+    return (
+        "  " in text
+        or "\n " in text
+        or "\t " in text
+        or "\r " in text
+        or "<|" in text
+        or _RARE_SPACE_BEFORE_SPACE.search(text) is not None
+    )
 
 
 _CACHE_LIMIT = 2_000_000
