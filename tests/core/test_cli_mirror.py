@@ -126,10 +126,13 @@ EXCEPTIONS: dict[str, dict[str, str]] = {
     "finetune split": {"output": "the folder write_examples fills with <split>.jsonl files", "to": _WRITE},
     "finetune mix": {"output": _WRITE, "to": _WRITE},
     "incontext chunk": {"output": "the file write_records writes the chunks to"},
+    "incontext eval": {
+        "per_query": "writes EvalResult.per_query as JSONL",
+        "ann_threshold": "DenseIndex's ann_threshold, passed through index_params",
+    },
     "incontext index": {
         name: f"--{name} is a shortcut for --kind {name}" for name in ("bm25", "dense", "hybrid")
     },
-    "incontext eval": {"per_query": "writes EvalResult.per_query as JSONL"},
     "diagnose label-issues": {"top": "how many rows the table shows"},
 }
 

@@ -101,17 +101,25 @@ def index(
     model: Annotated[
         str, typer.Option("--model", help="Embedding model: shipped MiniLM or a local folder.")
     ] = "all-MiniLM-L6-v2",
+    backend: Annotated[
+        str, typer.Option("--backend", help="Embeddings: auto (ONNX Runtime), onnx, torch or static.")
+    ] = "auto",
+    quantize: Annotated[bool, typer.Option("--quantize", help="int8 embedding model (ONNX).")] = False,
     **read: Any,
 ) -> None:
     """Build a persisted BM25, dense or hybrid index."""
     import time
 
+    from datamill.errors import ConfigError
     from datamill.incontext import build_index, chunk_documents
 
     kind = "bm25" if bm25 else "dense" if dense else "hybrid" if hybrid else kind
     items = _docs(docs, beside=out_dir, **read)
     chunks = list(chunk_documents(items, method=method, max_tokens=max_tokens) if method else items)
-    params = {} if kind == "bm25" else {"model": model}
+    embed = {"backend": backend, "quantize": quantize}
+    if kind == "bm25" and (backend != "auto" or quantize):
+        raise ConfigError("--backend and --quantize are for dense and hybrid indexes", params="backend")
+    params = {} if kind == "bm25" else {"model": model, **({"dense": embed} if kind == "hybrid" else embed)}
     t0 = time.perf_counter()
     with console.status(f"indexing {len(chunks):,} chunks ({kind})"):
         idx = build_index(chunks, out_dir, kind=kind, **params)
@@ -228,6 +236,15 @@ def eval_(
         str, typer.Option("--kinds", help="Comma-separated index kinds to compare.")
     ] = "bm25,dense,hybrid",
     split: Annotated[str, typer.Option("--split")] = "test",
+    dev_split: Annotated[
+        str, typer.Option("--dev-split", help="Tune the hybrid's fusion on this split's qrels when present.")
+    ] = "dev",
+    ann_threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--ann-threshold", help="Dense: HNSW from this many vectors (0: always; default 20000)."
+        ),
+    ] = None,
     per_query: Annotated[
         Path | None, typer.Option("--per-query", help="Write per-query metrics (JSONL) here.")
     ] = None,
@@ -237,8 +254,13 @@ def eval_(
     from datamill.incontext import evaluate_retrieval
 
     with console.status("indexing and searching"):
+        dense = {} if ann_threshold is None else {"ann_threshold": ann_threshold}
         result = evaluate_retrieval(
-            folder, kinds=[k.strip() for k in kinds.split(",") if k.strip()], split=split
+            folder,
+            kinds=[k.strip() for k in kinds.split(",") if k.strip()],
+            split=split,
+            dev_split=dev_split or None,
+            index_params={"dense": dense, "hybrid": {"dense": dense}} if dense else None,
         )
     if per_query is not None:
         from datamill.io import write_jsonl
@@ -270,6 +292,25 @@ def eval_(
             kind, *cells, f"{result.seconds[kind]['index']:.2f}", f"{result.seconds[kind]['queries']:.2f}"
         )
     console.print(table)
+    if result.fusion:
+        f = result.fusion
+        how = f"rrf k={f['rrf_k']}" if f["fusion"] == "rrf" else f"weighted, alpha={f['alpha']} on dense"
+        where = (
+            f"tuned on {f['dev_queries']} {f['tuned_on']} queries (nDCG@10 {f['dev_ndcg@10']:.4f})"
+            if "tuned_on" in f
+            else f"default; give qrels/{dev_split or 'dev'}.tsv to tune it"
+        )
+        console.print(f"hybrid fusion: {how} ({where})")
+    if result.ann:
+        a = result.ann
+        console.print(
+            f"dense HNSW: recall@10 {a['recall@10']:.4f} of exact search over {int(a['vectors']):,} vectors; "
+            f"{a['hnsw_ms']:.2f} ms/query vs {a['exact_ms']:.2f} ms exact"
+        )
+    if len(result.table) > 1:
+        rec = result.recommend()
+        others = ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in result.table.items() if k != rec)
+        console.print(f"[bold]use {rec}[/] (nDCG@10 {result.table[rec]['ndcg@10']:.4f}; {others})")
 
 
 @app.command()

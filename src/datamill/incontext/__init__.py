@@ -10,6 +10,7 @@ prompt = pack_prompt("how do refunds work?", passages=[h.chunk for h in hits], b
 from datamill.incontext.chunk import CHUNK_METHODS, chunk_document, chunk_documents
 from datamill.incontext.decontam import flag_contaminated
 from datamill.incontext.evaluate import BeirData, EvalResult, evaluate_retrieval, load_beir, score_run
+from datamill.incontext.hybrid import FusionTuning, tune_fusion
 from datamill.incontext.index import (
     INDEX_KINDS,
     BM25Index,
@@ -31,6 +32,7 @@ __all__ = [
     "DenseIndex",
     "EvalResult",
     "FewShotSelector",
+    "FusionTuning",
     "Hit",
     "HybridIndex",
     "INDEX_KINDS",
@@ -50,4 +52,5 @@ __all__ = [
     "parse_filters",
     "retrieve_and_pack",
     "score_run",
+    "tune_fusion",
 ]

@@ -108,16 +108,29 @@ def score_run(
 
 @dataclass
 class EvalResult:
-    """Metrics per index kind (``table``), per query, and timings."""
+    """Metrics per index kind (``table``), per query, timings, the hybrid's fusion (``fusion``: its
+    settings, and what tuning on the dev split found), and the HNSW recall against exact search
+    (``ann``, when the dense index searched an HNSW graph)."""
 
     table: dict[str, dict[str, float]]
     per_query: dict[str, dict[str, dict[str, float]]]
     seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     queries: int = 0
     documents: int = 0
+    fusion: dict[str, Any] = field(default_factory=dict)
+    ann: dict[str, float] = field(default_factory=dict)
 
     def best(self, metric: str = "ndcg@10") -> str:
         return max(self.table, key=lambda kind: self.table[kind][metric])
+
+    def recommend(self, metric: str = "ndcg@10", margin: float = 0.005) -> str:
+        """The kind to use: the best on ``metric``, unless a simpler kind (bm25, then dense) is within
+        ``margin`` of it."""
+        top = self.table[self.best(metric)][metric]
+        for kind in ("bm25", "dense", "hybrid"):
+            if kind in self.table and self.table[kind][metric] >= top - margin:
+                return kind
+        return self.best(metric)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +138,9 @@ class EvalResult:
             "documents": self.documents,
             "table": self.table,
             "seconds": self.seconds,
+            "fusion": self.fusion,
+            "ann": self.ann,
+            "recommend": self.recommend() if self.table else None,
             "per_query": self.per_query,
         }
 
@@ -134,38 +150,61 @@ def evaluate_retrieval(
     *,
     kinds: Sequence[str] = ("bm25", "dense", "hybrid"),
     split: str = "test",
+    dev_split: str | None = "dev",
     k: int = 100,
     index_params: dict[str, dict[str, Any]] | None = None,
     progress: bool = False,
 ) -> EvalResult:
-    """Index the corpus with each kind, run every query, score against the qrels."""
-    from datamill.incontext.index import BM25Index, DenseIndex, Index, build_index
+    """Index the corpus with each kind, run every query of ``split``, score against its qrels.
+
+    When the folder has qrels for ``dev_split`` (``qrels/dev.tsv`` by default), the hybrid's fusion is
+    tuned on those queries first (:func:`~datamill.incontext.hybrid.tune_fusion`); the ``split``
+    queries are never used for tuning. Without them the hybrid keeps its default (or given) fusion."""
+    from datamill.incontext.bm25 import BM25Index
+    from datamill.incontext.dense import DenseIndex
+    from datamill.incontext.hybrid import HybridIndex, tune_fusion
+    from datamill.incontext.index import Index, build_index
 
     data = load_beir(folder, split=split)
+    dev = _dev_qrels(folder, dev_split, split) if "hybrid" in kinds else None
     qids = [q for q in data.qrels if q in data.queries]
     table, per_query, seconds = {}, {}, {}
-    bm25: BM25Index | None = None
-    dense: DenseIndex | None = None
-    idx: Index
+    fusion: dict[str, Any] = {}
+    ann: dict[str, float] = {}
+    built: dict[str, Index] = {}
     for kind in kinds:
         t0 = time.perf_counter()
-        params = (index_params or {}).get(kind, {})
-        if kind == "hybrid" and bm25 is not None and dense is not None and not params.get("model"):
-            from datamill.incontext.index import HybridIndex
-
-            idx = HybridIndex(**params)
-            idx.chunks, idx.bm25, idx.dense = bm25.chunks, bm25, dense  # reuse what was just built
-            dense.chunks = bm25.chunks
+        params = dict((index_params or {}).get(kind, {}))
+        bm25, dense = built.get("bm25"), built.get("dense")
+        if kind == "hybrid" and isinstance(bm25, BM25Index) and isinstance(dense, DenseIndex):
+            extra = {p: params[p] for p in ("fusion", "alpha", "rrf_k") if p in params}
+            idx: Index = HybridIndex.of(bm25, dense, **extra)  # reuse what was just built
         else:
             idx = build_index(data.corpus, kind=kind, **params)
+        if isinstance(idx, HybridIndex):
+            if dev:
+                tuned = tune_fusion(idx, data.queries, dev)
+                fusion = {"tuned_on": dev_split, "dev_queries": tuned.queries, "dev_ndcg@10": tuned.score}
+            fusion = {**{p: idx.params[p] for p in ("fusion", "alpha", "rrf_k")}, **fusion}
         t1 = time.perf_counter()
         results = idx.search_batch([data.queries[q] for q in qids], k)
         run = {q: [h.chunk.id for h in hits] for q, hits in zip(qids, results, strict=True)}
         t2 = time.perf_counter()
         table[kind], per_query[kind] = score_run(run, data.qrels)
         seconds[kind] = {"index": round(t1 - t0, 3), "queries": round(t2 - t1, 3)}
-        if kind == "bm25" and isinstance(idx, BM25Index):
-            bm25 = idx
-        elif kind == "dense" and isinstance(idx, DenseIndex):
-            dense = idx
-    return EvalResult(table, per_query, seconds, queries=len(qids), documents=len(data.corpus))
+        built[kind] = idx
+        if kind == "dense" and isinstance(idx, DenseIndex) and idx.uses_ann:
+            ann = idx.ann_recall([data.queries[q] for q in qids], 10)
+    return EvalResult(
+        table, per_query, seconds, queries=len(qids), documents=len(data.corpus), fusion=fusion, ann=ann
+    )
+
+
+def _dev_qrels(
+    folder: str | os.PathLike[str], dev_split: str | None, split: str
+) -> dict[str, dict[str, int]]:
+    if not dev_split or dev_split == split:
+        return {}
+    if not os.path.exists(os.path.join(os.fspath(folder), "qrels", f"{dev_split}.tsv")):
+        return {}
+    return load_beir(folder, split=dev_split).qrels
