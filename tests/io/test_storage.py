@@ -138,3 +138,14 @@ def test_unknown_protocol_and_missing_file():
         expand_paths("nosuchproto://x/y.jsonl")
     with pytest.raises(InputError, match="no such file"):
         list(read_records("memory://nowhere/x.jsonl"))
+
+
+def test_hf_datasets_folder_on_a_store(store):
+    from datamill.io import write_records
+    from datamill.pipeline import HFReader
+
+    url = storage.join(store, "hf", "ds")
+    assert write_records(docs(7), url) == 7  # Dataset.save_to_disk through fsspec
+    reader = HFReader(paths=url, record_type="document", shard_size=4)
+    assert reader.shards() == [f"{url}#0:4", f"{url}#4:7"]
+    assert [d.text for d in reader.read()] == [d.text for d in docs(7)]

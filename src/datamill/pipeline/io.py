@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from abc import abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from datamill.errors import ConfigError, InputError
+from datamill.io import storage
 from datamill.io._files import expand_paths
 from datamill.io.adapt import check_record_type, to_record
 from datamill.io.jsonl import DEFAULT_MAX_LINE_BYTES, JsonlWriter, iter_jsonl
@@ -156,7 +156,7 @@ class HFReader(Reader):
 
         out: list[str] = []
         for path in self.paths:
-            if not os.path.isdir(path):
+            if not storage.isdir(path):
                 raise InputError("no such dataset folder", path=path)
             n = len(load_hf(path, split=self.split))
             out.extend(
