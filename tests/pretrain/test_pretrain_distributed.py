@@ -252,3 +252,49 @@ def test_a_recipe_runs_unchanged_locally_and_on_a_ray_cluster(tmp_path, ray_clus
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert manifest["executor"] == {"type": "ray", "workers": 2, "address": ray_cluster_address}
     assert digests(tmp_path / "ray") == digests(tmp_path / "local")
+
+
+def _edited_copies(sample_data: Path, n: int, seed: int) -> tuple[list[str], set[int]]:
+    """Documents of 6-14 real paragraphs (Dolma CC), a fifth given a copy with 1-3% of words replaced."""
+    import gzip
+    import random
+
+    rng = random.Random(seed)
+    raw = gzip.decompress((sample_data / "pretrain" / "dolma_cc_en_head-0174.jsonl.gz").read_bytes())
+    paras = sorted(
+        {
+            p.strip()
+            for line in raw.splitlines()
+            for p in json.loads(line)["text"].split("\n")
+            if len(p.split()) >= 8
+        }
+    )
+    docs = ["\n\n".join(rng.sample(paras, rng.randint(6, 14))) for _ in range(n)]
+    copies = set()
+    for i in rng.sample(range(n), n // 5):
+        words = docs[i].split(" ")
+        for j in rng.sample(range(len(words)), max(1, round(len(words) * rng.uniform(0.01, 0.03)))):
+            words[j] = rng.choice(["lorem", "quite", "really", "however", "indeed"])
+        copies.add(len(docs))
+        docs.append(" ".join(words))
+    return docs, copies
+
+
+def test_the_lsh_default_catches_copies_with_a_few_percent_of_words_edited(sample_data):
+    from datamill.pretrain import MinhashDedup
+    from datamill.records import Document
+
+    def removed(step: MinhashDedup, docs: list[str]) -> set[int]:
+        recs = [Document(id=str(i), text=t) for i, t in enumerate(docs)]
+        return set(range(len(docs))) - {int(r.id) for r in step(recs)}
+
+    recall = {"default": 0.0, "old": 0.0}
+    for seed in range(2):
+        docs, copies = _edited_copies(sample_data, 400, seed)
+        got = removed(MinhashDedup(), docs)
+        assert len(got & copies) / len(got) >= 0.97  # precision
+        recall["default"] += len(got & copies) / len(copies) / 2
+        old = removed(MinhashDedup(threshold=0.8, bands=9, rows=13), docs)  # 9 x 13, before
+        recall["old"] += len(old & copies) / len(copies) / 2
+    assert MinhashDedup().bands == 14 and MinhashDedup().rows == 8
+    assert recall["default"] >= 0.9 and recall["old"] < 0.75, recall

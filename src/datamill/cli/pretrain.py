@@ -107,7 +107,7 @@ def run(
     ] = None,
     minhash_threshold: Annotated[
         float, typer.Option("--minhash-threshold", help="Near-duplicate Jaccard threshold.")
-    ] = 0.8,
+    ] = 0.65,
     tokenizer: TokenizerOpt = "cl100k_base",
     token_ids: Annotated[
         bool, typer.Option("--token-ids", help="Also write uint32 token-id shards.")
@@ -207,10 +207,12 @@ def dedup(
     minhash: Annotated[
         bool, typer.Option("--minhash/--no-minhash", help="MinHash-LSH near-dup dedup.")
     ] = True,
-    threshold: Annotated[float, typer.Option("--threshold", help="Jaccard threshold.")] = 0.8,
+    threshold: Annotated[float, typer.Option("--threshold", help="Jaccard threshold.")] = 0.65,
     num_perm: Annotated[int, typer.Option("--num-perm", help="MinHash permutations.")] = 128,
     ngram: Annotated[int, typer.Option("--ngram", help="Shingle size in words.")] = 5,
-    bands: Annotated[int | None, typer.Option("--bands", help="LSH bands (with --rows).")] = None,
+    bands: Annotated[
+        int | None, typer.Option("--bands", help="LSH bands (with --rows; default 14 x 8, FineWeb's).")
+    ] = None,
     rows: Annotated[int | None, typer.Option("--rows", help="LSH rows per band.")] = None,
     semantic: Annotated[
         bool,

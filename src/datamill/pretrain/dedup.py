@@ -93,10 +93,13 @@ class MinhashDedup(GlobalStep[Document]):
     """Near-duplicate removal with MinHash LSH across all shards; one representative per cluster.
 
     Args:
-        threshold: Jaccard similarity above which two documents are duplicates.
+        threshold: Jaccard similarity above which two documents are duplicates (checked on the
+            signatures of candidate pairs when ``verify``).
         num_perm: signature length.
         ngram: shingle size (words, or characters with ``unit="char"``).
-        bands, rows: LSH banding (default: the optimum for ``threshold``; datatrove uses 14 x 8).
+        bands, rows: LSH banding; by default FineWeb's 14 x 8, which with threshold 0.65 removes what
+            FineWeb's unverified 14 x 8 removes, at higher precision (docs/scaling.md). With fewer than
+            112 permutations the default is the optimum for ``threshold`` (:func:`lsh_params`).
         verify: keep a candidate pair only if its estimated Jaccard reaches ``threshold``.
         seed: permutation seed.
         duplicates_file: write dropped documents with their cluster ids under ``<output>/dedup/``.
@@ -110,7 +113,7 @@ class MinhashDedup(GlobalStep[Document]):
     def __init__(
         self,
         *,
-        threshold: float = 0.8,
+        threshold: float = 0.65,
         num_perm: int = 128,
         ngram: int = 5,
         unit: Literal["word", "char"] = "word",
@@ -130,7 +133,10 @@ class MinhashDedup(GlobalStep[Document]):
                 params=("bands", "rows", "num_perm"),
             )
         self.threshold, self.num_perm, self.ngram, self.unit = threshold, num_perm, ngram, unit
-        self.bands, self.rows = (bands, rows) if bands and rows else lsh_params(threshold, num_perm)
+        if bands and rows:
+            self.bands, self.rows = bands, rows
+        else:
+            self.bands, self.rows = (14, 8) if num_perm >= 112 else lsh_params(threshold, num_perm)
         self.verify, self.seed, self.duplicates_file = verify, seed, duplicates_file
 
     def _sigs(self, texts: list[str]) -> np.ndarray:
