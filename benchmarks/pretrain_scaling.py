@@ -1,14 +1,13 @@
 """Per-stage throughput of the default pre-training recipe on this machine (local and Ray executors).
 
     python benchmarks/pretrain_scaling.py [--files 4] [--pages 500] [--workers 2] [--no-ray] [--langid lingua]
-    python benchmarks/pretrain_scaling.py --shuffle-docs 200000    # the MinHash bucket stage alone
 
 Builds ``files`` WARC.gz files of ``pages`` HTML pages each (real paragraphs from Dolma's Common Crawl
 test docs and the Self-Instruct seed tasks, composed into articles, half wrapped in boilerplate, 10%
 planted near-duplicates), runs ``run_pretrain`` with each executor and prints, per step, documents per
 CPU-second (the step's own time), and end to end documents/s and tokens/s (wall clock). These are the
-figures docs/scaling.md uses. ``--shuffle-docs N`` times the MinHash bucket stage alone on N random
-signatures (9 bands): the local numpy sort against the Ray Data groupby shuffle.
+figures docs/scaling.md uses. The global stages alone, at 1M-10M documents on a simulated multi-node
+Ray cluster: benchmarks/pretrain_distributed.py.
 """
 
 from __future__ import annotations
@@ -68,39 +67,6 @@ def run(crawl: Path, out: Path, executor: str, workers: int, langid: str) -> Non
             )
 
 
-def shuffle(n: int, workers: int) -> None:
-    """The bucket stage on ``n`` documents x 9 band keys (1% share a key with another document)."""
-    import numpy as np
-
-    from datamill.pipeline import make_executor
-    from datamill.pretrain.dedup import _local_pairs, _ray_pairs
-
-    rng = np.random.default_rng(0)
-    bands = rng.integers(0, 2**63, size=(n, 9), dtype=np.uint64)
-    dup = rng.choice(n, n // 100, replace=False)
-    bands[dup] = bands[(dup + 1) % n]
-    t0 = time.perf_counter()
-    local = _local_pairs(bands)
-    t1 = time.perf_counter()
-    print(
-        f"{n:,} docs x 9 bands = {9 * n:,} rows: numpy sort {t1 - t0:.2f} s ({9 * n / (t1 - t0):,.0f} rows/s), "
-        f"{len(local):,} candidate pairs"
-    )
-    ex = make_executor("ray", workers=workers)
-    try:
-        _ray_pairs(bands[:1000], ex)  # start Ray and warm the workers
-        t2 = time.perf_counter()
-        pairs = _ray_pairs(bands, ex)
-        t3 = time.perf_counter()
-    finally:
-        ex.close()
-    assert np.array_equal(pairs, local)
-    print(
-        f"  Ray Data groupby shuffle ({workers} workers, warm): {t3 - t2:.2f} s ({9 * n / (t3 - t2):,.0f} rows/s), "
-        "same pairs"
-    )
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=4)
@@ -108,12 +74,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-ray", action="store_true")
     ap.add_argument("--langid", default="fasttext", choices=["fasttext", "lingua"])
-    ap.add_argument("--shuffle-docs", type=int, default=0, help="only time the bucket stage on N documents")
     args = ap.parse_args()
     print(f"command: python {' '.join(sys.argv)}")
-    if args.shuffle_docs:
-        shuffle(args.shuffle_docs, args.workers)
-        return
     rng = random.Random(1)
     paras, _ = real_paragraphs()
     print(f"machine: {os.cpu_count()} CPUs, shared with other jobs (indicative figures)")
