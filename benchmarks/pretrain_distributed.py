@@ -100,19 +100,22 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def _hwm_kb(pid: int) -> int:
+    """A process's peak RSS (kB) since it started its program: ``VmHWM``. (``ru_maxrss`` would keep
+    the RSS of the parent it was forked from, which Linux carries across ``exec``.)"""
+    return int(re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))  # type: ignore[union-attr]
+
+
 def _worker_peaks(pid: int) -> list[int]:
     """VmHWM (kB) of every Ray worker process under ``pid``."""
     peaks = []
     for p in _descendants(pid):
         try:
             cmd = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0].decode()
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
+            if cmd.startswith("ray::") and not cmd.endswith("Agent"):  # workers, not the node's agents
+                peaks.append(_hwm_kb(p))
+        except (OSError, AttributeError):
             continue
-        if cmd.startswith("ray::") and not cmd.endswith("Agent"):  # workers, not the node's agents
-            m = re.search(r"VmHWM:\s+(\d+)", status)
-            if m:
-                peaks.append(int(m.group(1)))
     return peaks
 
 
