@@ -4,6 +4,7 @@ Model outputs, prompts and guidelines are untrusted. No raw HTML survives but a 
 (guidelines name keys: "press <kbd>a</kbd>"; no attributes, never inside code), links keep only
 http/https/mailto schemes, images are dropped (no remote fetches, no ``onerror`` tricks), and no
 attribute other than ``href``/``title`` on links, ``class`` on code (language) and table alignment is kept.
+Alignment becomes an ``align-*`` class (app.css): a ``style=`` attribute would be blocked by the page's CSP.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ _TAGS = {
     "td",
     "kbd",
 }
-_ATTRS = {"a": {"href", "title"}, "code": {"class"}, "th": {"style"}, "td": {"style"}, "ol": {"start"}}
+_ATTRS = {"a": {"href", "title"}, "code": {"class"}, "ol": {"start"}}
+_ALIGN_CLASSES = {"align-left", "align-center", "align-right"}
+# markdown-it's only style attribute: table cell alignment (raw HTML is off, so no other can get here)
+_ALIGN_STYLE = re.compile(r'<(th|td) style="text-align:(left|center|right)">')
 
 
 @lru_cache(maxsize=1)
@@ -78,13 +82,13 @@ def render_markdown(text: str | None) -> str:
 
     if not text:
         return ""
-    html = _md().render(text)
+    html = _ALIGN_STYLE.sub(r'<\1 class="align-\2">', _md().render(text))
     return nh3.clean(
         html,
         tags=_TAGS,
         attributes=_ATTRS,
+        allowed_classes={"th": _ALIGN_CLASSES, "td": _ALIGN_CLASSES},
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
-        filter_style_properties={"text-align"},
     )

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 
 from datamill.errors import ConfigError, ConflictError, InputError
 from datamill.feedback import service as svc
-from datamill.feedback.routes.deps import ApiUser, Db, PageUser, RowId, check_form_csrf, need, page, quoted
+from datamill.feedback.db import Database
+from datamill.feedback.routes.deps import ApiUser, Db, PageUser, RowId, check_form_csrf, need, page
 
 __all__ = ["UserIn", "UserUpdate", "router"]
 
@@ -30,18 +31,21 @@ class UserUpdate(BaseModel):
     )
 
 
+def _users_page(request: Request, me: tuple[Any, str], db: Database, error: str | None = None) -> Response:
+    """The users page, with ``error`` (status 422) from a form just refused (never text from the URL)."""
+    ctx = {"user": me[0], "csrf": me[1], "users": svc.list_users(db), "error": error}
+    return page(request, "users.html", ctx, 422 if error else 200)
+
+
 @router.get("/users", include_in_schema=False)
 def users_page(request: Request, me: PageUser, db: Db) -> Response:
     need(me[0], "admin")
-    return page(
-        request,
-        "users.html",
-        {"user": me[0], "csrf": me[1], "users": svc.list_users(db), "error": request.query_params.get("msg")},
-    )
+    return _users_page(request, me, db)
 
 
 @router.post("/users", include_in_schema=False)
 def users_post(
+    request: Request,
     me: PageUser,
     db: Db,
     username: str = Form(""),
@@ -54,7 +58,7 @@ def users_post(
     try:
         u = svc.create_user(db, username, password, role=role)
     except (InputError, ConfigError, ConflictError) as exc:
-        return RedirectResponse(f"/users?msg={quoted(str(exc))}", status_code=303)
+        return _users_page(request, me, db, str(exc))
     svc.record(db, me[0], "user.create", u["username"], role=u["role"])
     return RedirectResponse("/users", status_code=303)
 

@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 DEFAULT_CRITERIA = ["helpfulness", "harmlessness", "honesty"]
+#: limits of a project, the same for the API, the form and the library
+MAX_CRITERIA, MAX_CRITERION_CHARS, MAX_GUIDELINES_CHARS = 20, 64, 200_000
 
 
 def project_dict(p: Project) -> dict[str, Any]:
@@ -88,6 +90,14 @@ def create_project(
         raise ConfigError("a rubric project needs at least one criterion")
     if len(set(crit)) != len(crit):
         raise ConfigError(f"criteria must be distinct, got {crit}")
+    if len(crit) > MAX_CRITERIA or any(len(c) > MAX_CRITERION_CHARS for c in crit):
+        raise ConfigError(
+            f"a project has at most {MAX_CRITERIA} criteria of at most {MAX_CRITERION_CHARS} characters each, "
+            f"got {len(crit)}",
+            params="criteria",
+        )
+    if len(guidelines) > MAX_GUIDELINES_CHARS:
+        raise ConfigError(f"guidelines have at most {MAX_GUIDELINES_CHARS} characters", params="guidelines")
     try:
         with db.write() as s:
             p = Project(
