@@ -137,3 +137,18 @@ def test_rubric_answers_without_a_score_or_out_of_range_are_invalid(tmp_path):
     assert rubric.render("X").startswith("Rate X") and parse_score("Helpfulness: 9", rubric) == 9
     with pytest.raises(ConfigError, match="preset"):
         load_rubric("no-such-rubric")
+
+
+def test_embedding_features_put_the_same_head_on_minilm_vectors(tweets, tmp_path):
+    pytest.importorskip("sentence_transformers")
+    rows = [json.loads(line) for line in tweets.read_text().splitlines()[:150]]
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = train_classifier(small, tmp_path / "emb", features="embedding", positive="toxic", baseline=False)
+    cfg = json.loads((tmp_path / "emb" / "model.json").read_text())
+    assert cfg["features"] == "embedding" and cfg["embedding_model"] == "all-MiniLM-L6-v2"
+    loaded = TextClassifier.load(tmp_path / "emb")
+    assert loaded.weights.shape == (384, 1)  # one weight per MiniLM dimension
+    texts = ["you stupid bitch", "a calm walk by the lake"]
+    np.testing.assert_allclose(loaded.scores(texts), result.model.scores(texts), rtol=1e-5)
+    assert result.metrics["accuracy"] > 0.6

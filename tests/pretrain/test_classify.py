@@ -226,6 +226,7 @@ def test_the_cli_runs_the_loop_with_tables(loop, tmp_path):
 def test_people_check_a_share_of_the_teacher_labels_and_agreement_is_reported(loop, tmp_path):
     from datamill.feedback.db import Database
     from datamill.feedback.service import create_user, next_task, submit
+    from datamill.feedback.service.members import add_member
     from datamill.pretrain.review import send_for_review, teacher_agreement
 
     rows = list(read_records(loop["labels"]))
@@ -234,6 +235,7 @@ def test_people_check_a_share_of_the_teacher_labels_and_agreement_is_reported(lo
     assert 0.15 * len(rows) < sent["tasks"] < 0.45 * len(rows)
     db = Database(url)
     user = create_user(db, "ann", "secret-pass-1")
+    add_member(db, "edu-check", "ann")
     by_id = {r.id: r for r in rows}
     for i in range(sent["tasks"]):
         task = next_task(db, user["id"], "edu-check")
