@@ -14,9 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 __all__ = [
-    "OUTPUT",
     "ExecutorOpt",
     "JsonOpt",
+    "OUTPUT",
     "OnErrorOpt",
     "OptionBlock",
     "OverwriteOpt",

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from datamill.errors import BusyError, TooManyRequestsError
 
-__all__ = ["LOGIN_PATHS", "Buckets", "HashGate", "LoginLimits", "LoginThrottle", "usable_cores"]
+__all__ = ["Buckets", "HashGate", "LOGIN_PATHS", "LoginLimits", "LoginThrottle", "usable_cores"]
 
 #: the routes that check a password (POST)
 LOGIN_PATHS = frozenset({"/login", "/setup", "/api/login"})

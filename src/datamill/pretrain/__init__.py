@@ -52,10 +52,6 @@ from datamill.pretrain.wordlist import WordListFilter
 
 __all__ = [
     "BookReader",
-    "WikipediaReader",
-    "epub_text",
-    "strip_gutenberg",
-    "wikitext_to_text",
     "C4QualityFilter",
     "ClassifierFilter",
     "ClassifierTopFraction",
@@ -78,6 +74,7 @@ __all__ = [
     "UrlDedup",
     "UrlFilter",
     "WarcReader",
+    "WikipediaReader",
     "WordListFilter",
     "band_hashes",
     "classify_pipeline",
@@ -86,6 +83,7 @@ __all__ = [
     "default_pipeline",
     "default_recipe",
     "detect_language",
+    "epub_text",
     "extract_pipeline",
     "extract_text",
     "filter_pipeline",
@@ -101,8 +99,10 @@ __all__ = [
     "sample_crawl_path",
     "shard_corpus",
     "split_words",
+    "strip_gutenberg",
     "tokenize_pipeline",
     "train_classifier",
+    "wikitext_to_text",
     "write_report",
 ]
 

@@ -26,7 +26,13 @@ import xxhash
 
 from datamill.errors import ConfigError, InputError, require
 
-__all__ = ["FEATURES", "TASKS", "HashedNgrams", "TextClassifier", "load_classifier"]
+__all__ = [
+    "FEATURES",
+    "HashedNgrams",
+    "TASKS",
+    "TextClassifier",
+    "load_classifier",
+]
 
 FEATURES = ("ngrams", "embedding")
 TASKS = ("classification", "regression")

@@ -27,6 +27,7 @@ from datamill.feedback.render import render_markdown
 __all__ = [
     "ApiUser",
     "Db",
+    "MESSAGES",
     "PageUser",
     "SESSION_COOKIE",
     "api_user",
@@ -35,10 +36,9 @@ __all__ = [
     "get_db",
     "login_response",
     "need",
+    "notice",
     "page",
     "page_user",
-    "MESSAGES",
-    "notice",
     "secure_request",
     "templates",
 ]

@@ -25,13 +25,13 @@ __all__ = [
     "delete_session",
     "has_admin",
     "has_users",
-    "list_api_tokens",
     "issue_api_token",
+    "list_api_tokens",
     "list_users",
     "revoke_api_token",
-    "update_user",
     "session_user",
     "token_user",
+    "update_user",
     "user_by_name",
 ]
 
