@@ -81,7 +81,14 @@ def ray_local():
     """One local Ray (2 CPUs) for the whole test session."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+        # address="local": a Ray of its own, never a cluster another process started on this machine
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+        )
     yield ray
     ray.shutdown()
 

@@ -92,8 +92,8 @@ class RayExecutor(Executor):
             }
             if self.address:
                 kw["address"] = self.address
-            else:
-                kw["num_cpus"] = self.workers
+            else:  # a Ray of its own, even when another cluster runs on this machine (no RAY_ADDRESS: local)
+                kw.update(address="local", num_cpus=self.workers)
             ray.init(**kw)
             self._started = True
         return ray
