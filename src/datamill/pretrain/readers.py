@@ -140,9 +140,9 @@ class WarcReader(_WebReader):
         )
         types = fastwarc.WarcRecordType.response | fastwarc.WarcRecordType.conversion
         self._conversion = fastwarc.WarcRecordType.conversion
-        size = storage.getsize(shard)
         last_end = 0
-        with storage.open_input(shard) as fh:
+        with storage.open_input(shard) as raw:
+            fh = _EndCheck(raw)
             try:
                 for rec in fastwarc.ArchiveIterator(
                     fh, record_types=types, parse_http=True, verify_digests=False
@@ -161,7 +161,7 @@ class WarcReader(_WebReader):
                 )
                 return
             # fastwarc stops quietly at damage: a gzip member cut short or a record body shorter than declared
-            if not _ends_cleanly(shard, size):
+            if not fh.ends_cleanly():
                 policy.bad(
                     path=shard,
                     line=None,
@@ -293,27 +293,69 @@ class WarcReader(_WebReader):
         )
 
 
-def _ends_cleanly(path: str, size: int) -> bool:
-    """True if a WARC file is complete: every gzip member closes, or a plain file ends a record."""
-    with storage.open_input(path) as fh:
-        if fh.read(2) != b"\x1f\x8b":
-            fh.seek(max(0, size - 4))
-            return size == 0 or fh.read().endswith(b"\r\n\r\n")
-        fh.seek(0)
-        d, pending = zlib.decompressobj(16 + zlib.MAX_WBITS), False
-        while chunk := fh.read(1 << 20):
-            data = chunk
-            while data:
-                try:
-                    d.decompress(data)
-                except zlib.error:
-                    return False
-                pending = True
-                if d.eof:
-                    data, d, pending = d.unused_data, zlib.decompressobj(16 + zlib.MAX_WBITS), False
-                else:
-                    data = b""
-        return not pending
+class _EndCheck:
+    """A read-through view of a WARC stream that checks, while fastwarc reads it, that the file ends
+    cleanly: every gzip member closes, or a plain file ends a record. The file is read once (from an
+    object store too), not a second time for the check."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self._head = b""
+        self._gzip: bool | None = None
+        self._d: Any = None
+        self._pending = self._bad = False
+        self._tail = b""
+        self._size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n)
+        if data:
+            self._feed(data)
+        return data  # type: ignore[no-any-return]
+
+    def tell(self) -> int:
+        return self._size
+
+    def seekable(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return True
+
+    def _feed(self, data: bytes) -> None:
+        self._size += len(data)
+        self._tail = (self._tail + data)[-4:]
+        if self._gzip is None:
+            self._head += data
+            if len(self._head) < 2:
+                return
+            self._gzip, data, self._head = self._head[:2] == b"\x1f\x8b", self._head, b""
+            self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if not self._gzip or self._bad:
+            return
+        while data:
+            try:
+                self._d.decompress(data)
+            except zlib.error:
+                self._bad = True
+                return
+            self._pending = True
+            if self._d.eof:
+                data, self._d, self._pending = (
+                    self._d.unused_data,
+                    zlib.decompressobj(16 + zlib.MAX_WBITS),
+                    False,
+                )
+            else:
+                data = b""
+
+    def ends_cleanly(self) -> bool:
+        """Read what fastwarc left (if anything) and say whether the file is complete."""
+        while self.read(1 << 20):
+            pass
+        if self._gzip:
+            return not (self._bad or self._pending)
+        return self._size == 0 or self._tail.endswith(b"\r\n\r\n")
 
 
 class HtmlFolderReader(_WebReader):
