@@ -97,3 +97,11 @@ def test_every_module_has_a_sorted_complete_all():
         assert list(mod.__all__) == sorted(mod.__all__), f"{info.name}.__all__ is not sorted"
         for name in mod.__all__:
             assert hasattr(mod, name), f"{info.name}.{name}"
+
+
+def test_python_dash_m_datamill_is_the_cli():
+    proc = subprocess.run(
+        [sys.executable, "-m", "datamill", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "pretrain" in proc.stdout and "finetune" in proc.stdout
