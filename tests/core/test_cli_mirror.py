@@ -92,6 +92,7 @@ def _calls() -> dict[str, tuple[Callable[..., Any], ...]]:
         "incontext eval": (incontext.evaluate_retrieval,),
         "incontext select": (incontext.FewShotSelector, incontext.FewShotSelector.select),
         "incontext serve": (incontext_app, uvicorn.run),
+        "incontext judge": (incontext.judge_answers,),
         "synthetic respond": (synthetic.Respond, *teacher),
         "synthetic self-instruct": (synthetic.SelfInstruct, *teacher),
         "synthetic qa": (synthetic.QAFromDocs, *teacher),
@@ -101,6 +102,7 @@ def _calls() -> dict[str, tuple[Callable[..., Any], ...]]:
         "synthetic fake-server": (synthetic.FakeServer,),
         "diagnose report": (diagnose.diagnose, diagnose.write_report),
         "diagnose label-issues": (load_label_arrays, find_label_issues),
+        "diagnose contradictions": (diagnose.scan_contradictions, diagnose.TeacherJudge),
     }
 
 
@@ -134,6 +136,7 @@ EXCEPTIONS: dict[str, dict[str, str]] = {
         name: f"--{name} is a shortcut for --kind {name}" for name in ("bm25", "dense", "hybrid")
     },
     "diagnose label-issues": {"top": "how many rows the table shows"},
+    "diagnose contradictions": {"top": "how many rows the table shows"},
 }
 
 

@@ -232,6 +232,8 @@ def _incontext_files(d: Path) -> None:
         )
     (d / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pool))
     shutil.copytree(REPO / "src" / "datamill" / "data" / "beir_selfinstruct", d / "beir")
+    # generated RAG answers to judge: the hand-labelled faithful and unfaithful ones
+    shutil.copy(REPO / "tests" / "data" / "incontext" / "rag_answers_labelled.jsonl", d / "answers.jsonl")
 
 
 def _pretrain_files(d: Path) -> None:

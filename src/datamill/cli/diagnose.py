@@ -164,3 +164,101 @@ def label_issues(
     for r in rows[:top]:
         table.add_row(str(r["index"]), str(r["label"]), str(r["likely"]), f"{r['quality']:.3f}")
     console.print(table)
+
+
+@app.command()
+def contradictions(
+    contexts: Annotated[
+        Path,
+        typer.Option(
+            "--contexts",
+            "-c",
+            help="Contexts JSONL: {id, contexts|context|passages} per RAG context or prompt.",
+        ),
+    ],
+    detector: Annotated[
+        str,
+        typer.Option(
+            "--detector",
+            help="rules, learned, judge or combined (rules + learned, + judge with --teacher); "
+            "sums like rules+judge work too.",
+        ),
+    ] = "combined",
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            "--teacher", help="Judge the related pairs with this teacher (base URL or local model)."
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="The judge teacher's model name.")] = None,
+    cache: Annotated[
+        str | None, typer.Option("--cache", help="The judge's request cache (default: synthetic's).")
+    ] = "default",
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", help="P(contradiction) from which the learned detector flags a pair."),
+    ] = None,
+    min_similarity: Annotated[
+        float, typer.Option("--min-similarity", help="Cosine similarity of two statements about one subject.")
+    ] = 0.5,
+    max_neighbours: Annotated[
+        int, typer.Option("--max-neighbours", help="Most similar statements each statement is paired with.")
+    ] = 5,
+    embedder: Annotated[
+        str, typer.Option("--embedder", help="Embedding model of the learned detector (shipped MiniLM).")
+    ] = "all-MiniLM-L6-v2",
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="A contradiction model saved by the training script.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(*OUTPUT, help="Write {id, contradictions} JSONL of the flagged contexts.")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", help="Contradictions the table shows.")] = 20,
+    json_out: JsonOpt = False,
+) -> None:
+    """Find statements that contradict each other inside each context (RAG passages, prompt sets)."""
+    from datamill.diagnose import TeacherJudge, scan_contradictions
+
+    judge = TeacherJudge(teacher, model=model, cache=cache, progress=not json_out) if teacher else None
+    scan = scan_contradictions(
+        contexts,
+        detector=detector,
+        judge=judge,
+        embedder=embedder,
+        weights=weights,
+        threshold=threshold,
+        min_similarity=min_similarity,
+        max_neighbours=max_neighbours,
+        progress=not json_out,
+        output=output,
+    )
+    s = scan.summary()
+    if json_out:
+        print_json(scan.to_dict())
+        return
+    table = Table(
+        title=f"{s['flagged']:,} of {s['contexts']:,} contexts hold contradictions "
+        f"({s['contradictions']:,} pairs; detectors: {'+'.join(s['detectors'])})",
+        title_justify="left",
+    )
+    for col, just in (
+        ("id", "left"),
+        ("detector", "left"),
+        ("score", "right"),
+        ("statement", "left"),
+        ("conflicts with", "left"),
+    ):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    rows = [(k, c) for k, cs in scan.found.items() for c in cs]
+    for k, c in rows[:top]:
+        table.add_row(escape(k), c.detector, f"{c.score:.2f}", escape(c.first[:120]), escape(c.second[:120]))
+    console.print(table)
+    by = ", ".join(f"{k} {v:,}" for k, v in s["by_detector"].items()) or "none"
+    secs = s["seconds"]
+    console.print(
+        f"found by: {by}; {s['statements']:,} statements, {s['pairs_scored']:,} pairs scored, "
+        f"{s['pairs_judged']:,} judged in {secs.get('total', 0):.2f}s"
+        + (f"; written to {escape(str(output))}" if output else "")
+    )
+    if judge is not None:
+        console.print(judge.usage.table("Judge usage"))

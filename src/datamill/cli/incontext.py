@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from datamill.cli._common import (
@@ -194,6 +195,13 @@ def pack(
     filters: Annotated[
         list[str] | None, typer.Option("--filter", help="key=value on chunk metadata, as search takes it.")
     ] = None,
+    check_contradictions: Annotated[
+        bool,
+        typer.Option(
+            "--check-contradictions",
+            help="Warn when packed passages contradict each other (rules + learned).",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Retrieve passages (and few-shot examples) and pack them into a prompt within a token budget."""
@@ -211,6 +219,7 @@ def pack(
         budget=budget,
         template=template,  # type: ignore[arg-type]
         priority=priority,  # type: ignore[arg-type]
+        check_contradictions=check_contradictions,
     )
     if json_out:
         print_json(packed.to_dict())
@@ -224,6 +233,13 @@ def pack(
         f"dropped {len(packed.dropped)}"
         + "".join(f"\n  dropped {d['kind']} {d['id']}: {d['reason']}" for d in packed.dropped)
     )
+    for c in packed.contradictions:
+        err_console.print(
+            f"[yellow]warning: passages {c['passages'][0]} and {c['passages'][1]} contradict each other "
+            f"({c['detector']}, score {c['score']:.2f}):[/] {escape(repr(c['first']))} vs "
+            f"{escape(repr(c['second']))}",
+            highlight=False,
+        )
 
 
 @app.command("eval")
@@ -372,3 +388,95 @@ def serve(
     app_ = create_app(index_dir)
     console.print(f"serving {index_dir} on http://{host}:{port} (docs: /docs)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def judge(
+    rows: Annotated[
+        Path,
+        typer.Argument(
+            metavar="ANSWERS",
+            help="JSONL of {id?, question, answer, contexts, ground_truth?} (generated RAG answers).",
+        ),
+    ],
+    teacher: Annotated[
+        str,
+        typer.Option(
+            "--teacher", "-t", help="The judge: OpenAI-compatible base URL (…/v1) or a local model."
+        ),
+    ],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name sent to the server.")] = None,
+    metrics: Annotated[
+        str,
+        typer.Option(
+            "--metrics",
+            help="Comma-separated: faithfulness, answer_relevance, context_precision, context_recall.",
+        ),
+    ] = "faithfulness,answer_relevance,context_precision,context_recall",
+    n_questions: Annotated[
+        int, typer.Option("--n-questions", help="Questions generated per answer for answer relevance.")
+    ] = 3,
+    unfaithful_below: Annotated[
+        float, typer.Option("--unfaithful-below", help="Faithfulness under which an answer goes to diagnose.")
+    ] = 0.5,
+    detector: Annotated[
+        str, typer.Option("--detector", help="Contradiction detector run on unfaithful answers' contexts.")
+    ] = "combined",
+    cache: Annotated[
+        str, typer.Option("--cache", help="SQLite request cache ('default': synthetic's; 'none' disables).")
+    ] = "default",
+    max_failures: Annotated[
+        float,
+        typer.Option("--max-failures", min=0.0, max=1.0, help="Share of teacher requests that may fail."),
+    ] = 0.5,
+    output: Annotated[Path | None, typer.Option(*OUTPUT, help="Write every answer's scores (JSONL).")] = None,
+    handoff: Annotated[
+        Path | None,
+        typer.Option(
+            "--handoff", help="Write the unfaithful answers as `datamill diagnose report --results` rows."
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Judge RAG answers: faithfulness, answer relevance, context precision/recall (ragas-style), any teacher."""
+    from datamill.incontext import judge_answers
+
+    report = judge_answers(
+        rows,
+        teacher,
+        model=model,
+        metrics=[m.strip() for m in metrics.split(",") if m.strip()],
+        n_questions=n_questions,
+        unfaithful_below=unfaithful_below,
+        detector=detector,
+        cache=None if cache == "none" else cache,
+        max_failures=max_failures,
+        progress=not json_out,
+        output=output,
+        handoff=handoff,
+    )
+    s = report.summary()
+    if json_out:
+        print_json({"summary": s, "usage": report.usage})
+        return
+    table = Table(title=f"{s['answers']:,} answers judged", title_justify="left")
+    for col in ("metric", "mean", "answers scored"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for m in report.metrics:
+        table.add_row(m.replace("_", " "), "-" if s[m] is None else f"{s[m]:.3f}", f"{s[m + '_scored']:,}")
+    console.print(table)
+    console.print(
+        f"unfaithful (< {unfaithful_below:g}): [bold]{s['unfaithful']:,}[/] — contradictory context "
+        f"{s['contradictory_context']:,}, never seen in the context {s['never_seen']:,}"
+        + (f"; {s['errors']:,} answers with unusable judgements" if s["errors"] else "")
+    )
+    u = report.usage
+    cost = "unknown" if u["cost_usd"] is None else f"${u['cost_usd']:.4f}"
+    console.print(
+        f"judge {escape(u['model'])}: {u['requests']:,} requests, {u['cache_hits']:,} cached, "
+        f"{u['prompt_tokens'] + u['completion_tokens']:,} tokens, cost {cost}"
+    )
+    if output:
+        console.print(f"scores: {escape(str(output))}")
+    if handoff:
+        console.print(f"diagnose: datamill diagnose report --results {escape(str(handoff))} --train TRAIN")

@@ -6,7 +6,7 @@ print(d.summary())            # how many mistakes each cause explains
 write_report(d, "report.html")  # one self-contained page (+ report.json beside it)
 """
 
-from datamill.diagnose.contradictions import Contradiction, find_contradictions, llm_judge
+from datamill.diagnose.contradictions import DETECTORS, Contradiction, find_contradictions, llm_judge
 from datamill.diagnose.core import CAUSES, Diagnosis, Mistake, NoisyTrain, diagnose
 from datamill.diagnose.coverage import Cluster, knn
 from datamill.diagnose.fixture import PlantedFixture, make_planted, write_planted
@@ -27,6 +27,7 @@ from datamill.diagnose.inputs import (
     read_results,
     read_train,
 )
+from datamill.diagnose.judge import TeacherJudge
 from datamill.diagnose.label_noise import (
     compute_confident_joint,
     find_label_issues,
@@ -35,7 +36,9 @@ from datamill.diagnose.label_noise import (
     neighbour_disagreement,
     output_disagreement,
 )
+from datamill.diagnose.nli import ContradictionModel, load_contradiction_model
 from datamill.diagnose.report import render_html, write_report
+from datamill.diagnose.scan import ContradictionScan, scan_contradictions
 
 __all__ = [
     "AnnotatorStats",
@@ -43,6 +46,9 @@ __all__ = [
     "Cluster",
     "ConflictGroup",
     "Contradiction",
+    "ContradictionModel",
+    "ContradictionScan",
+    "DETECTORS",
     "Diagnosis",
     "EvalItem",
     "FeedbackItem",
@@ -50,6 +56,7 @@ __all__ = [
     "NoisyTrain",
     "PlantedFixture",
     "TaskAgreement",
+    "TeacherJudge",
     "TrainItem",
     "annotator_agreement",
     "compute_confident_joint",
@@ -61,6 +68,7 @@ __all__ = [
     "knn_pred_probs",
     "label_quality_scores",
     "llm_judge",
+    "load_contradiction_model",
     "make_planted",
     "neighbour_disagreement",
     "output_disagreement",
@@ -70,6 +78,7 @@ __all__ = [
     "read_results",
     "read_train",
     "render_html",
+    "scan_contradictions",
     "write_planted",
     "write_report",
 ]

@@ -1,9 +1,20 @@
 """Contradictions in the prompt context: statements about the same thing that cannot both be true.
 
-Rules (no model needed): two sentences that say the same about the same entity/attribute (their
-words other than numbers, dates and negations overlap strongly) but with different numbers or
-dates, or with one negated and the other not. An optional judge (any callable, e.g. a wrapped LLM
-teacher via :func:`llm_judge`) checks the remaining related sentence pairs.
+Three detectors behind one call, :func:`find_contradictions` (one context) or
+:func:`~datamill.diagnose.scan_contradictions` (many):
+
+* ``rules`` (no model): two sentences that say the same about the same entity/attribute (their words
+  other than numbers, dates and negations overlap strongly) but with different numbers or dates, or
+  with one negated and the other not;
+* ``learned``: a small classifier over MiniLM sentence-pair features trained on public NLI data
+  (:mod:`datamill.diagnose.nli`), scoring only pairs about the same subject; it sees paraphrased
+  contradictions the rules miss;
+* ``judge``: any ``judge(a, b) -> bool`` (e.g. :func:`llm_judge` or a
+  :class:`~datamill.diagnose.TeacherJudge` over a datamill.synthetic teacher, cached and costed) on
+  the related pairs the others did not decide.
+
+``combined`` runs the rules and the learned detector (and the judge when one is given). Each
+:class:`Contradiction` says which detector found it, with its score.
 """
 
 from __future__ import annotations
@@ -11,8 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Contradiction", "find_contradictions", "llm_judge"]
+__all__ = ["DETECTORS", "Contradiction", "find_contradictions", "llm_judge"]
+
+#: the detector names :func:`find_contradictions` takes (``"rules+learned"`` style sums work too)
+DETECTORS = ("rules", "learned", "judge", "combined")
 
 _SENT = re.compile(r"(?<=[.!?;])\s+|\n+")
 _TOKEN = re.compile(r"\d+(?:[.,:/]\d+)*%?|[A-Za-z][A-Za-z'\-]*")
@@ -139,13 +154,20 @@ _STOP = {
 
 @dataclass(slots=True)
 class Contradiction:
-    """Two context statements that conflict: ``kind`` is numeric, negation or judge."""
+    """Two context statements that conflict.
+
+    ``kind`` is numeric or negation (rules), learned or judge; ``detector`` names every detector that
+    found the pair (``rules``, ``learned``, ``judge``, or e.g. ``rules+learned``); ``score`` is the
+    learned model's P(contradiction) when it scored the pair, else 1.0.
+    """
 
     kind: str
     first: str
     second: str
     passages: tuple[int, int]  # passage indices of the two statements
     detail: str
+    detector: str = "rules"
+    score: float = 1.0
 
 
 @dataclass(slots=True)
@@ -191,28 +213,14 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def find_contradictions(
-    passages: Sequence[str],
-    *,
-    numeric_overlap: float = 0.6,
-    negation_overlap: float = 0.75,
-    judge: Callable[[str, str], bool] | None = None,
-    judge_overlap: float = 0.3,
-    max_statements: int = 300,
-) -> list[Contradiction]:
-    """Conflicting statement pairs in one item's context passages.
-
-    Args:
-        passages: the context passages given with the prompt.
-        numeric_overlap: word overlap (Jaccard, numbers/dates/negations removed) from which two
-            statements with different numbers or dates contradict.
-        negation_overlap: word overlap from which a negated and a plain statement contradict.
-        judge: optional ``judge(a, b) -> bool`` for pairs the rules do not decide.
-        judge_overlap: only pairs at least this related are sent to the judge.
-        max_statements: statements considered per item (the first ones).
-    """
-    stmts = _statements(passages, max_statements)
-    out: list[Contradiction] = []
+def _rule_pairs(
+    stmts: list[_Statement], *, numeric_overlap: float, negation_overlap: float, judge_overlap: float | None
+) -> tuple[dict[tuple[int, int], Contradiction], list[tuple[int, int]]]:
+    """What the rules find, by statement pair, and the related pairs they leave undecided (word overlap
+    >= ``judge_overlap``; none when it is None)."""
+    found: dict[tuple[int, int], Contradiction] = {}
+    related: list[tuple[int, int]] = []
+    floor = min(numeric_overlap, negation_overlap, judge_overlap if judge_overlap is not None else 1.0)
     for i in range(len(stmts)):
         a = stmts[i]
         for j in range(i + 1, len(stmts)):
@@ -220,8 +228,9 @@ def find_contradictions(
             if len(a.content) < 2 or len(b.content) < 2:
                 continue
             overlap = _jaccard(a.content, b.content)
-            if overlap < min(numeric_overlap, negation_overlap, judge_overlap if judge else 1.0):
+            if overlap < floor:
                 continue
+            pair = (a.passage, b.passage)
             if (
                 a.values
                 and b.values
@@ -230,18 +239,68 @@ def find_contradictions(
                 and a.negated == b.negated
             ):
                 detail = f"{', '.join(a.values)} vs {', '.join(b.values)}"
-                out.append(Contradiction("numeric", a.text, b.text, (a.passage, b.passage), detail))
+                found[i, j] = Contradiction("numeric", a.text, b.text, pair, detail)
             elif a.negated != b.negated and a.values == b.values and overlap >= negation_overlap:
-                out.append(
-                    Contradiction(
-                        "negation", a.text, b.text, (a.passage, b.passage), "one statement negates the other"
-                    )
+                found[i, j] = Contradiction(
+                    "negation", a.text, b.text, pair, "one statement negates the other"
                 )
-            elif judge is not None and overlap >= judge_overlap and judge(a.text, b.text):
-                out.append(
-                    Contradiction("judge", a.text, b.text, (a.passage, b.passage), "judged contradictory")
-                )
-    return out
+            elif judge_overlap is not None and overlap >= judge_overlap:
+                related.append((i, j))
+    return found, related
+
+
+def find_contradictions(
+    passages: Sequence[str],
+    *,
+    detector: str = "rules",
+    judge: Callable[[str, str], bool] | None = None,
+    embedder: Any = "all-MiniLM-L6-v2",
+    weights: Any = None,
+    threshold: float | None = None,
+    min_similarity: float = 0.5,
+    max_neighbours: int = 5,
+    numeric_overlap: float = 0.6,
+    negation_overlap: float = 0.75,
+    judge_overlap: float = 0.3,
+    max_statements: int = 300,
+) -> list[Contradiction]:
+    """Conflicting statement pairs in one item's context passages.
+
+    Args:
+        passages: the context passages given with the prompt.
+        detector: ``rules``, ``learned``, ``judge``, ``combined`` (rules + learned, + judge when given),
+            or a sum such as ``rules+judge``. A ``judge`` given is always used.
+        judge: ``judge(a, b) -> bool`` (:func:`llm_judge`, :class:`~datamill.diagnose.TeacherJudge`) for
+            related pairs the other detectors did not decide.
+        embedder: the sentence embedder of the learned detector (name, folder or object with ``encode``).
+        weights: the learned detector: a :class:`~datamill.diagnose.ContradictionModel` or the path of one
+            saved by ``scripts/train_contradiction_model.py`` (default: the shipped one).
+        threshold: P(contradiction) from which the learned detector reports a pair (default: the model's).
+        min_similarity: cosine similarity from which two statements are about the same subject and get
+            scored by the learned detector (or sent to the judge).
+        max_neighbours: most similar statements each statement is paired with.
+        numeric_overlap: word overlap (Jaccard, numbers/dates/negations removed) from which two
+            statements with different numbers or dates contradict.
+        negation_overlap: word overlap from which a negated and a plain statement contradict.
+        judge_overlap: without embeddings, only pairs at least this related (word overlap) go to the judge.
+        max_statements: statements considered per item (the first ones).
+    """
+    from datamill.diagnose.scan import scan_contradictions
+
+    return scan_contradictions(
+        {"": list(passages)},
+        detector=detector,
+        judge=judge,
+        embedder=embedder,
+        weights=weights,
+        threshold=threshold,
+        min_similarity=min_similarity,
+        max_neighbours=max_neighbours,
+        numeric_overlap=numeric_overlap,
+        negation_overlap=negation_overlap,
+        judge_overlap=judge_overlap,
+        max_statements=max_statements,
+    ).found.get("", [])
 
 
 _JUDGE_PROMPT = (

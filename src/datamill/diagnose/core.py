@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from datamill.diagnose.attribute import attribute
-from datamill.diagnose.contradictions import find_contradictions
 from datamill.diagnose.coverage import project_2d
 from datamill.diagnose.evidence import (
     encode_unique,
@@ -40,6 +39,7 @@ from datamill.diagnose.inputs import (
     read_train,
 )
 from datamill.diagnose.result import CAUSES, Diagnosis, Mistake, NoisyTrain
+from datamill.diagnose.scan import scan_contradictions
 
 __all__ = ["CAUSES", "Diagnosis", "Mistake", "NoisyTrain", "diagnose"]
 
@@ -62,6 +62,7 @@ def diagnose(
     min_neighbours: int = 3,
     low_agreement: float = 0.6,
     n_clusters: int | None = None,
+    detector: str = "combined",
     judge: Callable[[str, str], bool] | None = None,
     batch_size: int = 64,
     progress: Callable[[str], None] | None = None,
@@ -85,7 +86,10 @@ def diagnose(
             ``min_neighbours`` near neighbours is label noise.
         low_agreement: per-item annotator agreement under which labelling was inconsistent.
         n_clusters: eval-set clusters for the coverage map (default ~sqrt(n/2)).
-        judge: optional ``judge(a, b) -> bool`` for context contradictions the rules do not decide.
+        detector: how context contradictions are found: ``rules``, ``learned``, ``judge`` or ``combined``
+            (rules + the learned detector, + the judge when one is given); see
+            :func:`~datamill.diagnose.find_contradictions`.
+        judge: optional ``judge(a, b) -> bool`` for context contradictions the others do not decide.
         progress: optional callback told each phase's name.
     """
     say = progress or (lambda _s: None)
@@ -142,11 +146,12 @@ def diagnose(
 
     say("contradictions")
     with _timed(timings, "contradictions"):
-        contra = {
-            x.id: pairs
-            for x in items
-            if x.contexts and (pairs := find_contradictions(x.contexts, judge=judge))
-        }
+        ctxs = {x.id: x.contexts for x in items if x.contexts}
+        contra = (
+            scan_contradictions(ctxs, detector=detector, judge=judge, batch_size=batch_size).found
+            if ctxs
+            else {}
+        )
 
     say("attribution")
     mistakes = [
@@ -177,6 +182,7 @@ def diagnose(
         "majority": majority,
         "min_neighbours": min_neighbours,
         "low_agreement": low_agreement,
+        "contradiction_detector": detector,
         "mode": "classification" if labels.classification else "generative",
         "classes": labels.classes if labels.has_probs else None,
         "feedback_tasks_not_found": unused[:50],

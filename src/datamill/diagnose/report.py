@@ -196,7 +196,8 @@ def _evidence(m: dict[str, Any]) -> str:
             )
     for c in ev.get("contradictory_context", []):
         out.append(
-            f"<div><b>contradiction ({_e(c['kind'])})</b>: <pre>{_e(c['first'], 300)}</pre> vs "
+            f"<div><b>contradiction ({_e(c['kind'])}, found by {_e(c.get('detector', 'rules'))}, "
+            f"score {float(c.get('score', 1.0)):.2f})</b>: <pre>{_e(c['first'], 300)}</pre> vs "
             f"<pre>{_e(c['second'], 300)}</pre></div>"
         )
     nbs = "".join(
@@ -395,10 +396,12 @@ def _label_tables(data: dict[str, Any]) -> tuple[str, str, str]:
 def _contradictions_table(data: dict[str, Any]) -> str:
     contra = _table(
         "contradictions",
-        ["result id", "kind", "statement", "conflicts with", "detail"],
+        ["result id", "detector", "score", "kind", "statement", "conflicts with", "detail"],
         [
             [
                 (_e(rid), None),
+                (_e(c.get("detector", "rules")), None),
+                (f"{float(c.get('score', 1.0)):.2f}", float(c.get("score", 1.0))),
                 (_e(c["kind"]), None),
                 (_e(c["first"], 300), None),
                 (_e(c["second"], 300), None),

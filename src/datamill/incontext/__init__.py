@@ -1,4 +1,5 @@
-"""In-context learning and RAG: chunk, index, retrieve, select few-shot examples, pack prompts, evaluate.
+"""In-context learning and RAG: chunk, index, retrieve, select few-shot examples, pack prompts, evaluate,
+judge generated answers.
 
 from datamill.incontext import chunk_documents, build_index, load_index, pack_prompt
 chunks = list(chunk_documents(docs, method="markdown", max_tokens=256))
@@ -22,10 +23,12 @@ from datamill.incontext.index import (
     load_index,
     parse_filters,
 )
+from datamill.incontext.judge import METRICS, AnswerScores, JudgeReport, judge_answers, read_rag_rows
 from datamill.incontext.pack import PackedPrompt, pack_prompt, retrieve_and_pack
 from datamill.incontext.select import STRATEGIES, FewShotSelector, evaluate_selection, example_io
 
 __all__ = [
+    "AnswerScores",
     "BM25Index",
     "BeirData",
     "CHUNK_METHODS",
@@ -37,6 +40,8 @@ __all__ = [
     "HybridIndex",
     "INDEX_KINDS",
     "Index",
+    "JudgeReport",
+    "METRICS",
     "PackedPrompt",
     "STRATEGIES",
     "build_index",
@@ -46,10 +51,12 @@ __all__ = [
     "evaluate_selection",
     "example_io",
     "flag_contaminated",
+    "judge_answers",
     "load_beir",
     "load_index",
     "pack_prompt",
     "parse_filters",
+    "read_rag_rows",
     "retrieve_and_pack",
     "score_run",
     "tune_fusion",

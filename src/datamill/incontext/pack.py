@@ -4,7 +4,9 @@ The system prompt and the question always go in (an error says when they alone e
 budget). Then items are added by priority (``priority``: which kind fills first) and rank, each only
 if the whole rendered prompt still fits, counted with a real tokenizer on the final text. Passages
 that nearly repeat one already packed (MinHash Jaccard over word 3-grams >= ``dedup_threshold``)
-are skipped. The result says what went in, what was left out and why, and the token count.
+are skipped. The result says what went in, what was left out and why, and the token count; with
+``check_contradictions`` it also warns about packed passages that contradict each other (the detectors of
+:func:`datamill.diagnose.find_contradictions`).
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ class PackedPrompt:
     budget: int
     included: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[dict[str, Any]] = field(default_factory=list)
+    #: packed passages that contradict each other (``check_contradictions``): ids, statements, detector, score
+    contradictions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "contradictions": self.contradictions,
             "tokens": self.tokens,
             "budget": self.budget,
             "text": self.text,
@@ -82,8 +87,14 @@ def pack_prompt(
     template: Literal["plain", "chat"] = "plain",
     priority: Literal["passages", "examples"] = "passages",
     dedup_threshold: float | None = 0.8,
+    check_contradictions: bool | str = False,
 ) -> PackedPrompt:
-    """Render the best prompt that fits ``budget`` tokens (see the module doc)."""
+    """Render the best prompt that fits ``budget`` tokens (see the module doc).
+
+    ``check_contradictions``: True (the ``combined`` detector) or a detector name of
+    :func:`datamill.diagnose.find_contradictions`; the packed passages that contradict each other are listed
+    in :attr:`PackedPrompt.contradictions`.
+    """
     if template not in ("plain", "chat"):
         raise ConfigError(f"template must be 'plain' or 'chat', got {template!r}", params="template")
     if priority not in ("passages", "examples"):
@@ -145,9 +156,36 @@ def pack_prompt(
     included = [{"kind": "passage", "id": ids[i], "rank": i + 1} for i in chosen_p] + [
         {"kind": "example", "id": examples[i].id, "rank": i + 1} for i in chosen_ex
     ]
+    found = _contradictions([ids[i] for i in chosen_p], [docs[i] for i in chosen_p], check_contradictions)
     return PackedPrompt(
-        text=text, messages=msgs, tokens=tokens, budget=budget, included=included, dropped=dropped
+        text=text,
+        messages=msgs,
+        tokens=tokens,
+        budget=budget,
+        included=included,
+        dropped=dropped,
+        contradictions=found,
     )
+
+
+def _contradictions(ids: list[str], docs: list[str], check: bool | str) -> list[dict[str, Any]]:
+    """Packed passages that contradict each other, as warnings."""
+    if check is False or len(docs) < 2:
+        return []
+    from datamill.diagnose import find_contradictions
+
+    found = find_contradictions(docs, detector="combined" if check is True else str(check))
+    return [
+        {
+            "passages": [ids[c.passages[0]], ids[c.passages[1]]],
+            "first": c.first,
+            "second": c.second,
+            "detector": c.detector,
+            "score": c.score,
+            "detail": c.detail,
+        }
+        for c in found
+    ]
 
 
 def retrieve_and_pack(
@@ -165,11 +203,13 @@ def retrieve_and_pack(
     template: Literal["plain", "chat"] = "plain",
     priority: Literal["passages", "examples"] = "passages",
     dedup_threshold: float | None = 0.8,
+    check_contradictions: bool | str = False,
 ) -> PackedPrompt:
     """RAG in one call: the ``k`` passages ``index`` (an :class:`Index` or its folder) finds for
-    ``question`` (with ``filters`` on chunk metadata), ``shots`` few-shot examples chosen from ``pool`` by
-    ``strategy`` (:class:`FewShotSelector`; the ``length`` strategy fills at most half of ``budget``,
-    leaving the rest for passages), packed by :func:`pack_prompt`."""
+        ``question`` (with ``filters`` on chunk metadata), ``shots`` few-shot examples chosen from ``pool`` by
+        ``strategy`` (:class:`FewShotSelector`; the ``length`` strategy fills at most half of ``budget``,
+        leaving the rest for passages), packed by :func:`pack_prompt` (which warns about passages that contradict
+    each other with ``check_contradictions``)."""
     from datamill.incontext.index import load_index
 
     idx = load_index(index) if isinstance(index, str | os.PathLike) else index
@@ -189,4 +229,5 @@ def retrieve_and_pack(
         template=template,
         priority=priority,
         dedup_threshold=dedup_threshold,
+        check_contradictions=check_contradictions,
     )

@@ -15,6 +15,8 @@ synthetic tasks get plausible, parseable output a person can read:
 * pairwise judges: when the question carries a ``<passage>``, the answer more of whose words the
   passage contains wins (both positions give the same verdict); otherwise the more complete answer,
   ties broken by position (which swapping exposes); ``[[score]]`` ratings for rubric judges;
+* RAG judging (statements, faithfulness verdicts, generated questions, context usefulness and recall) and
+  contradiction verdicts: word-level readings in :mod:`datamill.synthetic.fake_rag`;
 * a question rewritten "in other words": the same question as another user would type it;
 * rubric scores for ``datamill pretrain annotate`` that follow the document's own features (see
   :mod:`datamill.synthetic.fake_rubrics`);
@@ -58,6 +60,7 @@ from datamill.synthetic.fake_english import (
     rephrase,
     word_hash,
 )
+from datamill.synthetic.fake_rag import rag_answer
 from datamill.synthetic.fake_rubrics import rubric_answer
 
 __all__ = ["FakeServer", "FakeServerStats", "fake_answer"]
@@ -218,6 +221,8 @@ def fake_answer(messages: list[dict[str, Any]], *, json_mode: bool = False, seed
         scored := rubric_answer(last)
     ) is not None:  # pretrain annotate's rubrics (a document may read like any task)
         return scored
+    if (judged := rag_answer(last)) is not None:  # RAG judging and contradiction verdicts
+        return judged
     if last.startswith("Rewrite the following text") and (rewritten := _rewrite(last, seed or 0)) is not None:
         return rewritten
     if "new tasks" in last and "Come up with" in last:

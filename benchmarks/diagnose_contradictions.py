@@ -1,0 +1,176 @@
+"""Contradiction detectors side by side: the lexical rules, a bag-of-words baseline and the learned detector.
+
+1. Held-out NLI pairs (SNLI 1.0 test, MultiNLI mismatched sample; never trained on): precision, recall and F1
+   of "contradiction" for the rules, a scikit-learn bag-of-words logistic regression trained on the same
+   pairs as the learned detector (threshold tuned the same way), and the learned detector.
+2. Passage sets from CLIMATE-FEVER (claims with Wikipedia evidence labelled SUPPORTS / REFUTES by
+   annotators): how often a set holding both a supporting and a refuting passage is flagged, against a set
+   whose passages all support the claim (rates and their ratio, per detector). Two builds: the labelled
+   passages only (S + R), and all five retrieved passages (NOT_ENOUGH_INFO ones too).
+3. Speed: scoring a 20-passage context (60 sentences) on one thread: the learned detector's candidate
+   selection and scoring with the sentence vectors at hand, and the sentence embedding apart.
+
+    python benchmarks/diagnose_contradictions.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "nli"
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from train_contradiction_model import CLASSES, HELD_OUT, TRAIN, best_threshold, embed, load_pairs, prf  # noqa: E402
+
+from datamill.diagnose import find_contradictions, load_contradiction_model, scan_contradictions  # noqa: E402
+
+
+def _bow_baseline(train: list[dict], held: dict[str, list[dict]], seed: int) -> dict[str, dict]:
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = CountVectorizer(binary=True, ngram_range=(1, 2), min_df=2)
+    vec.fit([r["premise"] for r in train] + [r["hypothesis"] for r in train])
+
+    def x(rows: list[dict]):  # noqa: ANN202
+        p, h = vec.transform([r["premise"] for r in rows]), vec.transform([r["hypothesis"] for r in rows])
+        return hstack([p, h, p.multiply(h)]).tocsr()
+
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(train))
+    n_val = len(train) // 10
+    val, fit = [train[i] for i in perm[:n_val]], [train[i] for i in perm[n_val:]]
+    clf = LogisticRegression(max_iter=2000, C=0.5)
+    clf.fit(x(fit), [CLASSES.index(r["label"]) for r in fit])
+    yv = np.array([CLASSES.index(r["label"]) for r in val])
+    cut = best_threshold(clf.predict_proba(x(val))[:, 0], yv == 0)
+    out = {}
+    for name, rows in held.items():
+        y = np.array([CLASSES.index(r["label"]) for r in rows])
+        out[name] = prf(clf.predict_proba(x(rows))[:, 0] >= cut, y == 0)
+    return out
+
+
+def nli_table(seed: int) -> None:
+    train = [r for n in TRAIN for r in load_pairs(n)]
+    held = {n: load_pairs(n) for n in HELD_OUT}
+    model = load_contradiction_model()
+    vec = embed([t for rows in held.values() for r in rows for t in (r["premise"], r["hypothesis"])], None)
+    bow = _bow_baseline(train, held, seed)
+    print("\n1. contradiction on held-out NLI pairs (precision / recall / F1)")
+    print(f"{'set':<22}{'pairs':>7}  {'rules':>20}  {'bag-of-words':>20}  {'learned':>20}")
+    for name, rows in held.items():
+        gold = np.array([r["label"] == "contradiction" for r in rows])
+        rules = np.array([bool(find_contradictions([r["premise"], r["hypothesis"]])) for r in rows])
+        u = np.stack([vec[r["premise"]] for r in rows])
+        v = np.stack([vec[r["hypothesis"]] for r in rows])
+        learned = model.score(u, v) >= model.threshold
+        cells = [prf(rules, gold), bow[name], prf(learned, gold)]
+        print(
+            f"{name:<22}{len(rows):>7}  "
+            + "  ".join(f"{c['precision']:.3f}/{c['recall']:.3f}/{c['f1']:.3f}".rjust(20) for c in cells)
+        )
+
+
+def claim_sets(*, all_five: bool) -> tuple[list[list[str]], list[list[str]]]:
+    """(sets with a supporting and a refuting passage, sets whose labelled passages all support)."""
+    with gzip.open(DATA / "climate_fever.jsonl.gz", "rt", encoding="utf-8") as fh:
+        claims = [json.loads(line) for line in fh]
+    mixed, support = [], []
+    for c in claims:
+        labels = [e["label"] for e in c["evidences"]]
+        keep = [e["evidence"] for e in c["evidences"] if all_five or e["label"] != "NOT_ENOUGH_INFO"]
+        if "SUPPORTS" in labels and "REFUTES" in labels:
+            mixed.append(keep)
+        elif "REFUTES" not in labels and labels.count("SUPPORTS") >= 2:
+            support.append(keep)
+    return mixed, support
+
+
+def factcheck_table() -> None:
+    print("\n2. CLIMATE-FEVER passage sets flagged as contradictory")
+    print(f"{'build':<14}{'detector':<10}{'mixed S+R':>18}{'all support':>18}{'ratio':>8}")
+    for all_five in (False, True):
+        mixed, support = claim_sets(all_five=all_five)
+        for det in ("rules", "learned", "combined"):
+            rates = []
+            for sets in (mixed, support):
+                found = scan_contradictions({str(i): s for i, s in enumerate(sets)}, detector=det).found
+                rates.append((len(found) / len(sets), len(found), len(sets)))
+            ratio = rates[0][0] / rates[1][0] if rates[1][0] else float("inf")
+            print(
+                f"{'all five' if all_five else 'S + R only':<14}{det:<10}"
+                + "".join(f"{r:>8.1%} ({k:>3}/{n:>3})" for r, k, n in rates)
+                + f"{ratio:>7.1f}x"
+            )
+
+
+class _Cached:
+    """An embedder that remembers vectors, to time scoring apart from embedding."""
+
+    def __init__(self, inner) -> None:  # noqa: ANN001
+        self.inner, self.memo, self.name = inner, {}, "cached-minilm"
+
+    def encode(self, texts, batch_size=64):  # noqa: ANN001, ANN201
+        new = [t for t in texts if t not in self.memo]
+        if new:
+            for t, v in zip(new, self.inner.encode(new, batch_size=batch_size), strict=True):
+                self.memo[t] = v
+        return np.stack([self.memo[t] for t in texts])
+
+
+def speed_table(repeats: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    from datamill.embed import get_embedder
+
+    mixed, support = claim_sets(all_five=True)
+    rng = random.Random(0)
+    pool = mixed + support
+    contexts = []
+    for _ in range(repeats):
+        sets = rng.sample(pool, 4)
+        sents = [s for group in sets for s in group][:20]
+        # 20 passages of three sentences each: every evidence sentence once, then two more from the pool
+        contexts.append([" ".join([sents[i], sents[(i + 7) % 20], sents[(i + 13) % 20]]) for i in range(20)])
+    emb = _Cached(get_embedder())
+    t_embed, t_score, t_rules = [], [], []
+    for ctx in contexts:
+        t = time.perf_counter()
+        scan_contradictions({"c": ctx}, detector="learned", embedder=emb)
+        t_embed.append(time.perf_counter() - t)
+        s = scan_contradictions({"c": ctx}, detector="combined", embedder=emb)  # vectors at hand
+        t_score.append(s.seconds["total"])
+        t_rules.append(s.seconds["rules"])
+    print("\n3. one 20-passage context (60 sentences), one thread, median of", repeats)
+    print(f"   rules + learned, sentence vectors at hand: {statistics.median(t_score) * 1e3:7.1f} ms")
+    print(f"     of which the rules:                      {statistics.median(t_rules) * 1e3:7.1f} ms")
+    print(f"   first sight (embedding the 60 sentences):  {statistics.median(t_embed) * 1e3:7.1f} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=20)
+    a = ap.parse_args()
+    nli_table(a.seed)
+    factcheck_table()
+    speed_table(a.repeats)
+
+
+if __name__ == "__main__":
+    main()

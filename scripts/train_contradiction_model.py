@@ -1,0 +1,141 @@
+"""Train the learned contradiction detector shipped in ``src/datamill/data/contradiction/``.
+
+Data (public samples in ``tests/data/nli``, see tests/data/README.md): SNLI 1.0 dev + 1,000 MultiNLI matched
+pairs to train on; SNLI 1.0 test + 1,000 MultiNLI mismatched pairs held out. Each sentence is embedded once
+with the shipped all-MiniLM-L6-v2 (offline) and a small network (scikit-learn MLP, one hidden layer) learns
+entailment / neutral / contradiction from the symmetric pair features of ``datamill.diagnose.nli``. The decision threshold on P(contradiction) is the one with the best
+F1 on a 10% validation part of the training pairs. The held-out scores are printed and kept in the model.
+
+    python scripts/train_contradiction_model.py            # writes the shipped weights
+    python scripts/train_contradiction_model.py --out /tmp/model.npz --hidden 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from datamill.diagnose.nli import ContradictionModel, pair_features
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "nli"
+OUT = ROOT / "src" / "datamill" / "data" / "contradiction" / "contradiction_minilm.npz"
+CLASSES = ["contradiction", "entailment", "neutral"]
+TRAIN = ("snli_dev", "mnli_matched_1k")
+HELD_OUT = ("snli_test", "mnli_mismatched_1k")
+
+
+def load_pairs(name: str) -> list[dict]:
+    with gzip.open(DATA / f"{name}.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return [r for r in map(json.loads, fh) if r["label"] in CLASSES]
+
+
+def embed(texts: list[str], cache_dir: Path | None) -> dict[str, np.ndarray]:
+    """Embeddings of ``texts`` (unique), cached on disk by the hash of the text list."""
+    from datamill.embed import get_embedder
+
+    uniq = sorted(set(texts))
+    key = hashlib.sha1("\x1f".join(uniq).encode()).hexdigest()[:16]
+    path = cache_dir / f"minilm-{key}.npy" if cache_dir else None
+    if path is not None and path.exists():
+        vecs = np.load(path)
+    else:
+        vecs = get_embedder().encode(uniq, batch_size=128)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, vecs)
+    return dict(zip(uniq, vecs, strict=True))
+
+
+def vectors(rows: list[dict], vec: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(premise vectors, hypothesis vectors, class indices) of ``rows``."""
+    u = np.stack([vec[r["premise"]] for r in rows])
+    v = np.stack([vec[r["hypothesis"]] for r in rows])
+    return u, v, np.array([CLASSES.index(r["label"]) for r in rows])
+
+
+def prf(pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
+    tp = int((pred & gold).sum())
+    p = tp / max(int(pred.sum()), 1)
+    r = tp / max(int(gold.sum()), 1)
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / max(p + r, 1e-9), 4)}
+
+
+def best_threshold(prob: np.ndarray, gold: np.ndarray) -> float:
+    grid = np.round(np.arange(0.2, 0.9, 0.01), 2)
+    return float(max(grid, key=lambda t: prf(prob >= t, gold)["f1"]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--alpha", type=float, default=1e-3, help="L2 penalty of the MLP")
+    ap.add_argument("--cache", default="/tmp/datamill-nli-cache", help="embedding cache folder ('' for none)")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    from sklearn.neural_network import MLPClassifier
+
+    t0 = time.perf_counter()
+    train = [r for n in TRAIN for r in load_pairs(n)]
+    held = {n: load_pairs(n) for n in HELD_OUT}
+    texts = [t for rows in [train, *held.values()] for r in rows for t in (r["premise"], r["hypothesis"])]
+    vec = embed(texts, Path(a.cache) if a.cache else None)
+    print(f"embedded {len(vec):,} sentences in {time.perf_counter() - t0:.0f} s")
+    rng = np.random.default_rng(a.seed)
+    perm = rng.permutation(len(train))
+    n_val = len(train) // 10
+    val = [train[i] for i in perm[:n_val]]
+    fit = [train[i] for i in perm[n_val:]]
+    u, v, y = vectors(fit, vec)
+    x = pair_features(u, v)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(a.hidden,),
+        alpha=a.alpha,
+        early_stopping=True,
+        validation_fraction=0.1,
+        max_iter=200,
+        random_state=a.seed,
+    )
+    clf.fit(x, y)
+    layers = [
+        (w.astype(np.float32), b.astype(np.float32)) for w, b in zip(clf.coefs_, clf.intercepts_, strict=True)
+    ]
+    model = ContradictionModel(layers, CLASSES, 0.5, {})
+    uv, vv, yv = vectors(val, vec)
+    pv = model.score(uv, vv)
+    threshold = best_threshold(pv, yv == 0)
+    model.threshold = threshold
+    scores = {}
+    for name, rows in held.items():
+        uh, vh, yh = vectors(rows, vec)
+        ph = model.probabilities(uh, vh)
+        scores[name] = {
+            **prf(ph[:, 0] >= threshold, yh == 0),
+            "accuracy_3way": round(float((ph.argmax(1) == yh).mean()), 4),
+            "pairs": len(rows),
+        }
+        print(f"{name}: {scores[name]}")
+    model.info = {
+        "embedder": "all-MiniLM-L6-v2",
+        "features": "u+v, |u-v|, u*v",
+        "hidden": a.hidden,
+        "alpha": a.alpha,
+        "trained_on": {n: sum(1 for _ in load_pairs(n)) for n in TRAIN},
+        "threshold_from": "best contradiction F1 on a 10% validation part of the training pairs",
+        "held_out": scores,
+        "script": "scripts/train_contradiction_model.py",
+    }
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    model.save(a.out)
+    print(f"threshold {threshold:.2f}; wrote {a.out} ({Path(a.out).stat().st_size / 1e6:.2f} MB)")
+
+
+if __name__ == "__main__":
+    main()

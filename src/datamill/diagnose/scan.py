@@ -1,0 +1,322 @@
+"""Contradictions in many contexts at once: rules, the learned detector and a judge in one pass.
+
+The statements of every context are embedded in one batch (each distinct sentence once), candidate pairs
+about the same subject are picked per context, all candidates are scored by the learned model in one
+matrix product, and the pairs left for the judge go to it in one batch (a
+:class:`~datamill.diagnose.TeacherJudge` answers them concurrently, through its cache).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from datamill.diagnose.contradictions import DETECTORS, Contradiction, _rule_pairs, _Statement, _statements
+from datamill.errors import ConfigError
+
+__all__ = ["ContradictionScan", "scan_contradictions"]
+
+
+@dataclass
+class ContradictionScan:
+    """What a scan found: ``found[id]`` lists each context's contradictions (contexts with none left out)."""
+
+    found: dict[str, list[Contradiction]]
+    contexts: int
+    statements: int
+    detectors: list[str]
+    pairs_scored: int = 0  # candidate pairs the learned model scored
+    pairs_judged: int = 0  # pairs sent to the judge
+    threshold: float | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    judge_usage: dict[str, Any] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """Counts: contexts scanned and flagged, contradictions by detector, timings."""
+        by: dict[str, int] = {}
+        for cs in self.found.values():
+            for c in cs:
+                by[c.detector] = by.get(c.detector, 0) + 1
+        return {
+            "contexts": self.contexts,
+            "flagged": len(self.found),
+            "contradictions": sum(len(v) for v in self.found.values()),
+            "by_detector": dict(sorted(by.items())),
+            "statements": self.statements,
+            "pairs_scored": self.pairs_scored,
+            "pairs_judged": self.pairs_judged,
+            "detectors": self.detectors,
+            "threshold": self.threshold,
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            "judge_usage": self.judge_usage,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary(),
+            "found": {k: [asdict(c) for c in v] for k, v in self.found.items()},
+        }
+
+
+def _detectors(detector: str, judge: Any) -> list[str]:
+    if not isinstance(detector, str) or not detector:
+        raise ConfigError(
+            f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}", params="detector"
+        )
+    names = {"rules", "learned"} if detector == "combined" else set(detector.split("+"))
+    bad = names - {"rules", "learned", "judge"}
+    if bad:
+        raise ConfigError(
+            f"unknown detector {detector!r}; allowed: {', '.join(DETECTORS)} or a sum such as rules+judge",
+            params="detector",
+        )
+    if judge is not None:
+        names.add("judge")  # a judge given is never silently unused
+    elif "judge" in names:
+        raise ConfigError(f"detector {detector!r} needs a judge (judge=)", params=("detector", "judge"))
+    return [n for n in ("rules", "learned", "judge") if n in names]
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
+    t = time.perf_counter()
+    yield
+    seconds[phase] = seconds.get(phase, 0.0) + time.perf_counter() - t
+
+
+def _read(contexts: Any) -> dict[str, list[str]]:
+    if isinstance(contexts, dict):
+        return {str(k): [v] if isinstance(v, str) else list(v) for k, v in contexts.items()}
+    from datamill.diagnose.inputs import read_contexts
+
+    return read_contexts(contexts)
+
+
+def _bar(enabled: bool) -> Any:
+    """A Rich progress bar over the contexts (drawn only when ``enabled``)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def scan_contradictions(
+    contexts: Any,
+    *,
+    detector: str = "combined",
+    judge: Callable[[str, str], bool] | None = None,
+    embedder: Any = "all-MiniLM-L6-v2",
+    weights: Any = None,
+    threshold: float | None = None,
+    min_similarity: float = 0.5,
+    max_neighbours: int = 5,
+    numeric_overlap: float = 0.6,
+    negation_overlap: float = 0.75,
+    judge_overlap: float = 0.3,
+    max_statements: int = 300,
+    batch_size: int = 64,
+    progress: bool = False,
+    output: str | os.PathLike[str] | None = None,
+) -> ContradictionScan:
+    """Contradictions in each context of ``contexts`` (``{id: [passages]}``, rows or a JSONL path of
+    ``{id, contexts}``); see :func:`~datamill.diagnose.find_contradictions` for the detector options.
+
+    ``output`` writes one JSONL row ``{id, contradictions}`` per flagged context; ``progress`` shows a bar.
+    """
+    names = _detectors(detector, judge)
+    if not 0 <= min_similarity <= 1:
+        raise ConfigError(
+            f"min_similarity must be within [0, 1], got {min_similarity!r}", params="min_similarity"
+        )
+    if max_neighbours < 1:
+        raise ConfigError(f"max_neighbours must be >= 1, got {max_neighbours!r}", params="max_neighbours")
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ctx = _read(contexts)
+    ids = list(ctx)
+    stmts = {k: _statements(ctx[k], max_statements) for k in ids}
+    found: dict[str, dict[tuple[int, int], Contradiction]] = {k: {} for k in ids}
+    undecided: dict[str, list[tuple[int, int]]] = {k: [] for k in ids}
+    with _bar(progress) as bar:
+        task = bar.add_task("rules", total=len(ids))
+        with _timed(seconds, "rules"):
+            for k in ids:
+                rules, related = _rule_pairs(
+                    stmts[k],
+                    numeric_overlap=numeric_overlap,
+                    negation_overlap=negation_overlap,
+                    judge_overlap=judge_overlap if "judge" in names and "learned" not in names else None,
+                )
+                if "rules" in names:
+                    found[k].update(rules)
+                undecided[k] = [p for p in related if p not in found[k]]
+                bar.advance(task)
+        scored, cut = 0, None
+        if "learned" in names:
+            bar.update(task, description="learned", completed=0)
+            scored, cut = _learned(
+                ids,
+                stmts,
+                found,
+                undecided,
+                names,
+                (bar, task),
+                embedder=embedder,
+                weights=weights,
+                threshold=threshold,
+                min_similarity=min_similarity,
+                max_neighbours=max_neighbours,
+                batch_size=batch_size,
+                seconds=seconds,
+            )
+    judged, usage = 0, None
+    if "judge" in names and judge is not None:
+        with _timed(seconds, "judge"):
+            judged, usage = _judge(ids, stmts, found, undecided, judge)
+    seconds["total"] = time.perf_counter() - t0
+    out = {k: [found[k][p] for p in sorted(found[k])] for k in ids if found[k]}
+    scan = ContradictionScan(
+        found=out,
+        contexts=len(ids),
+        statements=sum(len(v) for v in stmts.values()),
+        detectors=names,
+        pairs_scored=scored,
+        pairs_judged=judged,
+        threshold=cut,
+        seconds=seconds,
+        judge_usage=usage,
+    )
+    if output is not None:
+        _write(scan, output)
+    return scan
+
+
+def _learned(
+    ids: list[str],
+    stmts: dict[str, list[_Statement]],
+    found: dict[str, dict[tuple[int, int], Contradiction]],
+    undecided: dict[str, list[tuple[int, int]]],
+    names: list[str],
+    bar: tuple[Any, Any],
+    *,
+    embedder: Any,
+    weights: Any,
+    threshold: float | None,
+    min_similarity: float,
+    max_neighbours: int,
+    batch_size: int,
+    seconds: dict[str, float],
+) -> tuple[int, float]:
+    """Score the candidate pairs of every context with the learned model; the unflagged candidates are
+    left for the judge. Returns (pairs scored, the threshold used)."""
+    from datamill.diagnose.nli import ContradictionModel, candidate_pairs, load_contradiction_model
+
+    clf = (
+        weights
+        if isinstance(weights, ContradictionModel)
+        else load_contradiction_model(None if weights is None else os.fspath(weights))
+    )
+    cut = clf.threshold if threshold is None else float(threshold)
+    texts = {s.text: 0 for k in ids for s in stmts[k]}
+    with _timed(seconds, "embed"):
+        vecs = _embed(embedder, list(texts), batch_size)
+    need = clf.layers[0][0].shape[0] // 3
+    if len(vecs) and vecs.shape[1] != need:
+        raise ConfigError(
+            f"the learned contradiction detector takes {need}-dimensional {clf.info.get('embedder', 'MiniLM')} "
+            f"vectors; embedder {getattr(embedder, 'name', embedder)!r} gives {vecs.shape[1]}",
+            params="embedder",
+        )
+    row = {t: i for i, t in enumerate(texts)}
+    with _timed(seconds, "score"):
+        owners: list[tuple[str, int, int, float]] = []
+        left, right = [], []
+        for k in ids:
+            ss = stmts[k]
+            if len(ss) >= 2:
+                idx = np.array([row[s.text] for s in ss])
+                many = len({s.passage for s in ss}) > 1
+                groups = np.array([s.passage for s in ss]) if many else np.arange(len(ss))
+                ii, jj, sim = candidate_pairs(
+                    vecs[idx], groups, min_similarity=min_similarity, max_neighbours=max_neighbours
+                )
+                owners += [(k, int(i), int(j), float(s)) for i, j, s in zip(ii, jj, sim, strict=True)]
+                left.append(idx[ii])
+                right.append(idx[jj])
+            bar[0].advance(bar[1])
+        probs = clf.score(vecs[np.concatenate(left)], vecs[np.concatenate(right)]) if owners else []
+        for (k, i, j, sim), p in zip(owners, probs, strict=True):
+            if "judge" in names:
+                undecided[k].append((i, j))
+            if p < cut:
+                continue
+            prior = found[k].get((i, j))
+            if prior is not None:
+                prior.detector, prior.score = f"{prior.detector}+learned", round(float(p), 4)
+                continue
+            a, b = stmts[k][i], stmts[k][j]
+            found[k][i, j] = Contradiction(
+                "learned",
+                a.text,
+                b.text,
+                (a.passage, b.passage),
+                f"P(contradiction) {p:.2f} (threshold {cut:.2f}), similarity {sim:.2f}",
+                detector="learned",
+                score=round(float(p), 4),
+            )
+    return len(owners), cut
+
+
+def _embed(embedder: Any, texts: list[str], batch_size: int) -> np.ndarray:
+    if isinstance(embedder, str):
+        from datamill.embed import get_embedder
+
+        embedder = get_embedder(embedder)
+    if not texts:
+        return np.zeros((0, 1), dtype=np.float32)
+    vecs = np.asarray(embedder.encode(texts, batch_size=batch_size), dtype=np.float32)
+    vecs /= np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
+    return vecs
+
+
+def _judge(
+    ids: list[str],
+    stmts: dict[str, list[_Statement]],
+    found: dict[str, dict[tuple[int, int], Contradiction]],
+    undecided: dict[str, list[tuple[int, int]]],
+    judge: Any,
+) -> tuple[int, dict[str, Any] | None]:
+    """Ask the judge about every undecided pair (in one batch when it has ``many``)."""
+    todo = [(k, i, j) for k in ids for (i, j) in dict.fromkeys(undecided[k]) if (i, j) not in found[k]]
+    pairs = [(stmts[k][i].text, stmts[k][j].text) for k, i, j in todo]
+    many = getattr(judge, "many", None)
+    verdicts = many(pairs) if callable(many) else [judge(a, b) for a, b in pairs]
+    for (k, i, j), yes in zip(todo, verdicts, strict=True):
+        if yes:
+            a, b = stmts[k][i], stmts[k][j]
+            found[k][i, j] = Contradiction(
+                "judge", a.text, b.text, (a.passage, b.passage), "judged contradictory", detector="judge"
+            )
+    usage = getattr(judge, "usage", None)
+    return len(todo), (usage.to_dict() if hasattr(usage, "to_dict") else None)
+
+
+def _write(scan: ContradictionScan, path: str | os.PathLike[str]) -> None:
+    import orjson
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as fh:
+        for k, cs in scan.found.items():
+            fh.write(orjson.dumps({"id": k, "contradictions": [asdict(c) for c in cs]}) + b"\n")
