@@ -64,14 +64,16 @@ class ContradictionModel:
         return self.probabilities(u, v)[:, self.classes.index("contradiction")]
 
     def save(self, path: str) -> None:
-        arrays: dict[str, np.ndarray] = {}
+        """Write the weights (float16) and the metadata to one ``.npz`` file."""
+        meta = {"classes": self.classes, "threshold": self.threshold, "info": self.info}
+        arrays: dict[str, Any] = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
         for i, (w, b) in enumerate(self.layers):
             arrays[f"w{i}"], arrays[f"b{i}"] = w.astype(np.float16), b.astype(np.float32)
-        meta = {"classes": self.classes, "threshold": self.threshold, "info": self.info}
-        np.savez_compressed(path, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+        np.savez_compressed(path, **arrays)
 
     @classmethod
     def load(cls, path: Any) -> ContradictionModel:
+        """A model written by :meth:`save`."""
         with np.load(path) as z:
             meta = json.loads(z["meta"].tobytes().decode())
             n = sum(1 for k in z.files if k.startswith("w"))
