@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import zlib
 
+import numpy as np
 import pytest
 
 from datamill.errors import ConfigError, InputError
@@ -66,17 +68,43 @@ def test_faithfulness_separates_the_hand_labels(server, labelled, tmp_path):
     assert [s.faithfulness for s in again.scores] == [s.faithfulness for s in report.scores]
 
 
+class _Words:
+    """A bag-of-words embedder (hashing): keeps the test free of the MiniLM load."""
+
+    def encode(self, texts, batch_size=64):
+        out = np.zeros((len(texts), 64), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().replace("?", " ").split():
+                out[i, zlib.crc32(w.encode()) % 64] += 1
+        return out
+
+
 def test_context_precision_recall_and_relevance(server, labelled):
     path, rows = labelled
-    report = judge_answers(path, server.url, model="fake-teacher", cache=None, detector="rules")
+    report = judge_answers(
+        path, server.url, model="fake-teacher", cache=None, detector="rules", embedder=_Words()
+    )
     by_id = {s.id: s for s in report.scores}
     # the useful passage ranked second scores 1/2, ranked first 1
     assert by_id["shop-ok"].useful == [0, 1] and by_id["shop-ok"].context_precision == 0.5
     assert by_id["museum-ok"].context_precision == 1.0
     # the ground truth is in the context: recall 1
     assert by_id["warranty-ok"].context_recall == 1.0
-    rel = [s.answer_relevance for s in report.scores]
-    assert all(r is not None and -1 <= r <= 1 for r in rel)
+    rel = {s.id: s.answer_relevance for s in report.scores}
+    assert all(r is not None and -1 <= r <= 1 for r in rel.values())
+    # questions written for an on-topic answer are closer to the question than for an off-topic one;
+    # "I don't know" is noncommittal: 0
+    q, ctx = rows[0]["question"], rows[0]["contexts"]
+    answers = [rows[0]["answer"], "Our support team answers tickets on weekdays.", "I don't know."]
+    rel = judge_answers(
+        [{"question": q, "answer": a, "contexts": ctx} for a in answers],
+        server.url,
+        model="fake-teacher",
+        cache=None,
+        metrics=["answer_relevance"],
+        embedder=_Words(),
+    ).scores
+    assert rel[0].answer_relevance > rel[1].answer_relevance and rel[2].answer_relevance == 0.0
     s = report.summary()
     assert s["answers"] == len(rows) and s["faithfulness_scored"] == len(rows)
     assert report.usage["requests"] > 0 and report.usage["cost_usd"] == 0
