@@ -3,8 +3,10 @@
 Data (public samples in ``tests/data/nli``, see tests/data/README.md): SNLI 1.0 dev + 1,000 MultiNLI matched
 pairs to train on; SNLI 1.0 test + 1,000 MultiNLI mismatched pairs held out. Each sentence is embedded once
 with the shipped all-MiniLM-L6-v2 (offline) and a small network (scikit-learn MLP, one hidden layer) learns
-entailment / neutral / contradiction from the symmetric pair features of ``datamill.diagnose.nli``. The decision threshold on P(contradiction) is the one with the best
-F1 on a 10% validation part of the training pairs. The held-out scores are printed and kept in the model.
+entailment / neutral / contradiction from the symmetric pair features of ``datamill.diagnose.nli``, with
+``--unrelated`` extra pairs of two different training premises labelled neutral (see ``unrelated_pairs``). The decision threshold on P(contradiction) is the one with the best
+F1 among those keeping precision >= 0.6 on a 10% validation part of the training pairs (a context flagged
+for nothing costs the reader more than a contradiction missed). The held-out scores are printed and kept in the model.
 
     python scripts/train_contradiction_model.py            # writes the shipped weights
     python scripts/train_contradiction_model.py --out /tmp/model.npz --hidden 128
@@ -60,6 +62,28 @@ def vectors(rows: list[dict], vec: dict[str, np.ndarray]) -> tuple[np.ndarray, n
     return u, v, np.array([CLASSES.index(r["label"]) for r in rows])
 
 
+def unrelated_pairs(
+    rows: list[dict], vec: dict[str, np.ndarray], n: int, rng: np.random.Generator
+) -> list[dict]:
+    """``n`` pairs of two different premises, labelled neutral: half a premise and one of its 20 most similar
+    others (same subject, other facts), half a premise and a random one. NLI sets have no such pairs, so a
+    model trained on them alone takes "about something else" for "contradiction"; in a RAG context that
+    is the common case and must not be flagged."""
+    prem = sorted({r["premise"] for r in rows})
+    mat = np.stack([vec[t] for t in prem])
+    out = []
+    for k, i in enumerate(rng.choice(len(prem), size=n, replace=len(prem) < n)):
+        if k % 2 == 0:
+            sims = mat @ mat[i]
+            near = [int(j) for j in np.argsort(-sims)[1:21] if sims[j] < 0.95]
+            j = int(rng.choice(near)) if near else int(rng.integers(len(prem)))
+        else:
+            j = int(rng.integers(len(prem)))
+        if j != i:
+            out.append({"premise": prem[i], "hypothesis": prem[j], "label": "neutral"})
+    return out
+
+
 def prf(pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
     tp = int((pred & gold).sum())
     p = tp / max(int(pred.sum()), 1)
@@ -67,9 +91,11 @@ def prf(pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
     return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / max(p + r, 1e-9), 4)}
 
 
-def best_threshold(prob: np.ndarray, gold: np.ndarray) -> float:
-    grid = np.round(np.arange(0.2, 0.9, 0.01), 2)
-    return float(max(grid, key=lambda t: prf(prob >= t, gold)["f1"]))
+def best_threshold(prob: np.ndarray, gold: np.ndarray, min_precision: float = 0.0) -> float:
+    """The threshold with the best F1 among those with at least ``min_precision`` (any, if none has)."""
+    grid = np.round(np.arange(0.1, 0.95, 0.01), 2)
+    ok = [t for t in grid if prf(prob >= t, gold)["precision"] >= min_precision] or list(grid)
+    return float(max(ok, key=lambda t: prf(prob >= t, gold)["f1"]))
 
 
 def main() -> None:
@@ -79,6 +105,13 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=1e-3, help="L2 penalty of the MLP")
     ap.add_argument("--cache", default="/tmp/datamill-nli-cache", help="embedding cache folder ('' for none)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--unrelated", type=int, default=4000, help="neutral pairs of two different premises")
+    ap.add_argument(
+        "--min-precision",
+        type=float,
+        default=0.7,
+        help="precision the threshold keeps on the validation part",
+    )
     a = ap.parse_args()
     from sklearn.neural_network import MLPClassifier
 
@@ -93,6 +126,7 @@ def main() -> None:
     n_val = len(train) // 10
     val = [train[i] for i in perm[:n_val]]
     fit = [train[i] for i in perm[n_val:]]
+    fit += unrelated_pairs(fit, vec, a.unrelated, rng)
     u, v, y = vectors(fit, vec)
     x = pair_features(u, v)
     clf = MLPClassifier(
@@ -110,7 +144,7 @@ def main() -> None:
     model = ContradictionModel(layers, CLASSES, 0.5, {})
     uv, vv, yv = vectors(val, vec)
     pv = model.score(uv, vv)
-    threshold = best_threshold(pv, yv == 0)
+    threshold = best_threshold(pv, yv == 0, a.min_precision)
     model.threshold = threshold
     scores = {}
     for name, rows in held.items():
@@ -128,7 +162,8 @@ def main() -> None:
         "hidden": a.hidden,
         "alpha": a.alpha,
         "trained_on": {n: sum(1 for _ in load_pairs(n)) for n in TRAIN},
-        "threshold_from": "best contradiction F1 on a 10% validation part of the training pairs",
+        "unrelated_neutral_pairs": a.unrelated,
+        "threshold_from": f"best contradiction F1 with precision >= {a.min_precision} on a 10% validation part",
         "held_out": scores,
         "script": "scripts/train_contradiction_model.py",
     }

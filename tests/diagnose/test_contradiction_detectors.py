@@ -20,11 +20,8 @@ from datamill.diagnose.nli import candidate_pairs
 from datamill.errors import ConfigError
 from datamill.synthetic import FakeServer
 
-# a paraphrased contradiction: no shared number, no negation word, little word overlap
-PARAPHRASED = [
-    "The new bridge across the river was opened to traffic in the spring.",
-    "Nobody has ever been able to drive over the river, since no bridge has been built there.",
-]
+# a paraphrased contradiction: no number, no negation word, the rules see nothing
+PARAPHRASED = ["The store is open every Sunday.", "On Sundays the store stays closed all day."]
 UNRELATED = [
     "The museum's collection focuses on Nordic industrial design.",
     "Tickets for the bus can be bought from the driver.",
@@ -65,7 +62,10 @@ def test_combined_names_every_detector_that_found_a_pair():
     numeric = ["The Aurora router supports up to 32 devices.", "The Aurora router supports up to 64 devices."]
     found = find_contradictions(numeric + PARAPHRASED, detector="combined")
     by_first = {c.first: c for c in found}
-    assert by_first[numeric[0]].kind == "numeric" and by_first[numeric[0]].detector in ("rules", "rules+learned")
+    assert by_first[numeric[0]].kind == "numeric" and by_first[numeric[0]].detector in (
+        "rules",
+        "rules+learned",
+    )
     assert by_first[PARAPHRASED[0]].detector == "learned"
     # a threshold above every score leaves only the rules
     only = find_contradictions(numeric + PARAPHRASED, detector="combined", threshold=1.01)
@@ -137,6 +137,16 @@ def test_cli_contradictions(tmp_path):
     data = json.loads(res.output)
     assert data["summary"]["flagged"] == 1 and list(data["found"]) == ["q1"]
     res = CliRunner().invoke(
-        app, ["diagnose", "contradictions", "--contexts", str(path), "--detector", "rules", "-o", str(tmp_path / "o.jsonl")]
+        app,
+        [
+            "diagnose",
+            "contradictions",
+            "--contexts",
+            str(path),
+            "--detector",
+            "rules",
+            "-o",
+            str(tmp_path / "o.jsonl"),
+        ],
     )
     assert res.exit_code == 0 and "0 of 2 contexts" in res.output, res.output

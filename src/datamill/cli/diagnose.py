@@ -93,6 +93,13 @@ def report(
         float, typer.Option("--near-sim", help="Similarity of a near training neighbour.")
     ] = 0.8,
     dup_sim: Annotated[float, typer.Option("--dup-sim", help="Similarity of a near-duplicate input.")] = 0.92,
+    detector: Annotated[
+        str,
+        typer.Option(
+            "--detector",
+            help="Context contradictions: rules, learned or combined (rules + the learned model).",
+        ),
+    ] = "rules",
     json_out: JsonOpt = False,
 ) -> None:
     """Attribute each mistake to its data causes and write one HTML report plus report.json."""
@@ -119,6 +126,7 @@ def report(
             coverage_threshold=coverage_threshold,
             near_sim=near_sim,
             dup_sim=dup_sim,
+            detector=detector,
             progress=lambda phase: bar.update(task, description=phase),
         )
         bar.update(task, description="writing report")

@@ -62,7 +62,7 @@ def diagnose(
     min_neighbours: int = 3,
     low_agreement: float = 0.6,
     n_clusters: int | None = None,
-    detector: str = "combined",
+    detector: str = "rules",
     judge: Callable[[str, str], bool] | None = None,
     batch_size: int = 64,
     progress: Callable[[str], None] | None = None,
@@ -86,8 +86,8 @@ def diagnose(
             ``min_neighbours`` near neighbours is label noise.
         low_agreement: per-item annotator agreement under which labelling was inconsistent.
         n_clusters: eval-set clusters for the coverage map (default ~sqrt(n/2)).
-        detector: how context contradictions are found: ``rules``, ``learned``, ``judge`` or ``combined``
-            (rules + the learned detector, + the judge when one is given); see
+        detector: how context contradictions are found: ``rules`` (the default), ``learned``, ``judge`` or
+            ``combined`` (rules + the learned detector, + the judge when one is given); see
             :func:`~datamill.diagnose.find_contradictions`.
         judge: optional ``judge(a, b) -> bool`` for context contradictions the others do not decide.
         progress: optional callback told each phase's name.

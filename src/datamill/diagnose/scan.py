@@ -161,6 +161,8 @@ def scan_contradictions(
                 )
                 if "rules" in names:
                     found[k].update(rules)
+                else:  # without the rules, what they would find is for the other detectors to decide
+                    related = sorted([*related, *rules])
                 undecided[k] = [p for p in related if p not in found[k]]
                 bar.advance(task)
         scored, cut = 0, None
@@ -256,8 +258,10 @@ def _learned(
                 left.append(idx[ii])
                 right.append(idx[jj])
             bar[0].advance(bar[1])
-        probs = clf.score(vecs[np.concatenate(left)], vecs[np.concatenate(right)]) if owners else []
-        for (k, i, j, sim), p in zip(owners, probs, strict=True):
+        probs: list[float] = (
+            clf.score(vecs[np.concatenate(left)], vecs[np.concatenate(right)]).tolist() if owners else []
+        )
+        for (k, i, j, cos), p in zip(owners, probs, strict=True):
             if "judge" in names:
                 undecided[k].append((i, j))
             if p < cut:
@@ -272,7 +276,7 @@ def _learned(
                 a.text,
                 b.text,
                 (a.passage, b.passage),
-                f"P(contradiction) {p:.2f} (threshold {cut:.2f}), similarity {sim:.2f}",
+                f"P(contradiction) {p:.2f} (threshold {cut:.2f}), similarity {cos:.2f}",
                 detector="learned",
                 score=round(float(p), 4),
             )
@@ -309,8 +313,8 @@ def _judge(
             found[k][i, j] = Contradiction(
                 "judge", a.text, b.text, (a.passage, b.passage), "judged contradictory", detector="judge"
             )
-    usage = getattr(judge, "usage", None)
-    return len(todo), (usage.to_dict() if hasattr(usage, "to_dict") else None)
+    usage: Any = getattr(judge, "usage", None)
+    return len(todo), (usage.to_dict() if usage is not None and hasattr(usage, "to_dict") else None)
 
 
 def _write(scan: ContradictionScan, path: str | os.PathLike[str]) -> None:
