@@ -41,6 +41,7 @@ __all__ = [
     "TASK_TYPES",
     "Task",
     "User",
+    "row_id",
     "utcnow",
 ]
 
@@ -70,6 +71,15 @@ HARM_CATEGORIES = [
 #: the largest row id both databases hold (a PostgreSQL INTEGER; SQLite's go to 2**63 - 1): an id past it
 #: is refused (422) or looked up as a name, the same on both, never sent to the database driver
 MAX_ROW_ID = 2**31 - 1
+
+
+def row_id(ref: Any) -> int | None:
+    """``ref`` as a row id both databases can look up (an int, or ASCII digits: "²" is no id), else None."""
+    if isinstance(ref, bool):
+        return None
+    if isinstance(ref, str):
+        ref = int(ref) if ref.isascii() and ref.isdigit() and len(ref) <= 12 else None
+    return ref if isinstance(ref, int) and 0 < ref <= MAX_ROW_ID else None
 
 
 def utcnow() -> datetime:

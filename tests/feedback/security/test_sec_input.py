@@ -219,3 +219,15 @@ def test_form_numbers_in_other_scripts_are_no_500(site) -> None:  # noqa: ANN001
         )
         assert r.status_code < 500, (form, r.status_code)
     assert svc.list_judgements(db, rk["id"]) == []
+
+
+def test_user_member_and_paging_refs_past_the_range_are_4xx_on_both_databases(site) -> None:  # noqa: ANN001
+    c, h, pid = site["admin"].c, bearer(site["admin_tok"]), site["p"]["id"]
+    for ref in ("2147483648", "9223372036854775807", "%C2%B2", "%D9%A3"):
+        r = c.patch(f"/api/users/{ref}", json={"active": True}, headers=h)
+        assert r.status_code == 404, (ref, r.status_code, r.text[:200])
+        r = c.delete(f"/api/projects/{pid}/members/{ref}", headers=h)
+        assert r.status_code == 404, (ref, r.status_code, r.text[:200])
+    for before in ("2147483648", "9223372036854775807"):
+        assert c.get(f"/api/audit?before={before}", headers=h).status_code == 422
+    assert c.get("/api/audit?before=2147483647", headers=h).status_code == 200

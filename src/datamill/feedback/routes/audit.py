@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from datamill.feedback import service as svc
+from datamill.feedback.models import MAX_ROW_ID
 from datamill.feedback.routes.deps import ApiUser, Db, PageUser, need, page
 
 __all__ = ["router"]
@@ -69,7 +70,7 @@ def api_audit(
     db: Db,
     action: Action | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
-    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> list[dict[str, Any]]:
     """Audit events newest first (admin): of one ``action`` or all, ``limit`` at a time, older than event
     id ``before`` (paging)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from datamill.errors import ConfigError, NotFoundError
 from datamill.feedback.db import Database
-from datamill.feedback.models import Assignment, Membership, Task, User, utcnow
+from datamill.feedback.models import Assignment, Membership, Task, User, row_id, utcnow
 from datamill.feedback.service.projects import get_project
 
 __all__ = [
@@ -89,8 +89,8 @@ def _user(s: Any, ref: int | str) -> User:
     from sqlalchemy import select
 
     user = None
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit() and 0 < int(ref) < 2**63):
-        user = s.get(User, int(ref))
+    if (uid := row_id(ref)) is not None:
+        user = s.get(User, uid)
     if user is None:
         user = s.scalar(select(User).where(User.username == str(ref)))
     if user is None:

@@ -9,11 +9,11 @@ from datamill.feedback.db import Database
 from datamill.feedback.models import (
     HARM_CATEGORIES,
     HARM_TYPES,
-    MAX_ROW_ID,
     TASK_TYPES,
     Judgement,
     Project,
     Task,
+    row_id,
 )
 from datamill.feedback.textsafe import check_text
 
@@ -126,11 +126,9 @@ def get_project(db: Database, ref: int | str) -> dict[str, Any]:
         return dict(hit)
     with db.read() as s:
         p = None
-        # only ASCII digits make an id ("²" is a digit to str.isdigit, not to int), and a number past what
-        # both databases' ids hold can only be a name (the driver would overflow)
-        is_id = isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 12)
-        if is_id and 0 < int(ref) <= MAX_ROW_ID:
-            p = s.get(Project, int(ref))
+        # a number past what both databases' ids hold can only be a name (the driver would overflow)
+        if (pid := row_id(ref)) is not None:
+            p = s.get(Project, pid)
         if p is None:
             p = s.scalar(select(Project).where(Project.name == str(ref)))
     if p is None:

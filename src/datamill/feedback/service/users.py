@@ -10,7 +10,7 @@ from typing import Any
 
 from datamill.errors import ConfigError, ConflictError, ForbiddenError, InputError, NotFoundError
 from datamill.feedback.db import Database
-from datamill.feedback.models import ROLES, ApiToken, Session, User, utcnow
+from datamill.feedback.models import ROLES, ApiToken, Session, User, row_id, utcnow
 from datamill.feedback.textsafe import check_text
 
 __all__ = [
@@ -293,8 +293,8 @@ def update_user(
         raise ConfigError("give role= and/or active=")
     with db.write() as s:
         u = None
-        if isinstance(user, int) or (isinstance(user, str) and user.isdigit() and 0 < int(user) < 2**63):
-            u = s.get(User, int(user))
+        if (uid := row_id(user)) is not None:
+            u = s.get(User, uid)
         if u is None:
             u = s.scalar(select(User).where(User.username == str(user)))
         if u is None:
