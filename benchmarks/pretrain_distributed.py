@@ -26,6 +26,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -148,9 +149,7 @@ def drive(corpus: Path, out: Path, executor: str, nodes: int, workers: int) -> d
             ray.init(address=cluster.address, log_to_driver=False)  # type: ignore[union-attr]
         result = pipe.run(out, executor=ex, workers=workers, overwrite=True)  # type: ignore[arg-type]
         wall = time.time() - t0
-        driver_peak = resource.getrusage(
-            resource.RUSAGE_SELF
-        ).ru_maxrss  # before this script reads any output
+        driver_peak = _hwm_kb(os.getpid())  # before this script reads any output
         peaks = _worker_peaks(os.getpid()) if executor == "ray" else []
     finally:
         if cluster is not None:
@@ -213,6 +212,7 @@ def main() -> None:
         )
         for executor in args.executors:
             out = Path(args.corpus_dir) / f"out-{n}-{executor}"
+            shutil.rmtree(out, ignore_errors=True)  # a finished run there would only be resumed
             cmd = [
                 sys.executable,
                 __file__,
