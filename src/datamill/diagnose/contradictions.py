@@ -24,7 +24,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DETECTORS", "Contradiction", "find_contradictions", "llm_judge"]
+__all__ = [
+    "Contradiction",
+    "DETECTORS",
+    "find_contradictions",
+    "llm_judge",
+]
 
 #: the detector names :func:`find_contradictions` takes (``"rules+learned"`` style sums work too)
 DETECTORS = ("rules", "learned", "judge", "combined")

@@ -28,7 +28,13 @@ import numpy as np
 
 from datamill.errors import ConfigError, InputError, InvalidOutput
 
-__all__ = ["METRICS", "AnswerScores", "JudgeReport", "judge_answers", "read_rag_rows"]
+__all__ = [
+    "AnswerScores",
+    "JudgeReport",
+    "METRICS",
+    "judge_answers",
+    "read_rag_rows",
+]
 
 METRICS = ("faithfulness", "answer_relevance", "context_precision", "context_recall")
 
