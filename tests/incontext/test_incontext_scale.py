@@ -113,3 +113,26 @@ def test_hybrid_options_are_checked():
         HybridIndex(dense={"k1": 1.2})
     with pytest.raises(ConfigError, match="ann_threshold"):
         DenseIndex(ann_threshold=-1)
+
+
+def test_rebuilding_an_index_embeds_only_changed_chunks(monkeypatch):
+    import uuid
+
+    from datamill.embed import get_embedder
+
+    emb = get_embedder()
+    ran: list[str] = []
+    real = emb._run
+    monkeypatch.setattr(emb, "_run", lambda texts, **kw: ran.extend(texts) or real(texts, **kw))
+    tag = uuid.uuid4().hex  # texts no earlier run has cached
+    docs = [Document(id=f"d{i}", text=f"{tag} note number {i} about topic {i % 3}") for i in range(12)]
+    first = build_index(docs, kind="dense")
+    assert len(ran) == 12
+    ran.clear()
+    docs[3] = Document(id="d3", text=f"{tag} a rewritten note")
+    again = build_index(docs, kind="dense")
+    assert ran == [f"{tag} a rewritten note"]
+    keep = [i for i in range(12) if i != 3]
+    np.testing.assert_array_equal(np.asarray(again.vectors)[keep], np.asarray(first.vectors)[keep])
+    DenseIndex(docs, cache=False)
+    assert len(ran) == 1 + 12  # without the cache every chunk is embedded again

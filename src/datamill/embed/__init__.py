@@ -267,10 +267,14 @@ class _TorchEncoder:
         )
 
 
-@lru_cache(maxsize=8)
 def get_embedder(
     model: str = DEFAULT_MODEL, *, backend: Backend = "auto", quantize: bool = False
 ) -> Embedder:
-    """A cached :class:`Embedder` (models load once per process); ``encode(..., cache=True)`` for the
-    vector cache."""
+    """A cached :class:`Embedder` (models load once per process, however the call spells the defaults);
+    ``encode(..., cache=True)`` for the vector cache."""
+    return _embedder(model, backend, quantize)
+
+
+@lru_cache(maxsize=8)
+def _embedder(model: str, backend: Backend, quantize: bool) -> Embedder:
     return Embedder(model, backend=backend, quantize=quantize)
