@@ -103,8 +103,6 @@ def test_s3_reads_stream_in_blocks(s3_bucket):
 
 
 def test_pipeline_state_lives_beside_the_output(store):
-    if storage.protocol(store) == "file":
-        pytest.skip("the local folder case is tests/pipeline")
     src = storage.join(store, "in")
     for k in range(3):
         write_jsonl(docs(20, f"s{k}") + docs(5, "dup"), storage.join(src, f"part-{k}.jsonl"))
