@@ -23,18 +23,21 @@ with examples, and keeps everything.
 
 from __future__ import annotations
 
-import ast
-import operator
-import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import xxhash
-
 from datamill.errors import ConfigError
-from datamill.records import Example, Preference, Record
+from datamill.finetune.dedupe import (
+    embedding_duplicates,
+    exact_duplicates,
+    near_duplicates,
+    semantic_duplicates,
+)
+from datamill.finetune.defects import find_defects, split_example
+from datamill.finetune.languages import check_languages, non_english
+from datamill.records import Preference, Record
 
 __all__ = ["CleanResult", "DEFAULT_RULES", "RULES", "clean", "embedding_duplicates", "find_defects"]
 
@@ -53,144 +56,6 @@ RULES = (
 )
 #: The rules ``clean`` applies unless told otherwise: all but ``semantic_duplicate`` (it loads an embedding model).
 DEFAULT_RULES = tuple(r for r in RULES if r != "semantic_duplicate")
-
-_PLACEHOLDER = re.compile(r"^\s*(<\s*no\s*output\s*>|<\s*noinput\s*>|n/?a|none|null|-+|\.+|\?+)\s*$", re.I)
-_REFUSAL = re.compile(
-    r"\b(as an? (ai|artificial intelligence)( language)? model|as a language model|i am an ai\b|i'm an ai\b|"
-    r"i('m| am) (sorry|afraid),? (but )?i (can(no|')t|am unable|'m unable|do not|don't)|"
-    r"i (can(no|')t|am unable to|'m unable to|am not able to) (provide|fulfill|help(?! but)|assist|answer|comply|"
-    r"create|generate|browse|access|perform)|"
-    r"i do(n't| not) have (the ability|personal (opinions|experiences|feelings)|access to)|"
-    r"my (knowledge|training) (cutoff|data))",
-    re.I,
-)
-_MERGED = re.compile(r"(^|\n)\s*(output|answer|response|solution)\s*:\s*\S", re.I)
-_DANGLING = re.compile(
-    r"(\b(the|a|an|and|or|of|to|with|in|for|that|which|is|are|but|because|by|as|from|on|at)"
-    r"|[,:(\[{\-–]|\.\.\.|…)\s*$",
-    re.I,
-)
-_URL = re.compile(r"\b(?:https?://|www\.)[^\s)>\]\"']+", re.I)
-_QUOTED = re.compile(r"(['\"])(.*?)\1")
-_ASKS_LANGUAGE = re.compile(r"translat|language|dialect|idiom|countr(y|ies)|cuisine|dish", re.I)
-_IMAGE = re.compile(
-    r"!\[[^\]]*\]\([^)]*\)|<img\b|\[image[^\]]*\]|\b(here is|here's|see|below is|attached is) "
-    r"(the |an? )?(image|picture|photo|drawing|diagram)\b",
-    re.I,
-)
-_IMAGE_IN = re.compile(r"\b(image|picture|photo|drawing|diagram|draw|sketch)\b|<img|!\[", re.I)
-_ARITH = re.compile(
-    r"(?<![\w.])(-?\d+(?:\.\d+)?(?:\s*[-+*/×x÷]\s*-?\d+(?:\.\d+)?)+)\s*=\s*(-?\d+(?:,\d{3})*(?:\.\d+)?)(?!\w)(?!\.\d)"
-)
-_QUESTION_ARITH = re.compile(
-    r"^\s*(?:what is|what's|calculate|compute|evaluate|solve)?\s*:?\s*"
-    r"(-?\d+(?:\.\d+)?(?:\s*[-+*/×x÷]\s*-?\d+(?:\.\d+)?)+)\s*[?=.]?\s*$",
-    re.I,
-)
-_NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
-_OPS: dict[type, Callable[..., float]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.USub: operator.neg,
-    ast.UAdd: operator.pos,
-}
-
-
-def _eval_arith(expr: str) -> float | None:
-    """Evaluate + - * / arithmetic safely (no names, no calls); None when it is not plain arithmetic."""
-    expr = expr.replace("×", "*").replace("÷", "/").replace("x", "*")
-
-    def ev(node: ast.AST) -> float:
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return float(node.value)
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](ev(node.left), ev(node.right))
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](ev(node.operand))
-        raise ValueError("not arithmetic")
-
-    try:
-        return ev(ast.parse(expr, mode="eval").body)
-    except (ValueError, SyntaxError, ZeroDivisionError, RecursionError):
-        return None
-
-
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-6 * max(1.0, abs(a)) or round(a, 2) == round(b, 2)
-
-
-def split_example(rec: Record) -> tuple[str, str]:
-    """(instruction, output) of an example: user/system turns, and the final assistant turn."""
-    if isinstance(rec, Example) and rec.messages:
-        last = max((i for i, m in enumerate(rec.messages) if m.role == "assistant"), default=None)
-        out = rec.messages[last].text if last is not None else (rec.output or "")
-        ins = "\n".join(m.text for m in rec.messages[:last] if m.role in ("system", "user", "developer"))
-        return ins, out
-    if isinstance(rec, Example):
-        return rec.input or "", rec.output or ""
-    if isinstance(rec, Preference):  # a pair is judged by its prompt and its chosen answer
-        prompt = (
-            rec.prompt
-            if isinstance(rec.prompt, str)
-            else "\n".join(m.text for m in rec.prompt if m.role in ("system", "user", "developer"))
-        )
-        return prompt, rec.chosen if isinstance(rec.chosen, str) else "\n".join(m.text for m in rec.chosen)
-    raise ConfigError(f"cleaning works on examples and preference pairs, got a {rec.type_name} record")
-
-
-def _rejected(rec: Record) -> str:
-    if not isinstance(rec, Preference):
-        return ""
-    return rec.rejected if isinstance(rec.rejected, str) else "\n".join(m.text for m in rec.rejected)
-
-
-def _math_problem(instruction: str, output: str) -> str | None:
-    for m in _ARITH.finditer(output):
-        value = _eval_arith(m.group(1))
-        stated = float(m.group(2).replace(",", ""))
-        if value is not None and not _close(value, stated):
-            return f"{m.group(1)} = {m.group(2)} (should be {value:g})"
-    q = _QUESTION_ARITH.match(instruction.strip().splitlines()[-1] if instruction.strip() else "")
-    if q:
-        value = _eval_arith(q.group(1))
-        nums = _NUMBER.findall(output)
-        if (
-            value is not None
-            and nums
-            and not any(_close(value, float(n.replace(",", ""))) for n in nums[-3:])
-        ):
-            return f"{q.group(1)} is {value:g}, the answer says {nums[-1]}"
-    return None
-
-
-def find_defects(instruction: str, output: str) -> list[tuple[str, str]]:
-    """The content rules an (instruction, output) pair breaks, with a short reason each."""
-    found: list[tuple[str, str]] = []
-    if not output.strip() or _PLACEHOLDER.match(output):
-        return [("empty_output", f"output is {output.strip()[:20]!r}")]
-    if m := _REFUSAL.search(output):
-        found.append(("refusal", m.group(0)))
-    stripped = output.strip()
-    if _MERGED.search(instruction) or (len(stripped) >= 12 and stripped in instruction):
-        found.append(("merged_instruction", "the instruction already contains the answer"))
-    if (
-        len(stripped) >= 40
-        and not stripped.endswith(("```", "}", "]", ")"))
-        and (m := _DANGLING.search(stripped))
-    ):
-        found.append(("truncated_output", f"ends with {m.group(0).strip()!r}"))
-    quoted = {q.group(2) for q in _QUOTED.finditer(output)}  # string literals in code are not citations
-    urls = [u.rstrip(".,;") for u in _URL.findall(output) if not any(u in q for q in quoted)]
-    new_urls = [u for u in urls if u not in instruction]
-    if new_urls:
-        found.append(("hallucinated_url", new_urls[0]))
-    if _IMAGE.search(output) and not _IMAGE_IN.search(instruction):
-        found.append(("hallucinated_image", _IMAGE.search(output).group(0)))  # type: ignore[union-attr]
-    if problem := _math_problem(instruction, output):
-        found.append(("wrong_math", problem))
-    return found
 
 
 @dataclass
@@ -250,92 +115,7 @@ class CleanResult:
         }
 
 
-_EN_FUNCTION_WORDS = frozenset(
-    [
-        "the",
-        "and",
-        "of",
-        "to",
-        "a",
-        "in",
-        "is",
-        "for",
-        "on",
-        "with",
-        "that",
-        "it",
-        "as",
-        "are",
-        "was",
-        "this",
-        "be",
-        "by",
-        "or",
-        "from",
-        "at",
-    ]
-)
-
-
-def _english_words(text: str) -> float:
-    """Share of words that are common English function words (foreign names in an English list keep it high)."""
-    words = re.findall(r"[a-zA-Z']+", text.lower())
-    return sum(w in _EN_FUNCTION_WORDS for w in words) / len(words) if words else 0.0
-
-
-def _languages(wanted: Sequence[str]):  # noqa: ANN202
-    from datamill.errors import require
-
-    lingua = require(
-        "lingua", extra="pretrain", purpose="language filtering", package="lingua-language-detector"
-    )
-    detector = lingua.LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
-    codes = {c.lower() for c in wanted}
-    return detector, codes
-
-
-def _check_languages(wanted: Sequence[str]) -> None:
-    from datamill.errors import require
-
-    lingua = require(
-        "lingua", extra="pretrain", purpose="language filtering", package="lingua-language-detector"
-    )
-    known = sorted(lang.iso_code_639_1.name.lower() for lang in lingua.Language.all())
-    unknown = sorted({c.lower() for c in wanted} - set(known))
-    if unknown:
-        raise ConfigError(
-            f"languages names codes the language detector does not know: {unknown}; "
-            f"known ISO 639-1 codes: {', '.join(known)}",
-            params="languages",
-        )
-
-
 _NEAR_DUP_DEFAULTS = {"minhash": 0.85, "embedding": 0.95}
-
-
-def embedding_duplicates(
-    texts: Sequence[str], *, threshold: float = 0.95, model: str = "all-MiniLM-L6-v2", block: int = 2048
-) -> list[int]:
-    """Each text's representative (the first text it is a near-duplicate of, else itself) by embedding
-    cosine similarity >= ``threshold``: catches paraphrases that share few word n-grams."""
-    import numpy as np
-
-    from datamill.embed import get_embedder
-    from datamill.minhash import UnionFind
-
-    if not 0.0 < threshold <= 1.0:
-        raise ConfigError(f"threshold must be in (0, 1], got {threshold!r}", params="threshold")
-    if not texts:
-        return []
-    vecs = get_embedder(model).encode(list(texts))  # L2-normalised
-    uf = UnionFind(len(texts))
-    for lo in range(0, len(texts), block):
-        sims = vecs[lo : lo + block] @ vecs.T
-        rows, cols = np.nonzero(sims >= threshold)
-        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-            if c < r + lo:
-                uf.union(c, r + lo)
-    return [uf.find(i) for i in range(len(texts))]
 
 
 def clean(
@@ -380,22 +160,20 @@ def clean(
         recs, pairs, verdicts, set(rules) - {"non_english", "exact_duplicate", "near_duplicate"}, safety
     )
     if "non_english" in rules and languages:
-        _non_english(pairs, verdicts, languages)
+        verdicts.mark_all("non_english", non_english(pairs, languages))
     if "exact_duplicate" in rules:
-        _exact_duplicates(recs, pairs, verdicts)
+        verdicts.mark_all("exact_duplicate", exact_duplicates(recs, pairs))
     if "near_duplicate" in rules and len(recs) > 1:
-        _near_duplicates(
-            recs,
-            pairs,
-            verdicts,
-            method=near_dup_method,
-            threshold=near_dup_threshold,
-            embedding_model=embedding_model,
+        near = near_duplicates(
+            recs, pairs, method=near_dup_method, threshold=near_dup_threshold, embedding_model=embedding_model
         )
+        # an example already dropped for another rule is not counted as a near-duplicate too
+        verdicts.mark_all("near_duplicate", ((i, why) for i, why in near if verdicts.first[i] is None))
     if "semantic_duplicate" in rules and len(recs) > 1:
-        _semantic_duplicates(
-            recs, pairs, verdicts, threshold=semantic_threshold or 0.8, embedding_model=embedding_model
+        semantic = semantic_duplicates(
+            recs, pairs, threshold=semantic_threshold or 0.8, embedding_model=embedding_model
         )
+        verdicts.mark_all("semantic_duplicate", semantic)
     kept, dropped = [], []
     for rec, v in zip(recs, verdicts.first, strict=True):
         if v is None or dry_run:
@@ -435,7 +213,7 @@ def _check_clean_options(
             f"near_dup_threshold must be in (0, 1], got {near_dup_threshold!r}", params="near_dup_threshold"
         )
     if "non_english" in rules and languages:
-        _check_languages(languages)
+        check_languages(languages)
 
 
 class _Verdicts:
@@ -449,6 +227,10 @@ class _Verdicts:
         self.flagged[rule] += 1
         if self.first[i] is None:
             self.first[i] = (rule, reason)
+
+    def mark_all(self, rule: str, found: Iterable[tuple[int, str]]) -> None:
+        for i, reason in found:
+            self.mark(i, rule, reason)
 
 
 def _content_defects(
@@ -482,66 +264,6 @@ def _content_defects(
     return kept
 
 
-def _non_english(pairs: list[tuple[str, str]], verdicts: _Verdicts, languages: Sequence[str]) -> None:
-    detector, codes = _languages(languages)
-
-    def foreign(text: str, min_conf: float, min_alpha: int):  # noqa: ANN202
-        if sum(c.isalpha() for c in text) < min_alpha:
-            return None
-        top = detector.compute_language_confidence_values(text)
-        if top and top[0].value >= min_conf and top[0].language.iso_code_639_1.name.lower() not in codes:
-            return top[0].language.name.title()
-        return None
-
-    for i, (ins, out) in enumerate(pairs):
-        # the whole example is in another language, or the answer is when nobody asked for it
-        lang = foreign(ins, 0.5, 20) and foreign(out, 0.5, 20)
-        if (
-            not lang
-            and not _ASKS_LANGUAGE.search(ins)
-            and not ("en" in codes and _english_words(out) >= 0.05)
-        ):
-            lang = foreign(out, 0.95, 60)
-        if lang:
-            verdicts.mark(i, "non_english", f"detected {lang}")
-
-
-def _exact_duplicates(recs: list[Record], pairs: list[tuple[str, str]], verdicts: _Verdicts) -> None:
-    first: dict[bytes, int] = {}
-    for i, (ins, out) in enumerate(pairs):
-        text = f"{ins}\x1f{out}\x1f{_rejected(recs[i])}"  # a pair is a duplicate only with the same rejected
-        key = xxhash.xxh3_128_digest(" ".join(text.lower().split()).encode("utf-8", "surrogatepass"))
-        if key in first:
-            verdicts.mark(
-                i, "exact_duplicate", f"same as line {recs[first[key]].provenance.line or first[key]}"
-            )
-        else:
-            first[key] = i
-
-
-def _near_duplicates(
-    recs: list[Record],
-    pairs: list[tuple[str, str]],
-    verdicts: _Verdicts,
-    *,
-    method: str,
-    threshold: float,
-    embedding_model: str,
-) -> None:
-    texts = [f"{ins}\n{out}" for ins, out in pairs]
-    if method == "embedding":
-        clusters = embedding_duplicates(texts, threshold=threshold, model=embedding_model)
-    else:
-        from datamill.minhash import near_duplicate_clusters
-
-        clusters = near_duplicate_clusters(texts, threshold=threshold, ngram=3)
-    for i, c in enumerate(clusters):
-        if c != i and verdicts.first[i] is None:
-            verdicts.mark(
-                i, "near_duplicate", f"near-duplicate of line {recs[c].provenance.line or c} ({method})"
-            )
-
-
 def _check_semantic(rules: Sequence[str], semantic_threshold: float | None) -> None:
     if semantic_threshold is None:
         return
@@ -554,23 +276,3 @@ def _check_semantic(rules: Sequence[str], semantic_threshold: float | None) -> N
         raise ConfigError(
             f"semantic_threshold must be in (0, 1], got {semantic_threshold!r}", params="semantic_threshold"
         )
-
-
-def _semantic_duplicates(
-    recs: list[Record],
-    pairs: list[tuple[str, str]],
-    verdicts: _Verdicts,
-    *,
-    threshold: float,
-    embedding_model: str,
-) -> None:
-    """SemDeDup over instruction + output: an example meaning the same as an earlier one is marked."""
-    from datamill.semdedup import texts_semantic_duplicates
-
-    found = texts_semantic_duplicates(
-        [f"{ins}\n{out}" for ins, out in pairs], threshold=threshold, model=embedding_model
-    )
-    for i, (root, sim) in enumerate(zip(found.roots.tolist(), found.similarity.tolist(), strict=True)):
-        if root != i:
-            line = recs[root].provenance.line or root
-            verdicts.mark(i, "semantic_duplicate", f"same meaning as line {line} (cosine {sim:.2f})")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from datamill.errors import ConfigError
-from datamill.finetune.clean import split_example
+from datamill.finetune.defects import split_example
 from datamill.records import Example, Record
 
 __all__ = ["Contamination", "SplitResult", "decontaminate", "mix", "split"]
