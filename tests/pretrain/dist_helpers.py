@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import signal
 from pathlib import Path
@@ -50,15 +51,20 @@ def dedup_pipeline(folder: Path, **minhash: Any) -> Pipeline:
 
 
 class RecordingExecutor(LocalExecutor):
-    """Runs tasks in this process and records (function name, task count) of each ``map``."""
+    """Runs tasks in this process and records (function name, task count) of each ``map``, and the
+    largest pickled arguments of any task of each function (what a driver ships per task)."""
 
     def __init__(self) -> None:
         super().__init__(1)
         self.calls: list[tuple[str, int]] = []
+        self.arg_bytes: dict[str, int] = {}
 
     def map(self, fn, tasks, on_result) -> None:  # type: ignore[no-untyped-def]
         name = tasks[0][0].__name__ if tasks and callable(tasks[0][0]) else fn.__name__
         self.calls.append((name, len(tasks)))
+        for args in tasks:
+            size = len(pickle.dumps(args[1:] if callable(args[0]) else args))
+            self.arg_bytes[name] = max(self.arg_bytes.get(name, 0), size)
         super().map(fn, tasks, on_result)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from datamill.minhash import UnionFind
 from datamill.pipeline.components import connected_components, star_groups
-from datamill.pipeline.shuffle import hash_partition, write_partitioned
+from datamill.pipeline.shuffle import hash_partition, part_paths, write_partitioned
 
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "pipeline")]  # dist_helpers, slow_step
@@ -29,16 +29,15 @@ def digests(out: Path) -> dict[str, str]:
 
 
 def _components(edges: np.ndarray, n: int, partitions: int, folder: Path) -> dict[int, int]:
-    files = []
-    for k, part in enumerate(np.array_split(edges, 2)):
+    files = part_paths(str(folder / "in"), 2)
+    (folder / "in").mkdir()
+    for f, part in zip(files, np.array_split(edges, 2), strict=True):
         x, y = np.r_[part[:, 0], part[:, 1]], np.r_[part[:, 1], part[:, 0]]
-        f = str(folder / f"in-{k}.arrow")
         write_partitioned(f, {"u": x, "v": y}, hash_partition(x, partitions), partitions)
-        files.append(f)
-    result = connected_components(None, str(folder), files, partitions)
+    result = connected_components(None, str(folder), (str(folder / "in"), 2), partitions)
     roots: dict[int, int] = {}
     for p in range(partitions):
-        u, v, _, _ = star_groups(result["paths"], p)
+        u, v, _, _ = star_groups(part_paths(result["folder"], result["files"]), p)
         for a, b in zip(u.tolist(), v.tolist(), strict=True):
             if b < a:
                 assert a not in roots, "a leaf has one centre"
@@ -98,6 +97,19 @@ def test_global_stages_run_as_tasks_on_the_executor(tmp_path):
     # the driver's state: every task's summary is a few numbers, whatever the corpus size
     work = tmp_path / "out" / ".datamill"
     assert not (work / "work").exists()
+
+
+def test_a_global_task_names_its_inputs_in_constant_space(tmp_path):
+    """The driver ships each task a few paths and numbers, not a list of every shard's file."""
+    sizes = []
+    for shards in (2, 8):
+        ex = RecordingExecutor()
+        folder = planted_corpus(tmp_path / f"in{shards}", shards=shards, per_shard=12)
+        dedup_pipeline(folder).run(tmp_path / f"out{shards}", executor=ex)
+        sizes.append({k: v for k, v in ex.arg_bytes.items() if k != "_run_shard"})
+    assert "_star_step" in sizes[0] and "_members" in sizes[0]
+    for name, small in sizes[0].items():
+        assert sizes[1][name] <= small + 16, (name, small, sizes[1][name])
 
 
 def _script(tmp_path: Path, body: str) -> str:

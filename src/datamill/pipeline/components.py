@@ -21,7 +21,7 @@ import numpy as np
 
 from datamill.errors import StorageError
 from datamill.io import storage
-from datamill.pipeline.shuffle import hash_partition, read_partition, run_tasks, write_partitioned
+from datamill.pipeline.shuffle import hash_partition, part_paths, read_partition, run_tasks, write_partitioned
 
 __all__ = ["connected_components", "star_groups"]
 
@@ -40,8 +40,10 @@ def star_groups(paths: list[str], partition: int) -> tuple[np.ndarray, np.ndarra
     return u, v, np.cumsum(new) - 1, np.flatnonzero(new)
 
 
-def _star_step(kind: str, inputs: list[str], partition: int, out: str, num_partitions: int) -> dict[str, Any]:
-    u, v, group, starts = star_groups(inputs, partition)
+def _star_step(
+    kind: str, inputs: tuple[str, int], partition: int, out: str, num_partitions: int
+) -> dict[str, Any]:
+    u, v, group, starts = star_groups(part_paths(*inputs), partition)
     smallest = v[starts][group]  # each row's smallest neighbour of its node (rows are sorted by v)
     if kind == "large":
         m = np.minimum(u, smallest)
@@ -62,20 +64,23 @@ def _star_step(kind: str, inputs: list[str], partition: int, out: str, num_parti
 
 
 def connected_components(
-    executor: Any, workdir: str, inputs: list[str], num_partitions: int
+    executor: Any, workdir: str, inputs: tuple[str, int], num_partitions: int
 ) -> dict[str, Any]:
-    """Run star steps over the edge files ``inputs`` until every component is a star.
+    """Run star steps over the edge files ``inputs`` (a folder and how many ``part-NNNNN.arrow`` files
+    it holds) until every component is a star.
 
-    Returns ``{"paths": final edge files, "rounds": large+small rounds}``: in the final files every
+    Returns ``{"folder": ..., "files": ..., "rounds": large+small rounds}``: in the final files every
     node's neighbours are either all larger (a centre, its component's smallest node) or one smaller
-    node (its centre). Finished steps are skipped on a rerun, so a killed driver resumes.
+    node (its centre). Finished steps are skipped on a rerun, so a killed driver resumes. Tasks name
+    their input files by folder and count, so the driver's task list grows with the partitions, not
+    with their square.
     """
-    cur, step = list(inputs), 0
+    cur, step = inputs, 0
     for rnd in range(1, MAX_ROUNDS + 1):
         changed = 0
         for kind in ("large", "small"):
             folder = storage.join(workdir, f"cc-{step:03d}-{kind}")
-            outs = [storage.join(folder, f"part-{p:05d}.arrow") for p in range(num_partitions)]
+            outs = part_paths(folder, num_partitions)
             results = run_tasks(
                 executor,
                 _star_step,
@@ -84,8 +89,8 @@ def connected_components(
             )
             changed += sum(r["changed"] for r in results)
             if step > 0:  # the previous step's files were only this step's input
-                storage.rmtree(cur[0].rsplit("/", 1)[0])
-            cur, step = outs, step + 1
+                storage.rmtree(cur[0])
+            cur, step = (folder, num_partitions), step + 1
         if changed == 0:
-            return {"paths": cur, "rounds": rnd}
+            return {"folder": cur[0], "files": cur[1], "rounds": rnd}
     raise StorageError(f"connected components did not converge in {MAX_ROUNDS} rounds under {workdir}")

@@ -23,6 +23,7 @@ from datamill.io._files import atomic_path
 __all__ = [
     "atomic_json",
     "hash_partition",
+    "part_paths",
     "read_partition",
     "run_tasks",
     "shard_of",
@@ -40,6 +41,12 @@ def hash_partition(keys: np.ndarray, num_partitions: int) -> np.ndarray:
         h *= np.uint64(0x94D049BB133111EB)
         h ^= h >> np.uint64(31)
     return (h % np.uint64(num_partitions)).astype(np.int64)
+
+
+def part_paths(folder: str, count: int) -> list[str]:
+    """The ``count`` files ``part-NNNNN.arrow`` of ``folder``: tasks name a set of shuffle files by
+    folder and count, so a task's arguments stay small however many files there are."""
+    return [storage.join(folder, f"part-{i:05d}.arrow") for i in range(count)]
 
 
 def shard_of(gids: np.ndarray, offsets: np.ndarray) -> np.ndarray:

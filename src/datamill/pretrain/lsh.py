@@ -30,6 +30,7 @@ from datamill.pipeline.components import connected_components, star_groups
 from datamill.pipeline.shuffle import (
     atomic_json,
     hash_partition,
+    part_paths,
     read_partition,
     run_tasks,
     shard_of,
@@ -115,9 +116,9 @@ def _verify(workdir: str, shard: int, num_partitions: int, threshold: float, ver
     return {"verified_pairs": len(a)}
 
 
-def _members(workdir: str, paths: list[str], partition: int, num_shards: int) -> dict[str, Any]:
+def _members(workdir: str, edges: tuple[str, int], partition: int, num_shards: int) -> dict[str, Any]:
     offsets = np.asarray(read_plan(workdir)["offsets"], dtype=np.int64)
-    u, v, group, starts = star_groups(paths, partition)
+    u, v, group, starts = star_groups(part_paths(*edges), partition)
     centre_group = v[starts] > u[starts]  # a centre's neighbours are all larger: its cluster's members
     rows = centre_group[group]
     size = np.bincount(group, minlength=len(starts)) + 1
@@ -172,10 +173,11 @@ def minhash_reduce(
     cands = phase("sigpairs", _first_signatures, [(workdir, s, parts, verify) for s in shards])
     th = threshold if verify else 0.0
     kept = phase("edges", _verify, [(workdir, s, parts, th, verify) for s in shards])
-    edges = [_path(workdir, "edges", s) for s in shards]
+    edges = (storage.join(workdir, "lsh", "edges"), num_shards)
     cc = connected_components(executor, storage.join(workdir, "lsh"), edges, parts)
+    final = (cc["folder"], cc["files"])
     hist: dict[int, int] = {}
-    for r in phase("members", _members, [(workdir, cc["paths"], p, num_shards) for p in partitions]):
+    for r in phase("members", _members, [(workdir, final, p, num_shards) for p in partitions]):
         for k, c in r["histogram"].items():
             hist[int(k)] = hist.get(int(k), 0) + c
     phase("assign", _names, [(workdir, s, parts) for s in shards])
