@@ -9,6 +9,7 @@ write_report(d, "report.html")  # one self-contained page (+ report.json beside 
 from datamill.diagnose.contradictions import DETECTORS, Contradiction, find_contradictions, llm_judge
 from datamill.diagnose.core import CAUSES, Diagnosis, Mistake, NoisyTrain, diagnose
 from datamill.diagnose.coverage import Cluster, knn
+from datamill.diagnose.cross import CrossEncoder, load_cross_encoder
 from datamill.diagnose.fixture import PlantedFixture, make_planted, write_planted
 from datamill.diagnose.inconsistency import (
     AnnotatorStats,
@@ -48,6 +49,7 @@ __all__ = [
     "Contradiction",
     "ContradictionModel",
     "ContradictionScan",
+    "CrossEncoder",
     "DETECTORS",
     "Diagnosis",
     "EvalItem",
@@ -69,6 +71,7 @@ __all__ = [
     "label_quality_scores",
     "llm_judge",
     "load_contradiction_model",
+    "load_cross_encoder",
     "make_planted",
     "neighbour_disagreement",
     "output_disagreement",

@@ -9,6 +9,9 @@ Three detectors behind one call, :func:`find_contradictions` (one context) or
 * ``learned``: a small classifier over MiniLM sentence-pair features trained on public NLI data
   (:mod:`datamill.diagnose.nli`), scoring only pairs about the same subject; it sees paraphrased
   contradictions the rules miss;
+* ``cross``: a cross-encoder (the shipped MiniLM's top layers fine-tuned on NLI pairs to read both
+  statements at once, :mod:`datamill.diagnose.cross`) on the same candidate pairs; slower per pair, it
+  sees more of the paraphrased contradictions;
 * ``judge``: any ``judge(a, b) -> bool`` (e.g. :func:`llm_judge` or a
   :class:`~datamill.diagnose.TeacherJudge` over a datamill.synthetic teacher, cached and costed) on
   the related pairs the others did not decide.
@@ -32,7 +35,9 @@ __all__ = [
 ]
 
 #: the detector names :func:`find_contradictions` takes (``"rules+learned"`` style sums work too)
-DETECTORS = ("rules", "learned", "judge", "combined")
+DETECTORS = ("rules", "learned", "cross", "judge", "combined")
+#: what ``combined`` runs (plus the judge when one is given)
+COMBINED = ("rules", "learned")
 
 _SENT = re.compile(r"(?<=[.!?;])\s+|\n+")
 _TOKEN = re.compile(r"\d+(?:[.,:/]\d+)*%?|[A-Za-z][A-Za-z'\-]*")
@@ -161,9 +166,9 @@ _STOP = {
 class Contradiction:
     """Two context statements that conflict.
 
-    ``kind`` is numeric or negation (rules), learned or judge; ``detector`` names every detector that
+    ``kind`` is numeric or negation (rules), learned, cross or judge; ``detector`` names every detector that
     found the pair (``rules``, ``learned``, ``judge``, or e.g. ``rules+learned``); ``score`` is the
-    learned model's P(contradiction) when it scored the pair, else 1.0.
+    model's P(contradiction) when a model (learned, cross) scored the pair, else 1.0.
     """
 
     kind: str
@@ -273,14 +278,15 @@ def find_contradictions(
 
     Args:
         passages: the context passages given with the prompt.
-        detector: ``rules``, ``learned``, ``judge``, ``combined`` (rules + learned, + judge when given),
-            or a sum such as ``rules+judge``. A ``judge`` given is always used.
+        detector: ``rules``, ``learned``, ``cross``, ``judge``, ``combined`` (rules + learned, + judge
+            when given), or a sum such as ``rules+cross``. A ``judge`` given is always used.
         judge: ``judge(a, b) -> bool`` (:func:`llm_judge`, :class:`~datamill.diagnose.TeacherJudge`) for
             related pairs the other detectors did not decide.
         embedder: the sentence embedder of the learned detector (name, folder or object with ``encode``).
-        weights: the learned detector: a :class:`~datamill.diagnose.ContradictionModel` or the path of one
-            saved by ``scripts/train_contradiction_model.py`` (default: the shipped one).
-        threshold: P(contradiction) from which the learned detector reports a pair (default: the model's).
+        weights: the model detector: a :class:`~datamill.diagnose.ContradictionModel` (learned) or
+            :class:`~datamill.diagnose.CrossEncoder` (cross), or the path of one saved by
+            ``scripts/train_contradiction_model.py`` / ``scripts/train_cross_encoder.py`` (default: shipped).
+        threshold: P(contradiction) from which a model detector reports a pair (default: the model's).
         min_similarity: cosine similarity from which two statements are about the same subject and get
             scored by the learned detector (or sent to the judge).
         max_neighbours: most similar statements each statement is paired with.

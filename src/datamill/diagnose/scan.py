@@ -17,10 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from datamill.diagnose.contradictions import DETECTORS, Contradiction, _rule_pairs, _Statement, _statements
+from datamill.diagnose.contradictions import (
+    COMBINED,
+    DETECTORS,
+    Contradiction,
+    _rule_pairs,
+    _Statement,
+    _statements,
+)
 from datamill.errors import ConfigError
 
 __all__ = ["ContradictionScan", "scan_contradictions"]
+
+_SINGLE = ("rules", "learned", "cross", "judge")
 
 
 @dataclass
@@ -69,8 +78,8 @@ def _detectors(detector: str, judge: Any) -> list[str]:
         raise ConfigError(
             f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}", params="detector"
         )
-    names = {"rules", "learned"} if detector == "combined" else set(detector.split("+"))
-    bad = names - {"rules", "learned", "judge"}
+    names = set(COMBINED) if detector == "combined" else set(detector.split("+"))
+    bad = names - set(_SINGLE)
     if bad:
         raise ConfigError(
             f"unknown detector {detector!r}; allowed: {', '.join(DETECTORS)} or a sum such as rules+judge",
@@ -80,7 +89,7 @@ def _detectors(detector: str, judge: Any) -> list[str]:
         names.add("judge")  # a judge given is never silently unused
     elif "judge" in names:
         raise ConfigError(f"detector {detector!r} needs a judge (judge=)", params=("detector", "judge"))
-    return [n for n in ("rules", "learned", "judge") if n in names]
+    return [n for n in _SINGLE if n in names]
 
 
 @contextmanager
@@ -140,6 +149,11 @@ def scan_contradictions(
         raise ConfigError(
             f"min_similarity must be within [0, 1], got {min_similarity!r}", params="min_similarity"
         )
+    if {"learned", "cross"} <= set(names) and isinstance(weights, str | os.PathLike):
+        raise ConfigError(
+            "weights= as a path names one model; with both learned and cross give a model object",
+            params=("weights", "detector"),
+        )
     if max_neighbours < 1:
         raise ConfigError(f"max_neighbours must be >= 1, got {max_neighbours!r}", params="max_neighbours")
     seconds: dict[str, float] = {}
@@ -157,7 +171,9 @@ def scan_contradictions(
                     stmts[k],
                     numeric_overlap=numeric_overlap,
                     negation_overlap=negation_overlap,
-                    judge_overlap=judge_overlap if "judge" in names and "learned" not in names else None,
+                    judge_overlap=judge_overlap
+                    if "judge" in names and not {"learned", "cross"} & set(names)
+                    else None,
                 )
                 if "rules" in names:
                     found[k].update(rules)
@@ -166,9 +182,10 @@ def scan_contradictions(
                 undecided[k] = [p for p in related if p not in found[k]]
                 bar.advance(task)
         scored, cut = 0, None
-        if "learned" in names:
-            bar.update(task, description="learned", completed=0)
-            scored, cut = _learned(
+        for model in [n for n in ("learned", "cross") if n in names]:
+            bar.update(task, description=model, completed=0)
+            n_scored, cut = _learned(
+                model,
                 ids,
                 stmts,
                 found,
@@ -183,6 +200,7 @@ def scan_contradictions(
                 batch_size=batch_size,
                 seconds=seconds,
             )
+            scored += n_scored
     judged, usage = 0, None
     if "judge" in names and judge is not None:
         with _timed(seconds, "judge"):
@@ -205,7 +223,26 @@ def scan_contradictions(
     return scan
 
 
+def _load_model(name: str, weights: Any) -> Any:
+    """The learned (bi-encoder features) or cross-encoder model: ``weights`` given as a model object of
+    that kind or a path saved by its training script, else the shipped one."""
+    from datamill.diagnose.cross import CrossEncoder, load_cross_encoder
+    from datamill.diagnose.nli import ContradictionModel, load_contradiction_model
+
+    kind, load = (
+        (CrossEncoder, load_cross_encoder)
+        if name == "cross"
+        else (ContradictionModel, load_contradiction_model)
+    )
+    if isinstance(weights, kind):
+        return weights
+    if isinstance(weights, CrossEncoder | ContradictionModel):  # the other kind: this one is the shipped
+        return load(None)
+    return load(None if weights is None else os.fspath(weights))
+
+
 def _learned(
+    name: str,
     ids: list[str],
     stmts: dict[str, list[_Statement]],
     found: dict[str, dict[tuple[int, int], Contradiction]],
@@ -221,26 +258,28 @@ def _learned(
     batch_size: int,
     seconds: dict[str, float],
 ) -> tuple[int, float]:
-    """Score the candidate pairs of every context with the learned model; the unflagged candidates are
-    left for the judge. Returns (pairs scored, the threshold used)."""
-    from datamill.diagnose.nli import ContradictionModel, candidate_pairs, load_contradiction_model
+    """Score the candidate pairs of every context with model ``name`` (``learned`` or ``cross``); the
+    unflagged candidates are left for the judge. Returns (pairs scored, the threshold used)."""
+    from datamill.diagnose.nli import candidate_pairs
 
-    clf = (
-        weights
-        if isinstance(weights, ContradictionModel)
-        else load_contradiction_model(None if weights is None else os.fspath(weights))
-    )
+    clf = _load_model(name, weights)
     cut = clf.threshold if threshold is None else float(threshold)
     texts = {s.text: 0 for k in ids for s in stmts[k]}
-    with _timed(seconds, "embed"):
-        vecs = _embed(embedder, list(texts), batch_size)
-    need = clf.layers[0][0].shape[0] // 3
-    if len(vecs) and vecs.shape[1] != need:
-        raise ConfigError(
-            f"the learned contradiction detector takes {need}-dimensional {clf.info.get('embedder', 'MiniLM')} "
-            f"vectors; embedder {getattr(embedder, 'name', embedder)!r} gives {vecs.shape[1]}",
-            params="embedder",
+    with _timed(seconds, "embed"):  # the cross-encoder's own pass gives the same MiniLM vectors
+        vecs = (
+            clf.encode(list(texts), batch_size)
+            if name == "cross"
+            else _embed(embedder, list(texts), batch_size)
         )
+    if name == "learned":
+        need = clf.layers[0][0].shape[0] // 3
+        if len(vecs) and vecs.shape[1] != need:
+            raise ConfigError(
+                f"the learned contradiction detector takes {need}-dimensional "
+                f"{clf.info.get('embedder', 'MiniLM')} vectors; embedder "
+                f"{getattr(embedder, 'name', embedder)!r} gives {vecs.shape[1]}",
+                params="embedder",
+            )
     row = {t: i for i, t in enumerate(texts)}
     with _timed(seconds, "score"):
         owners: list[tuple[str, int, int, float]] = []
@@ -258,29 +297,50 @@ def _learned(
                 left.append(idx[ii])
                 right.append(idx[jj])
             bar[0].advance(bar[1])
-        probs: list[float] = (
-            clf.score(vecs[np.concatenate(left)], vecs[np.concatenate(right)]).tolist() if owners else []
-        )
-        for (k, i, j, cos), p in zip(owners, probs, strict=True):
-            if "judge" in names:
-                undecided[k].append((i, j))
-            if p < cut:
-                continue
-            prior = found[k].get((i, j))
-            if prior is not None:
-                prior.detector, prior.score = f"{prior.detector}+learned", round(float(p), 4)
-                continue
-            a, b = stmts[k][i], stmts[k][j]
-            found[k][i, j] = Contradiction(
-                "learned",
-                a.text,
-                b.text,
-                (a.passage, b.passage),
-                f"P(contradiction) {p:.2f} (threshold {cut:.2f}), similarity {cos:.2f}",
-                detector="learned",
-                score=round(float(p), 4),
-            )
+        if not owners:
+            probs: list[float] = []
+        elif name == "cross":  # the longer statement reads as the premise, as in NLI data
+            pairs = [(stmts[k][i].text, stmts[k][j].text) for k, i, j, _ in owners]
+            probs = clf.score([(a, b) if len(a) >= len(b) else (b, a) for a, b in pairs]).tolist()
+        else:
+            probs = clf.score(vecs[np.concatenate(left)], vecs[np.concatenate(right)]).tolist()
+        _record(name, owners, probs, cut, stmts, found, undecided, judge="judge" in names)
     return len(owners), cut
+
+
+def _record(
+    name: str,
+    owners: list[tuple[str, int, int, float]],
+    probs: list[float],
+    cut: float,
+    stmts: dict[str, list[_Statement]],
+    found: dict[str, dict[tuple[int, int], Contradiction]],
+    undecided: dict[str, list[tuple[int, int]]],
+    *,
+    judge: bool,
+) -> None:
+    """Add the scored pairs at or above ``cut`` to ``found`` (naming ``name`` beside an earlier detector)."""
+    for (k, i, j, cos), p in zip(owners, probs, strict=True):
+        if judge:
+            undecided[k].append((i, j))
+        if p < cut:
+            continue
+        prior = found[k].get((i, j))
+        if prior is not None:
+            if name not in prior.detector.split("+"):
+                prior.detector = f"{prior.detector}+{name}"
+            prior.score = round(max(float(p), prior.score if prior.kind in ("learned", "cross") else 0.0), 4)
+            continue
+        a, b = stmts[k][i], stmts[k][j]
+        found[k][i, j] = Contradiction(
+            name,
+            a.text,
+            b.text,
+            (a.passage, b.passage),
+            f"P(contradiction) {p:.2f} (threshold {cut:.2f}), similarity {cos:.2f}",
+            detector=name,
+            score=round(float(p), 4),
+        )
 
 
 def _embed(embedder: Any, texts: list[str], batch_size: int) -> np.ndarray:
