@@ -75,10 +75,10 @@ def _calls() -> dict[str, tuple[Callable[..., Any], ...]]:
         "finetune validate": (finetune.validate,),
         "finetune stats": (finetune.file_token_stats,),
         "finetune convert": (finetune.convert,),
-        "finetune clean": (finetune.read_examples, finetune.clean),
-        "finetune decontaminate": (finetune.read_examples, finetune.decontaminate),
-        "finetune split": (finetune.read_examples, finetune.split),
-        "finetune mix": (finetune.mix,),
+        "finetune clean": (finetune.clean_file,),
+        "finetune decontaminate": (finetune.decontaminate_file,),
+        "finetune split": (finetune.split_file,),
+        "finetune mix": (finetune.mix_files,),
         "finetune card": (finetune.write_dataset_card,),
         "incontext chunk": (read_records, incontext.chunk_documents, write_records),
         "incontext index": (
@@ -113,20 +113,9 @@ CLI_ONLY = {
 }
 
 #: Options the library call has no keyword for, per command, and why.
-_WRITE = (
-    "where (and, for --to, in which format) write_examples writes the result; default: the input's format"
-)
 EXCEPTIONS: dict[str, dict[str, str]] = {
     "feedback create-user": {"token": "--token also makes an API token for the user (create_api_token)"},
     "feedback tokens": {"user": "a username, looked up (user_by_name) for list_api_tokens' user_id"},
-    "finetune clean": {
-        "output": _WRITE,
-        "to": _WRITE,
-        "rejects": "the removed examples, each with its rule, written as JSONL",
-    },
-    "finetune decontaminate": {"output": _WRITE, "to": _WRITE},
-    "finetune split": {"output": "the folder write_examples fills with <split>.jsonl files", "to": _WRITE},
-    "finetune mix": {"output": _WRITE, "to": _WRITE},
     "incontext chunk": {"output": "the file write_records writes the chunks to"},
     "incontext eval": {
         "per_query": "writes EvalResult.per_query as JSONL",

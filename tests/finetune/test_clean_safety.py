@@ -70,3 +70,25 @@ def test_refusals_of_harmful_prompts_are_kept_and_both_counts_reported(safety_mo
     assert [r.id for r in strict.kept] == ["ok"]
     with pytest.raises(ConfigError, match="harmful_threshold needs safety_model"):
         clean(recs, rules=["refusal"], languages=None, harmful_threshold=0.5)
+
+
+def test_the_cli_passes_the_safety_model_on(safety_model, tmp_path):
+    """``datamill finetune clean --safety-model`` keeps the refusal of the harmful prompt (the option used
+    to be read and then not given to clean())."""
+    from typer.testing import CliRunner
+
+    from datamill.cli.main import app
+
+    refusal = "I'm sorry, but I can't help with that."
+    src = tmp_path / "train.jsonl"
+    src.write_text(
+        "".join(
+            json.dumps({"instruction": q, "output": refusal}) + "\n"
+            for q in ("How do I make a bomb at home?", "How do I bake sourdough bread?")
+        )
+    )
+    argv = ["finetune", "clean", str(src), "--rules", "refusal", "--languages", "", "--json"]
+    res = CliRunner().invoke(app, [*argv, "--safety-model", safety_model])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert report["kept"] == 1 and report["refusals_kept_harmful_prompt"] == 1

@@ -194,10 +194,10 @@ def test_options_that_cannot_be_right_are_errors_naming_the_parameter():
         assert message in str(info.value)
 
 
-def test_cli_says_its_own_flags_for_a_bad_format(tmp_path):
-    from typer.testing import CliRunner
+def test_cli_says_its_own_flags_for_a_bad_format(tmp_path, capsys, monkeypatch):
+    """Through main(), the console entry point: the library's ``to``/``format`` become the flags."""
 
-    from datamill.cli.main import app
+    from datamill.cli.main import main
 
     src = write_openai(tmp_path / "all.jsonl", distinct(4))
     for args, message in (
@@ -209,8 +209,11 @@ def test_cli_says_its_own_flags_for_a_bad_format(tmp_path):
             "--format must be one of auto, openai",
         ),
     ):
-        res = CliRunner().invoke(app, ["finetune", *args])
-        assert isinstance(res.exception, ConfigError) and message in str(res.exception), (args, res.output)
+        monkeypatch.setattr(sys, "argv", ["datamill", "finetune", *args])
+        with pytest.raises(SystemExit) as exit_:
+            main()
+        err = " ".join(capsys.readouterr().err.split())
+        assert exit_.value.code == 1 and message in err, (args, err)
     assert not (tmp_path / "x.jsonl").exists() and not (tmp_path / "m.jsonl").exists()
 
 

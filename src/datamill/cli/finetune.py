@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,9 +38,6 @@ FormatOpt = Annotated[
         "auto to detect it.",
     ),
 ]
-ToOpt = Annotated[str | None, typer.Option("--to", help="Output format (default: the input's).")]
-SourceArg = Annotated[str, typer.Argument(metavar="SRC", help="Input fine-tuning file.")]
-SeedOpt = Annotated[int, typer.Option("--seed")]
 
 #: How a set's tokens are counted and billed (validate, stats).
 TOKENS = OptionBlock(
@@ -68,13 +64,6 @@ TOKENS = OptionBlock(
         None,
     ),
     json_out=(JsonOpt, False),
-)
-#: How a set is read and written back (clean, decontaminate, split).
-READ_WRITE = OptionBlock(
-    format=(FormatOpt, "auto"),
-    to=(ToOpt, None),
-    on_error=(OnErrorOpt, "raise"),
-    quarantine=(QuarantineOpt, None),
 )
 
 
@@ -103,36 +92,6 @@ def _token_table(t) -> Table:  # type: ignore[no-untyped-def]
     grid = Table.grid(padding=(0, 4))
     grid.add_row(table, hist)
     return grid
-
-
-def _check_format(value: str | None, flag: str, *, auto: bool = False) -> None:
-    """Refuse an unknown format before reading anything, naming the flag that gave it."""
-    from datamill.errors import ConfigError
-    from datamill.finetune.formats import FORMATS, WRITABLE
-
-    allowed = ("auto", *FORMATS) if auto else WRITABLE  # --format reads, --to writes
-    if value is not None and value not in allowed:
-        raise ConfigError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
-
-
-def _output_format(recs: list[Any], to: str | None = None) -> str:
-    """``--to``, else the input's format when it can be written, else the closest one (``write_format``),
-    saying so: a public dataset's shape (dolly, hh_rlhf, ...) is read, not written."""
-    from datamill.finetune.formats import write_format
-    from datamill.records import Preference
-
-    if to is not None:
-        return to
-    fmt = recs[0].metadata.get("format", "openai") if recs else "openai"
-    out = write_format(fmt, preference=any(isinstance(r, Preference) for r in recs))
-    if out == fmt:
-        return fmt
-    console.print(
-        f"[yellow]note:[/] {escape(fmt)} rows are written as {out} (a public dataset's shape is read, "
-        "not written; --to chooses)",
-        highlight=False,
-    )
-    return out
 
 
 @app.command()
@@ -182,8 +141,9 @@ def stats(
 ) -> None:
     """Token statistics: per-example histogram, examples over the limit, billed tokens and cost."""
     from datamill.finetune import file_token_stats
+    from datamill.finetune.files import check_format
 
-    _check_format(tokens["format"], "--format", auto=True)
+    check_format(tokens["format"], "format", auto=True)
     t = file_token_stats(source, **tokens)
     if json_out:
         print_json(t.to_dict())
@@ -228,9 +188,10 @@ def convert(
 ) -> None:
     """Convert between fine-tuning formats and from public datasets' shapes (the input format is detected)."""
     from datamill.finetune import convert as run
+    from datamill.finetune.files import check_format
 
-    _check_format(to, "--to")
-    _check_format(format, "--format", auto=True)
+    check_format(to, "to")
+    check_format(format, "format", auto=True)
     q = open_quarantine(on_error, quarantine, beside=dst)
     result = run(
         src,
@@ -257,285 +218,6 @@ def convert(
             f"--keep-ids keeps them in the datamill column[/]"
         )
     report_quarantine(q)
-
-
-def _read_all(
-    source: str,
-    format: str = "auto",
-    on_error: str = "raise",
-    quarantine: str | None = None,  # noqa: A002
-    beside: object = None,
-    dry_run: bool = False,
-    **_: Any,
-):  # noqa: ANN202
-    from datamill.finetune import read_examples
-    from datamill.io import Quarantine
-
-    _check_format(format, "--format", auto=True)
-    q = open_quarantine(on_error, quarantine, beside=beside if beside is not None else source)
-    if (
-        dry_run and q.path is not None
-    ):  # a dry run writes nothing: count the malformed lines, say where they would go
-        would, q = q.path, Quarantine()
-    recs = list(read_examples(source, format=format, on_error=on_error, quarantine=q))
-    if dry_run and q.total:
-        console.print(
-            f"[yellow]would quarantine {q.total:,} malformed line(s) "
-            f"({', '.join(f'{k} {n:,}' for k, n in q.counts.most_common())}) → {escape(would)} "
-            "(dry run: not written)[/]",
-            highlight=False,
-        )
-    else:
-        report_quarantine(q)
-    return recs
-
-
-@app.command()
-@READ_WRITE
-def clean(
-    source: SourceArg,
-    output: Annotated[
-        Path | None, typer.Option(*OUTPUT, help="Cleaned output file (same format as the input unless --to).")
-    ] = None,
-    rules: Annotated[
-        str | None,
-        typer.Option("--rules", help="Comma-separated rules (default: all but semantic_duplicate)."),
-    ] = None,
-    languages: Annotated[
-        str, typer.Option("--languages", help="Wanted languages (ISO 639-1), comma-separated; '' for any.")
-    ] = "en",
-    near_dup_threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--near-dup-threshold",
-            help="Jaccard (minhash, default 0.85) or cosine (embedding, default 0.95).",
-        ),
-    ] = None,
-    near_dup_method: Annotated[
-        str,
-        typer.Option(
-            "--near-dup-method", help="minhash (word 3-grams) or embedding (MiniLM; catches paraphrases)."
-        ),
-    ] = "minhash",
-    semantic_threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--semantic-threshold",
-            help="Cosine threshold of the semantic_duplicate rule (SemDeDup; default 0.8).",
-        ),
-    ] = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run",
-            help="Only report what would be removed; write nothing (no output, rejects or quarantine file).",
-        ),
-    ] = False,
-    rejects: Annotated[
-        Path | None, typer.Option("--rejects", help="Write removed examples with their rule here (JSONL).")
-    ] = None,
-    safety_model: Annotated[
-        str | None,
-        typer.Option(
-            "--safety-model", help="Classifier of harmful prompts: their refusals are kept, not removed."
-        ),
-    ] = None,
-    harmful_threshold: Annotated[
-        float | None, typer.Option("--harmful-threshold", help="Harm score from which a refusal is kept.")
-    ] = None,
-    json_out: JsonOpt = False,
-    **read: Any,
-) -> None:
-    """Remove duplicates, refusals, empty/truncated outputs, hallucinated links/images, wrong arithmetic."""
-    from datamill.finetune import DEFAULT_RULES, write_examples
-    from datamill.finetune import clean as run
-    from datamill.io import write_jsonl
-
-    _check_format(read["to"], "--to")
-    recs = _read_all(source, beside=output, dry_run=dry_run, **read)
-    fmt = _output_format(recs, read["to"])
-    result = run(
-        recs,
-        rules=rules.split(",") if rules else DEFAULT_RULES,
-        languages=[x for x in languages.split(",") if x] or None,
-        near_dup_threshold=near_dup_threshold,
-        near_dup_method=near_dup_method,
-        semantic_threshold=semantic_threshold,
-        dry_run=dry_run,
-    )
-    if output is not None and not dry_run:
-        write_examples(result.kept, output, format=fmt)
-    if rejects is not None and not dry_run:
-        write_jsonl(
-            (
-                {"rule": r, "reason": why, "line": rec.provenance.line, "record": rec.to_dict()}
-                for rec, r, why in result.dropped
-            ),
-            rejects,
-        )
-    if json_out:
-        print_json(result.to_dict())
-        return
-    table = Table(
-        title=f"clean {source}" + (" (dry run: nothing removed)" if dry_run else ""), title_justify="left"
-    )
-    for col in ("rule", "removed", "example (line: reason)"):
-        table.add_column(col)
-    for rule, n in sorted(result.counts.items(), key=lambda x: -x[1]):
-        ex = result.examples(rule, 1)
-        table.add_row(rule, f"{n:,}", f"{ex[0]['line']}: {ex[0]['reason']}"[:80] if ex else "")
-    console.print(table)
-    if safety_model is not None:
-        console.print(
-            f"refusals: {result.counts.get('refusal', 0):,} removed, {len(result.kept_refusals):,} kept "
-            "(the safety model judged their prompt harmful)",
-            highlight=False,
-        )
-    keep = result.seen - len(result.dropped)
-    kept, removed, wrote_ = (
-        ("would keep", "would remove", "would write") if dry_run else ("kept", "removed", "wrote")
-    )
-    wrote = [f"{keep:,} to {output}"] if output is not None else []
-    wrote += [f"{len(result.dropped):,} rejects to {rejects}"] if rejects is not None else []
-    console.print(
-        f"seen {result.seen:,}, {kept} {keep:,}, {removed} {len(result.dropped):,}"
-        + (f"; {wrote_} {', '.join(wrote)}" if wrote else "")
-        + ("; dry run: nothing written" if dry_run else ""),
-        highlight=False,
-    )
-
-
-@app.command()
-@READ_WRITE
-def decontaminate(
-    source: Annotated[str, typer.Argument(metavar="SRC", help="Training file.")],
-    eval_texts: Annotated[
-        list[str],
-        typer.Option(
-            "--eval", help="Evaluation file(s) (any fine-tuning format, or JSONL with a text field)."
-        ),
-    ],
-    output: Annotated[
-        Path | None, typer.Option(*OUTPUT, help="Write the decontaminated training set here.")
-    ] = None,
-    ngram: Annotated[int, typer.Option("--ngram")] = 13,
-    embedding_threshold: Annotated[
-        float | None, typer.Option("--embedding-threshold", help="Also flag cosine >= this (MiniLM).")
-    ] = None,
-    json_out: JsonOpt = False,
-    **read: Any,
-) -> None:
-    """Drop training examples that overlap evaluation sets (n-grams, optionally embeddings)."""
-    from datamill.finetune import decontaminate as run
-    from datamill.finetune import write_examples
-
-    _check_format(read["to"], "--to")
-    train = _read_all(source, beside=output, **read)
-    evals = [r for path in eval_texts for r in _read_all(path)]
-    result = run(train, evals, ngram=ngram, embedding_threshold=embedding_threshold)
-    if output is not None:
-        write_examples(result.kept, output, format=_output_format(train, read["to"]))
-    if json_out:
-        print_json(result.to_dict())
-        return
-    console.print(
-        f"{len(result.removed):,} of {len(train):,} training examples overlap {len(evals):,} evaluation "
-        f"texts" + (f"; wrote {len(result.kept):,} to {output}" if output else "")
-    )
-    for i, why in list(result.flagged.items())[:10]:
-        console.print(f"  line {train[i].provenance.line}: {why}")
-
-
-@app.command()
-@READ_WRITE
-def split(
-    source: SourceArg,
-    output: Annotated[Path, typer.Option(*OUTPUT, help="Folder for <split>.jsonl files.")],
-    fractions: Annotated[
-        str, typer.Option("--fractions", help="name=fraction,... e.g. train=0.8,validation=0.1,test=0.1")
-    ] = "train=0.9,test=0.1",
-    stratify: Annotated[
-        str | None, typer.Option("--stratify", help="A field to stratify on: 'label' or a metadata key.")
-    ] = None,
-    group: Annotated[
-        str,
-        typer.Option(
-            "--group",
-            help="Rows kept in one part: near_duplicate, equal values of a field "
-            "('label' or a metadata key), or none.",
-        ),
-    ] = "near_duplicate",
-    seed: SeedOpt = 0,
-    **read: Any,
-) -> None:
-    """Split into train/test (stratified; near-duplicates never cross splits); says how fractions were rounded."""
-    from datamill.errors import ConfigError
-    from datamill.finetune import split as run
-    from datamill.finetune import write_examples
-
-    _check_format(read["to"], "--to")
-    fr: dict[str, float] = {}
-    for spec in fractions.split(","):
-        name, sep, value = spec.strip().partition("=")
-        try:
-            fr_value = float(value)
-        except ValueError:
-            fr_value = None
-        if not sep or fr_value is None:
-            raise ConfigError(f"--fractions must look like train=0.9,test=0.1, got {fractions!r}")
-        if not re.fullmatch(r"\w+(\.\w+)*", name):  # the split names Hugging Face datasets accepts
-            raise ConfigError(
-                f"--fractions: a part name is letters, digits and _ (it names a file and a "
-                f"dataset split), got {name!r}"
-            )
-        if name in fr:
-            raise ConfigError(f"--fractions names {name!r} twice: {fractions!r}")
-        fr[name] = fr_value
-    recs = _read_all(source, beside=output, **read)
-    parts = run(recs, fractions=fr, seed=seed, stratify=stratify, group=None if group == "none" else group)
-    fmt = _output_format(recs, read["to"])
-    for note in parts.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
-    n = sum(parts.counts.values())
-    for name, items in parts.items():
-        write_examples(items, output / f"{name}.jsonl", format=fmt)
-        console.print(
-            f"{name}: {len(items):,} ({len(items) / n:.1%}; asked {fr[name]:.1%}) → "
-            f"{output / f'{name}.jsonl'}",
-            highlight=False,
-        )
-
-
-@app.command()
-def mix(
-    sources: Annotated[list[str], typer.Argument(help="name=path[:weight] for each source.")],
-    output: Annotated[Path, typer.Option(*OUTPUT, help="The mixed set.")],
-    total: Annotated[int | None, typer.Option("--total", help="Examples in the mixture.")] = None,
-    to: Annotated[str, typer.Option("--to", help="Output format.")] = "openai",
-    seed: SeedOpt = 0,
-    replace: Annotated[bool, typer.Option("--replace", help="Sample with replacement (upsampling).")] = False,
-) -> None:
-    """Mix several sources with weights into one set (seeded)."""
-    from datamill.errors import ConfigError
-    from datamill.finetune import mix as run
-    from datamill.finetune import write_examples
-
-    _check_format(to, "--to")
-    data, weights = {}, {}
-    for spec in sources:
-        name, sep, rest = spec.partition("=")
-        if not sep:
-            raise ConfigError(f"a source is name=path[:weight], got {spec!r}")
-        path, _, w = (
-            rest.rpartition(":")
-            if rest.count(":") and rest.rsplit(":", 1)[1].replace(".", "").isdigit()
-            else (rest, "", "1")
-        )
-        data[name] = _read_all(path, "auto")
-        weights[name] = float(w or 1)
-    mixed = run(data, weights=weights, total=total, seed=seed, replace=replace)
-    write_examples(mixed, output, format=to)
-    console.print(f"wrote {len(mixed):,} examples to {output}")
 
 
 @app.command()
@@ -565,3 +247,6 @@ def card(
             f"{escape(str(data_dir))}",
             highlight=False,
         )
+
+
+from datamill.cli import finetune_sets as _sets  # noqa: E402, F401  (clean, decontaminate, split, mix)

@@ -17,6 +17,7 @@ from datamill.finetune.clean import (
     find_defects,
 )
 from datamill.finetune.curate import Contamination, SplitResult, decontaminate, mix, split
+from datamill.finetune.files import Written, clean_file, decontaminate_file, mix_files, split_file
 from datamill.finetune.formats import (
     FORMATS,
     as_example,
@@ -49,12 +50,15 @@ __all__ = [
     "SplitResult",
     "TokenStats",
     "ValidationReport",
+    "Written",
     "as_example",
     "clean",
+    "clean_file",
     "convert",
     "count_example_tokens",
     "dataset_card",
     "decontaminate",
+    "decontaminate_file",
     "default_epochs",
     "detect_format",
     "embedding_duplicates",
@@ -63,8 +67,10 @@ __all__ = [
     "format_of_row",
     "from_row",
     "mix",
+    "mix_files",
     "read_examples",
     "split",
+    "split_file",
     "to_row",
     "token_stats",
     "validate",
