@@ -4,25 +4,29 @@
 * :class:`GopherRepetitionFilter` - the same paper, table A1 (repetition removal).
 * :class:`C4QualityFilter` - Raffel et al. 2020 (C4): line-level cleaning plus document rules.
 * :class:`FineWebQualityFilter` - Penedo et al. 2024 (FineWeb), section 3.4 custom filters.
-* :class:`UrlFilter` - a URL blocklist hook (domains, URL substrings, or your own function).
+* :class:`UrlFilter` - a URL blocklist hook (domains, URL substrings, or your own function), in
+  :mod:`datamill.pretrain.urlfilter`.
 
 Rules are applied in the papers' order and the first failing rule names the drop reason (as in
 datatrove, so decisions compare one to one). Words are split like spaCy's English tokenizer
-(:func:`split_words`), without the dependency.
+(:func:`~datamill.pretrain.words.split_words`), without the dependency.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
-import string
-import unicodedata
 from collections import Counter
-from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from datamill.errors import ConfigError
 from datamill.pipeline.step import Filter
+from datamill.pretrain.urlfilter import UrlFilter
+from datamill.pretrain.words import (
+    PUNCTUATION,
+    STOP_WORDS,
+    TERMINAL_PUNCTUATION,
+    count_sentences,
+    split_words,
+)
 from datamill.records import Document
 
 __all__ = [
@@ -34,25 +38,6 @@ __all__ = [
     "split_words",
 ]
 
-# spaCy's English prefixes and suffixes (its LIST_PUNCT, quotes, currency); infixes split hyphens and
-# ``/ : < > =`` between a letter or digit and a letter (``22-year``, ``and/or``, but not ``U-23``, ``1/2``)
-_LEAD = set("\"'“‘”’«»([{<)]}>¿¡*$£€#_&,;:!?…§%=—–·")
-_TRAIL = set("\"'”’“‘«»)]}>([{<,;:!?.%…°_#*&—–·")
-_CONTRACTION = re.compile(r"(?i)^(.+?)(n['’]t|['’](?:s|m|d|ll|ve|re))$")
-_INFIX_HYPHEN = re.compile(r"(?<=[^\W_])([-/:<>=])(?=[^\W\d_])|(?<=[0-9])([-+*^])(?=[0-9-])")
-_ABBREV = re.compile(r"^(?:[^\W\d_]\.)+$")
-# spaCy's English tokenizer exceptions that end in a period: kept whole, so no sentence ends there
-_EXCEPTION_LIST = (
-    "Adm. Ak. Ala. Apr. Ariz. Ark. Aug. Bros. Calif. Co. Colo. Conn. Corp. D.C. Dec. Del. Dr. E.G. E.g. Feb. Fla. "
-    "Ga. Gen. Gov. I.E. I.e. Ia. Id. Ill. Inc. Ind. Jan. Jr. Jul. Jun. Kan. Kans. Ky. La. Ltd. Mar. Mass. Md. Messrs. "
-    "Mich. Minn. Miss. Mo. Mont. Mr. Mrs. Ms. Mt. N.C. N.D. N.H. N.J. N.M. N.Y. Neb. Nebr. Nev. Nov. Oct. Okla. Ore. "
-    "Pa. Ph.D. Prof. Rep. Rev. S.C. Sen. Sep. Sept. St. Tenn. Va. Wash. Wis. a.m. co. e.g. i.e. p.m. v.s. vs."
-)
-_EXCEPTIONS = frozenset(_EXCEPTION_LIST.split())
-PUNCTUATION = set(string.punctuation) | set("“”‘’«»…–—¡¿、。，：；！？")
-STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
-# Unicode sentence terminals (Basic Multilingual Plane), as FineWeb's line-punctuation rule uses
-TERMINAL_PUNCTUATION = tuple("!.?։؝؞؟۔܀܁܂߹।॥၊။።፧፨᙮᜵᜶។៕៖៙៚᠃᠉᥄᥅‼‽⁇⁈⁉⸮⸼。꓿꘎꘏꛳꛷﹒﹖﹗！．？｡")
 C4_END_PUNCTUATION = (".", "?", "!", '"', "'")
 C4_POLICY = (
     "terms of use",
@@ -63,43 +48,6 @@ C4_POLICY = (
     "use cookies",
 )
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
-_SENTENCE_END = frozenset(TERMINAL_PUNCTUATION)
-
-
-def split_words(text: str) -> list[str]:
-    """Word tokens the way spaCy's English tokenizer cuts them (what datatrove's filters use), without spaCy.
-
-    Split on white space; peel leading and trailing punctuation off as tokens (``...`` stays one);
-    split contractions (``do`` + ``n't``, ``it`` + ``'s``) and hyphens next to letters; keep numbers
-    (``6,000``, ``3.8``, ``1/2``), URLs, e-mails and abbreviations (``U.S.``) whole.
-    """
-    out: list[str] = []
-    for tok in text.split():
-        i = 0
-        while i < len(tok) - 1 and tok[i] in _LEAD:
-            out.append(tok[i])
-            i += 1
-        tok = tok[i:]
-        tail: list[str] = []
-        while len(tok) > 1:
-            if tok.endswith("..."):
-                tail.append("...")
-                tok = tok[:-3]
-            elif tok[-1] in _TRAIL and not (tok[-1] == "." and (_ABBREV.match(tok) or tok in _EXCEPTIONS)):
-                tail.append(tok[-1])
-                tok = tok[:-1]
-            else:
-                break
-        if "://" in tok or tok.startswith("www."):  # URLs stay whole
-            out.append(tok)
-            out.extend(reversed(tail))
-            continue
-        m = _CONTRACTION.match(tok)
-        parts = [m.group(1), m.group(2)] if m else [tok[:3], tok[3:]] if tok.lower() == "cannot" else [tok]
-        for part in parts:
-            out.extend(p for p in _INFIX_HYPHEN.split(part) if p)
-        out.extend(reversed(tail))
-    return out
 
 
 def _check_ratio(**values: float) -> None:
@@ -348,24 +296,6 @@ class C4QualityFilter(Filter[Document]):
         return True
 
 
-def count_sentences(line: str) -> int:
-    """Sentences in a line, split as spaCy's rule-based sentencizer splits (what datatrove's C4 filter counts).
-
-    A sentence ends at a token that is a terminal mark (``.``, ``!``, ``?``...), once a token that is
-    not punctuation follows; tokens are :func:`split_words`', so ``3.5``, ``U.S.``, ``Oct.``,
-    ``example.com`` and ``...`` end nothing.
-    """
-    n, seen_end = 0, False
-    for tok in split_words(line):
-        if tok in _SENTENCE_END:
-            seen_end = True
-        elif not all(unicodedata.category(c)[0] == "P" for c in tok):
-            if seen_end or n == 0:
-                n += 1
-            seen_end = False
-    return n or (1 if line.strip() else 0)
-
-
 class FineWebQualityFilter(Filter[Document]):
     """FineWeb's extra filters: share of lines ending in punctuation, share of short lines, characters
     in duplicated lines, and newlines per word (list-like pages).
@@ -409,70 +339,4 @@ class FineWebQualityFilter(Filter[Document]):
         words = split_words(text)
         if not words or text.count("\n") / len(words) > self.new_line_ratio:
             return "list_ratio"
-        return True
-
-
-class UrlFilter(Filter[Document]):
-    """Drop documents whose URL (``metadata["url"]``) is blocked.
-
-    Args:
-        domains: blocked domains; subdomains are blocked too.
-        domains_file: a file with one blocked domain per line (``#`` comments allowed).
-        substrings: blocked URL substrings (lowercase match).
-        hook: ``"package.module:function"`` taking the URL and returning True to block it.
-
-    Drop reasons: ``blocked_domain``, ``blocked_url_substring``, ``blocked_by_hook``.
-    """
-
-    name = "pretrain.url_filter"
-
-    def __init__(
-        self,
-        *,
-        domains: list[str] | None = None,
-        domains_file: str | None = None,
-        substrings: list[str] | None = None,
-        hook: str | None = None,
-    ) -> None:
-        self.domains = {d.lower().strip(".") for d in (domains or [])}
-        self.domains_file, self.hook = domains_file, hook
-        self.substrings = [s.lower() for s in (substrings or [])]
-        if hook is not None and ":" not in hook:
-            raise ConfigError(f"hook must look like 'package.module:function', got {hook!r}")
-        self._loaded = False
-        self._hook_fn: Callable[[str], bool] | None = None
-
-    def _load(self) -> None:
-        if self.domains_file:
-            try:
-                with open(self.domains_file, encoding="utf-8") as fh:
-                    for line in fh:
-                        line = line.split("#", 1)[0].strip().lower().strip(".")
-                        if line:
-                            self.domains.add(line)
-            except OSError as exc:
-                raise ConfigError(f"{self.domains_file}: cannot read blocklist: {exc.strerror}") from None
-        if self.hook:
-            module, _, attr = self.hook.partition(":")
-            try:
-                self._hook_fn = getattr(importlib.import_module(module), attr)
-            except (ImportError, AttributeError) as exc:
-                raise ConfigError(f"cannot import URL hook {self.hook!r}: {exc}") from None
-        self._loaded = True
-
-    def keep(self, rec: Document) -> bool | str:
-        if not self._loaded:
-            self._load()
-        url = str(rec.metadata.get("url") or "")
-        if not url:
-            return True
-        host = (urlsplit(url).hostname or "").lower()
-        parts = host.split(".")
-        if any(".".join(parts[i:]) in self.domains for i in range(len(parts))):
-            return "blocked_domain"
-        low = url.lower()
-        if any(s in low for s in self.substrings):
-            return "blocked_url_substring"
-        if self._hook_fn is not None and self._hook_fn(url):
-            return "blocked_by_hook"
         return True
