@@ -10,13 +10,11 @@ from rich.markup import escape
 
 from datamill.cli._common import (
     OUTPUT,
-    ExecutorOpt,
     JsonOpt,
     OptionBlock,
     PrintRecipeOpt,
     ProgressOpt,
     TextFieldOpt,
-    WorkersOpt,
     console,
     print_json,
     stats_table,
@@ -334,126 +332,4 @@ def judge(
     _generate(step, inputs, output, text_field=text_field, print_recipe=print_recipe, **options)
 
 
-@app.command()
-def generate(
-    path: Annotated[
-        Path, typer.Argument(metavar="RECIPE", help="A YAML recipe whose steps include synthetic.* steps.")
-    ],
-    output: Annotated[str | None, typer.Option(*OUTPUT, help="Output folder (overrides the recipe).")] = None,
-    executor: ExecutorOpt = "local",
-    workers: WorkersOpt = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start over instead of resuming.")] = False,
-    print_recipe: PrintRecipeOpt = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Run a generation recipe (resumable: finished shards are skipped, finished requests come from the cache)."""
-    from datamill.cli._common import print_run_result
-    from datamill.recipes import load_recipe
-
-    rec = load_recipe(path)
-    if print_recipe:
-        typer.echo(rec.to_yaml())
-        return
-    result = rec.run(
-        output=output, executor=executor, workers=workers, progress=not json_out, overwrite=overwrite
-    )
-    if json_out:
-        print_json(
-            {
-                "output": result.output,
-                "records_in": result.records_in,
-                "records_out": result.records_out,
-                "steps": [s.to_dict() for s in result.steps],
-            }
-        )
-        return
-    print_run_result(result, title="Generation")
-    from rich.table import Table
-
-    table = Table(title="Teacher usage per step", title_justify="left")
-    for col in ("step", "requests", "cache hits", "prompt tok", "completion tok", "cost $", "invalid"):
-        table.add_column(col, justify="left" if col in ("step", "invalid") else "right")
-    for st in result.steps:
-        c = st.counters
-        if "requests" not in c:
-            continue
-        invalid = ", ".join(f"{k[8:]} {v}" for k, v in c.items() if k.startswith("invalid_"))
-        table.add_row(
-            st.name,
-            f"{c['requests']:,}",
-            f"{c['cache_hits']:,}",
-            f"{c['prompt_tokens']:,}",
-            f"{c['completion_tokens']:,}",
-            f"{c['cost_microusd'] / 1e6:,.4f}",
-            invalid,
-        )
-    if table.row_count:
-        console.print(table)
-
-
-@app.command("to-feedback")
-def to_feedback(
-    inputs: InputsOpt,
-    output: OutputOpt,
-    json_out: JsonOpt = False,
-) -> None:
-    """Judged pairs and teacher answers as feedback tasks (then: datamill feedback import PROJECT OUT)."""
-    from datamill.synthetic import write_feedback_tasks
-
-    n = write_feedback_tasks(inputs, output)
-    if json_out:
-        print_json({"output": str(output), "tasks": n})
-        return
-    console.print(
-        f"[bold]{n:,}[/] feedback tasks -> {output} (next: datamill feedback import PROJECT {output})"
-    )
-
-
-@app.command("fake-server")
-def fake_server(
-    port: Annotated[int, typer.Option("--port", "-p", help="Port (0 = a free one).")] = 8000,
-    latency: Annotated[float, typer.Option("--latency", help="Seconds per answer.")] = 0.0,
-    rate_limit_rate: Annotated[float, typer.Option("--rate-limit-rate", help="Share of 429 answers.")] = 0.0,
-    error_rate: Annotated[float, typer.Option("--error-rate", help="Share of 500 answers.")] = 0.0,
-    malformed_rate: Annotated[
-        float, typer.Option("--malformed-rate", help="Share of broken JSON bodies.")
-    ] = 0.0,
-    bad_json_rate: Annotated[
-        float, typer.Option("--bad-json-rate", help="Share of non-JSON content in JSON mode.")
-    ] = 0.0,
-    empty_rate: Annotated[float, typer.Option("--empty-rate", help="Share of empty answers.")] = 0.0,
-    truncate_rate: Annotated[
-        float, typer.Option("--truncate-rate", help="Share of finish_reason=length answers.")
-    ] = 0.0,
-    slow_rate: Annotated[float, typer.Option("--slow-rate", help="Share of slow answers.")] = 0.0,
-    slow_seconds: Annotated[
-        float, typer.Option("--slow-seconds", help="Extra delay of a slow answer.")
-    ] = 2.0,
-    seed: SeedOpt = 0,
-) -> None:
-    """Serve the offline fake OpenAI-compatible teacher (for demos and tests) until Ctrl-C."""
-    from datamill.synthetic import FakeServer
-
-    server = FakeServer(
-        port=port,
-        latency=latency,
-        rate_limit_rate=rate_limit_rate,
-        error_rate=error_rate,
-        malformed_rate=malformed_rate,
-        bad_json_rate=bad_json_rate,
-        empty_rate=empty_rate,
-        truncate_rate=truncate_rate,
-        slow_rate=slow_rate,
-        slow_seconds=slow_seconds,
-        seed=seed,
-    ).start()
-    console.print(
-        f"fake teacher at [bold]{server.url}[/] (model 'fake-teacher'); Ctrl-C to stop", highlight=False
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        console.print(f"{server.stats.requests:,} requests served ({dict(server.stats.by_status)})")
+from datamill.cli import synthetic_tools as _tools  # noqa: E402, F401  (generate, to-feedback, fake-server)
