@@ -1,16 +1,17 @@
-"""Contradiction detectors side by side: the lexical rules, a bag-of-words baseline and the learned detector.
+"""Contradiction detectors side by side: the lexical rules, a bag-of-words baseline and the two models.
 
 1. Held-out NLI pairs (SNLI 1.0 test, MultiNLI mismatched sample; never trained on): precision, recall and F1
    of "contradiction" for the rules, a scikit-learn bag-of-words logistic regression trained on the same
-   pairs as the learned detector (threshold tuned the same way), and the learned detector.
+   pairs as the models (threshold tuned the same way), the learned detector (MiniLM pair features) and the
+   cross-encoder (``--cross`` weights, default the shipped ones).
 2. Passage sets from CLIMATE-FEVER (claims with Wikipedia evidence labelled SUPPORTS / REFUTES by
    annotators): how often a set holding both a supporting and a refuting passage is flagged, against a set
    whose passages all support the claim (rates and their ratio, per detector). Two builds: the labelled
    passages only (S + R), and all five retrieved passages (NOT_ENOUGH_INFO ones too).
-3. Speed: scoring a 20-passage context (60 sentences) on one thread: the learned detector's candidate
-   selection and scoring with the sentence vectors at hand, and the sentence embedding apart.
+3. Speed: scoring a 20-passage context (60 sentences) on one thread: each model's candidate selection and
+   scoring with the per-sentence encodings at hand, and the per-sentence encoding apart.
 
-    python benchmarks/diagnose_contradictions.py [--repeats 20] [--vectors CACHE.npz]
+    nice -n 5 python benchmarks/diagnose_contradictions.py [--repeats 20] [--vectors CACHE.npz] [--cross M.npz]
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from train_contradiction_model import CLASSES, HELD_OUT, TRAIN, best_threshold, load_pairs, prf  # noqa: E402
 
-from datamill.diagnose import find_contradictions, load_contradiction_model, scan_contradictions  # noqa: E402
+from datamill.diagnose import (  # noqa: E402
+    find_contradictions,
+    load_contradiction_model,
+    load_cross_encoder,
+    scan_contradictions,
+)
 from datamill.diagnose.contradictions import _statements  # noqa: E402
 
 
@@ -67,27 +73,53 @@ def _bow_baseline(train: list[dict], held: dict[str, list[dict]], seed: int) -> 
     return out
 
 
-def nli_table(seed: int, emb: _Cached) -> None:
+def _cross_probs(cross, name: str, rows: list[dict], cache: Path | None) -> np.ndarray:  # noqa: ANN001
+    """P(contradiction) of the cross-encoder on ``rows`` (premise first), kept in ``cache`` by weights."""
+    import hashlib
+
+    key = hashlib.sha1(json.dumps([cross.info.get("held_out"), cross.threshold, name]).encode()).hexdigest()[
+        :12
+    ]
+    path = cache / f"cross-{name}-{key}.npy" if cache else None
+    if path is not None and path.exists():
+        return np.load(path)
+    probs = cross.score([(r["premise"], r["hypothesis"]) for r in rows])
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, probs)
+    return probs
+
+
+def _share(emb: _Cached, cross, texts: list[str]) -> None:  # noqa: ANN001
+    """Encode ``texts`` once: the cross-encoder's per-sentence pass gives the MiniLM vectors too."""
+    cross.encode([t for t in dict.fromkeys(texts) if t not in emb.memo or t not in cross.memo])
+    emb.memo.update({t: cross.memo[t][0] for t in texts})
+
+
+def nli_table(seed: int, emb: _Cached, cross, cache: Path | None) -> None:  # noqa: ANN001
     train = [r for n in TRAIN for r in load_pairs(n)]
     held = {n: load_pairs(n) for n in HELD_OUT}
     model = load_contradiction_model()
     texts = list(
         dict.fromkeys(t for rows in held.values() for r in rows for t in (r["premise"], r["hypothesis"]))
     )
+    _share(emb, cross, texts)
     vec = dict(zip(texts, emb.encode(texts), strict=True))
     bow = _bow_baseline(train, held, seed)
     print("\n1. contradiction on held-out NLI pairs (precision / recall / F1)")
-    print(f"{'set':<22}{'pairs':>7}  {'rules':>20}  {'bag-of-words':>20}  {'learned':>20}")
+    heads = ("rules", "bag-of-words", "learned (pair features)", "cross-encoder")
+    print(f"{'set':<20}{'pairs':>6}" + "".join(f"{h:>25}" for h in heads))
     for name, rows in held.items():
         gold = np.array([r["label"] == "contradiction" for r in rows])
         rules = np.array([bool(find_contradictions([r["premise"], r["hypothesis"]])) for r in rows])
         u = np.stack([vec[r["premise"]] for r in rows])
         v = np.stack([vec[r["hypothesis"]] for r in rows])
         learned = model.score(u, v) >= model.threshold
-        cells = [prf(rules, gold), bow[name], prf(learned, gold)]
+        crossed = _cross_probs(cross, name, rows, cache) >= cross.threshold
+        cells = [prf(rules, gold), bow[name], prf(learned, gold), prf(crossed, gold)]
         print(
-            f"{name:<22}{len(rows):>7}  "
-            + "  ".join(f"{c['precision']:.3f}/{c['recall']:.3f}/{c['f1']:.3f}".rjust(20) for c in cells)
+            f"{name:<20}{len(rows):>6}"
+            + "".join(f"{c['precision']:.3f}/{c['recall']:.3f}/{c['f1']:.3f}".rjust(25) for c in cells)
         )
 
 
@@ -106,21 +138,25 @@ def claim_sets(*, all_five: bool) -> tuple[list[list[str]], list[list[str]]]:
     return mixed, support
 
 
-def factcheck_table(emb: _Cached) -> None:
+def factcheck_table(emb: _Cached, cross) -> None:  # noqa: ANN001
     print("\n2. CLIMATE-FEVER passage sets flagged as contradictory")
-    print(f"{'build':<14}{'detector':<10}{'mixed S+R':>18}{'all support':>18}{'ratio':>8}")
+    print(f"{'build':<14}{'detector':<13}{'mixed S+R':>18}{'all support':>18}{'ratio':>8}")
     for all_five in (False, True):
         mixed, support = claim_sets(all_five=all_five)
-        for det in ("rules", "learned", "combined"):
+        _share(emb, cross, [st.text for ctx in mixed + support for st in _statements(ctx, 300)])
+        for det in ("rules", "learned", "cross", "rules+cross", "combined"):
             rates = []
             for sets in (mixed, support):
                 found = scan_contradictions(
-                    {str(i): s for i, s in enumerate(sets)}, detector=det, embedder=emb
+                    {str(i): s for i, s in enumerate(sets)},
+                    detector=det,
+                    embedder=emb,
+                    weights=cross if "cross" in det else None,
                 ).found
                 rates.append((len(found) / len(sets), len(found), len(sets)))
             ratio = rates[0][0] / rates[1][0] if rates[1][0] else float("inf")
             print(
-                f"{'all five' if all_five else 'S + R only':<14}{det:<10}"
+                f"{'all five' if all_five else 'S + R only':<14}{det:<13}"
                 + "".join(f"{r:>8.1%} ({k:>3}/{n:>3})" for r, k, n in rates)
                 + f"{ratio:>7.1f}x"
             )
@@ -149,7 +185,7 @@ class _Cached:
         return np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
 
     def save(self) -> None:
-        if self.path is not None:
+        if self.path is not None and self.memo:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             texts = list(self.memo)
             np.savez(
@@ -159,7 +195,7 @@ class _Cached:
             )
 
 
-def speed_table(repeats: int, emb: _Cached) -> None:
+def speed_table(repeats: int, emb: _Cached, cross) -> None:  # noqa: ANN001
     import torch
 
     torch.set_num_threads(1)
@@ -171,27 +207,45 @@ def speed_table(repeats: int, emb: _Cached) -> None:
         # 20 passages of three evidence sentences each: the five retrieved for each of 12 claims
         sents = [s.rstrip(".") + "." for group in rng.sample(pool, 12) for s in group][:60]
         contexts.append([" ".join(sents[3 * i : 3 * i + 3]) for i in range(20)])
-    t_embed, t_score, t_rules, cpu_score = [], [], [], []
+    t: dict[str, list[float]] = {}
+
+    def add(key: str, value: float) -> None:
+        t.setdefault(key, []).append(value)
+
     for ctx in contexts:
         sentences = list({st.text: 0 for st in _statements(ctx, 300)})
         fresh = _Cached(None)  # first sight: every sentence embedded (one thread)
-        t = time.perf_counter()
+        t0 = time.perf_counter()
         fresh.encode(sentences)
-        t_embed.append(time.perf_counter() - t)
+        add("embed", time.perf_counter() - t0)
         emb.memo.update(fresh.memo)
-        c0 = time.process_time()
-        s = scan_contradictions({"c": ctx}, detector="combined", embedder=emb)  # vectors at hand
-        cpu_score.append(time.process_time() - c0)
-        t_score.append(s.seconds["total"])
-        t_rules.append(s.seconds["rules"])
+        for s in sentences:
+            cross.memo.pop(s, None)
+        t0 = time.perf_counter()
+        cross.encode(sentences)
+        add("cross_encode", time.perf_counter() - t0)
+        for det, w in (("rules+learned", None), ("rules+cross", cross)):
+            c0 = time.process_time()
+            scan = scan_contradictions({"c": ctx}, detector=det, embedder=emb, weights=w)  # encodings at hand
+            add(f"{det} cpu", time.process_time() - c0)
+            add(f"{det} wall", scan.seconds["total"])
+            add(f"{det} pairs", scan.pairs_scored)
+        add("rules", scan.seconds["rules"])
+    med = {k: statistics.median(v) for k, v in t.items()}
     load = os.getloadavg()[0]
     print(
         f"\n3. one 20-passage context (60 sentences), one thread, median of {repeats} (load average {load:.1f})"
     )
-    print(f"   rules + learned, sentence vectors at hand: {statistics.median(t_score) * 1e3:7.1f} ms wall")
-    print(f"     the same in CPU time of this process:    {statistics.median(cpu_score) * 1e3:7.1f} ms CPU")
-    print(f"     of which the rules:                      {statistics.median(t_rules) * 1e3:7.1f} ms")
-    print(f"   first sight: embedding the 60 sentences:   {statistics.median(t_embed) * 1e3:7.1f} ms")
+    for det in ("rules+learned", "rules+cross"):
+        print(
+            f"   {det:<14} encodings at hand: {med[det + ' wall'] * 1e3:7.1f} ms wall, "
+            f"{med[det + ' cpu'] * 1e3:7.1f} ms CPU ({med[det + ' pairs']:.0f} candidate pairs)"
+        )
+    print(f"     of which the rules:                      {med['rules'] * 1e3:7.1f} ms")
+    print(f"   first sight, MiniLM sentence vectors:       {med['embed'] * 1e3:7.1f} ms")
+    print(
+        f"   first sight, cross-encoder per-sentence pass: {med['cross_encode'] * 1e3:7.1f} ms (gives the vectors too)"
+    )
 
 
 def main() -> None:
@@ -202,17 +256,20 @@ def main() -> None:
     ap.add_argument(
         "--vectors", default="/tmp/datamill-nli-cache/bench-vectors.npz", help="sentence vector cache"
     )
+    ap.add_argument("--cross", default=None, help="cross-encoder weights (default: the shipped ones)")
     a = ap.parse_args()
     emb = _Cached(Path(a.vectors) if a.vectors else None)
+    cross = load_cross_encoder(a.cross)
+    cache = Path(a.vectors).parent if a.vectors else None
     try:
         if a.only in (None, "nli"):
-            nli_table(a.seed, emb)
+            nli_table(a.seed, emb, cross, cache)
         if a.only in (None, "factcheck"):
-            factcheck_table(emb)
+            factcheck_table(emb, cross)
     finally:
         emb.save()
     if a.only in (None, "speed"):
-        speed_table(a.repeats, emb)
+        speed_table(a.repeats, emb, cross)
 
 
 if __name__ == "__main__":

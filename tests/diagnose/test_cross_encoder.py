@@ -63,3 +63,18 @@ def test_cross_detector_behind_the_one_api(tmp_path):
 def test_weights_path_names_one_model(tmp_path):
     with pytest.raises(ConfigError, match="names one model"):
         find_contradictions(PARAPHRASED, detector="learned+cross", weights=_random_top(tmp_path))
+
+
+def test_cross_reads_only_the_most_suspicious_pairs(tmp_path):
+    model = load_cross_encoder(_random_top(tmp_path))
+    ctx = [
+        "The store is open every Sunday.",
+        "On Sundays the store stays closed all day.",
+        "The store opens at nine on Sundays.",
+        "Every Sunday the store is open late.",
+    ]
+    every = scan_contradictions({"a": ctx}, detector="cross", weights=model, cross_pairs=100)
+    one = scan_contradictions({"a": ctx}, detector="cross", weights=model, cross_pairs=1)
+    assert every.pairs_scored > 1 and one.pairs_scored == 1 and len(one.found["a"]) == 1
+    with pytest.raises(ConfigError, match="cross_pairs"):
+        scan_contradictions({"a": ctx}, detector="cross", weights=model, cross_pairs=0)

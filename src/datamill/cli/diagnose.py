@@ -188,8 +188,8 @@ def contradictions(
         str,
         typer.Option(
             "--detector",
-            help="rules, learned, judge or combined (rules + learned, + judge with --teacher); "
-            "sums like rules+judge work too.",
+            help="rules, learned, cross, judge or combined (rules + learned, + judge with --teacher); "
+            "sums like rules+cross work too.",
         ),
     ] = "combined",
     teacher: Annotated[
@@ -204,7 +204,7 @@ def contradictions(
     ] = "default",
     threshold: Annotated[
         float | None,
-        typer.Option("--threshold", help="P(contradiction) from which the learned detector flags a pair."),
+        typer.Option("--threshold", help="P(contradiction) from which a model detector flags a pair."),
     ] = None,
     min_similarity: Annotated[
         float, typer.Option("--min-similarity", help="Cosine similarity of two statements about one subject.")
@@ -212,6 +212,10 @@ def contradictions(
     max_neighbours: Annotated[
         int, typer.Option("--max-neighbours", help="Most similar statements each statement is paired with.")
     ] = 5,
+    cross_pairs: Annotated[
+        int,
+        typer.Option("--cross-pairs", help="Candidate pairs per context the cross-encoder reads (cascade)."),
+    ] = 4,
     embedder: Annotated[
         str, typer.Option("--embedder", help="Embedding model of the learned detector (shipped MiniLM).")
     ] = "all-MiniLM-L6-v2",
@@ -237,6 +241,7 @@ def contradictions(
         threshold=threshold,
         min_similarity=min_similarity,
         max_neighbours=max_neighbours,
+        cross_pairs=cross_pairs,
         progress=not json_out,
         output=output,
     )

@@ -269,6 +269,7 @@ def find_contradictions(
     threshold: float | None = None,
     min_similarity: float = 0.5,
     max_neighbours: int = 5,
+    cross_pairs: int = 4,
     numeric_overlap: float = 0.6,
     negation_overlap: float = 0.75,
     judge_overlap: float = 0.3,
@@ -290,6 +291,8 @@ def find_contradictions(
         min_similarity: cosine similarity from which two statements are about the same subject and get
             scored by the learned detector (or sent to the judge).
         max_neighbours: most similar statements each statement is paired with.
+        cross_pairs: candidate pairs per context the cross-encoder reads: those the learned detector
+            scores highest (a cascade that bounds its cost, a few ms per pair on one core).
         numeric_overlap: word overlap (Jaccard, numbers/dates/negations removed) from which two
             statements with different numbers or dates contradict.
         negation_overlap: word overlap from which a negated and a plain statement contradict.
@@ -307,6 +310,7 @@ def find_contradictions(
         threshold=threshold,
         min_similarity=min_similarity,
         max_neighbours=max_neighbours,
+        cross_pairs=cross_pairs,
         numeric_overlap=numeric_overlap,
         negation_overlap=negation_overlap,
         judge_overlap=judge_overlap,

@@ -131,6 +131,7 @@ def scan_contradictions(
     threshold: float | None = None,
     min_similarity: float = 0.5,
     max_neighbours: int = 5,
+    cross_pairs: int = 4,
     numeric_overlap: float = 0.6,
     negation_overlap: float = 0.75,
     judge_overlap: float = 0.3,
@@ -156,6 +157,8 @@ def scan_contradictions(
         )
     if max_neighbours < 1:
         raise ConfigError(f"max_neighbours must be >= 1, got {max_neighbours!r}", params="max_neighbours")
+    if cross_pairs < 1:
+        raise ConfigError(f"cross_pairs must be >= 1, got {cross_pairs!r}", params="cross_pairs")
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     ctx = _read(contexts)
@@ -197,6 +200,7 @@ def scan_contradictions(
                 threshold=threshold,
                 min_similarity=min_similarity,
                 max_neighbours=max_neighbours,
+                cross_pairs=cross_pairs,
                 batch_size=batch_size,
                 seconds=seconds,
             )
@@ -255,12 +259,14 @@ def _learned(
     threshold: float | None,
     min_similarity: float,
     max_neighbours: int,
+    cross_pairs: int,
     batch_size: int,
     seconds: dict[str, float],
 ) -> tuple[int, float]:
-    """Score the candidate pairs of every context with model ``name`` (``learned`` or ``cross``); the
-    unflagged candidates are left for the judge. Returns (pairs scored, the threshold used)."""
-    from datamill.diagnose.nli import candidate_pairs
+    """Score the candidate pairs of every context with model ``name`` (``learned`` or ``cross``; the
+    cross-encoder reads only each context's ``cross_pairs`` candidates the learned model finds most
+    suspicious); the unflagged candidates are left for the judge. Returns (pairs scored, the threshold)."""
+    from datamill.diagnose.nli import candidate_pairs, load_contradiction_model
 
     clf = _load_model(name, weights)
     cut = clf.threshold if threshold is None else float(threshold)
@@ -297,6 +303,16 @@ def _learned(
                 left.append(idx[ii])
                 right.append(idx[jj])
             bar[0].advance(bar[1])
+        if owners and name == "cross":  # a cascade: the cheap model picks what the cross-encoder reads
+            pre = load_contradiction_model().score(vecs[np.concatenate(left)], vecs[np.concatenate(right)])
+            rank: dict[str, int] = {}
+            keep = []
+            for n in np.argsort(-pre, kind="stable"):
+                k = owners[n][0]
+                rank[k] = rank.get(k, 0) + 1
+                if rank[k] <= cross_pairs:
+                    keep.append(int(n))
+            owners = [owners[n] for n in sorted(keep)]
         if not owners:
             probs: list[float] = []
         elif name == "cross":  # the longer statement reads as the premise, as in NLI data
