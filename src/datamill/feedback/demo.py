@@ -134,70 +134,22 @@ def seed_demo(
     Returns:
         ``{"url", "projects": [names], "created": [names], "judgements": int}``.
     """
-    from datamill.feedback import service as svc
-
     database = db if isinstance(db, Database) else Database(db)
     try:
+        from datamill.feedback import service as svc
+
         taken = {p["name"] for p in svc.list_projects(database)}
         created: list[str] = []
         judged = 0
-        rng_rows = random.Random(seed)
-        pair_rows, truth = [], {}
-        for n, t in enumerate(DEMO_TASKS, 1):
-            flip = rng_rows.random() < 0.5  # the better answer is not always listed first
-            responses = [t["bad"], t["good"]] if flip else [t["good"], t["bad"]]
-            best = 1 if flip else 0
-            row = {"id": t["id"], "responses": responses, "metadata": {"demo": True}}
-            row["prompt" if "prompt" in t else "messages"] = t.get("prompt", t.get("messages"))
-            if t.get("gold"):
-                row["gold"] = {"preferred": best}
-            truth[t["id"]] = best
-            pair_rows.append((n, row))
         name = f"{prefix}-pairwise"
         if name not in taken:
-            p = svc.create_project(
-                database,
-                name,
-                task_type="pairwise",
-                guidelines=GUIDELINES,
-                overlap=annotators + 1,
-                gold_rate=0.2,
-            )
-            svc.add_tasks(database, p["id"], pair_rows, source="<demo>", what="task")
-            judged = _simulate(
-                database, p["id"], truth, prefix=prefix, annotators=annotators, seed=seed, noise=noise
-            )
+            judged = _pairwise_project(database, prefix, annotators=annotators, seed=seed, noise=noise)
             created.append(name)
-        single = {  # one-answer projects over the first six tasks: rate the good answer, fix the bad one
-            "rubric": (
-                "good",
-                "# Demo: rate each answer\n\nScore **helpfulness**, **harmlessness** and **honesty** "
-                "from 1 (poor) to 5 (excellent).",
-            ),
-            "rewrite": (
-                "bad",
-                "# Demo: fix the answer\n\nEdit the answer until it is correct and helpful; your "
-                "text becomes the *chosen* answer of the SFT export.",
-            ),
-        }
-        for kind, (answer, guidelines) in single.items():
+        for kind in ("rubric", "rewrite"):
             name = f"{prefix}-{kind}"
-            if name in taken:
-                continue
-            p = svc.create_project(database, name, task_type=kind, overlap=1, guidelines=guidelines)
-            rows = [
-                (
-                    n,
-                    {
-                        "id": t["id"],
-                        "prompt": t.get("prompt") or t["messages"][-1]["content"],
-                        "responses": [t[answer]],
-                    },
-                )
-                for n, t in enumerate(DEMO_TASKS[:6], 1)
-            ]
-            svc.add_tasks(database, p["id"], rows, source="<demo>", what="task")
-            created.append(name)
+            if name not in taken:
+                _single_answer_project(database, name, kind)
+                created.append(name)
         return {
             "url": database.url,
             "projects": [f"{prefix}-{k}" for k in ("pairwise", "rubric", "rewrite")],
@@ -207,6 +159,76 @@ def seed_demo(
     finally:
         if not isinstance(db, Database):
             database.dispose()
+
+
+def _pairwise_rows(seed: int) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, int]]:
+    """The demo tasks as pairwise rows (the better answer first or second at random), and the index of the
+    better answer by task id."""
+    rng_rows = random.Random(seed)
+    pair_rows, truth = [], {}
+    for n, t in enumerate(DEMO_TASKS, 1):
+        flip = rng_rows.random() < 0.5  # the better answer is not always listed first
+        responses = [t["bad"], t["good"]] if flip else [t["good"], t["bad"]]
+        best = 1 if flip else 0
+        row = {"id": t["id"], "responses": responses, "metadata": {"demo": True}}
+        row["prompt" if "prompt" in t else "messages"] = t.get("prompt", t.get("messages"))
+        if t.get("gold"):
+            row["gold"] = {"preferred": best}
+        truth[t["id"]] = best
+        pair_rows.append((n, row))
+    return pair_rows, truth
+
+
+def _pairwise_project(db: Database, prefix: str, *, annotators: int, seed: int, noise: float) -> int:
+    """``{prefix}-pairwise``, with gold tasks, judged by simulated annotators; how many judgements they made."""
+    from datamill.feedback import service as svc
+
+    pair_rows, truth = _pairwise_rows(seed)
+    p = svc.create_project(
+        db,
+        f"{prefix}-pairwise",
+        task_type="pairwise",
+        guidelines=GUIDELINES,
+        overlap=annotators + 1,
+        gold_rate=0.2,
+    )
+    svc.add_tasks(db, p["id"], pair_rows, source="<demo>", what="task")
+    return _simulate(db, p["id"], truth, prefix=prefix, annotators=annotators, seed=seed, noise=noise)
+
+
+#: one-answer projects over the first six tasks: rate the good answer, fix the bad one
+_SINGLE = {
+    "rubric": (
+        "good",
+        "# Demo: rate each answer\n\nScore **helpfulness**, **harmlessness** and **honesty** "
+        "from 1 (poor) to 5 (excellent).",
+    ),
+    "rewrite": (
+        "bad",
+        "# Demo: fix the answer\n\nEdit the answer until it is correct and helpful; your "
+        "text becomes the *chosen* answer of the SFT export.",
+    ),
+}
+
+
+def _single_answer_project(db: Database, name: str, kind: str) -> None:
+    """A ``rubric`` or ``rewrite`` project over the first six demo tasks, one answer each."""
+    from datamill.feedback import service as svc
+
+    answer, guidelines = _SINGLE[kind]
+    p = svc.create_project(db, name, task_type=kind, overlap=1, guidelines=guidelines)
+    rows = [
+        (
+            n,
+            {
+                "id": t["id"],
+                "prompt": t.get("prompt") or t["messages"][-1]["content"],
+                "responses": [t[answer]],
+            },
+        )
+        for n, t in enumerate(DEMO_TASKS[:6], 1)
+    ]
+    svc.add_tasks(db, p["id"], rows, source="<demo>", what="task")
 
 
 def _simulate(

@@ -76,16 +76,6 @@ def simulate_project(
     """
     from datamill.feedback.db import Database
     from datamill.feedback.export import export_preferences
-    from datamill.feedback.service import (
-        add_member,
-        add_tasks,
-        create_project,
-        create_user,
-        list_projects,
-        next_task,
-        parse_task_row,
-        submit,
-    )
 
     if annotators < 1:
         raise InputError(f"annotators must be >= 1, got {annotators}")
@@ -96,53 +86,78 @@ def simulate_project(
         truth[n] = best
     db = Database(db_url)
     try:
-        taken = {p["name"] for p in list_projects(db)}
-        name = project or "simulated"
-        if project is None:
-            k = 2
-            while name in taken:
-                name, k = f"simulated-{k}", k + 1
-        proj = create_project(
-            db,
-            name,
-            task_type="pairwise",
-            overlap=annotators,
-            guidelines="Simulated annotators: prefer the more helpful, correct answer.",
-        )
-        add_tasks(db, proj["id"], rows, source="<records>", what="record")
-        from sqlalchemy import select
-
-        from datamill.feedback.models import Task
-
-        with db.read() as s:
-            ids = dict(
-                s.execute(select(Task.external_id, Task.id).where(Task.project_id == proj["id"])).all()
-            )
-        ext_truth = {ids[parse_task_row(proj, row)["external_id"]]: truth[n] for n, row in rows}
-        users = [
-            create_user(db, f"{name}-annotator-{i + 1}", secrets.token_urlsafe(12))["id"]
-            for i in range(annotators)
-        ]
-        for u in users:
-            add_member(db, proj["id"], u)
-        rngs = {u: random.Random(f"{seed}:{i}") for i, u in enumerate(users)}
-        active = list(users)
-        while active:
-            for u in list(active):
-                task = next_task(db, u, proj["id"])
-                if task is None:
-                    active.remove(u)
-                    continue
-                best = ext_truth[task["task_id"]]
-                rng = rngs[u]
-                pick = best if rng.random() >= noise else 1 - best
-                submit(
-                    db,
-                    u,
-                    task["task_id"],
-                    client_key=f"simulated-{u}-{task['task_id']}",
-                    value={"preferred": pick, "strength": rng.randint(1, 3), "reason": "simulated"},
-                )
+        proj, better = _create_project(db, project, annotators, rows, truth)
+        users = _annotators(db, proj, annotators)
+        _annotate(db, proj, users, better, seed=seed, noise=noise)
         return export_preferences(db, proj["id"], policy=policy, min_agreement=min_agreement)
     finally:
         db.dispose()
+
+
+def _create_project(
+    db: Any, project: str | None, annotators: int, rows: list[tuple[int, Any]], truth: dict[int, int]
+) -> tuple[dict[str, Any], dict[int, int]]:
+    """The pairwise project holding ``rows`` (named ``project``, else the first free ``simulated[-k]``), and
+    the better response of each of its tasks by task id."""
+    from sqlalchemy import select
+
+    from datamill.feedback.models import Task
+    from datamill.feedback.service import add_tasks, create_project, list_projects, parse_task_row
+
+    taken = {p["name"] for p in list_projects(db)}
+    name = project or "simulated"
+    if project is None:
+        k = 2
+        while name in taken:
+            name, k = f"simulated-{k}", k + 1
+    proj = create_project(
+        db,
+        name,
+        task_type="pairwise",
+        overlap=annotators,
+        guidelines="Simulated annotators: prefer the more helpful, correct answer.",
+    )
+    add_tasks(db, proj["id"], rows, source="<records>", what="record")
+    with db.read() as s:
+        ids = dict(s.execute(select(Task.external_id, Task.id).where(Task.project_id == proj["id"])).all())
+    return proj, {ids[parse_task_row(proj, row)["external_id"]]: truth[n] for n, row in rows}
+
+
+def _annotators(db: Any, proj: dict[str, Any], annotators: int) -> list[int]:
+    """``annotators`` new users (``<project>-annotator-<i>``), members of the project."""
+    from datamill.feedback.service import add_member, create_user
+
+    users = [
+        create_user(db, f"{proj['name']}-annotator-{i + 1}", secrets.token_urlsafe(12))["id"]
+        for i in range(annotators)
+    ]
+    for u in users:
+        add_member(db, proj["id"], u)
+    return users
+
+
+def _annotate(
+    db: Any, proj: dict[str, Any], users: list[int], better: dict[int, int], *, seed: int, noise: float
+) -> None:
+    """Each annotator in turn takes its next task and prefers the better response, or the worse one with
+    probability ``noise`` (seeded per annotator), until no one has a task left."""
+    from datamill.feedback.service import next_task, submit
+
+    rngs = {u: random.Random(f"{seed}:{i}") for i, u in enumerate(users)}
+    active = list(users)
+    while active:
+        for u in list(active):
+            task = next_task(db, u, proj["id"])
+            if task is None:
+                active.remove(u)
+                continue
+            best = better[task["task_id"]]
+            rng = rngs[u]
+            pick = best if rng.random() >= noise else 1 - best
+            submit(
+                db,
+                u,
+                task["task_id"],
+                client_key=f"simulated-{u}-{task['task_id']}",
+                value={"preferred": pick, "strength": rng.randint(1, 3), "reason": "simulated"},
+            )
