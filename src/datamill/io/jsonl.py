@@ -75,22 +75,13 @@ def iter_jsonl(
                 yield from _iter_json_array(fh, raw, name, policy, max_line_bytes, errors)
                 return
             if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
-                size = len(raw)
-                head = raw[:4096]
-                try:
-                    while True:
-                        chunk = fh.readline(1 << 20)
-                        size += len(chunk)
-                        if not chunk or chunk.endswith(b"\n"):
-                            break
-                except errors:
-                    pass
+                size = _skip_line(fh, raw, errors)
                 offset += size
                 policy.bad(
                     path=name,
                     line=lineno,
                     kind="line_too_long",
-                    raw=head,
+                    raw=raw[:4096],
                     offset=start,
                     size=size,
                     reason=f"line is {size:,} bytes, over max_line_bytes={max_line_bytes:,} "
@@ -103,26 +94,8 @@ def iter_jsonl(
             try:
                 value = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                try:  # orjson also rejects bad UTF-8: say which it was
-                    raw.decode("utf-8")
-                except UnicodeDecodeError as uexc:
-                    policy.bad(
-                        path=name,
-                        line=lineno,
-                        kind="invalid_utf8",
-                        raw=raw,
-                        offset=start,
-                        reason=f"invalid UTF-8 at byte {uexc.start} of the line",
-                    )
-                    continue
-                policy.bad(
-                    path=name,
-                    line=lineno,
-                    kind="invalid_json",
-                    raw=raw,
-                    offset=start,
-                    reason=f"not valid JSON: {exc}",
-                )
+                kind, reason = _why_not_json(raw, exc)
+                policy.bad(path=name, line=lineno, kind=kind, raw=raw, offset=start, reason=reason)
                 continue
             yield lineno, start, value
     finally:
@@ -131,9 +104,100 @@ def iter_jsonl(
         policy.bad(path=name, line=0, kind="empty_file", reason="file is empty (no lines)")
 
 
+def _skip_line(fh: Any, raw: bytes, errors: tuple[type[BaseException], ...]) -> int:
+    """Read past the rest of an over-long line whose start is ``raw``; its whole size in bytes."""
+    size = len(raw)
+    try:
+        while True:
+            chunk = fh.readline(1 << 20)
+            size += len(chunk)
+            if not chunk or chunk.endswith(b"\n"):
+                break
+    except errors:
+        pass
+    return size
+
+
+def _why_not_json(raw: bytes, exc: Exception) -> tuple[str, str]:
+    """(kind, reason) of a line orjson rejected: invalid UTF-8 (orjson rejects it too) or invalid JSON."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as uexc:
+        return "invalid_utf8", f"invalid UTF-8 at byte {uexc.start} of the line"
+    return "invalid_json", f"not valid JSON: {exc}"
+
+
 def _is_json_name(name: str) -> bool:
     base = name[:-3] if name.endswith(".gz") else name[:-4] if name.endswith(".zst") else name
     return base.endswith(".json")
+
+
+class _JsonArray:
+    """A streamed JSON array's read position: the decoded text buffered, ``pos`` in it, and the line, byte
+    offset and element index there."""
+
+    def __init__(self, fh: Any, first: bytes, max_bytes: int) -> None:
+        import codecs
+        import json
+
+        self.fh, self.max_bytes, self.eof = fh, max_bytes, False
+        self.raw_decode = json.JSONDecoder().raw_decode
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.buf = self.utf8.decode(first)  # UnicodeDecodeError: the caller reports it
+        self.pos = self.buf.index("[") + 1
+        self.line, self.offset, self.index = (
+            1 + self.buf.count("\n", 0, self.pos),
+            len(self.buf[: self.pos].encode()),
+            0,
+        )
+
+    def more(self) -> None:
+        """Keep the text from ``pos`` and append the next chunk of the file (``eof`` at its end)."""
+        chunk = self.fh.read(1 << 20)
+        self.eof = not chunk
+        self.buf, self.pos = self.buf[self.pos :] + self.utf8.decode(chunk, final=not chunk), 0
+
+    def next_char(self) -> str | None:
+        """Past the white space and the comma between elements: the next character, None at the end."""
+        while True:
+            buf, pos = self.buf, self.pos
+            while pos < len(buf) and buf[pos] in " \t\r\n,":
+                self.line += buf[pos] == "\n"
+                self.offset += 1
+                pos += 1
+            self.pos = pos
+            if pos < len(buf) or self.eof:
+                return buf[pos] if pos < len(buf) else None
+            self.more()
+
+    def element(self) -> tuple[Any, int] | tuple[str, str]:
+        """The element at ``pos`` and where it ends, else (kind, reason) of why it cannot be read: it is not
+        JSON, or longer than ``max_bytes``."""
+        import json
+
+        while True:
+            try:
+                return self.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                if self.eof:
+                    return (
+                        "invalid_json",
+                        f"element {self.index + 1} of the JSON array is not valid JSON: {exc.msg}",
+                    )
+                if len(self.buf) - self.pos > self.max_bytes:
+                    return (
+                        "line_too_long",
+                        f"element {self.index + 1} of the JSON array is over max_line_bytes={self.max_bytes:,}",
+                    )
+                self.more()
+
+    def advance(self, end: int) -> None:
+        """Move past the element that ends at ``end``."""
+        text = self.buf[self.pos : end]
+        self.index += 1
+        self.line += text.count("\n")
+        self.offset += len(text.encode())
+        self.pos = end
 
 
 def _iter_json_array(
@@ -149,90 +213,48 @@ def _iter_json_array(
     A malformed element ends the read (an array cannot be resynchronised past it) after telling the
     policy; so do an element longer than ``max_bytes``, invalid UTF-8 and a missing closing ``]``.
     """
-    import codecs
-    import json
-
-    raw_decode = json.JSONDecoder().raw_decode
-    utf8 = codecs.getincrementaldecoder("utf-8")()
-    state = {"eof": False}
-
-    def more(buf: str, pos: int) -> tuple[str, int]:
-        """``buf`` from ``pos`` with the next chunk of the file appended (sets eof at the end)."""
-        chunk = fh.read(1 << 20)
-        state["eof"] = not chunk
-        return buf[pos:] + utf8.decode(chunk, final=not chunk), 0
-
     try:
-        buf = utf8.decode(first)
+        arr = _JsonArray(fh, first, max_bytes)
     except UnicodeDecodeError as exc:
         policy.bad(
             path=name, line=1, kind="invalid_utf8", reason=f"invalid UTF-8 at byte {exc.start}", offset=0
         )
         return
-    pos = buf.index("[") + 1
-    line, offset, index = 1 + buf.count("\n", 0, pos), len(buf[:pos].encode()), 0
     try:
-        while True:
-            while True:  # whitespace and the comma between elements
-                while pos < len(buf) and buf[pos] in " \t\r\n,":
-                    line += buf[pos] == "\n"
-                    offset += 1
-                    pos += 1
-                if pos < len(buf) or state["eof"]:
-                    break
-                buf, pos = more(buf, pos)
-            if pos >= len(buf):
+        while (char := arr.next_char()) != "]":
+            if char is None:
                 policy.bad(
                     path=name,
-                    line=line,
+                    line=arr.line,
                     kind="invalid_json",
-                    offset=offset,
-                    reason=f"the JSON array is not closed with ']' after {index} element(s)",
+                    offset=arr.offset,
+                    reason=f"the JSON array is not closed with ']' after {arr.index} element(s)",
                 )
                 return
-            if buf[pos] == "]":
+            got = arr.element()
+            if isinstance(got[1], str):
+                kind, reason = got
+                raw = arr.buf[arr.pos : arr.pos + 4096]
+                policy.bad(path=name, line=arr.line, kind=kind, raw=raw, offset=arr.offset, reason=reason)
                 return
-            while True:
-                try:
-                    value, end = raw_decode(buf, pos)
-                    break
-                except json.JSONDecodeError as exc:
-                    if state["eof"] or len(buf) - pos > max_bytes:
-                        too_long = not state["eof"]
-                        policy.bad(
-                            path=name,
-                            line=line,
-                            kind="line_too_long" if too_long else "invalid_json",
-                            raw=buf[pos : pos + 4096],
-                            offset=offset,
-                            reason=f"element {index + 1} of the JSON array is over max_line_bytes="
-                            f"{max_bytes:,}"
-                            if too_long
-                            else f"element {index + 1} of the JSON array is not valid JSON: {exc.msg}",
-                        )
-                        return
-                    buf, pos = more(buf, pos)
-            yield line, offset, value
-            text = buf[pos:end]
-            index += 1
-            line += text.count("\n")
-            offset += len(text.encode())
-            pos = end
+            value, end = got
+            yield arr.line, arr.offset, value
+            arr.advance(end)
     except UnicodeDecodeError as exc:
         policy.bad(
             path=name,
-            line=line,
+            line=arr.line,
             kind="invalid_utf8",
-            offset=offset,
-            reason=f"invalid UTF-8 in element {index + 1} of the JSON array ({exc.reason})",
+            offset=arr.offset,
+            reason=f"invalid UTF-8 in element {arr.index + 1} of the JSON array ({exc.reason})",
         )
     except errors as exc:
         policy.bad(
             path=name,
-            line=line,
+            line=arr.line,
             kind="truncated_stream",
-            offset=offset,
-            reason=f"stream is truncated or corrupt in element {index + 1} of the JSON array: {exc}",
+            offset=arr.offset,
+            reason=f"stream is truncated or corrupt in element {arr.index + 1} of the JSON array: {exc}",
         )
 
 
