@@ -171,95 +171,61 @@ class WarcReader(_WebReader):
                 )
 
     def _record(self, rec: Any, shard: str, policy: ErrorPolicy) -> Document | None:
+        """The document of a WET conversion or an HTTP response record; None for other records and for a
+        payload that cannot be read (told to ``policy``)."""
         url = rec.headers.get("WARC-Target-URI") or ""
         offset = int(rec.stream_pos)
-        date = rec.headers.get("WARC-Date")
-        rid = rec.headers.get("WARC-Record-ID") or f"{shard}:{offset}"
+        where = {
+            "url": url,
+            "date": rec.headers.get("WARC-Date"),
+            "rid": rec.headers.get("WARC-Record-ID") or f"{shard}:{offset}",
+            "shard": shard,
+            "offset": offset,
+        }
         if rec.record_type == self._conversion:  # WET: plain text already
-            body = rec.reader.read(self.max_bytes + 1)
-            if len(body) > self.max_bytes:
-                policy.bad(
-                    path=shard,
-                    line=None,
-                    kind="page_too_large",
-                    offset=offset,
-                    reason=f"{url}: text over {self.max_bytes:,} bytes",
-                )
-                return None
-            text = body.decode("utf-8", "replace")
-            doc = self._doc(
-                text,
-                url=url,
-                date=date,
-                rid=rid,
-                shard=shard,
-                offset=offset,
-                fmt="text",
-                content_type="text/plain",
-                charset="utf-8",
-            )
-            hint = rec.headers.get("WARC-Identified-Content-Language")
-            if hint:  # Common Crawl's CLD2 guess, ISO 639-3, most likely first ("eng,deu")
-                doc.metadata["warc_lang"] = hint
-            return doc
-        if not rec.is_http:
+            got = self._wet_doc(rec, where)
+        elif rec.is_http:
+            got = self._http_doc(rec, where)
+        else:
             return None
-        headers = dict(rec.http_headers.items())
-        ctype = (rec.http_content_type or "").lower()
-        if ctype and not ctype.startswith(_HTML_TYPES):
-            policy.bad(
-                path=shard,
-                line=None,
-                kind="non_html_payload",
-                offset=offset,
-                reason=f"{url}: content type {ctype}",
-            )
-            return None
+        if isinstance(got, Document):
+            return got
+        kind, reason = got
+        policy.bad(path=shard, line=None, kind=kind, offset=offset, reason=f"{url}: {reason}")
+        return None
+
+    def _wet_doc(self, rec: Any, where: dict[str, Any]) -> Document | tuple[str, str]:
+        """A WET conversion record's text, else (kind, reason) it is left out."""
         body = rec.reader.read(self.max_bytes + 1)
         if len(body) > self.max_bytes:
-            policy.bad(
-                path=shard,
-                line=None,
-                kind="page_too_large",
-                offset=offset,
-                reason=f"{url}: payload over {self.max_bytes:,} bytes",
-            )
-            return None
-        try:
-            body = decode_payload(body, headers)
-        except (ValueError, zlib.error, OSError) as exc:
-            policy.bad(path=shard, line=None, kind="bad_http_encoding", offset=offset, reason=f"{url}: {exc}")
-            return None
+            return "page_too_large", f"text over {self.max_bytes:,} bytes"
+        text = body.decode("utf-8", "replace")
+        doc = self._doc(text, **where, fmt="text", content_type="text/plain", charset="utf-8")
+        hint = rec.headers.get("WARC-Identified-Content-Language")
+        if hint:  # Common Crawl's CLD2 guess, ISO 639-3, most likely first ("eng,deu")
+            doc.metadata["warc_lang"] = hint
+        return doc
+
+    def _http_doc(self, rec: Any, where: dict[str, Any]) -> Document | tuple[str, str]:
+        """An HTTP response's page, decoded (content encoding, then charset), else (kind, reason) it is left
+        out: not HTML or plain text, too large before or after decoding, badly encoded, binary."""
+        ctype = (rec.http_content_type or "").lower()
+        if ctype and not ctype.startswith(_HTML_TYPES):
+            return "non_html_payload", f"content type {ctype}"
+        body = rec.reader.read(self.max_bytes + 1)
         if len(body) > self.max_bytes:
-            policy.bad(
-                path=shard,
-                line=None,
-                kind="page_too_large",
-                offset=offset,
-                reason=f"{url}: decoded payload over {self.max_bytes:,} bytes",
-            )
-            return None
+            return "page_too_large", f"payload over {self.max_bytes:,} bytes"
+        try:
+            body = decode_payload(body, dict(rec.http_headers.items()))
+        except (ValueError, zlib.error, OSError) as exc:
+            return "bad_http_encoding", str(exc)
+        if len(body) > self.max_bytes:
+            return "page_too_large", f"decoded payload over {self.max_bytes:,} bytes"
         if not ctype and b"\x00" in body[:1024]:
-            policy.bad(
-                path=shard,
-                line=None,
-                kind="non_html_payload",
-                offset=offset,
-                reason=f"{url}: binary payload without a content type",
-            )
-            return None
+            return "non_html_payload", "binary payload without a content type"
         text, charset, fallback = _to_text(body, rec.http_charset)
-        doc = self._doc(
-            text,
-            url=url,
-            date=date,
-            rid=rid,
-            shard=shard,
-            offset=offset,
-            fmt="text" if ctype.startswith("text/plain") else "html",
-            content_type=ctype,
-            charset=charset,
-        )
+        fmt = "text" if ctype.startswith("text/plain") else "html"
+        doc = self._doc(text, **where, fmt=fmt, content_type=ctype, charset=charset)
         if fallback:
             doc.metadata["charset_declared"] = rec.http_charset
         return doc
