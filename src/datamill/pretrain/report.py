@@ -109,12 +109,26 @@ def write_report(output: str | os.PathLike[str], path: str | None = None) -> str
     data = collect_report(out)
     m = data["manifest"]
     target = path or storage.join(out, "report.html")
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>datamill pretrain report</title>"
-        f"<style>{_CSS}</style></head><body><h1>Pre-training run report</h1>"
-        f"<p>{_e(out)} · created {_e(m.get('created'))} · executor {_e(m['executor'].get('type'))} "
-        f"({_e(m['executor'].get('workers'))} workers) · {m['timings']['seconds']:.1f} s</p>"
-    ]
+    parts = [*_head(out, data), *_steps(m)]
+    if m["quarantine"]["total"]:
+        parts.append("<h2>Quarantined input</h2>" + _bars(sorted(m["quarantine"]["by_kind"].items())))
+    if data["classifiers"]:
+        from datamill.pretrain.report_scores import scores_section
+
+        parts.extend(scores_section(m, data["classifiers"], _bars))
+    parts.append("<h2>Document length (kept)</h2>" + _bars(_length_buckets(data["lengths"])))
+    parts.append("<h2>Languages (kept)</h2>" + _bars(data["languages"].most_common(20)))
+    parts.extend(_duplicates(m, data["duplicate_examples"]))
+    if data["shards"]:
+        parts.extend(_shards(data["shards"]))
+    parts.append("</body></html>")
+    storage.write_bytes(target, "\n".join(parts).encode("utf-8"))
+    return target
+
+
+def _head(out: str, data: dict[str, Any]) -> list[str]:
+    """The page head, the run's line (where, when, executor, time) and the four headline cards."""
+    m = data["manifest"]
     total_tokens = data["shards"]["tokens"] if data["shards"] else data["sampled_tokens"]
     cards = [
         ("documents in", m["records_in"]),
@@ -122,15 +136,23 @@ def write_report(output: str | os.PathLike[str], path: str | None = None) -> str
         ("quarantined", m["quarantine"]["total"]),
         ("tokens", total_tokens),
     ]
-    parts.append(
+    return [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>datamill pretrain report</title>"
+        f"<style>{_CSS}</style></head><body><h1>Pre-training run report</h1>"
+        f"<p>{_e(out)} · created {_e(m.get('created'))} · executor {_e(m['executor'].get('type'))} "
+        f"({_e(m['executor'].get('workers'))} workers) · {m['timings']['seconds']:.1f} s</p>",
         "<div class='cards'>"
         + "".join(f"<div class='card'><b>{v:,}</b>{_e(k)}</div>" for k, v in cards)
-        + "</div>"
-    )
-    parts.append(
+        + "</div>",
+    ]
+
+
+def _steps(m: dict[str, Any]) -> list[str]:
+    """The steps table (seen, kept, dropped, time, counters) and the drop reasons with examples."""
+    parts = [
         "<h2>Steps</h2><table><tr><th>step</th><th>seen</th><th>kept</th><th>dropped</th><th>s</th>"
         "<th>counters</th></tr>"
-    )
+    ]
     for st in m["steps"]:
         dropped = sum(st["dropped"].values())
         counters = ", ".join(f"{_e(k)} {v:,}" for k, v in list(st.get("counters", {}).items())[:12])
@@ -151,15 +173,12 @@ def write_report(output: str | os.PathLike[str], path: str | None = None) -> str
                 f"<tr><td>{_e(st['name'])}</td><td>{_e(reason)}</td><td class=n>{n:,}</td><td>{ex}</td></tr>"
             )
     parts.append("</table>")
-    if m["quarantine"]["total"]:
-        parts.append("<h2>Quarantined input</h2>" + _bars(sorted(m["quarantine"]["by_kind"].items())))
-    if data["classifiers"]:
-        from datamill.pretrain.report_scores import scores_section
+    return parts
 
-        parts.extend(scores_section(m, data["classifiers"], _bars))
-    parts.append("<h2>Document length (kept)</h2>" + _bars(_length_buckets(data["lengths"])))
-    parts.append("<h2>Languages (kept)</h2>" + _bars(data["languages"].most_common(20)))
-    parts.append("<h2>Near-duplicate clusters</h2>")
+
+def _duplicates(m: dict[str, Any], examples: list[dict[str, Any]]) -> list[str]:
+    """Near-duplicate clusters per dedup step (with the size histogram), and example duplicates."""
+    parts = ["<h2>Near-duplicate clusters</h2>"]
     for g in m.get("global", []):
         if "clusters" in g:
             parts.append(
@@ -169,27 +188,28 @@ def write_report(output: str | os.PathLike[str], path: str | None = None) -> str
             )
             hist = sorted(((int(k), v) for k, v in g.get("cluster_size_histogram", {}).items()))
             parts.append(_bars([(f"size {k}", v) for k, v in hist]))
-    if data["duplicate_examples"]:
+    if examples:
         parts.append("<table><tr><th>cluster</th><th>representative</th><th>duplicate</th></tr>")
-        for row in data["duplicate_examples"]:
+        for row in examples:
             parts.append(
                 f"<tr><td>{row['cluster']}</td><td>{_e(row.get('representative'))}</td>"
                 f"<td class='snip'>{_e(str(row.get('url') or ''))}\n{_e(row['text'][:200])}</td></tr>"
             )
         parts.append("</table>")
-    if data["shards"]:
-        s = data["shards"]
+    return parts
+
+
+def _shards(s: dict[str, Any]) -> list[str]:
+    """The tokenized shards: documents and tokens per file."""
+    parts = [
+        f"<h2>Shards and tokens</h2><p>{s['documents']:,} documents, {s['tokens']:,} tokens "
+        f"({_e(s['tokenizer'])}) in {len(s['shards'])} {_e(s['format'])} shard(s).</p><table>"
+        "<tr><th>file</th><th>documents</th><th>tokens</th></tr>"
+    ]
+    for sh in s["shards"]:
         parts.append(
-            f"<h2>Shards and tokens</h2><p>{s['documents']:,} documents, {s['tokens']:,} tokens "
-            f"({_e(s['tokenizer'])}) in {len(s['shards'])} {_e(s['format'])} shard(s).</p><table>"
-            "<tr><th>file</th><th>documents</th><th>tokens</th></tr>"
+            f"<tr><td>{_e(sh['file'])}</td><td class=n>{sh['documents']:,}</td>"
+            f"<td class=n>{sh['tokens']:,}</td></tr>"
         )
-        for sh in s["shards"]:
-            parts.append(
-                f"<tr><td>{_e(sh['file'])}</td><td class=n>{sh['documents']:,}</td>"
-                f"<td class=n>{sh['tokens']:,}</td></tr>"
-            )
-        parts.append("</table>")
-    parts.append("</body></html>")
-    storage.write_bytes(target, "\n".join(parts).encode("utf-8"))
-    return target
+    parts.append("</table>")
+    return parts
