@@ -43,23 +43,11 @@ def dataset_card(
             params="data_files",
         )
 
-    n = sum(splits.values())
-    size = next(
-        label
-        for limit, label in (
-            (1e3, "n<1K"),
-            (1e4, "1K<n<10K"),
-            (1e5, "10K<n<100K"),
-            (1e6, "100K<n<1M"),
-            (float("inf"), "n>1M"),
-        )
-        if n < limit
-    )
     header = {
         "license": license,
         "language": list(language),
         "task_categories": [task],
-        "size_categories": [size],
+        "size_categories": [_size_category(sum(splits.values()))],
         "pretty_name": name,
         "tags": ["datamill", "fine-tuning", *formats],
         "configs": [
@@ -73,15 +61,7 @@ def dataset_card(
     lines += [f"| {s} | {c:,} |" for s, c in splits.items()]
     lines += ["", f"Formats: {', '.join(formats)}.", ""]
     if token_stats is not None:
-        t = token_stats
-        lines += [
-            "## Tokens",
-            "",
-            f"Counted with `{t.tokenizer}`: {t.total:,} tokens in {t.examples:,} examples "
-            f"(mean {t.mean:.0f}, median {t.p50:.0f}, p90 {t.p90:.0f}, max {t.max:,}); "
-            f"{t.over_limit} over {t.max_tokens:,}. Training {t.epochs} epoch(s) bills {t.billed_tokens:,} tokens.",
-            "",
-        ]
+        lines += _tokens_section(token_stats)
     if cleaning:
         lines += ["## Cleaning", "", "| rule | removed |", "|---|---|"]
         lines += [f"| {r} | {c:,} |" for r, c in sorted(cleaning.items())]
@@ -96,6 +76,26 @@ def dataset_card(
         "Prepared with [datamill](https://pypi.org/project/datamill/).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _size_category(n: int) -> str:
+    """The Hub's size category of ``n`` examples."""
+    for limit, label in ((1e3, "n<1K"), (1e4, "1K<n<10K"), (1e5, "10K<n<100K"), (1e6, "100K<n<1M")):
+        if n < limit:
+            return label
+    return "n>1M"
+
+
+def _tokens_section(t: Any) -> list[str]:
+    """The card's token paragraph: tokenizer, total, spread, examples over the limit, billed tokens."""
+    return [
+        "## Tokens",
+        "",
+        f"Counted with `{t.tokenizer}`: {t.total:,} tokens in {t.examples:,} examples "
+        f"(mean {t.mean:.0f}, median {t.p50:.0f}, p90 {t.p90:.0f}, max {t.max:,}); "
+        f"{t.over_limit} over {t.max_tokens:,}. Training {t.epochs} epoch(s) bills {t.billed_tokens:,} tokens.",
+        "",
+    ]
 
 
 @dataclass
