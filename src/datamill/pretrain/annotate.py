@@ -172,17 +172,10 @@ def annotate(
             rubric project of the feedback app for people to score (the teacher's score is not shown);
             ``teacher_agreement`` then compares their judgements with the teacher's.
     """
-    from datamill.io import read_records, write_records
+    from datamill.io import write_records
 
     out = os.fspath(output)
-    if not 0 <= feedback_share <= 1:
-        raise ConfigError(
-            f"feedback_share must be between 0 and 1, got {feedback_share!r}", params="feedback_share"
-        )
-    if feedback_share and not feedback_project:
-        raise ConfigError(
-            "feedback_share needs feedback_project (and feedback_db)", params="feedback_project"
-        )
+    _check_feedback(feedback_share, feedback_project)
     step = Annotate(
         teacher=teacher,
         rubric=rubric,
@@ -197,17 +190,7 @@ def annotate(
     )
     if rejects is not None and os.path.exists(rejects):
         os.remove(rejects)
-    seen = 0
-
-    def counted() -> Iterator[Record]:
-        nonlocal seen
-        for rec in read_records(inputs, text_field=text_field):
-            seen += 1
-            yield rec
-
-    docs = sample_records(counted(), sample, seed=seed)
-    if not docs:
-        raise InputError("no documents to annotate", path=str(inputs))
+    docs, seen = _sample(inputs, text_field=text_field, sample=sample, seed=seed)
     rows = list(step(docs))
     write_records(rows, out)
     review = None
@@ -228,3 +211,34 @@ def annotate(
         rejects=rejects if rejects and os.path.exists(rejects) else None,
         feedback=review,
     )
+
+
+def _check_feedback(feedback_share: float, feedback_project: str | None) -> None:
+    if not 0 <= feedback_share <= 1:
+        raise ConfigError(
+            f"feedback_share must be between 0 and 1, got {feedback_share!r}", params="feedback_share"
+        )
+    if feedback_share and not feedback_project:
+        raise ConfigError(
+            "feedback_share needs feedback_project (and feedback_db)", params="feedback_project"
+        )
+
+
+def _sample(
+    inputs: str | os.PathLike[str] | list[str], *, text_field: str, sample: int | None, seed: int
+) -> tuple[list[Record], int]:
+    """The sampled documents (seeded, streaming) and how many the inputs hold."""
+    from datamill.io import read_records
+
+    seen = 0
+
+    def counted() -> Iterator[Record]:
+        nonlocal seen
+        for rec in read_records(inputs, text_field=text_field):
+            seen += 1
+            yield rec
+
+    docs = sample_records(counted(), sample, seed=seed)
+    if not docs:
+        raise InputError("no documents to annotate", path=str(inputs))
+    return docs, seen
