@@ -215,6 +215,30 @@ def _check_output(output: str, overwrite: bool) -> None:
         shutil.rmtree(output)
 
 
+def _learnable(rows: list[Any], task: str, inputs: Any) -> str:
+    """The task the rows make (``_task``), once they are enough to train and test and hold two labels."""
+    if len(rows) < 10:
+        raise InputError(
+            f"need at least 10 labelled rows to train and test, found {len(rows)}", path=str(inputs)
+        )
+    kind = _task([r.label for r in rows], task)
+    if kind == "classification" and len({str(r.label) for r in rows}) < 2:
+        raise InputError("every row has the same label: nothing to learn", path=str(inputs))
+    return kind
+
+
+def _threshold(rows: list[Any], kind: str, threshold: float | None) -> float:
+    """``threshold``, else the middle of the rubric's (or the labels') range rounded up for a regression,
+    0.5 for a classification."""
+    if threshold is not None:
+        return threshold
+    if kind == "regression":
+        ys = [float(r.label) for r in rows]
+        lo, hi = rows[0].score_range or (min(ys), max(ys))  # a rubric's range, else the labels'
+        return float(math.ceil((lo + hi) / 2))
+    return 0.5
+
+
 def train_classifier(
     inputs: str | os.PathLike[str] | list[str],
     output: str | os.PathLike[str],
@@ -266,20 +290,9 @@ def train_classifier(
         )
     _check_output(out, overwrite)
     rows = list(read_labelled(inputs, text_field=text_field, label_field=label_field, label_map=label_map))
-    if len(rows) < 10:
-        raise InputError(
-            f"need at least 10 labelled rows to train and test, found {len(rows)}", path=str(inputs)
-        )
-    kind = _task([r.label for r in rows], task)
-    if kind == "classification" and len({str(r.label) for r in rows}) < 2:
-        raise InputError("every row has the same label: nothing to learn", path=str(inputs))
+    kind = _learnable(rows, task, inputs)
     train, test = _split(rows, test_size, seed)
-    if kind == "regression":
-        ys = [float(r.label) for r in rows]
-        lo, hi = rows[0].score_range or (min(ys), max(ys))  # a rubric's range, else the labels'
-        thr = threshold if threshold is not None else float(math.ceil((lo + hi) / 2))
-    else:
-        thr = threshold if threshold is not None else 0.5
+    thr = _threshold(rows, kind, threshold)
     reg = regularization if regularization is not None else (1.0 if kind == "regression" else 10.0)
     model = TextClassifier.fit(
         [r.text for r in train],
@@ -308,14 +321,7 @@ def train_classifier(
         baseline=base,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
-    model.save(out)
-    from datamill.io import write_jsonl
-    from datamill.pretrain.card import write_model_card
-
-    record = _lineage_record(model, rows, out, metrics)
-    write_jsonl([record], os.path.join(out, "lineage.jsonl"))
-    model.info["model_id"] = record.id  # what a filter names as the selector of each document it keeps
-    model.save(out, weights=False)
+    _save(model, rows, out, metrics)
     result = TrainResult(
         output=out,
         model=model,
@@ -327,5 +333,18 @@ def train_classifier(
         labels=labels,
         seconds=time.time() - t0,
     )
+    from datamill.pretrain.card import write_model_card
+
     write_model_card(result)
     return result
+
+
+def _save(model: Any, rows: list[Any], out: str, metrics: dict[str, Any]) -> None:
+    """Save the model, then its lineage record, then the model again naming that record as its id."""
+    from datamill.io import write_jsonl
+
+    model.save(out)
+    record = _lineage_record(model, rows, out, metrics)
+    write_jsonl([record], os.path.join(out, "lineage.jsonl"))
+    model.info["model_id"] = record.id  # what a filter names as the selector of each document it keeps
+    model.save(out, weights=False)
