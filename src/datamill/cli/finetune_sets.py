@@ -6,6 +6,7 @@ command is one call of :mod:`datamill.finetune.files`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,9 +39,15 @@ READ_WRITE = OptionBlock(
 )
 
 
-def _notes(notes: list[str]) -> None:
-    for note in notes:
+def _apply(step: Callable[..., Any], *args: Any, read: dict[str, Any], beside: Any, **options: Any) -> Any:
+    """One call of a :mod:`datamill.finetune.files` step with the READ_WRITE options and the command's
+    quarantine (beside ``beside``); then what was set aside, and the step's notes."""
+    q = open_quarantine(read["on_error"], read["quarantine"], beside=beside)
+    done = step(*args, **(read | {"quarantine": q}), **options)
+    report_quarantine(q)
+    for note in done.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    return done
 
 
 @app.command()
@@ -102,11 +109,12 @@ def clean(
     """Remove duplicates, refusals, empty/truncated outputs, hallucinated links/images, wrong arithmetic."""
     from datamill.finetune.files import clean_file
 
-    q = open_quarantine(read["on_error"], read["quarantine"], beside=output if output is not None else source)
-    done = clean_file(
+    done = _apply(
+        clean_file,
         source,
         output,
-        **(read | {"quarantine": q}),
+        read=read,
+        beside=output if output is not None else source,
         rejects=rejects,
         rules=rules,
         languages=languages,
@@ -117,8 +125,6 @@ def clean(
         safety_model=safety_model,
         harmful_threshold=harmful_threshold,
     )
-    report_quarantine(q)
-    _notes(done.notes)
     if json_out:
         print_json(done.result.to_dict())
         return
@@ -183,17 +189,16 @@ def decontaminate(
     """Drop training examples that overlap evaluation sets (n-grams, optionally embeddings)."""
     from datamill.finetune.files import decontaminate_file
 
-    q = open_quarantine(read["on_error"], read["quarantine"], beside=output if output is not None else source)
-    done = decontaminate_file(
+    done = _apply(
+        decontaminate_file,
         source,
         eval_texts,
         output,
-        **(read | {"quarantine": q}),
+        read=read,
+        beside=output if output is not None else source,
         ngram=ngram,
         embedding_threshold=embedding_threshold,
     )
-    report_quarantine(q)
-    _notes(done.notes)
     if json_out:
         print_json(done.result.to_dict())
         return
@@ -231,18 +236,17 @@ def split(
     """Split into train/test (stratified; near-duplicates never cross splits); says how fractions were rounded."""
     from datamill.finetune.files import split_file
 
-    q = open_quarantine(read["on_error"], read["quarantine"], beside=output)
-    done = split_file(
+    done = _apply(
+        split_file,
         source,
         output,
-        **(read | {"quarantine": q}),
+        read=read,
+        beside=output,
         fractions=fractions,
         stratify=stratify,
         group=group,
         seed=seed,
     )
-    report_quarantine(q)
-    _notes(done.notes)
     parts = done.result
     n = sum(parts.counts.values())
     for name, items in parts.items():
