@@ -11,7 +11,9 @@ the command's flags.
 
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -174,6 +176,70 @@ def test_options_are_the_library_calls_keywords(name):
     stale = sorted(set(excused) - options)
     assert not stale, f"EXCEPTIONS lists {stale} for datamill {name}, which has no such option"
     assert not set(excused) & keywords, f"datamill {name}: {set(excused) & keywords} are library keywords now"
+
+
+def _names(node: ast.AST, ctx: type[ast.expr_context] = ast.expr_context) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+
+
+def _reaches_a_call(fn: ast.FunctionDef, name: str) -> bool:
+    """Whether ``name``, or a name assigned or iterated from it (to any depth), is an argument of a call
+    in ``fn``: an option only tested (``if safety_model is not None``) and never passed on does not."""
+    tainted = {name}
+    while True:
+        before = len(tainted)
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign | ast.NamedExpr):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if node.value is not None and _names(node.value) & tainted:
+                    tainted.update(*(_names(t, ast.Store) for t in targets))
+            elif isinstance(node, ast.For | ast.comprehension) and _names(node.iter) & tainted:
+                tainted |= _names(node.target, ast.Store)
+        if len(tainted) == before:
+            break
+    calls = (n for n in ast.walk(fn) if isinstance(n, ast.Call))
+    return any(_names(a) & tainted for c in calls for a in [*c.args, *(k.value for k in c.keywords)])
+
+
+def _dead(callback: Callable[..., Any], options: set[str], excused: set[str]) -> list[str]:
+    """The parameters of ``callback`` (and its ``**block`` of shared options) that are options of the
+    command but reach no call in its body: read from the command line, then dropped."""
+    fn = ast.parse(textwrap.dedent(inspect.getsource(inspect.unwrap(callback)))).body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    params = [a.arg for a in [*fn.args.args, *fn.args.kwonlyargs]]
+    dead = [p for p in params if p in options and p not in excused and not _reaches_a_call(fn, p)]
+    if fn.args.kwarg is not None and not _reaches_a_call(fn, fn.args.kwarg.arg):
+        dead.append(f"**{fn.args.kwarg.arg}")
+    return dead
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_option_is_passed_on(name):
+    """Equal names are not enough: each option must reach a call (the library's, or a helper that makes
+    its argument), or ``datamill finetune clean --safety-model`` could be read and never given to clean()."""
+    cmd = COMMANDS[name]
+    excused = set(CLI_ONLY) | set(EXCEPTIONS.get(name, {}))
+    dead = _dead(cmd.callback, _options(cmd), excused)
+    assert not dead, f"datamill {name}: {dead} are read from the command line and passed to nothing"
+
+
+def _tested_only(safety_model: Annotated[str | None, typer.Option("--safety-model")] = None) -> None:
+    """A command that reads an option and drops it."""
+    if safety_model is not None:
+        print("refusals kept")
+
+
+def _passed(safety_model: Annotated[str | None, typer.Option("--safety-model")] = None) -> None:
+    """The same option given to the library (through a name assigned from it)."""
+    from datamill.finetune import clean
+
+    model = safety_model or None
+    clean([], safety_model=model)
+
+
+def test_an_option_passed_to_nothing_is_caught():
+    assert _dead(_tested_only, {"safety_model"}, set()) == ["safety_model"]
+    assert _dead(_passed, {"safety_model"}, set()) == []
 
 
 def _own_way(
