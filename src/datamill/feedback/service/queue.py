@@ -277,14 +277,7 @@ def submit(
                 found = existing(s)
                 if found is not None:
                     return found
-            if row is None or not can_access(db, user_id, row.project_id):
-                raise NotFoundError(f"no task {task_id}")
-            if row.aid is None:
-                raise ForbiddenError("this task is not in your queue")
-            if row.status == "done":
-                raise ConflictError("you already judged this task (with another client_key)")
-            if row.status == "skipped":
-                raise ConflictError("you skipped this task")
+            _check_open(db, row, user_id, task_id)
             proj = get_project(db, row.project_id)
             order = list(row.order)
             if displayed:
@@ -312,6 +305,18 @@ def submit(
         if found:
             return found
         raise ConflictError("you already judged this task") from None
+
+
+def _check_open(db: Database, row: Any, user_id: int, task_id: int) -> None:
+    """Refuse a submit unless the task is visible to the user and open in their queue."""
+    if row is None or not can_access(db, user_id, row.project_id):
+        raise NotFoundError(f"no task {task_id}")
+    if row.aid is None:
+        raise ForbiddenError("this task is not in your queue")
+    if row.status == "done":
+        raise ConflictError("you already judged this task (with another client_key)")
+    if row.status == "skipped":
+        raise ConflictError("you skipped this task")
 
 
 def skip(db: Database, user_id: int, task_id: int, *, reason: str) -> None:
