@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from datamill.errors import ConfigError
@@ -149,16 +150,7 @@ class Judge(PerRecordTeacherStep):
                     "judge_model": self.teacher.model,
                     "judge_explanation": res.completion.text if res.completion else "",
                 }
-                yield Example(
-                    id=rec.id,
-                    input=rec.input,
-                    messages=rec.messages,
-                    output=rec.output,
-                    label=rec.label,
-                    split=rec.split,
-                    metadata=meta,
-                    provenance=rec.provenance,
-                )
+                yield replace(rec, metadata=meta)
             return
         assert isinstance(rec, Preference)
         if len(results) < (2 if self.swap else 1):
@@ -232,14 +224,8 @@ class Critique(PerRecordTeacherStep):
     def outputs(self, rec: Record, results: list[Result]) -> Iterator[Record | str]:
         for res in results:
             assert isinstance(rec, Example)
-            yield Example(
-                id=rec.id,
-                input=rec.input,
-                messages=rec.messages,
-                output=rec.output,
-                label=rec.label,
-                split=rec.split,
-                provenance=rec.provenance,
+            yield replace(
+                rec,
                 metadata={
                     **rec.metadata,
                     "critique": res.value["critique"],
