@@ -10,23 +10,11 @@ from fastapi.responses import Response
 from datamill.feedback import service as svc
 from datamill.feedback.models import MAX_ROW_ID
 from datamill.feedback.routes.deps import ApiUser, Db, PageUser, need, page
+from datamill.feedback.service.audit import AuditAction
 
 __all__ = ["router"]
 
 router = APIRouter()
-
-Action = Literal[
-    "user.create",
-    "user.update",
-    "member.add",
-    "member.remove",
-    "token.create",
-    "token.revoke",
-    "project.create",
-    "tasks.import",
-    "export",
-    "resolution",
-]
 
 
 def _download(db: Any, format: str, action: str | None) -> Response:  # noqa: A002
@@ -68,7 +56,7 @@ def audit_download(
 def api_audit(
     user: ApiUser,
     db: Db,
-    action: Action | None = None,
+    action: AuditAction | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
     before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
 ) -> list[dict[str, Any]]:
@@ -83,7 +71,7 @@ def api_audit_export(
     user: ApiUser,
     db: Db,
     format: Literal["jsonl", "csv"] = "jsonl",
-    action: Action | None = None,  # noqa: A002
+    action: AuditAction | None = None,  # noqa: A002
 ) -> Response:
     """The whole audit log, oldest first, as a JSON Lines or CSV download (admin)."""
     need(user, "admin")

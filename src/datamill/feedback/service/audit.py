@@ -11,7 +11,7 @@ import csv
 import io
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal, get_args
 
 from datamill.errors import ConfigError
 from datamill.feedback.db import Database
@@ -20,6 +20,7 @@ from datamill.feedback.models import AuditEvent, User, utcnow
 __all__ = [
     "AUDIT_ACTIONS",
     "AUDIT_FORMATS",
+    "AuditAction",
     "audit_lines",
     "cli_actor",
     "export_audit",
@@ -27,8 +28,8 @@ __all__ = [
     "record",
 ]
 
-#: the actions recorded, as ``<what>.<verb>``
-AUDIT_ACTIONS = (
+#: the actions recorded, as ``<what>.<verb>`` (the type the web API validates a query against)
+AuditAction = Literal[
     "user.create",
     "user.update",
     "member.add",
@@ -39,7 +40,8 @@ AUDIT_ACTIONS = (
     "tasks.import",
     "export",
     "resolution",
-)
+]
+AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)
 AUDIT_FORMATS = ("jsonl", "csv")
 _COLUMNS = ("id", "at", "actor", "actor_id", "action", "target", "detail")
 
