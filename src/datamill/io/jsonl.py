@@ -7,6 +7,7 @@ is read as a stream of its elements, each numbered by the line it starts on.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import zlib
 from collections.abc import Iterable, Iterator
@@ -132,74 +133,6 @@ def _is_json_name(name: str) -> bool:
     return base.endswith(".json")
 
 
-class _JsonArray:
-    """A streamed JSON array's read position: the decoded text buffered, ``pos`` in it, and the line, byte
-    offset and element index there."""
-
-    def __init__(self, fh: Any, first: bytes, max_bytes: int) -> None:
-        import codecs
-        import json
-
-        self.fh, self.max_bytes, self.eof = fh, max_bytes, False
-        self.raw_decode = json.JSONDecoder().raw_decode
-        self.utf8 = codecs.getincrementaldecoder("utf-8")()
-        self.buf = self.utf8.decode(first)  # UnicodeDecodeError: the caller reports it
-        self.pos = self.buf.index("[") + 1
-        self.line, self.offset, self.index = (
-            1 + self.buf.count("\n", 0, self.pos),
-            len(self.buf[: self.pos].encode()),
-            0,
-        )
-
-    def more(self) -> None:
-        """Keep the text from ``pos`` and append the next chunk of the file (``eof`` at its end)."""
-        chunk = self.fh.read(1 << 20)
-        self.eof = not chunk
-        self.buf, self.pos = self.buf[self.pos :] + self.utf8.decode(chunk, final=not chunk), 0
-
-    def next_char(self) -> str | None:
-        """Past the white space and the comma between elements: the next character, None at the end."""
-        while True:
-            buf, pos = self.buf, self.pos
-            while pos < len(buf) and buf[pos] in " \t\r\n,":
-                self.line += buf[pos] == "\n"
-                self.offset += 1
-                pos += 1
-            self.pos = pos
-            if pos < len(buf) or self.eof:
-                return buf[pos] if pos < len(buf) else None
-            self.more()
-
-    def element(self) -> tuple[Any, int] | tuple[str, str]:
-        """The element at ``pos`` and where it ends, else (kind, reason) of why it cannot be read: it is not
-        JSON, or longer than ``max_bytes``."""
-        import json
-
-        while True:
-            try:
-                return self.raw_decode(self.buf, self.pos)
-            except json.JSONDecodeError as exc:
-                if self.eof:
-                    return (
-                        "invalid_json",
-                        f"element {self.index + 1} of the JSON array is not valid JSON: {exc.msg}",
-                    )
-                if len(self.buf) - self.pos > self.max_bytes:
-                    return (
-                        "line_too_long",
-                        f"element {self.index + 1} of the JSON array is over max_line_bytes={self.max_bytes:,}",
-                    )
-                self.more()
-
-    def advance(self, end: int) -> None:
-        """Move past the element that ends at ``end``."""
-        text = self.buf[self.pos : end]
-        self.index += 1
-        self.line += text.count("\n")
-        self.offset += len(text.encode())
-        self.pos = end
-
-
 def _iter_json_array(
     fh: Any,
     first: bytes,
@@ -212,50 +145,82 @@ def _iter_json_array(
 
     A malformed element ends the read (an array cannot be resynchronised past it) after telling the
     policy; so do an element longer than ``max_bytes``, invalid UTF-8 and a missing closing ``]``.
+    The loop keeps its position in locals: it is the hot path of reading a ``.json`` file.
     """
+    import codecs
+
+    raw_decode = json.JSONDecoder().raw_decode
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    state = {"eof": False}
+
+    def more(buf: str, pos: int) -> tuple[str, int]:
+        """``buf`` from ``pos`` with the next chunk of the file appended (sets eof at the end)."""
+        chunk = fh.read(1 << 20)
+        state["eof"] = not chunk
+        return buf[pos:] + utf8.decode(chunk, final=not chunk), 0
+
     try:
-        arr = _JsonArray(fh, first, max_bytes)
+        buf = utf8.decode(first)
     except UnicodeDecodeError as exc:
         policy.bad(
             path=name, line=1, kind="invalid_utf8", reason=f"invalid UTF-8 at byte {exc.start}", offset=0
         )
         return
+    pos = buf.index("[") + 1
+    line, offset, index = 1 + buf.count("\n", 0, pos), len(buf[:pos].encode()), 0
     try:
-        while (char := arr.next_char()) != "]":
-            if char is None:
-                policy.bad(
-                    path=name,
-                    line=arr.line,
-                    kind="invalid_json",
-                    offset=arr.offset,
-                    reason=f"the JSON array is not closed with ']' after {arr.index} element(s)",
-                )
+        while True:
+            while True:  # whitespace and the comma between elements
+                while pos < len(buf) and buf[pos] in " \t\r\n,":
+                    line += buf[pos] == "\n"
+                    offset += 1
+                    pos += 1
+                if pos < len(buf) or state["eof"]:
+                    break
+                buf, pos = more(buf, pos)
+            if pos >= len(buf) or buf[pos] == "]":
+                if pos >= len(buf):
+                    why = f"the JSON array is not closed with ']' after {index} element(s)"
+                    policy.bad(path=name, line=line, kind="invalid_json", offset=offset, reason=why)
                 return
-            got = arr.element()
-            if isinstance(got[1], str):
-                kind, reason = got
-                raw = arr.buf[arr.pos : arr.pos + 4096]
-                policy.bad(path=name, line=arr.line, kind=kind, raw=raw, offset=arr.offset, reason=reason)
-                return
-            value, end = got
-            yield arr.line, arr.offset, value
-            arr.advance(end)
+            while True:
+                try:
+                    value, end = raw_decode(buf, pos)
+                    break
+                except json.JSONDecodeError as exc:
+                    if state["eof"] or len(buf) - pos > max_bytes:
+                        kind, why = _element_error(index, exc, too_long=not state["eof"], max_bytes=max_bytes)
+                        policy.bad(
+                            path=name,
+                            line=line,
+                            kind=kind,
+                            raw=buf[pos : pos + 4096],
+                            offset=offset,
+                            reason=why,
+                        )
+                        return
+                    buf, pos = more(buf, pos)
+            yield line, offset, value
+            text = buf[pos:end]
+            index += 1
+            line += text.count("\n")
+            offset += len(text.encode())
+            pos = end
     except UnicodeDecodeError as exc:
-        policy.bad(
-            path=name,
-            line=arr.line,
-            kind="invalid_utf8",
-            offset=arr.offset,
-            reason=f"invalid UTF-8 in element {arr.index + 1} of the JSON array ({exc.reason})",
-        )
+        why = f"invalid UTF-8 in element {index + 1} of the JSON array ({exc.reason})"
+        policy.bad(path=name, line=line, kind="invalid_utf8", offset=offset, reason=why)
     except errors as exc:
-        policy.bad(
-            path=name,
-            line=arr.line,
-            kind="truncated_stream",
-            offset=arr.offset,
-            reason=f"stream is truncated or corrupt in element {arr.index + 1} of the JSON array: {exc}",
-        )
+        why = f"stream is truncated or corrupt in element {index + 1} of the JSON array: {exc}"
+        policy.bad(path=name, line=line, kind="truncated_stream", offset=offset, reason=why)
+
+
+def _element_error(
+    index: int, exc: json.JSONDecodeError, *, too_long: bool, max_bytes: int
+) -> tuple[str, str]:
+    """(kind, reason) of the array element ``index`` that cannot be read: over ``max_bytes``, or not JSON."""
+    if too_long:
+        return "line_too_long", f"element {index + 1} of the JSON array is over max_line_bytes={max_bytes:,}"
+    return "invalid_json", f"element {index + 1} of the JSON array is not valid JSON: {exc.msg}"
 
 
 class JsonlWriter(AtomicWriter):
