@@ -136,3 +136,41 @@ def test_rebuilding_an_index_embeds_only_changed_chunks(monkeypatch):
     np.testing.assert_array_equal(np.asarray(again.vectors)[keep], np.asarray(first.vectors)[keep])
     DenseIndex(docs, cache=False)
     assert len(ran) == 1 + 12  # without the cache every chunk is embedded again
+
+
+def test_cross_fitted_fusion_ranks_each_query_with_a_fusion_tuned_without_it(corpus):
+    from datamill.incontext import cross_fit_fusion
+
+    idx = HybridIndex(corpus.corpus)
+    before = dict(idx.params)
+    run, tunings = cross_fit_fusion(idx, corpus.queries, corpus.qrels, folds=3, k=20)
+    assert set(run) == set(corpus.qrels) and all(len(r) == 20 for r in run.values())
+    # each part was tuned on the other parts' queries only
+    assert sorted(t.queries for t in tunings) == sorted(len(corpus.qrels) - n for n in _part_sizes(run, 3))
+    assert idx.params == before
+    with pytest.raises(ConfigError, match="folds must be"):
+        cross_fit_fusion(idx, corpus.queries, corpus.qrels, folds=1)
+
+
+def _part_sizes(run, folds):
+    import zlib
+
+    return [sum(1 for q in run if zlib.crc32(q.encode()) % folds == f) for f in range(folds)]
+
+
+def test_eval_without_a_dev_split_adds_the_cross_fitted_hybrid(tmp_path):
+    import gzip
+
+    # a compressed corpus is read too
+    folder = tmp_path / "beir"
+    shutil.copytree(BEIR, folder)
+    raw = (folder / "corpus.jsonl").read_bytes()
+    (folder / "corpus.jsonl").unlink()
+    (folder / "corpus.jsonl.gz").write_bytes(gzip.compress(raw))
+    result = evaluate_retrieval(folder, kinds=("bm25", "dense", "hybrid"), folds=2)
+    assert set(result.table) == {"bm25", "dense", "hybrid", "hybrid-tuned"}
+    assert set(result.per_query["hybrid-tuned"]) == set(result.per_query["dense"])
+    cf = result.fusion["cross_fitted"]
+    assert cf["folds"] == 2 and len(cf["per_fold"]) == 2 and cf["all"]["fusion"] in ("weighted", "rrf")
+    assert result.summary()[-1].startswith("use ")
+    assert "hybrid-tuned" not in evaluate_retrieval(folder, kinds=("bm25", "dense", "hybrid"), folds=0).table

@@ -143,26 +143,15 @@ def search(
     json_out: JsonOpt = False,
 ) -> None:
     """Search an index."""
-    from rich.markup import escape
-
     from datamill.incontext import load_index, parse_filters
 
     flt = parse_filters(filters or [])
     idx = load_index(path)
     hits = idx.search(query, k, filters=flt or None)
-    if not hits and flt:
-        for key, wanted in flt.items():
-            seen = idx.metadata_values(key)
-            if not any(v in seen for v in wanted):
-                shown = ", ".join(f"{v} ({n:,})" for v, n in list(seen.items())[:10])
-                more = f", … {len(seen) - 10:,} more" if len(seen) > 10 else ""
-                err_console.print(
-                    f"[yellow]warning:[/] no chunk has {escape(key)}={escape(' or '.join(wanted))}; "
-                    f"its values: {escape(shown)}{more}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-                raise typer.Exit(1)
+    why = idx.unmatched_filter(flt) if not hits and flt else None
+    if why:
+        err_console.print(f"[yellow]warning:[/] {escape(why)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     if json_out:
         print_json([h.to_dict() for h in hits])
         return
@@ -256,11 +245,11 @@ def eval_(
         str, typer.Option("--dev-split", help="Tune the hybrid's fusion on this split's qrels when present.")
     ] = "dev",
     ann_threshold: Annotated[
-        int | None,
-        typer.Option(
-            "--ann-threshold", help="Dense: HNSW from this many vectors (0: always; default 20000)."
-        ),
+        int | None, typer.Option("--ann-threshold", help="Dense: HNSW from this many vectors (0: always).")
     ] = None,
+    folds: Annotated[
+        int, typer.Option("--folds", help="Without a dev split: cross-fit the fusion in this many parts.")
+    ] = 2,
     per_query: Annotated[
         Path | None, typer.Option("--per-query", help="Write per-query metrics (JSONL) here.")
     ] = None,
@@ -277,18 +266,12 @@ def eval_(
             split=split,
             dev_split=dev_split or None,
             index_params={"dense": dense, "hybrid": {"dense": dense}} if dense else None,
+            folds=folds,
         )
     if per_query is not None:
         from datamill.io import write_jsonl
 
-        write_jsonl(
-            (
-                {"kind": kind, "query_id": q, **m}
-                for kind, rows in result.per_query.items()
-                for q, m in rows.items()
-            ),
-            per_query,
-        )
+        write_jsonl(result.per_query_rows(), per_query)
     if json_out:
         print_json({k: v for k, v in result.to_dict().items() if k != "per_query"})
         return
@@ -308,25 +291,8 @@ def eval_(
             kind, *cells, f"{result.seconds[kind]['index']:.2f}", f"{result.seconds[kind]['queries']:.2f}"
         )
     console.print(table)
-    if result.fusion:
-        f = result.fusion
-        how = f"rrf k={f['rrf_k']}" if f["fusion"] == "rrf" else f"weighted, alpha={f['alpha']} on dense"
-        where = (
-            f"tuned on {f['dev_queries']} {f['tuned_on']} queries (nDCG@10 {f['dev_ndcg@10']:.4f})"
-            if "tuned_on" in f
-            else f"default; give qrels/{dev_split or 'dev'}.tsv to tune it"
-        )
-        console.print(f"hybrid fusion: {how} ({where})")
-    if result.ann:
-        a = result.ann
-        console.print(
-            f"dense HNSW: recall@10 {a['recall@10']:.4f} of exact search over {int(a['vectors']):,} vectors; "
-            f"{a['hnsw_ms']:.2f} ms/query vs {a['exact_ms']:.2f} ms exact"
-        )
-    if len(result.table) > 1:
-        rec = result.recommend()
-        others = ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in result.table.items() if k != rec)
-        console.print(f"[bold]use {rec}[/] (nDCG@10 {result.table[rec]['ndcg@10']:.4f}; {others})")
+    for line in result.summary():
+        console.print(escape(line), highlight=False)
 
 
 @app.command()

@@ -119,6 +119,17 @@ class Index(ABC):
         counts = Counter(_value_text(meta[key]) for meta in _metadata_of(self.chunks) if key in meta)
         return dict(counts.most_common())
 
+    def unmatched_filter(self, filters: dict[str, list[str]]) -> str | None:
+        """Why ``filters`` (as :func:`parse_filters` gives them) can match nothing: the first key none
+        of whose values any chunk has, with the values it does have (most common first); else None."""
+        for key, wanted in filters.items():
+            seen = self.metadata_values(key)
+            if not any(v in seen for v in wanted):
+                shown = ", ".join(f"{v} ({n:,})" for v, n in list(seen.items())[:10])
+                more = f", … {len(seen) - 10:,} more" if len(seen) > 10 else ""
+                return f"no chunk has {key}={' or '.join(wanted)}; its values: {shown}{more}"
+        return None
+
     def _check_filter_keys(self, keys: Iterable[str]) -> None:
         known = self.metadata_keys()
         for key in keys:

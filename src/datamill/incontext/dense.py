@@ -20,6 +20,14 @@ __all__ = ["DenseIndex"]
 ANN_THRESHOLD = 20_000  # exact numpy search below this many vectors, usearch HNSW from here on
 
 
+def _threads() -> int:
+    """Workers for HNSW inserts and batch searches: every core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class DenseIndex(Index):
     """Sentence embeddings (shipped all-MiniLM-L6-v2 by default), cosine similarity.
 
@@ -92,7 +100,7 @@ class DenseIndex(Index):
         self.vectors = vecs if self.vectors.size == 0 else np.vstack([self.vectors, vecs])
         self.keys = np.concatenate([self.keys, keys])
         if self._ann is not None:
-            self._ann.add(keys, vecs)
+            self._ann.add(keys, vecs, threads=_threads())
 
     def _shrink(self, keep: np.ndarray) -> None:
         gone = np.setdiff1d(self.keys, self.keys[keep], assume_unique=True)
@@ -118,7 +126,7 @@ class DenseIndex(Index):
         """The HNSW graph over every vector (built on first use when not loaded with the index)."""
         if self._ann is None:
             ann = self._new_ann()
-            ann.add(self.keys, np.ascontiguousarray(self.vectors, dtype=np.float32))
+            ann.add(self.keys, np.ascontiguousarray(self.vectors, dtype=np.float32), threads=_threads())
             self._ann = ann
         return self._ann
 
@@ -143,7 +151,7 @@ class DenseIndex(Index):
             return [[] for _ in qv]
         if exact or (exact is None and not self.uses_ann):
             return _exact_top(np.asarray(self.vectors), qv, k)
-        matches = self.ann_index().search(np.ascontiguousarray(qv, dtype=np.float32), k)
+        matches = self.ann_index().search(np.ascontiguousarray(qv, dtype=np.float32), k, threads=_threads())
         if not hasattr(
             matches, "counts"
         ):  # usearch answers one query with Matches, several with BatchMatches

@@ -1,7 +1,7 @@
 """Retrieval evaluation on BEIR-format data: recall@k, nDCG@10, MRR@10, MAP@100, per query.
 
 A BEIR folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl`` (``_id``,
-``text``) and ``qrels/<split>.tsv`` (``query-id``, ``corpus-id``, ``score``, with a header). Metrics
+``text``), either possibly compressed (``corpus.jsonl.gz``), and ``qrels/<split>.tsv`` (``query-id``, ``corpus-id``, ``score``, with a header). Metrics
 follow trec_eval / pytrec_eval definitions (graded gains for nDCG; relevance > 0 counts as relevant).
 """
 
@@ -12,7 +12,7 @@ import math
 import os
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,26 +34,24 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
     """Read a BEIR-format folder; errors name the file and line."""
     root = os.fspath(folder)
     corpus = []
-    for n, _, row in iter_jsonl(os.path.join(root, "corpus.jsonl")):
+    cpath = _jsonl(root, "corpus")
+    for n, _, row in iter_jsonl(cpath):
         if not isinstance(row, dict) or "_id" not in row or not isinstance(row.get("text"), str):
-            raise InputError(
-                "corpus rows need '_id' and a string 'text'", path=os.path.join(root, "corpus.jsonl"), line=n
-            )
+            raise InputError("corpus rows need '_id' and a string 'text'", path=cpath, line=n)
         meta = {"title": row["title"]} if row.get("title") else {}
         corpus.append(
             Document(
                 id=str(row["_id"]),
                 text=row["text"],
                 metadata=meta,
-                provenance=Provenance(source=os.path.join(root, "corpus.jsonl"), line=n),
+                provenance=Provenance(source=cpath, line=n),
             )
         )
     queries = {}
-    for n, _, row in iter_jsonl(os.path.join(root, "queries.jsonl")):
+    qjpath = _jsonl(root, "queries")
+    for n, _, row in iter_jsonl(qjpath):
         if not isinstance(row, dict) or "_id" not in row or not isinstance(row.get("text"), str):
-            raise InputError(
-                "query rows need '_id' and a string 'text'", path=os.path.join(root, "queries.jsonl"), line=n
-            )
+            raise InputError("query rows need '_id' and a string 'text'", path=qjpath, line=n)
         queries[str(row["_id"])] = row["text"]
     qpath = os.path.join(root, "qrels", f"{split}.tsv")
     if not os.path.exists(qpath):
@@ -70,6 +68,15 @@ def load_beir(folder: str | os.PathLike[str], *, split: str = "test") -> BeirDat
             except ValueError:
                 raise InputError(f"score {row[2]!r} is not an integer", path=qpath, line=n) from None
     return BeirData(corpus, queries, dict(qrels))
+
+
+def _jsonl(root: str, name: str) -> str:
+    """``name.jsonl`` under ``root``, or its compressed copy when only that exists."""
+    plain = os.path.join(root, f"{name}.jsonl")
+    for ext in ("", ".gz", ".zst"):
+        if os.path.exists(plain + ext):
+            return plain + ext
+    raise InputError(f"no {name}.jsonl (or compressed copy) in this BEIR folder", path=plain)
 
 
 def _ndcg(ranked: Sequence[str], rel: dict[str, int], k: int) -> float:
@@ -109,8 +116,10 @@ def score_run(
 @dataclass
 class EvalResult:
     """Metrics per index kind (``table``), per query, timings, the hybrid's fusion (``fusion``: its
-    settings, and what tuning on the dev split found), and the HNSW recall against exact search
-    (``ann``, when the dense index searched an HNSW graph)."""
+    settings, and what tuning found) and the HNSW recall against exact search (``ann``, when the dense
+    index searched an HNSW graph). A ``hybrid-tuned`` row is the hybrid cross-fitted on the test
+    queries (each ranked with a fusion tuned on the others, see
+    :func:`~datamill.incontext.hybrid.cross_fit_fusion`)."""
 
     table: dict[str, dict[str, float]]
     per_query: dict[str, dict[str, dict[str, float]]]
@@ -124,13 +133,49 @@ class EvalResult:
         return max(self.table, key=lambda kind: self.table[kind][metric])
 
     def recommend(self, metric: str = "ndcg@10", margin: float = 0.005) -> str:
-        """The kind to use: the best on ``metric``, unless a simpler kind (bm25, then dense) is within
-        ``margin`` of it."""
+        """The row to use: the best on ``metric``, unless a simpler one (bm25, dense, the hybrid with
+        its default or dev-tuned fusion, then the cross-fitted one) is within ``margin`` of it."""
         top = self.table[self.best(metric)][metric]
-        for kind in ("bm25", "dense", "hybrid"):
+        for kind in ("bm25", "dense", "hybrid", "hybrid-tuned"):
             if kind in self.table and self.table[kind][metric] >= top - margin:
                 return kind
         return self.best(metric)
+
+    def summary(self) -> list[str]:
+        """What ``incontext eval`` prints under its table: the fusion, the HNSW recall, what to use."""
+        lines = []
+        f = self.fusion
+        if f:
+            where = (
+                f"tuned on {f['dev_queries']} {f['tuned_on']} queries (nDCG@10 {f['dev_ndcg@10']:.4f})"
+                if "tuned_on" in f
+                else "default; a qrels/dev.tsv split tunes it"
+            )
+            lines.append(f"hybrid fusion: {_fusion_text(f)} ({where})")
+        if "cross_fitted" in f:
+            c = f["cross_fitted"]
+            lines.append(
+                f"hybrid-tuned: each of {c['folds']} parts of the test queries ranked with the fusion tuned on"
+                f" the others ({'; '.join(c['per_fold'])}); tuned on all {self.queries}: {_fusion_text(c['all'])}"
+            )
+        if self.ann:
+            a = self.ann
+            lines.append(
+                f"dense HNSW: recall@10 {a['recall@10']:.4f} of exact search over {int(a['vectors']):,} vectors;"
+                f" {a['hnsw_ms']:.2f} ms/query vs {a['exact_ms']:.2f} ms exact"
+            )
+        if len(self.table) > 1:
+            rec = self.recommend()
+            others = ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in self.table.items() if k != rec)
+            use = f"hybrid with {_fusion_text(f['cross_fitted']['all'])}" if rec == "hybrid-tuned" else rec
+            lines.append(f"use {use} (nDCG@10 {self.table[rec]['ndcg@10']:.4f}; {others})")
+        return lines
+
+    def per_query_rows(self) -> Iterator[dict[str, Any]]:
+        """One row per index kind and query: ``kind``, ``query_id`` and the query's metrics."""
+        for kind, rows in self.per_query.items():
+            for q, m in rows.items():
+                yield {"kind": kind, "query_id": q, **m}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +190,10 @@ class EvalResult:
         }
 
 
+def _fusion_text(f: dict[str, Any]) -> str:
+    return f"rrf k={f['rrf_k']}" if f["fusion"] == "rrf" else f"weighted, alpha={f['alpha']} on dense"
+
+
 def evaluate_retrieval(
     folder: str | os.PathLike[str],
     *,
@@ -153,16 +202,20 @@ def evaluate_retrieval(
     dev_split: str | None = "dev",
     k: int = 100,
     index_params: dict[str, dict[str, Any]] | None = None,
+    folds: int = 2,
     progress: bool = False,
 ) -> EvalResult:
     """Index the corpus with each kind, run every query of ``split``, score against its qrels.
 
     When the folder has qrels for ``dev_split`` (``qrels/dev.tsv`` by default), the hybrid's fusion is
     tuned on those queries first (:func:`~datamill.incontext.hybrid.tune_fusion`); the ``split``
-    queries are never used for tuning. Without them the hybrid keeps its default (or given) fusion."""
+    queries are never used for tuning. Without them the hybrid keeps its default (or given) fusion,
+    and (``folds`` >= 2) a ``hybrid-tuned`` row is added: the ``split`` queries cross-fitted in
+    ``folds`` parts, each ranked with the fusion tuned on the other parts
+    (:func:`~datamill.incontext.hybrid.cross_fit_fusion`)."""
     from datamill.incontext.bm25 import BM25Index
     from datamill.incontext.dense import DenseIndex
-    from datamill.incontext.hybrid import HybridIndex, tune_fusion
+    from datamill.incontext.hybrid import HybridIndex, cross_fit_fusion, tune_fusion
     from datamill.incontext.index import Index, build_index
 
     data = load_beir(folder, split=split)
@@ -195,6 +248,16 @@ def evaluate_retrieval(
         built[kind] = idx
         if kind == "dense" and isinstance(idx, DenseIndex) and idx.uses_ann:
             ann = idx.ann_recall([data.queries[q] for q in qids], 10)
+        if isinstance(idx, HybridIndex) and not dev and folds >= 2 and len(qids) >= folds:
+            t1 = time.perf_counter()
+            cv_run, tunings = cross_fit_fusion(idx, data.queries, data.qrels, folds=folds, k=k)
+            table["hybrid-tuned"], per_query["hybrid-tuned"] = score_run(cv_run, data.qrels)
+            seconds["hybrid-tuned"] = {"index": 0.0, "queries": round(time.perf_counter() - t1, 3)}
+            fusion["cross_fitted"] = {
+                "folds": folds,
+                "per_fold": [f"{_fusion_text(t.params())} on {t.queries}" for t in tunings],
+                "all": tune_fusion(idx, data.queries, data.qrels, apply=False).params(),
+            }
     return EvalResult(
         table, per_query, seconds, queries=len(qids), documents=len(data.corpus), fusion=fusion, ann=ann
     )
