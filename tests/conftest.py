@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -14,6 +15,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
 # small real public samples, copied into the repo with their sources and licences (tests/data/README.md)
 SAMPLE_DATA = REPO / "tests" / "data"
+
+# Property tests check what is generated, not how fast: on a loaded 2-core CI machine Hypothesis's
+# deadline and "generation is slow" health checks fail runs whose properties all hold.
+hypothesis.settings.register_profile(
+    "datamill", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("datamill")
 POSTGRES_URL = os.environ.get("DATAMILL_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
