@@ -4,6 +4,7 @@ close, the vector cache skips texts seen before, and wrong options are refused."
 import json
 import os
 import shutil
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -35,6 +36,28 @@ def test_onnx_fp32_matches_sentence_transformers(torch_vectors):
     assert np.abs(vecs - torch_vectors).max() < 1e-5
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(vecs[0], vecs[-1])
+
+
+def test_exported_graph_is_fused_and_int8_quantises_per_channel():
+    import onnx
+
+    fp32 = get_embedder(backend="onnx")._impl.file
+    ops = Counter(n.op_type for n in onnx.load(fp32).graph.node)
+    # one Attention, two SkipLayerNormalization and one BiasGelu per layer: onnxruntime's fused kernels
+    assert (ops["Attention"], ops["SkipLayerNormalization"], ops["BiasGelu"]) == (6, 12, 6), ops
+    int8 = onnx.load(get_embedder(quantize=True)._impl.file)
+    scales = [i for i in int8.graph.initializer if i.name.endswith("_scale") and "MatMul" in i.name]
+    assert scales and all(len(i.dims) == 1 and i.dims[0] > 1 for i in scales)  # one scale per column
+
+
+def test_truncation_at_128_matches_sentence_transformers_at_128():
+    text = TEXTS[5]
+    st = Embedder(backend="torch", max_seq_length=128)
+    fast = Embedder(backend="onnx", quantize=True, max_seq_length=128)
+    ref = st.encode([text])[0]
+    assert float(ref @ fast.encode([text])[0]) > 0.98
+    assert float(ref @ get_embedder(backend="torch").encode([text])[0]) < 0.999  # 128 differs from 256
+    np.testing.assert_allclose(Embedder(backend="onnx", max_seq_length=128).encode([text])[0], ref, atol=1e-5)
 
 
 def test_auto_backend_is_onnx_for_the_shipped_model(monkeypatch):

@@ -9,8 +9,12 @@ Backends (``backend=``):
 
 - ``"onnx"``: ONNX Runtime on a graph exported from the folder's own weights at first use (a few
   seconds, then cached under ``$DATAMILL_CACHE_DIR`` or ``~/.cache/datamill``, keyed by a hash of
-  the model's files; nothing is downloaded). Same vectors as sentence-transformers (cosine > 0.99999).
-  ``quantize=True`` runs int8 weights instead (faster; small quality cost, see the benchmark).
+  the model's files; nothing is downloaded) and fused by onnxruntime's transformer optimizer (one
+  Attention, SkipLayerNormalization and BiasGelu kernel per layer). Same vectors as
+  sentence-transformers (cosine > 0.99999). ``quantize=True`` runs int8 weights (per output channel)
+  instead, and ``max_seq_length=128`` truncates at the 128 word pieces MiniLM was trained on
+  (sentence-transformers truncates at 256): the fastest setting, at a small quality cost that
+  ``benchmarks/embed_speed.py`` measures (docs/incontext.md has the figures).
 - ``"torch"``: sentence-transformers itself.
 - ``"static"``: a static-embedding tier distilled locally from the same model (token vectors,
   Model2Vec recipe): far faster, lower quality; for corpus-scale work where that trade is right.
@@ -221,7 +225,9 @@ def _onnx_usable(info: Any) -> bool:
         import onnxruntime  # noqa: F401
     except ImportError:
         return False
-    if os.path.exists(os.path.join(info.folder, "model.onnx")):
+    from datamill.embed._export import EXPORT_VERSION
+
+    if os.path.exists(os.path.join(info.folder, f"model-v{EXPORT_VERSION}.onnx")):
         return True
     try:
         import torch  # noqa: F401
