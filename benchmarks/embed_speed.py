@@ -1,7 +1,7 @@
 """Embedding speed and quality: datamill.embed (ONNX fp32, int8, int8 at 128 tokens, static tier) vs
 sentence-transformers, with the same model (the shipped all-MiniLM-L6-v2) on the same texts.
 
-    python benchmarks/embed_speed.py [BEIR_DIR ...] [--texts 2000] [--slice 250]
+    python benchmarks/embed_speed.py [BEIR_DIR ...] [--texts 2000] [--slice 250] [--no-speed]
 
 sentence-transformers runs with its defaults (batch 32, truncation at 256 tokens) on as many torch
 threads as datamill gives ONNX Runtime (both printed). Warm-up (export, quantisation, distillation,
@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("beir", nargs="*")
     ap.add_argument("--texts", type=int, default=2000)
     ap.add_argument("--slice", type=int, default=250)
+    ap.add_argument("--no-speed", action="store_true", help="nDCG@10 only")
     args = ap.parse_args()
     import torch
 
@@ -111,14 +112,16 @@ def main() -> None:
         f"average; threads: torch {torch.get_num_threads()}, onnxruntime {threads}; "
         f"load {os.getloadavg()[0]:.1f}"
     )
-    total, per = timed(eng, texts, args.slice)
+    total, per = (
+        timed(eng, texts, args.slice) if not args.no_speed else (dict.fromkeys(eng, float("nan")), [])
+    )
     quality = {name: {s: ndcg(enc, d) for s, d in sets.items()} for name, enc in eng.items()}
     print(
         f"{'engine':24s} {'docs/s':>8s} {'x ST':>6s} {'per slice':>12s}  "
         + "  ".join(f"nDCG@10 {s} (x ST)" for s in sets)
     )
     for name in eng:
-        ratios = [row[REF] / row[name] for row in per]
+        ratios = [row[REF] / row[name] for row in per] or [1.0]
         nd = "  ".join(f"{quality[name][s]:.4f} ({quality[name][s] / quality[REF][s]:.3f})" for s in sets)
         print(
             f"{name:24s} {len(texts) / total[name]:8,.1f} {total[REF] / total[name]:6.2f} "

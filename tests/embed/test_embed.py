@@ -53,7 +53,10 @@ def test_exported_graph_is_fused_and_int8_quantises_per_channel():
 def test_truncation_at_128_matches_sentence_transformers_at_128():
     text = TEXTS[5]
     st = Embedder(backend="torch", max_seq_length=128)
-    fast = Embedder(backend="onnx", quantize=True, max_seq_length=128)
+    fast = get_embedder(quantize=True, max_seq_length=128)
+    assert (
+        fast is get_embedder(backend="auto", quantize=True, max_seq_length=128) and fast.max_seq_length == 128
+    )
     ref = st.encode([text])[0]
     assert float(ref @ fast.encode([text])[0]) > 0.98
     assert float(ref @ get_embedder(backend="torch").encode([text])[0]) < 0.999  # 128 differs from 256

@@ -274,13 +274,18 @@ class _TorchEncoder:
 
 
 def get_embedder(
-    model: str = DEFAULT_MODEL, *, backend: Backend = "auto", quantize: bool = False
+    model: str = DEFAULT_MODEL,
+    *,
+    backend: Backend = "auto",
+    quantize: bool = False,
+    max_seq_length: int | None = None,
 ) -> Embedder:
     """A cached :class:`Embedder` (models load once per process, however the call spells the defaults);
-    ``encode(..., cache=True)`` for the vector cache."""
-    return _embedder(model, backend, quantize)
+    ``encode(..., cache=True)`` for the vector cache. ``quantize=True, max_seq_length=128`` is the
+    fastest setting that keeps retrieval quality (see the module docstring)."""
+    return _embedder(model, backend, quantize, max_seq_length)
 
 
 @lru_cache(maxsize=8)
-def _embedder(model: str, backend: Backend, quantize: bool) -> Embedder:
-    return Embedder(model, backend=backend, quantize=quantize)
+def _embedder(model: str, backend: Backend, quantize: bool, max_seq_length: int | None) -> Embedder:
+    return Embedder(model, backend=backend, quantize=quantize, max_seq_length=max_seq_length)
