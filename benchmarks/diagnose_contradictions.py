@@ -96,9 +96,9 @@ def _share(emb: _Cached, cross, texts: list[str]) -> None:  # noqa: ANN001
     emb.memo.update({t: cross.memo[t][0] for t in texts})
 
 
-def nli_table(seed: int, emb: _Cached, cross, cache: Path | None) -> None:  # noqa: ANN001
+def nli_table(seed: int, emb: _Cached, cross, cache: Path | None, pairs: int) -> None:  # noqa: ANN001
     train = [r for n in TRAIN for r in load_pairs(n)]
-    held = {n: load_pairs(n) for n in HELD_OUT}
+    held = {n: load_pairs(n)[: pairs or None] for n in HELD_OUT}
     model = load_contradiction_model()
     texts = list(
         dict.fromkeys(t for rows in held.values() for r in rows for t in (r["premise"], r["hypothesis"]))
@@ -138,10 +138,10 @@ def claim_sets(*, all_five: bool) -> tuple[list[list[str]], list[list[str]]]:
     return mixed, support
 
 
-def factcheck_table(emb: _Cached, cross) -> None:  # noqa: ANN001
+def factcheck_table(emb: _Cached, cross, builds: list[bool]) -> None:  # noqa: ANN001
     print("\n2. CLIMATE-FEVER passage sets flagged as contradictory")
     print(f"{'build':<14}{'detector':<13}{'mixed S+R':>18}{'all support':>18}{'ratio':>8}")
-    for all_five in (False, True):
+    for all_five in builds:
         mixed, support = claim_sets(all_five=all_five)
         _share(emb, cross, [st.text for ctx in mixed + support for st in _statements(ctx, 300)])
         for det in ("rules", "learned", "cross", "rules+cross", "combined"):
@@ -248,24 +248,48 @@ def speed_table(repeats: int, emb: _Cached, cross) -> None:  # noqa: ANN001
     )
 
 
+def planted_table(emb: _Cached, cross) -> None:  # noqa: ANN001
+    """Contexts of the planted-cause fixture flagged by each detector: planted contradictions found, and
+    contexts flagged that were planted without one (false contradictions a detector adds)."""
+    from datamill.diagnose import make_planted
+
+    fx = make_planted(seed=0)
+    ctx = {r["id"]: r["contexts"] for r in fx.results if r.get("contexts")}
+    gold = fx.planted["contradictory_context"] & set(ctx)
+    print(f"\n4. planted-cause fixture (seed 0): {len(ctx)} contexts, {len(gold)} planted contradictory")
+    for det in ("rules", "rules+learned", "rules+cross"):
+        found = set(
+            scan_contradictions(
+                ctx, detector=det, embedder=emb, weights=cross if "cross" in det else None
+            ).found
+        )
+        print(
+            f"   {det:<14} planted found {len(found & gold):>3}/{len(gold)}, false contexts flagged {len(found - gold)}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--only", choices=["nli", "factcheck", "speed"], help="run one part")
+    ap.add_argument("--only", choices=["nli", "factcheck", "speed", "planted"], help="run one part")
     ap.add_argument(
         "--vectors", default="/tmp/datamill-nli-cache/bench-vectors.npz", help="sentence vector cache"
     )
     ap.add_argument("--cross", default=None, help="cross-encoder weights (default: the shipped ones)")
+    ap.add_argument("--nli-pairs", type=int, default=0, help="first N pairs of each held-out split (0: all)")
+    ap.add_argument("--labelled-only", action="store_true", help="CLIMATE-FEVER: the S + R build only")
     a = ap.parse_args()
     emb = _Cached(Path(a.vectors) if a.vectors else None)
     cross = load_cross_encoder(a.cross)
     cache = Path(a.vectors).parent if a.vectors else None
     try:
         if a.only in (None, "nli"):
-            nli_table(a.seed, emb, cross, cache)
+            nli_table(a.seed, emb, cross, cache, a.nli_pairs)
         if a.only in (None, "factcheck"):
-            factcheck_table(emb, cross)
+            factcheck_table(emb, cross, [False] if a.labelled_only else [False, True])
+        if a.only in (None, "planted"):
+            planted_table(emb, cross)
     finally:
         emb.save()
     if a.only in (None, "speed"):

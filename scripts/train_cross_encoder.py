@@ -47,6 +47,7 @@ from datamill.diagnose.cross import (  # noqa: E402
     build_top,
     copy_bert_layers,
     join_states,
+    load_top,
     save_top,
 )
 
@@ -163,6 +164,8 @@ def main() -> None:
 
     top = build_top(6 - a.split, len(CLASSES))
     copy_bert_layers(top, base, a.split)
+    if a.init:
+        top.load_state_dict(load_top(a.init)[0].state_dict())
     head = [p for n, p in top.named_parameters() if not n.startswith("layers.")]
     body = [p for n, p in top.named_parameters() if n.startswith("layers.")]
     opt = torch.optim.AdamW(
@@ -226,6 +229,7 @@ def main() -> None:
         "trained_on": {n: len(load_pairs(n)) for n in TRAIN},
         "unrelated_neutral_pairs": a.unrelated,
         "steps": step,
+        "continued_from": a.init,
         "batch": a.batch,
         "lr": a.lr,
         "minutes": a.minutes,
