@@ -3,7 +3,7 @@
 1. Held-out NLI pairs (SNLI 1.0 test, MultiNLI mismatched sample; never trained on): precision, recall and F1
    of "contradiction" for the rules, a scikit-learn bag-of-words logistic regression trained on the same
    pairs as the models (threshold tuned the same way), the learned detector (MiniLM pair features) and the
-   cross-encoder (``--cross`` weights, default the shipped ones).
+   cross-encoder (``--cross`` weights written by ``scripts/train_cross_encoder.py``; none ship yet).
 2. Passage sets from CLIMATE-FEVER (claims with Wikipedia evidence labelled SUPPORTS / REFUTES by
    annotators): how often a set holding both a supporting and a refuting passage is flagged, against a set
    whose passages all support the claim (rates and their ratio, per detector). Two builds: the labelled
@@ -92,6 +92,8 @@ def _cross_probs(cross, name: str, rows: list[dict], cache: Path | None) -> np.n
 
 def _share(emb: _Cached, cross, texts: list[str]) -> None:  # noqa: ANN001
     """Encode ``texts`` once: the cross-encoder's per-sentence pass gives the MiniLM vectors too."""
+    if cross is None:
+        return
     cross.encode([t for t in dict.fromkeys(texts) if t not in emb.memo or t not in cross.memo])
     emb.memo.update({t: cross.memo[t][0] for t in texts})
 
@@ -107,7 +109,7 @@ def nli_table(seed: int, emb: _Cached, cross, cache: Path | None, pairs: int) ->
     vec = dict(zip(texts, emb.encode(texts), strict=True))
     bow = _bow_baseline(train, held, seed)
     print("\n1. contradiction on held-out NLI pairs (precision / recall / F1)")
-    heads = ("rules", "bag-of-words", "learned (pair features)", "cross-encoder")
+    heads = ("rules", "bag-of-words", "learned (pair features)", "cross-encoder")[: 3 + (cross is not None)]
     print(f"{'set':<20}{'pairs':>6}" + "".join(f"{h:>25}" for h in heads))
     for name, rows in held.items():
         gold = np.array([r["label"] == "contradiction" for r in rows])
@@ -115,8 +117,9 @@ def nli_table(seed: int, emb: _Cached, cross, cache: Path | None, pairs: int) ->
         u = np.stack([vec[r["premise"]] for r in rows])
         v = np.stack([vec[r["hypothesis"]] for r in rows])
         learned = model.score(u, v) >= model.threshold
-        crossed = _cross_probs(cross, name, rows, cache) >= cross.threshold
-        cells = [prf(rules, gold), bow[name], prf(learned, gold), prf(crossed, gold)]
+        cells = [prf(rules, gold), bow[name], prf(learned, gold)]
+        if cross is not None:
+            cells.append(prf(_cross_probs(cross, name, rows, cache) >= cross.threshold, gold))
         print(
             f"{name:<20}{len(rows):>6}"
             + "".join(f"{c['precision']:.3f}/{c['recall']:.3f}/{c['f1']:.3f}".rjust(25) for c in cells)
@@ -144,7 +147,7 @@ def factcheck_table(emb: _Cached, cross, builds: list[bool]) -> None:  # noqa: A
     for all_five in builds:
         mixed, support = claim_sets(all_five=all_five)
         _share(emb, cross, [st.text for ctx in mixed + support for st in _statements(ctx, 300)])
-        for det in ("rules", "learned", "cross", "rules+cross", "combined"):
+        for det in ("rules", "learned", "combined", *(("cross", "rules+cross") if cross else ())):
             rates = []
             for sets in (mixed, support):
                 found = scan_contradictions(
@@ -219,12 +222,13 @@ def speed_table(repeats: int, emb: _Cached, cross) -> None:  # noqa: ANN001
         fresh.encode(sentences)
         add("embed", time.perf_counter() - t0)
         emb.memo.update(fresh.memo)
-        for s in sentences:
-            cross.memo.pop(s, None)
-        t0 = time.perf_counter()
-        cross.encode(sentences)
-        add("cross_encode", time.perf_counter() - t0)
-        for det, w in (("rules+learned", None), ("rules+cross", cross)):
+        if cross is not None:
+            for s in sentences:
+                cross.memo.pop(s, None)
+            t0 = time.perf_counter()
+            cross.encode(sentences)
+            add("cross_encode", time.perf_counter() - t0)
+        for det, w in (("rules+learned", None), *((("rules+cross", cross),) if cross else ())):
             c0 = time.process_time()
             scan = scan_contradictions({"c": ctx}, detector=det, embedder=emb, weights=w)  # encodings at hand
             add(f"{det} cpu", time.process_time() - c0)
@@ -236,7 +240,7 @@ def speed_table(repeats: int, emb: _Cached, cross) -> None:  # noqa: ANN001
     print(
         f"\n3. one 20-passage context (60 sentences), one thread, median of {repeats} (load average {load:.1f})"
     )
-    for det in ("rules+learned", "rules+cross"):
+    for det in ("rules+learned", *(("rules+cross",) if cross else ())):
         print(
             f"   {det:<14} encodings at hand: {med[det + ' wall'] * 1e3:7.1f} ms wall, "
             f"{med[det + ' cpu'] * 1e3:7.1f} ms CPU ({med[det + ' pairs']:.0f} candidate pairs)"
@@ -257,7 +261,7 @@ def planted_table(emb: _Cached, cross) -> None:  # noqa: ANN001
     ctx = {r["id"]: r["contexts"] for r in fx.results if r.get("contexts")}
     gold = fx.planted["contradictory_context"] & set(ctx)
     print(f"\n4. planted-cause fixture (seed 0): {len(ctx)} contexts, {len(gold)} planted contradictory")
-    for det in ("rules", "rules+learned", "rules+cross"):
+    for det in ("rules", "rules+learned", *(("rules+cross",) if cross else ())):
         found = set(
             scan_contradictions(
                 ctx, detector=det, embedder=emb, weights=cross if "cross" in det else None
@@ -276,12 +280,12 @@ def main() -> None:
     ap.add_argument(
         "--vectors", default="/tmp/datamill-nli-cache/bench-vectors.npz", help="sentence vector cache"
     )
-    ap.add_argument("--cross", default=None, help="cross-encoder weights (default: the shipped ones)")
+    ap.add_argument("--cross", default=None, help="cross-encoder weights (scripts/train_cross_encoder.py)")
     ap.add_argument("--nli-pairs", type=int, default=0, help="first N pairs of each held-out split (0: all)")
     ap.add_argument("--labelled-only", action="store_true", help="CLIMATE-FEVER: the S + R build only")
     a = ap.parse_args()
     emb = _Cached(Path(a.vectors) if a.vectors else None)
-    cross = load_cross_encoder(a.cross)
+    cross = load_cross_encoder(a.cross) if a.cross else None
     cache = Path(a.vectors).parent if a.vectors else None
     try:
         if a.only in (None, "nli"):

@@ -78,3 +78,8 @@ def test_cross_reads_only_the_most_suspicious_pairs(tmp_path):
     assert every.pairs_scored > 1 and one.pairs_scored == 1 and len(one.found["a"]) == 1
     with pytest.raises(ConfigError, match="cross_pairs"):
         scan_contradictions({"a": ctx}, detector="cross", weights=model, cross_pairs=0)
+
+
+def test_no_shipped_weights_says_how_to_train():
+    with pytest.raises(ConfigError, match="train_cross_encoder.py"):
+        find_contradictions(PARAPHRASED, detector="cross")

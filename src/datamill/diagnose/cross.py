@@ -5,9 +5,10 @@ all-MiniLM-L6-v2 encode each statement on its own (so a statement is encoded onc
 in, and the same pass gives its sentence vector for picking candidate pairs), then the top layers,
 fine-tuned on public NLI data by ``scripts/train_cross_encoder.py``, attend over the two statements'
 token states joined (``[CLS] a [SEP] b [SEP]``) and a small head gives P(contradiction / entailment /
-neutral). Only the fine-tuned top layers and the head ship (``datamill/data/contradiction/cross_minilm.npz``,
-int8 weights with one scale per output row, a few MB) as a delta over the base weights the package already
-has; no download, torch on CPU.
+neutral). Only the fine-tuned top layers and the head are saved (int8 weights with one scale per output
+row, ~3.4 MB) as a delta over the base weights the package already has; no download, torch on CPU. No
+weights ship yet (the package would read ``datamill/data/contradiction/cross_minilm.npz``): pass the file
+the training script writes as ``weights=``.
 """
 
 from __future__ import annotations
@@ -228,7 +229,12 @@ def load_cross_encoder(path: str | None = None) -> CrossEncoder:
         ref = resources.files("datamill") / "data" / "contradiction" / _WEIGHTS
         with resources.as_file(ref) as p:
             if not p.exists():
-                raise ConfigError(f"the shipped cross-encoder contradiction model is missing: {p}")
+                raise ConfigError(
+                    "no cross-encoder weights ship with datamill yet (the one trained on this CPU did not beat "
+                    "the learned detector; docs/diagnose.md has the figures): train them with "
+                    "scripts/train_cross_encoder.py and pass weights=PATH",
+                    params="weights",
+                )
             top, meta = load_top(p)
     else:
         top, meta = load_top(path)
