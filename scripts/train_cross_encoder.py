@@ -130,6 +130,7 @@ def main() -> None:
         default=2000,
         help="held-out pairs scored here (0: all; the benchmark scores all)",
     )
+    ap.add_argument("--init", default=None, help="continue from a top saved by this script")
     ap.add_argument(
         "--cache", default="/tmp/datamill-nli-cache", help="folder keeping the lower-layer states"
     )
