@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, ClassVar, Generic, TypeVar
 
 from datamill.pipeline.registry import Component
 from datamill.pipeline.stats import StepStats
+from datamill.records import Document
 
-__all__ = ["Filter", "GlobalStep", "Mapper", "Step"]
+__all__ = ["Filter", "GlobalStep", "Mapper", "Step", "pass_through_batches"]
 
 R = TypeVar("R")
 
@@ -125,3 +126,34 @@ class GlobalStep(Step[R]):
     @abstractmethod
     def apply(self, records: Iterable[R], *, shard: int, workdir: str) -> Iterator[R]:
         """This shard's records after the decisions :meth:`reduce` wrote."""
+
+
+def pass_through_batches(
+    records: Iterable[Document],
+    compute: Callable[[list[str]], Any],
+    *,
+    batch: int,
+    ids: list[str],
+    results: list[Any],
+) -> Generator[Document, None, float]:
+    """Yield ``records`` unchanged while ``compute`` runs over their texts, ``batch`` at a time.
+
+    The shape of a :meth:`GlobalStep.collect` that turns texts into arrays (MinHash signatures,
+    embeddings): each record's id goes to ``ids`` and each batch's result to ``results``; the value
+    returned (``seconds = yield from ...``) is the time spent in ``compute``.
+    """
+    seconds, texts = 0.0, []
+    for rec in records:
+        texts.append(rec.text)
+        ids.append(rec.id)
+        yield rec
+        if len(texts) >= batch:
+            t0 = time.perf_counter()
+            results.append(compute(texts))
+            seconds += time.perf_counter() - t0
+            texts = []
+    if texts:
+        t0 = time.perf_counter()
+        results.append(compute(texts))
+        seconds += time.perf_counter() - t0
+    return seconds

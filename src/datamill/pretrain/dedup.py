@@ -32,7 +32,7 @@ from datamill.io import storage
 from datamill.io._files import AtomicFile, atomic_path
 from datamill.minhash import UnionFind, lsh_params
 from datamill.pipeline.shuffle import atomic_json
-from datamill.pipeline.step import GlobalStep
+from datamill.pipeline.step import GlobalStep, pass_through_batches
 from datamill.pipeline.steps import ExactDedup
 from datamill.pretrain.lsh import minhash_reduce, read_assignments, read_plan, sig_path
 from datamill.pretrain.minhash import band_hashes, minhash_signatures
@@ -158,20 +158,10 @@ class MinhashDedup(GlobalStep[Document]):
 
     # -- across shards -----------------------------------------------------------------------
     def collect(self, records: Iterable[Document], *, shard: int, workdir: str) -> Iterator[Document]:
-        sigs, ids, batch = [], [], []
-        seconds = 0.0
-        for rec in records:
-            batch.append(rec.text)
-            ids.append(rec.id)
-            yield rec
-            if len(batch) >= _BATCH:
-                t0 = time.perf_counter()
-                sigs.append(self._sigs(batch))
-                seconds += time.perf_counter() - t0
-                batch = []
+        ids: list[str] = []
+        sigs: list[np.ndarray] = []
+        seconds = yield from pass_through_batches(records, self._sigs, batch=_BATCH, ids=ids, results=sigs)
         t0 = time.perf_counter()
-        if batch:
-            sigs.append(self._sigs(batch))
         sig = np.vstack(sigs) if sigs else np.zeros((0, self.num_perm), np.uint32)
         bands = band_hashes(sig, bands=self.bands, rows=self.rows)
         seconds += time.perf_counter() - t0

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from datamill.pipeline.step import GlobalStep
+from datamill.pipeline.step import GlobalStep, pass_through_batches
 from datamill.records import Document
 from datamill.semdedup import (
     check_semdedup_params,
@@ -121,21 +121,9 @@ class SemanticDedup(GlobalStep[Document]):
 
     # -- across shards -----------------------------------------------------------------------
     def collect(self, records: Iterable[Document], *, shard: int, workdir: str) -> Iterator[Document]:
-        vecs, ids, batch = [], [], []
-        seconds = 0.0
-        for rec in records:
-            batch.append(rec.text)
-            ids.append(rec.id)
-            yield rec
-            if len(batch) >= _BATCH:
-                t0 = time.perf_counter()
-                vecs.append(self._embed(batch))
-                seconds += time.perf_counter() - t0
-                batch = []
-        t0 = time.perf_counter()
-        if batch:
-            vecs.append(self._embed(batch))
-        seconds += time.perf_counter() - t0
+        ids: list[str] = []
+        vecs: list[np.ndarray] = []
+        seconds = yield from pass_through_batches(records, self._embed, batch=_BATCH, ids=ids, results=vecs)
         emb = np.vstack(vecs) if vecs else np.zeros((0, 0), np.float32)
         np.save(os.path.join(workdir, f"emb-{shard:05d}.npy"), emb)
         with open(os.path.join(workdir, f"ids-{shard:05d}.json"), "wb") as fh:
