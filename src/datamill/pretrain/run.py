@@ -13,7 +13,6 @@ import os
 from typing import Any
 
 from datamill.errors import ConfigError
-from datamill.io import storage
 from datamill.io._files import expand_paths
 from datamill.pipeline import (
     ExactDedup,
@@ -29,6 +28,7 @@ from datamill.pretrain.books import BookReader
 from datamill.pretrain.decontam import Decontaminate
 from datamill.pretrain.dedup import MinhashDedup, UrlDedup
 from datamill.pretrain.extract import Extract
+from datamill.pretrain.finish import Report, Shards, finish_run
 from datamill.pretrain.langid import ENGINES as LANGID_ENGINES
 from datamill.pretrain.langid import LanguageFilter
 from datamill.pretrain.pii import PiiRedactor
@@ -41,9 +41,9 @@ from datamill.pretrain.quality import (
 )
 from datamill.pretrain.readers import HtmlFolderReader, WarcReader
 from datamill.pretrain.semdedup import SemanticDedup
-from datamill.pretrain.tokenize import TokenCount, shard_corpus
+from datamill.pretrain.tokenize import TokenCount
 from datamill.pretrain.wiki import WikipediaReader
-from datamill.recipes import Finisher, Recipe, run_finishers
+from datamill.recipes import Finisher, Recipe
 
 __all__ = [
     "Report",
@@ -301,77 +301,6 @@ def tokenize_pipeline(
     steps: list[Step] = [Extract()] if _is_web(reader) else []
     steps.append(TokenCount(tokenizer=tokenizer))
     return Pipeline(steps, reader=reader, writer=Writer(format=output_format))
-
-
-class Shards(Finisher):
-    """Re-split a finished run's documents into shards of about ``tokens_per_shard`` tokens under
-    ``<output>/shards`` (``token_ids``: also uint32 token-id shards); the summary goes to the manifest."""
-
-    name = "pretrain.shards"
-    key = "shards"
-
-    def __init__(
-        self, *, tokenizer: str = "cl100k_base", tokens_per_shard: int = 100_000_000, token_ids: bool = False
-    ) -> None:
-        if tokens_per_shard < 1:
-            raise ConfigError(
-                f"tokens_per_shard must be >= 1, got {tokens_per_shard!r}", params="tokens_per_shard"
-            )
-        self.tokenizer, self.tokens_per_shard, self.token_ids = tokenizer, tokens_per_shard, token_ids
-
-    def finish(self, result: RunResult) -> dict[str, Any]:
-        out = result.output
-        summary = shard_corpus(
-            [storage.join(out, f) for f in result.files],
-            storage.join(out, "shards"),
-            tokens_per_shard=self.tokens_per_shard,
-            tokenizer=self.tokenizer,
-            token_ids=self.token_ids,
-        )
-        return {**{k: v for k, v in summary.items() if k != "shards"}, "files": len(summary["shards"])}
-
-    def summary(self, value: Any) -> str:
-        return (
-            f"{value['tokens']:,} tokens ({value['tokenizer']}) in {value['files']} shard(s) "
-            f"under {value['folder']}"
-        )
-
-
-class Report(Finisher):
-    """Write the run's self-contained HTML report (``<output>/report.html``, or ``path``)."""
-
-    name = "pretrain.report"
-    key = "report"
-
-    def __init__(self, *, path: str | None = None) -> None:
-        self.path = path
-
-    def finish(self, result: RunResult) -> str:
-        from datamill.pretrain.report import write_report
-
-        return write_report(result.output, self.path)
-
-
-def finish_run(
-    result: RunResult,
-    *,
-    tokenizer: str = "cl100k_base",
-    tokens_per_shard: int = 100_000_000,
-    token_ids: bool = False,
-    report: bool = True,
-) -> dict[str, Any]:
-    """Shard a finished run's documents into ``<output>/shards`` and write ``<output>/report.html``.
-
-    The shard summary (documents, token total, tokenizer, shard files) and the report path are added
-    to ``result.manifest`` and to ``<output>/manifest.json``, and returned (``{"shards": ..., "report": ...}``).
-    """
-    finish: list[Finisher] = [
-        Shards(tokenizer=tokenizer, tokens_per_shard=tokens_per_shard, token_ids=token_ids)
-    ]
-    if report:
-        finish.append(Report())
-    run_finishers(result, finish)
-    return {f.key: result.manifest[f.key] for f in finish}
 
 
 def default_recipe(
