@@ -61,7 +61,7 @@ def test_pretrain_errors_name_the_flags(capsys, docs, tmp_path):
     err = _error(
         capsys, "pretrain", "filter", "-i", str(docs), "-o", str(tmp_path / "f"), "--min-lang-score", "3"
     )
-    assert "--min-lang-score must be between 0 and 1" in err and "min_score" not in err
+    assert "--min-language-score must be between 0 and 1" in err and "min_score" not in err
     err = _error(capsys, "pretrain", "dedup", "-i", str(docs), "-o", str(tmp_path / "d"), "--bands", "4")
     assert "give both --bands and --rows, or neither" in err
     err = _error(
@@ -82,7 +82,7 @@ def test_pretrain_errors_name_the_flags(capsys, docs, tmp_path):
     )
     assert "--minhash-threshold must be between 0 and 1" in err
     err = _error(capsys, "pretrain", "filter", "-i", str(docs), "-o", str(tmp_path / "f"), "--format", "csv")
-    assert "--format must be one of" in err and "got 'csv'" in err
+    assert "--output-format must be one of" in err and "got 'csv'" in err
 
 
 def test_library_errors_name_the_callers_keyword(docs):
@@ -169,7 +169,7 @@ def test_incontext_synthetic_feedback_errors_name_the_flags(capsys, docs, tmp_pa
         "--concurrency",
         "0",
     )
-    assert "--concurrency must be >= 1, got 0" in err
+    assert "--max-concurrency must be >= 1, got 0" in err
     err = _error(
         capsys, "feedback", "create-project", "p", "--gold-rate", "2", "--db", f"sqlite:///{tmp_path}/f.db"
     )

@@ -266,14 +266,53 @@ def test_an_option_named_its_own_way_is_caught():
 
 
 def test_error_params_reach_the_flag_through_the_shared_name():
-    """The point of equal names: a library error about ``num_instructions`` speaks of ``--num``."""
+    """The point of equal names: a library error about ``num_instructions`` speaks of ``--num-instructions``."""
     from datamill.cli._common import cli_error_text
     from datamill.errors import ConfigError
 
     cmd = COMMANDS["synthetic self-instruct"]
     exc = ConfigError("num_instructions must be >= 1, got 0", params="num_instructions")
-    assert cli_error_text(exc, cmd) == "--num must be >= 1, got 0"
+    assert cli_error_text(exc, cmd) == "--num-instructions must be >= 1, got 0"
     exc = ConfigError("max_concurrency must be >= 1, got 0", params="max_concurrency")
-    assert cli_error_text(exc, COMMANDS["synthetic respond"]) == "--concurrency must be >= 1, got 0"
+    assert cli_error_text(exc, COMMANDS["synthetic respond"]) == "--max-concurrency must be >= 1, got 0"
     exc = ConfigError("pool is empty", params="pool")
-    assert cli_error_text(exc, COMMANDS["incontext pack"]) == "--examples is empty"
+    assert cli_error_text(exc, COMMANDS["incontext pack"]) == "--pool is empty"
+
+
+#: Options whose flag is not the parameter's name, and why (a repeatable option's flag may also be the
+#: singular of its plural name: ``--input`` fills ``inputs``).
+FLAG_EXCEPTIONS = {
+    "json_out": "--json, the same switch on every command",
+    "out_dir": "--output, the one name of the output option across stages",
+    "out_html": "--output, the one name of the output option across stages",
+}
+
+
+def _flag_mismatches(cmd: Any) -> list[str]:
+    bad = []
+    for p in cmd.params:
+        if getattr(p, "param_type_name", "") != "option" or p.name in FLAG_EXCEPTIONS or p.name == "help":
+            continue
+        flag = "--" + p.name.replace("_", "-")
+        if flag in p.opts or (len(p.name) == 1 and "-" + p.name in p.opts):
+            continue
+        if not (p.multiple and flag.endswith("s") and flag[:-1] in p.opts):
+            bad.append(f"{'/'.join(p.opts)} for {p.name}")
+    return bad
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_option_has_the_parameters_name_as_a_flag(name):
+    """``--price`` for ``price_per_million`` made users guess; the exact name is a flag (old spellings
+    stay as aliases), so the CLI reads like the Python call it makes."""
+    assert _flag_mismatches(COMMANDS[name]) == []
+
+
+def test_a_flag_named_its_own_way_is_caught():
+    def own(
+        num_instructions: Annotated[int, typer.Option("--num")] = 1,
+        inputs: Annotated[list[str] | None, typer.Option("--input")] = None,
+    ) -> None:
+        pass
+
+    assert _flag_mismatches(_command(own)) == ["--num for num_instructions"]

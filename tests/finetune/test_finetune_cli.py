@@ -90,7 +90,7 @@ CASES = [
     ),
     (["validate", "{rows}", "--max-tokens", "0"], "--max-tokens must be >= 1, got 0", "max_tokens"),
     (["validate", "{rows}", "--epochs", "0"], "--epochs must be >= 1, got 0", "error: epochs"),
-    (["stats", "{rows}", "--price", "-1"], "--price must be >= 0, got -1.0", "price_per_million"),
+    (["stats", "{rows}", "--price", "-1"], "--price-per-million must be >= 0, got -1.0", "price_per_million"),
     (
         ["stats", "{rows}", "--chat-template", "{tmp}/no-such-tokenizer"],
         "--chat-template: cannot load a tokenizer",

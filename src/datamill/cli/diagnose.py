@@ -74,7 +74,10 @@ def report(
         Path | None, typer.Option("--contexts", help="Context passages per result id JSONL ({id, contexts}).")
     ] = None,
     embedder: Annotated[
-        str, typer.Option("--model", help="Embedding model: all-MiniLM-L6-v2 (shipped) or a local folder.")
+        str,
+        typer.Option(
+            "--embedder", "--model", help="Embedding model: all-MiniLM-L6-v2 (shipped) or a local folder."
+        ),
     ] = "all-MiniLM-L6-v2",
     classes: Annotated[
         str | None,

@@ -143,7 +143,9 @@ def demo(
 @app.command()
 def init(
     db: DbOpt = None,
-    username: Annotated[str | None, typer.Option("--admin", help="Also create this admin user.")] = None,
+    username: Annotated[
+        str | None, typer.Option("--username", "--admin", help="Also create this admin user.")
+    ] = None,
     password: Annotated[
         str | None, typer.Option(help="The admin's password (prompted when omitted).")
     ] = None,
@@ -192,6 +194,7 @@ def create_project_cmd(
     task_type: Annotated[
         str,
         typer.Option(
+            "--task-type",
             "--type",
             help="pairwise, ranking, rubric, rewrite, comment, harm or harm-pairwise (harmlessness).",
         ),

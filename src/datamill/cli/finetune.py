@@ -59,7 +59,10 @@ TOKENS = OptionBlock(
     ),
     price_per_million=(
         Annotated[
-            float | None, typer.Option("--price", help="Price per 1M training tokens, for a cost estimate.")
+            float | None,
+            typer.Option(
+                "--price-per-million", "--price", help="Price per 1M training tokens, for a cost estimate."
+            ),
         ],
         None,
     ),

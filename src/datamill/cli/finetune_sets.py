@@ -173,7 +173,9 @@ def decontaminate(
     eval_texts: Annotated[
         list[str],
         typer.Option(
-            "--eval", help="Evaluation file(s) (any fine-tuning format, or JSONL with a text field)."
+            "--eval-texts",
+            "--eval",
+            help="Evaluation file(s) (any fine-tuning format, or JSONL with a text field).",
         ),
     ],
     output: Annotated[

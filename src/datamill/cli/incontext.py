@@ -96,11 +96,11 @@ def index(
     dense: Annotated[bool, typer.Option("--dense", help="Shortcut for --kind dense.")] = False,
     hybrid: Annotated[bool, typer.Option("--hybrid", help="Shortcut for --kind hybrid.")] = False,
     method: Annotated[
-        str | None, typer.Option("--chunk", help="Chunk documents first with this method.")
+        str | None, typer.Option("--method", "--chunk", help="Chunk documents first with this method.")
     ] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Chunk size (with --chunk).")] = 256,
     model: Annotated[
-        str, typer.Option("--model", help="Embedding model: shipped MiniLM or a local folder.")
+        str, typer.Option("--embedder", "--model", help="Embedding model: shipped MiniLM or a local folder.")
     ] = "all-MiniLM-L6-v2",
     backend: Annotated[
         str, typer.Option("--backend", help="Embeddings: auto (ONNX Runtime), onnx, torch or static.")
@@ -173,7 +173,7 @@ def pack(
     budget: Annotated[int, typer.Option("--budget", help="Token budget of the whole prompt.")] = 2048,
     system: Annotated[str | None, typer.Option("--system")] = None,
     pool: Annotated[
-        Path | None, typer.Option("--examples", help="Few-shot pool (any fine-tuning format).")
+        Path | None, typer.Option("--pool", "--examples", help="Few-shot pool (any fine-tuning format).")
     ] = None,
     shots: Annotated[int, typer.Option("--shots", help="Few-shot examples to select.")] = 0,
     strategy: StrategyOpt = "knn",

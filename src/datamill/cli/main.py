@@ -87,7 +87,7 @@ def quickstart(
 def lineage(
     record_id: Annotated[str, typer.Argument(help="The id of any record written by datamill.")],
     root: Annotated[
-        Path, typer.Option("--in", help="Folder holding the records (searched recursively).")
+        Path, typer.Option("--root", "--in", help="Folder holding the records (searched recursively).")
     ] = Path("."),
     json_out: JsonOpt = False,
 ) -> None:

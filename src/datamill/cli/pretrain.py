@@ -36,10 +36,11 @@ LangidOpt = Annotated[
     typer.Option("--langid", help="Language ID engine: fasttext (lid.176, the default) or lingua (slower)."),
 ]
 FormatOpt = Annotated[
-    str, typer.Option("--format", help="Output format: parquet, jsonl, jsonl.gz, jsonl.zst.")
+    str,
+    typer.Option("--output-format", "--format", help="Output format: parquet, jsonl, jsonl.gz, jsonl.zst."),
 ]
 BlocklistOpt = Annotated[
-    list[str] | None, typer.Option("--block-domain", help="Blocked domain (repeatable).")
+    list[str] | None, typer.Option("--blocklist", "--block-domain", help="Blocked domain (repeatable).")
 ]
 
 #: What every pretrain command takes after its own options: where shards run, and what to do with the run.
@@ -164,7 +165,7 @@ def filter_(
     lang: LangOpt = "en",
     langid: LangidOpt = "fasttext",
     min_language_score: Annotated[
-        float, typer.Option("--min-lang-score", help="Minimum language confidence.")
+        float, typer.Option("--min-language-score", "--min-lang-score", help="Minimum language confidence.")
     ] = 0.65,
     blocklist: BlocklistOpt = None,
     pii: Annotated[
@@ -308,7 +309,7 @@ def tokenize(
 def report(
     output: Annotated[str, typer.Argument(help="A finished pretrain run folder.")],
     path: Annotated[
-        str | None, typer.Option("--to", help="Where to write the HTML (default OUT/report.html).")
+        str | None, typer.Option("--path", "--to", help="Where to write the HTML (default OUT/report.html).")
     ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run: counts, drop reasons, histograms, clusters, tokens."""

@@ -42,7 +42,9 @@ CacheOpt = Annotated[
         "'none' disables).",
     ),
 ]
-ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", "-c", help="Requests in flight at once.")]
+ConcurrencyOpt = Annotated[
+    int, typer.Option("--max-concurrency", "--concurrency", "-c", help="Requests in flight at once.")
+]
 ApiKeyOpt = Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key.")]
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", help="Max tokens per answer.")]
 TemperatureOpt = Annotated[float, typer.Option("--temperature", help="Sampling temperature.")]
@@ -235,10 +237,13 @@ def respond(
 @ASKING
 def self_instruct(
     inputs: Annotated[
-        list[Path], typer.Option("--seeds", help="Seed tasks JSONL (Self-Instruct seed_tasks.jsonl format).")
+        list[Path],
+        typer.Option("--seeds", "--input", help="Seed tasks JSONL (Self-Instruct seed_tasks.jsonl format)."),
     ],
     output: OutputOpt,
-    num_instructions: Annotated[int, typer.Option("--num", "-n", help="New instructions to generate.")] = 100,
+    num_instructions: Annotated[
+        int, typer.Option("--num-instructions", "--num", "-n", help="New instructions to generate.")
+    ] = 100,
     rouge_threshold: Annotated[
         float, typer.Option("--rouge-threshold", help="Drop if ROUGE-L above this.")
     ] = 0.7,
