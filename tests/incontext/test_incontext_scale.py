@@ -174,3 +174,10 @@ def test_eval_without_a_dev_split_adds_the_cross_fitted_hybrid(tmp_path):
     assert cf["folds"] == 2 and len(cf["per_fold"]) == 2 and cf["all"]["fusion"] in ("weighted", "rrf")
     assert result.summary()[-1].startswith("use ")
     assert "hybrid-tuned" not in evaluate_retrieval(folder, kinds=("bm25", "dense", "hybrid"), folds=0).table
+
+
+def test_hybrid_top_10_does_not_depend_on_how_many_are_asked_for(corpus):
+    idx = HybridIndex(corpus.corpus)
+    queries = list(corpus.queries.values())
+    ten, hundred = idx.search_batch(queries, 10), idx.search_batch(queries, 100)
+    assert [[h.id for h in r] for r in ten] == [[h.id for h in r[:10]] for r in hundred]

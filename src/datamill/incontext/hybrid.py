@@ -1,13 +1,13 @@
 """Hybrid retrieval: BM25 and dense candidates fused into one ranking, and the fusion tuned on a
 user's own labelled queries.
 
-Each retriever proposes its top ``depth`` chunks; every candidate gets its exact dense cosine, its
+Each retriever proposes its top 100 chunks (``k`` if more); every candidate gets its exact dense cosine, its
 BM25 score where BM25 retrieved it, and the two are combined. ``fusion="weighted"`` (default) is a
 convex combination of min-max normalised scores, ``alpha`` on the dense side (Bruch et al. 2023
 found it beats RRF once tuned); ``fusion="rrf"`` is reciprocal rank fusion. The default ``alpha=0.9``
 was chosen across public BEIR-format sets, leaving each out in turn (benchmarks/incontext_hybrid.py,
 docs/incontext.md): with all-MiniLM-L6-v2 dense retrieval was well ahead of BM25 on all of them, every
-lower alpha and RRF lost nDCG@10 against dense alone on at least one, and 0.9 lost at most 0.006 (it
+lower alpha and RRF lost nDCG@10 against dense alone on at least one, and 0.9 lost at most 0.003 (it
 mostly keeps dense's order and lets BM25 break near-ties). Where BM25 is stronger, tune:
 :func:`tune_fusion` picks the fusion and ``alpha`` that maximise nDCG@10 on dev queries, and
 :func:`cross_fit_fusion` scores that tuning on queries it was not tuned on.
@@ -31,6 +31,7 @@ __all__ = ["FusionTuning", "HybridIndex", "cross_fit_fusion", "tune_fusion"]
 
 FUSIONS = ("weighted", "rrf")
 DEFAULT_ALPHA = 0.9
+CANDIDATES = 100  # each retriever proposes its top 100 (or k, if more) for fusion
 _DENSE_KEYS = ("backend", "quantize", "ann_threshold", "connectivity", "ef_search")
 
 
@@ -117,7 +118,7 @@ class HybridIndex(Index):
     def candidates(self, queries: Sequence[str], k: int) -> list[_Candidates]:
         """Each query's candidates from both retrievers with their normalised scores and ranks."""
         n = len(self.chunks)
-        depth = min(n, max(k * 4, 100))
+        depth = min(n, max(k, CANDIDATES))  # not grown with k: the top 10 is the same whatever k
         qv = self.dense._embedder().encode(list(queries))
         lexical = self.bm25._scores_batch(queries, depth)
         semantic = self.dense.search_vectors(qv, depth)
