@@ -1,4 +1,4 @@
-"""Embedding speed and quality: datamill.embed (ONNX fp32, int8, int8 at 128 tokens, static tier) vs
+"""Embedding speed and quality: datamill.embed (ONNX fp32 and int8, at 256 and 128 tokens; static tier) vs
 sentence-transformers, with the same model (the shipped all-MiniLM-L6-v2) on the same texts.
 
     python benchmarks/embed_speed.py [BEIR_DIR ...] [--texts 2000] [--slice 250] [--no-speed]
@@ -43,6 +43,7 @@ def engines(threads: int) -> dict[str, Encode]:
     for name, kw in (
         ("datamill onnx fp32", {}),
         ("datamill onnx int8", {"quantize": True}),
+        ("datamill fp32 128 tok", {"max_seq_length": 128}),
         ("datamill int8 128 tok", {"quantize": True, "max_seq_length": 128}),
         ("datamill static (256d)", {"backend": "static"}),
     ):
@@ -94,6 +95,7 @@ def main() -> None:
     ap.add_argument("--texts", type=int, default=2000)
     ap.add_argument("--slice", type=int, default=250)
     ap.add_argument("--no-speed", action="store_true", help="nDCG@10 only")
+    ap.add_argument("--engines", default="", help="with --no-speed: comma-separated parts of engine names")
     args = ap.parse_args()
     import torch
 
@@ -105,6 +107,8 @@ def main() -> None:
     texts = [f"{base[i % len(base)]} ({i // len(base)})" for i in range(args.texts)]
     threads = default_threads()
     eng = engines(threads)
+    if args.no_speed and args.engines:
+        eng = {k: v for k, v in eng.items() if any(p and p in k for p in args.engines.split(","))}
     for enc in eng.values():  # warm up: export, quantise, distill, load, first calls
         enc(texts[:64])
     print(
@@ -121,10 +125,13 @@ def main() -> None:
         + "  ".join(f"nDCG@10 {s} (x ST)" for s in sets)
     )
     for name in eng:
-        ratios = [row[REF] / row[name] for row in per] or [1.0]
-        nd = "  ".join(f"{quality[name][s]:.4f} ({quality[name][s] / quality[REF][s]:.3f})" for s in sets)
+        ratios = [row[REF] / row[name] for row in per] or [float("nan")]
+        nd = "  ".join(
+            f"{quality[name][s]:.4f} ({quality[name][s] / quality[REF][s] if REF in quality else float('nan'):.3f})"
+            for s in sets
+        )
         print(
-            f"{name:24s} {len(texts) / total[name]:8,.1f} {total[REF] / total[name]:6.2f} "
+            f"{name:24s} {len(texts) / total[name]:8,.1f} {total.get(REF, float('nan')) / total[name]:6.2f} "
             f"{min(ratios):5.2f}-{max(ratios):<6.2f}  {nd}"
         )
     print(
