@@ -4,7 +4,7 @@
 
 Vectors are drawn from a mixture of Gaussian clusters on the unit sphere (real sentence embeddings are
 clustered, uniform random vectors are not); queries are perturbed copies of held-out draws. The index is
-datamill's DenseIndex (usearch HNSW, default connectivity 16 and ef_search 128), filled with the vectors
+datamill's DenseIndex (usearch HNSW, default connectivity 16 and ef_search 256), filled with the vectors
 directly; exact search is datamill's blocked numpy scan. Also checks incremental add and delete: 1% of
 the vectors are deleted and re-added, and recall is measured again.
 """
