@@ -74,14 +74,12 @@ def make_corpus(folder: Path, docs: int, shard_docs: int) -> dict[str, int]:
 def _word_ids(ids, vocab_size: int):  # noqa: ANN001, ANN202 - each document's words, a function of its id
     import numpy as np
 
-    h = (ids[:, None].astype(np.uint64) * np.uint64(WORDS) + np.arange(WORDS, dtype=np.uint64)) + np.uint64(1)
-    with np.errstate(over="ignore"):
-        h ^= h >> np.uint64(30)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-    return (h % np.uint64(vocab_size)).astype(np.int64)
+    from datamill.pipeline.shuffle import hash_partition  # the same splitmix64, mod vocab_size
+
+    return hash_partition(
+        ids[:, None].astype(np.uint64) * np.uint64(WORDS) + np.arange(WORDS, dtype=np.uint64) + np.uint64(1),
+        vocab_size,
+    )
 
 
 def _descendants(pid: int) -> list[int]:
