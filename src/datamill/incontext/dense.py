@@ -168,7 +168,10 @@ class DenseIndex(Index):
 
     def ann_recall(self, queries: Sequence[str], k: int = 10) -> dict[str, float]:
         """Recall@k of the HNSW search against exact search for ``queries``, and both latencies (ms/query)."""
-        qv = self._embedder().encode(list(queries))
+        return self.ann_recall_vectors(self._embedder().encode(list(queries)), k)
+
+    def ann_recall_vectors(self, qv: np.ndarray, k: int = 10) -> dict[str, float]:
+        """:meth:`ann_recall` for query vectors already embedded."""
         t0 = time.perf_counter()
         approx = self.search_vectors(qv, k, exact=False)
         t1 = time.perf_counter()
@@ -176,7 +179,7 @@ class DenseIndex(Index):
         t2 = time.perf_counter()
         found = sum(len({i for i, _ in a} & {i for i, _ in e}) for a, e in zip(approx, exact, strict=True))
         total = sum(len(e) for e in exact) or 1
-        n = max(1, len(queries))
+        n = max(1, len(qv))
         return {
             f"recall@{k}": found / total,
             "hnsw_ms": 1000 * (t1 - t0) / n,
