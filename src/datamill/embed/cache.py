@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from datamill.errors import StorageError
+from datamill.io._files import open_sqlite
 
 __all__ = ["EmbeddingCache", "text_key"]
 
@@ -40,11 +41,7 @@ class EmbeddingCache:
         self.misses = 0
         self._lock = threading.Lock()
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
+            self._db = open_sqlite(self.path, _SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"embedding cache {self.path}: {exc}") from None
 

@@ -6,6 +6,7 @@ import glob
 import gzip
 import io
 import os
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ __all__ = [
     "compression_of",
     "expand_paths",
     "open_read",
+    "open_sqlite",
     "open_write",
     "remove_stale_temp",
 ]
@@ -336,3 +338,14 @@ def open_write(path: str | os.PathLike[str], *, compression: str | None = "infer
         fs, inner = storage.fs_path(path)
         raw = fs.open(inner, "wb")
     return io.BufferedWriter(_CompressedWriter(raw, compression), buffer_size=1 << 20)
+
+
+def open_sqlite(path: str, schema: str) -> sqlite3.Connection:
+    """A local SQLite cache shared by threads and processes: its folder made, WAL journal, autocommit,
+    ``schema`` applied. Raises :class:`sqlite3.Error` (the caller names what the file is for)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    db = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(schema)
+    return db

@@ -16,6 +16,7 @@ import orjson
 import xxhash
 
 from datamill.errors import StorageError
+from datamill.io._files import open_sqlite
 from datamill.synthetic.teachers import Completion
 
 __all__ = ["RequestCache", "default_cache_path", "request_key"]
@@ -53,12 +54,7 @@ class RequestCache:
         self.path = os.fspath(path)
         self._lock = threading.Lock()
         try:
-            parent = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(parent, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
+            self._db = open_sqlite(self.path, _SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot open the synthetic cache: {exc}") from None
 
