@@ -96,8 +96,10 @@ def test_secure_cookie_over_https(db_url) -> None:  # noqa: ANN001
         data={"username": "admin", "password": "adminpass1", "csrf_token": tok},
         follow_redirects=False,
     )
-    session_cookie = [v for v in r.headers.get_list("set-cookie") if v.startswith("dm_session=")][0]
-    assert "Secure" in session_cookie and "HttpOnly" in session_cookie
+    session_cookie = [v for v in r.headers.get_list("set-cookie") if v.startswith("__Host-dm_session=")][0]
+    assert "Secure" in session_cookie and "HttpOnly" in session_cookie and "Path=/" in session_cookie
+    assert "domain" not in session_cookie.lower()  # what the __Host- prefix requires
+    assert c.get("/", follow_redirects=False).status_code == 200  # the prefixed cookie is the session
 
 
 def test_authorization_rules(app_db) -> None:  # noqa: ANN001

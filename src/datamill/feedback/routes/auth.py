@@ -17,12 +17,13 @@ from datamill.errors import ConflictError, InputError, UnauthorizedError
 from datamill.feedback import service as svc
 from datamill.feedback.models import User
 from datamill.feedback.routes.deps import (
-    SESSION_COOKIE,
     ApiUser,
     Db,
     PageUser,
     check_form_csrf,
     login_response,
+    secure_request,
+    session_cookie,
 )
 from datamill.feedback.routes.presession import check_pre_csrf, pre_csrf_page
 
@@ -30,11 +31,17 @@ __all__ = ["LoginIn", "router", "user_dict"]
 
 router = APIRouter()
 
+#: lifetime of a token minted by ``POST /api/login`` unless the request says otherwise (``expires_days``;
+#: null for a token valid until revoked): a password login should not leave a key that never expires
+LOGIN_TOKEN_DAYS = 30.0
+
 
 class LoginIn(BaseModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
     token_name: str = Field(default="client", max_length=64)
+    #: the new token's lifetime in days (None: until revoked)
+    expires_days: float | None = Field(default=LOGIN_TOKEN_DAYS, gt=0, le=3650)
 
 
 def user_dict(u: User) -> dict[str, Any]:
@@ -105,9 +112,10 @@ async def login_post(
 @router.post("/logout", include_in_schema=False)
 def logout(request: Request, me: PageUser, db: Db, csrf_token: str = Form("")) -> Response:
     check_form_csrf(me[1], csrf_token)
-    svc.delete_session(db, request.cookies.get(SESSION_COOKIE))
+    name = session_cookie(request)
+    svc.delete_session(db, request.cookies.get(name))
     resp = RedirectResponse("/login", status_code=303)
-    resp.delete_cookie(SESSION_COOKIE, path="/")
+    resp.delete_cookie(name, path="/", secure=secure_request(request), httponly=True, samesite="lax")
     return resp
 
 
@@ -123,8 +131,10 @@ async def api_login(request: Request, body: LoginIn, db: Db) -> dict[str, Any]:
     user = await _authenticate(request, db, body.username, body.password)
     if user is None:
         raise UnauthorizedError("wrong username or password")
-    token = await run_in_threadpool(svc.create_api_token, db, user.id, name=body.token_name)
-    return {"token": token, "user": user_dict(user)}
+    token = await run_in_threadpool(
+        svc.issue_api_token, db, user.id, name=body.token_name, expires_days=body.expires_days
+    )
+    return {"token": token["token"], "expires_at": token["expires_at"], "user": user_dict(user)}
 
 
 @router.get("/api/me", tags=["auth"])

@@ -40,6 +40,7 @@ __all__ = [
     "page",
     "page_user",
     "secure_request",
+    "session_cookie",
     "templates",
 ]
 
@@ -63,7 +64,7 @@ def auth(request: Request) -> tuple[User, str | None] | None:
     if header.lower().startswith("bearer "):
         user = svc.token_user(db, header[7:].strip())
         return (user, None) if user is not None else None
-    return svc.session_user(db, request.cookies.get(SESSION_COOKIE))
+    return svc.session_user(db, request.cookies.get(session_cookie(request)))
 
 
 async def api_user(request: Request) -> User:
@@ -129,6 +130,12 @@ def secure_request(request: Request) -> bool:
     return request.url.scheme == "https" if forced is None else forced
 
 
+def session_cookie(request: Request) -> str:
+    """The session cookie's name: ``__Host-``-prefixed over https, so a sibling subdomain or a plain-http
+    page of the same host cannot plant one (session fixation); the unprefixed name is never read there."""
+    return f"__Host-{SESSION_COOKIE}" if secure_request(request) else SESSION_COOKIE
+
+
 def login_response(request: Request, user_id: int, target: str) -> Response:
     """A new session for ``user_id``: its cookie set on a redirect to ``target``."""
     from datamill.feedback.routes.presession import delete_pre_csrf
@@ -136,7 +143,7 @@ def login_response(request: Request, user_id: int, target: str) -> Response:
     token, _csrf = svc.create_session(request.app.state.db, user_id)
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(
-        SESSION_COOKIE,
+        session_cookie(request),
         token,
         httponly=True,
         samesite="lax",
