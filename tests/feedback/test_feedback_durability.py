@@ -86,9 +86,9 @@ async def annotator(base: str, token: str, project: int, acked: list, stop_after
                 await asyncio.sleep(0.2)  # e.g. 503 while the database recovers
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def durable_url(request: pytest.FixtureRequest, tmp_path) -> Any:  # noqa: ANN001
-    """SQLite by default; the PostgreSQL run (~30 s) is in the slow tier to keep the default run short."""
+    """SQLite and the team backend, PostgreSQL (both runs together take ~35 s)."""
     with backend_url(request, tmp_path, "durable.db") as url:
         yield url
 
