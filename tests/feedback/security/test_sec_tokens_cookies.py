@@ -72,3 +72,33 @@ def test_https_session_cookie_is_host_prefixed_and_the_plain_name_is_ignored(db_
     again.cookies.set("__Host-dm_session", token)
     assert again.get("/", follow_redirects=False).status_code == 303
     assert r.status_code == 303
+
+
+def test_admin_user_creation_hashes_under_the_login_hash_bound(app_db) -> None:  # noqa: ANN001
+    from feedback_helpers import Web
+
+    from datamill.feedback.limits import LoginLimits
+
+    app, db = app_db
+    web = Web(app).setup_admin()
+    admin = {"Authorization": f"Bearer {svc.create_api_token(db, svc.list_users(db)[0]['id'])}"}
+    app.state.limits = LoginLimits(hash_slots=1, max_wait=0.05, max_waiting=0)
+    gate = app.state.limits.gate
+    assert gate._sem.acquire(blocking=False)  # every hashing slot taken (e.g. by a login flood)
+    try:
+        body = {"username": "ann", "password": "ann-password-1"}
+        busy = web.c.post("/api/users", json=body, headers=admin)
+        assert busy.status_code == 503 and busy.headers.get("retry-after")
+        page = web.c.post("/users", data={**body, "csrf_token": web.csrf}, follow_redirects=False)
+        assert page.status_code == 503
+        assert [u["username"] for u in svc.list_users(db)] == ["admin"]
+    finally:
+        gate._sem.release()
+    assert web.c.post("/api/users", json=body, headers=admin).status_code == 201
+    assert (
+        web.c.post(
+            "/users", data={**body, "username": "bob", "csrf_token": web.csrf}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+    assert sorted(u["username"] for u in svc.list_users(db)) == ["admin", "ann", "bob"]

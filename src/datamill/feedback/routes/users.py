@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from datamill.errors import ConfigError, ConflictError, InputError
 from datamill.feedback import service as svc
@@ -43,8 +44,16 @@ def users_page(request: Request, me: PageUser, db: Db) -> Response:
     return _users_page(request, me, db)
 
 
+async def _create_user(
+    request: Request, db: Database, username: str, password: str, role: str
+) -> dict[str, Any]:
+    """A new user, its password hashed under the app's bound on concurrent hashing (the login limits' gate):
+    an admin (or a stolen admin session) creating users in a loop cannot take every core."""
+    return await request.app.state.limits.gate.run(lambda: svc.create_user(db, username, password, role=role))
+
+
 @router.post("/users", include_in_schema=False)
-def users_post(
+async def users_post(
     request: Request,
     me: PageUser,
     db: Db,
@@ -56,10 +65,10 @@ def users_post(
     need(me[0], "admin")
     check_form_csrf(me[1], csrf_token)
     try:
-        u = svc.create_user(db, username, password, role=role)
+        u = await _create_user(request, db, username, password, role)
     except (InputError, ConfigError, ConflictError) as exc:
-        return _users_page(request, me, db, str(exc))
-    svc.record(db, me[0], "user.create", u["username"], role=u["role"])
+        return await run_in_threadpool(_users_page, request, me, db, str(exc))
+    await run_in_threadpool(svc.record, db, me[0], "user.create", u["username"], role=u["role"])
     return RedirectResponse("/users", status_code=303)
 
 
@@ -97,11 +106,11 @@ def api_users(user: ApiUser, db: Db) -> list[dict[str, Any]]:
 
 
 @router.post("/api/users", tags=["users"], status_code=201)
-def api_create_user(body: UserIn, user: ApiUser, db: Db) -> dict[str, Any]:
-    """Create a user (admin)."""
+async def api_create_user(request: Request, body: UserIn, user: ApiUser, db: Db) -> dict[str, Any]:
+    """Create a user (admin); 503 with Retry-After while the server is busy hashing passwords."""
     need(user, "admin")
-    out = svc.create_user(db, body.username, body.password, role=body.role)
-    svc.record(db, user, "user.create", out["username"], role=out["role"])
+    out = await _create_user(request, db, body.username, body.password, body.role)
+    await run_in_threadpool(svc.record, db, user, "user.create", out["username"], role=out["role"])
     return out
 
 
