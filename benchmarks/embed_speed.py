@@ -1,10 +1,12 @@
-"""Embedding speed and quality: datamill.embed (ONNX fp32 and int8, at 256 and 128 tokens; static tier) vs
-sentence-transformers, with the same model (the shipped all-MiniLM-L6-v2) on the same texts.
+"""Embedding speed and quality: datamill.embed (ONNX Runtime fp32 and int8, OpenVINO in its precision
+for this CPU and int8, each at 256 and 128 tokens; static tier) vs sentence-transformers, with the same
+model (the shipped all-MiniLM-L6-v2) on the same texts.
 
     python benchmarks/embed_speed.py [BEIR_DIR ...] [--texts 2000] [--slice 250] [--no-speed]
+        [--engines openvino,int8] [--no-openvino]
 
 sentence-transformers runs with its defaults (batch 32, truncation at 256 tokens) on as many torch
-threads as datamill gives ONNX Runtime (both printed). Warm-up (export, quantisation, distillation,
+threads as datamill gives ONNX Runtime and OpenVINO (both printed). Warm-up (export, quantisation, distillation,
 first calls) is excluded. Speed: documents/s over the BEIR corpora's texts (repeated with a suffix up
 to --texts distinct texts, no vector cache). The machine is shared, so the texts are cut into slices
 of --slice and every engine encodes each slice in turn (the order rotating): a change of load hits all
@@ -29,7 +31,7 @@ Encode = Callable[[list[str]], np.ndarray]
 REF = "sentence-transformers"
 
 
-def engines(threads: int) -> dict[str, Encode]:
+def engines(threads: int, *, openvino: bool = True) -> dict[str, Encode]:
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -40,15 +42,27 @@ def engines(threads: int) -> dict[str, Encode]:
     out: dict[str, Encode] = {
         REF: lambda texts: st.encode(texts, normalize_embeddings=True, convert_to_numpy=True),
     }
-    for name, kw in (
-        ("datamill onnx fp32", {}),
-        ("datamill onnx int8", {"quantize": True}),
-        ("datamill fp32 128 tok", {"max_seq_length": 128}),
-        ("datamill int8 128 tok", {"quantize": True, "max_seq_length": 128}),
-        ("datamill static (256d)", {"backend": "static"}),
-    ):
-        emb = Embedder(**{"backend": "onnx", "threads": threads, **kw})  # type: ignore[arg-type]
-        out[name] = lambda texts, emb=emb: emb.encode(texts, cache=False)
+    rows: list[tuple[str, dict]] = [
+        ("onnx fp32", {}),
+        ("onnx int8", {"quantize": True}),
+        ("onnx fp32 128 tok", {"max_seq_length": 128}),
+        ("onnx int8 128 tok", {"quantize": True, "max_seq_length": 128}),
+    ]
+    if openvino:
+        rows += [
+            ("openvino", {"backend": "openvino"}),
+            ("openvino int8", {"backend": "openvino", "quantize": True}),
+            ("openvino 128 tok", {"backend": "openvino", "max_seq_length": 128}),
+            ("openvino int8 128 tok", {"backend": "openvino", "quantize": True, "max_seq_length": 128}),
+        ]
+    rows.append(("static (256d)", {"backend": "static"}))
+    for name, kw in rows:
+        emb = Embedder(**{"backend": "onnx", "threads": threads, **kw})
+        if emb.backend == "openvino":  # OpenVINO's precision for this CPU: bf16, f32, int8+bf16, ...
+            name = name.replace(
+                "openvino int8" if emb.quantize else "openvino", f"openvino {emb.precision}", 1
+            )
+        out[f"datamill {name}"] = lambda texts, emb=emb: emb.encode(texts, cache=False)
     return out
 
 
@@ -95,7 +109,10 @@ def main() -> None:
     ap.add_argument("--texts", type=int, default=2000)
     ap.add_argument("--slice", type=int, default=250)
     ap.add_argument("--no-speed", action="store_true", help="nDCG@10 only")
-    ap.add_argument("--engines", default="", help="with --no-speed: comma-separated parts of engine names")
+    ap.add_argument(
+        "--engines", default="", help="only engines whose names contain one of these comma-separated parts"
+    )
+    ap.add_argument("--no-openvino", action="store_true", help="without the OpenVINO rows")
     args = ap.parse_args()
     import torch
 
@@ -106,14 +123,15 @@ def main() -> None:
     base = [c.text for d in sets.values() for c in d.corpus]
     texts = [f"{base[i % len(base)]} ({i // len(base)})" for i in range(args.texts)]
     threads = default_threads()
-    eng = engines(threads)
-    if args.no_speed and args.engines:
-        eng = {k: v for k, v in eng.items() if any(p and p in k for p in args.engines.split(","))}
+    eng = engines(threads, openvino=not args.no_openvino)
+    if args.engines:
+        parts = [p for p in args.engines.split(",") if p]
+        eng = {k: v for k, v in eng.items() if k == REF or any(p in k for p in parts)}
     for enc in eng.values():  # warm up: export, quantise, distill, load, first calls
         enc(texts[:64])
     print(
         f"{len(texts):,} texts ({', '.join(sets)}), {np.mean([len(t.split()) for t in texts]):.0f} words on "
-        f"average; threads: torch {torch.get_num_threads()}, onnxruntime {threads}; "
+        f"average; threads: torch {torch.get_num_threads()}, onnxruntime and openvino {threads}; "
         f"load {os.getloadavg()[0]:.1f}"
     )
     total, per = (
@@ -121,7 +139,7 @@ def main() -> None:
     )
     quality = {name: {s: ndcg(enc, d) for s, d in sets.items()} for name, enc in eng.items()}
     print(
-        f"{'engine':24s} {'docs/s':>8s} {'x ST':>6s} {'per slice':>12s}  "
+        f"{'engine':34s} {'docs/s':>8s} {'x ST':>6s} {'per slice':>12s}  "
         + "  ".join(f"nDCG@10 {s} (x ST)" for s in sets)
     )
     for name in eng:
@@ -131,7 +149,7 @@ def main() -> None:
             for s in sets
         )
         print(
-            f"{name:24s} {len(texts) / total[name]:8,.1f} {total.get(REF, float('nan')) / total[name]:6.2f} "
+            f"{name:34s} {len(texts) / total[name]:8,.1f} {total.get(REF, float('nan')) / total[name]:6.2f} "
             f"{min(ratios):5.2f}-{max(ratios):<6.2f}  {nd}"
         )
     print(

@@ -45,7 +45,7 @@ def test_exported_graph_is_fused_and_int8_quantises_per_channel():
     ops = Counter(n.op_type for n in onnx.load(fp32).graph.node)
     # one Attention, two SkipLayerNormalization and one BiasGelu per layer: onnxruntime's fused kernels
     assert (ops["Attention"], ops["SkipLayerNormalization"], ops["BiasGelu"]) == (6, 12, 6), ops
-    int8 = onnx.load(get_embedder(quantize=True)._impl.file)
+    int8 = onnx.load(get_embedder(backend="onnx", quantize=True)._impl.file)
     scales = [i for i in int8.graph.initializer if i.name.endswith("_scale") and "MatMul" in i.name]
     assert scales and all(len(i.dims) == 1 and i.dims[0] > 1 for i in scales)  # one scale per column
 
@@ -63,9 +63,11 @@ def test_truncation_at_128_matches_sentence_transformers_at_128():
     np.testing.assert_allclose(Embedder(backend="onnx", max_seq_length=128).encode([text])[0], ref, atol=1e-5)
 
 
-def test_auto_backend_is_onnx_for_the_shipped_model(monkeypatch):
+def test_auto_backend_is_compiled_for_the_shipped_model(monkeypatch):
+    from datamill.embed._openvino import cpu_precision
+
     monkeypatch.delenv("DATAMILL_EMBED_BACKEND", raising=False)
-    assert Embedder().backend == "onnx"
+    assert Embedder().backend == ("openvino" if cpu_precision() == "bf16" else "onnx")
 
 
 def test_batching_does_not_change_vectors():
@@ -74,8 +76,9 @@ def test_batching_does_not_change_vectors():
     np.testing.assert_allclose(emb.encode(TEXTS[:6], batch_size=2), one_by_one, atol=1e-5)
 
 
-def test_int8_stays_close_to_fp32(torch_vectors):
-    vecs = get_embedder(quantize=True).encode(TEXTS)
+@pytest.mark.parametrize("backend", ["onnx", "auto"])
+def test_int8_stays_close_to_fp32(torch_vectors, backend):
+    vecs = get_embedder(backend=backend, quantize=True).encode(TEXTS)
     cos = (vecs * torch_vectors).sum(axis=1)
     assert cos.min() > 0.9 and cos.mean() > 0.97, cos
 

@@ -103,9 +103,23 @@ def index(
         str, typer.Option("--embedder", "--model", help="Embedding model: shipped MiniLM or a local folder.")
     ] = "all-MiniLM-L6-v2",
     backend: Annotated[
-        str, typer.Option("--backend", help="Embeddings: auto (ONNX Runtime), onnx, torch or static.")
+        str,
+        typer.Option(
+            "--backend",
+            help="Embeddings: auto (OpenVINO where it runs bf16, else ONNX Runtime), openvino, onnx, torch "
+            "or static.",
+        ),
     ] = "auto",
-    quantize: Annotated[bool, typer.Option("--quantize", help="int8 embedding model (ONNX).")] = False,
+    quantize: Annotated[
+        bool, typer.Option("--quantize", help="int8 embedding model (ONNX Runtime or OpenVINO).")
+    ] = False,
+    max_seq_length: Annotated[
+        int | None,
+        typer.Option(
+            "--max-seq-length",
+            help="Embed at most this many tokens of a chunk (default: the model's own limit).",
+        ),
+    ] = None,
     **read: Any,
 ) -> None:
     """Build a persisted BM25, dense or hybrid index."""
@@ -117,9 +131,11 @@ def index(
     kind = "bm25" if bm25 else "dense" if dense else "hybrid" if hybrid else kind
     items = _docs(docs, beside=out_dir, **read)
     chunks = list(chunk_documents(items, method=method, max_tokens=max_tokens) if method else items)
-    embed = {"backend": backend, "quantize": quantize}
-    if kind == "bm25" and (backend != "auto" or quantize):
-        raise ConfigError("--backend and --quantize are for dense and hybrid indexes", params="backend")
+    embed = {"backend": backend, "quantize": quantize, "max_seq_length": max_seq_length}
+    if kind == "bm25" and (backend != "auto" or quantize or max_seq_length is not None):
+        raise ConfigError(
+            "--backend, --quantize and --max-seq-length are for dense and hybrid indexes", params="backend"
+        )
     params = {} if kind == "bm25" else {"model": model, **({"dense": embed} if kind == "hybrid" else embed)}
     t0 = time.perf_counter()
     with console.status(f"indexing {len(chunks):,} chunks ({kind})"):

@@ -7,18 +7,29 @@ fine-tune near-duplicates and decontamination) embeds through :func:`get_embedde
 
 Backends (``backend=``):
 
+- ``"openvino"`` (extra ``datamill[openvino]``): OpenVINO compiles the traced ONNX graph (below) for
+  this CPU, in the precision it picks: bf16 on CPUs with AMX or AVX-512 BF16 (cosine to
+  sentence-transformers >= 0.9999), f32 elsewhere; ``Embedder.precision`` says which. Batches run on
+  OpenVINO's throughput streams at once. ``quantize=True`` runs a static int8 model (activations and
+  weights) made once by NNCF, calibrated on texts shipped with datamill, cached like the exports.
 - ``"onnx"``: ONNX Runtime on a graph exported from the folder's own weights at first use (a few
   seconds, then cached under ``$DATAMILL_CACHE_DIR`` or ``~/.cache/datamill``, keyed by a hash of
   the model's files; nothing is downloaded) and fused by onnxruntime's transformer optimizer (one
   Attention, SkipLayerNormalization and BiasGelu kernel per layer). Same vectors as
   sentence-transformers (cosine > 0.99999). ``quantize=True`` runs int8 weights (per output channel)
-  instead, and ``max_seq_length=128`` truncates at the 128 word pieces MiniLM was trained on
-  (sentence-transformers truncates at 256): the fastest setting, at a small quality cost that
-  ``benchmarks/embed_speed.py`` measures (docs/incontext.md has the figures).
+  instead.
 - ``"torch"``: sentence-transformers itself.
 - ``"static"``: a static-embedding tier distilled locally from the same model (token vectors,
   Model2Vec recipe): far faster, lower quality; for corpus-scale work where that trade is right.
-- ``"auto"`` (default, or ``$DATAMILL_EMBED_BACKEND``): ONNX for BERT-family models, else torch.
+- ``"auto"`` (default, or ``$DATAMILL_EMBED_BACKEND``): for BERT-family models OpenVINO when it is
+  installed and runs bf16 on this CPU (with NNCF too for ``quantize=True``), else ONNX Runtime, else
+  torch. The choice is measured (``benchmarks/embed_speed.py``, docs/incontext.md): on a bf16 CPU
+  OpenVINO ran about twice ONNX Runtime's speed; in f32 the two ran alike, and ONNX Runtime loads
+  faster.
+
+``max_seq_length=128`` truncates at the 128 word pieces MiniLM was trained on (sentence-transformers
+truncates at 256): faster on long texts, at a quality cost ``benchmarks/embed_speed.py`` measures
+(docs/incontext.md has the figures).
 
 ``cache=True`` keeps every vector in a SQLite file keyed by a hash of the text, so re-embedding an
 unchanged text (re-indexing a corpus, re-running a diagnosis) costs a lookup.
@@ -49,8 +60,8 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-BACKENDS = ("auto", "onnx", "torch", "static")
-Backend = Literal["auto", "onnx", "torch", "static"]
+BACKENDS = ("auto", "openvino", "onnx", "torch", "static")
+Backend = Literal["auto", "openvino", "onnx", "torch", "static"]
 
 
 def cache_root() -> str:
@@ -91,8 +102,9 @@ class Embedder:
 
     Args:
         model: ``"all-MiniLM-L6-v2"`` (shipped) or a local sentence-transformers folder.
-        backend: ``"auto"``, ``"onnx"``, ``"torch"`` or ``"static"`` (see the module docstring).
-        quantize: int8 weights (ONNX backend only).
+        backend: ``"auto"``, ``"openvino"``, ``"onnx"``, ``"torch"`` or ``"static"`` (see the module
+            docstring).
+        quantize: int8 (ONNX and OpenVINO backends only).
         device: torch device (torch backend only).
         max_seq_length: truncate texts to this many tokens (default: the model's own limit).
         threads: CPU threads (default ``$DATAMILL_EMBED_THREADS`` or every CPU this process may use).
@@ -129,20 +141,35 @@ class Embedder:
                 )
             info = dataclasses.replace(info, max_seq_length=max_seq_length)
         if chosen == "auto":
-            chosen = "onnx" if _onnx_usable(info) else "torch"
-        elif chosen in ("onnx", "static") and (why := onnx_supported(info)):
+            chosen = (
+                "openvino"
+                if _openvino_preferred(info, quantize)
+                else "onnx"
+                if _onnx_usable(info)
+                else "torch"
+            )
+        elif chosen in ("onnx", "openvino", "static") and (why := onnx_supported(info)):
             raise ConfigError(f"backend={chosen!r} cannot run {model!r}: {why}; use backend='torch'")
-        if quantize and chosen != "onnx":
-            raise ConfigError(f"quantize=True needs backend='onnx' (got {chosen!r})", params="quantize")
+        if quantize and chosen not in ("onnx", "openvino"):
+            raise ConfigError(
+                f"quantize=True needs backend='onnx' or 'openvino' (got {chosen!r})", params="quantize"
+            )
         self.name, self.path, self.backend, self.quantize = model, path, chosen, quantize
         self.fingerprint = info.fingerprint
         self._impl: Any = self._load(info, chosen, quantize=quantize, device=device, threads=threads)
         self.dim = int(self._impl.dim)
+        #: what the model runs in: "fp32" or "int8" (onnx), "bf16", "f32" or "int8+bf16" (openvino:
+        #: OpenVINO's choice for this CPU), "fp32" (torch), "static"
+        self.precision: str = getattr(self._impl, "precision", "static" if chosen == "static" else "fp32")
         self.max_seq_length = info.max_seq_length
         self.cache = cache
         self._caches: dict[str, EmbeddingCache] = {}
 
     def _load(self, info: Any, backend: str, *, quantize: bool, device: str, threads: int | None) -> Any:
+        if backend == "openvino":
+            from datamill.embed._openvino import OpenVinoEncoder
+
+            return OpenVinoEncoder(info, quantize=quantize, threads=threads)
         if backend == "onnx":
             from datamill.embed._onnx import OnnxEncoder
 
@@ -158,7 +185,9 @@ class Embedder:
         if not cache:
             return None
         if cache is True:
-            variant = {"static": f"static{self.dim}"}.get(self.backend, "int8" if self.quantize else "fp32")
+            variant = {"static": f"static{self.dim}", "openvino": f"openvino-{self.precision}"}.get(
+                self.backend, "int8" if self.quantize else "fp32"
+            )
             cache = os.path.join(cache_root(), "embeddings", f"{self.fingerprint[:16]}-{variant}.sqlite")
         if cache not in self._caches:
             self._caches[cache] = EmbeddingCache(cache, self.dim)
@@ -212,22 +241,46 @@ class Embedder:
             )
 
     def __repr__(self) -> str:
-        q = ", int8" if self.quantize else ""
-        return f"Embedder({self.name!r}, backend={self.backend!r}{q}, dim={self.dim})"
+        return (
+            f"Embedder({self.name!r}, backend={self.backend!r}, precision={self.precision!r}, dim={self.dim})"
+        )
+
+
+def _openvino_preferred(info: Any, quantize: bool) -> bool:
+    """``"auto"``'s choice of OpenVINO: installed (with NNCF for ``quantize``), the model exportable,
+    and the CPU running it in bf16, where it measured about twice ONNX Runtime's speed; in f32 the
+    two measured alike, and ONNX Runtime loads faster."""
+    from datamill.embed._export import EXPORT_VERSION
+
+    if not _exportable(info, f"model-v{EXPORT_VERSION}-traced.onnx"):
+        return False
+    if quantize:
+        try:
+            import nncf  # noqa: F401
+        except ImportError:
+            return False
+    from datamill.embed._openvino import cpu_precision
+
+    return cpu_precision() == "bf16"
 
 
 def _onnx_usable(info: Any) -> bool:
-    from datamill.embed._export import onnx_supported
-
-    if onnx_supported(info):
-        return False
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         return False
     from datamill.embed._export import EXPORT_VERSION
 
-    if os.path.exists(os.path.join(info.folder, f"model-v{EXPORT_VERSION}.onnx")):
+    return _exportable(info, f"model-v{EXPORT_VERSION}.onnx")
+
+
+def _exportable(info: Any, name: str) -> bool:
+    """Whether the export ``name`` is there or can be made (a supported model, and torch to trace it)."""
+    from datamill.embed._export import onnx_supported
+
+    if onnx_supported(info):
+        return False
+    if os.path.exists(os.path.join(info.folder, name)):
         return True
     try:
         import torch  # noqa: F401

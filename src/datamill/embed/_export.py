@@ -27,6 +27,7 @@ __all__ = [
     "ModelInfo",
     "cache_root",
     "export_onnx",
+    "export_traced",
     "model_info",
     "onnx_supported",
     "quantize_int8",
@@ -295,24 +296,35 @@ def _fuse(info: ModelInfo, traced: str, final: str) -> None:
             os.remove(tmp)
 
 
-def export_onnx(info: ModelInfo) -> str:
-    """The model's fp32 ONNX file, exported at first use (a few seconds) and reused after: traced
-    from the weights, then fused (when the ``onnx`` package is there; else the traced graph)."""
-    final = os.path.join(info.folder, f"model-v{EXPORT_VERSION}.onnx")
+def export_traced(info: ModelInfo) -> str:
+    """The model's traced fp32 ONNX file (the plain graph, before onnxruntime's fusion), exported at
+    first use (a few seconds) and reused after. OpenVINO compiles this one: it fuses the plain graph
+    itself, and does not know onnxruntime's contrib ops."""
     traced = os.path.join(info.folder, f"model-v{EXPORT_VERSION}-traced.onnx")
-    for done in (final, traced):
-        if os.path.exists(done):
-            return done
+    if os.path.exists(traced):
+        return traced
     why = onnx_supported(info)
     if why:
         raise ConfigError(f"{info.path}: cannot export to ONNX: {why}")
     _export_traced(info, traced)
+    return traced
+
+
+def export_onnx(info: ModelInfo) -> str:
+    """The model's fp32 ONNX file for onnxruntime, made at first use and reused after: the traced
+    graph (:func:`export_traced`, kept beside it), fused when the ``onnx`` package is there."""
+    final = os.path.join(info.folder, f"model-v{EXPORT_VERSION}.onnx")
+    if os.path.exists(final):
+        return final
+    why = onnx_supported(info)
+    if why:
+        raise ConfigError(f"{info.path}: cannot export to ONNX: {why}")
+    traced = export_traced(info)
     try:
         import onnx  # noqa: F401  (the optimizer's own dependency)
     except ImportError:
         return traced
     _fuse(info, traced, final)
-    os.remove(traced)
     return final
 
 

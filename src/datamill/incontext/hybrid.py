@@ -32,7 +32,7 @@ __all__ = ["FusionTuning", "HybridIndex", "cross_fit_fusion", "tune_fusion"]
 FUSIONS = ("weighted", "rrf")
 DEFAULT_ALPHA = 0.9
 CANDIDATES = 100  # each retriever proposes its top 100 (or k, if more) for fusion
-_DENSE_KEYS = ("backend", "quantize", "ann_threshold", "connectivity", "ef_search")
+_DENSE_KEYS = ("backend", "quantize", "max_seq_length", "ann_threshold", "connectivity", "ef_search")
 
 
 @dataclass
