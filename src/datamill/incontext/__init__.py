@@ -11,7 +11,7 @@ prompt = pack_prompt("how do refunds work?", passages=[h.chunk for h in hits], b
 from datamill.incontext.chunk import CHUNK_METHODS, chunk_document, chunk_documents
 from datamill.incontext.decontam import flag_contaminated
 from datamill.incontext.evaluate import BeirData, EvalResult, evaluate_retrieval, load_beir, score_run
-from datamill.incontext.hybrid import FusionTuning, cross_fit_fusion, tune_fusion
+from datamill.incontext.hybrid import FusionTuning, cross_fit_fusion, estimate_fusion, tune_fusion
 from datamill.incontext.index import (
     INDEX_KINDS,
     BM25Index,
@@ -48,6 +48,7 @@ __all__ = [
     "chunk_document",
     "chunk_documents",
     "cross_fit_fusion",
+    "estimate_fusion",
     "evaluate_retrieval",
     "evaluate_selection",
     "example_io",

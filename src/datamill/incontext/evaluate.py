@@ -117,9 +117,9 @@ def score_run(
 class EvalResult:
     """Metrics per index kind (``table``), per query, timings, the hybrid's fusion (``fusion``: its
     settings, and what tuning found) and the HNSW recall against exact search (``ann``, when the dense
-    index searched an HNSW graph). A ``hybrid-tuned`` row is the hybrid cross-fitted on the test
-    queries (each ranked with a fusion tuned on the others, see
-    :func:`~datamill.incontext.hybrid.cross_fit_fusion`)."""
+    index searched an HNSW graph). A ``hybrid-tuned`` row is the hybrid with its fusion tuned on the dev
+    queries, or without them, cross-fitted on the test queries (each ranked with a fusion tuned on the
+    others, see :func:`~datamill.incontext.hybrid.cross_fit_fusion`)."""
 
     table: dict[str, dict[str, float]]
     per_query: dict[str, dict[str, dict[str, float]]]
@@ -134,7 +134,7 @@ class EvalResult:
 
     def recommend(self, metric: str = "ndcg@10", margin: float = 0.005) -> str:
         """The row to use: the best on ``metric``, unless a simpler one (bm25, dense, the hybrid with
-        its default or dev-tuned fusion, then the cross-fitted one) is within ``margin`` of it."""
+        its default fusion, then ``hybrid-tuned``) is within ``margin`` of it."""
         top = self.table[self.best(metric)][metric]
         for kind in ("bm25", "dense", "hybrid", "hybrid-tuned"):
             if kind in self.table and self.table[kind][metric] >= top - margin:
@@ -146,12 +146,13 @@ class EvalResult:
         lines = []
         f = self.fusion
         if f:
-            where = (
-                f"tuned on {f['dev_queries']} {f['tuned_on']} queries (nDCG@10 {f['dev_ndcg@10']:.4f})"
-                if "tuned_on" in f
-                else "default; a qrels/dev.tsv split tunes it"
+            lines.append(f"hybrid fusion: {_fusion_text(f)} ({_fusion_source(f)})")
+        if "tuned_on" in f:
+            t = f["tuned"]
+            lines.append(
+                f"hybrid-tuned: {_fusion_text(t)}, tuned on {f['dev_queries']} {f['tuned_on']} queries"
+                f" (nDCG@10 {f['dev_ndcg@10']:.4f} on them)"
             )
-            lines.append(f"hybrid fusion: {_fusion_text(f)} ({where})")
         if "cross_fitted" in f:
             c = f["cross_fitted"]
             lines.append(
@@ -167,7 +168,8 @@ class EvalResult:
         if len(self.table) > 1:
             rec = self.recommend()
             others = ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in self.table.items() if k != rec)
-            use = f"hybrid with {_fusion_text(f['cross_fitted']['all'])}" if rec == "hybrid-tuned" else rec
+            tuned = f.get("tuned") or f.get("cross_fitted", {}).get("all")
+            use = f"hybrid with {_fusion_text(tuned)}" if rec == "hybrid-tuned" and tuned else rec
             lines.append(f"use {use} (nDCG@10 {self.table[rec]['ndcg@10']:.4f}; {others})")
         return lines
 
@@ -191,7 +193,19 @@ class EvalResult:
 
 
 def _fusion_text(f: dict[str, Any]) -> str:
-    return f"rrf k={f['rrf_k']}" if f["fusion"] == "rrf" else f"weighted, alpha={f['alpha']} on dense"
+    return f"rrf k={f['rrf_k']}" if f["fusion"] == "rrf" else f"weighted, alpha={f['alpha']:g} on dense"
+
+
+def _fusion_source(f: dict[str, Any]) -> str:
+    est = f.get("estimate")
+    if f["fusion"] == "rrf" or not est:
+        return "as given"
+    if est["source"] == "fallback":
+        return f"default: the chunks gave too few pseudo-queries to estimate it ({est['queries']})"
+    return (
+        f"estimated on {est['queries']} pseudo-queries made from the corpus, nDCG@10 {est['score']:.4f} on"
+        " them; hybrid-tuned tunes it on labelled queries"
+    )
 
 
 def evaluate_retrieval(
@@ -207,11 +221,12 @@ def evaluate_retrieval(
 ) -> EvalResult:
     """Index the corpus with each kind, run every query of ``split``, score against its qrels.
 
-    When the folder has qrels for ``dev_split`` (``qrels/dev.tsv`` by default), the hybrid's fusion is
-    tuned on those queries first (:func:`~datamill.incontext.hybrid.tune_fusion`); the ``split``
-    queries are never used for tuning. Without them the hybrid keeps its default (or given) fusion,
-    and (``folds`` >= 2) a ``hybrid-tuned`` row is added: the ``split`` queries cross-fitted in
-    ``folds`` parts, each ranked with the fusion tuned on the other parts
+    The ``hybrid`` row uses the default (or given) fusion: ``alpha="auto"``, estimated from pseudo-queries
+    made from the corpus (:func:`~datamill.incontext.hybrid.estimate_fusion`). A ``hybrid-tuned`` row
+    is added beside it: when the folder has qrels for ``dev_split`` (``qrels/dev.tsv`` by default), the
+    fusion tuned on those queries (:func:`~datamill.incontext.hybrid.tune_fusion`; the ``split``
+    queries are never used for tuning); without them (and ``folds`` >= 2), the ``split`` queries
+    cross-fitted in ``folds`` parts, each ranked with the fusion tuned on the other parts
     (:func:`~datamill.incontext.hybrid.cross_fit_fusion`)."""
     from datamill.incontext.bm25 import BM25Index
     from datamill.incontext.dense import DenseIndex
@@ -221,6 +236,7 @@ def evaluate_retrieval(
     data = load_beir(folder, split=split)
     dev = _dev_qrels(folder, dev_split, split) if "hybrid" in kinds else None
     qids = [q for q in data.qrels if q in data.queries]
+    qrels = {q: data.qrels[q] for q in qids}  # judged queries without a text are not run nor scored
     table, per_query, seconds = {}, {}, {}
     fusion: dict[str, Any] = {}
     ann: dict[str, float] = {}
@@ -235,28 +251,43 @@ def evaluate_retrieval(
         else:
             idx = build_index(data.corpus, kind=kind, **params)
         if isinstance(idx, HybridIndex):
-            if dev:
-                tuned = tune_fusion(idx, data.queries, dev)
-                fusion = {"tuned_on": dev_split, "dev_queries": tuned.queries, "dev_ndcg@10": tuned.score}
-            fusion = {**{p: idx.params[p] for p in ("fusion", "alpha", "rrf_k")}, **fusion}
+            fusion = idx.fusion_params()  # alpha="auto" is estimated here, as on a first search
+            if idx.params["alpha"] == "auto" and idx.fusion_estimate is not None:
+                fusion["estimate"] = {
+                    k: getattr(idx.fusion_estimate, k) for k in ("source", "queries", "score", "documents")
+                }
         t1 = time.perf_counter()
         results = idx.search_batch([data.queries[q] for q in qids], k)
         run = {q: [h.chunk.id for h in hits] for q, hits in zip(qids, results, strict=True)}
         t2 = time.perf_counter()
-        table[kind], per_query[kind] = score_run(run, data.qrels)
+        table[kind], per_query[kind] = score_run(run, qrels)
         seconds[kind] = {"index": round(t1 - t0, 3), "queries": round(t2 - t1, 3)}
         built[kind] = idx
         if kind == "dense" and isinstance(idx, DenseIndex) and idx.uses_ann:
             ann = idx.ann_recall([data.queries[q] for q in qids], 10)
-        if isinstance(idx, HybridIndex) and not dev and folds >= 2 and len(qids) >= folds:
+        if isinstance(idx, HybridIndex) and dev:
             t1 = time.perf_counter()
-            cv_run, tunings = cross_fit_fusion(idx, data.queries, data.qrels, folds=folds, k=k)
-            table["hybrid-tuned"], per_query["hybrid-tuned"] = score_run(cv_run, data.qrels)
+            tuned = tune_fusion(idx, data.queries, dev, apply=False)
+            tidx = HybridIndex.of(idx.bm25, idx.dense, **tuned.params())
+            results = tidx.search_batch([data.queries[q] for q in qids], k)
+            run = {q: [h.chunk.id for h in hits] for q, hits in zip(qids, results, strict=True)}
+            table["hybrid-tuned"], per_query["hybrid-tuned"] = score_run(run, qrels)
+            seconds["hybrid-tuned"] = {"index": 0.0, "queries": round(time.perf_counter() - t1, 3)}
+            fusion.update(
+                tuned=tuned.params(),
+                tuned_on=dev_split,
+                dev_queries=tuned.queries,
+                **{"dev_ndcg@10": tuned.score},
+            )
+        elif isinstance(idx, HybridIndex) and folds >= 2 and len(qids) >= folds:
+            t1 = time.perf_counter()
+            cv_run, tunings = cross_fit_fusion(idx, data.queries, qrels, folds=folds, k=k)
+            table["hybrid-tuned"], per_query["hybrid-tuned"] = score_run(cv_run, qrels)
             seconds["hybrid-tuned"] = {"index": 0.0, "queries": round(time.perf_counter() - t1, 3)}
             fusion["cross_fitted"] = {
                 "folds": folds,
                 "per_fold": [f"{_fusion_text(t.params())} on {t.queries}" for t in tunings],
-                "all": tune_fusion(idx, data.queries, data.qrels, apply=False).params(),
+                "all": tune_fusion(idx, data.queries, qrels, apply=False).params(),
             }
     return EvalResult(
         table, per_query, seconds, queries=len(qids), documents=len(data.corpus), fusion=fusion, ann=ann
