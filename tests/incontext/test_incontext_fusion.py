@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from datamill.incontext import HybridIndex, estimate_fusion, load_index
+from datamill.incontext import HybridIndex, build_index, estimate_fusion, load_index
 from datamill.incontext.dense import DenseIndex
 from datamill.incontext.hybrid import FALLBACK_ALPHA, MIN_PSEUDO, pseudo_queries
 from datamill.records import Document
@@ -75,6 +75,10 @@ def test_auto_alpha_moves_to_bm25_when_dense_is_noise_and_ranks_the_right_chunk_
     loaded = load_index(tmp_path / "ix")
     assert isinstance(loaded, HybridIndex) and loaded.fusion_estimate == idx.fusion_estimate
     assert loaded.fusion_params()["alpha"] == est.alpha
+    # building a saved index estimates it before saving: a process that loads it does not redo it
+    built = build_index(docs, tmp_path / "built", kind="hybrid")
+    assert isinstance(built, HybridIndex) and built.fusion_estimate == est
+    assert (tmp_path / "built" / "fusion_estimate.json").exists()
 
 
 def test_auto_alpha_stays_near_dense_when_dense_knows_better(monkeypatch):

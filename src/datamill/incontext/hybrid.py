@@ -13,8 +13,8 @@ per corpus from pseudo-queries (:func:`estimate_fusion`): a sentence of a sample
 rest of that chunk (re-embedded, re-indexed) is the one relevant answer, and the alpha with the best
 nDCG@10 on those wins. It needs no labels and no test queries; on the public sets of
 benchmarks/incontext_hybrid.py it picked an alpha within 0.006 nDCG@10 of the best one
-for each (docs/incontext.md). It runs on the first search (up to 1,000 short texts embedded: seconds)
-and is saved with the index; ``FALLBACK_ALPHA`` is used when the chunks give too few pseudo-queries.
+for each (docs/incontext.md). It runs when the index is saved or first searched (up to 1,000 short
+texts embedded: seconds) and is saved with the index; ``FALLBACK_ALPHA`` is used when the chunks give too few pseudo-queries.
 With labelled queries, :func:`tune_fusion` picks the fusion and ``alpha`` that maximise nDCG@10 on
 them, and :func:`cross_fit_fusion` scores that tuning on queries it was not tuned on.
 """
@@ -179,6 +179,8 @@ class HybridIndex(Index):
     def _save_parts(self, out: str) -> None:
         self.bm25._save_parts(out)
         self.dense._save_parts(out)
+        if self.chunks and self.params["alpha"] == AUTO:
+            self.fusion_params()  # estimated now, so that a loaded index does not estimate it again
         if self.fusion_estimate is not None:
             with open(os.path.join(out, "fusion_estimate.json"), "w") as fh:
                 json.dump(self.fusion_estimate.__dict__, fh)
