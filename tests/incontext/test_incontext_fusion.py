@@ -99,3 +99,23 @@ def test_too_few_pseudo_queries_fall_back_and_are_reestimated_when_the_corpus_gr
     idx.add(docs[MIN_PSEUDO - 1 :])
     assert idx.fusion_params()["alpha"] <= 0.3 and idx.fusion_estimate.source == "pseudo-queries"
     assert HybridIndex(docs, alpha=0.5).fusion_params()["alpha"] == 0.5  # a given alpha is kept
+    rrf = HybridIndex(docs, fusion="rrf")
+    assert rrf.fusion_params()["fusion"] == "rrf" and rrf.fusion_estimate is None  # RRF has no weight
+
+
+class _FlatEmbedder:
+    """A dense model that scores every chunk the same."""
+
+    def encode(self, texts, **_):  # noqa: ANN001, ANN202
+        return np.ones((len(texts), 8), np.float32) / np.sqrt(8)
+
+
+def test_auto_alpha_leaves_the_ranking_to_bm25_when_dense_scores_are_flat(monkeypatch):
+    monkeypatch.setattr(DenseIndex, "_embedder", lambda self: _FlatEmbedder())
+    docs = _corpus()
+    idx = HybridIndex(docs)
+    est = estimate_fusion(idx)
+    assert est.alpha < FALLBACK_ALPHA and est.tried["weighted alpha=1.0"] < est.score
+    queries = [d.text.split(".")[0] for d in docs[:10]]
+    hybrid = [h[0].id for h in idx.search_batch(queries, 1)]
+    assert hybrid == [h[0].id for h in idx.bm25.search_batch(queries, 1)] == [d.id for d in docs[:10]]

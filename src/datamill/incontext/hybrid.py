@@ -118,7 +118,9 @@ class HybridIndex(Index):
         count changed by ``REESTIMATE`` since)."""
         p = self.params
         alpha = p["alpha"]
-        if alpha == AUTO:
+        if alpha == AUTO and p["fusion"] == "rrf":
+            alpha = FALLBACK_ALPHA  # RRF has no weight: nothing to estimate
+        elif alpha == AUTO:
             est = self.fusion_estimate
             if est is None or abs(len(self.chunks) - est.documents) > REESTIMATE * max(est.documents, 1):
                 est = self.fusion_estimate = estimate_fusion(self, apply=False)
@@ -179,7 +181,7 @@ class HybridIndex(Index):
     def _save_parts(self, out: str) -> None:
         self.bm25._save_parts(out)
         self.dense._save_parts(out)
-        if self.chunks and self.params["alpha"] == AUTO:
+        if self.chunks and self.params["alpha"] == AUTO and self.params["fusion"] == "weighted":
             self.fusion_params()  # estimated now, so that a loaded index does not estimate it again
         if self.fusion_estimate is not None:
             with open(os.path.join(out, "fusion_estimate.json"), "w") as fh:
