@@ -38,6 +38,32 @@ def load_pairs(name: str) -> list[dict]:
         return [r for r in map(json.loads, fh) if r["label"] in CLASSES]
 
 
+def claim_half(claim_id: str) -> int:
+    """Which half of the CLIMATE-FEVER claims a claim is in (by hash of its id): 0 may be trained and tuned
+    on (the claim-aware stance threshold, the stance training pairs), 1 is only ever reported on."""
+    return int(hashlib.sha1(str(claim_id).encode()).hexdigest(), 16) % 2
+
+
+STANCE = {"REFUTES": "contradiction", "SUPPORTS": "entailment", "NOT_ENOUGH_INFO": "neutral"}
+
+
+def load_claims(half: int | None = None) -> list[dict]:
+    """CLIMATE-FEVER claims (``claim_id, claim, claim_label, evidences``), all or one :func:`claim_half`."""
+    with gzip.open(DATA / "climate_fever.jsonl.gz", "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    return [r for r in rows if half is None or claim_half(r["claim_id"]) == half]
+
+
+def claim_pairs(half: int = 0) -> list[dict]:
+    """Claim/evidence pairs of one half of CLIMATE-FEVER as NLI pairs: the evidence is the premise, the claim
+    the hypothesis; REFUTES -> contradiction, SUPPORTS -> entailment, NOT_ENOUGH_INFO -> neutral."""
+    return [
+        {"premise": e["evidence"], "hypothesis": r["claim"], "label": STANCE[e["label"]]}
+        for r in load_claims(half)
+        for e in r["evidences"]
+    ]
+
+
 def embed(texts: list[str], cache_dir: Path | None) -> dict[str, np.ndarray]:
     """Embeddings of ``texts`` (unique), cached on disk by the hash of the text list."""
     from datamill.embed import get_embedder

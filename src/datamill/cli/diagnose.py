@@ -184,9 +184,18 @@ def contradictions(
         typer.Option(
             "--contexts",
             "-c",
-            help="Contexts JSONL: {id, contexts|context|passages} per RAG context or prompt.",
+            help="Contexts JSONL: {id, contexts|context|passages} per RAG context or prompt; a "
+            "claim|question|query|prompt field turns on the claim-aware mode for that context.",
         ),
     ],
+    claim: Annotated[
+        str | None,
+        typer.Option(
+            "--claim",
+            help="The claim or question of every context (over the rows' own): flag a passage supporting it "
+            "and another refuting it.",
+        ),
+    ] = None,
     detector: Annotated[
         str,
         typer.Option(
@@ -208,6 +217,18 @@ def contradictions(
     threshold: Annotated[
         float | None,
         typer.Option("--threshold", help="P(contradiction) from which a model detector flags a pair."),
+    ] = None,
+    support_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--support-threshold", help="Claim-aware mode: P(entailment) from which a statement supports it."
+        ),
+    ] = None,
+    refute_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--refute-threshold", help="Claim-aware mode: P(contradiction) from which a statement refutes it."
+        ),
     ] = None,
     min_similarity: Annotated[
         float, typer.Option("--min-similarity", help="Cosine similarity of two statements about one subject.")
@@ -237,11 +258,14 @@ def contradictions(
     judge = TeacherJudge(teacher, model=model, cache=cache, progress=not json_out) if teacher else None
     scan = scan_contradictions(
         contexts,
+        claim=claim,
         detector=detector,
         judge=judge,
         embedder=embedder,
         weights=weights,
         threshold=threshold,
+        support_threshold=support_threshold,
+        refute_threshold=refute_threshold,
         min_similarity=min_similarity,
         max_neighbours=max_neighbours,
         cross_pairs=cross_pairs,
@@ -254,7 +278,9 @@ def contradictions(
         return
     table = Table(
         title=f"{s['flagged']:,} of {s['contexts']:,} contexts hold contradictions "
-        f"({s['contradictions']:,} pairs; detectors: {'+'.join(s['detectors'])})",
+        f"({s['contradictions']:,} pairs; detectors: {'+'.join(s['detectors'])}"
+        + (f"; {s['claims']:,} checked against their claim" if s["claims"] else "")
+        + ")",
         title_justify="left",
     )
     for col, just in (

@@ -40,6 +40,7 @@ from datamill.diagnose.label_noise import (
 from datamill.diagnose.nli import ContradictionModel, load_contradiction_model
 from datamill.diagnose.report import render_html, write_report
 from datamill.diagnose.scan import ContradictionScan, scan_contradictions
+from datamill.diagnose.stance import StanceModel, load_stance_model
 
 __all__ = [
     "AnnotatorStats",
@@ -57,6 +58,7 @@ __all__ = [
     "Mistake",
     "NoisyTrain",
     "PlantedFixture",
+    "StanceModel",
     "TaskAgreement",
     "TeacherJudge",
     "TrainItem",
@@ -72,6 +74,7 @@ __all__ = [
     "llm_judge",
     "load_contradiction_model",
     "load_cross_encoder",
+    "load_stance_model",
     "make_planted",
     "neighbour_disagreement",
     "output_disagreement",

@@ -31,6 +31,8 @@ _EXPECTED_KEYS = ("expected", "label", "reference", "target", "gold", "answer")
 _OUTPUT_KEYS = ("output", "prediction", "model_output", "response", "predicted", "completion")
 _TRAIN_TARGET_KEYS = ("label", "output", "completion", "answer", "response", "target")
 _CONTEXT_KEYS = ("contexts", "context", "passages", "documents")
+#: a context row's claim or question (the claim-aware contradiction mode)
+_CLAIM_KEYS = ("claim", "question", "query", "prompt")
 
 
 @dataclass(slots=True)
@@ -376,7 +378,14 @@ def read_feedback(source: Any) -> list[FeedbackItem]:
 
 def read_contexts(source: Any) -> dict[str, list[str]]:
     """Context passages per result id: rows ``{id, contexts|context|passages}`` (string or list)."""
+    return read_contexts_and_claims(source)[0]
+
+
+def read_contexts_and_claims(source: Any) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """:func:`read_contexts` and the claim of each context that has one: the row's ``claim``, ``question``,
+    ``query`` or ``prompt`` field (the first present; a string)."""
     out: dict[str, list[str]] = {}
+    claims: dict[str, str] = {}
     for path, line, row in _rows(source, "contexts"):
         if not isinstance(row, dict) or row.get("id") is None:
             raise _bad(path, line, "a context row must be an object with 'id' and 'contexts'")
@@ -389,7 +398,12 @@ def read_contexts(source: Any) -> dict[str, list[str]]:
         out.setdefault(str(row["id"]), []).extend(
             _text(p.get("text", p.get("content", ""))) if isinstance(p, dict) else _text(p) for p in passages
         )
-    return out
+        ckey, claim = _first(row, _CLAIM_KEYS)
+        if ckey is not None:
+            if not isinstance(claim, str):
+                raise _bad(path, line, f"'{ckey}' (the context's claim or question) must be a string")
+            claims[str(row["id"])] = claim
+    return out, claims
 
 
 def merge_contexts(items: Iterable[EvalItem], contexts: dict[str, list[str]]) -> None:

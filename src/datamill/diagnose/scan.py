@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -43,6 +43,8 @@ class ContradictionScan:
     pairs_scored: int = 0  # candidate pairs the learned model scored
     pairs_judged: int = 0  # pairs sent to the judge
     threshold: float | None = None
+    claims: int = 0  # contexts scored against their claim (claim-aware mode)
+    stance_thresholds: dict[str, float] | None = None  # claim-aware mode: support / refute
     seconds: dict[str, float] = field(default_factory=dict)
     judge_usage: dict[str, Any] | None = None
 
@@ -62,6 +64,8 @@ class ContradictionScan:
             "pairs_judged": self.pairs_judged,
             "detectors": self.detectors,
             "threshold": self.threshold,
+            "claims": self.claims,
+            "stance_thresholds": self.stance_thresholds,
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             "judge_usage": self.judge_usage,
         }
@@ -99,12 +103,38 @@ def _timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
     seconds[phase] = seconds.get(phase, 0.0) + time.perf_counter() - t
 
 
-def _read(contexts: Any) -> dict[str, list[str]]:
+def _read(contexts: Any) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The passages of each context and the claims that came with them (rows' claim/question fields)."""
     if isinstance(contexts, dict):
-        return {str(k): [v] if isinstance(v, str) else list(v) for k, v in contexts.items()}
-    from datamill.diagnose.inputs import read_contexts
+        return {str(k): [v] if isinstance(v, str) else list(v) for k, v in contexts.items()}, {}
+    from datamill.diagnose.inputs import read_contexts_and_claims
 
-    return read_contexts(contexts)
+    return read_contexts_and_claims(contexts)
+
+
+def _claims(claim: Any, ids: list[str], given: dict[str, str]) -> dict[str, str]:
+    """Each context's claim: ``claim`` (one string for all, or ``{id: claim}``) over the rows' own."""
+    if claim is None:
+        out = dict(given)
+    elif isinstance(claim, str):
+        out = dict.fromkeys(ids, claim)
+    elif isinstance(claim, Mapping):
+        unknown = [str(k) for k in claim if str(k) not in set(ids)]
+        if unknown:
+            raise ConfigError(
+                f"claim= names {len(unknown)} context id(s) not among the contexts, e.g. {unknown[0]!r}",
+                params="claim",
+            )
+        out = {**given, **{str(k): v for k, v in claim.items()}}
+    else:
+        raise ConfigError(
+            f"claim must be a string or a {{context id: claim}} mapping, got {type(claim).__name__}",
+            params="claim",
+        )
+    bad = [k for k, v in out.items() if not isinstance(v, str)]
+    if bad:
+        raise ConfigError(f"the claim of context {bad[0]!r} is not a string", params="claim")
+    return {k: v.strip() for k, v in out.items() if v.strip()}
 
 
 def _bar(enabled: bool) -> Any:
@@ -124,11 +154,14 @@ def _bar(enabled: bool) -> Any:
 def scan_contradictions(
     contexts: Any,
     *,
+    claim: str | Mapping[str, str] | None = None,
     detector: str = "combined",
     judge: Callable[[str, str], bool] | None = None,
     embedder: Any = "all-MiniLM-L6-v2",
     weights: Any = None,
     threshold: float | None = None,
+    support_threshold: float | None = None,
+    refute_threshold: float | None = None,
     min_similarity: float = 0.5,
     max_neighbours: int = 5,
     cross_pairs: int = 4,
@@ -142,6 +175,11 @@ def scan_contradictions(
 ) -> ContradictionScan:
     """Contradictions in each context of ``contexts`` (``{id: [passages]}``, rows or a JSONL path of
     ``{id, contexts}``); see :func:`~datamill.diagnose.find_contradictions` for the detector options.
+
+    ``claim``: the claim or question of every context (one string) or of some (``{id: claim}``); rows
+    read from a file or list bring their own in a ``claim``, ``question``, ``query`` or ``prompt`` field
+    (``claim=`` wins). Contexts with a claim are checked in claim-aware mode (a passage supporting the
+    claim and another refuting it); the others pairwise.
 
     ``output`` writes one JSONL row ``{id, contradictions}`` per flagged context; ``progress`` shows a bar.
     """
@@ -159,10 +197,26 @@ def scan_contradictions(
         raise ConfigError(f"max_neighbours must be >= 1, got {max_neighbours!r}", params="max_neighbours")
     if cross_pairs < 1:
         raise ConfigError(f"cross_pairs must be >= 1, got {cross_pairs!r}", params="cross_pairs")
+    for pname, value in (("support_threshold", support_threshold), ("refute_threshold", refute_threshold)):
+        if value is not None and not 0 <= value <= 1:
+            raise ConfigError(f"{pname} must be within [0, 1], got {value!r}", params=pname)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    ctx = _read(contexts)
+    ctx, given = _read(contexts)
     ids = list(ctx)
+    claims = _claims(claim, ids, given)
+    models = [n for n in ("learned", "cross") if n in names]
+    if claims and not models and (support_threshold is not None or refute_threshold is not None):
+        raise ConfigError(
+            "support_threshold/refute_threshold apply to the model detectors (learned, cross) in "
+            f"claim-aware mode; detector {detector!r} runs none",
+            params=("support_threshold", "refute_threshold", "detector"),
+        )
+    if not claims and (support_threshold is not None or refute_threshold is not None):
+        raise ConfigError(
+            "support_threshold/refute_threshold apply only with a claim (claim= or a claim/question field)",
+            params=("support_threshold", "refute_threshold", "claim"),
+        )
     stmts = {k: _statements(ctx[k], max_statements) for k in ids}
     found: dict[str, dict[tuple[int, int], Contradiction]] = {k: {} for k in ids}
     undecided: dict[str, list[tuple[int, int]]] = {k: [] for k in ids}
@@ -174,9 +228,7 @@ def scan_contradictions(
                     stmts[k],
                     numeric_overlap=numeric_overlap,
                     negation_overlap=negation_overlap,
-                    judge_overlap=judge_overlap
-                    if "judge" in names and not {"learned", "cross"} & set(names)
-                    else None,
+                    judge_overlap=judge_overlap if "judge" in names and (not models or k in claims) else None,
                 )
                 if "rules" in names:
                     found[k].update(rules)
@@ -184,13 +236,14 @@ def scan_contradictions(
                     related = sorted([*related, *rules])
                 undecided[k] = [p for p in related if p not in found[k]]
                 bar.advance(task)
-        scored, cut = 0, None
-        for model in [n for n in ("learned", "cross") if n in names]:
+        scored, cut, stance = 0, None, None
+        for model in models:
             bar.update(task, description=model, completed=0)
-            n_scored, cut = _learned(
+            n_scored, cut, stance = _learned(
                 model,
                 ids,
                 stmts,
+                claims,
                 found,
                 undecided,
                 names,
@@ -198,6 +251,8 @@ def scan_contradictions(
                 embedder=embedder,
                 weights=weights,
                 threshold=threshold,
+                support_threshold=support_threshold,
+                refute_threshold=refute_threshold,
                 min_similarity=min_similarity,
                 max_neighbours=max_neighbours,
                 cross_pairs=cross_pairs,
@@ -219,6 +274,8 @@ def scan_contradictions(
         pairs_scored=scored,
         pairs_judged=judged,
         threshold=cut,
+        claims=len(claims),
+        stance_thresholds=stance,
         seconds=seconds,
         judge_usage=usage,
     )
@@ -232,6 +289,7 @@ def _load_model(name: str, weights: Any) -> Any:
     that kind or a path saved by its training script, else the shipped one."""
     from datamill.diagnose.cross import CrossEncoder, load_cross_encoder
     from datamill.diagnose.nli import ContradictionModel, load_contradiction_model
+    from datamill.diagnose.stance import StanceModel
 
     kind, load = (
         (CrossEncoder, load_cross_encoder)
@@ -240,15 +298,56 @@ def _load_model(name: str, weights: Any) -> Any:
     )
     if isinstance(weights, kind):
         return weights
-    if isinstance(weights, CrossEncoder | ContradictionModel):  # the other kind: this one is the shipped
+    if isinstance(weights, CrossEncoder | ContradictionModel | StanceModel):  # another kind: the shipped
+        return load(None)
+    if name == "learned" and weights is not None and _is_stance_file(weights):
         return load(None)
     return load(None if weights is None else os.fspath(weights))
+
+
+def _is_stance_file(path: Any) -> bool:
+    """A weights file written by scripts/train_stance_model.py (not a pair-feature model)."""
+    try:
+        with np.load(os.fspath(path)) as z:
+            return "proj_w" in z.files
+    except (OSError, ValueError):
+        return False
+
+
+def _stance_model(name: str, clf: Any, weights: Any) -> Any:
+    """The model that scores statements against a claim: the cross-encoder itself; for ``learned``, the
+    stance model (``weights`` given as one or a path to one, else the shipped one), or the pair-feature
+    model when ``weights`` names one."""
+    from datamill.diagnose.nli import ContradictionModel
+    from datamill.diagnose.stance import StanceModel, load_stance_model
+
+    if name == "cross":
+        return clf
+    if isinstance(weights, StanceModel):
+        return weights
+    if isinstance(weights, ContradictionModel):
+        return weights
+    if weights is not None and not hasattr(weights, "encode"):
+        return load_stance_model(os.fspath(weights)) if _is_stance_file(weights) else clf
+    return load_stance_model()
+
+
+#: claim-aware mode, a model without stance thresholds of its own: (P(entailment), P(contradiction))
+STANCE_DEFAULT = (0.5, 0.5)
+
+
+def stance_thresholds(clf: Any) -> tuple[float, float]:
+    """The model's (support, refute) thresholds of claim-aware mode: those kept in its metadata (tuned on the
+    CLIMATE-FEVER tuning half by ``benchmarks/diagnose_contradictions.py --write-stance``), else the defaults."""
+    got = (getattr(clf, "info", None) or {}).get("stance_thresholds") or {}
+    return float(got.get("support", STANCE_DEFAULT[0])), float(got.get("refute", STANCE_DEFAULT[1]))
 
 
 def _learned(
     name: str,
     ids: list[str],
     stmts: dict[str, list[_Statement]],
+    claims: dict[str, str],
     found: dict[str, dict[tuple[int, int], Contradiction]],
     undecided: dict[str, list[tuple[int, int]]],
     names: list[str],
@@ -257,20 +356,28 @@ def _learned(
     embedder: Any,
     weights: Any,
     threshold: float | None,
+    support_threshold: float | None,
+    refute_threshold: float | None,
     min_similarity: float,
     max_neighbours: int,
     cross_pairs: int,
     batch_size: int,
     seconds: dict[str, float],
-) -> tuple[int, float]:
+) -> tuple[int, float, dict[str, float] | None]:
     """Score the candidate pairs of every context with model ``name`` (``learned`` or ``cross``; the
     cross-encoder reads only each context's ``cross_pairs`` candidates the learned model finds most
-    suspicious); the unflagged candidates are left for the judge. Returns (pairs scored, the threshold)."""
-    from datamill.diagnose.nli import candidate_pairs, load_contradiction_model
+    suspicious); the unflagged candidates are left for the judge. Contexts with a claim get their statements
+    scored against it instead (:func:`_stance`). Returns (pairs scored, the threshold, the stance
+    thresholds when some context had a claim)."""
+    from datamill.diagnose.nli import ContradictionModel, candidate_pairs, load_contradiction_model
 
     clf = _load_model(name, weights)
     cut = clf.threshold if threshold is None else float(threshold)
-    texts = {s.text: 0 for k in ids for s in stmts[k]}
+    judge_of = _stance_model(name, clf, weights) if claims else None
+    # stance from sentence vectors (or the cross-encoder's cascade by similarity): embed the claims too
+    by_vectors = isinstance(judge_of, ContradictionModel) or name == "cross"
+    texts = {s.text: 0 for k in ids if k not in claims or by_vectors for s in stmts[k]}
+    texts.update({claims[k]: 0 for k in ids if k in claims and by_vectors})
     with _timed(seconds, "embed"):  # the cross-encoder's own pass gives the same MiniLM vectors
         vecs = (
             clf.encode(list(texts), batch_size)
@@ -287,17 +394,16 @@ def _learned(
                 params="embedder",
             )
     row = {t: i for i, t in enumerate(texts)}
+    stance = None
     with _timed(seconds, "score"):
         owners: list[tuple[str, int, int, float]] = []
         left, right = [], []
         for k in ids:
             ss = stmts[k]
-            if len(ss) >= 2:
+            if len(ss) >= 2 and k not in claims:
                 idx = np.array([row[s.text] for s in ss])
-                many = len({s.passage for s in ss}) > 1
-                groups = np.array([s.passage for s in ss]) if many else np.arange(len(ss))
                 ii, jj, sim = candidate_pairs(
-                    vecs[idx], groups, min_similarity=min_similarity, max_neighbours=max_neighbours
+                    vecs[idx], _groups(ss), min_similarity=min_similarity, max_neighbours=max_neighbours
                 )
                 owners += [(k, int(i), int(j), float(s)) for i, j, s in zip(ii, jj, sim, strict=True)]
                 left.append(idx[ii])
@@ -321,7 +427,94 @@ def _learned(
         else:
             probs = clf.score(vecs[np.concatenate(left)], vecs[np.concatenate(right)]).tolist()
         _record(name, owners, probs, cut, stmts, found, undecided, judge="judge" in names)
-    return len(owners), cut
+        n_stance = 0
+        if claims:
+            ts, tr = stance_thresholds(judge_of)
+            ts = ts if support_threshold is None else float(support_threshold)
+            tr = tr if refute_threshold is None else float(refute_threshold)
+            stance = {"support": ts, "refute": tr}
+            n_stance = _stance(name, judge_of, ids, stmts, claims, vecs, row, ts, tr, found, cross_pairs)
+    return len(owners) + n_stance, cut, stance
+
+
+def _groups(ss: list[_Statement]) -> np.ndarray:
+    """What counts as one source: the passage, or each statement when all come from one passage."""
+    if len({s.passage for s in ss}) > 1:
+        return np.array([s.passage for s in ss])
+    return np.arange(len(ss))
+
+
+def _stance(
+    name: str,
+    clf: Any,
+    ids: list[str],
+    stmts: dict[str, list[_Statement]],
+    claims: dict[str, str],
+    vecs: np.ndarray,
+    row: dict[str, int],
+    support: float,
+    refute: float,
+    found: dict[str, dict[tuple[int, int], Contradiction]],
+    cross_pairs: int,
+) -> int:
+    """Claim-aware mode: every statement of a context with a claim scored against the claim (statement as
+    premise, claim as hypothesis); a statement refuting the claim (P(contradiction) >= ``refute``) is
+    reported with the statement of another passage that supports it most (P(entailment) >= ``support``).
+    The cross-encoder reads, per context, the ``2 * cross_pairs`` statements most similar to the claim.
+    Returns the (statement, claim) pairs scored."""
+    from datamill.diagnose.nli import ContradictionModel
+
+    todo = [k for k in ids if k in claims and len(stmts[k]) >= 2]
+    if not todo:
+        return 0
+    con, ent = clf.classes.index("contradiction"), clf.classes.index("entailment")
+    owners = [(k, i) for k in todo for i in range(len(stmts[k]))]
+    if isinstance(clf, ContradictionModel):  # two sentence vectors
+        u = vecs[[row[stmts[k][i].text] for k, i in owners]]
+        v = vecs[[row[claims[k]] for k, _ in owners]]
+        probs = clf.probabilities(u, v)
+    else:  # a model that reads both texts (stance model, cross-encoder)
+        if name == "cross":
+            keep: list[tuple[str, int]] = []
+            for k in todo:
+                sim = vecs[[row[s.text] for s in stmts[k]]] @ vecs[row[claims[k]]]
+                keep += [(k, int(i)) for i in sorted(np.argsort(-sim, kind="stable")[: 2 * cross_pairs])]
+            owners = keep
+        probs = clf.probabilities([(stmts[k][i].text, claims[k]) for k, i in owners])
+    by: dict[str, list[tuple[int, float, float]]] = {}
+    for (k, i), p in zip(owners, probs, strict=True):
+        by.setdefault(k, []).append((i, float(p[ent]), float(p[con])))
+    for k, scored in by.items():
+        ss = stmts[k]
+        groups = _groups(ss)
+        backers = sorted((x for x in scored if x[1] >= support), key=lambda x: -x[1])
+        for j, _pe, pc in scored:
+            if pc < refute:
+                continue
+            best = next(((i, pe) for i, pe, _ in backers if groups[i] != groups[j]), None)
+            if best is None:
+                continue
+            i, pe = best
+            key = (min(i, j), max(i, j))
+            prior = found[k].get(key)
+            if prior is not None:
+                if name not in prior.detector.split("+"):
+                    prior.detector = f"{prior.detector}+{name}"
+                continue
+            a, b = ss[i], ss[j]
+            found[k][key] = Contradiction(
+                "stance",
+                a.text,
+                b.text,
+                (a.passage, b.passage),
+                f"toward the claim: the first supports it, P(entailment) {pe:.2f} (threshold {support:.2f}); "
+                f"the second refutes it, P(contradiction) {pc:.2f} (threshold {refute:.2f})",
+                detector=name,
+                score=round(min(pe, pc), 4),
+                claim=claims[k],
+                stances=(round(pe, 4), round(pc, 4)),
+            )
+    return len(owners)
 
 
 def _record(

@@ -93,7 +93,8 @@ def pack_prompt(
 
     ``check_contradictions``: True (the ``combined`` detector) or a detector name of
     :func:`datamill.diagnose.find_contradictions`; the packed passages that contradict each other are listed
-    in :attr:`PackedPrompt.contradictions`.
+    in :attr:`PackedPrompt.contradictions` (the question is given as the claim: the model detectors flag a
+    passage supporting it and another refuting it).
     """
     if template not in ("plain", "chat"):
         raise ConfigError(f"template must be 'plain' or 'chat', got {template!r}", params="template")
@@ -156,7 +157,9 @@ def pack_prompt(
     included = [{"kind": "passage", "id": ids[i], "rank": i + 1} for i in chosen_p] + [
         {"kind": "example", "id": examples[i].id, "rank": i + 1} for i in chosen_ex
     ]
-    found = _contradictions([ids[i] for i in chosen_p], [docs[i] for i in chosen_p], check_contradictions)
+    found = _contradictions(
+        [ids[i] for i in chosen_p], [docs[i] for i in chosen_p], check_contradictions, question
+    )
     return PackedPrompt(
         text=text,
         messages=msgs,
@@ -168,13 +171,18 @@ def pack_prompt(
     )
 
 
-def _contradictions(ids: list[str], docs: list[str], check: bool | str) -> list[dict[str, Any]]:
-    """Packed passages that contradict each other, as warnings."""
+def _contradictions(
+    ids: list[str], docs: list[str], check: bool | str, question: str
+) -> list[dict[str, Any]]:
+    """Packed passages that contradict each other (or, through the model detectors, take opposite stances
+    toward the question: the claim-aware mode of find_contradictions), as warnings."""
     if check is False or len(docs) < 2:
         return []
     from datamill.diagnose import find_contradictions
 
-    found = find_contradictions(docs, detector="combined" if check is True else str(check))
+    found = find_contradictions(
+        docs, claim=question or None, detector="combined" if check is True else str(check)
+    )
     return [
         {
             "passages": [ids[c.passages[0]], ids[c.passages[1]]],
@@ -183,6 +191,7 @@ def _contradictions(ids: list[str], docs: list[str], check: bool | str) -> list[
             "detector": c.detector,
             "score": c.score,
             "detail": c.detail,
+            **({"stances": list(c.stances)} if c.stances is not None else {}),
         }
         for c in found
     ]
