@@ -110,7 +110,7 @@ def _share(emb: _Cached, cross, texts: list[str]) -> None:  # noqa: ANN001
     emb.memo.update({t: cross.memo[t][0] for t in texts})
 
 
-def nli_table(seed: int, emb: _Cached, cross, cache: Path | None, pairs: int) -> None:  # noqa: ANN001
+def nli_table(seed: int, emb: _Cached, cross, cache: Path | None, pairs: int, stance=None) -> None:  # noqa: ANN001
     train = [r for n in TRAIN for r in load_pairs(n)]
     held = {n: load_pairs(n)[: pairs or None] for n in HELD_OUT}
     model = load_contradiction_model()
@@ -121,7 +121,9 @@ def nli_table(seed: int, emb: _Cached, cross, cache: Path | None, pairs: int) ->
     vec = dict(zip(texts, emb.encode(texts), strict=True))
     bow = _bow_baseline(train, held, seed)
     print("\n1. contradiction on held-out NLI pairs (precision / recall / F1)")
-    heads = ("rules", "bag-of-words", "learned (pair features)", "cross-encoder")[: 3 + (cross is not None)]
+    heads = ["rules", "bag-of-words", "learned (pair features)"]
+    heads += ["cross-encoder"] if cross is not None else []
+    heads += ["stance model"] if stance is not None else []
     print(f"{'set':<20}{'pairs':>6}" + "".join(f"{h:>25}" for h in heads))
     for name, rows in held.items():
         gold = np.array([r["label"] == "contradiction" for r in rows])
@@ -132,6 +134,9 @@ def nli_table(seed: int, emb: _Cached, cross, cache: Path | None, pairs: int) ->
         cells = [prf(rules, gold), bow[name], prf(learned, gold)]
         if cross is not None:
             cells.append(prf(_cross_probs(cross, name, rows, cache) >= cross.threshold, gold))
+        if stance is not None:  # premise, hypothesis as in NLI (claim-aware mode: statement, claim)
+            ps = stance.score([(r["premise"], r["hypothesis"]) for r in rows])
+            cells.append(prf(ps >= stance.threshold, gold))
         print(
             f"{name:<20}{len(rows):>6}"
             + "".join(f"{c['precision']:.3f}/{c['recall']:.3f}/{c['f1']:.3f}".rjust(25) for c in cells)
@@ -239,18 +244,15 @@ def _prefill(model, states: str | None) -> None:  # noqa: ANN001
 def claims_table(emb: _Cached, stance_path: str | None, states: str | None, write: str | None) -> None:
     """2b: the claim-aware mode on the reported half of CLIMATE-FEVER, thresholds from the tuning half, for
     the pair-feature model and the stance model (shipped, or ``stance_path``)."""
-    from datamill.diagnose import StanceModel, load_stance_model
+    from datamill.diagnose import StanceModel
 
     claims = load_claims()
     texts = [t for c in claims for t in [c["claim"], *(e["evidence"] for e in c["evidences"])]]
     emb.encode([st.text for st in _statements(texts, 10**6)] + [c["claim"] for c in claims])
     models: list[tuple[str, object]] = [("pair features", load_contradiction_model())]
-    try:
-        stance = StanceModel.load(stance_path) if stance_path else load_stance_model()
-        _prefill(stance, states)
+    stance = _stance_for(stance_path, states)
+    if stance is not None:
         models.append(("stance model", stance))
-    except Exception as exc:  # noqa: BLE001
-        print(f"   (no stance model: {exc})")
     print(
         "\n2b. claim-aware mode (the claim given): thresholds tuned on half 0 of the claims, reported on "
         "half 1 (95% Wilson intervals)"
@@ -473,6 +475,23 @@ def planted_table(emb: _Cached, cross) -> None:  # noqa: ANN001
         )
 
 
+def _stance_for(path: str | None, states: str | None):  # noqa: ANN202
+    """The stance model measured (``path``, else the shipped one), its memo filled from ``states``."""
+    from datamill.diagnose import StanceModel
+
+    try:
+        model = StanceModel.load(path) if path else StanceModel.load(_shipped_stance())
+    except (OSError, ValueError) as exc:
+        print(f"   (no stance model: {exc})")
+        return None
+    _prefill(model, states)
+    return model
+
+
+def _shipped_stance() -> Path:
+    return ROOT / "src" / "datamill" / "data" / "contradiction" / "stance_minilm.npz"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
@@ -504,7 +523,7 @@ def main() -> None:
     cache = Path(a.vectors).parent if a.vectors else None
     try:
         if a.only in (None, "nli"):
-            nli_table(a.seed, emb, cross, cache, a.nli_pairs)
+            nli_table(a.seed, emb, cross, cache, a.nli_pairs, _stance_for(a.stance, a.states))
         if a.only in (None, "factcheck"):
             factcheck_table(emb, cross, [False] if a.labelled_only else [False, True])
         if a.only in (None, "claims"):
@@ -514,13 +533,7 @@ def main() -> None:
     finally:
         emb.save()
     if a.only in (None, "speed"):
-        from datamill.diagnose import StanceModel, load_stance_model
-
-        try:
-            stance = StanceModel.load(a.stance) if a.stance else load_stance_model()
-        except Exception:  # noqa: BLE001
-            stance = None
-        speed_table(a.repeats, emb, cross, stance)
+        speed_table(a.repeats, emb, cross, _stance_for(a.stance, None))
 
 
 if __name__ == "__main__":

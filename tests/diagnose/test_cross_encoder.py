@@ -55,9 +55,9 @@ def test_cross_detector_behind_the_one_api(tmp_path):
     from datamill.embed import get_embedder
 
     want = get_embedder().encode(PARAPHRASED)
-    assert np.allclose(
-        model.encode(PARAPHRASED), want / np.linalg.norm(want, axis=1, keepdims=True), atol=1e-4
-    )
+    want = want / np.linalg.norm(want, axis=1, keepdims=True)
+    # the embedder may run another backend/precision (OpenVINO bf16 on AMX CPUs): the same vectors up to that
+    assert np.all((model.encode(PARAPHRASED) * want).sum(1) > 0.999)
 
 
 def test_weights_path_names_one_model(tmp_path):

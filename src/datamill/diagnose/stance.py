@@ -73,10 +73,32 @@ class StanceModel:
         return h @ p["out_w"] + p["out_b"]
 
     def probabilities_projected(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Class probabilities (n, classes) of pairs of projected token states."""
+        """Class probabilities (n, classes) of pairs of projected token states (padded and scored in one
+        batch of matrix products; :meth:`logits_projected` is the same for one pair)."""
         if not pairs:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        return _softmax(np.stack([self.logits_projected(a, b) for a, b in pairs]), axis=1)
+        p = self.params
+        d = pairs[0][0].shape[1]
+        n, m = max(len(a) for a, _ in pairs), max(len(b) for _, b in pairs)
+        a = np.zeros((len(pairs), n, d), dtype=np.float32)
+        b = np.zeros((len(pairs), m, d), dtype=np.float32)
+        am = np.zeros((len(pairs), n), dtype=np.float32)
+        bm = np.zeros((len(pairs), m), dtype=np.float32)
+        for i, (x, y) in enumerate(pairs):
+            a[i, : len(x)], am[i, : len(x)] = x, 1
+            b[i, : len(y)], bm[i, : len(y)] = y, 1
+        e = a @ b.transpose(0, 2, 1)  # (k, n, m)
+        a_t = _softmax(e + (1 - bm)[:, None, :] * -1e4, axis=2) @ b
+        b_t = _softmax(e.transpose(0, 2, 1) + (1 - am)[:, None, :] * -1e4, axis=2) @ a
+
+        def pool(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            c = np.maximum(np.concatenate([x, y, x - y, x * y], -1) @ p["cmp_w"] + p["cmp_b"], 0.0)
+            c *= mask[..., None]  # >= 0, so a padded 0 never wins the max
+            return np.concatenate([c.sum(1) / mask.sum(1, keepdims=True), c.max(1)], -1)
+
+        pooled = np.concatenate([pool(a, a_t, am), pool(b, b_t, bm)], -1)
+        h = np.maximum(pooled @ p["hid_w"] + p["hid_b"], 0.0)
+        return _softmax(h @ p["out_w"] + p["out_b"], axis=1)
 
     # --- texts -------------------------------------------------------------------------------------
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
