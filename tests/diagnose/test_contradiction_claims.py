@@ -53,18 +53,19 @@ def test_two_supporting_passages_are_not_flagged():
 def test_claims_from_rows_and_from_the_parameter(tmp_path):
     path = tmp_path / "contexts.jsonl"
     rows = [
-        {"id": "q1", "question": CLAIM, "contexts": CONTEXT},
+        {"id": "q1", "claim": CLAIM, "contexts": CONTEXT},
         {"id": "q2", "contexts": CONTEXT},  # no claim: pairwise
+        {"id": "q3", "question": CLAIM, "contexts": CONTEXT},  # a question is not a claim: pairwise
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     ctx, claims = read_contexts_and_claims(str(path))
-    assert claims == {"q1": CLAIM} and list(ctx) == ["q1", "q2"]
+    assert claims == {"q1": CLAIM} and list(ctx) == ["q1", "q2", "q3"]
     scan = scan_contradictions(str(path))
     assert list(scan.found) == ["q1"] and scan.summary()["claims"] == 1
     assert scan.found["q1"][0].kind == "stance"
     # claim= (one for all) wins over the rows' own
     both = scan_contradictions(str(path), claim=CLAIM)
-    assert sorted(both.found) == ["q1", "q2"] and both.claims == 2
+    assert sorted(both.found) == ["q1", "q2", "q3"] and both.claims == 3
     # a mapping names some contexts
     one = scan_contradictions({"a": CONTEXT, "b": CONTEXT}, claim={"b": CLAIM})
     assert list(one.found) == ["b"]
@@ -147,10 +148,14 @@ def test_cli_claim(tmp_path):
     assert res.exit_code == 0 and json.loads(res.output)["summary"]["flagged"] == 0, res.output
 
 
-def test_incontext_pack_passes_the_question():
+def test_incontext_pack_checks_passages_pairwise_not_against_the_question():
     from datamill.incontext.pack import pack_prompt
 
+    # the same passages a claim-aware check flags (see above) do not contradict each other
     packed = pack_prompt(CLAIM, passages=CONTEXT, check_contradictions=True, dedup_threshold=None)
-    assert [w["detector"] for w in packed.contradictions] == ["learned"]
-    assert packed.contradictions[0]["passages"] == ["passage-0", "passage-1"]
-    assert len(packed.contradictions[0]["stances"]) == 2
+    assert packed.contradictions == []
+    clash = ["The bridge opened in 1932.", "The bridge opened in 1958."]
+    packed = pack_prompt(
+        "When did the bridge open?", passages=clash, check_contradictions=True, dedup_threshold=None
+    )
+    assert len(packed.contradictions) == 1 and "rules" in packed.contradictions[0]["detector"]

@@ -185,14 +185,14 @@ def contradictions(
             "--contexts",
             "-c",
             help="Contexts JSONL: {id, contexts|context|passages} per RAG context or prompt; a "
-            "claim|question|query|prompt field turns on the claim-aware mode for that context.",
+            "claim field (a statement) turns on the claim-aware mode for that context.",
         ),
     ],
     claim: Annotated[
         str | None,
         typer.Option(
             "--claim",
-            help="The claim or question of every context (over the rows' own): flag a passage supporting it "
+            help="The claim (a statement) of every context, over the rows' own: flag a passage supporting it "
             "and another refuting it.",
         ),
     ] = None,

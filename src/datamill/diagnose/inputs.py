@@ -31,8 +31,9 @@ _EXPECTED_KEYS = ("expected", "label", "reference", "target", "gold", "answer")
 _OUTPUT_KEYS = ("output", "prediction", "model_output", "response", "predicted", "completion")
 _TRAIN_TARGET_KEYS = ("label", "output", "completion", "answer", "response", "target")
 _CONTEXT_KEYS = ("contexts", "context", "passages", "documents")
-#: a context row's claim or question (the claim-aware contradiction mode)
-_CLAIM_KEYS = ("claim", "question", "query", "prompt")
+#: a context row's claim (the claim-aware contradiction mode): a statement, so only a field that says it is
+#: one: a question ("when did ...?") is not entailed or refuted by anything, and a RAG row's query stays pairwise
+_CLAIM_KEYS = ("claim",)
 
 
 @dataclass(slots=True)
@@ -382,8 +383,8 @@ def read_contexts(source: Any) -> dict[str, list[str]]:
 
 
 def read_contexts_and_claims(source: Any) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """:func:`read_contexts` and the claim of each context that has one: the row's ``claim``, ``question``,
-    ``query`` or ``prompt`` field (the first present; a string)."""
+    """:func:`read_contexts` and the claim of each context that has one: the row's ``claim`` field (a string).
+    A ``question``/``query``/``prompt`` field does not make a claim (its context is checked pairwise)."""
     out: dict[str, list[str]] = {}
     claims: dict[str, str] = {}
     for path, line, row in _rows(source, "contexts"):
@@ -401,7 +402,11 @@ def read_contexts_and_claims(source: Any) -> tuple[dict[str, list[str]], dict[st
         ckey, claim = _first(row, _CLAIM_KEYS)
         if ckey is not None:
             if not isinstance(claim, str):
-                raise _bad(path, line, f"'{ckey}' (the context's claim or question) must be a string")
+                raise _bad(
+                    path,
+                    line,
+                    f"'{ckey}' (the statement the context's passages are checked against) must be a string",
+                )
             claims[str(row["id"])] = claim
     return out, claims
 

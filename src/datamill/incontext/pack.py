@@ -93,8 +93,8 @@ def pack_prompt(
 
     ``check_contradictions``: True (the ``combined`` detector) or a detector name of
     :func:`datamill.diagnose.find_contradictions`; the packed passages that contradict each other are listed
-    in :attr:`PackedPrompt.contradictions` (the question is given as the claim: the model detectors flag a
-    passage supporting it and another refuting it).
+    in :attr:`PackedPrompt.contradictions` (pairwise: the question is not a claim a passage could support or
+    refute, so it is not given as one).
     """
     if template not in ("plain", "chat"):
         raise ConfigError(f"template must be 'plain' or 'chat', got {template!r}", params="template")
@@ -157,9 +157,7 @@ def pack_prompt(
     included = [{"kind": "passage", "id": ids[i], "rank": i + 1} for i in chosen_p] + [
         {"kind": "example", "id": examples[i].id, "rank": i + 1} for i in chosen_ex
     ]
-    found = _contradictions(
-        [ids[i] for i in chosen_p], [docs[i] for i in chosen_p], check_contradictions, question
-    )
+    found = _contradictions([ids[i] for i in chosen_p], [docs[i] for i in chosen_p], check_contradictions)
     return PackedPrompt(
         text=text,
         messages=msgs,
@@ -171,18 +169,13 @@ def pack_prompt(
     )
 
 
-def _contradictions(
-    ids: list[str], docs: list[str], check: bool | str, question: str
-) -> list[dict[str, Any]]:
-    """Packed passages that contradict each other (or, through the model detectors, take opposite stances
-    toward the question: the claim-aware mode of find_contradictions), as warnings."""
+def _contradictions(ids: list[str], docs: list[str], check: bool | str) -> list[dict[str, Any]]:
+    """Packed passages that contradict each other, as warnings."""
     if check is False or len(docs) < 2:
         return []
     from datamill.diagnose import find_contradictions
 
-    found = find_contradictions(
-        docs, claim=question or None, detector="combined" if check is True else str(check)
-    )
+    found = find_contradictions(docs, detector="combined" if check is True else str(check))
     return [
         {
             "passages": [ids[c.passages[0]], ids[c.passages[1]]],
@@ -191,7 +184,6 @@ def _contradictions(
             "detector": c.detector,
             "score": c.score,
             "detail": c.detail,
-            **({"stances": list(c.stances)} if c.stances is not None else {}),
         }
         for c in found
     ]
