@@ -23,9 +23,13 @@ Backends (``backend=``):
   Model2Vec recipe): far faster, lower quality; for corpus-scale work where that trade is right.
 - ``"auto"`` (default, or ``$DATAMILL_EMBED_BACKEND``): for BERT-family models OpenVINO when it is
   installed and runs bf16 on this CPU (with NNCF too for ``quantize=True``), else ONNX Runtime, else
-  torch. The choice is measured (``benchmarks/embed_speed.py``, docs/incontext.md): on a bf16 CPU
-  OpenVINO ran about twice ONNX Runtime's speed; in f32 the two ran alike, and ONNX Runtime loads
-  faster.
+  torch. The choice is measured: ``python benchmarks/embed_speed.py
+  src/datamill/data/beir_selfinstruct --texts 1500`` on a quiet 2-vCPU Sapphire Rapids (AMX) gave, in
+  documents/s against sentence-transformers on the same texts and threads, OpenVINO bf16 3.58x
+  (int8 3.54x; at ``max_seq_length=128`` 4.56x, int8 4.82x) against ONNX Runtime fp32 0.99x (int8
+  1.53x, int8 at 128 tokens 2.10x), every OpenVINO setting at >= 0.994x sentence-transformers'
+  nDCG@10 on Self-Instruct, DBpedia and MS MARCO (docs/incontext.md). In f32 OpenVINO's raw model
+  speed was ONNX Runtime's (9.5k against torch's 8.5k tokens/s), and ONNX Runtime loads faster.
 
 ``max_seq_length=128`` truncates at the 128 word pieces MiniLM was trained on (sentence-transformers
 truncates at 256): faster on long texts, at a quality cost ``benchmarks/embed_speed.py`` measures
