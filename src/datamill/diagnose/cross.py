@@ -17,12 +17,9 @@ import json
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
-
-from datamill.errors import ConfigError
 
 __all__ = ["CrossEncoder", "load_cross_encoder"]
 
@@ -223,21 +220,17 @@ def load_cross_encoder(path: str | None = None) -> CrossEncoder:
     all-MiniLM-L6-v2; loaded once per process."""
     from transformers import AutoModel, AutoTokenizer
 
+    from datamill.diagnose.nli import read_weights
     from datamill.embed import default_model_path
 
-    if path is None:
-        ref = resources.files("datamill") / "data" / "contradiction" / _WEIGHTS
-        with resources.as_file(ref) as p:
-            if not p.exists():
-                raise ConfigError(
-                    "no cross-encoder weights ship with datamill yet (the one trained on this CPU did not beat "
-                    "the learned detector; docs/diagnose.md has the figures): train them with "
-                    "scripts/train_cross_encoder.py and pass weights=PATH",
-                    params="weights",
-                )
-            top, meta = load_top(p)
-    else:
-        top, meta = load_top(path)
+    top, meta = read_weights(
+        path,
+        _WEIGHTS,
+        load_top,
+        "no cross-encoder weights ship with datamill yet (the one trained on this CPU did not beat "
+        "the learned detector; docs/diagnose.md has the figures): train them with "
+        "scripts/train_cross_encoder.py and pass weights=PATH",
+    )
     base_path = default_model_path()
     base = AutoModel.from_pretrained(base_path)
     base.eval()

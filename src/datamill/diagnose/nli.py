@@ -12,16 +12,25 @@ torch at scoring time) ship as package data in ``datamill/data/contradiction/``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from datamill.errors import ConfigError
 
-__all__ = ["ContradictionModel", "candidate_pairs", "load_contradiction_model", "pair_features"]
+T = TypeVar("T")
+
+__all__ = [
+    "ContradictionModel",
+    "candidate_pairs",
+    "load_contradiction_model",
+    "pair_features",
+    "read_weights",
+]
 
 _WEIGHTS = "contradiction_minilm.npz"
 
@@ -81,16 +90,22 @@ class ContradictionModel:
         return cls(layers, list(meta["classes"]), float(meta["threshold"]), dict(meta["info"]))
 
 
+def read_weights(path: Any, shipped: str, load: Callable[[Any], T], missing: str | None = None) -> T:
+    """``load(path)``; with ``path`` None, ``load`` of the file ``shipped`` in ``datamill/data/contradiction``
+    (``missing``: the error when it is not there; default, "the shipped ... is missing")."""
+    if path is not None:
+        return load(path)
+    ref = resources.files("datamill") / "data" / "contradiction" / shipped
+    with resources.as_file(ref) as p:
+        if not p.exists():
+            raise ConfigError(missing or f"the shipped model {shipped} is missing: {p}", params="weights")
+        return load(p)
+
+
 @lru_cache(maxsize=2)
 def load_contradiction_model(path: str | None = None) -> ContradictionModel:
     """The shipped model (or one saved at ``path`` by the training script); loaded once per process."""
-    if path is None:
-        ref = resources.files("datamill") / "data" / "contradiction" / _WEIGHTS
-        with resources.as_file(ref) as p:
-            if not p.exists():
-                raise ConfigError(f"the shipped contradiction model is missing: {p}")
-            return ContradictionModel.load(p)
-    return ContradictionModel.load(path)
+    return read_weights(path, _WEIGHTS, ContradictionModel.load)
 
 
 def candidate_pairs(

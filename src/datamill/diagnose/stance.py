@@ -19,12 +19,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
-
-from datamill.errors import ConfigError
 
 __all__ = ["StanceModel", "load_stance_model"]
 
@@ -163,10 +160,6 @@ class StanceModel:
 @lru_cache(maxsize=2)
 def load_stance_model(path: str | None = None) -> StanceModel:
     """The shipped stance model (or one saved at ``path`` by the training script); loaded once per process."""
-    if path is None:
-        ref = resources.files("datamill") / "data" / "contradiction" / _WEIGHTS
-        with resources.as_file(ref) as p:
-            if not p.exists():
-                raise ConfigError(f"the shipped stance model is missing: {p}")
-            return StanceModel.load(p)
-    return StanceModel.load(path)
+    from datamill.diagnose.nli import read_weights
+
+    return read_weights(path, _WEIGHTS, StanceModel.load)
