@@ -235,7 +235,11 @@ def _prefill(model, states: str | None) -> None:  # noqa: ANN001
         return
     import torch
 
-    for t, h in torch.load(states).items():
+    from datamill.diagnose import stance
+
+    cache = torch.load(states)
+    stance.MEMO_TEXTS = max(stance.MEMO_TEXTS, len(cache) + 1000)  # keep them all while this run lasts
+    for t, h in cache.items():
         h = h.float().numpy()
         v = h.mean(0)
         model.memo[t] = (v / np.linalg.norm(v), model.project(h))

@@ -159,3 +159,22 @@ def test_incontext_pack_checks_passages_pairwise_not_against_the_question():
         "When did the bridge open?", passages=clash, check_contradictions=True, dedup_threshold=None
     )
     assert len(packed.contradictions) == 1 and "rules" in packed.contradictions[0]["detector"]
+
+
+def test_stance_scoring_is_batched_and_its_memo_bounded(monkeypatch):
+    from datamill.diagnose import stance
+    from datamill.diagnose.stance import StanceModel
+
+    shipped = stance.load_stance_model()
+    model = StanceModel(shipped.params, shipped.classes, shipped.threshold, shipped.info)
+    pairs = [
+        (f"Passage {i} says a man is {'playing' if i % 2 else 'not playing'} a guitar.", CLAIM)
+        for i in range(30)
+    ]
+    whole = model.probabilities(pairs)
+    monkeypatch.setattr(stance, "SCORE_BATCH", 4)
+    monkeypatch.setattr(stance, "MEMO_TEXTS", 6)
+    model.memo.clear()
+    batched = model.probabilities(pairs)
+    assert batched.shape == (30, 3) and np.allclose(batched, whole, atol=1e-5)
+    assert len(model.memo) <= 6 and CLAIM in model.memo  # a scan's texts never all stay in the shipped model

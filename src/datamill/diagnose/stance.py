@@ -27,6 +27,11 @@ __all__ = ["StanceModel", "load_stance_model"]
 
 _WEIGHTS = "stance_minilm.npz"
 MAX_TOKENS = 64
+#: pairs scored per padded batch, and texts whose token states ``memo`` keeps (oldest dropped past it):
+#: a scan of a large contexts file scores millions of statement-claim pairs, which must not all be padded
+#: into one array, nor all stay in the process-wide shipped model
+SCORE_BATCH = 512
+MEMO_TEXTS = 20_000
 #: parameter names, in the order the training script writes them
 PARAMS = ("proj_w", "proj_b", "cmp_w", "cmp_b", "hid_w", "hid_b", "out_w", "out_b")
 
@@ -125,14 +130,23 @@ class StanceModel:
             for i, t in enumerate(chunk):
                 n = int(mask[i].sum())
                 self.memo[t] = (pooled[i].astype(np.float32), self.project(states[i, :n]))
+        if len(self.memo) > MEMO_TEXTS:  # drop the oldest texts, never one of these
+            wanted = set(texts)
+            for t in [t for t in self.memo if t not in wanted][: len(self.memo) - MEMO_TEXTS]:
+                del self.memo[t]
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         return np.stack([self.memo[t][0] for t in texts])
 
     def probabilities(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        """Class probabilities (n, classes) of (premise, hypothesis) text pairs (encoded on the way)."""
-        self.encode([t for pair in pairs for t in pair])
-        return self.probabilities_projected([(self.memo[a][1], self.memo[b][1]) for a, b in pairs])
+        """Class probabilities (n, classes) of (premise, hypothesis) text pairs (encoded on the way), scored
+        ``SCORE_BATCH`` pairs at a time."""
+        out = [np.zeros((0, len(self.classes)), dtype=np.float32)]
+        for s in range(0, len(pairs), SCORE_BATCH):
+            part = pairs[s : s + SCORE_BATCH]
+            self.encode([t for pair in part for t in pair])
+            out.append(self.probabilities_projected([(self.memo[a][1], self.memo[b][1]) for a, b in part]))
+        return np.concatenate(out)
 
     def score(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """P(contradiction) of each (premise, hypothesis) pair; (n,) float32."""
